@@ -1,0 +1,61 @@
+//! The hardware abstraction: the only way the core reaches pumps, heaters, clamps and sensors.
+//!
+//! Frames are fixed-size so that passing them through the tick or a channel never allocates.
+//! Sensors and actuators are indexed in the protocol file's order.
+
+/// Most sensors a circuit may declare.
+pub const MAX_SENSORS: usize = 32;
+/// Most actuators a circuit may declare.
+pub const MAX_ACTUATORS: usize = 16;
+
+/// The newest readings of every sensor.
+#[derive(Debug, Clone, Copy)]
+pub struct SensorFrame {
+    /// Device time of the frame in seconds.
+    pub t_s: f64,
+    /// Increments with every new frame; a frame whose `seq` did not change is stale.
+    pub seq: u64,
+    /// One value per sensor; NaN where the channel delivered nothing.
+    pub values: [f64; MAX_SENSORS],
+}
+
+impl Default for SensorFrame {
+    fn default() -> Self {
+        SensorFrame {
+            t_s: 0.0,
+            seq: 0,
+            values: [f64::NAN; MAX_SENSORS],
+        }
+    }
+}
+
+/// One command per actuator, each valid for a time to live.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandFrame {
+    /// Control time at which the commands were issued.
+    pub t_s: f64,
+    pub values: [f64; MAX_ACTUATORS],
+    /// After this long without a newer frame the device puts the actuator in its safe state.
+    pub ttl_s: [f64; MAX_ACTUATORS],
+}
+
+impl Default for CommandFrame {
+    fn default() -> Self {
+        CommandFrame {
+            t_s: 0.0,
+            values: [0.0; MAX_ACTUATORS],
+            ttl_s: [0.0; MAX_ACTUATORS],
+        }
+    }
+}
+
+/// A device, real or simulated, that the core drives.
+pub trait Hal: Send {
+    /// Copies the newest sensor frame into `out`.
+    fn read(&mut self, out: &mut SensorFrame);
+    /// Sends a command frame; the device enforces each command's time to live.
+    fn write(&mut self, cmd: &CommandFrame);
+    /// Lets `dt_s` of device time pass. A simulator integrates its plant; real hardware, whose
+    /// time passes by itself, does nothing.
+    fn advance(&mut self, dt_s: f64);
+}
