@@ -1,7 +1,14 @@
 //! perfuse-core: the control core that runs every perfusion protocol.
 //!
 //! Data flows one way through each tick: sample, estimate, protocol, control, safety, actuate,
-//! record. See the repository's DESIGN notes and README for the architecture.
+//! record ([`tick`]). Protocol files are loaded and validated by [`config`] into a [`plan::Plan`];
+//! the protocol's plugin is loaded by [`plugin`]; [`run`] drives the tick in simulated or real
+//! time and writes the summary. The device is reached only through [`hal::Hal`].
 
 pub mod config;
 pub mod hal;
+pub mod logging;
+pub mod plan;
+pub mod plugin;
+pub mod run;
+pub mod tick;

@@ -44,7 +44,9 @@ fn check(secs: f64, text: &str) -> Result<f64, String> {
     if secs.is_finite() && secs >= 0.0 {
         Ok(secs)
     } else {
-        Err(format!("bad duration `{text}`: must be a finite, non-negative time"))
+        Err(format!(
+            "bad duration `{text}`: must be a finite, non-negative time"
+        ))
     }
 }
 
@@ -66,7 +68,11 @@ mod tests {
     fn rejects_bad_text_with_a_reason() {
         assert!(parse_duration("").unwrap_err().contains("empty"));
         assert!(parse_duration("5x").unwrap_err().contains("unexpected `x`"));
-        assert!(parse_duration("h").unwrap_err().contains("number must come before"));
+        assert!(
+            parse_duration("h")
+                .unwrap_err()
+                .contains("number must come before")
+        );
         assert!(parse_duration("3h20").unwrap_err().contains("no unit"));
         assert!(parse_duration("-5").unwrap_err().contains("non-negative"));
     }

@@ -258,7 +258,11 @@ pub struct TargetSpec {
 pub enum Setpoint {
     Hold(f64),
     /// Linear from `from` to `to` over `over_s`, then held at `to`.
-    Ramp { from: f64, to: f64, over_s: f64 },
+    Ramp {
+        from: f64,
+        to: f64,
+        over_s: f64,
+    },
 }
 
 impl Setpoint {
@@ -319,17 +323,30 @@ pub struct RuleSpec {
 
 #[derive(Debug, Clone, Deserialize)]
 pub enum Condition {
-    Above { signal: String, limit: f64 },
-    Below { signal: String, limit: f64 },
-    Outside { signal: String, band: Range },
+    Above {
+        signal: String,
+        limit: f64,
+    },
+    Below {
+        signal: String,
+        limit: f64,
+    },
+    Outside {
+        signal: String,
+        band: Range,
+    },
     /// The sensor's reading is stale.
-    Stale { sensor: String },
+    Stale {
+        sensor: String,
+    },
     /// The sensor's reading has not changed for its `stuck_after_s`.
-    Stuck { sensor: String },
+    Stuck {
+        sensor: String,
+    },
     /// The sensor's reading is outside its range or not finite.
-    Implausible { sensor: String },
-    /// The plugin has been marked faulted.
-    PluginFault,
+    Implausible {
+        sensor: String,
+    },
     /// Every listed condition holds.
     All(Vec<Condition>),
 }
@@ -339,11 +356,19 @@ pub enum Condition {
 pub enum Action {
     AlarmOnly,
     /// Cap an actuator's command at `max` (in its unit).
-    Limit { actuator: String, max: f64 },
+    Limit {
+        actuator: String,
+        max: f64,
+    },
     /// Stop a pump and, where given, close a clamp.
-    StopPump { pump: String, clamp: Option<String> },
+    StopPump {
+        pump: String,
+        clamp: Option<String>,
+    },
     /// Heater off; pumps keep running.
-    HeaterOff { heater: String },
+    HeaterOff {
+        heater: String,
+    },
     /// Freeze every setpoint at its current value and ignore plugin requests.
     HoldSetpoints,
     /// Every actuator to its declared safe state.

@@ -232,7 +232,8 @@ pub struct PluginDescriptor {
     pub create: extern "C" fn(args: *const CreateArgs, err: *mut ErrorBuf) -> *mut c_void,
     /// Number of derived values and their names (static strings, valid for the process).
     pub derived_names: extern "C" fn(out: *mut StrRef, cap: usize) -> usize,
-    pub step: extern "C" fn(inst: *mut c_void, input: *const StepInput, out: *mut StepOutput) -> i32,
+    pub step:
+        extern "C" fn(inst: *mut c_void, input: *const StepInput, out: *mut StepOutput) -> i32,
     pub phase_event: extern "C" fn(inst: *mut c_void, event: *const PhaseEvent) -> i32,
     pub destroy: extern "C" fn(inst: *mut c_void),
 }
@@ -465,7 +466,9 @@ pub mod __rt {
             return;
         }
         // SAFETY: `inst` came from `Box::into_raw` in `create::<P>` and is destroyed once.
-        let _ = catch_unwind(AssertUnwindSafe(|| drop(unsafe { Box::from_raw(inst.cast::<P>()) })));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            drop(unsafe { Box::from_raw(inst.cast::<P>()) })
+        }));
     }
 }
 
@@ -482,7 +485,10 @@ macro_rules! export_plugin {
             extern "C" fn __validate(p: *const Param, n: usize, e: *mut ErrorBuf) -> i32 {
                 $crate::__rt::validate::<$ty>(p, n, e)
             }
-            extern "C" fn __create(a: *const CreateArgs, e: *mut ErrorBuf) -> *mut ::std::ffi::c_void {
+            extern "C" fn __create(
+                a: *const CreateArgs,
+                e: *mut ErrorBuf,
+            ) -> *mut ::std::ffi::c_void {
                 $crate::__rt::create::<$ty>(a, e)
             }
             extern "C" fn __derived(o: *mut StrRef, c: usize) -> usize {

@@ -1,0 +1,765 @@
+//! Semantic checks of a protocol file, done in the same pass that resolves it into a [`Plan`].
+//!
+//! Every problem is collected (none stops the pass), each with the path of the field it concerns,
+//! what was expected and what was found; the loader turns paths into line and column.
+
+use super::schema::*;
+use crate::hal::{MAX_ACTUATORS, MAX_SENSORS};
+use crate::plan::*;
+use perfuse_plugin_sdk::{MAX_PARAMS, MAX_SIGNALS};
+use std::collections::BTreeSet;
+
+/// One semantic problem, located by field path.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub path: String,
+    pub expected: String,
+    pub found: String,
+}
+
+struct Checker {
+    problems: Vec<Problem>,
+}
+
+impl Checker {
+    fn report(
+        &mut self,
+        path: impl Into<String>,
+        expected: impl Into<String>,
+        found: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            path: path.into(),
+            expected: expected.into(),
+            found: found.into(),
+        });
+    }
+
+    /// Checks `value` lies in `[lo, hi]`.
+    fn within(&mut self, path: String, value: f64, lo: f64, hi: f64, what: &str) {
+        if !(value >= lo && value <= hi) {
+            self.report(path, format!("{what} within {lo} to {hi}"), fmt_num(value));
+        }
+    }
+
+    fn positive(&mut self, path: String, value: f64) {
+        if value.is_nan() || value <= 0.0 {
+            self.report(path, "a time greater than 0 s", fmt_num(value));
+        }
+    }
+
+    /// Checks a protocol range narrows an absolute one.
+    fn narrows(&mut self, path: &str, range: Range, abs: (f64, f64), unit: &str) {
+        if range.min >= range.max {
+            self.report(
+                format!("{path}.min"),
+                format!("min below max ({})", fmt_num(range.max)),
+                fmt_num(range.min),
+            );
+        }
+        if range.min < abs.0 {
+            self.report(
+                format!("{path}.min"),
+                format!("at least the absolute minimum {} {unit}", fmt_num(abs.0)),
+                fmt_num(range.min),
+            );
+        }
+        if range.max > abs.1 {
+            self.report(
+                format!("{path}.max"),
+                format!("at most the absolute maximum {} {unit}", fmt_num(abs.1)),
+                fmt_num(range.max),
+            );
+        }
+    }
+
+    fn unique<'a>(&mut self, what: &str, items: impl Iterator<Item = (String, &'a str)>) {
+        let mut seen = BTreeSet::new();
+        for (path, id) in items {
+            if id.is_empty() {
+                self.report(path, format!("a non-empty {what} id"), "an empty string");
+            } else if !seen.insert(id) {
+                self.report(
+                    path,
+                    format!("a {what} id used once"),
+                    format!("`{id}` again"),
+                );
+            }
+        }
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    format!("{v}")
+}
+
+fn ticks(seconds: f64, period_s: f64) -> u64 {
+    if seconds.is_finite() && seconds > 0.0 {
+        (seconds / period_s - 1e-9).ceil() as u64
+    } else {
+        0
+    }
+}
+
+/// Validates `file` and resolves it into a [`Plan`], or returns every problem found.
+pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
+    let mut c = Checker {
+        problems: Vec::new(),
+    };
+
+    let tick_hz = file.tick_hz.unwrap_or(100.0);
+    c.within("tick_hz".into(), tick_hz, 1.0, 1000.0, "a tick rate in Hz");
+    let period_s = if tick_hz >= 1.0 && tick_hz <= 1000.0 {
+        1.0 / tick_hz
+    } else {
+        0.01
+    };
+
+    let plugin = check_plugin(&mut c, file);
+    let (signals, sensors) = check_sensors(&mut c, file, period_s);
+    let mut signals = signals;
+    let estimates = check_estimates(&mut c, file, &mut signals, period_s);
+    c.unique(
+        "signal",
+        file.circuit
+            .sensors
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("circuit.sensors[{i}].id"), s.id.as_str()))
+            .chain(
+                file.estimates
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| (format!("estimates[{i}].id"), e.id.as_str())),
+            ),
+    );
+    if signals.len() > MAX_SIGNALS {
+        c.report(
+            "estimates",
+            format!("at most {MAX_SIGNALS} sensors and estimates together"),
+            format!("{}", signals.len()),
+        );
+    }
+    let actuators = check_actuators(&mut c, file, &signals, period_s);
+    let phases = check_phases(&mut c, file, &signals, &actuators, period_s);
+    let rules = check_rules(&mut c, file, &signals, &sensors, &actuators, period_s);
+
+    if c.problems.is_empty() {
+        Ok(Plan {
+            name: file.name.clone(),
+            period_s,
+            plugin,
+            signals,
+            sensors,
+            estimates,
+            actuators,
+            phases,
+            rules,
+        })
+    } else {
+        Err(c.problems)
+    }
+}
+
+fn check_plugin(c: &mut Checker, file: &ProtocolFile) -> PluginPlan {
+    let p = &file.plugin;
+    if p.id.is_empty()
+        || !p
+            .id
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    {
+        c.report(
+            "plugin.id",
+            "a plugin id of letters, digits, `-` and `_`",
+            format!("`{}`", p.id),
+        );
+    }
+    let version_req = match semver::VersionReq::parse(&p.version) {
+        Ok(req) => req,
+        Err(e) => {
+            c.report(
+                "plugin.version",
+                "a semver requirement such as \"^0.1\"",
+                format!("\"{}\" ({e})", p.version),
+            );
+            semver::VersionReq::STAR
+        }
+    };
+    if let Some(pin) = &p.sha256
+        && (pin.len() != 64 || !pin.chars().all(|ch| ch.is_ascii_hexdigit()))
+    {
+        c.report(
+            "plugin.sha256",
+            "64 hexadecimal digits",
+            format!("\"{pin}\""),
+        );
+    }
+    let params: Vec<(String, f64)> = file
+        .plugin_params
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    if params.len() > MAX_PARAMS {
+        c.report(
+            "plugin_params",
+            format!("at most {MAX_PARAMS} parameters"),
+            format!("{}", params.len()),
+        );
+    }
+    PluginPlan {
+        id: p.id.clone(),
+        version_req,
+        sha256: p.sha256.as_ref().map(|s| s.to_ascii_lowercase()),
+        params,
+    }
+}
+
+fn check_sensors(
+    c: &mut Checker,
+    file: &ProtocolFile,
+    period_s: f64,
+) -> (Vec<SignalPlan>, Vec<SensorPlan>) {
+    let list = &file.circuit.sensors;
+    if list.is_empty() {
+        c.report("circuit.sensors", "at least one sensor", "an empty list");
+    }
+    if list.len() > MAX_SENSORS {
+        c.report(
+            "circuit.sensors",
+            format!("at most {MAX_SENSORS} sensors"),
+            format!("{}", list.len()),
+        );
+    }
+    let mut signals = Vec::new();
+    let mut sensors = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        let path = format!("circuit.sensors[{i}]");
+        c.narrows(
+            &format!("{path}.range"),
+            s.range,
+            s.kind.absolute_range(),
+            s.kind.unit(),
+        );
+        c.positive(format!("{path}.stale_after_s"), s.stale_after_s);
+        if let Some(stuck) = s.stuck_after_s {
+            c.positive(format!("{path}.stuck_after_s"), stuck);
+        }
+        sensors.push(SensorPlan {
+            id: s.id.clone(),
+            signal: signals.len(),
+            range: s.range,
+            stale_after_ticks: ticks(s.stale_after_s, period_s).max(1),
+            stuck_after_ticks: s
+                .stuck_after_s
+                .map_or(u64::MAX, |t| ticks(t, period_s).max(1)),
+        });
+        signals.push(SignalPlan {
+            id: s.id.clone(),
+            unit: s.kind.unit(),
+            range: s.range,
+            source: SignalSource::Sensor(i),
+        });
+    }
+    (signals, sensors)
+}
+
+fn check_estimates(
+    c: &mut Checker,
+    file: &ProtocolFile,
+    signals: &mut Vec<SignalPlan>,
+    period_s: f64,
+) -> Vec<EstimatePlan> {
+    let mut out = Vec::new();
+    for (i, e) in file.estimates.iter().enumerate() {
+        let path = format!("estimates[{i}]");
+        // An estimate may only read signals declared before it, so the Estimate stage runs in order.
+        let from = signals.iter().position(|s| s.id == e.from);
+        if from.is_none() {
+            c.report(
+                format!("{path}.from"),
+                "a sensor or an earlier estimate",
+                format!("`{}`", e.from),
+            );
+        }
+        let window = e.kind.window_s();
+        c.within(
+            format!("{path}.kind"),
+            window,
+            period_s,
+            600.0,
+            "a window in seconds",
+        );
+        let (unit, range) = from.map_or(("", Range { min: 0.0, max: 0.0 }), |f| {
+            (signals[f].unit, signals[f].range)
+        });
+        out.push(EstimatePlan {
+            signal: signals.len(),
+            from: from.unwrap_or(0),
+            kind: e.kind,
+            window_ticks: (ticks(window, period_s) as usize).clamp(1, 60_000),
+        });
+        signals.push(SignalPlan {
+            id: e.id.clone(),
+            unit,
+            range,
+            source: SignalSource::Estimate(i),
+        });
+    }
+    out
+}
+
+fn check_actuators(
+    c: &mut Checker,
+    file: &ProtocolFile,
+    signals: &[SignalPlan],
+    period_s: f64,
+) -> Vec<ActuatorPlan> {
+    let list = &file.circuit.actuators;
+    if list.len() > MAX_ACTUATORS {
+        c.report(
+            "circuit.actuators",
+            format!("at most {MAX_ACTUATORS} actuators"),
+            format!("{}", list.len()),
+        );
+    }
+    c.unique(
+        "actuator",
+        list.iter()
+            .enumerate()
+            .map(|(i, a)| (format!("circuit.actuators[{i}].id"), a.id.as_str())),
+    );
+    let mut out = Vec::new();
+    for (i, a) in list.iter().enumerate() {
+        let path = format!("circuit.actuators[{i}]");
+        c.narrows(
+            &format!("{path}.range"),
+            a.range,
+            a.kind.absolute_range(),
+            a.kind.unit(),
+        );
+        if !a.range.contains(a.initial) {
+            c.report(
+                format!("{path}.initial"),
+                format!(
+                    "a command within the actuator's range {} to {}",
+                    a.range.min, a.range.max
+                ),
+                fmt_num(a.initial),
+            );
+        }
+        c.positive(format!("{path}.command_ttl_s"), a.command_ttl_s);
+        if let Some(rate) = a.max_rate_per_s
+            && !(rate > 0.0)
+        {
+            c.report(
+                format!("{path}.max_rate_per_s"),
+                "a rate greater than 0",
+                fmt_num(rate),
+            );
+        }
+        let fits = match a.kind {
+            ActuatorKind::Clamp => matches!(a.safe_state, SafeState::Closed | SafeState::Open),
+            _ => matches!(a.safe_state, SafeState::Off | SafeState::HoldLast),
+        };
+        if !fits {
+            let allowed = if a.kind == ActuatorKind::Clamp {
+                "`Closed` or `Open` for a clamp"
+            } else {
+                "`Off` or `HoldLast` for a pump or heater"
+            };
+            c.report(
+                format!("{path}.safe_state"),
+                allowed,
+                format!("{:?}", a.safe_state),
+            );
+        }
+        let control = a.control.as_ref().map(|ctl| {
+            let signal = signals.iter().position(|s| s.id == ctl.signal);
+            if signal.is_none() {
+                c.report(
+                    format!("{path}.control.signal"),
+                    "a declared sensor or estimate",
+                    format!("`{}`", ctl.signal),
+                );
+            }
+            if a.kind == ActuatorKind::Clamp {
+                c.report(
+                    format!("{path}.control"),
+                    "no control loop on a clamp",
+                    "a control loop",
+                );
+            }
+            if let Some(p) = ctl.pulsatile {
+                c.within(
+                    format!("{path}.control.pulsatile.rate_bpm"),
+                    p.rate_bpm,
+                    10.0,
+                    200.0,
+                    "a rate in beats per minute",
+                );
+                c.within(
+                    format!("{path}.control.pulsatile.amplitude"),
+                    p.amplitude,
+                    0.0,
+                    1.0,
+                    "a fraction",
+                );
+            }
+            LoopPlan {
+                signal: signal.unwrap_or(0),
+                kp: ctl.kp,
+                ki: ctl.ki,
+                feedforward: ctl.feedforward.unwrap_or(0.0),
+                pulsatile: ctl.pulsatile,
+            }
+        });
+        out.push(ActuatorPlan {
+            id: a.id.clone(),
+            kind: a.kind,
+            range: a.range,
+            max_step: a.max_rate_per_s.map_or(f64::INFINITY, |r| r * period_s),
+            safe_state: a.safe_state,
+            ttl_s: a.command_ttl_s,
+            control,
+            initial: a.initial,
+        });
+    }
+    out
+}
+
+fn check_phases(
+    c: &mut Checker,
+    file: &ProtocolFile,
+    signals: &[SignalPlan],
+    actuators: &[ActuatorPlan],
+    period_s: f64,
+) -> Vec<PhasePlan> {
+    if file.phases.is_empty() {
+        c.report("phases", "at least one phase", "an empty list");
+    }
+    c.unique(
+        "phase",
+        file.phases
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (format!("phases[{i}].id"), p.id.as_str())),
+    );
+    let mut out = Vec::new();
+    for (i, p) in file.phases.iter().enumerate() {
+        let path = format!("phases[{i}]");
+        c.positive(format!("{path}.duration_s"), p.duration_s);
+        let mut targets = vec![None; signals.len()];
+        for (sig_id, t) in &p.targets {
+            let tpath = format!("{path}.targets[\"{sig_id}\"]");
+            let Some(sig) = signals.iter().position(|s| &s.id == sig_id) else {
+                c.report(
+                    tpath,
+                    "a declared sensor or estimate",
+                    format!("`{sig_id}`"),
+                );
+                continue;
+            };
+            let range = signals[sig].range;
+            let unit = signals[sig].unit;
+            if let Some(sp) = t.setpoint {
+                let (lo, hi) = sp.extremes();
+                if !range.contains(lo) || !range.contains(hi) {
+                    c.report(
+                        format!("{tpath}.setpoint"),
+                        format!(
+                            "a setpoint within the signal's range {} to {} {unit}",
+                            range.min, range.max
+                        ),
+                        format!("{lo} to {hi}"),
+                    );
+                }
+                if let Setpoint::Ramp { over_s, .. } = sp
+                    && !(over_s > 0.0)
+                {
+                    c.report(
+                        format!("{tpath}.setpoint"),
+                        "a ramp time greater than 0 s",
+                        fmt_num(over_s),
+                    );
+                }
+                if !actuators
+                    .iter()
+                    .any(|a| a.control.as_ref().is_some_and(|l| l.signal == sig))
+                {
+                    c.report(
+                        format!("{tpath}.setpoint"),
+                        "a setpoint only for a signal that an actuator's control loop tracks",
+                        format!("a setpoint for `{sig_id}`, which no loop controls"),
+                    );
+                }
+            }
+            if let Some(band) = t.band {
+                if band.min >= band.max {
+                    c.report(
+                        format!("{tpath}.band.min"),
+                        format!("min below max ({})", band.max),
+                        fmt_num(band.min),
+                    );
+                }
+                if band.min < range.min || band.max > range.max {
+                    c.report(
+                        format!("{tpath}.band"),
+                        format!(
+                            "a band within the signal's range {} to {} {unit}",
+                            range.min, range.max
+                        ),
+                        format!("{} to {}", band.min, band.max),
+                    );
+                }
+            }
+            if let Some(settle) = t.settle_s
+                && !(settle >= 0.0)
+            {
+                c.report(
+                    format!("{tpath}.settle_s"),
+                    "a time of 0 s or more",
+                    fmt_num(settle),
+                );
+            }
+            targets[sig] = Some(TargetPlan {
+                setpoint: t.setpoint,
+                band: t.band,
+                settle_ticks: ticks(t.settle_s.unwrap_or(0.0), period_s),
+            });
+        }
+        for (ai, a) in actuators.iter().enumerate() {
+            if let Some(l) = &a.control
+                && l.signal < targets.len()
+                && targets[l.signal].and_then(|t| t.setpoint).is_none()
+            {
+                c.report(
+                    format!("{path}.targets"),
+                    format!(
+                        "a setpoint for `{}`, which actuator `{}` controls",
+                        signals[l.signal].id, actuators[ai].id
+                    ),
+                    "none",
+                );
+            }
+        }
+        out.push(PhasePlan {
+            id: p.id.clone(),
+            duration_ticks: ticks(p.duration_s, period_s).max(1),
+            targets,
+        });
+    }
+    out
+}
+
+fn check_rules(
+    c: &mut Checker,
+    file: &ProtocolFile,
+    signals: &[SignalPlan],
+    sensors: &[SensorPlan],
+    actuators: &[ActuatorPlan],
+    period_s: f64,
+) -> Vec<RulePlan> {
+    c.unique(
+        "rule",
+        file.rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (format!("rules[{i}].id"), r.id.as_str())),
+    );
+    let mut out = Vec::new();
+    for (i, r) in file.rules.iter().enumerate() {
+        let path = format!("rules[{i}]");
+        if r.text.trim().is_empty() {
+            c.report(
+                format!("{path}.text"),
+                "a text the operator can read",
+                "an empty string",
+            );
+        }
+        if !(r.persist_s >= 0.0) {
+            c.report(
+                format!("{path}.persist_s"),
+                "a time of 0 s or more",
+                fmt_num(r.persist_s),
+            );
+        }
+        let condition = condition(
+            c,
+            &format!("{path}.condition"),
+            &r.condition,
+            signals,
+            sensors,
+            0,
+        );
+        let action = action(c, &format!("{path}.action"), &r.action, actuators);
+        out.push(RulePlan {
+            id: r.id.clone(),
+            text: r.text.clone(),
+            priority: r.priority,
+            condition,
+            persist_ticks: ticks(r.persist_s, period_s),
+            latch: r.latch,
+            action,
+        });
+    }
+    out
+}
+
+fn condition(
+    c: &mut Checker,
+    path: &str,
+    cond: &Condition,
+    signals: &[SignalPlan],
+    sensors: &[SensorPlan],
+    depth: usize,
+) -> ConditionPlan {
+    let signal = |c: &mut Checker, id: &str| -> usize {
+        signals.iter().position(|s| s.id == id).unwrap_or_else(|| {
+            c.report(path, "a declared sensor or estimate", format!("`{id}`"));
+            0
+        })
+    };
+    let limit_in_range = |c: &mut Checker, sig: usize, v: f64| {
+        if let Some(s) = signals.get(sig)
+            && !s.range.contains(v)
+        {
+            c.report(
+                path,
+                format!(
+                    "a limit within `{}`'s range {} to {} {}",
+                    s.id, s.range.min, s.range.max, s.unit
+                ),
+                fmt_num(v),
+            );
+        }
+    };
+    match cond {
+        Condition::Above { signal: id, limit } => {
+            let s = signal(c, id);
+            limit_in_range(c, s, *limit);
+            ConditionPlan::Above {
+                signal: s,
+                limit: *limit,
+            }
+        }
+        Condition::Below { signal: id, limit } => {
+            let s = signal(c, id);
+            limit_in_range(c, s, *limit);
+            ConditionPlan::Below {
+                signal: s,
+                limit: *limit,
+            }
+        }
+        Condition::Outside { signal: id, band } => {
+            let s = signal(c, id);
+            limit_in_range(c, s, band.min);
+            limit_in_range(c, s, band.max);
+            ConditionPlan::Outside {
+                signal: s,
+                band: *band,
+            }
+        }
+        Condition::Stale { sensor }
+        | Condition::Stuck { sensor }
+        | Condition::Implausible { sensor } => {
+            let found = sensors.iter().find(|s| &s.id == sensor);
+            if found.is_none() {
+                c.report(
+                    path,
+                    "a declared sensor (not an estimate)",
+                    format!("`{sensor}`"),
+                );
+            }
+            let s = found.map_or(0, |s| s.signal);
+            match cond {
+                Condition::Stale { .. } => ConditionPlan::Stale { signal: s },
+                Condition::Stuck { .. } => {
+                    if found.is_some_and(|f| f.stuck_after_ticks == u64::MAX) {
+                        c.report(
+                            path,
+                            format!(
+                                "a sensor with `stuck_after_s` set, for a Stuck rule on `{sensor}`"
+                            ),
+                            "no `stuck_after_s`",
+                        );
+                    }
+                    ConditionPlan::Stuck { signal: s }
+                }
+                _ => ConditionPlan::Implausible { signal: s },
+            }
+        }
+        Condition::All(list) => {
+            if list.is_empty() {
+                c.report(path, "at least one condition", "an empty list");
+            }
+            if depth > 8 {
+                c.report(path, "conditions nested at most 8 deep", "deeper nesting");
+                return ConditionPlan::All(Vec::new());
+            }
+            ConditionPlan::All(
+                list.iter()
+                    .map(|sub| condition(c, path, sub, signals, sensors, depth + 1))
+                    .collect(),
+            )
+        }
+    }
+}
+
+fn action(c: &mut Checker, path: &str, act: &Action, actuators: &[ActuatorPlan]) -> ActionPlan {
+    let find = |c: &mut Checker, id: &str, kind: ActuatorKind| -> usize {
+        match actuators.iter().position(|a| a.id == id) {
+            Some(i) if actuators[i].kind == kind => i,
+            Some(i) => {
+                c.report(
+                    path,
+                    format!("a {kind:?} actuator"),
+                    format!("`{id}`, a {:?}", actuators[i].kind),
+                );
+                i
+            }
+            None => {
+                c.report(
+                    path,
+                    format!("a declared {kind:?} actuator"),
+                    format!("`{id}`"),
+                );
+                0
+            }
+        }
+    };
+    match act {
+        Action::AlarmOnly => ActionPlan::AlarmOnly,
+        Action::Limit { actuator, max } => {
+            let i = actuators.iter().position(|a| &a.id == actuator);
+            match i {
+                None => c.report(path, "a declared actuator", format!("`{actuator}`")),
+                Some(i) if !actuators[i].range.contains(*max) => c.report(
+                    path,
+                    format!(
+                        "a limit within `{actuator}`'s range {} to {} {}",
+                        actuators[i].range.min,
+                        actuators[i].range.max,
+                        actuators[i].kind.unit()
+                    ),
+                    fmt_num(*max),
+                ),
+                Some(_) => {}
+            }
+            ActionPlan::Limit {
+                actuator: i.unwrap_or(0),
+                max: *max,
+            }
+        }
+        Action::StopPump { pump, clamp } => ActionPlan::StopPump {
+            pump: find(c, pump, ActuatorKind::RollerPump),
+            clamp: clamp.as_ref().map(|id| find(c, id, ActuatorKind::Clamp)),
+        },
+        Action::HeaterOff { heater } => ActionPlan::HeaterOff {
+            heater: find(c, heater, ActuatorKind::Heater),
+        },
+        Action::HoldSetpoints => ActionPlan::HoldSetpoints,
+        Action::SafeState => ActionPlan::SafeState,
+    }
+}

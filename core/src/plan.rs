@@ -1,0 +1,162 @@
+//! A validated protocol with every name resolved to an index, ready for the tick.
+//!
+//! Only [`crate::config::compile`] builds a `Plan`, so holding one means the file passed
+//! validation. Signals are the sensors (in file order) followed by the estimates (in file order).
+
+use crate::config::{ActuatorKind, EstimateKind, Priority, Pulsatile, Range, SafeState, Setpoint};
+
+/// Where a signal's value comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalSource {
+    Sensor(usize),
+    Estimate(usize),
+}
+
+#[derive(Debug, Clone)]
+pub struct SignalPlan {
+    pub id: String,
+    pub unit: &'static str,
+    pub range: Range,
+    pub source: SignalSource,
+}
+
+#[derive(Debug, Clone)]
+pub struct SensorPlan {
+    pub id: String,
+    pub signal: usize,
+    pub range: Range,
+    pub stale_after_ticks: u64,
+    /// `u64::MAX` where the file sets no stuck detection.
+    pub stuck_after_ticks: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct EstimatePlan {
+    pub signal: usize,
+    pub from: usize,
+    pub kind: EstimateKind,
+    pub window_ticks: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoopPlan {
+    pub signal: usize,
+    pub kp: f64,
+    pub ki: f64,
+    pub feedforward: f64,
+    pub pulsatile: Option<Pulsatile>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActuatorPlan {
+    pub id: String,
+    pub kind: ActuatorKind,
+    pub range: Range,
+    /// Largest command change per tick (infinite where unlimited).
+    pub max_step: f64,
+    pub safe_state: SafeState,
+    pub ttl_s: f64,
+    pub control: Option<LoopPlan>,
+    pub initial: f64,
+}
+
+impl ActuatorPlan {
+    /// The command of this actuator in its safe state, given its last safe command.
+    pub fn safe_command(&self, last: f64) -> f64 {
+        match self.safe_state {
+            SafeState::Off | SafeState::Open => 0.0,
+            SafeState::Closed => 1.0,
+            SafeState::HoldLast => last,
+        }
+    }
+}
+
+/// A signal's target in one phase.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetPlan {
+    pub setpoint: Option<Setpoint>,
+    pub band: Option<Range>,
+    pub settle_ticks: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct PhasePlan {
+    pub id: String,
+    pub duration_ticks: u64,
+    /// One entry per signal.
+    pub targets: Vec<Option<TargetPlan>>,
+}
+
+/// A rule condition with names resolved.
+#[derive(Debug, Clone)]
+pub enum ConditionPlan {
+    Above { signal: usize, limit: f64 },
+    Below { signal: usize, limit: f64 },
+    Outside { signal: usize, band: Range },
+    Stale { signal: usize },
+    Stuck { signal: usize },
+    Implausible { signal: usize },
+    All(Vec<ConditionPlan>),
+}
+
+/// A rule action with names resolved.
+#[derive(Debug, Clone, Copy)]
+pub enum ActionPlan {
+    AlarmOnly,
+    Limit { actuator: usize, max: f64 },
+    StopPump { pump: usize, clamp: Option<usize> },
+    HeaterOff { heater: usize },
+    HoldSetpoints,
+    SafeState,
+}
+
+#[derive(Debug, Clone)]
+pub struct RulePlan {
+    pub id: String,
+    pub text: String,
+    pub priority: Priority,
+    pub condition: ConditionPlan,
+    pub persist_ticks: u64,
+    pub latch: bool,
+    pub action: ActionPlan,
+}
+
+/// The plugin a protocol requires.
+#[derive(Debug, Clone)]
+pub struct PluginPlan {
+    pub id: String,
+    pub version_req: semver::VersionReq,
+    pub sha256: Option<String>,
+    /// Parameters in file (sorted-key) order.
+    pub params: Vec<(String, f64)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub period_s: f64,
+    pub plugin: PluginPlan,
+    pub signals: Vec<SignalPlan>,
+    pub sensors: Vec<SensorPlan>,
+    pub estimates: Vec<EstimatePlan>,
+    pub actuators: Vec<ActuatorPlan>,
+    pub phases: Vec<PhasePlan>,
+    pub rules: Vec<RulePlan>,
+}
+
+impl Plan {
+    /// Index of a signal by id.
+    pub fn signal(&self, id: &str) -> Option<usize> {
+        self.signals.iter().position(|s| s.id == id)
+    }
+
+    /// Index of an actuator by id.
+    pub fn actuator(&self, id: &str) -> Option<usize> {
+        self.actuators.iter().position(|a| a.id == id)
+    }
+
+    /// Total planned duration in ticks (all phases).
+    pub fn total_ticks(&self) -> u64 {
+        self.phases.iter().map(|p| p.duration_ticks).sum()
+    }
+}

@@ -1,0 +1,135 @@
+//! Running a protocol: the world, the schedule and one of two drivers.
+//!
+//! - Lockstep ([`Run::run_lockstep`]): the simulator advances one period after every tick, as
+//!   fast as the CPU allows; the same seed gives the same record.
+//! - Real time ([`realtime::run`]): ticks at absolute deadlines, the HAL on its own thread.
+
+pub mod realtime;
+pub mod status;
+pub mod summary;
+
+use crate::hal::{CommandFrame, Hal};
+use crate::plan::Plan;
+use crate::plugin::{PluginInfo, PluginInstance};
+use crate::tick::safety::Alarms;
+use crate::tick::{Clock, HalPort, Signals, build_schedule, build_world, protocol::PhaseState};
+use bevy_ecs::prelude::*;
+use std::sync::Arc;
+
+/// How a run is driven.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub seed: u64,
+    /// Overrides the protocol's length; the last phase is stretched or the run cut short.
+    pub duration_s: Option<f64>,
+    /// Simulated seconds between status lines (`None`: quiet).
+    pub status_every_s: Option<f64>,
+}
+
+/// A prepared run: the world, its schedule and what it needs to report.
+pub struct Run {
+    pub world: World,
+    schedule: Schedule,
+    pub plan: Arc<Plan>,
+    pub plugin: PluginInfo,
+    pub seed: u64,
+}
+
+impl Run {
+    /// Builds the world around a device and a plugin instance.
+    pub fn new(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance, opts: &RunOptions) -> Self {
+        let info = plugin.info.clone();
+        let mut world = build_world(plan.clone(), hal, plugin);
+        if let Some(d) = opts.duration_s {
+            let mut phase = world.resource_mut::<PhaseState>();
+            phase.end_tick = (d / plan.period_s).round() as u64;
+            phase.stretch_last = true;
+        }
+        Run {
+            world,
+            schedule: build_schedule(),
+            plan,
+            plugin: info,
+            seed: opts.seed,
+        }
+    }
+
+    /// A run whose device is driven in this thread (lockstep simulation).
+    pub fn direct(
+        plan: Arc<Plan>,
+        hal: Box<dyn Hal>,
+        plugin: PluginInstance,
+        opts: &RunOptions,
+    ) -> Self {
+        Run::new(plan, HalPort::Direct(hal), plugin, opts)
+    }
+
+    /// Checks the schedule builds (ambiguities are errors) before the first tick.
+    pub fn initialize(&mut self) -> Result<(), String> {
+        self.schedule
+            .initialize(&mut self.world)
+            .map(|_| ())
+            .map_err(|e| format!("the tick schedule does not build: {e:?}"))
+    }
+
+    pub fn tick(&self) -> u64 {
+        self.world.resource::<Clock>().tick
+    }
+
+    pub fn end_tick(&self) -> u64 {
+        self.world.resource::<PhaseState>().end_tick
+    }
+
+    pub fn finished(&self) -> bool {
+        self.tick() >= self.end_tick()
+    }
+
+    /// Runs one tick at the current clock, then moves the clock to the next tick.
+    pub fn run_tick(&mut self) {
+        self.schedule.run(&mut self.world);
+        self.world.resource_mut::<Clock>().tick += 1;
+    }
+
+    /// One lockstep step: a tick, then one period of device time.
+    pub fn step_lockstep(&mut self) {
+        self.run_tick();
+        let dt = self.plan.period_s;
+        if let HalPort::Direct(h) = &mut *self.world.non_send_mut::<HalPort>() {
+            h.advance(dt);
+        }
+    }
+
+    /// Runs to the end in lockstep, calling `status` every `every_s` of simulated time.
+    pub fn run_lockstep(&mut self, every_s: Option<f64>, mut status: impl FnMut(&Run)) {
+        let every = every_s.map(|s| ((s / self.plan.period_s).round() as u64).max(1));
+        while !self.finished() {
+            self.step_lockstep();
+            if every.is_some_and(|n| self.tick() % n == 0) {
+                status(self);
+            }
+        }
+    }
+
+    // Read access for status lines, summaries and tests.
+
+    pub fn signal(&self, id: &str) -> Option<(f64, u8)> {
+        let i = self.plan.signal(id)?;
+        let s = self.world.resource::<Signals>();
+        Some((s.values[i], s.validity[i]))
+    }
+
+    pub fn commands(&self) -> &CommandFrame {
+        &self
+            .world
+            .resource::<crate::tick::actuate::SentCommands>()
+            .frame
+    }
+
+    pub fn alarms(&self) -> &Alarms {
+        self.world.resource::<Alarms>()
+    }
+
+    pub fn phase(&self) -> &str {
+        &self.plan.phases[self.world.resource::<PhaseState>().index].id
+    }
+}

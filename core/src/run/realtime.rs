@@ -1,0 +1,103 @@
+//! The real-time driver: ticks at absolute deadlines; the HAL on its own thread behind bounded
+//! channels that the control thread only touches with `try_send` and `try_recv`.
+//!
+//! A tick that misses its deadline by more than a period is counted and the missed ticks are
+//! skipped, never bunched up: tick indices keep matching wall time.
+
+use super::Run;
+use crate::hal::{CommandFrame, Hal, SensorFrame};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The control thread's ends of the HAL channels.
+pub struct HalChannels {
+    commands: Sender<CommandFrame>,
+    frames: Receiver<SensorFrame>,
+}
+
+impl HalChannels {
+    /// Keeps the newest frame that arrived since the last call (or leaves `out` as it was).
+    pub fn take_newest(&mut self, out: &mut SensorFrame) {
+        while let Ok(f) = self.frames.try_recv() {
+            *out = f;
+        }
+    }
+
+    /// Queues a command frame; `false` if the queue was full and the frame was dropped.
+    pub fn send(&mut self, frame: &CommandFrame) -> bool {
+        self.commands.try_send(*frame).is_ok()
+    }
+}
+
+/// Starts the HAL thread: every period it applies the newest command frame, lets the device's
+/// time pass and publishes a sensor frame. It stops when the control side hangs up.
+pub fn spawn_hal(
+    mut hal: Box<dyn Hal>,
+    period_s: f64,
+) -> std::io::Result<(HalChannels, JoinHandle<()>)> {
+    let (cmd_tx, cmd_rx) = bounded::<CommandFrame>(4);
+    let (frame_tx, frame_rx) = bounded::<SensorFrame>(4);
+    let handle = std::thread::Builder::new()
+        .name("perfuse-hal".into())
+        .spawn(move || {
+            let period = Duration::from_secs_f64(period_s);
+            let start = Instant::now();
+            let mut frame = SensorFrame::default();
+            hal.read(&mut frame);
+            let _ = frame_tx.try_send(frame);
+            let mut n: u32 = 0;
+            loop {
+                loop {
+                    match cmd_rx.try_recv() {
+                        Ok(cmd) => hal.write(&cmd),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => return,
+                    }
+                }
+                hal.advance(period_s);
+                hal.read(&mut frame);
+                // A full queue means the control thread is behind: it wants the newest frame.
+                let _ = frame_tx.try_send(frame);
+                n += 1;
+                let deadline = start + period * n;
+                if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+        })?;
+    Ok((
+        HalChannels {
+            commands: cmd_tx,
+            frames: frame_rx,
+        },
+        handle,
+    ))
+}
+
+/// Runs `run` to its end in real time and returns the number of overruns (missed deadlines).
+pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
+    let status_every = ((1.0 / run.plan.period_s).round() as u64).max(1);
+    let start = Instant::now();
+    let mut overruns = 0;
+    while !run.finished() {
+        run.run_tick();
+        let mut next = run.tick();
+        if next % status_every == 0 {
+            status(run);
+        }
+        let now = Instant::now();
+        let behind = (now.duration_since(start).as_secs_f64() / run.plan.period_s) as u64;
+        if behind > next {
+            // Skip the ticks whose deadlines have passed; count every missed deadline.
+            overruns += behind - next;
+            next = behind.min(run.end_tick());
+            run.world.resource_mut::<crate::tick::Clock>().tick = next;
+        }
+        let deadline = start + Duration::from_secs_f64(next as f64 * run.plan.period_s);
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    overruns
+}

@@ -1,0 +1,145 @@
+//! The run summary: the machine-readable contract that tests, benchmarks and protocol authors
+//! build on. Maps are ordered so that the same run always serialises to the same text.
+
+use super::Run;
+use crate::tick::protocol::{Derived, PhaseState};
+use crate::tick::record::Recorder;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PluginSummary {
+    pub id: String,
+    pub version: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChannelSummary {
+    pub unit: String,
+    pub min: Option<f64>,
+    pub mean: Option<f64>,
+    pub max: Option<f64>,
+    /// Fraction of the time with a band in force that the signal was inside it; null without a band.
+    pub in_band_fraction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AlarmSummary {
+    pub id: String,
+    pub priority: String,
+    pub technical: bool,
+    pub text: String,
+    pub first_s: f64,
+    pub count: u32,
+    pub active_at_end: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PhaseSummary {
+    pub id: String,
+    pub start_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Summary {
+    pub protocol: String,
+    pub plugin: PluginSummary,
+    pub seed: u64,
+    pub simulated_s: f64,
+    pub wall_s: f64,
+    pub ticks: u64,
+    pub tick_hz: f64,
+    pub completed: bool,
+    pub final_phase: String,
+    pub phases: Vec<PhaseSummary>,
+    pub channels: BTreeMap<String, ChannelSummary>,
+    pub alarms: Vec<AlarmSummary>,
+    pub derived: BTreeMap<String, Option<f64>>,
+    /// Ticks that missed their deadline in real time (always 0 in lockstep).
+    pub overruns: u64,
+}
+
+fn finite(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+impl Run {
+    /// The summary of the run so far.
+    pub fn summary(&self, wall_s: f64, overruns: u64) -> Summary {
+        let plan = &self.plan;
+        let rec = self.world.resource::<Recorder>();
+        let phase = self.world.resource::<PhaseState>();
+        let period = plan.period_s;
+        let channels = plan
+            .signals
+            .iter()
+            .zip(&rec.signals)
+            .map(|(sig, st)| {
+                let n = st.valid_ticks;
+                (
+                    sig.id.clone(),
+                    ChannelSummary {
+                        unit: sig.unit.to_string(),
+                        min: (n > 0).then_some(st.min),
+                        mean: (n > 0).then(|| st.sum / n as f64),
+                        max: (n > 0).then_some(st.max),
+                        in_band_fraction: (st.band_ticks > 0)
+                            .then(|| st.in_band_ticks as f64 / st.band_ticks as f64),
+                    },
+                )
+            })
+            .collect();
+        let alarms = self
+            .alarms()
+            .list
+            .iter()
+            .filter_map(|a| {
+                a.first_tick.map(|t| AlarmSummary {
+                    id: a.id.clone(),
+                    priority: a.priority.as_str().to_string(),
+                    technical: a.technical,
+                    text: a.text.clone(),
+                    first_s: t as f64 * period,
+                    count: a.count,
+                    active_at_end: a.active,
+                })
+            })
+            .collect();
+        let derived_vals = self.world.resource::<Derived>();
+        let derived = self
+            .plugin
+            .derived_names
+            .iter()
+            .zip(&derived_vals.values[..derived_vals.n])
+            .map(|(n, v)| (n.clone(), finite(*v)))
+            .collect();
+        Summary {
+            protocol: plan.name.clone(),
+            plugin: PluginSummary {
+                id: self.plugin.id.clone(),
+                version: self.plugin.version.clone(),
+                sha256: self.plugin.sha256.clone(),
+            },
+            seed: self.seed,
+            simulated_s: self.tick() as f64 * period,
+            wall_s,
+            ticks: rec.ticks,
+            tick_hz: 1.0 / period,
+            completed: self.finished(),
+            final_phase: plan.phases[phase.index].id.clone(),
+            phases: rec
+                .phase_starts
+                .iter()
+                .map(|&(i, t)| PhaseSummary {
+                    id: plan.phases[i].id.clone(),
+                    start_s: t as f64 * period,
+                })
+                .collect(),
+            channels,
+            alarms,
+            derived,
+            overruns,
+        }
+    }
+}

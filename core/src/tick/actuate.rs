@@ -1,0 +1,35 @@
+//! Actuate: send this tick's commands to the HAL, each with its time to live.
+
+use super::control::{ActuatorChannel, Command};
+use super::{Clock, HalPort, PlanRes};
+use crate::hal::CommandFrame;
+use bevy_ecs::prelude::*;
+
+/// The last command frame sent, and how many frames the HAL thread's queue refused.
+#[derive(Resource, Debug, Default, Clone, Copy)]
+pub struct SentCommands {
+    pub frame: CommandFrame,
+    pub dropped: u64,
+}
+
+pub fn send_commands(
+    clock: Res<Clock>,
+    plan: Res<PlanRes>,
+    actuators: Query<(&ActuatorChannel, &Command)>,
+    mut hal: NonSendMut<HalPort>,
+    mut sent: ResMut<SentCommands>,
+) {
+    sent.frame.t_s = clock.t_s();
+    for (ch, cmd) in &actuators {
+        sent.frame.values[ch.index] = cmd.sent;
+        sent.frame.ttl_s[ch.index] = plan.0.actuators[ch.index].ttl_s;
+    }
+    match hal.as_mut() {
+        HalPort::Direct(h) => h.write(&sent.frame),
+        HalPort::Threaded(ch) => {
+            if !ch.send(&sent.frame) {
+                sent.dropped += 1;
+            }
+        }
+    }
+}

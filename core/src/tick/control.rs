@@ -1,0 +1,163 @@
+//! Control: one PI loop per controlled actuator, with feed-forward, anti-windup and pulsatile
+//! modulation. Its output is a request; the Safety stage decides what is sent.
+
+use super::{Clock, Signals, protocol::Targets};
+use crate::plan::LoopPlan;
+use bevy_ecs::prelude::*;
+use std::f64::consts::TAU;
+
+/// An actuator entity: its channel in the HAL command frame.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct ActuatorChannel {
+    pub index: usize,
+}
+
+/// The command of an actuator as it moves through the tick.
+#[derive(Component, Debug, Clone, Copy)]
+pub struct Command {
+    /// What control asks for this tick.
+    pub requested: f64,
+    /// What safety let through this tick (and the HAL receives).
+    pub sent: f64,
+    /// The last command sent while no safety action forced this actuator.
+    pub last_safe: f64,
+    /// Safety changed the request this tick: the loop must not wind up against it.
+    pub limited: bool,
+}
+
+impl Command {
+    pub fn new(initial: f64) -> Self {
+        Command {
+            requested: initial,
+            sent: initial,
+            last_safe: initial,
+            limited: false,
+        }
+    }
+}
+
+/// PI state of one loop.
+#[derive(Component, Debug, Clone)]
+pub struct ControlLoop {
+    pub plan: LoopPlan,
+    pub integral: f64,
+    /// The loop's mean output before pulsatile modulation.
+    pub mean_output: f64,
+    primed: bool,
+}
+
+impl ControlLoop {
+    pub fn new(plan: LoopPlan) -> Self {
+        ControlLoop {
+            plan,
+            integral: 0.0,
+            mean_output: 0.0,
+            primed: false,
+        }
+    }
+
+    /// One PI update. `limited` says the last output was cut by safety or saturation, in
+    /// which case the integral only moves in the direction that unwinds it.
+    pub fn update(
+        &mut self,
+        setpoint: f64,
+        measured: f64,
+        dt: f64,
+        lo: f64,
+        hi: f64,
+        limited: bool,
+    ) -> f64 {
+        let p = &self.plan;
+        let error = setpoint - measured;
+        let unconstrained = p.feedforward + p.kp * error + self.integral;
+        let saturating_up = (limited || unconstrained >= hi) && error > 0.0;
+        let saturating_down = unconstrained <= lo && error < 0.0;
+        if !(saturating_up || saturating_down) {
+            self.integral += p.ki * error * dt;
+        }
+        // The integral alone never exceeds what the actuator can deliver.
+        self.integral = self.integral.clamp(lo - p.feedforward, hi - p.feedforward);
+        self.mean_output = (p.feedforward + p.kp * error + self.integral).clamp(lo, hi);
+        self.mean_output
+    }
+}
+
+pub fn run_loops(
+    clock: Res<Clock>,
+    plan: Res<super::PlanRes>,
+    signals: Res<Signals>,
+    targets: Res<Targets>,
+    mut loops: Query<(&ActuatorChannel, &mut ControlLoop, &mut Command)>,
+) {
+    let dt = clock.period_s;
+    let t = clock.t_s();
+    for (ch, mut lp, mut cmd) in &mut loops {
+        let spec = &plan.0.actuators[ch.index];
+        if !lp.primed {
+            // Start from the actuator's initial command so the first ticks do not jump.
+            lp.integral = spec.initial - lp.plan.feedforward;
+            lp.mean_output = spec.initial;
+            lp.primed = true;
+        }
+        let sig = lp.plan.signal;
+        let setpoint = targets.setpoints[sig];
+        let mean = if signals.is_valid(sig) && setpoint.is_finite() {
+            let limited = cmd.limited;
+            lp.update(
+                setpoint,
+                signals.values[sig],
+                dt,
+                spec.range.min,
+                spec.range.max,
+                limited,
+            )
+        } else {
+            // No trustworthy measurement: hold the last output rather than integrate garbage.
+            lp.mean_output
+        };
+        cmd.requested = match lp.plan.pulsatile {
+            Some(p) => mean * (1.0 + p.amplitude * (TAU * p.rate_bpm / 60.0 * t).sin()),
+            None => mean,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pi(kp: f64, ki: f64) -> ControlLoop {
+        ControlLoop::new(LoopPlan {
+            signal: 0,
+            kp,
+            ki,
+            feedforward: 0.0,
+            pulsatile: None,
+        })
+    }
+
+    #[test]
+    fn pi_drives_a_first_order_plant_to_its_setpoint() {
+        // Plant: y' = (u - y) / 2 s.
+        let mut lp = pi(0.5, 0.8);
+        let (mut y, dt) = (0.0, 0.01);
+        for _ in 0..6000 {
+            let u = lp.update(10.0, y, dt, 0.0, 100.0, false);
+            y += (u - y) / 2.0 * dt;
+        }
+        assert!((y - 10.0).abs() < 0.05, "y = {y}");
+    }
+
+    #[test]
+    fn the_integral_does_not_wind_up_while_limited() {
+        let mut lp = pi(0.0, 1.0);
+        for _ in 0..1000 {
+            lp.update(10.0, 0.0, 0.01, 0.0, 100.0, true);
+        }
+        assert_eq!(lp.integral, 0.0);
+        for _ in 0..100_000 {
+            lp.update(1e6, 0.0, 0.01, 0.0, 100.0, false);
+        }
+        assert!(lp.integral <= 100.0);
+    }
+}

@@ -1,0 +1,284 @@
+//! Safety: evaluate the protocol's rules, raise and latch alarms, and clamp every command to
+//! the minimum of its independent limits. A rule that demands the safe state gets it in the
+//! same tick. This stage never has a run condition and never trusts the plugin.
+
+use super::control::{ActuatorChannel, Command};
+use super::protocol::PluginHealth;
+use super::{Clock, PlanRes, Signals};
+use crate::config::Priority;
+use crate::hal::MAX_ACTUATORS;
+use crate::plan::{ActionPlan, ConditionPlan, Plan};
+use bevy_ecs::prelude::*;
+use perfuse_plugin_sdk::validity;
+
+/// Where an alarm comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmSource {
+    /// The protocol file's rule with this index.
+    Rule(usize),
+    /// The core's own alarm that the plugin is faulted.
+    PluginFault,
+}
+
+/// One alarm: its identity and its state over the run.
+#[derive(Debug, Clone)]
+pub struct Alarm {
+    pub id: String,
+    pub text: String,
+    pub priority: Priority,
+    /// Technical (equipment) rather than physiological.
+    pub technical: bool,
+    pub source: AlarmSource,
+    pub active: bool,
+    /// Consecutive ticks the condition has held.
+    pub held_ticks: u64,
+    pub first_tick: Option<u64>,
+    /// Times the alarm became active.
+    pub count: u32,
+}
+
+/// Every alarm of the run: the protocol's rules, then the core's own.
+#[derive(Resource, Debug, Clone)]
+pub struct Alarms {
+    pub list: Vec<Alarm>,
+}
+
+impl Alarms {
+    pub fn new(plan: &Plan) -> Self {
+        let mut list: Vec<Alarm> = plan
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Alarm {
+                id: r.id.clone(),
+                text: r.text.clone(),
+                priority: r.priority,
+                technical: is_technical(&r.condition),
+                source: AlarmSource::Rule(i),
+                active: false,
+                held_ticks: 0,
+                first_tick: None,
+                count: 0,
+            })
+            .collect();
+        list.push(Alarm {
+            id: "plugin_fault".into(),
+            text: "Protocol plugin failed: control continues on the last safe setpoints".into(),
+            priority: Priority::High,
+            technical: true,
+            source: AlarmSource::PluginFault,
+            active: false,
+            held_ticks: 0,
+            first_tick: None,
+            count: 0,
+        });
+        Alarms { list }
+    }
+
+    /// The highest priority among active alarms.
+    pub fn highest_active(&self) -> Option<Priority> {
+        self.list
+            .iter()
+            .filter(|a| a.active)
+            .map(|a| a.priority)
+            .max()
+    }
+}
+
+/// A rule on sensor health is about the equipment; one on values is about the organ.
+fn is_technical(c: &ConditionPlan) -> bool {
+    match c {
+        ConditionPlan::Stale { .. }
+        | ConditionPlan::Stuck { .. }
+        | ConditionPlan::Implausible { .. } => true,
+        ConditionPlan::All(list) => list.iter().all(is_technical),
+        _ => false,
+    }
+}
+
+/// What the active alarms demand of the actuators this tick.
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct SafetyState {
+    pub hold_setpoints: bool,
+    pub safe_state: bool,
+    /// Upper limit per actuator from `Limit` actions (infinite where none).
+    pub caps: [f64; MAX_ACTUATORS],
+    /// Forced command per actuator (NaN where none): stops, clamps, heater cut-outs.
+    pub forced: [f64; MAX_ACTUATORS],
+}
+
+impl Default for SafetyState {
+    fn default() -> Self {
+        SafetyState {
+            hold_setpoints: false,
+            safe_state: false,
+            caps: [f64::INFINITY; MAX_ACTUATORS],
+            forced: [f64::NAN; MAX_ACTUATORS],
+        }
+    }
+}
+
+/// Whether a condition holds. A value condition on an invalid signal does not hold: sensor
+/// failures are caught by the Stale, Stuck and Implausible conditions instead.
+pub fn holds(c: &ConditionPlan, s: &Signals) -> bool {
+    let value = |i: usize| s.is_valid(i).then_some(s.values[i]);
+    match c {
+        ConditionPlan::Above { signal, limit } => value(*signal).is_some_and(|v| v > *limit),
+        ConditionPlan::Below { signal, limit } => value(*signal).is_some_and(|v| v < *limit),
+        ConditionPlan::Outside { signal, band } => {
+            value(*signal).is_some_and(|v| !band.contains(v))
+        }
+        ConditionPlan::Stale { signal } => s.validity[*signal] == validity::STALE,
+        ConditionPlan::Stuck { signal } => s.validity[*signal] == validity::STUCK,
+        ConditionPlan::Implausible { signal } => s.validity[*signal] == validity::IMPLAUSIBLE,
+        ConditionPlan::All(list) => list.iter().all(|c| holds(c, s)),
+    }
+}
+
+pub fn evaluate_rules(
+    clock: Res<Clock>,
+    plan: Res<PlanRes>,
+    signals: Res<Signals>,
+    health: Res<PluginHealth>,
+    mut alarms: ResMut<Alarms>,
+    mut safety: ResMut<SafetyState>,
+) {
+    let plan = &plan.0;
+    *safety = SafetyState::default();
+    for alarm in alarms.list.iter_mut() {
+        let (cond, persist, latch, action) = match alarm.source {
+            AlarmSource::Rule(i) => {
+                let r = &plan.rules[i];
+                (
+                    holds(&r.condition, &signals),
+                    r.persist_ticks,
+                    r.latch,
+                    r.action,
+                )
+            }
+            AlarmSource::PluginFault => (health.faulted, 0, true, ActionPlan::HoldSetpoints),
+        };
+        alarm.held_ticks = if cond { alarm.held_ticks + 1 } else { 0 };
+        if cond && alarm.held_ticks > persist && !alarm.active {
+            alarm.active = true;
+            alarm.count += 1;
+            alarm.first_tick.get_or_insert(clock.tick);
+        } else if !cond && !latch {
+            alarm.active = false;
+        }
+        if alarm.active {
+            apply(&mut safety, action);
+        }
+    }
+}
+
+fn apply(s: &mut SafetyState, action: ActionPlan) {
+    match action {
+        ActionPlan::AlarmOnly => {}
+        ActionPlan::Limit { actuator, max } => s.caps[actuator] = s.caps[actuator].min(max),
+        ActionPlan::StopPump { pump, clamp } => {
+            s.forced[pump] = 0.0;
+            if let Some(c) = clamp {
+                s.forced[c] = 1.0;
+            }
+        }
+        ActionPlan::HeaterOff { heater } => s.forced[heater] = 0.0,
+        ActionPlan::HoldSetpoints => s.hold_setpoints = true,
+        ActionPlan::SafeState => s.safe_state = true,
+    }
+}
+
+/// Clamps each request to the actuator's range, any `Limit` cap and its rate limit; forced
+/// commands and the safe state bypass the rate limit, because a stop must not be slowed.
+pub fn enforce_limits(
+    plan: Res<PlanRes>,
+    safety: Res<SafetyState>,
+    mut actuators: Query<(&ActuatorChannel, &mut Command)>,
+) {
+    for (ch, mut cmd) in &mut actuators {
+        let spec = &plan.0.actuators[ch.index];
+        let forced = safety.forced[ch.index];
+        let sent = if safety.safe_state {
+            spec.safe_command(cmd.last_safe)
+        } else if !forced.is_nan() {
+            forced
+        } else {
+            let hi = spec.range.max.min(safety.caps[ch.index]);
+            let req = if cmd.requested.is_finite() {
+                cmd.requested
+            } else {
+                cmd.last_safe
+            };
+            let v = req.clamp(spec.range.min, hi.max(spec.range.min));
+            let v = v.clamp(cmd.sent - spec.max_step, cmd.sent + spec.max_step);
+            cmd.last_safe = v;
+            v
+        };
+        cmd.limited = sent != cmd.requested;
+        cmd.sent = sent;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Range;
+
+    fn signals(v: f64, valid: u8) -> Signals {
+        let mut s = Signals::default();
+        s.values[0] = v;
+        s.validity[0] = valid;
+        s
+    }
+
+    #[test]
+    fn value_conditions_need_a_valid_signal() {
+        let above = ConditionPlan::Above {
+            signal: 0,
+            limit: 40.0,
+        };
+        assert!(holds(&above, &signals(41.0, validity::OK)));
+        assert!(!holds(&above, &signals(39.0, validity::OK)));
+        assert!(!holds(&above, &signals(41.0, validity::STALE)));
+        let outside = ConditionPlan::Outside {
+            signal: 0,
+            band: Range { min: 1.0, max: 8.0 },
+        };
+        assert!(holds(&outside, &signals(9.0, validity::OK)));
+        assert!(!holds(&outside, &signals(5.0, validity::OK)));
+        let stuck = ConditionPlan::Stuck { signal: 0 };
+        assert!(holds(&stuck, &signals(5.0, validity::STUCK)));
+        let all = ConditionPlan::All(vec![above.clone(), stuck]);
+        assert!(!holds(&all, &signals(41.0, validity::OK)));
+    }
+
+    #[test]
+    fn actions_combine_to_the_strictest() {
+        let mut s = SafetyState::default();
+        apply(
+            &mut s,
+            ActionPlan::Limit {
+                actuator: 0,
+                max: 50.0,
+            },
+        );
+        apply(
+            &mut s,
+            ActionPlan::Limit {
+                actuator: 0,
+                max: 30.0,
+            },
+        );
+        apply(
+            &mut s,
+            ActionPlan::StopPump {
+                pump: 1,
+                clamp: Some(2),
+            },
+        );
+        assert_eq!(s.caps[0], 30.0);
+        assert_eq!(s.forced[1], 0.0);
+        assert_eq!(s.forced[2], 1.0);
+        assert!(s.forced[0].is_nan());
+    }
+}

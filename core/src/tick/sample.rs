@@ -1,0 +1,123 @@
+//! Sample: take the newest sensor frame and judge every reading (ok, stale, implausible, stuck).
+
+use super::{Clock, HalPort, LatestFrame, PlanRes, Signals};
+use crate::config::Range;
+use crate::plan::SensorPlan;
+use bevy_ecs::prelude::*;
+use perfuse_plugin_sdk::validity;
+
+/// A sensor entity: its channel in the HAL frame and its plausibility limits.
+#[derive(Component, Debug, Clone)]
+pub struct SensorChannel {
+    pub index: usize,
+    pub signal: usize,
+    pub range: Range,
+    pub stale_after_ticks: u64,
+    pub stuck_after_ticks: u64,
+}
+
+impl SensorChannel {
+    pub fn new(index: usize, plan: &SensorPlan) -> Self {
+        SensorChannel {
+            index,
+            signal: plan.signal,
+            range: plan.range,
+            stale_after_ticks: plan.stale_after_ticks,
+            stuck_after_ticks: plan.stuck_after_ticks,
+        }
+    }
+}
+
+/// What the Sample stage remembers about a sensor between ticks.
+#[derive(Component, Debug, Default, Clone)]
+pub struct SensorHealth {
+    /// Sequence number of the frame the last fresh reading came from.
+    pub last_seq: u64,
+    pub fresh_tick: u64,
+    /// Bits of the last reading, to tell "unchanged" exactly.
+    pub last_bits: u64,
+    pub unchanged_since: u64,
+}
+
+/// Judges one reading. Implausible outranks stale, which outranks stuck.
+pub fn judge(ch: &SensorChannel, h: &SensorHealth, value: f64, tick: u64) -> u8 {
+    if !value.is_finite() || !ch.range.contains(value) {
+        validity::IMPLAUSIBLE
+    } else if tick.saturating_sub(h.fresh_tick) >= ch.stale_after_ticks {
+        validity::STALE
+    } else if tick.saturating_sub(h.unchanged_since) >= ch.stuck_after_ticks {
+        validity::STUCK
+    } else {
+        validity::OK
+    }
+}
+
+pub fn sample_sensors(
+    clock: Res<Clock>,
+    plan: Res<PlanRes>,
+    mut hal: NonSendMut<HalPort>,
+    mut frame: ResMut<LatestFrame>,
+    mut sensors: Query<(&SensorChannel, &mut SensorHealth)>,
+    mut signals: ResMut<Signals>,
+) {
+    let tick = clock.tick;
+    match hal.as_mut() {
+        HalPort::Direct(h) => h.read(&mut frame.0),
+        HalPort::Threaded(ch) => ch.take_newest(&mut frame.0),
+    }
+    let seq = frame.0.seq;
+    for (ch, mut h) in &mut sensors {
+        let value = frame.0.values[ch.index];
+        if seq != h.last_seq {
+            h.last_seq = seq;
+            h.fresh_tick = tick;
+            let bits = value.to_bits();
+            if bits != h.last_bits || tick == 0 {
+                h.last_bits = bits;
+                h.unchanged_since = tick;
+            }
+        }
+        signals.values[ch.signal] = value;
+        signals.validity[ch.signal] = judge(ch, &h, value, tick);
+    }
+    debug_assert!(plan.0.sensors.len() <= signals.values.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel() -> SensorChannel {
+        SensorChannel {
+            index: 0,
+            signal: 0,
+            range: Range {
+                min: 0.0,
+                max: 100.0,
+            },
+            stale_after_ticks: 10,
+            stuck_after_ticks: 50,
+        }
+    }
+
+    #[test]
+    fn a_reading_is_judged_in_order_of_severity() {
+        let ch = channel();
+        let fresh = SensorHealth {
+            fresh_tick: 100,
+            unchanged_since: 100,
+            ..Default::default()
+        };
+        assert_eq!(judge(&ch, &fresh, 50.0, 100), validity::OK);
+        assert_eq!(judge(&ch, &fresh, f64::NAN, 100), validity::IMPLAUSIBLE);
+        assert_eq!(judge(&ch, &fresh, 150.0, 100), validity::IMPLAUSIBLE);
+        assert_eq!(judge(&ch, &fresh, 50.0, 110), validity::STALE);
+        let unchanged = SensorHealth {
+            fresh_tick: 160,
+            unchanged_since: 100,
+            ..Default::default()
+        };
+        assert_eq!(judge(&ch, &unchanged, 50.0, 149), validity::OK);
+        assert_eq!(judge(&ch, &unchanged, 50.0, 150), validity::STUCK);
+    }
+}
