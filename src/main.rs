@@ -1,1 +1,273 @@
-fn main() {}
+//! The `perfuse` command line: argument parsing and wiring only; the logic lives in the core.
+
+use clap::{Parser, Subcommand};
+use perfuse_core::config::{self, Loaded};
+use perfuse_core::plugin::{self, loader};
+use perfuse_core::run::{Run, RunOptions, realtime, status};
+use perfuse_core::tick::HalPort;
+use perfuse_hal_sim::{Fault, SimHal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "perfuse",
+    version,
+    about = "Perfusion controller (simulation; not for clinical use)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a protocol on the simulator.
+    Run {
+        /// The protocol file (RON).
+        file: PathBuf,
+        /// Run length, overriding the protocol's (e.g. 90m, 6h, 1h30m).
+        #[arg(long, value_parser = config::parse_duration)]
+        duration: Option<f64>,
+        /// Simulator seed: the same seed gives the same record.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the run summary (JSON) here.
+        #[arg(long)]
+        summary: Option<PathBuf>,
+        /// No status lines while running.
+        #[arg(long)]
+        quiet: bool,
+        /// Tick against the wall clock, the simulator on its own thread.
+        #[arg(long)]
+        realtime: bool,
+        /// Inject a fault, KIND@TIME (e.g. air@30m, occlusion@1h, stuck:arterial_pressure@30m); repeatable.
+        #[arg(long = "fault")]
+        faults: Vec<String>,
+        /// Simulated time between status lines in lockstep runs.
+        #[arg(long, default_value = "10m", value_parser = config::parse_duration)]
+        status_every: f64,
+        /// Extra directory to search for plugins; repeatable.
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+    /// Validate protocol files and their plugins; every problem is reported.
+    Check {
+        files: Vec<PathBuf>,
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+    /// List the plugins found, with id, version and ABI version.
+    Plugins {
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    perfuse_core::logging::init(log::LevelFilter::Info);
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run {
+            file,
+            duration,
+            seed,
+            summary,
+            quiet,
+            realtime,
+            faults,
+            status_every,
+            plugin_dirs,
+        } => {
+            let opts = RunOptions {
+                seed,
+                duration_s: duration,
+                status_every_s: (!quiet).then_some(status_every),
+            };
+            run(
+                &file,
+                &opts,
+                realtime,
+                &faults,
+                summary.as_deref(),
+                &plugin_dirs,
+            )
+        }
+        Command::Check { files, plugin_dirs } => check(&files, &plugin_dirs),
+        Command::Plugins { plugin_dirs } => plugins(&plugin_dirs),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Loads a protocol file; the error lists every problem.
+fn load(file: &Path) -> Result<Loaded, String> {
+    config::load(file).map_err(|e| {
+        format!(
+            "{e}\n{}: {} problem(s)",
+            file.display(),
+            e.diagnostics.len()
+        )
+    })
+}
+
+/// Formats a problem found after parsing (plugin, simulator) at the field it concerns.
+fn located(loaded: &Loaded, file: &Path, path: &str, message: &str) -> String {
+    let span = loaded.span_of(path);
+    format!(
+        "{}:{}:{}: {path}: {message}",
+        file.display(),
+        span.line,
+        span.col
+    )
+}
+
+fn run(
+    file: &Path,
+    opts: &RunOptions,
+    realtime: bool,
+    fault_specs: &[String],
+    summary_path: Option<&Path>,
+    plugin_dirs: &[PathBuf],
+) -> Result<(), String> {
+    let loaded = load(file)?;
+    let dirs = loader::search_dirs(plugin_dirs);
+    let plugin = plugin::load(&loaded.plan, &dirs)
+        .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
+    let faults = fault_specs
+        .iter()
+        .map(|s| Fault::parse(s, &loaded.file).map_err(|e| format!("--fault {s}: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sim = SimHal::new(&loaded.file, opts.seed, &faults)
+        .map_err(|e| located(&loaded, file, "simulator", &e))?;
+    let plan = Arc::new(loaded.plan);
+    let print = |r: &Run| println!("{}", status::line(r));
+
+    let started = Instant::now();
+    let (run, overruns) = if realtime {
+        let (channels, _hal_thread) = realtime::spawn_hal(Box::new(sim), plan.period_s)
+            .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
+        let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, opts);
+        run.initialize()?;
+        let overruns = realtime::run(&mut run, |r| {
+            if opts.status_every_s.is_some() {
+                print(r)
+            }
+        });
+        (run, overruns)
+    } else {
+        let mut run = Run::direct(plan, Box::new(sim), plugin, opts);
+        run.initialize()?;
+        run.run_lockstep(opts.status_every_s, print);
+        (run, 0)
+    };
+    let wall_s = started.elapsed().as_secs_f64();
+    let summary = run.summary(wall_s, overruns);
+
+    if let Some(path) = summary_path {
+        let json = serde_json::to_string_pretty(&summary)
+            .map_err(|e| format!("cannot encode the summary: {e}"))?;
+        std::fs::write(path, json + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    println!(
+        "{}: {} after {} simulated in {:.2} s wall ({} ticks, seed {}), final phase `{}`",
+        summary.protocol,
+        if summary.completed {
+            "completed"
+        } else {
+            "stopped"
+        },
+        status::clock_text(summary.simulated_s),
+        wall_s,
+        summary.ticks,
+        summary.seed,
+        summary.final_phase
+    );
+    for a in &summary.alarms {
+        println!(
+            "  alarm {} [{}] first at {} ({}x): {}",
+            a.id,
+            a.priority.to_uppercase(),
+            status::clock_text(a.first_s),
+            a.count,
+            a.text
+        );
+    }
+    Ok(())
+}
+
+fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), String> {
+    if files.is_empty() {
+        return Err("perfuse check: name at least one protocol file".into());
+    }
+    let dirs = loader::search_dirs(plugin_dirs);
+    let mut failed = 0;
+    for file in files {
+        let outcome = load(file).and_then(|loaded| {
+            let plugin = plugin::load(&loaded.plan, &dirs)
+                .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
+            SimHal::new(&loaded.file, 0, &[])
+                .map_err(|e| located(&loaded, file, "simulator", &e))?;
+            Ok(format!(
+                "{}: ok — {} ({} phases, {} rules; plugin {} {} sha256 {})",
+                file.display(),
+                loaded.plan.name,
+                loaded.plan.phases.len(),
+                loaded.plan.rules.len(),
+                plugin.info.id,
+                plugin.info.version,
+                plugin.info.sha256
+            ))
+        });
+        match outcome {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("{e}");
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        Err(format!(
+            "{failed} of {} protocol file(s) failed the check",
+            files.len()
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+fn plugins(plugin_dirs: &[PathBuf]) -> Result<(), String> {
+    let dirs = loader::search_dirs(plugin_dirs);
+    let found = loader::discover(&dirs);
+    if found.is_empty() {
+        let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        return Err(format!("no plugins found in: {}", list.join(", ")));
+    }
+    println!(
+        "{:<12} {:<10} {:<6} {:<64} path",
+        "id", "version", "abi", "sha256"
+    );
+    for path in found {
+        match loader::open(&path, None) {
+            Ok(lib) => println!(
+                "{:<12} {:<10} {:<6} {:<64} {}",
+                lib.id,
+                lib.version,
+                format!("{}.{}", lib.abi.0, lib.abi.1),
+                lib.sha256,
+                path.display()
+            ),
+            Err(e) => println!("(refused) {e}"),
+        }
+    }
+    Ok(())
+}

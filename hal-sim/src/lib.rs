@@ -1,0 +1,297 @@
+//! perfuse-hal-sim: the simulated device behind the [`Hal`] trait — pumps, heaters, clamps and
+//! sensors on a plant model of the organ and its circuit, with injectable faults.
+//!
+//! [`SimHal::new`] resolves everything by name once (model, parameters, sensor and actuator
+//! sites, faults); [`Hal::advance`], [`Hal::read`] and [`Hal::write`] then only move numbers:
+//! no allocation, formatting or lookup per tick. The same seed and the same commands give
+//! bit-identical frames; the random numbers are generated in-tree so that a recorded run survives
+//! dependency upgrades. Each sensor has its own noise stream, derived from the seed and its index.
+//!
+//! # Device behaviour
+//! - Commands are indexed in protocol actuator order and live for their `ttl_s`, counted from the
+//!   device time of the write; once device time passes beyond it, the actuator takes its safe
+//!   state (Off: 0; Closed: clamp 1; Open: clamp 0; HoldLast: keeps the command). Before the
+//!   first write each actuator holds its `initial`. Commands are limited to the kind's hardware
+//!   range; a non-finite command puts the actuator in its safe state at once.
+//! - Pumps at one site add their flows and heaters their powers; clamps close the line if any
+//!   one reads ≥ 0.5.
+//! - Readings: true value, a first-order lag for temperature probes, Gaussian noise, then
+//!   rounding to 0.1 of the unit. Nothing is clipped to a plausible range: judging readings is
+//!   the core's job.
+//!
+//! # Model `kidney`
+//! Hypothermic (LifePort-like, `normothermic: 0`, default) or normothermic (Cambridge-like,
+//! `normothermic: 1`) perfusion; see `plant/kidney.rs` for the equations and the source of every
+//! default.
+//!
+//! | site | sensors | actuators |
+//! |---|---|---|
+//! | `arterial_line` | Pressure (renal artery, distal to the clamp), Flow (line flow), Temperature (perfusate), Bubble | RollerPump, Clamp |
+//! | `renal_vein` | Flow (through the kidney) | |
+//! | `reservoir` | Temperature (perfusate), Volume (perfusate left in the circuit) | |
+//! | `heat_exchanger` | Temperature (exchanger water) | Heater |
+//! | `ice_container` | Temperature (ice) | |
+//! | `ureter` | Volume (cumulative urine), Flow (urine rate, mL/min) | |
+//!
+//! Parameters (HMP default / NMP default): `normothermic` 0/1; `kidney_g` 150;
+//! `compliance_ml_mmhg` 0.04; `r_inf_mmhg_min_ml` 0.235/0.33; `r_fast_mmhg_min_ml` 0.57/0.30;
+//! `r_fast_tau_s` 120/600; `r_slow_mmhg_min_ml` 0.20/0; `r_slow_tau_s` 720/1800;
+//! `perfusate_ml` 1000/750; `perfusate_j_g_k` 4.1/3.6; `circuit_j_k` 500/1000;
+//! `perfusate_start_c` 8.6/30; `ambient_c` 22; `ambient_ua_w_k` 0.24/3.0; `ice_c` 1.2;
+//! `ice_ua_w_k` 1.17/0; `exchanger_ml` 300; `exchanger_ua_w_k` 0/20; `metabolic_mw_g` 19.5;
+//! `q10` 2.5; `urine_ml_h` 100; `urine_threshold_mmhg` 30; `reservoir_dry_ml` 50.
+//!
+//! Parameters of every model (probes): `pressure_noise_mmhg` 0.3, `flow_noise_ml_min` 1.0,
+//! `temperature_noise_c` 0.05, `volume_noise_ml` 0.2, `temperature_lag_s` 5.
+//!
+//! # Faults
+//! [`Fault::parse`] reads [`FAULT_SYNTAX`], e.g. `air@30m`, `occlusion@1h`,
+//! `stuck:arterial_pressure@30m`, `drift:perfusate_temp:0.5@2h`, `channel-loss:pump@10m`.
+
+mod actuator;
+mod fault;
+mod params;
+mod plant;
+mod rng;
+mod sensor;
+
+use perfuse_core::config::{ActuatorKind, ProtocolFile};
+use perfuse_core::hal::{CommandFrame, Hal, MAX_ACTUATORS, MAX_SENSORS, SensorFrame};
+
+use actuator::Actuator;
+pub use fault::{FAULT_SYNTAX, Fault, FaultKind};
+use plant::{MAX_INPUTS, Model, Plant, PlantFault};
+use sensor::{Channel, SensorParams};
+
+/// Times closer than this count as equal (fault onsets, command expiry), so that a fault at
+/// 60 s acts on the frame at 60 s whatever the rounding of the tick arithmetic.
+pub(crate) const TIME_RESOLUTION_S: f64 = 1e-9;
+
+/// A simulated perfusion device running one plant model.
+pub struct SimHal {
+    plant: Box<dyn Plant>,
+    sensors: Vec<Channel>,
+    actuators: Vec<Actuator>,
+    applied: [f64; MAX_ACTUATORS],
+    /// Faults sorted by time; those before `next_fault` have been applied.
+    faults: Vec<Fault>,
+    next_fault: usize,
+    /// Device time is `t_base_s + ticks × dt_s`, the way the core counts its own time, so that
+    /// both agree exactly instead of drifting apart by summed rounding errors.
+    t_base_s: f64,
+    ticks: u64,
+    t_s: f64,
+    dt_s: f64,
+    temperature_lag_s: f64,
+    /// Share of a lagged probe's previous value kept over one step of `dt_s`.
+    lag_keep: f64,
+    frame: SensorFrame,
+}
+
+impl SimHal {
+    /// Builds the device for `protocol`'s circuit on the plant `protocol.simulator` names, with
+    /// sensor noise seeded by `seed` and `faults` scheduled. Every problem (unknown model,
+    /// parameter, site or fault target; bad value) is an error that names the culprit and says
+    /// what is allowed; errors of one kind are reported together, one per line.
+    ///
+    /// The device starts at time 0 with a first frame (seq 1) of the plant's initial state;
+    /// actuators hold their `initial` command until the first [`Hal::write`].
+    pub fn new(protocol: &ProtocolFile, seed: u64, faults: &[Fault]) -> Result<SimHal, String> {
+        let model = Model::by_name(&protocol.simulator.model)?;
+        let given = protocol.simulator.params.clone().unwrap_or_default();
+        params::reject_unknown(model.name, &given, &[model.params, SensorParams::DEFS])?;
+        let mut sensor_params = SensorParams::default();
+        let sensor_check = sensor_params.apply(&given);
+        let model_given = given
+            .into_iter()
+            .filter(|(name, _)| !SensorParams::DEFS.iter().any(|d| d.name == name))
+            .collect();
+        let plant = match (sensor_check, (model.build)(&model_given)) {
+            (Ok(()), Ok(plant)) => plant,
+            (Err(e), Ok(_)) | (Ok(()), Err(e)) => return Err(e),
+            (Err(a), Err(b)) => return Err(format!("{a}\n{b}")),
+        };
+
+        let circuit = &protocol.circuit;
+        if circuit.sensors.len() > MAX_SENSORS || circuit.actuators.len() > MAX_ACTUATORS {
+            return Err(format!(
+                "the circuit has {} sensors and {} actuators; the device takes at most {MAX_SENSORS} \
+                 and {MAX_ACTUATORS}",
+                circuit.sensors.len(),
+                circuit.actuators.len()
+            ));
+        }
+        let mut errors = Vec::new();
+        let mut sensors = Vec::with_capacity(circuit.sensors.len());
+        for (i, s) in circuit.sensors.iter().enumerate() {
+            match model.sensor_point(&s.id, s.kind, &s.site) {
+                Ok(point) => sensors.push(Channel::new(
+                    s.kind,
+                    point,
+                    plant.outputs()[point],
+                    &sensor_params,
+                    seed,
+                    i,
+                )),
+                Err(e) => errors.push(e),
+            }
+        }
+        let mut actuators = Vec::with_capacity(circuit.actuators.len());
+        for a in &circuit.actuators {
+            match model
+                .actuator_input(&a.id, a.kind, &a.site)
+                .and_then(|input| Actuator::new(a, input))
+            {
+                Ok(act) => actuators.push(act),
+                Err(e) => errors.push(e),
+            }
+        }
+        for f in faults {
+            if let Err(e) = f.check(protocol) {
+                errors.push(format!("fault {f:?}: {e}"));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors.join("\n"));
+        }
+
+        let mut faults = faults.to_vec();
+        faults.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
+        let mut hal = SimHal {
+            plant,
+            sensors,
+            actuators,
+            applied: [f64::NAN; MAX_ACTUATORS],
+            faults,
+            next_fault: 0,
+            t_base_s: 0.0,
+            ticks: 0,
+            t_s: 0.0,
+            dt_s: 0.0,
+            temperature_lag_s: sensor_params.temperature_lag_s,
+            lag_keep: 0.0,
+            frame: SensorFrame::default(),
+        };
+        hal.apply_faults(0.0);
+        for (i, a) in hal.actuators.iter_mut().enumerate() {
+            hal.applied[i] = a.output(0.0);
+        }
+        hal.sample(0.0, 0.0);
+        Ok(hal)
+    }
+
+    /// What each actuator is doing now, in protocol order, after time-to-live expiry and faults
+    /// (a stalled pump shows 0, a runaway heater its full power).
+    pub fn applied_commands(&self) -> &[f64] {
+        &self.applied[..self.actuators.len()]
+    }
+
+    /// Device time in seconds.
+    pub fn time_s(&self) -> f64 {
+        self.t_s
+    }
+
+    /// Applies every fault due by `t_s`.
+    fn apply_faults(&mut self, t_s: f64) {
+        while let Some(f) = self.faults.get(self.next_fault).copied() {
+            if f.at_s > t_s + TIME_RESOLUTION_S {
+                break;
+            }
+            self.next_fault += 1;
+            match f.kind {
+                FaultKind::Air => self.plant.inject(PlantFault::Air),
+                FaultKind::Occlusion { factor } => {
+                    self.plant.inject(PlantFault::Occlusion { factor })
+                }
+                FaultKind::Leak {
+                    resistance_mmhg_min_ml,
+                } => self.plant.inject(PlantFault::Leak {
+                    resistance_mmhg_min_ml,
+                }),
+                FaultKind::Stuck { sensor } => self.sensors[sensor].stick(),
+                FaultKind::Drift { sensor, per_min } => self.sensors[sensor].drift(f.at_s, per_min),
+                FaultKind::Dropout { sensor, duration_s } => {
+                    self.sensors[sensor].drop_out(f.at_s, duration_s)
+                }
+                FaultKind::Spike { sensor, magnitude } => {
+                    self.sensors[sensor].spike(f.at_s, magnitude)
+                }
+                FaultKind::SensorLoss { sensor } => self.sensors[sensor].lose(),
+                FaultKind::PumpStall { pump } => {
+                    self.each_actuator(pump, ActuatorKind::RollerPump, Actuator::stall)
+                }
+                FaultKind::HeaterRunaway { heater } => {
+                    self.each_actuator(heater, ActuatorKind::Heater, Actuator::run_away)
+                }
+                FaultKind::ActuatorLoss { actuator } => self.actuators[actuator].lose(),
+            }
+        }
+    }
+
+    /// Applies `f` to actuator `which`, or to every actuator of `kind` when `which` is `None`.
+    fn each_actuator(&mut self, which: Option<usize>, kind: ActuatorKind, f: fn(&mut Actuator)) {
+        for (i, a) in self.actuators.iter_mut().enumerate() {
+            if which.map_or(a.kind == kind, |w| w == i) {
+                f(a);
+            }
+        }
+    }
+
+    /// Reads every sensor into a new frame at `t_s`.
+    fn sample(&mut self, t_s: f64, lag_keep: f64) {
+        let truth = self.plant.outputs();
+        for (value, ch) in self.frame.values.iter_mut().zip(self.sensors.iter_mut()) {
+            *value = ch.sample(truth[ch.point], t_s, lag_keep);
+        }
+        self.frame.t_s = t_s;
+        self.frame.seq += 1;
+    }
+}
+
+impl Hal for SimHal {
+    fn read(&mut self, out: &mut SensorFrame) {
+        *out = self.frame;
+    }
+
+    /// Takes each actuator's command with its time to live, counted from the device's current
+    /// time. A command that is not a number puts that actuator in its safe state.
+    fn write(&mut self, cmd: &CommandFrame) {
+        for (i, a) in self.actuators.iter_mut().enumerate() {
+            a.command(cmd.values[i], cmd.ttl_s[i], self.t_s);
+        }
+    }
+
+    /// Integrates the plant over `dt_s` and takes a new frame. A `dt_s` that is not a positive
+    /// number is ignored (no time passes, no frame).
+    fn advance(&mut self, dt_s: f64) {
+        if !(dt_s > 0.0 && dt_s.is_finite()) {
+            return;
+        }
+        if dt_s != self.dt_s {
+            self.dt_s = dt_s;
+            self.t_base_s = self.t_s;
+            self.ticks = 0;
+            self.lag_keep = (-dt_s / self.temperature_lag_s).exp();
+        }
+        self.ticks += 1;
+        let t_s = self.t_base_s + self.ticks as f64 * dt_s;
+        self.t_s = t_s;
+        if self.next_fault < self.faults.len() {
+            self.apply_faults(t_s);
+        }
+        let mut inputs = [0.0f64; MAX_INPUTS];
+        for (i, a) in self.actuators.iter_mut().enumerate() {
+            let v = a.output(t_s);
+            self.applied[i] = v;
+            // Pumps in parallel add their flows, heaters their powers; clamps in series close
+            // the line if any one is closed.
+            let input = &mut inputs[a.input];
+            *input = match a.kind {
+                ActuatorKind::Clamp => input.max(v),
+                ActuatorKind::RollerPump | ActuatorKind::Heater => *input + v,
+            };
+        }
+        self.plant.step(&inputs, dt_s);
+        self.sample(t_s, self.lag_keep);
+    }
+}

@@ -87,7 +87,8 @@ impl SensorKind {
             SensorKind::Flow => (-500.0, 10_000.0),
             SensorKind::Temperature => (-5.0, 60.0),
             SensorKind::Bubble => (0.0, 1.0),
-            SensorKind::Volume => (0.0, 20_000.0),
+            // A zeroed scale or collection bag reads a little below 0 with noise.
+            SensorKind::Volume => (-50.0, 20_000.0),
         }
     }
 }

@@ -137,7 +137,8 @@ pub fn library_file_name(id: &str) -> String {
 }
 
 /// The directories searched for plugins, in order: the given ones, `$PERFUSE_PLUGIN_DIR`, then
-/// the directory of the running executable (where cargo puts the plugins it builds).
+/// the directory of the running executable and its `deps/` (where cargo leaves the plugin
+/// libraries it builds as dependencies of the command line).
 pub fn search_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = extra.to_vec();
     if let Some(env) = std::env::var_os("PERFUSE_PLUGIN_DIR") {
@@ -146,12 +147,12 @@ pub fn search_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
     if let Ok(exe) = std::env::current_exe()
         && let Some(dir) = exe.parent()
     {
-        dirs.push(dir.to_path_buf());
-        // Test executables live one level down, in `deps/`.
-        if dir.ends_with("deps")
-            && let Some(up) = dir.parent()
-        {
-            dirs.push(up.to_path_buf());
+        if dir.ends_with("deps") {
+            // A test executable: cargo's build directory is one level up.
+            dirs.push(dir.to_path_buf());
+        } else {
+            dirs.push(dir.to_path_buf());
+            dirs.push(dir.join("deps"));
         }
     }
     dirs

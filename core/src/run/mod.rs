@@ -41,9 +41,7 @@ impl Run {
         let info = plugin.info.clone();
         let mut world = build_world(plan.clone(), hal, plugin);
         if let Some(d) = opts.duration_s {
-            let mut phase = world.resource_mut::<PhaseState>();
-            phase.end_tick = (d / plan.period_s).round() as u64;
-            phase.stretch_last = true;
+            world.resource_mut::<PhaseState>().end_tick = Some((d / plan.period_s).round() as u64);
         }
         Run {
             world,
@@ -76,12 +74,10 @@ impl Run {
         self.world.resource::<Clock>().tick
     }
 
-    pub fn end_tick(&self) -> u64 {
-        self.world.resource::<PhaseState>().end_tick
-    }
-
     pub fn finished(&self) -> bool {
-        self.tick() >= self.end_tick()
+        self.world
+            .resource::<PhaseState>()
+            .finished(&self.plan, self.tick())
     }
 
     /// Runs one tick at the current clock, then moves the clock to the next tick.
@@ -107,6 +103,10 @@ impl Run {
             if every.is_some_and(|n| self.tick() % n == 0) {
                 status(self);
             }
+        }
+        // The last line shows the end, unless it has just been shown.
+        if every.is_some_and(|n| self.tick() % n != 0) {
+            status(self);
         }
     }
 

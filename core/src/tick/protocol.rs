@@ -17,21 +17,36 @@ pub struct PhaseState {
     pub start_tick: u64,
     /// Set by the plugin's `advance_phase`; acted on at the next tick.
     pub advance_requested: bool,
-    /// The run ends at this tick (the protocol's length, or `--duration`).
-    pub end_tick: u64,
-    /// With `--duration`, the last phase lasts until `end_tick`.
-    pub stretch_last: bool,
+    /// With `--duration`: the run ends at this tick and the last phase lasts until then.
+    /// Without: the run ends when the last phase has run its duration.
+    pub end_tick: Option<u64>,
 }
 
 impl PhaseState {
-    pub fn new(plan: &Plan) -> Self {
+    pub fn new() -> Self {
         PhaseState {
             index: 0,
             start_tick: 0,
             advance_requested: false,
-            end_tick: plan.total_ticks(),
-            stretch_last: false,
+            end_tick: None,
         }
+    }
+
+    /// Whether the run is over at `tick` (before running it).
+    pub fn finished(&self, plan: &Plan, tick: u64) -> bool {
+        match self.end_tick {
+            Some(end) => tick >= end,
+            None => {
+                self.index + 1 == plan.phases.len()
+                    && tick - self.start_tick >= plan.phases[self.index].duration_ticks
+            }
+        }
+    }
+}
+
+impl Default for PhaseState {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -103,8 +118,8 @@ pub fn advance_phase(
     let plan = &plan.0;
     let last = phase.index + 1 >= plan.phases.len();
     let elapsed = clock.tick - phase.start_tick;
-    let timed_out =
-        elapsed >= plan.phases[phase.index].duration_ticks && !(last && phase.stretch_last);
+    let timed_out = elapsed >= plan.phases[phase.index].duration_ticks;
+    // The last phase never advances: the run ends after it (see `PhaseState::finished`).
     if last || !(timed_out || phase.advance_requested) {
         phase.advance_requested = false;
         return;

@@ -1,0 +1,22 @@
+//! Every protocol file shipped in `protocols/` loads and validates without a diagnostic.
+
+use std::path::Path;
+
+#[test]
+fn every_shipped_protocol_validates() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../protocols");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).expect("protocols/ exists") {
+        let path = entry.expect("readable entry").path();
+        if path.extension().is_some_and(|e| e == "ron") {
+            if let Err(e) = perfuse_core::config::load(&path) {
+                panic!("{e}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 2,
+        "expected the kidney protocols, found {checked} files"
+    );
+}

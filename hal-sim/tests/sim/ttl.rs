@@ -1,0 +1,94 @@
+//! Commands, their time to live, and the safe state the device falls to on its own.
+
+use perfuse_core::config::SafeState;
+use perfuse_core::hal::{CommandFrame, Hal, SensorFrame};
+
+use crate::common::*;
+
+#[test]
+fn actuators_hold_their_initial_command_until_the_first_frame() {
+    let mut p = quiet_kidney(&[]);
+    p.circuit.actuators[PUMP].initial = 50.0;
+    let mut hal = sim(&p, &[]);
+    for _ in 0..1000 {
+        hal.advance(0.01);
+    }
+    assert_eq!(hal.applied_commands(), [50.0, 0.0, 0.0]);
+    let mut f = SensorFrame::default();
+    hal.read(&mut f);
+    assert_eq!(f.values[FLOW], 50.0);
+}
+
+#[test]
+fn expired_commands_fall_to_the_safe_state() {
+    let mut hal = sim(&quiet_kidney(&[]), &[]);
+    command(&mut hal, 100.0, 0.0, 50.0, 0.5);
+    for _ in 0..40 {
+        hal.advance(0.01);
+    }
+    assert_eq!(hal.applied_commands(), [100.0, 0.0, 50.0]);
+    for _ in 0..20 {
+        hal.advance(0.01);
+    }
+    // Pump and heater Off, clamp Closed.
+    assert_eq!(hal.applied_commands(), [0.0, 1.0, 0.0]);
+    let mut f = SensorFrame::default();
+    hal.read(&mut f);
+    assert_eq!(f.values[FLOW], 0.0);
+    // A new frame takes over again.
+    command(&mut hal, 80.0, 0.0, 0.0, 0.5);
+    hal.advance(0.01);
+    assert_eq!(hal.applied_commands(), [80.0, 0.0, 0.0]);
+}
+
+#[test]
+fn each_frame_renews_the_time_to_live() {
+    let mut hal = sim(&quiet_kidney(&[]), &[]);
+    for _ in 0..500 {
+        command(&mut hal, 100.0, 0.0, 0.0, 0.05);
+        hal.advance(0.01);
+    }
+    assert_eq!(hal.applied_commands()[PUMP], 100.0);
+}
+
+#[test]
+fn hold_last_and_open_safe_states() {
+    let mut p = quiet_kidney(&[]);
+    p.circuit.actuators[PUMP].safe_state = SafeState::HoldLast;
+    p.circuit.actuators[CLAMP].safe_state = SafeState::Open;
+    let mut hal = sim(&p, &[]);
+    command(&mut hal, 120.0, 1.0, 0.0, 0.1);
+    for _ in 0..100 {
+        hal.advance(0.01);
+    }
+    assert_eq!(hal.applied_commands()[..2], [120.0, 0.0]);
+}
+
+#[test]
+fn a_command_that_is_not_a_number_goes_to_the_safe_state() {
+    let mut hal = sim(&quiet_kidney(&[]), &[]);
+    command(&mut hal, 100.0, 0.0, 20.0, 10.0);
+    hal.advance(0.01);
+    let mut cmd = CommandFrame::default();
+    cmd.values[..3].copy_from_slice(&[f64::NAN, 0.0, f64::INFINITY]);
+    cmd.ttl_s[..3].fill(10.0);
+    hal.write(&cmd);
+    hal.advance(0.01);
+    assert_eq!(hal.applied_commands(), [0.0, 0.0, 0.0]);
+}
+
+#[test]
+fn time_and_frames_advance_together() {
+    let mut hal = sim(&kidney(&[]), &[]);
+    let mut f = SensorFrame::default();
+    hal.read(&mut f);
+    assert_eq!((f.seq, f.t_s), (1, 0.0));
+    assert!(f.values[..9].iter().all(|v| v.is_finite()));
+    assert!(f.values[9..].iter().all(|v| v.is_nan()));
+    hal.advance(0.01);
+    hal.advance(0.0);
+    hal.advance(f64::NAN);
+    hal.read(&mut f);
+    assert_eq!((f.seq, f.t_s), (2, 0.01));
+    assert_eq!(hal.time_s(), 0.01);
+}
