@@ -109,7 +109,7 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
 
     let tick_hz = file.tick_hz.unwrap_or(100.0);
     c.within("tick_hz".into(), tick_hz, 1.0, 1000.0, "a tick rate in Hz");
-    let period_s = if tick_hz >= 1.0 && tick_hz <= 1000.0 {
+    let period_s = if (1.0..=1000.0).contains(&tick_hz) {
         1.0 / tick_hz
     } else {
         0.01
@@ -351,7 +351,7 @@ fn check_actuators(
         }
         c.positive(format!("{path}.command_ttl_s"), a.command_ttl_s);
         if let Some(rate) = a.max_rate_per_s
-            && !(rate > 0.0)
+            && (rate.is_nan() || rate <= 0.0)
         {
             c.report(
                 format!("{path}.max_rate_per_s"),
@@ -476,7 +476,7 @@ fn check_phases(
                     );
                 }
                 if let Setpoint::Ramp { over_s, .. } = sp
-                    && !(over_s > 0.0)
+                    && (over_s.is_nan() || over_s <= 0.0)
                 {
                     c.report(
                         format!("{tpath}.setpoint"),
@@ -515,7 +515,7 @@ fn check_phases(
                 }
             }
             if let Some(settle) = t.settle_s
-                && !(settle >= 0.0)
+                && (settle.is_nan() || settle < 0.0)
             {
                 c.report(
                     format!("{tpath}.settle_s"),
@@ -578,7 +578,7 @@ fn check_rules(
                 "an empty string",
             );
         }
-        if !(r.persist_s >= 0.0) {
+        if r.persist_s.is_nan() || r.persist_s < 0.0 {
             c.report(
                 format!("{path}.persist_s"),
                 "a time of 0 s or more",

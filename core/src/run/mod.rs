@@ -100,12 +100,12 @@ impl Run {
         let every = every_s.map(|s| ((s / self.plan.period_s).round() as u64).max(1));
         while !self.finished() {
             self.step_lockstep();
-            if every.is_some_and(|n| self.tick() % n == 0) {
+            if every.is_some_and(|n| self.tick().is_multiple_of(n)) {
                 status(self);
             }
         }
         // The last line shows the end, unless it has just been shown.
-        if every.is_some_and(|n| self.tick() % n != 0) {
+        if every.is_some_and(|n| !self.tick().is_multiple_of(n)) {
             status(self);
         }
     }

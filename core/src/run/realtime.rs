@@ -83,7 +83,7 @@ pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
     while !run.finished() {
         run.run_tick();
         let mut next = run.tick();
-        if next % status_every == 0 {
+        if next.is_multiple_of(status_every) {
             status(run);
         }
         let now = Instant::now();

@@ -1,7 +1,7 @@
 //! Actuate: send this tick's commands to the HAL, each with its time to live.
 
 use super::control::{ActuatorChannel, Command};
-use super::{Clock, HalPort, PlanRes};
+use super::{Clock, HalPort};
 use crate::hal::CommandFrame;
 use bevy_ecs::prelude::*;
 
@@ -14,7 +14,6 @@ pub struct SentCommands {
 
 pub fn send_commands(
     clock: Res<Clock>,
-    plan: Res<PlanRes>,
     actuators: Query<(&ActuatorChannel, &Command)>,
     mut hal: NonSendMut<HalPort>,
     mut sent: ResMut<SentCommands>,
@@ -22,7 +21,7 @@ pub fn send_commands(
     sent.frame.t_s = clock.t_s();
     for (ch, cmd) in &actuators {
         sent.frame.values[ch.index] = cmd.sent;
-        sent.frame.ttl_s[ch.index] = plan.0.actuators[ch.index].ttl_s;
+        sent.frame.ttl_s[ch.index] = ch.spec.ttl_s;
     }
     match hal.as_mut() {
         HalPort::Direct(h) => h.write(&sent.frame),

@@ -2,14 +2,15 @@
 //! modulation. Its output is a request; the Safety stage decides what is sent.
 
 use super::{Clock, Signals, protocol::Targets};
-use crate::plan::LoopPlan;
+use crate::plan::{ActuatorPlan, LoopPlan};
 use bevy_ecs::prelude::*;
 use std::f64::consts::TAU;
 
-/// An actuator entity: its channel in the HAL command frame.
-#[derive(Component, Debug, Clone, Copy)]
+/// An actuator entity: its channel in the HAL command frame and its limits.
+#[derive(Component, Debug, Clone)]
 pub struct ActuatorChannel {
     pub index: usize,
+    pub spec: ActuatorPlan,
 }
 
 /// The command of an actuator as it moves through the tick.
@@ -84,7 +85,6 @@ impl ControlLoop {
 
 pub fn run_loops(
     clock: Res<Clock>,
-    plan: Res<super::PlanRes>,
     signals: Res<Signals>,
     targets: Res<Targets>,
     mut loops: Query<(&ActuatorChannel, &mut ControlLoop, &mut Command)>,
@@ -92,7 +92,7 @@ pub fn run_loops(
     let dt = clock.period_s;
     let t = clock.t_s();
     for (ch, mut lp, mut cmd) in &mut loops {
-        let spec = &plan.0.actuators[ch.index];
+        let spec = &ch.spec;
         if !lp.primed {
             // Start from the actuator's initial command so the first ticks do not jump.
             lp.integral = spec.initial - lp.plan.feedforward;

@@ -3,25 +3,29 @@
 //! An estimate is valid only while every sample in its window was valid: an invalid input gives
 //! an invalid estimate, never a guess. Buffers are allocated once, when the world is built.
 
-use super::{PlanRes, Signals};
+use super::Signals;
 use crate::config::EstimateKind;
-use crate::plan::Plan;
+use crate::plan::{EstimatePlan, Plan};
 use bevy_ecs::prelude::*;
 use perfuse_plugin_sdk::validity;
 
 /// A trailing window over one signal with O(1) amortised mean, max and min.
+///
+/// Indices wrap by comparison, never by division: this runs for every estimate on every tick.
 #[derive(Debug, Clone)]
 pub struct Window {
     kind: EstimateKind,
-    /// Ring of the last `cap` samples (NaN for invalid ones).
+    /// Ring of the last `cap` samples (NaN for invalid ones); `head` is the next slot.
     ring: Vec<f64>,
-    cap: usize,
-    /// Number of samples pushed so far (the ring index is `pushed % cap`).
-    pushed: u64,
+    head: usize,
+    /// Samples in the ring (grows to `cap`).
+    len: usize,
+    /// Sequence number of the next sample.
+    seq: u64,
     invalid: usize,
     sum: f64,
-    /// Monotonic deque of sample numbers for max/min, stored as a ring of capacity `cap`.
-    deque: Vec<u64>,
+    /// Monotonic deque of (sequence number, value) for max/min, a ring of capacity `cap`.
+    deque: Vec<(u64, f64)>,
     dq_head: usize,
     dq_len: usize,
 }
@@ -32,18 +36,23 @@ impl Window {
         Window {
             kind,
             ring: vec![f64::NAN; cap],
-            cap,
-            pushed: 0,
+            head: 0,
+            len: 0,
+            seq: 0,
             invalid: 0,
             sum: 0.0,
-            deque: vec![0; cap],
+            deque: vec![(0, 0.0); cap],
             dq_head: 0,
             dq_len: 0,
         }
     }
 
-    fn at(&self, n: u64) -> f64 {
-        self.ring[(n % self.cap as u64) as usize]
+    fn cap(&self) -> usize {
+        self.ring.len()
+    }
+
+    fn wrap(&self, i: usize) -> usize {
+        if i >= self.cap() { i - self.cap() } else { i }
     }
 
     /// `true` if `a` should stay in front of `b` in the deque.
@@ -56,52 +65,55 @@ impl Window {
 
     /// Adds a sample (`None` when invalid) and returns the estimate, `None` when invalid.
     pub fn push(&mut self, sample: Option<f64>) -> Option<f64> {
-        let n = self.pushed;
-        if n >= self.cap as u64 {
-            let old = self.at(n - self.cap as u64);
+        let cap = self.cap();
+        if self.len == cap {
+            let old = self.ring[self.head];
             if old.is_nan() {
                 self.invalid -= 1;
             } else {
                 self.sum -= old;
             }
-            if self.dq_len > 0 && self.deque[self.dq_head] == n - self.cap as u64 {
-                self.dq_head = (self.dq_head + 1) % self.cap;
+            let leaving = self.seq - cap as u64;
+            if self.dq_len > 0 && self.deque[self.dq_head].0 == leaving {
+                self.dq_head = self.wrap(self.dq_head + 1);
                 self.dq_len -= 1;
             }
+        } else {
+            self.len += 1;
         }
-        let slot = (n % self.cap as u64) as usize;
         match sample {
             Some(v) => {
-                self.ring[slot] = v;
+                self.ring[self.head] = v;
                 self.sum += v;
                 while self.dq_len > 0 {
-                    let back = (self.dq_head + self.dq_len - 1) % self.cap;
-                    if self.dominates(self.at(self.deque[back]), v) {
+                    let back = self.wrap(self.dq_head + self.dq_len - 1);
+                    if self.dominates(self.deque[back].1, v) {
                         break;
                     }
                     self.dq_len -= 1;
                 }
-                let back = (self.dq_head + self.dq_len) % self.cap;
-                self.deque[back] = n;
+                let back = self.wrap(self.dq_head + self.dq_len);
+                self.deque[back] = (self.seq, v);
                 self.dq_len += 1;
             }
             None => {
-                self.ring[slot] = f64::NAN;
+                self.ring[self.head] = f64::NAN;
                 self.invalid += 1;
             }
         }
-        self.pushed += 1;
-        // The running sum drifts by rounding; rebuild it exactly once per window length.
-        if self.pushed % self.cap as u64 == 0 {
+        self.seq += 1;
+        self.head += 1;
+        if self.head == cap {
+            self.head = 0;
+            // The running sum drifts by rounding; rebuild it exactly once per window length.
             self.sum = self.ring.iter().filter(|v| !v.is_nan()).sum();
         }
         if self.invalid > 0 {
             return None;
         }
-        let len = self.pushed.min(self.cap as u64);
         match self.kind {
-            EstimateKind::WindowMean { .. } => Some(self.sum / len as f64),
-            _ => Some(self.at(self.deque[self.dq_head])),
+            EstimateKind::WindowMean { .. } => Some(self.sum / self.len as f64),
+            _ => Some(self.deque[self.dq_head].1),
         }
     }
 }
@@ -109,7 +121,8 @@ impl Window {
 /// One window per estimate, in file order.
 #[derive(Resource, Debug, Clone)]
 pub struct Estimators {
-    windows: Vec<Window>,
+    /// Each estimate's plan (what it reads and writes) with its window.
+    windows: Vec<(EstimatePlan, Window)>,
 }
 
 impl Estimators {
@@ -118,18 +131,14 @@ impl Estimators {
             windows: plan
                 .estimates
                 .iter()
-                .map(|e| Window::new(e.kind, e.window_ticks))
+                .map(|e| (e.clone(), Window::new(e.kind, e.window_ticks)))
                 .collect(),
         }
     }
 }
 
-pub fn estimate_signals(
-    plan: Res<PlanRes>,
-    mut est: ResMut<Estimators>,
-    mut signals: ResMut<Signals>,
-) {
-    for (e, w) in plan.0.estimates.iter().zip(est.windows.iter_mut()) {
+pub fn estimate_signals(mut est: ResMut<Estimators>, mut signals: ResMut<Signals>) {
+    for (e, w) in est.windows.iter_mut() {
         let input = signals.is_valid(e.from).then_some(signals.values[e.from]);
         match w.push(input) {
             Some(v) => {

@@ -108,14 +108,42 @@ pub fn empty_input() -> StepInput {
     }
 }
 
-pub fn advance_phase(
+/// The Protocol stage: first the phase, then the plugin's step for the (possibly new) phase.
+#[allow(clippy::too_many_arguments)]
+pub fn protocol_stage(
     clock: Res<Clock>,
     plan: Res<PlanRes>,
+    signals: Res<Signals>,
+    safety: Res<SafetyState>,
     mut phase: ResMut<PhaseState>,
-    mut plugin: NonSendMut<PluginSlot>,
+    mut targets: ResMut<Targets>,
+    mut slot: NonSendMut<PluginSlot>,
     mut health: ResMut<PluginHealth>,
+    mut derived: ResMut<Derived>,
 ) {
-    let plan = &plan.0;
+    let (plan, slot) = (&plan.0, &mut *slot);
+    advance_phase(&clock, plan, &mut phase, slot, &mut health);
+    step_plugin(
+        &clock,
+        plan,
+        &signals,
+        &safety,
+        &mut phase,
+        &mut targets,
+        slot,
+        &mut health,
+        &mut derived,
+    );
+}
+
+/// Moves to the next phase when the current one has run its duration or the plugin asked.
+fn advance_phase(
+    clock: &Clock,
+    plan: &Plan,
+    phase: &mut PhaseState,
+    plugin: &mut PluginSlot,
+    health: &mut PluginHealth,
+) {
     let last = phase.index + 1 >= plan.phases.len();
     let elapsed = clock.tick - phase.start_tick;
     let timed_out = elapsed >= plan.phases[phase.index].duration_ticks;
@@ -135,7 +163,7 @@ pub fn advance_phase(
             to: phase.index as u32,
         };
         if let Err(code) = plugin.instance.phase_event(&event) {
-            fault(&mut health, clock.tick, code);
+            fault(health, clock.tick, code);
         }
     }
 }
@@ -148,26 +176,25 @@ fn fault(health: &mut PluginHealth, tick: u64, code: i32) {
     }
 }
 
+/// Calls the plugin and turns its output into this tick's targets.
 #[allow(clippy::too_many_arguments)]
-pub fn step_plugin(
-    clock: Res<Clock>,
-    plan: Res<PlanRes>,
-    signals: Res<Signals>,
-    safety: Res<SafetyState>,
-    mut phase: ResMut<PhaseState>,
-    mut targets: ResMut<Targets>,
-    mut slot: NonSendMut<PluginSlot>,
-    mut health: ResMut<PluginHealth>,
-    mut derived: ResMut<Derived>,
+fn step_plugin(
+    clock: &Clock,
+    plan: &Plan,
+    signals: &Signals,
+    safety: &SafetyState,
+    phase: &mut PhaseState,
+    targets: &mut Targets,
+    slot: &mut PluginSlot,
+    health: &mut PluginHealth,
+    derived: &mut Derived,
 ) {
-    let plan = &plan.0;
     let n = plan.signals.len();
     let p = &plan.phases[phase.index];
     let elapsed = clock.tick - phase.start_tick;
     let elapsed_s = elapsed as f64 * plan.period_s;
     let hold = safety.hold_setpoints || health.faulted;
 
-    let slot = &mut *slot;
     for i in 0..n {
         let target = p.targets[i];
         slot.input.setpoints[i] = target
@@ -192,14 +219,14 @@ pub fn step_plugin(
                 let out = &slot.output;
                 let bad_setpoint = out.setpoints[..n].iter().any(|v| v.is_infinite());
                 if bad_setpoint {
-                    fault(&mut health, clock.tick, FAULT_NON_FINITE);
+                    fault(health, clock.tick, FAULT_NON_FINITE);
                 } else {
                     let k = derived.n;
                     derived.values[..k].copy_from_slice(&out.derived[..k]);
                     phase.advance_requested |= out.advance_phase != 0;
                 }
             }
-            Err(code) => fault(&mut health, clock.tick, code),
+            Err(code) => fault(health, clock.tick, code),
         }
     }
 

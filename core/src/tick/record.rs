@@ -1,7 +1,7 @@
 //! Record: fold the tick into the run's statistics, without allocating or blocking.
 
 use super::protocol::{PhaseState, Targets};
-use super::{Clock, PlanRes, Signals};
+use super::{Clock, Signals};
 use crate::plan::Plan;
 use bevy_ecs::prelude::*;
 
@@ -52,19 +52,18 @@ impl Recorder {
 
 pub fn record_tick(
     clock: Res<Clock>,
-    plan: Res<PlanRes>,
     signals: Res<Signals>,
     targets: Res<Targets>,
     phase: Res<PhaseState>,
     mut rec: ResMut<Recorder>,
 ) {
     rec.ticks += 1;
-    if rec
+    // Capacity is one entry per phase: pushing never allocates.
+    let new_phase = rec
         .phase_starts
         .last()
-        .is_none_or(|&(p, _)| p != phase.index)
-        && rec.phase_starts.len() < plan.0.phases.len()
-    {
+        .is_none_or(|&(p, _)| p != phase.index);
+    if new_phase && rec.phase_starts.len() < rec.phase_starts.capacity() {
         rec.phase_starts.push((phase.index, clock.tick));
     }
     for (i, st) in rec.signals.iter_mut().enumerate() {

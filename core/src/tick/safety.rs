@@ -135,22 +135,36 @@ pub fn holds(c: &ConditionPlan, s: &Signals) -> bool {
     }
 }
 
-pub fn evaluate_rules(
+/// The Safety stage: rules first, then every command clamped by what the active alarms demand.
+pub fn safety_stage(
     clock: Res<Clock>,
     plan: Res<PlanRes>,
     signals: Res<Signals>,
     health: Res<PluginHealth>,
     mut alarms: ResMut<Alarms>,
     mut safety: ResMut<SafetyState>,
+    mut actuators: Query<(&ActuatorChannel, &mut Command)>,
 ) {
-    let plan = &plan.0;
+    evaluate_rules(&clock, &plan.0, &signals, &health, &mut alarms, &mut safety);
+    enforce_limits(&safety, &mut actuators);
+}
+
+/// Updates every alarm and collects what the active ones demand.
+fn evaluate_rules(
+    clock: &Clock,
+    plan: &Plan,
+    signals: &Signals,
+    health: &PluginHealth,
+    alarms: &mut Alarms,
+    safety: &mut SafetyState,
+) {
     *safety = SafetyState::default();
     for alarm in alarms.list.iter_mut() {
         let (cond, persist, latch, action) = match alarm.source {
             AlarmSource::Rule(i) => {
                 let r = &plan.rules[i];
                 (
-                    holds(&r.condition, &signals),
+                    holds(&r.condition, signals),
                     r.persist_ticks,
                     r.latch,
                     r.action,
@@ -167,7 +181,7 @@ pub fn evaluate_rules(
             alarm.active = false;
         }
         if alarm.active {
-            apply(&mut safety, action);
+            apply(safety, action);
         }
     }
 }
@@ -190,13 +204,9 @@ fn apply(s: &mut SafetyState, action: ActionPlan) {
 
 /// Clamps each request to the actuator's range, any `Limit` cap and its rate limit; forced
 /// commands and the safe state bypass the rate limit, because a stop must not be slowed.
-pub fn enforce_limits(
-    plan: Res<PlanRes>,
-    safety: Res<SafetyState>,
-    mut actuators: Query<(&ActuatorChannel, &mut Command)>,
-) {
-    for (ch, mut cmd) in &mut actuators {
-        let spec = &plan.0.actuators[ch.index];
+fn enforce_limits(safety: &SafetyState, actuators: &mut Query<(&ActuatorChannel, &mut Command)>) {
+    for (ch, mut cmd) in actuators.iter_mut() {
+        let spec = &ch.spec;
         let forced = safety.forced[ch.index];
         let sent = if safety.safe_state {
             spec.safe_command(cmd.last_safe)

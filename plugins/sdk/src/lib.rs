@@ -340,6 +340,11 @@ pub trait Protocol: Sized + 'static {
 #[doc(hidden)]
 pub mod __rt {
     //! Glue the export macro expands to; not part of the public API.
+    //!
+    //! # Safety
+    //! Every function here is called only by the host through the descriptor, with pointers
+    //! that are null or valid for the duration of the call as the ABI documents, and with
+    //! instance pointers that came from `create::<P>` of the same `P`.
     use super::*;
 
     fn params<'a>(ptr: *const Param, n: usize) -> Params<'a> {
@@ -370,7 +375,9 @@ pub mod __rt {
         }
     }
 
-    pub fn validate<P: Protocol>(ptr: *const Param, n: usize, err: *mut ErrorBuf) -> i32 {
+    /// # Safety
+    /// See the module documentation.
+    pub unsafe fn validate<P: Protocol>(ptr: *const Param, n: usize, err: *mut ErrorBuf) -> i32 {
         match catch_unwind(|| P::validate(params(ptr, n))) {
             Ok(Ok(())) => status::OK,
             Ok(Err(msg)) => {
@@ -384,7 +391,9 @@ pub mod __rt {
         }
     }
 
-    pub fn create<P: Protocol>(args: *const CreateArgs, err: *mut ErrorBuf) -> *mut c_void {
+    /// # Safety
+    /// See the module documentation.
+    pub unsafe fn create<P: Protocol>(args: *const CreateArgs, err: *mut ErrorBuf) -> *mut c_void {
         if args.is_null() {
             write_err(err, "no creation arguments");
             return std::ptr::null_mut();
@@ -414,7 +423,9 @@ pub mod __rt {
         }
     }
 
-    pub fn derived_names<P: Protocol>(out: *mut StrRef, cap: usize) -> usize {
+    /// # Safety
+    /// See the module documentation.
+    pub unsafe fn derived_names<P: Protocol>(out: *mut StrRef, cap: usize) -> usize {
         let names = P::DERIVED;
         if !out.is_null() {
             for (i, name) in names.iter().take(cap).enumerate() {
@@ -425,7 +436,9 @@ pub mod __rt {
         names.len()
     }
 
-    pub fn step<P: Protocol>(
+    /// # Safety
+    /// See the module documentation.
+    pub unsafe fn step<P: Protocol>(
         inst: *mut c_void,
         input: *const StepInput,
         out: *mut StepOutput,
@@ -445,7 +458,9 @@ pub mod __rt {
         }
     }
 
-    pub fn phase_event<P: Protocol>(inst: *mut c_void, event: *const PhaseEvent) -> i32 {
+    /// # Safety
+    /// See the module documentation.
+    pub unsafe fn phase_event<P: Protocol>(inst: *mut c_void, event: *const PhaseEvent) -> i32 {
         if inst.is_null() || event.is_null() {
             return status::INVALID;
         }
@@ -461,7 +476,9 @@ pub mod __rt {
         }
     }
 
-    pub fn destroy<P: Protocol>(inst: *mut c_void) {
+    /// # Safety
+    /// See the module documentation.
+    pub unsafe fn destroy<P: Protocol>(inst: *mut c_void) {
         if inst.is_null() {
             return;
         }
@@ -483,29 +500,29 @@ macro_rules! export_plugin {
         const _: () = {
             use $crate::{CreateArgs, ErrorBuf, Param, PhaseEvent, StepInput, StepOutput, StrRef};
             extern "C" fn __validate(p: *const Param, n: usize, e: *mut ErrorBuf) -> i32 {
-                $crate::__rt::validate::<$ty>(p, n, e)
+                unsafe { $crate::__rt::validate::<$ty>(p, n, e) }
             }
             extern "C" fn __create(
                 a: *const CreateArgs,
                 e: *mut ErrorBuf,
             ) -> *mut ::std::ffi::c_void {
-                $crate::__rt::create::<$ty>(a, e)
+                unsafe { $crate::__rt::create::<$ty>(a, e) }
             }
             extern "C" fn __derived(o: *mut StrRef, c: usize) -> usize {
-                $crate::__rt::derived_names::<$ty>(o, c)
+                unsafe { $crate::__rt::derived_names::<$ty>(o, c) }
             }
             extern "C" fn __step(
                 i: *mut ::std::ffi::c_void,
                 x: *const StepInput,
                 o: *mut StepOutput,
             ) -> i32 {
-                $crate::__rt::step::<$ty>(i, x, o)
+                unsafe { $crate::__rt::step::<$ty>(i, x, o) }
             }
             extern "C" fn __phase(i: *mut ::std::ffi::c_void, e: *const PhaseEvent) -> i32 {
-                $crate::__rt::phase_event::<$ty>(i, e)
+                unsafe { $crate::__rt::phase_event::<$ty>(i, e) }
             }
             extern "C" fn __destroy(i: *mut ::std::ffi::c_void) {
-                $crate::__rt::destroy::<$ty>(i)
+                unsafe { $crate::__rt::destroy::<$ty>(i) }
             }
             static DESCRIPTOR: $crate::PluginDescriptor = $crate::PluginDescriptor {
                 magic: $crate::MAGIC,
