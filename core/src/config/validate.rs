@@ -617,16 +617,20 @@ fn condition(
 ) -> ConditionPlan {
     let signal = |c: &mut Checker, id: &str| -> usize {
         signals.iter().position(|s| s.id == id).unwrap_or_else(|| {
-            c.report(path, "a declared sensor or estimate", format!("`{id}`"));
+            c.report(
+                format!("{path}.signal"),
+                "a declared sensor or estimate",
+                format!("`{id}`"),
+            );
             0
         })
     };
-    let limit_in_range = |c: &mut Checker, sig: usize, v: f64| {
+    let limit_in_range = |c: &mut Checker, field: &str, sig: usize, v: f64| {
         if let Some(s) = signals.get(sig)
             && !s.range.contains(v)
         {
             c.report(
-                path,
+                format!("{path}.{field}"),
                 format!(
                     "a limit within `{}`'s range {} to {} {}",
                     s.id, s.range.min, s.range.max, s.unit
@@ -638,7 +642,7 @@ fn condition(
     match cond {
         Condition::Above { signal: id, limit } => {
             let s = signal(c, id);
-            limit_in_range(c, s, *limit);
+            limit_in_range(c, "limit", s, *limit);
             ConditionPlan::Above {
                 signal: s,
                 limit: *limit,
@@ -646,7 +650,7 @@ fn condition(
         }
         Condition::Below { signal: id, limit } => {
             let s = signal(c, id);
-            limit_in_range(c, s, *limit);
+            limit_in_range(c, "limit", s, *limit);
             ConditionPlan::Below {
                 signal: s,
                 limit: *limit,
@@ -654,8 +658,8 @@ fn condition(
         }
         Condition::Outside { signal: id, band } => {
             let s = signal(c, id);
-            limit_in_range(c, s, band.min);
-            limit_in_range(c, s, band.max);
+            limit_in_range(c, "band.min", s, band.min);
+            limit_in_range(c, "band.max", s, band.max);
             ConditionPlan::Outside {
                 signal: s,
                 band: *band,
@@ -667,7 +671,7 @@ fn condition(
             let found = sensors.iter().find(|s| &s.id == sensor);
             if found.is_none() {
                 c.report(
-                    path,
+                    format!("{path}.sensor"),
                     "a declared sensor (not an estimate)",
                     format!("`{sensor}`"),
                 );
@@ -678,7 +682,7 @@ fn condition(
                 Condition::Stuck { .. } => {
                     if found.is_some_and(|f| f.stuck_after_ticks == u64::MAX) {
                         c.report(
-                            path,
+                            format!("{path}.sensor"),
                             format!(
                                 "a sensor with `stuck_after_s` set, for a Stuck rule on `{sensor}`"
                             ),
@@ -700,7 +704,11 @@ fn condition(
             }
             ConditionPlan::All(
                 list.iter()
-                    .map(|sub| condition(c, path, sub, signals, sensors, depth + 1))
+                    .enumerate()
+                    .map(|(i, sub)| {
+                        let sub_path = format!("{path}[{i}]");
+                        condition(c, &sub_path, sub, signals, sensors, depth + 1)
+                    })
                     .collect(),
             )
         }

@@ -22,8 +22,10 @@ pub struct Command {
     pub sent: f64,
     /// The last command sent while no safety action forced this actuator.
     pub last_safe: f64,
-    /// Safety changed the request this tick: the loop must not wind up against it.
+    /// A safety action (cap, stop, safe state) cut the request this tick: the loop tracks it.
     pub limited: bool,
+    /// The actuator's rate limit slowed the request this tick: the loop's integral holds.
+    pub rate_limited: bool,
 }
 
 impl Command {
@@ -33,6 +35,7 @@ impl Command {
             sent: initial,
             last_safe: initial,
             limited: false,
+            rate_limited: false,
         }
     }
 }
@@ -44,6 +47,8 @@ pub struct ControlLoop {
     pub integral: f64,
     /// The loop's mean output before pulsatile modulation.
     pub mean_output: f64,
+    /// The pulsatile factor applied last tick (1 without pulsatility).
+    modulation: f64,
     primed: bool,
 }
 
@@ -53,12 +58,18 @@ impl ControlLoop {
             plan,
             integral: 0.0,
             mean_output: 0.0,
+            modulation: 1.0,
             primed: false,
         }
     }
 
-    /// One PI update. `limited` says the last output was cut by safety or saturation, in
-    /// which case the integral only moves in the direction that unwinds it.
+    /// One PI update.
+    ///
+    /// `delivered` is the mean command the actuator actually got last tick when safety cut the
+    /// loop's request: the integral is then set so that the output continues from there
+    /// (tracking anti-windup), and the loop resumes smoothly when the limit lifts instead of
+    /// jumping back to what it had wound up to. `hold` (the actuator's rate limit slowed the
+    /// request) and the actuator's own range stop the integral where it is.
     pub fn update(
         &mut self,
         setpoint: f64,
@@ -66,15 +77,20 @@ impl ControlLoop {
         dt: f64,
         lo: f64,
         hi: f64,
-        limited: bool,
+        delivered: Option<f64>,
+        hold: bool,
     ) -> f64 {
         let p = &self.plan;
         let error = setpoint - measured;
-        let unconstrained = p.feedforward + p.kp * error + self.integral;
-        let saturating_up = (limited || unconstrained >= hi) && error > 0.0;
-        let saturating_down = unconstrained <= lo && error < 0.0;
-        if !(saturating_up || saturating_down) {
-            self.integral += p.ki * error * dt;
+        if let Some(actual) = delivered {
+            self.integral = actual - p.feedforward - p.kp * error;
+        } else {
+            let unconstrained = p.feedforward + p.kp * error + self.integral;
+            let saturating_up = unconstrained >= hi && error > 0.0;
+            let saturating_down = unconstrained <= lo && error < 0.0;
+            if !(hold || saturating_up || saturating_down) {
+                self.integral += p.ki * error * dt;
+            }
         }
         // The integral alone never exceeds what the actuator can deliver.
         self.integral = self.integral.clamp(lo - p.feedforward, hi - p.feedforward);
@@ -101,24 +117,22 @@ pub fn run_loops(
         }
         let sig = lp.plan.signal;
         let setpoint = targets.setpoints[sig];
+        // What the actuator really got, as a mean, when safety cut the request last tick. A
+        // near-zero pulsatile factor says nothing about the mean: that tick is not tracked.
+        let delivered = (cmd.limited && lp.modulation > 0.2).then(|| cmd.sent / lp.modulation);
         let mean = if signals.is_valid(sig) && setpoint.is_finite() {
-            let limited = cmd.limited;
-            lp.update(
-                setpoint,
-                signals.values[sig],
-                dt,
-                spec.range.min,
-                spec.range.max,
-                limited,
-            )
+            let measured = signals.values[sig];
+            let (lo, hi) = (spec.range.min, spec.range.max);
+            lp.update(setpoint, measured, dt, lo, hi, delivered, cmd.rate_limited)
         } else {
             // No trustworthy measurement: hold the last output rather than integrate garbage.
             lp.mean_output
         };
-        cmd.requested = match lp.plan.pulsatile {
-            Some(p) => mean * (1.0 + p.amplitude * (TAU * p.rate_bpm / 60.0 * t).sin()),
-            None => mean,
+        lp.modulation = match lp.plan.pulsatile {
+            Some(p) => 1.0 + p.amplitude * (TAU * p.rate_bpm / 60.0 * t).sin(),
+            None => 1.0,
         };
+        cmd.requested = mean * lp.modulation;
     }
 }
 
@@ -142,22 +156,34 @@ mod tests {
         let mut lp = pi(0.5, 0.8);
         let (mut y, dt) = (0.0, 0.01);
         for _ in 0..6000 {
-            let u = lp.update(10.0, y, dt, 0.0, 100.0, false);
+            let u = lp.update(10.0, y, dt, 0.0, 100.0, None, false);
             y += (u - y) / 2.0 * dt;
         }
         assert!((y - 10.0).abs() < 0.05, "y = {y}");
     }
 
     #[test]
-    fn the_integral_does_not_wind_up_while_limited() {
-        let mut lp = pi(0.0, 1.0);
+    fn a_limited_loop_tracks_what_was_delivered_and_resumes_from_there() {
+        let mut lp = pi(0.5, 1.0);
         for _ in 0..1000 {
-            lp.update(10.0, 0.0, 0.01, 0.0, 100.0, true);
+            // Safety holds the actuator at 20 while the loop would want more.
+            lp.update(10.0, 0.0, 0.01, 0.0, 100.0, Some(20.0), false);
         }
-        assert_eq!(lp.integral, 0.0);
+        assert!((lp.mean_output - 20.0).abs() < 1e-9);
+        // Released: the first output continues from 20, it does not jump.
+        let first = lp.update(10.0, 0.0, 0.01, 0.0, 100.0, None, false);
+        assert!((first - 20.0).abs() < 0.2, "jumped to {first}");
+    }
+
+    #[test]
+    fn the_integral_stops_at_the_actuator_range() {
+        let mut lp = pi(0.0, 1.0);
         for _ in 0..100_000 {
-            lp.update(1e6, 0.0, 0.01, 0.0, 100.0, false);
+            lp.update(1e6, 0.0, 0.01, 0.0, 100.0, None, false);
         }
         assert!(lp.integral <= 100.0);
+        let before = lp.integral;
+        lp.update(1e6, 0.0, 0.01, 0.0, 1e9, None, true);
+        assert_eq!(lp.integral, before, "held while rate-limited");
     }
 }

@@ -208,23 +208,24 @@ fn enforce_limits(safety: &SafetyState, actuators: &mut Query<(&ActuatorChannel,
     for (ch, mut cmd) in actuators.iter_mut() {
         let spec = &ch.spec;
         let forced = safety.forced[ch.index];
-        let sent = if safety.safe_state {
-            spec.safe_command(cmd.last_safe)
-        } else if !forced.is_nan() {
-            forced
+        let req = if cmd.requested.is_finite() {
+            cmd.requested
         } else {
-            let hi = spec.range.max.min(safety.caps[ch.index]);
-            let req = if cmd.requested.is_finite() {
-                cmd.requested
-            } else {
-                cmd.last_safe
-            };
-            let v = req.clamp(spec.range.min, hi.max(spec.range.min));
-            let v = v.clamp(cmd.sent - spec.max_step, cmd.sent + spec.max_step);
-            cmd.last_safe = v;
-            v
+            cmd.last_safe
         };
-        cmd.limited = sent != cmd.requested;
+        let (sent, by_safety, by_rate) = if safety.safe_state {
+            (spec.safe_command(cmd.last_safe), true, false)
+        } else if !forced.is_nan() {
+            (forced, true, false)
+        } else {
+            let in_range = req.clamp(spec.range.min, spec.range.max);
+            let capped = in_range.min(safety.caps[ch.index]).max(spec.range.min);
+            let v = capped.clamp(cmd.sent - spec.max_step, cmd.sent + spec.max_step);
+            cmd.last_safe = v;
+            (v, capped != in_range, v != capped)
+        };
+        cmd.limited = by_safety && sent != req;
+        cmd.rate_limited = by_rate;
         cmd.sent = sent;
     }
 }

@@ -1,0 +1,131 @@
+//! Helpers shared by the end-to-end tests: the `perfuse` command, and runs driven tick by tick
+//! through the library exactly as the command line wires them.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use perfuse_core::config;
+use perfuse_core::plugin::{self, loader};
+use perfuse_core::run::{Run, RunOptions};
+use perfuse_hal_sim::{Fault, SimHal};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+/// A shipped protocol file by name.
+pub fn protocol(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("protocols")
+        .join(name)
+}
+
+/// A file of the broken-protocol corpus by name.
+pub fn corpus(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(name)
+}
+
+/// Runs the `perfuse` binary.
+pub fn perfuse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_perfuse"))
+        .args(args)
+        .output()
+        .expect("the perfuse binary runs")
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs a protocol with `perfuse run --quiet --summary` and returns the summary.
+pub fn run_summary(file: &Path, extra: &[&str]) -> Value {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let summary = dir.path().join("summary.json");
+    let mut args = vec![
+        "run",
+        file.to_str().expect("UTF-8 path"),
+        "--quiet",
+        "--summary",
+        summary.to_str().expect("UTF-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    let out = perfuse(&args);
+    assert!(
+        out.status.success(),
+        "perfuse {args:?} failed: {}",
+        stderr(&out)
+    );
+    let text = std::fs::read_to_string(&summary).expect("summary written");
+    serde_json::from_str(&text).expect("summary is JSON")
+}
+
+/// A lockstep run of `file` with faults, ready to be stepped by the test.
+pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
+    let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
+    let dirs = loader::search_dirs(&[]);
+    let plugin = plugin::load(&loaded.plan, &dirs).unwrap_or_else(|e| panic!("{e}"));
+    let faults: Vec<Fault> = faults
+        .iter()
+        .map(|f| Fault::parse(f, &loaded.file).unwrap_or_else(|e| panic!("{f}: {e}")))
+        .collect();
+    let sim = SimHal::new(&loaded.file, seed, &faults).unwrap_or_else(|e| panic!("{e}"));
+    let opts = RunOptions {
+        seed,
+        duration_s: None,
+        status_every_s: None,
+    };
+    let mut run = Run::direct(Arc::new(loaded.plan), Box::new(sim), plugin, &opts);
+    run.initialize().expect("the schedule builds");
+    run
+}
+
+/// Index of an actuator in the command frame.
+pub fn actuator(run: &Run, id: &str) -> usize {
+    run.plan
+        .actuator(id)
+        .unwrap_or_else(|| panic!("no actuator {id}"))
+}
+
+/// The tick at which alarm `id` first became active, if it did.
+pub fn alarm_first_tick(run: &Run, id: &str) -> Option<u64> {
+    run.alarms()
+        .list
+        .iter()
+        .find(|a| a.id == id)
+        .unwrap_or_else(|| panic!("no alarm {id}"))
+        .first_tick
+}
+
+/// Number of ticks in `seconds` at the run's period, as the validator counts them.
+pub fn ticks(run: &Run, seconds: f64) -> u64 {
+    (seconds / run.plan.period_s - 1e-9).ceil() as u64
+}
+
+/// The summary's alarm entry `id`.
+pub fn alarm<'a>(summary: &'a Value, id: &str) -> Option<&'a Value> {
+    summary["alarms"]
+        .as_array()
+        .expect("alarms list")
+        .iter()
+        .find(|a| a["id"] == id)
+}
+
+/// Ids of the high-priority alarms in a summary.
+pub fn high_alarms(summary: &Value) -> Vec<String> {
+    summary["alarms"]
+        .as_array()
+        .expect("alarms list")
+        .iter()
+        .filter(|a| a["priority"] == "high")
+        .map(|a| a["id"].as_str().unwrap_or("?").to_string())
+        .collect()
+}
+
+pub fn f(v: &Value) -> f64 {
+    v.as_f64()
+        .unwrap_or_else(|| panic!("expected a number, found {v}"))
+}

@@ -1,0 +1,110 @@
+//! System tests of the kidney protocols on the simulator, through the command line.
+
+mod common;
+use common::*;
+
+#[test]
+fn hmp_six_hours_reaches_and_holds_its_targets() {
+    let s = run_summary(
+        &protocol("kidney-hmp.ron"),
+        &["--duration", "6h", "--seed", "1"],
+    );
+    assert_eq!(s["completed"], true);
+    assert_eq!(f(&s["simulated_s"]), 21_600.0);
+    assert_eq!(s["ticks"], 2_160_000);
+    assert_eq!(s["plugin"]["id"], "kidney");
+    assert_eq!(s["plugin"]["sha256"].as_str().map(str::len), Some(64));
+
+    // The controlled channel: systolic pressure, band 27-33 mmHg after the first 2 minutes.
+    let systolic = &s["channels"]["systolic_pressure"];
+    assert_eq!(systolic["unit"], "mmHg");
+    assert!(f(&systolic["in_band_fraction"]) >= 0.95, "{systolic}");
+
+    // The LifePort resistance trajectory (clinical reference §4A).
+    let d = &s["derived"];
+    assert!(
+        f(&d["ri_at_2min"]) > 0.5,
+        "RI at 2 min: {}",
+        d["ri_at_2min"]
+    );
+    assert!(
+        f(&d["ri_at_30min"]) < 0.3,
+        "RI at 30 min: {}",
+        d["ri_at_30min"]
+    );
+    let flow = f(&d["mean_flow_after_30min_ml_min"]);
+    assert!((100.0..=185.0).contains(&flow), "steady flow {flow} mL/min");
+    assert_eq!(f(&d["perfusate_above_10c_min"]), 0.0);
+    assert!(f(&d["perfused_min"]) > 359.0);
+
+    // Perfusate stays within 1-8 °C once cooled (band counted after 15 min).
+    let temp = &s["channels"]["perfusate_temp"];
+    assert_eq!(f(&temp["in_band_fraction"]), 1.0, "{temp}");
+    assert!(f(&temp["min"]) >= 1.0 && f(&temp["max"]) <= 9.0, "{temp}");
+
+    assert!(high_alarms(&s).is_empty(), "high alarms: {:?}", s["alarms"]);
+    assert!(
+        s["alarms"].as_array().unwrap().is_empty(),
+        "alarms: {}",
+        s["alarms"]
+    );
+}
+
+#[test]
+fn nmp_warms_then_assesses_at_36_degrees() {
+    let s = run_summary(&protocol("kidney-nmp.ron"), &["--seed", "1"]);
+    assert_eq!(s["completed"], true);
+    let phases = s["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 2);
+    assert_eq!(phases[0]["id"], "warm_up");
+    assert_eq!(phases[1]["id"], "assessment");
+    let assessment_start = f(&phases[1]["start_s"]);
+    // Warm-up ends by the plugin's rule (35.5 °C held for 60 s), before its 20-minute limit.
+    assert!(
+        assessment_start > 60.0 && assessment_start < 1200.0,
+        "{assessment_start}"
+    );
+    // The run ends 60 minutes into the assessment.
+    assert!((f(&s["simulated_s"]) - (assessment_start + 3600.0)).abs() < 0.02);
+    assert_eq!(s["final_phase"], "assessment");
+
+    let map = &s["channels"]["mean_pressure"];
+    assert!(f(&map["in_band_fraction"]) >= 0.95, "{map}");
+    let temp = &s["channels"]["perfusate_temp"];
+    assert!(f(&temp["in_band_fraction"]) >= 0.99, "36 ± 0.5 °C: {temp}");
+
+    // The measurable parts of the EVNP score are reported (§4B).
+    let d = &s["derived"];
+    let rbf = f(&d["assessment_flow_per_100g_ml_min"]);
+    assert!((100.0..=200.0).contains(&rbf), "RBF {rbf} mL/min/100 g");
+    let urine = f(&d["urine_ml"]);
+    assert!(
+        (40.0..=260.0).contains(&urine),
+        "urine {urine} mL in the hour"
+    );
+    assert_eq!(f(&d["evnp_points_rbf"]), 0.0);
+    assert_eq!(f(&d["evnp_points_urine"]), 0.0);
+    assert!(high_alarms(&s).is_empty(), "high alarms: {:?}", s["alarms"]);
+}
+
+fn without_wall_time(mut s: serde_json::Value) -> serde_json::Value {
+    s.as_object_mut().unwrap().remove("wall_s");
+    s
+}
+
+#[test]
+fn the_same_seed_gives_the_same_summary() {
+    let args = ["--duration", "20m", "--seed", "7"];
+    let a = run_summary(&protocol("kidney-hmp.ron"), &args);
+    let b = run_summary(&protocol("kidney-hmp.ron"), &args);
+    assert_eq!(without_wall_time(a.clone()), without_wall_time(b));
+    let c = run_summary(
+        &protocol("kidney-hmp.ron"),
+        &["--duration", "20m", "--seed", "8"],
+    );
+    assert_ne!(
+        without_wall_time(a)["channels"],
+        without_wall_time(c)["channels"],
+        "another seed gives other sensor noise"
+    );
+}
