@@ -1,0 +1,134 @@
+//! `perfuse check` on the shipped protocols and on a corpus of broken files: every problem is
+//! reported with file:line:column, the field's path, what was expected and what was found, the
+//! exit status is 2, and nothing panics.
+
+mod common;
+use common::*;
+
+#[test]
+fn the_shipped_protocols_pass_the_check() {
+    for name in ["kidney-hmp.ron", "kidney-nmp.ron"] {
+        let out = perfuse(&["check", protocol(name).to_str().unwrap()]);
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(": ok"), "{text}");
+        assert!(text.contains("plugin kidney 0.1.0"), "{text}");
+    }
+}
+
+/// Each broken file with the diagnostics it must produce (as substrings of stderr).
+const CORPUS: &[(&str, &[&str])] = &[
+    (
+        "unknown_field.ron",
+        &[
+            "unknown_field.ron:29:157: circuit.sensors[0].colour: expected one of the fields `id`, `kind`, `site`, `range`, `stale_after_s`, `stuck_after_s`, found an unknown field `colour`",
+        ],
+    ),
+    (
+        "nan.ron",
+        &["nan.ron:29:126: circuit.sensors[0].stale_after_s: expected a finite number, found NaN"],
+    ),
+    (
+        "infinity.ron",
+        &["infinity.ron:169:63: rules[7].condition.limit: expected a finite number, found inf"],
+    ),
+    (
+        "missing_field.ron",
+        &[
+            "missing_field.ron:30:13: circuit.sensors[1].stale_after_s: expected the field `stale_after_s` (a finite number), found nothing (the field is missing)",
+        ],
+    ),
+    (
+        "wrong_type.ron",
+        &[
+            "wrong_type.ron:109:24: rules[1].persist_s: expected a finite number, found a string \"one second\"",
+        ],
+    ),
+    (
+        "widened_limit.ron",
+        &[
+            "widened_limit.ron:29:103: circuit.sensors[0].range.max: expected at most the absolute maximum 400 mmHg, found 500",
+        ],
+    ),
+    (
+        "limit_outside_range.ron",
+        &[
+            "limit_outside_range.ron:117:66: rules[2].condition.limit: expected a limit within `systolic_pressure`'s range -20 to 150 mmHg, found 200",
+        ],
+    ),
+    (
+        "unknown_signal.ron",
+        &[
+            "unknown_signal.ron:178:38: rules[8].condition.signal: expected a declared sensor or estimate, found `ice_temperature`",
+        ],
+    ),
+    (
+        "duplicate_id.ron",
+        &[
+            "duplicate_id.ron:32:18: circuit.sensors[3].id: expected a signal id used once, found `perfusate_temp` again",
+        ],
+    ),
+    (
+        "unknown_plugin.ron",
+        &[
+            "unknown_plugin.ron:14:13: plugin: plugin `kidny` not found; looked for libperfuse_plugin_kidny.so",
+        ],
+    ),
+    (
+        "syntax_error.ron",
+        &["syntax_error.ron:73:11: estimates: expected `,` or `]`, found `:`"],
+    ),
+    (
+        "several_at_once.ron",
+        &[
+            "several_at_once.ron:29:126: circuit.sensors[0].stale_after_s: expected a finite number, found NaN",
+            "several_at_once.ron:29:157: circuit.sensors[0].colour: expected one of the fields",
+            "several_at_once.ron:38:23: circuit.actuators[0].kind: expected one of `RollerPump`, `Heater`, `Clamp`, found `RolerPump`",
+            "several_at_once.ron:109:24: rules[1].persist_s: expected a finite number, found a string \"one second\"",
+            "4 problem(s)",
+        ],
+    ),
+];
+
+#[test]
+fn every_broken_file_gets_its_diagnostic_and_exit_status_2() {
+    let mut seen = Vec::new();
+    for (name, expected) in CORPUS {
+        let out = perfuse(&["check", corpus(name).to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(2), "{name}: {err}");
+        assert!(!err.contains("panicked"), "{name} panicked: {err}");
+        for e in *expected {
+            assert!(err.contains(e), "{name}: expected\n  {e}\nin\n{err}");
+        }
+        seen.push(*name);
+    }
+    // Every file in the corpus has its expectation here.
+    let dir = corpus("");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            seen.contains(&name.as_str()),
+            "{name} has no expected diagnostic"
+        );
+    }
+}
+
+#[test]
+fn run_refuses_a_broken_file_before_starting() {
+    let out = perfuse(&["run", corpus("nan.ron").to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("expected a finite number, found NaN"));
+}
+
+#[test]
+fn a_missing_file_is_a_clear_error() {
+    let out = perfuse(&["check", "no/such/protocol.ron"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("no/such/protocol.ron:1:1"), "{err}");
+    assert!(
+        err.contains("expected a readable UTF-8 protocol file"),
+        "{err}"
+    );
+}
