@@ -40,6 +40,18 @@ impl Command {
     }
 }
 
+/// What held a loop's output back on the last tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Restraint {
+    None,
+    /// A safety action cut the output; the actuator got this mean command.
+    Safety {
+        delivered: f64,
+    },
+    /// The actuator's rate limit slowed the output.
+    RateLimit,
+}
+
 /// PI state of one loop.
 #[derive(Component, Debug, Clone)]
 pub struct ControlLoop {
@@ -63,28 +75,26 @@ impl ControlLoop {
         }
     }
 
-    /// One PI update.
+    /// One PI update with output range `[lo, hi]`.
     ///
-    /// `delivered` is the mean command the actuator actually got last tick when safety cut the
-    /// loop's request: the integral is then set so that the output continues from there
-    /// (tracking anti-windup), and the loop resumes smoothly when the limit lifts instead of
-    /// jumping back to what it had wound up to. `hold` (the actuator's rate limit slowed the
-    /// request) and the actuator's own range stop the integral where it is.
+    /// After a safety cut the integral is set so that the output continues from what the
+    /// actuator got (tracking anti-windup): the loop resumes smoothly when the limit lifts
+    /// instead of jumping back to what it had wound up to. The actuator's rate limit and its
+    /// range stop the integral where it is.
     pub fn update(
         &mut self,
         setpoint: f64,
         measured: f64,
         dt: f64,
-        lo: f64,
-        hi: f64,
-        delivered: Option<f64>,
-        hold: bool,
+        (lo, hi): (f64, f64),
+        restraint: Restraint,
     ) -> f64 {
         let p = &self.plan;
         let error = setpoint - measured;
-        if let Some(actual) = delivered {
-            self.integral = actual - p.feedforward - p.kp * error;
+        if let Restraint::Safety { delivered } = restraint {
+            self.integral = delivered - p.feedforward - p.kp * error;
         } else {
+            let hold = restraint == Restraint::RateLimit;
             let unconstrained = p.feedforward + p.kp * error + self.integral;
             let saturating_up = unconstrained >= hi && error > 0.0;
             let saturating_down = unconstrained <= lo && error < 0.0;
@@ -119,11 +129,18 @@ pub fn run_loops(
         let setpoint = targets.setpoints[sig];
         // What the actuator really got, as a mean, when safety cut the request last tick. A
         // near-zero pulsatile factor says nothing about the mean: that tick is not tracked.
-        let delivered = (cmd.limited && lp.modulation > 0.2).then(|| cmd.sent / lp.modulation);
+        let restraint = if cmd.limited && lp.modulation > 0.2 {
+            Restraint::Safety {
+                delivered: cmd.sent / lp.modulation,
+            }
+        } else if cmd.rate_limited {
+            Restraint::RateLimit
+        } else {
+            Restraint::None
+        };
         let mean = if signals.is_valid(sig) && setpoint.is_finite() {
-            let measured = signals.values[sig];
-            let (lo, hi) = (spec.range.min, spec.range.max);
-            lp.update(setpoint, measured, dt, lo, hi, delivered, cmd.rate_limited)
+            let range = (spec.range.min, spec.range.max);
+            lp.update(setpoint, signals.values[sig], dt, range, restraint)
         } else {
             // No trustworthy measurement: hold the last output rather than integrate garbage.
             lp.mean_output
@@ -156,7 +173,7 @@ mod tests {
         let mut lp = pi(0.5, 0.8);
         let (mut y, dt) = (0.0, 0.01);
         for _ in 0..6000 {
-            let u = lp.update(10.0, y, dt, 0.0, 100.0, None, false);
+            let u = lp.update(10.0, y, dt, (0.0, 100.0), Restraint::None);
             y += (u - y) / 2.0 * dt;
         }
         assert!((y - 10.0).abs() < 0.05, "y = {y}");
@@ -167,11 +184,17 @@ mod tests {
         let mut lp = pi(0.5, 1.0);
         for _ in 0..1000 {
             // Safety holds the actuator at 20 while the loop would want more.
-            lp.update(10.0, 0.0, 0.01, 0.0, 100.0, Some(20.0), false);
+            lp.update(
+                10.0,
+                0.0,
+                0.01,
+                (0.0, 100.0),
+                Restraint::Safety { delivered: 20.0 },
+            );
         }
         assert!((lp.mean_output - 20.0).abs() < 1e-9);
         // Released: the first output continues from 20, it does not jump.
-        let first = lp.update(10.0, 0.0, 0.01, 0.0, 100.0, None, false);
+        let first = lp.update(10.0, 0.0, 0.01, (0.0, 100.0), Restraint::None);
         assert!((first - 20.0).abs() < 0.2, "jumped to {first}");
     }
 
@@ -179,11 +202,11 @@ mod tests {
     fn the_integral_stops_at_the_actuator_range() {
         let mut lp = pi(0.0, 1.0);
         for _ in 0..100_000 {
-            lp.update(1e6, 0.0, 0.01, 0.0, 100.0, None, false);
+            lp.update(1e6, 0.0, 0.01, (0.0, 100.0), Restraint::None);
         }
         assert!(lp.integral <= 100.0);
         let before = lp.integral;
-        lp.update(1e6, 0.0, 0.01, 0.0, 1e9, None, true);
+        lp.update(1e6, 0.0, 0.01, (0.0, 1e9), Restraint::RateLimit);
         assert_eq!(lp.integral, before, "held while rate-limited");
     }
 }
