@@ -34,6 +34,12 @@ enum Command {
         /// Simulator seed: the same seed gives the same record.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Simulator scenario the protocol declares (e.g. healthy, injured).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// List the protocol's scenarios and exit.
+        #[arg(long)]
+        list_scenarios: bool,
         /// Write the run summary (JSON) here.
         #[arg(long)]
         summary: Option<PathBuf>,
@@ -80,9 +86,15 @@ fn main() -> ExitCode {
             faults,
             status_every,
             plugin_dirs,
+            scenario,
+            list_scenarios,
         } => {
+            if list_scenarios {
+                return finish(scenarios(&file));
+            }
             let opts = RunOptions {
                 seed,
+                scenario,
                 duration_s: duration,
                 status_every_s: (!quiet).then_some(status_every),
             };
@@ -98,6 +110,11 @@ fn main() -> ExitCode {
         Command::Check { files, plugin_dirs } => check(&files, &plugin_dirs),
         Command::Plugins { plugin_dirs } => plugins(&plugin_dirs),
     };
+    finish(result)
+}
+
+/// Exit status 0, or the error on stderr and status 2.
+fn finish(result: Result<(), String>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -145,8 +162,15 @@ fn run(
         .iter()
         .map(|s| Fault::parse(s, &loaded.file).map_err(|e| format!("--fault {s}: {e}")))
         .collect::<Result<Vec<_>, _>>()?;
-    let sim = SimHal::new(&loaded.file, opts.seed, &faults)
+    let scenario = opts.scenario.as_deref();
+    let sim = SimHal::with_scenario(&loaded.file, scenario, opts.seed, &faults)
         .map_err(|e| located(&loaded, file, "simulator", &e))?;
+    let opts = &RunOptions {
+        scenario: scenario
+            .or(loaded.plan.default_scenario.as_deref())
+            .map(str::to_string),
+        ..opts.clone()
+    };
     let plan = Arc::new(loaded.plan);
     let print = |r: &Run| println!("{}", status::line(r));
 
@@ -214,10 +238,23 @@ fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), String> {
         let outcome = load(file).and_then(|loaded| {
             let plugin = plugin::load(&loaded.plan, &dirs)
                 .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
-            SimHal::new(&loaded.file, 0, &[])
-                .map_err(|e| located(&loaded, file, "simulator", &e))?;
+            // Every scenario must build a simulator, not only the default one.
+            let names = loaded.plan.scenarios.iter().map(|s| Some(s.as_str()));
+            for scenario in std::iter::once(None).chain(names) {
+                SimHal::with_scenario(&loaded.file, scenario, 0, &[]).map_err(|e| {
+                    let path = scenario.map_or("simulator".to_string(), |s| {
+                        format!("simulator.scenarios[\"{s}\"]")
+                    });
+                    located(&loaded, file, &path, &e)
+                })?;
+            }
+            let scenarios = if loaded.plan.scenarios.is_empty() {
+                String::new()
+            } else {
+                format!("; scenarios: {}", loaded.plan.scenarios.join(", "))
+            };
             Ok(format!(
-                "{}: ok — {} ({} phases, {} rules; plugin {} {} sha256 {})",
+                "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} sha256 {})",
                 file.display(),
                 loaded.plan.name,
                 loaded.plan.phases.len(),
@@ -243,6 +280,22 @@ fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), String> {
     } else {
         Ok(())
     }
+}
+
+fn scenarios(file: &Path) -> Result<(), String> {
+    let loaded = load(file)?;
+    let plan = &loaded.plan;
+    if plan.scenarios.is_empty() {
+        println!(
+            "{}: no scenarios; the simulator runs the protocol's parameters",
+            plan.name
+        );
+    }
+    for name in &plan.scenarios {
+        let default = plan.default_scenario.as_deref() == Some(name.as_str());
+        println!("{name}{}", if default { " (default)" } else { "" });
+    }
+    Ok(())
 }
 
 fn plugins(plugin_dirs: &[PathBuf]) -> Result<(), String> {

@@ -83,7 +83,7 @@ const CORPUS: &[(&str, &[&str])] = &[
         &[
             "several_at_once.ron:29:126: circuit.sensors[0].stale_after_s: expected a finite number, found NaN",
             "several_at_once.ron:29:157: circuit.sensors[0].colour: expected one of the fields",
-            "several_at_once.ron:38:23: circuit.actuators[0].kind: expected one of `RollerPump`, `Heater`, `Clamp`, found `RolerPump`",
+            "several_at_once.ron:38:23: circuit.actuators[0].kind: expected one of `RollerPump`, `CentrifugalPump`, `Heater`, `HeaterCooler`, `Clamp`, `InfusionPump`, `TidalVolume`, `RespiratoryRate`, `Peep`, `Fio2`, `GasFlow`, found `RolerPump`",
             "several_at_once.ron:109:24: rules[1].persist_s: expected a finite number, found a string \"one second\"",
             "4 problem(s)",
         ],

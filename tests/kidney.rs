@@ -108,3 +108,61 @@ fn the_same_seed_gives_the_same_summary() {
         "another seed gives other sensor noise"
     );
 }
+
+#[test]
+fn the_logged_lifeport_fault_cases_run_as_scenarios() {
+    let hmp = protocol("kidney-hmp.ron");
+    let warm = run_summary(&hmp, &["--scenario", "warm_perfusate", "--duration", "2h"]);
+    assert_eq!(warm["scenario"], "warm_perfusate");
+    // ST-0002 stayed above 10 °C for 64 min (§4A); the model cools a little faster.
+    let minutes = f(&warm["derived"]["perfusate_above_10c_min"]);
+    assert!(
+        (40.0..=80.0).contains(&minutes),
+        "{minutes} min above 10 °C"
+    );
+    let add_ice = alarm(&warm, "perfusate_warm").expect("add-ice alarm");
+    assert_eq!(add_ice["priority"], "medium");
+
+    let ice = run_summary(&hmp, &["--scenario", "warm_ice", "--duration", "1h"]);
+    let replace = alarm(&ice, "ice_warm").expect("ice alarm");
+    assert_eq!(replace["priority"], "low");
+    assert_eq!(
+        f(&replace["first_s"]),
+        300.0,
+        "after its 5-minute persistence"
+    );
+
+    let default = run_summary(&hmp, &["--duration", "10m"]);
+    assert_eq!(default["scenario"], "perfect");
+}
+
+#[test]
+fn a_poorly_perfused_kidney_scores_both_evnp_points() {
+    let s = run_summary(&protocol("kidney-nmp.ron"), &["--scenario", "poor"]);
+    let d = &s["derived"];
+    assert!(f(&d["assessment_flow_per_100g_ml_min"]) < 50.0, "{d}");
+    assert!(f(&d["urine_ml"]) < 43.0, "{d}");
+    assert_eq!(f(&d["evnp_points_rbf"]), 1.0);
+    assert_eq!(f(&d["evnp_points_urine"]), 1.0);
+}
+
+#[test]
+fn scenarios_are_listed_and_an_unknown_one_is_refused() {
+    let file = protocol("kidney-nmp.ron");
+    let out = perfuse(&["run", file.to_str().unwrap(), "--list-scenarios"]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "poor\nviable (default)\n");
+    let out = perfuse(&[
+        "run",
+        file.to_str().unwrap(),
+        "--scenario",
+        "heroic",
+        "--quiet",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("unknown scenario `heroic`; this protocol offers: poor, viable"),
+        "{}",
+        stderr(&out)
+    );
+}

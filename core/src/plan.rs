@@ -3,7 +3,9 @@
 //! Only [`crate::config::compile`] builds a `Plan`, so holding one means the file passed
 //! validation. Signals are the sensors (in file order) followed by the estimates (in file order).
 
-use crate::config::{ActuatorKind, EstimateKind, Priority, Pulsatile, Range, SafeState, Setpoint};
+use crate::config::{
+    ActuatorKind, DoseCap, EstimateKind, Priority, Pulsatile, Range, SafeState, Setpoint,
+};
 
 /// Where a signal's value comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +40,19 @@ pub struct EstimatePlan {
     pub window_ticks: usize,
 }
 
+/// A loop's feed-forward with its signal resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FeedforwardPlan {
+    Constant(f64),
+    Proportional { signal: usize, gain: f64 },
+}
+
 #[derive(Debug, Clone)]
 pub struct LoopPlan {
     pub signal: usize,
     pub kp: f64,
     pub ki: f64,
-    pub feedforward: f64,
+    pub feedforward: FeedforwardPlan,
     pub pulsatile: Option<Pulsatile>,
 }
 
@@ -58,6 +67,7 @@ pub struct ActuatorPlan {
     pub ttl_s: f64,
     pub control: Option<LoopPlan>,
     pub initial: f64,
+    pub dose_cap: Option<DoseCap>,
 }
 
 impl ActuatorPlan {
@@ -67,6 +77,7 @@ impl ActuatorPlan {
             SafeState::Off | SafeState::Open => 0.0,
             SafeState::Closed => 1.0,
             SafeState::HoldLast => last,
+            SafeState::Fixed(v) => v,
         }
     }
 }
@@ -104,6 +115,7 @@ pub enum ConditionPlan {
 pub enum ActionPlan {
     AlarmOnly,
     Limit { actuator: usize, max: f64 },
+    Reduce { actuator: usize, fraction: f64 },
     StopPump { pump: usize, clamp: Option<usize> },
     HeaterOff { heater: usize },
     HoldSetpoints,
@@ -134,6 +146,9 @@ pub struct PluginPlan {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub name: String,
+    /// Scenario names the simulator section offers, and the default one.
+    pub scenarios: Vec<String>,
+    pub default_scenario: Option<String>,
     pub period_s: f64,
     pub plugin: PluginPlan,
     pub signals: Vec<SignalPlan>,

@@ -40,6 +40,7 @@ fn actuator(id: &str, kind: ActuatorKind, safe_state: SafeState) -> ActuatorSpec
         command_ttl_s: 0.5,
         control: None,
         initial: 0.0,
+        dose_cap: None,
     }
 }
 
@@ -58,6 +59,8 @@ fn main() -> Result<(), String> {
         simulator: SimulatorSpec {
             model: "kidney".into(),
             params: None,
+            scenarios: None,
+            default_scenario: None,
         },
         circuit: Circuit {
             sensors: vec![

@@ -28,19 +28,10 @@ impl Actuator {
     /// The actuator `spec` driving plant input `input`; checks that its safe state suits its
     /// kind and that its initial command is a number.
     pub(crate) fn new(spec: &ActuatorSpec, input: usize) -> Result<Self, String> {
-        let fits = match spec.kind {
-            ActuatorKind::RollerPump | ActuatorKind::Heater => {
-                matches!(spec.safe_state, SafeState::Off | SafeState::HoldLast)
-            }
-            ActuatorKind::Clamp => matches!(
-                spec.safe_state,
-                SafeState::Closed | SafeState::Open | SafeState::HoldLast
-            ),
-        };
-        if !fits {
+        if !spec.safe_state.fits(spec.kind) {
             return Err(format!(
-                "actuator `{}`: safe state {:?} does not apply to a {:?} (pumps and heaters: Off or \
-                 HoldLast; clamps: Closed, Open or HoldLast)",
+                "actuator `{}`: safe state {:?} does not apply to a {:?} (clamps: Closed, Open or \
+                 HoldLast; everything else: Off, HoldLast or Fixed)",
                 spec.id, spec.safe_state, spec.kind
             ));
         }
@@ -105,6 +96,7 @@ impl Actuator {
             SafeState::Off | SafeState::Open => 0.0,
             SafeState::Closed => 1.0,
             SafeState::HoldLast => self.value,
+            SafeState::Fixed(v) => v,
         };
         self.expires_s = f64::INFINITY;
     }

@@ -315,6 +315,16 @@ fn default_drift_per_min(kind: SensorKind) -> f64 {
         SensorKind::Temperature => 0.2,
         SensorKind::Volume => 2.0,
         SensorKind::Bubble => 0.0,
+        SensorKind::AirwayPressure => 1.0,
+        SensorKind::PartialPressure => 5.0,
+        SensorKind::Concentration => 0.1,
+        SensorKind::Ph => 0.01,
+        SensorKind::Percent => 0.5,
+        SensorKind::Rate => 1.0,
+        SensorKind::CountRate => 10.0,
+        SensorKind::Activity => 10.0,
+        SensorKind::Haemoglobin => 0.1,
+        SensorKind::Duration => 10.0,
     }
 }
 

@@ -97,8 +97,19 @@ impl SimHal {
     /// The device starts at time 0 with a first frame (seq 1) of the plant's initial state;
     /// actuators hold their `initial` command until the first [`Hal::write`].
     pub fn new(protocol: &ProtocolFile, seed: u64, faults: &[Fault]) -> Result<SimHal, String> {
+        Self::with_scenario(protocol, None, seed, faults)
+    }
+
+    /// As [`SimHal::new`], with the plant's parameters overridden by a scenario the protocol
+    /// declares (`None`: its default scenario, if it names one).
+    pub fn with_scenario(
+        protocol: &ProtocolFile,
+        scenario: Option<&str>,
+        seed: u64,
+        faults: &[Fault],
+    ) -> Result<SimHal, String> {
         let model = Model::by_name(&protocol.simulator.model)?;
-        let given = protocol.simulator.params.clone().unwrap_or_default();
+        let given = protocol.simulator.params_for(scenario)?;
         params::reject_unknown(model.name, &given, &[model.params, SensorParams::DEFS])?;
         let mut sensor_params = SensorParams::default();
         let sensor_check = sensor_params.apply(&given);
@@ -283,12 +294,13 @@ impl Hal for SimHal {
         for (i, a) in self.actuators.iter_mut().enumerate() {
             let v = a.output(t_s);
             self.applied[i] = v;
-            // Pumps in parallel add their flows, heaters their powers; clamps in series close
-            // the line if any one is closed.
+            // Clamps in series close the line if any one is closed; pumps in parallel add their
+            // flows, heaters their powers, infusions their rates. A setting (ventilator, gas)
+            // has one actuator per input, so adding is taking it.
             let input = &mut inputs[a.input];
             *input = match a.kind {
                 ActuatorKind::Clamp => input.max(v),
-                ActuatorKind::RollerPump | ActuatorKind::Heater => *input + v,
+                _ => *input + v,
             };
         }
         self.plant.step(&inputs, dt_s);

@@ -7,9 +7,16 @@ use crate::TIME_RESOLUTION_S;
 use crate::params::param_set;
 use crate::rng::NoiseStream;
 
-/// Resolution of every reading: 0.1 of the unit (my choice, as fine as the LifePort's stored
-/// temperatures, §4A).
-const STEPS_PER_UNIT: f64 = 10.0;
+/// Steps per unit of a reading: 0.1 of the unit (my choice, as fine as the LifePort's stored
+/// temperatures, §4A), finer where the clinical bands are narrow (pH 7.35–7.45, lactate
+/// thresholds of 1.7 and 2.5 mmol/L: my choice, as a blood-gas analyser reports them).
+fn steps_per_unit(kind: SensorKind) -> f64 {
+    match kind {
+        SensorKind::Ph => 1000.0,
+        SensorKind::Concentration | SensorKind::Haemoglobin => 100.0,
+        _ => 10.0,
+    }
+}
 /// How long a spike lasts, s (my choice: a short glitch, ten frames at 100 Hz).
 pub(crate) const SPIKE_S: f64 = 0.1;
 
@@ -17,10 +24,10 @@ pub(crate) const SPIKE_S: f64 = 0.1;
 /// instead of `f64::round`, which is a library call on baseline x86-64; values too large for it,
 /// infinities and NaN pass unchanged.
 #[inline]
-fn quantise(v: f64) -> f64 {
-    let steps = v * STEPS_PER_UNIT;
+fn quantise(v: f64, steps_per_unit: f64) -> f64 {
+    let steps = v * steps_per_unit;
     if steps.abs() < 1e15 {
-        (steps + 0.5f64.copysign(steps)) as i64 as f64 / STEPS_PER_UNIT
+        (steps + 0.5f64.copysign(steps)) as i64 as f64 / steps_per_unit
     } else {
         v
     }
@@ -58,6 +65,8 @@ impl Default for SensorParams {
 }
 
 impl SensorParams {
+    /// Noise (standard deviation) of a kind's readings. The kinds without a parameter use my
+    /// choices: a fraction of their usual clinical band, so that noise never decides a verdict.
     fn noise(&self, kind: SensorKind) -> f64 {
         match kind {
             SensorKind::Pressure => self.pressure_noise_mmhg,
@@ -65,6 +74,16 @@ impl SensorParams {
             SensorKind::Temperature => self.temperature_noise_c,
             SensorKind::Volume => self.volume_noise_ml,
             SensorKind::Bubble => 0.0,
+            SensorKind::AirwayPressure => 0.2,
+            SensorKind::PartialPressure => 2.0,
+            SensorKind::Concentration => 0.02,
+            SensorKind::Ph => 0.003,
+            SensorKind::Percent => 0.1,
+            SensorKind::Rate => 0.5,
+            SensorKind::CountRate => 2.0,
+            SensorKind::Activity => 2.0,
+            SensorKind::Haemoglobin => 0.05,
+            SensorKind::Duration => 5.0,
         }
     }
 }
@@ -83,6 +102,7 @@ pub(crate) struct Channel {
     /// Index into the plant's outputs.
     pub point: usize,
     noise_sd: f64,
+    steps_per_unit: f64,
     lagged: bool,
     filtered: f64,
     rng: NoiseStream,
@@ -110,6 +130,7 @@ impl Channel {
         Channel {
             point,
             noise_sd: params.noise(kind),
+            steps_per_unit: steps_per_unit(kind),
             lagged: kind == SensorKind::Temperature,
             filtered: truth,
             rng: NoiseStream::new(seed, index as u64),
@@ -153,7 +174,7 @@ impl Channel {
                 v += self.spike;
             }
         }
-        v = quantise(v);
+        v = quantise(v, self.steps_per_unit);
         if self.faulty {
             match self.stuck {
                 Stuck::No => {}
@@ -217,11 +238,11 @@ mod tests {
         assert_eq!(ch.sample(27.34, 0.0, 0.0), 27.3);
         assert_eq!(ch.sample(27.36, 0.0, 0.0), 27.4);
         for v in [0.05, -0.05, 1.25, -1.25, -0.04, 123.456, -3.0e10] {
-            assert_eq!(quantise(v), (v * 10.0).round() / 10.0, "{v}");
+            assert_eq!(quantise(v, 10.0), (v * 10.0).round() / 10.0, "{v}");
         }
-        assert!(quantise(f64::NAN).is_nan());
-        assert_eq!(quantise(f64::INFINITY), f64::INFINITY);
-        assert_eq!(quantise(1e300), 1e300);
+        assert!(quantise(f64::NAN, 10.0).is_nan());
+        assert_eq!(quantise(f64::INFINITY, 10.0), f64::INFINITY);
+        assert_eq!(quantise(1e300, 10.0), 1e300);
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
     let sim = SimHal::new(&loaded.file, seed, &faults).unwrap_or_else(|e| panic!("{e}"));
     let opts = RunOptions {
         seed,
+        scenario: None,
         duration_s: None,
         status_every_s: None,
     };

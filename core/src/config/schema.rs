@@ -48,6 +48,39 @@ pub struct SimulatorSpec {
     pub model: String,
     /// Model parameters, checked by the simulator.
     pub params: Option<BTreeMap<String, f64>>,
+    /// Named sets of parameters that override `params` (e.g. "healthy", "injured"), chosen with
+    /// `perfuse run --scenario NAME`.
+    pub scenarios: Option<BTreeMap<String, BTreeMap<String, f64>>>,
+    /// The scenario run when none is named (absent: `params` alone).
+    pub default_scenario: Option<String>,
+}
+
+impl SimulatorSpec {
+    /// The model parameters of a run: `params`, overridden by the named scenario, or by the
+    /// default scenario when none is named.
+    pub fn params_for(&self, scenario: Option<&str>) -> Result<BTreeMap<String, f64>, String> {
+        let mut params = self.params.clone().unwrap_or_default();
+        let Some(name) = scenario.or(self.default_scenario.as_deref()) else {
+            return Ok(params);
+        };
+        let scenarios = self.scenarios.as_ref();
+        let Some(overrides) = scenarios.and_then(|s| s.get(name)) else {
+            let offered: Vec<&str> = scenarios
+                .into_iter()
+                .flat_map(|s| s.keys().map(String::as_str))
+                .collect();
+            return Err(if offered.is_empty() {
+                format!("unknown scenario `{name}`: this protocol declares no scenarios")
+            } else {
+                format!(
+                    "unknown scenario `{name}`; this protocol offers: {}",
+                    offered.join(", ")
+                )
+            });
+        };
+        params.extend(overrides.iter().map(|(k, v)| (k.clone(), *v)));
+        Ok(params)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -59,24 +92,52 @@ pub struct Circuit {
 /// What a sensor measures; fixes its unit and its absolute range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum SensorKind {
+    /// Blood or perfusate pressure.
     Pressure,
+    /// Airway pressure of a ventilated lung.
+    AirwayPressure,
+    /// Partial pressure of a gas (pO2, pCO2).
+    PartialPressure,
     Flow,
     Temperature,
     /// Ultrasonic bubble detector: 0 clear, 1 air.
     Bubble,
-    /// Accumulated volume (urine, bile, reservoir).
+    /// Accumulated or held volume (urine, bile, reservoir, tidal volume).
     Volume,
+    /// A solute in the perfusate (lactate, glucose, potassium).
+    Concentration,
+    Ph,
+    /// A fraction in percent (saturation, FiO2, leak).
+    Percent,
+    /// Events per minute (heart rate, respiratory rate).
+    Rate,
+    /// Radiation counts per second (a gamma probe).
+    CountRate,
+    /// Enzyme activity (ALT, AST).
+    Activity,
+    Haemoglobin,
+    /// A measured time (activated clotting time).
+    Duration,
 }
 
 impl SensorKind {
     /// The unit every value of this kind is in.
     pub fn unit(self) -> &'static str {
         match self {
-            SensorKind::Pressure => "mmHg",
+            SensorKind::Pressure | SensorKind::PartialPressure => "mmHg",
+            SensorKind::AirwayPressure => "cmH2O",
             SensorKind::Flow => "mL/min",
             SensorKind::Temperature => "°C",
             SensorKind::Bubble => "detected",
             SensorKind::Volume => "mL",
+            SensorKind::Concentration => "mmol/L",
+            SensorKind::Ph => "pH",
+            SensorKind::Percent => "%",
+            SensorKind::Rate => "/min",
+            SensorKind::CountRate => "counts/s",
+            SensorKind::Activity => "IU/L",
+            SensorKind::Haemoglobin => "g/dL",
+            SensorKind::Duration => "s",
         }
     }
 
@@ -84,11 +145,21 @@ impl SensorKind {
     pub fn absolute_range(self) -> (f64, f64) {
         match self {
             SensorKind::Pressure => (-100.0, 400.0),
+            SensorKind::AirwayPressure => (-30.0, 120.0),
+            SensorKind::PartialPressure => (0.0, 1000.0),
             SensorKind::Flow => (-500.0, 10_000.0),
             SensorKind::Temperature => (-5.0, 60.0),
             SensorKind::Bubble => (0.0, 1.0),
             // A zeroed scale or collection bag reads a little below 0 with noise.
             SensorKind::Volume => (-50.0, 20_000.0),
+            SensorKind::Concentration => (0.0, 500.0),
+            SensorKind::Ph => (0.0, 14.0),
+            SensorKind::Percent => (-5.0, 105.0),
+            SensorKind::Rate => (0.0, 600.0),
+            SensorKind::CountRate => (0.0, 1.0e7),
+            SensorKind::Activity => (0.0, 100_000.0),
+            SensorKind::Haemoglobin => (0.0, 30.0),
+            SensorKind::Duration => (0.0, 10_000.0),
         }
     }
 }
@@ -125,42 +196,106 @@ pub struct SensorSpec {
 pub enum ActuatorKind {
     /// Flow source; command in mL/min.
     RollerPump,
+    /// Pressure source with a pressure-flow curve; command in rpm.
+    CentrifugalPump,
     /// Heater power; command in W.
     Heater,
+    /// Heater-cooler power; command in W, negative when cooling.
+    HeaterCooler,
     /// Line clamp; command 0 open, 1 closed.
     Clamp,
+    /// Syringe or infusion pump; command in mL/h.
+    InfusionPump,
+    /// Ventilator tidal volume; command in mL.
+    TidalVolume,
+    /// Ventilator rate; command in breaths/min.
+    RespiratoryRate,
+    /// Ventilator end-expiratory pressure; command in cmH2O.
+    Peep,
+    /// Inspired (ventilator) or blended (oxygenator) oxygen fraction; command in %.
+    Fio2,
+    /// Sweep gas flow through an oxygenator; command in L/min.
+    GasFlow,
 }
 
 impl ActuatorKind {
     pub fn unit(self) -> &'static str {
         match self {
             ActuatorKind::RollerPump => "mL/min",
-            ActuatorKind::Heater => "W",
+            ActuatorKind::CentrifugalPump => "rpm",
+            ActuatorKind::Heater | ActuatorKind::HeaterCooler => "W",
             ActuatorKind::Clamp => "closed",
+            ActuatorKind::InfusionPump => "mL/h",
+            ActuatorKind::TidalVolume => "mL",
+            ActuatorKind::RespiratoryRate => "/min",
+            ActuatorKind::Peep => "cmH2O",
+            ActuatorKind::Fio2 => "%",
+            ActuatorKind::GasFlow => "L/min",
         }
     }
 
     /// Hardware range of the kind: a protocol may narrow it, never widen it.
     pub fn absolute_range(self) -> (f64, f64) {
         match self {
-            ActuatorKind::RollerPump => (0.0, 3000.0),
-            ActuatorKind::Heater => (0.0, 1000.0),
+            ActuatorKind::RollerPump => (0.0, 7000.0),
+            ActuatorKind::CentrifugalPump => (0.0, 5000.0),
+            ActuatorKind::Heater => (0.0, 2000.0),
+            ActuatorKind::HeaterCooler => (-2000.0, 2000.0),
             ActuatorKind::Clamp => (0.0, 1.0),
+            ActuatorKind::InfusionPump => (0.0, 1000.0),
+            ActuatorKind::TidalVolume => (0.0, 2000.0),
+            ActuatorKind::RespiratoryRate => (0.0, 60.0),
+            ActuatorKind::Peep => (0.0, 30.0),
+            ActuatorKind::Fio2 => (0.0, 100.0),
+            ActuatorKind::GasFlow => (0.0, 20.0),
         }
+    }
+
+    /// Pumps move perfusate: they are what `StopPump` stops.
+    pub fn is_pump(self) -> bool {
+        matches!(
+            self,
+            ActuatorKind::RollerPump | ActuatorKind::CentrifugalPump
+        )
+    }
+
+    /// Heaters are what `HeaterOff` turns off.
+    pub fn is_heater(self) -> bool {
+        matches!(self, ActuatorKind::Heater | ActuatorKind::HeaterCooler)
     }
 }
 
 /// The command an actuator takes in the safe state, and when its commands expire.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub enum SafeState {
-    /// Pump stopped, heater off.
+    /// Command 0: pump stopped, heater off, infusion stopped.
     Off,
     /// Clamp closed.
     Closed,
     /// Clamp open.
     Open,
-    /// Keep the last command that passed the safety stage (for pumps whose stop harms the organ).
+    /// Keep the last command that passed the safety stage (for pumps whose stop harms the organ,
+    /// a ventilator whose stop harms the lung).
     HoldLast,
+    /// A defined command in the actuator's unit (e.g. FiO2 21 %).
+    Fixed(f64),
+}
+
+impl SafeState {
+    /// Whether this safe state means something for an actuator of `kind`: clamps are closed or
+    /// open (or hold), everything else is off, held or set to a fixed command.
+    pub fn fits(self, kind: ActuatorKind) -> bool {
+        match kind {
+            ActuatorKind::Clamp => matches!(
+                self,
+                SafeState::Closed | SafeState::Open | SafeState::HoldLast
+            ),
+            _ => matches!(
+                self,
+                SafeState::Off | SafeState::HoldLast | SafeState::Fixed(_)
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -176,10 +311,21 @@ pub struct ActuatorSpec {
     pub safe_state: SafeState,
     /// How long a command stays valid on the HAL side before the actuator falls back to its safe state.
     pub command_ttl_s: f64,
-    /// Closed-loop control of this actuator (absent: held at `initial`).
+    /// Closed-loop control of this actuator. Absent: the plugin may command it (clamped like
+    /// every command), otherwise it stays at `initial`.
     pub control: Option<ControlSpec>,
     /// Command before the first control output.
     pub initial: f64,
+    /// Most an infusion pump may deliver within a sliding window (absent: no cap).
+    pub dose_cap: Option<DoseCap>,
+}
+
+/// A cap on what an infusion pump delivers: once `max_ml` have gone in within the last
+/// `window_s`, the core holds the pump at 0 until enough of the window has slid past.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct DoseCap {
+    pub max_ml: f64,
+    pub window_s: f64,
 }
 
 /// A PI loop from one signal to one actuator, with optional pulsatile modulation.
@@ -192,9 +338,18 @@ pub struct ControlSpec {
     /// Command units per signal unit per second.
     pub ki: f64,
     /// Feed-forward command added to the loop output (absent: 0).
-    pub feedforward: Option<f64>,
+    pub feedforward: Option<Feedforward>,
     /// Pulsatile modulation of the loop output.
     pub pulsatile: Option<Pulsatile>,
+}
+
+/// A command added to a loop's output before feedback corrects it.
+#[derive(Debug, Clone, Deserialize)]
+pub enum Feedforward {
+    /// A fixed command, e.g. the heat lost to the room at the setpoint.
+    Constant(f64),
+    /// `gain × signal`, e.g. heater power that grows with the flow it must warm.
+    Proportional { signal: String, gain: f64 },
 }
 
 /// Sinusoidal modulation of a pump command around its mean: `mean × (1 + amplitude × sin)`.
@@ -360,6 +515,11 @@ pub enum Action {
     Limit {
         actuator: String,
         max: f64,
+    },
+    /// Cap an actuator's command at `(1 − fraction)` of what it was when the alarm began.
+    Reduce {
+        actuator: String,
+        fraction: f64,
     },
     /// Stop a pump and, where given, close a clamp.
     StopPump {

@@ -144,9 +144,28 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
     let phases = check_phases(&mut c, file, &signals, &actuators, period_s);
     let rules = check_rules(&mut c, file, &signals, &sensors, &actuators, period_s);
 
+    let scenarios: Vec<String> = file
+        .simulator
+        .scenarios
+        .iter()
+        .flatten()
+        .map(|(name, _)| name.clone())
+        .collect();
+    if let Some(default) = &file.simulator.default_scenario
+        && !scenarios.contains(default)
+    {
+        c.report(
+            "simulator.default_scenario",
+            format!("one of the scenarios declared: {}", scenarios.join(", ")),
+            format!("\"{default}\""),
+        );
+    }
+
     if c.problems.is_empty() {
         Ok(Plan {
             name: file.name.clone(),
+            scenarios,
+            default_scenario: file.simulator.default_scenario.clone(),
             period_s,
             plugin,
             signals,
@@ -359,20 +378,51 @@ fn check_actuators(
                 fmt_num(rate),
             );
         }
-        let fits = match a.kind {
-            ActuatorKind::Clamp => matches!(a.safe_state, SafeState::Closed | SafeState::Open),
-            _ => matches!(a.safe_state, SafeState::Off | SafeState::HoldLast),
-        };
-        if !fits {
+        if !a.safe_state.fits(a.kind) {
             let allowed = if a.kind == ActuatorKind::Clamp {
-                "`Closed` or `Open` for a clamp"
+                "`Closed`, `Open` or `HoldLast` for a clamp"
             } else {
-                "`Off` or `HoldLast` for a pump or heater"
+                "`Off`, `HoldLast` or `Fixed(value)` for anything but a clamp"
             };
             c.report(
                 format!("{path}.safe_state"),
                 allowed,
                 format!("{:?}", a.safe_state),
+            );
+        }
+        if let SafeState::Fixed(v) = a.safe_state
+            && !a.range.contains(v)
+        {
+            c.report(
+                format!("{path}.safe_state"),
+                format!(
+                    "a safe command within the actuator's range {} to {}",
+                    a.range.min, a.range.max
+                ),
+                fmt_num(v),
+            );
+        }
+        if let Some(cap) = a.dose_cap {
+            if a.kind != ActuatorKind::InfusionPump {
+                c.report(
+                    format!("{path}.dose_cap"),
+                    "a dose cap only on an InfusionPump",
+                    format!("a dose cap on a {:?}", a.kind),
+                );
+            }
+            if cap.max_ml.is_nan() || cap.max_ml <= 0.0 {
+                c.report(
+                    format!("{path}.dose_cap.max_ml"),
+                    "a volume greater than 0 mL",
+                    fmt_num(cap.max_ml),
+                );
+            }
+            c.within(
+                format!("{path}.dose_cap.window_s"),
+                cap.window_s,
+                1.0,
+                86_400.0,
+                "a window in seconds",
             );
         }
         let control = a.control.as_ref().map(|ctl| {
@@ -407,11 +457,29 @@ fn check_actuators(
                     "a fraction",
                 );
             }
+            let feedforward = match &ctl.feedforward {
+                None => FeedforwardPlan::Constant(0.0),
+                Some(Feedforward::Constant(v)) => FeedforwardPlan::Constant(*v),
+                Some(Feedforward::Proportional { signal: id, gain }) => {
+                    let found = signals.iter().position(|s| &s.id == id);
+                    if found.is_none() {
+                        c.report(
+                            format!("{path}.control.feedforward.signal"),
+                            "a declared sensor or estimate",
+                            format!("`{id}`"),
+                        );
+                    }
+                    FeedforwardPlan::Proportional {
+                        signal: found.unwrap_or(0),
+                        gain: *gain,
+                    }
+                }
+            };
             LoopPlan {
                 signal: signal.unwrap_or(0),
                 kp: ctl.kp,
                 ki: ctl.ki,
-                feedforward: ctl.feedforward.unwrap_or(0.0),
+                feedforward,
                 pulsatile: ctl.pulsatile,
             }
         });
@@ -424,6 +492,7 @@ fn check_actuators(
             ttl_s: a.command_ttl_s,
             control,
             initial: a.initial,
+            dose_cap: a.dose_cap,
         });
     }
     out
@@ -716,23 +785,19 @@ fn condition(
 }
 
 fn action(c: &mut Checker, path: &str, act: &Action, actuators: &[ActuatorPlan]) -> ActionPlan {
-    let find = |c: &mut Checker, id: &str, kind: ActuatorKind| -> usize {
+    let find = |c: &mut Checker, id: &str, what: &str, is: fn(ActuatorKind) -> bool| -> usize {
         match actuators.iter().position(|a| a.id == id) {
-            Some(i) if actuators[i].kind == kind => i,
+            Some(i) if is(actuators[i].kind) => i,
             Some(i) => {
                 c.report(
                     path,
-                    format!("a {kind:?} actuator"),
+                    format!("a {what}"),
                     format!("`{id}`, a {:?}", actuators[i].kind),
                 );
                 i
             }
             None => {
-                c.report(
-                    path,
-                    format!("a declared {kind:?} actuator"),
-                    format!("`{id}`"),
-                );
+                c.report(path, format!("a declared {what}"), format!("`{id}`"));
                 0
             }
         }
@@ -760,12 +825,27 @@ fn action(c: &mut Checker, path: &str, act: &Action, actuators: &[ActuatorPlan])
                 max: *max,
             }
         }
+        Action::Reduce { actuator, fraction } => {
+            let i = actuators.iter().position(|a| &a.id == actuator);
+            if i.is_none() {
+                c.report(path, "a declared actuator", format!("`{actuator}`"));
+            }
+            if !(*fraction > 0.0 && *fraction <= 1.0) {
+                c.report(path, "a fraction above 0 and at most 1", fmt_num(*fraction));
+            }
+            ActionPlan::Reduce {
+                actuator: i.unwrap_or(0),
+                fraction: *fraction,
+            }
+        }
         Action::StopPump { pump, clamp } => ActionPlan::StopPump {
-            pump: find(c, pump, ActuatorKind::RollerPump),
-            clamp: clamp.as_ref().map(|id| find(c, id, ActuatorKind::Clamp)),
+            pump: find(c, pump, "pump", ActuatorKind::is_pump),
+            clamp: clamp
+                .as_ref()
+                .map(|id| find(c, id, "clamp", |k| k == ActuatorKind::Clamp)),
         },
         Action::HeaterOff { heater } => ActionPlan::HeaterOff {
-            heater: find(c, heater, ActuatorKind::Heater),
+            heater: find(c, heater, "heater", ActuatorKind::is_heater),
         },
         Action::HoldSetpoints => ActionPlan::HoldSetpoints,
         Action::SafeState => ActionPlan::SafeState,

@@ -95,7 +95,7 @@ impl fmt::Display for PluginError {
             }
             PluginError::AbiMismatch { path, plugin, host } => write!(
                 f,
-                "refusing {}: plugin ABI {}.{} is incompatible with the host's ABI {}.{} (the major version must match)",
+                "refusing {}: plugin ABI {}.{} is incompatible with the host's ABI {}.{} (the major version must match, and the plugin's minor may not be newer)",
                 path.display(),
                 plugin.0,
                 plugin.1,
@@ -276,7 +276,7 @@ pub fn open(path: &Path, pin: Option<&str>) -> Result<OpenedLibrary, PluginError
         )));
     }
     let (major, minor) = (head.abi_major, head.abi_minor);
-    if major != ABI_MAJOR {
+    if major != ABI_MAJOR || minor > ABI_MINOR {
         return Err(PluginError::AbiMismatch {
             path: path.to_path_buf(),
             plugin: (major, minor),

@@ -94,7 +94,9 @@ pub fn load(plan: &Plan, dirs: &[PathBuf]) -> Result<PluginInstance, PluginError
     }
     let signal_ids: Vec<String> = plan.signals.iter().map(|s| s.id.clone()).collect();
     let phase_ids: Vec<String> = plan.phases.iter().map(|p| p.id.clone()).collect();
+    let actuator_ids: Vec<String> = plan.actuators.iter().map(|a| a.id.clone()).collect();
     let (signals, phases) = (strrefs(&signal_ids), strrefs(&phase_ids));
+    let actuators = strrefs(&actuator_ids);
     let args = CreateArgs {
         host: HostApi { log: host_log },
         params: params.as_ptr(),
@@ -104,6 +106,8 @@ pub fn load(plan: &Plan, dirs: &[PathBuf]) -> Result<PluginInstance, PluginError
         phases: phases.as_ptr(),
         n_phases: phases.len(),
         period_s: plan.period_s,
+        actuators: actuators.as_ptr(),
+        n_actuators: actuators.len(),
     };
     let mut err = ErrorBuf::default();
     let inst = (d.create)(&args, &mut err);

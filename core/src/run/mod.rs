@@ -20,6 +20,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub seed: u64,
+    /// The simulator scenario run (for the record; the simulator itself was built with it).
+    pub scenario: Option<String>,
     /// Overrides the protocol's length; the last phase is stretched or the run cut short.
     pub duration_s: Option<f64>,
     /// Simulated seconds between status lines (`None`: quiet).
@@ -33,6 +35,7 @@ pub struct Run {
     pub plan: Arc<Plan>,
     pub plugin: PluginInfo,
     pub seed: u64,
+    pub scenario: Option<String>,
 }
 
 impl Run {
@@ -49,6 +52,7 @@ impl Run {
             plan,
             plugin: info,
             seed: opts.seed,
+            scenario: opts.scenario.clone(),
         }
     }
 

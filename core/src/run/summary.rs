@@ -2,7 +2,9 @@
 //! build on. Maps are ordered so that the same run always serialises to the same text.
 
 use super::Run;
-use crate::tick::protocol::{Derived, PhaseState};
+use crate::tick::control::ActuatorChannel;
+use crate::tick::dose::DoseWindow;
+use crate::tick::protocol::{Assessments, Derived, PhaseState};
 use crate::tick::record::Recorder;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -22,6 +24,23 @@ pub struct ChannelSummary {
     pub max: Option<f64>,
     /// Fraction of the time with a band in force that the signal was inside it; null without a band.
     pub in_band_fraction: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ActuatorSummary {
+    pub unit: String,
+    pub min: f64,
+    pub mean: f64,
+    pub max: f64,
+    /// What an infusion pump with a dose cap delivered over the run; null otherwise.
+    pub delivered_ml: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AssessmentSummary {
+    pub t_s: f64,
+    pub phase: String,
+    pub values: BTreeMap<String, Option<f64>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -46,6 +65,8 @@ pub struct Summary {
     pub protocol: String,
     pub plugin: PluginSummary,
     pub seed: u64,
+    /// The simulator scenario (null: the protocol's parameters as written).
+    pub scenario: Option<String>,
     pub simulated_s: f64,
     pub wall_s: f64,
     pub ticks: u64,
@@ -54,8 +75,12 @@ pub struct Summary {
     pub final_phase: String,
     pub phases: Vec<PhaseSummary>,
     pub channels: BTreeMap<String, ChannelSummary>,
+    /// Per actuator: the commands sent.
+    pub actuators: BTreeMap<String, ActuatorSummary>,
     pub alarms: Vec<AlarmSummary>,
     pub derived: BTreeMap<String, Option<f64>>,
+    /// The plugin's time-stamped assessments, each with its derived values then.
+    pub assessments: Vec<AssessmentSummary>,
     /// Ticks that missed their deadline in real time (always 0 in lockstep).
     pub overruns: u64,
 }
@@ -122,6 +147,7 @@ impl Run {
                 sha256: self.plugin.sha256.clone(),
             },
             seed: self.seed,
+            scenario: self.scenario.clone(),
             simulated_s: self.tick() as f64 * period,
             wall_s,
             ticks: rec.ticks,
@@ -137,9 +163,62 @@ impl Run {
                 })
                 .collect(),
             channels,
+            actuators: self.actuator_summaries(),
             alarms,
             derived,
+            assessments: self.assessment_summaries(),
             overruns,
         }
+    }
+}
+
+impl Run {
+    fn actuator_summaries(&self) -> BTreeMap<String, ActuatorSummary> {
+        let rec = self.world.resource::<Recorder>();
+        let ticks = rec.ticks.max(1) as f64;
+        let mut delivered = [None; perfuse_plugin_sdk::MAX_ACTUATORS];
+        let mut world = self.world.try_query::<(&ActuatorChannel, &DoseWindow)>();
+        if let Some(q) = world.as_mut() {
+            for (ch, dose) in q.iter(&self.world) {
+                delivered[ch.index] = Some(dose.total_ml);
+            }
+        }
+        self.plan
+            .actuators
+            .iter()
+            .zip(&rec.commands)
+            .enumerate()
+            .map(|(i, (a, st))| {
+                let summary = ActuatorSummary {
+                    unit: a.kind.unit().to_string(),
+                    min: if rec.ticks > 0 { st.min } else { a.initial },
+                    mean: if rec.ticks > 0 {
+                        st.sum / ticks
+                    } else {
+                        a.initial
+                    },
+                    max: if rec.ticks > 0 { st.max } else { a.initial },
+                    delivered_ml: delivered[i],
+                };
+                (a.id.clone(), summary)
+            })
+            .collect()
+    }
+
+    fn assessment_summaries(&self) -> Vec<AssessmentSummary> {
+        let list = &self.world.resource::<Assessments>().list;
+        list.iter()
+            .map(|a| AssessmentSummary {
+                t_s: a.tick as f64 * self.plan.period_s,
+                phase: self.plan.phases[a.phase].id.clone(),
+                values: self
+                    .plugin
+                    .derived_names
+                    .iter()
+                    .zip(&a.values)
+                    .map(|(n, v)| (n.clone(), finite(*v)))
+                    .collect(),
+            })
+            .collect()
     }
 }

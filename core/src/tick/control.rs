@@ -1,8 +1,9 @@
 //! Control: one PI loop per controlled actuator, with feed-forward, anti-windup and pulsatile
 //! modulation. Its output is a request; the Safety stage decides what is sent.
 
-use super::{Clock, Signals, protocol::Targets};
-use crate::plan::{ActuatorPlan, LoopPlan};
+use super::protocol::{PluginCommands, Targets};
+use super::{Clock, Signals};
+use crate::plan::{ActuatorPlan, FeedforwardPlan, LoopPlan};
 use bevy_ecs::prelude::*;
 use std::f64::consts::TAU;
 
@@ -61,6 +62,8 @@ pub struct ControlLoop {
     pub mean_output: f64,
     /// The pulsatile factor applied last tick (1 without pulsatility).
     modulation: f64,
+    /// This tick's feed-forward command.
+    feedforward: f64,
     primed: bool,
 }
 
@@ -71,6 +74,7 @@ impl ControlLoop {
             integral: 0.0,
             mean_output: 0.0,
             modulation: 1.0,
+            feedforward: 0.0,
             primed: false,
         }
     }
@@ -89,13 +93,13 @@ impl ControlLoop {
         (lo, hi): (f64, f64),
         restraint: Restraint,
     ) -> f64 {
-        let p = &self.plan;
+        let (p, ff) = (&self.plan, self.feedforward);
         let error = setpoint - measured;
         if let Restraint::Safety { delivered } = restraint {
-            self.integral = delivered - p.feedforward - p.kp * error;
+            self.integral = delivered - ff - p.kp * error;
         } else {
             let hold = restraint == Restraint::RateLimit;
-            let unconstrained = p.feedforward + p.kp * error + self.integral;
+            let unconstrained = ff + p.kp * error + self.integral;
             let saturating_up = unconstrained >= hi && error > 0.0;
             let saturating_down = unconstrained <= lo && error < 0.0;
             if !(hold || saturating_up || saturating_down) {
@@ -103,25 +107,43 @@ impl ControlLoop {
             }
         }
         // The integral alone never exceeds what the actuator can deliver.
-        self.integral = self.integral.clamp(lo - p.feedforward, hi - p.feedforward);
-        self.mean_output = (p.feedforward + p.kp * error + self.integral).clamp(lo, hi);
+        self.integral = self.integral.clamp(lo - ff, hi - ff);
+        self.mean_output = (ff + p.kp * error + self.integral).clamp(lo, hi);
         self.mean_output
     }
 }
 
+/// The Control stage: each loop turns its setpoint into a request; an actuator without a loop
+/// takes the plugin's command when it sent one, and otherwise keeps its request.
 pub fn run_loops(
     clock: Res<Clock>,
     signals: Res<Signals>,
     targets: Res<Targets>,
-    mut loops: Query<(&ActuatorChannel, &mut ControlLoop, &mut Command)>,
+    plugin: Res<PluginCommands>,
+    mut actuators: Query<(&ActuatorChannel, Option<&mut ControlLoop>, &mut Command)>,
 ) {
     let dt = clock.period_s;
     let t = clock.t_s();
-    for (ch, mut lp, mut cmd) in &mut loops {
+    for (ch, lp, mut cmd) in &mut actuators {
+        let Some(mut lp) = lp else {
+            let request = plugin.0[ch.index];
+            if request.is_finite() {
+                cmd.requested = request;
+            }
+            continue;
+        };
         let spec = &ch.spec;
+        // A proportional feed-forward holds its last value while its signal is invalid.
+        lp.feedforward = match lp.plan.feedforward {
+            FeedforwardPlan::Constant(v) => v,
+            FeedforwardPlan::Proportional { signal, gain } if signals.is_valid(signal) => {
+                gain * signals.values[signal]
+            }
+            FeedforwardPlan::Proportional { .. } => lp.feedforward,
+        };
         if !lp.primed {
             // Start from the actuator's initial command so the first ticks do not jump.
-            lp.integral = spec.initial - lp.plan.feedforward;
+            lp.integral = spec.initial - lp.feedforward;
             lp.mean_output = spec.initial;
             lp.primed = true;
         }
@@ -162,7 +184,7 @@ mod tests {
             signal: 0,
             kp,
             ki,
-            feedforward: 0.0,
+            feedforward: FeedforwardPlan::Constant(0.0),
             pulsatile: None,
         })
     }

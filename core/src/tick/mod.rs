@@ -9,6 +9,7 @@
 
 pub mod actuate;
 pub mod control;
+pub mod dose;
 pub mod estimate;
 pub mod protocol;
 pub mod record;
@@ -109,6 +110,8 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(protocol::Targets::default());
     world.insert_resource(protocol::PluginHealth::default());
     world.insert_resource(protocol::Derived::new(plugin.info.derived_names.len()));
+    world.insert_resource(protocol::PluginCommands::default());
+    world.insert_resource(protocol::Assessments::new());
     world.insert_resource(safety::Alarms::new(&plan));
     world.insert_resource(safety::SafetyState::default());
     world.insert_resource(actuate::SentCommands::default());
@@ -132,10 +135,17 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
             spec: a.clone(),
         };
         let command = control::Command::new(a.initial);
-        match &a.control {
-            Some(l) => world.spawn((channel, command, control::ControlLoop::new(l.clone()))),
-            None => world.spawn((channel, command)),
-        };
+        let mut entity = world.spawn((channel, command));
+        if let Some(l) = &a.control {
+            entity.insert(control::ControlLoop::new(l.clone()));
+        }
+        if let Some(cap) = a.dose_cap {
+            entity.insert(dose::DoseWindow::new(
+                cap.max_ml,
+                cap.window_s,
+                plan.period_s,
+            ));
+        }
     }
     world.insert_resource(PlanRes(plan));
     world

@@ -4,11 +4,11 @@
 //! clamped into the phase's band (or the signal's range). While the plugin is faulted, or a
 //! safety rule holds setpoints, the targets stay where they were.
 
-use super::{Clock, PlanRes, PluginSlot, Signals, safety::SafetyState};
+use super::{Clock, PlanRes, PluginSlot, Signals, actuate::SentCommands, safety::SafetyState};
 use crate::config::Range;
 use crate::plan::Plan;
 use bevy_ecs::prelude::*;
-use perfuse_plugin_sdk::{MAX_DERIVED, MAX_SIGNALS, PhaseEvent, StepInput};
+use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_DERIVED, MAX_SIGNALS, PhaseEvent, StepInput};
 
 /// The current phase and when the run ends.
 #[derive(Resource, Debug, Clone)]
@@ -76,6 +76,50 @@ pub struct PluginHealth {
     pub fault_code: i32,
 }
 
+/// Commands the plugin requested for actuators without a control loop (NaN: none this tick).
+#[derive(Resource, Debug, Clone, Copy)]
+pub struct PluginCommands(pub [f64; MAX_ACTUATORS]);
+
+impl Default for PluginCommands {
+    fn default() -> Self {
+        PluginCommands([f64::NAN; MAX_ACTUATORS])
+    }
+}
+
+/// One assessment the plugin asked to record: its derived values at that tick.
+#[derive(Debug, Clone, Copy)]
+pub struct Assessment {
+    pub tick: u64,
+    pub phase: usize,
+    pub values: [f64; MAX_DERIVED],
+}
+
+/// Assessments of the run, in a buffer reserved when the world is built.
+#[derive(Resource, Debug, Clone)]
+pub struct Assessments {
+    pub list: Vec<Assessment>,
+    /// Assessments beyond the reserved capacity, counted rather than stored.
+    pub dropped: u32,
+}
+
+impl Assessments {
+    /// Room for an hourly assessment over three weeks, or one a minute over eight hours.
+    pub const CAPACITY: usize = 512;
+
+    pub fn new() -> Self {
+        Assessments {
+            list: Vec::with_capacity(Self::CAPACITY),
+            dropped: 0,
+        }
+    }
+}
+
+impl Default for Assessments {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Fault code for a plugin output that was not finite where a number was required.
 pub const FAULT_NON_FINITE: i32 = 100;
 
@@ -105,6 +149,7 @@ pub fn empty_input() -> StepInput {
         values: [f64::NAN; MAX_SIGNALS],
         validity: [0; MAX_SIGNALS],
         setpoints: [f64::NAN; MAX_SIGNALS],
+        commands: [f64::NAN; MAX_ACTUATORS],
     }
 }
 
@@ -115,25 +160,44 @@ pub fn protocol_stage(
     plan: Res<PlanRes>,
     signals: Res<Signals>,
     safety: Res<SafetyState>,
+    sent: Res<SentCommands>,
     mut phase: ResMut<PhaseState>,
-    mut targets: ResMut<Targets>,
     mut slot: NonSendMut<PluginSlot>,
+    mut targets: ResMut<Targets>,
     mut health: ResMut<PluginHealth>,
     mut derived: ResMut<Derived>,
+    mut commands: ResMut<PluginCommands>,
+    mut assessments: ResMut<Assessments>,
 ) {
     let (plan, slot) = (&plan.0, &mut *slot);
     advance_phase(&clock, plan, &mut phase, slot, &mut health);
+    let out = Outputs {
+        targets: &mut targets,
+        health: &mut health,
+        derived: &mut derived,
+        commands: &mut commands,
+        assessments: &mut assessments,
+    };
+    let hold = safety.hold_setpoints;
     step_plugin(
         &clock,
         plan,
         &signals,
-        &safety,
+        &sent.frame.values,
+        hold,
         &mut phase,
-        &mut targets,
         slot,
-        &mut health,
-        &mut derived,
+        out,
     );
+}
+
+/// What the Protocol stage writes for the rest of the tick.
+struct Outputs<'a> {
+    targets: &'a mut Targets,
+    health: &'a mut PluginHealth,
+    derived: &'a mut Derived,
+    commands: &'a mut PluginCommands,
+    assessments: &'a mut Assessments,
 }
 
 /// Moves to the next phase when the current one has run its duration or the plugin asked.
@@ -176,34 +240,33 @@ fn fault(health: &mut PluginHealth, tick: u64, code: i32) {
     }
 }
 
-/// Calls the plugin and turns its output into this tick's targets.
+/// Calls the plugin and turns its output into this tick's targets and commands.
 #[allow(clippy::too_many_arguments)]
 fn step_plugin(
     clock: &Clock,
     plan: &Plan,
     signals: &Signals,
-    safety: &SafetyState,
+    last_commands: &[f64; MAX_ACTUATORS],
+    hold_setpoints: bool,
     phase: &mut PhaseState,
-    targets: &mut Targets,
     slot: &mut PluginSlot,
-    health: &mut PluginHealth,
-    derived: &mut Derived,
+    out: Outputs<'_>,
 ) {
     let n = plan.signals.len();
     let p = &plan.phases[phase.index];
     let elapsed = clock.tick - phase.start_tick;
     let elapsed_s = elapsed as f64 * plan.period_s;
-    let hold = safety.hold_setpoints || health.faulted;
 
     for i in 0..n {
         let target = p.targets[i];
         slot.input.setpoints[i] = target
             .and_then(|t| t.setpoint)
             .map_or(f64::NAN, |s| s.at(elapsed_s));
-        targets.bands[i] = target.and_then(|t| t.band.filter(|_| elapsed >= t.settle_ticks));
+        out.targets.bands[i] = target.and_then(|t| t.band.filter(|_| elapsed >= t.settle_ticks));
     }
 
-    if !health.faulted {
+    out.commands.0 = [f64::NAN; MAX_ACTUATORS];
+    if !out.health.faulted {
         let input = &mut slot.input;
         input.tick = clock.tick;
         input.t_s = clock.t_s();
@@ -212,36 +275,46 @@ fn step_plugin(
         input.n_signals = n as u32;
         input.values[..n].copy_from_slice(&signals.values[..n]);
         input.validity[..n].copy_from_slice(&signals.validity[..n]);
+        input.commands = *last_commands;
         slot.output.setpoints = [f64::NAN; MAX_SIGNALS];
+        slot.output.commands = [f64::NAN; MAX_ACTUATORS];
         slot.output.advance_phase = 0;
+        slot.output.assessment = 0;
         match slot.instance.step(&slot.input, &mut slot.output) {
             Ok(()) => {
-                let out = &slot.output;
-                let bad_setpoint = out.setpoints[..n].iter().any(|v| v.is_infinite());
-                if bad_setpoint {
-                    fault(health, clock.tick, FAULT_NON_FINITE);
+                let o = &slot.output;
+                // NaN means "no request"; an infinity is garbage.
+                let garbage = o.setpoints[..n].iter().any(|v| v.is_infinite())
+                    || o.commands.iter().any(|v| v.is_infinite());
+                if garbage {
+                    fault(out.health, clock.tick, FAULT_NON_FINITE);
                 } else {
-                    let k = derived.n;
-                    derived.values[..k].copy_from_slice(&out.derived[..k]);
-                    phase.advance_requested |= out.advance_phase != 0;
+                    let k = out.derived.n;
+                    out.derived.values[..k].copy_from_slice(&o.derived[..k]);
+                    out.commands.0 = o.commands;
+                    phase.advance_requested |= o.advance_phase != 0;
+                    if o.assessment != 0 {
+                        record_assessment(out.assessments, clock.tick, phase.index, &o.derived);
+                    }
                 }
             }
-            Err(code) => fault(health, clock.tick, code),
+            Err(code) => fault(out.health, clock.tick, code),
         }
     }
 
-    if hold {
+    if hold_setpoints || out.health.faulted {
+        // Control continues on the last setpoints.
+        out.commands.0 = [f64::NAN; MAX_ACTUATORS];
         return;
     }
-    let plugin_ok = !health.faulted;
     for i in 0..n {
         let file = slot.input.setpoints[i];
         if file.is_nan() {
-            targets.setpoints[i] = f64::NAN;
+            out.targets.setpoints[i] = f64::NAN;
             continue;
         }
         let request = slot.output.setpoints[i];
-        targets.setpoints[i] = if plugin_ok && request.is_finite() {
+        out.targets.setpoints[i] = if request.is_finite() {
             let limit = p.targets[i]
                 .and_then(|t| t.band)
                 .unwrap_or(plan.signals[i].range);
@@ -249,5 +322,18 @@ fn step_plugin(
         } else {
             file
         };
+    }
+}
+
+/// Stores an assessment while there is reserved room, and counts it otherwise.
+fn record_assessment(a: &mut Assessments, tick: u64, phase: usize, values: &[f64; MAX_DERIVED]) {
+    if a.list.len() < a.list.capacity() {
+        a.list.push(Assessment {
+            tick,
+            phase,
+            values: *values,
+        });
+    } else {
+        a.dropped += 1;
     }
 }

@@ -1,5 +1,6 @@
 //! Record: fold the tick into the run's statistics, without allocating or blocking.
 
+use super::control::{ActuatorChannel, Command};
 use super::protocol::{PhaseState, Targets};
 use super::{Clock, Signals};
 use crate::plan::Plan;
@@ -31,10 +32,29 @@ impl Default for SignalStats {
     }
 }
 
+/// Running statistics of one actuator's command.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandStats {
+    pub min: f64,
+    pub max: f64,
+    pub sum: f64,
+}
+
+impl Default for CommandStats {
+    fn default() -> Self {
+        CommandStats {
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sum: 0.0,
+        }
+    }
+}
+
 /// The run's record so far.
 #[derive(Resource, Debug, Clone)]
 pub struct Recorder {
     pub signals: Vec<SignalStats>,
+    pub commands: Vec<CommandStats>,
     /// Tick at which each phase began (capacity reserved for every phase).
     pub phase_starts: Vec<(usize, u64)>,
     pub ticks: u64,
@@ -44,6 +64,7 @@ impl Recorder {
     pub fn new(plan: &Plan) -> Self {
         Recorder {
             signals: vec![SignalStats::default(); plan.signals.len()],
+            commands: vec![CommandStats::default(); plan.actuators.len()],
             phase_starts: Vec::with_capacity(plan.phases.len()),
             ticks: 0,
         }
@@ -55,8 +76,15 @@ pub fn record_tick(
     signals: Res<Signals>,
     targets: Res<Targets>,
     phase: Res<PhaseState>,
+    actuators: Query<(&ActuatorChannel, &Command)>,
     mut rec: ResMut<Recorder>,
 ) {
+    for (ch, cmd) in &actuators {
+        let st = &mut rec.commands[ch.index];
+        st.min = st.min.min(cmd.sent);
+        st.max = st.max.max(cmd.sent);
+        st.sum += cmd.sent;
+    }
     rec.ticks += 1;
     // Capacity is one entry per phase: pushing never allocates.
     let new_phase = rec

@@ -3,6 +3,7 @@
 //! same tick. This stage never has a run condition and never trusts the plugin.
 
 use super::control::{ActuatorChannel, Command};
+use super::dose::DoseWindow;
 use super::protocol::PluginHealth;
 use super::{Clock, PlanRes, Signals};
 use crate::config::Priority;
@@ -35,6 +36,8 @@ pub struct Alarm {
     pub first_tick: Option<u64>,
     /// Times the alarm became active.
     pub count: u32,
+    /// For a `Reduce` action: the actuator's command when the alarm became active.
+    pub onset_command: f64,
 }
 
 /// Every alarm of the run: the protocol's rules, then the core's own.
@@ -59,6 +62,7 @@ impl Alarms {
                 held_ticks: 0,
                 first_tick: None,
                 count: 0,
+                onset_command: f64::NAN,
             })
             .collect();
         list.push(Alarm {
@@ -71,6 +75,7 @@ impl Alarms {
             held_ticks: 0,
             first_tick: None,
             count: 0,
+            onset_command: f64::NAN,
         });
         Alarms { list }
     }
@@ -143,10 +148,23 @@ pub fn safety_stage(
     health: Res<PluginHealth>,
     mut alarms: ResMut<Alarms>,
     mut safety: ResMut<SafetyState>,
-    mut actuators: Query<(&ActuatorChannel, &mut Command)>,
+    mut actuators: Query<(&ActuatorChannel, &mut Command, Option<&mut DoseWindow>)>,
 ) {
-    evaluate_rules(&clock, &plan.0, &signals, &health, &mut alarms, &mut safety);
-    enforce_limits(&safety, &mut actuators);
+    let mut last_sent = [f64::NAN; MAX_ACTUATORS];
+    for (ch, cmd, _) in &actuators {
+        last_sent[ch.index] = cmd.sent;
+    }
+    let plan = &plan.0;
+    evaluate_rules(
+        &clock,
+        plan,
+        &signals,
+        &health,
+        &last_sent,
+        &mut alarms,
+        &mut safety,
+    );
+    enforce_limits(&safety, plan.period_s, &mut actuators);
 }
 
 /// Updates every alarm and collects what the active ones demand.
@@ -155,6 +173,7 @@ fn evaluate_rules(
     plan: &Plan,
     signals: &Signals,
     health: &PluginHealth,
+    last_sent: &[f64; MAX_ACTUATORS],
     alarms: &mut Alarms,
     safety: &mut SafetyState,
 ) {
@@ -177,19 +196,28 @@ fn evaluate_rules(
             alarm.active = true;
             alarm.count += 1;
             alarm.first_tick.get_or_insert(clock.tick);
+            if let ActionPlan::Reduce { actuator, .. } = action {
+                alarm.onset_command = last_sent[actuator];
+            }
         } else if !cond && !latch {
             alarm.active = false;
         }
         if alarm.active {
-            apply(safety, action);
+            apply(safety, action, alarm.onset_command);
         }
     }
 }
 
-fn apply(s: &mut SafetyState, action: ActionPlan) {
+fn apply(s: &mut SafetyState, action: ActionPlan, onset_command: f64) {
     match action {
         ActionPlan::AlarmOnly => {}
         ActionPlan::Limit { actuator, max } => s.caps[actuator] = s.caps[actuator].min(max),
+        ActionPlan::Reduce { actuator, fraction } => {
+            let max = (1.0 - fraction) * onset_command;
+            if max.is_finite() {
+                s.caps[actuator] = s.caps[actuator].min(max);
+            }
+        }
         ActionPlan::StopPump { pump, clamp } => {
             s.forced[pump] = 0.0;
             if let Some(c) = clamp {
@@ -204,10 +232,18 @@ fn apply(s: &mut SafetyState, action: ActionPlan) {
 
 /// Clamps each request to the actuator's range, any `Limit` cap and its rate limit; forced
 /// commands and the safe state bypass the rate limit, because a stop must not be slowed.
-fn enforce_limits(safety: &SafetyState, actuators: &mut Query<(&ActuatorChannel, &mut Command)>) {
-    for (ch, mut cmd) in actuators.iter_mut() {
+fn enforce_limits(
+    safety: &SafetyState,
+    period_s: f64,
+    actuators: &mut Query<(&ActuatorChannel, &mut Command, Option<&mut DoseWindow>)>,
+) {
+    for (ch, mut cmd, dose) in actuators.iter_mut() {
         let spec = &ch.spec;
-        let forced = safety.forced[ch.index];
+        let mut forced = safety.forced[ch.index];
+        // An infusion pump that has delivered its cap within the window is held at 0.
+        if dose.as_ref().is_some_and(|d| d.exhausted()) && forced.is_nan() {
+            forced = 0.0;
+        }
         let req = if cmd.requested.is_finite() {
             cmd.requested
         } else {
@@ -227,6 +263,9 @@ fn enforce_limits(safety: &SafetyState, actuators: &mut Query<(&ActuatorChannel,
         cmd.limited = by_safety && sent != req;
         cmd.rate_limited = by_rate;
         cmd.sent = sent;
+        if let Some(mut d) = dose {
+            d.deliver(sent, period_s);
+        }
     }
 }
 
@@ -266,28 +305,23 @@ mod tests {
     #[test]
     fn actions_combine_to_the_strictest() {
         let mut s = SafetyState::default();
-        apply(
-            &mut s,
-            ActionPlan::Limit {
-                actuator: 0,
-                max: 50.0,
-            },
+        let limit = |max| ActionPlan::Limit { actuator: 0, max };
+        apply(&mut s, limit(50.0), f64::NAN);
+        apply(&mut s, limit(30.0), f64::NAN);
+        let halve = ActionPlan::Reduce {
+            actuator: 0,
+            fraction: 0.5,
+        };
+        apply(&mut s, halve, 40.0);
+        let stop = ActionPlan::StopPump {
+            pump: 1,
+            clamp: Some(2),
+        };
+        apply(&mut s, stop, f64::NAN);
+        assert_eq!(
+            s.caps[0], 20.0,
+            "half of the 40 at onset is below the 30 limit"
         );
-        apply(
-            &mut s,
-            ActionPlan::Limit {
-                actuator: 0,
-                max: 30.0,
-            },
-        );
-        apply(
-            &mut s,
-            ActionPlan::StopPump {
-                pump: 1,
-                clamp: Some(2),
-            },
-        );
-        assert_eq!(s.caps[0], 30.0);
         assert_eq!(s.forced[1], 0.0);
         assert_eq!(s.forced[2], 1.0);
         assert!(s.forced[0].is_nan());

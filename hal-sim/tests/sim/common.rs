@@ -62,6 +62,7 @@ pub fn actuator(
         command_ttl_s: 0.5,
         control: None,
         initial: 0.0,
+        dose_cap: None,
     }
 }
 
@@ -84,6 +85,8 @@ pub fn protocol(
         simulator: SimulatorSpec {
             model: "kidney".into(),
             params: Some(params.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
+            scenarios: None,
+            default_scenario: None,
         },
         circuit: Circuit { sensors, actuators },
         estimates: vec![],

@@ -11,8 +11,13 @@
 //!
 //! # Versioning
 //! [`ABI_MAJOR`] changes when a layout or a meaning changes; the host refuses a different major.
-//! [`ABI_MINOR`] grows when fields are appended; the host accepts an older minor from the plugin and
-//! reads [`PluginDescriptor::size`] before touching appended fields.
+//! [`ABI_MINOR`] grows when fields are appended to the structures the host owns; the host accepts
+//! a plugin built for its minor or an older one (which simply never touches the appended fields),
+//! and refuses a plugin built for a newer minor than its own.
+//!
+//! - 1.0: signals, setpoint requests, phase advance, derived values.
+//! - 1.1: actuator commands ([`CreateArgs::actuators`], [`StepInput::commands`],
+//!   [`StepOutput::commands`]) and assessments ([`StepOutput::assessment`]).
 //!
 //! The SDK depends on nothing of the core, and the core's types never appear here.
 
@@ -24,12 +29,14 @@ pub const MAGIC: u32 = 0x5052_4653;
 /// ABI major version: a plugin with another major is refused.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: grows when fields are appended.
-pub const ABI_MINOR: u16 = 0;
+pub const ABI_MINOR: u16 = 1;
 /// The one symbol a plugin library exports (NUL-terminated for `dlsym`).
 pub const DESCRIPTOR_SYMBOL: &[u8] = b"perfuse_plugin_descriptor_v1\0";
 
 /// Most signals (sensors plus estimates) a protocol may declare.
 pub const MAX_SIGNALS: usize = 48;
+/// Most actuators a protocol may declare.
+pub const MAX_ACTUATORS: usize = 16;
 /// Most derived values a plugin may report.
 pub const MAX_DERIVED: usize = 16;
 /// Most numeric parameters a protocol may pass to its plugin.
@@ -155,6 +162,9 @@ pub struct CreateArgs {
     pub n_phases: usize,
     /// The control tick period in seconds.
     pub period_s: f64,
+    /// Actuator ids in the order of [`StepInput::commands`] and [`StepOutput::commands`] (1.1).
+    pub actuators: *const StrRef,
+    pub n_actuators: usize,
 }
 
 /// Validity of one signal value in [`StepInput`].
@@ -183,6 +193,8 @@ pub struct StepInput {
     pub validity: [u8; MAX_SIGNALS],
     /// The protocol file's setpoint for each signal in this phase (NaN where it has none).
     pub setpoints: [f64; MAX_SIGNALS],
+    /// The command each actuator received on the previous tick (1.1).
+    pub commands: [f64; MAX_ACTUATORS],
 }
 
 /// What a step returns. The host treats all of it as an untrusted request.
@@ -195,6 +207,12 @@ pub struct StepOutput {
     pub advance_phase: u8,
     /// Derived values in the order of [`Protocol::DERIVED`]; NaN while not yet defined.
     pub derived: [f64; MAX_DERIVED],
+    /// Requested command per actuator that has no control loop in the protocol file (an infusion
+    /// pump, the ventilator's settings); NaN keeps its current command (1.1). The core clamps it
+    /// to the actuator's range, rate limit, dose cap and every safety action.
+    pub commands: [f64; MAX_ACTUATORS],
+    /// Non-zero records the derived values of this tick as a time-stamped assessment (1.1).
+    pub assessment: u8,
 }
 
 impl Default for StepOutput {
@@ -203,6 +221,8 @@ impl Default for StepOutput {
             setpoints: [f64::NAN; MAX_SIGNALS],
             advance_phase: 0,
             derived: [f64::NAN; MAX_DERIVED],
+            commands: [f64::NAN; MAX_ACTUATORS],
+            assessment: 0,
         }
     }
 }
@@ -273,6 +293,7 @@ pub struct CreateContext<'a> {
     pub params: Params<'a>,
     pub signals: Vec<&'a str>,
     pub phases: Vec<&'a str>,
+    pub actuators: Vec<&'a str>,
     pub period_s: f64,
     host: HostApi,
 }
@@ -284,6 +305,14 @@ impl CreateContext<'_> {
             .iter()
             .position(|s| *s == id)
             .ok_or_else(|| format!("the protocol declares no signal `{id}`"))
+    }
+
+    /// Index of an actuator by id, or an error naming it.
+    pub fn actuator(&self, id: &str) -> Result<usize, String> {
+        self.actuators
+            .iter()
+            .position(|s| *s == id)
+            .ok_or_else(|| format!("the protocol declares no actuator `{id}`"))
     }
 
     /// Index of a phase by id, or an error naming it.
@@ -405,6 +434,7 @@ pub mod __rt {
                 params: params(a.params, a.n_params),
                 signals: strs(a.signals, a.n_signals),
                 phases: strs(a.phases, a.n_phases),
+                actuators: strs(a.actuators, a.n_actuators),
                 period_s: a.period_s,
                 host: a.host,
             };
