@@ -2,11 +2,14 @@
 
 use perfuse_core::config::{ActuatorKind, ProtocolFile, SensorKind, parse_duration};
 
+use crate::plant::Model;
+
 /// The fault syntax, quoted in every parse error.
 pub const FAULT_SYNTAX: &str = "KIND[:ARG[:VALUE]]@TIME with KIND one of: air, occlusion[:FACTOR], \
      leak[:R_MMHG_MIN_ML], stuck:SENSOR, drift:SENSOR[:UNITS_PER_MIN], dropout:SENSOR[:SECONDS], \
      spike:SENSOR[:UNITS], pump-stall[:PUMP], heater-runaway[:HEATER], \
-     channel-loss:SENSOR_OR_ACTUATOR; TIME like 90s, 30m, 1h30m";
+     channel-loss:SENSOR_OR_ACTUATOR, or an event of the plant model (e.g. vf for the heart); \
+     TIME like 90s, 30m, 1h30m";
 
 /// Default renal resistance multiplier of an occlusion (my choice: the brief asks for ×20 or more).
 const DEFAULT_OCCLUSION_FACTOR: f64 = 30.0;
@@ -43,15 +46,18 @@ pub enum FaultKind {
     Dropout { sensor: usize, duration_s: f64 },
     /// The sensor's reading jumps by `magnitude` for a tenth of a second.
     Spike { sensor: usize, magnitude: f64 },
-    /// A roller pump delivers no flow whatever its command (`None`: every roller pump).
+    /// A pump delivers no flow whatever its command (`None`: every pump).
     PumpStall { pump: Option<usize> },
-    /// A heater delivers the protocol's maximum power whatever its command (`None`: every heater).
+    /// A heater delivers the protocol's maximum power whatever its command (`None`: every
+    /// heater).
     HeaterRunaway { heater: Option<usize> },
     /// The sensor's channel is lost: NaN from then on.
     SensorLoss { sensor: usize },
     /// The actuator's channel is lost: no command reaches it, so it falls to its safe state when
     /// the command in force expires.
     ActuatorLoss { actuator: usize },
+    /// An event the plant model declares, by its index in the model's event list.
+    Event { index: usize },
 }
 
 impl Fault {
@@ -98,12 +104,15 @@ impl Fault {
                 ))
             })
         };
-        let actuator = |arg: Option<&str>, want: ActuatorKind| -> Result<Option<usize>, String> {
+        let actuator = |arg: Option<&str>,
+                        want: &str,
+                        is: fn(ActuatorKind) -> bool|
+         -> Result<Option<usize>, String> {
             let Some(id) = arg else {
-                return if protocol.circuit.actuators.iter().any(|a| a.kind == want) {
+                return if protocol.circuit.actuators.iter().any(|a| is(a.kind)) {
                     Ok(None)
                 } else {
-                    Err(fail(format!("the protocol has no {want:?}")))
+                    Err(fail(format!("the protocol has no {want}")))
                 };
             };
             let of_kind = || {
@@ -111,13 +120,13 @@ impl Fault {
                     .circuit
                     .actuators
                     .iter()
-                    .filter(|a| a.kind == want)
+                    .filter(|a| is(a.kind))
                     .map(|a| a.id.as_str())
             };
             match protocol.circuit.actuators.iter().position(|a| a.id == id) {
-                Some(i) if protocol.circuit.actuators[i].kind == want => Ok(Some(i)),
+                Some(i) if is(protocol.circuit.actuators[i].kind) => Ok(Some(i)),
                 _ => Err(fail(format!(
-                    "no {want:?} `{id}`; {want:?}s: {}",
+                    "no {want} `{id}`; {want}s: {}",
                     list(of_kind())
                 ))),
             }
@@ -176,13 +185,13 @@ impl Fault {
             "pump-stall" => {
                 none(value)?;
                 FaultKind::PumpStall {
-                    pump: actuator(arg, ActuatorKind::RollerPump)?,
+                    pump: actuator(arg, "pump", ActuatorKind::is_pump)?,
                 }
             }
             "heater-runaway" => {
                 none(value)?;
                 FaultKind::HeaterRunaway {
-                    heater: actuator(arg, ActuatorKind::Heater)?,
+                    heater: actuator(arg, "heater", ActuatorKind::is_heater)?,
                 }
             }
             "channel-loss" => {
@@ -204,7 +213,24 @@ impl Fault {
                     )));
                 }
             }
-            other => return Err(fail(format!("unknown fault kind `{other}`"))),
+            other => {
+                let events = Model::by_name(&protocol.simulator.model)
+                    .map(|m| m.events)
+                    .unwrap_or(&[]);
+                match events.iter().position(|e| *e == other) {
+                    Some(index) => {
+                        none(arg)?;
+                        FaultKind::Event { index }
+                    }
+                    None => {
+                        return Err(fail(format!(
+                            "unknown fault kind `{other}` (events of the `{}` model: {})",
+                            protocol.simulator.model,
+                            list(events.iter().copied())
+                        )));
+                    }
+                }
+            }
         };
         let fault = Fault { kind, at_s };
         fault.check(protocol).map_err(&fail)?;
@@ -232,11 +258,11 @@ impl Fault {
                 ))
             }
         };
-        let actuator_ok = |i: Option<usize>, want: Option<ActuatorKind>| match i {
+        let actuator_ok = |i: Option<usize>, want: Option<KindTest>| match i {
             None => Ok(()),
             Some(i) => match (actuators.get(i), want) {
-                (Some(a), Some(want)) if a.kind != want => Err(format!(
-                    "actuator `{}` is a {:?}, not a {want:?}",
+                (Some(a), Some((what, is))) if !is(a.kind) => Err(format!(
+                    "actuator `{}` is a {:?}, not a {what}",
                     a.id, a.kind
                 )),
                 (Some(_), _) => Ok(()),
@@ -287,12 +313,31 @@ impl Fault {
                     Err(format!("spike magnitude {magnitude} is not a number"))
                 }
             }
-            FaultKind::PumpStall { pump } => actuator_ok(pump, Some(ActuatorKind::RollerPump)),
-            FaultKind::HeaterRunaway { heater } => actuator_ok(heater, Some(ActuatorKind::Heater)),
+            FaultKind::PumpStall { pump } => {
+                actuator_ok(pump, Some(("pump", ActuatorKind::is_pump)))
+            }
+            FaultKind::HeaterRunaway { heater } => {
+                actuator_ok(heater, Some(("heater", ActuatorKind::is_heater)))
+            }
             FaultKind::ActuatorLoss { actuator } => actuator_ok(Some(actuator), None),
+            FaultKind::Event { index } => {
+                let events = Model::by_name(&protocol.simulator.model)?.events;
+                if index < events.len() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "event index {index} out of range (the `{}` model has {})",
+                        protocol.simulator.model,
+                        events.len()
+                    ))
+                }
+            }
         }
     }
 }
+
+/// A kind of actuator by name, with the test that recognises it.
+type KindTest = (&'static str, fn(ActuatorKind) -> bool);
 
 fn positive(what: &str, v: f64) -> Result<(), String> {
     if v.is_finite() && v > 0.0 {

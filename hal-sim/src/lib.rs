@@ -219,6 +219,7 @@ impl SimHal {
                 } => self.plant.inject(PlantFault::Leak {
                     resistance_mmhg_min_ml,
                 }),
+                FaultKind::Event { index } => self.plant.inject(PlantFault::Event(index)),
                 FaultKind::Stuck { sensor } => self.sensors[sensor].stick(),
                 FaultKind::Drift { sensor, per_min } => self.sensors[sensor].drift(f.at_s, per_min),
                 FaultKind::Dropout { sensor, duration_s } => {
@@ -229,20 +230,26 @@ impl SimHal {
                 }
                 FaultKind::SensorLoss { sensor } => self.sensors[sensor].lose(),
                 FaultKind::PumpStall { pump } => {
-                    self.each_actuator(pump, ActuatorKind::RollerPump, Actuator::stall)
+                    self.each_actuator(pump, ActuatorKind::is_pump, Actuator::stall)
                 }
                 FaultKind::HeaterRunaway { heater } => {
-                    self.each_actuator(heater, ActuatorKind::Heater, Actuator::run_away)
+                    self.each_actuator(heater, ActuatorKind::is_heater, Actuator::run_away)
                 }
                 FaultKind::ActuatorLoss { actuator } => self.actuators[actuator].lose(),
             }
         }
     }
 
-    /// Applies `f` to actuator `which`, or to every actuator of `kind` when `which` is `None`.
-    fn each_actuator(&mut self, which: Option<usize>, kind: ActuatorKind, f: fn(&mut Actuator)) {
+    /// Applies `f` to actuator `which`, or to every actuator whose kind passes `is` when `which`
+    /// is `None`.
+    fn each_actuator(
+        &mut self,
+        which: Option<usize>,
+        is: fn(ActuatorKind) -> bool,
+        f: fn(&mut Actuator),
+    ) {
         for (i, a) in self.actuators.iter_mut().enumerate() {
-            if which.map_or(a.kind == kind, |w| w == i) {
+            if which.map_or(is(a.kind), |w| w == i) {
                 f(a);
             }
         }

@@ -86,6 +86,7 @@ pub(crate) const MODEL: Model = Model {
             actuators: &[],
         },
     ],
+    events: &[],
     build,
 };
 
@@ -406,6 +407,8 @@ impl Plant for Kidney {
             PlantFault::Leak {
                 resistance_mmhg_min_ml,
             } => self.leak_ml_min_mmhg = 1.0 / resistance_mmhg_min_ml,
+            // The kidney model declares no events, so none can be injected.
+            PlantFault::Event(_) => {}
         }
     }
 }

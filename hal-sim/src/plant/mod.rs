@@ -37,6 +37,9 @@ pub(crate) enum PlantFault {
     Occlusion { factor: f64 },
     /// Perfusate escapes from the arterial line through this resistance, mmHg/(mL/min).
     Leak { resistance_mmhg_min_ml: f64 },
+    /// A model-specific event, by its index in [`Model::events`] (ventricular fibrillation,
+    /// ventilator failure, ...).
+    Event(usize),
 }
 
 /// A named point of the plant and what can be measured or driven there.
@@ -86,6 +89,8 @@ pub(crate) struct Model {
     pub name: &'static str,
     pub params: &'static [ParamDef],
     pub sites: &'static [Site],
+    /// Model-specific faults, injected on the command line by name (`--fault NAME@TIME`).
+    pub events: &'static [&'static str],
     pub build: Build,
 }
 

@@ -350,7 +350,7 @@ fn parse_errors_name_the_problem_and_list_the_kinds() {
     assert!(err("drift:air@1m").contains("cannot drift"));
     let e = err("pump-stall:heater@1m");
     assert!(
-        e.contains("no RollerPump `heater`") && e.contains("RollerPumps: pump"),
+        e.contains("no pump `heater`") && e.contains("pumps: pump"),
         "{e}"
     );
     assert!(err("channel-loss:nothing@1m").contains("actuators: pump, clamp, heater"));
