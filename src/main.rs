@@ -49,6 +49,10 @@ enum Command {
         /// Tick against the wall clock, the simulator on its own thread.
         #[arg(long)]
         realtime: bool,
+        /// Laboratory values the operator enters during the run, as a RON list of
+        /// `(at_s, sensor, value)` for the protocol's sensors at the `operator` site.
+        #[arg(long)]
+        labs: Option<PathBuf>,
         /// Inject a fault, KIND@TIME (e.g. air@30m, occlusion@1h, stuck:arterial_pressure@30m); repeatable.
         #[arg(long = "fault")]
         faults: Vec<String>,
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
             plugin_dirs,
             scenario,
             list_scenarios,
+            labs,
         } => {
             if list_scenarios {
                 return finish(scenarios(&file));
@@ -98,14 +103,12 @@ fn main() -> ExitCode {
                 duration_s: duration,
                 status_every_s: (!quiet).then_some(status_every),
             };
-            run(
-                &file,
-                &opts,
-                realtime,
-                &faults,
-                summary.as_deref(),
-                &plugin_dirs,
-            )
+            let inputs = Inputs {
+                faults: &faults,
+                labs: labs.as_deref(),
+                plugin_dirs: &plugin_dirs,
+            };
+            run(&file, &opts, realtime, &inputs, summary.as_deref())
         }
         Command::Check { files, plugin_dirs } => check(&files, &plugin_dirs),
         Command::Plugins { plugin_dirs } => plugins(&plugin_dirs),
@@ -146,16 +149,33 @@ fn located(loaded: &Loaded, file: &Path, path: &str, message: &str) -> String {
     )
 }
 
+/// What a run takes besides the protocol file and its options.
+struct Inputs<'a> {
+    faults: &'a [String],
+    labs: Option<&'a Path>,
+    plugin_dirs: &'a [PathBuf],
+}
+
 fn run(
     file: &Path,
     opts: &RunOptions,
     realtime: bool,
-    fault_specs: &[String],
+    inputs: &Inputs<'_>,
     summary_path: Option<&Path>,
-    plugin_dirs: &[PathBuf],
 ) -> Result<(), String> {
     let loaded = load(file)?;
-    let dirs = loader::search_dirs(plugin_dirs);
+    let labs = match inputs.labs {
+        Some(path) => config::load_labs(path, &loaded.plan).map_err(|e| {
+            format!(
+                "{e}\n{}: {} problem(s)",
+                path.display(),
+                e.diagnostics.len()
+            )
+        })?,
+        None => Vec::new(),
+    };
+    let dirs = loader::search_dirs(inputs.plugin_dirs);
+    let fault_specs = inputs.faults;
     let plugin = plugin::load(&loaded.plan, &dirs)
         .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
     let faults = fault_specs
@@ -179,6 +199,7 @@ fn run(
         let (channels, _hal_thread) = realtime::spawn_hal(Box::new(sim), plan.period_s)
             .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
         let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, opts);
+        run.enter_labs(labs);
         run.initialize()?;
         let overruns = realtime::run(&mut run, |r| {
             if opts.status_every_s.is_some() {
@@ -188,6 +209,7 @@ fn run(
         (run, overruns)
     } else {
         let mut run = Run::direct(plan, Box::new(sim), plugin, opts);
+        run.enter_labs(labs);
         run.initialize()?;
         run.run_lockstep(opts.status_every_s, print);
         (run, 0)

@@ -17,7 +17,7 @@ pub enum SignalSource {
 #[derive(Debug, Clone)]
 pub struct SignalPlan {
     pub id: String,
-    pub unit: &'static str,
+    pub unit: String,
     pub range: Range,
     pub source: SignalSource,
 }
@@ -30,6 +30,8 @@ pub struct SensorPlan {
     pub stale_after_ticks: u64,
     /// `u64::MAX` where the file sets no stuck detection.
     pub stuck_after_ticks: u64,
+    /// Entered by the operator (site `operator`) rather than measured by the device.
+    pub operator: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +39,7 @@ pub struct EstimatePlan {
     pub signal: usize,
     pub from: usize,
     pub kind: EstimateKind,
+    /// Samples in the window (1 for kinds without one).
     pub window_ticks: usize,
 }
 

@@ -55,6 +55,7 @@ mod plant;
 mod rng;
 mod sensor;
 
+use perfuse_core::config::OPERATOR_SITE;
 use perfuse_core::config::{ActuatorKind, ProtocolFile};
 use perfuse_core::hal::{CommandFrame, Hal, MAX_ACTUATORS, MAX_SENSORS, SensorFrame};
 
@@ -62,6 +63,9 @@ use actuator::Actuator;
 pub use fault::{FAULT_SYNTAX, Fault, FaultKind};
 use plant::{MAX_INPUTS, Model, Plant, PlantFault};
 use sensor::{Channel, SensorParams};
+
+/// The output index of a sensor the device does not measure (an operator-entered one).
+const NO_POINT: usize = usize::MAX;
 
 /// Times closer than this count as equal (fault onsets, command expiry), so that a fault at
 /// 60 s acts on the frame at 60 s whatever the rounding of the tick arithmetic.
@@ -135,6 +139,18 @@ impl SimHal {
         let mut errors = Vec::new();
         let mut sensors = Vec::with_capacity(circuit.sensors.len());
         for (i, s) in circuit.sensors.iter().enumerate() {
+            if s.site == OPERATOR_SITE {
+                // Entered by the operator, not measured: the device reports nothing for it.
+                sensors.push(Channel::new(
+                    s.kind,
+                    NO_POINT,
+                    f64::NAN,
+                    &sensor_params,
+                    seed,
+                    i,
+                ));
+                continue;
+            }
             match model.sensor_point(&s.id, s.kind, &s.site) {
                 Ok(point) => sensors.push(Channel::new(
                     s.kind,
@@ -259,7 +275,10 @@ impl SimHal {
     fn sample(&mut self, t_s: f64, lag_keep: f64) {
         let truth = self.plant.outputs();
         for (value, ch) in self.frame.values.iter_mut().zip(self.sensors.iter_mut()) {
-            *value = ch.sample(truth[ch.point], t_s, lag_keep);
+            *value = match truth.get(ch.point) {
+                Some(&t) => ch.sample(t, t_s, lag_keep),
+                None => f64::NAN,
+            };
         }
         self.frame.t_s = t_s;
         self.frame.seq += 1;

@@ -7,11 +7,13 @@
 
 mod de;
 mod duration;
+mod labs;
 mod ron_doc;
 pub mod schema;
 mod validate;
 
 pub use duration::parse_duration;
+pub use labs::{LabEntry, load_labs};
 pub use ron_doc::{Diagnostic, Span};
 pub use schema::*;
 pub use validate::{Problem, compile};

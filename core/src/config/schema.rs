@@ -177,11 +177,16 @@ impl Range {
     }
 }
 
+/// The site of a sensor whose readings the operator enters (laboratory values), rather than
+/// the device measuring them.
+pub const OPERATOR_SITE: &str = "operator";
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct SensorSpec {
     pub id: String,
     pub kind: SensorKind,
-    /// Where the sensor sits in the plant (the simulator's name for that point).
+    /// Where the sensor sits in the plant (the simulator's name for that point), or
+    /// [`OPERATOR_SITE`] for values the operator enters.
     pub site: String,
     /// Plausible readings; outside it a reading is implausible.
     pub range: Range,
@@ -377,14 +382,27 @@ pub enum EstimateKind {
     WindowMax { window_s: f64 },
     /// Minimum over a trailing window (diastolic pressure).
     WindowMin { window_s: f64 },
+    /// Change per minute across a trailing window (a reservoir level's trend); in the source's
+    /// unit per minute.
+    Slope { window_s: f64 },
+    /// A calibration `gain × value + offset` into another quantity (gamma-probe counts per
+    /// second to percent leak); the estimate has that quantity's unit and absolute range.
+    Linear {
+        gain: f64,
+        offset: f64,
+        quantity: SensorKind,
+    },
 }
 
 impl EstimateKind {
-    pub fn window_s(self) -> f64 {
+    /// The trailing window, for the kinds that have one.
+    pub fn window_s(self) -> Option<f64> {
         match self {
             EstimateKind::WindowMean { window_s }
             | EstimateKind::WindowMax { window_s }
-            | EstimateKind::WindowMin { window_s } => window_s,
+            | EstimateKind::WindowMin { window_s }
+            | EstimateKind::Slope { window_s } => Some(window_s),
+            EstimateKind::Linear { .. } => None,
         }
     }
 }

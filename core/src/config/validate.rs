@@ -273,10 +273,11 @@ fn check_sensors(
             stuck_after_ticks: s
                 .stuck_after_s
                 .map_or(u64::MAX, |t| ticks(t, period_s).max(1)),
+            operator: s.site == OPERATOR_SITE,
         });
         signals.push(SignalPlan {
             id: s.id.clone(),
-            unit: s.kind.unit(),
+            unit: s.kind.unit().to_string(),
             range: s.range,
             source: SignalSource::Sensor(i),
         });
@@ -302,22 +303,50 @@ fn check_estimates(
                 format!("`{}`", e.from),
             );
         }
-        let window = e.kind.window_s();
-        c.within(
-            format!("{path}.kind"),
-            window,
-            period_s,
-            600.0,
-            "a window in seconds",
-        );
-        let (unit, range) = from.map_or(("", Range { min: 0.0, max: 0.0 }), |f| {
-            (signals[f].unit, signals[f].range)
-        });
+        if let Some(window) = e.kind.window_s() {
+            // A slope over one sample has no second point to compare with.
+            let shortest = if matches!(e.kind, EstimateKind::Slope { .. }) {
+                2.0 * period_s
+            } else {
+                period_s
+            };
+            c.within(
+                format!("{path}.kind.window_s"),
+                window,
+                shortest,
+                3600.0,
+                "a window in seconds",
+            );
+        }
+        let source = from.map(|f| (signals[f].unit.clone(), signals[f].range));
+        let (unit, range) = match (e.kind, source) {
+            (EstimateKind::Linear { quantity, gain, .. }, _) => {
+                if gain == 0.0 {
+                    c.report(format!("{path}.kind.gain"), "a gain other than 0", "0");
+                }
+                let (min, max) = quantity.absolute_range();
+                (quantity.unit().to_string(), Range { min, max })
+            }
+            (EstimateKind::Slope { window_s }, Some((unit, r))) => {
+                // The steepest change possible: the whole range crossed within the window.
+                let most = (r.max - r.min) * 60.0 / window_s.max(period_s);
+                (
+                    format!("{unit}/min"),
+                    Range {
+                        min: -most,
+                        max: most,
+                    },
+                )
+            }
+            (_, Some(source)) => source,
+            (_, None) => (String::new(), Range { min: 0.0, max: 0.0 }),
+        };
+        let window_ticks = e.kind.window_s().map_or(1, |w| ticks(w, period_s) as usize);
         out.push(EstimatePlan {
             signal: signals.len(),
             from: from.unwrap_or(0),
             kind: e.kind,
-            window_ticks: (ticks(window, period_s) as usize).clamp(1, 60_000),
+            window_ticks: window_ticks.clamp(1, 360_000),
         });
         signals.push(SignalPlan {
             id: e.id.clone(),
@@ -531,7 +560,7 @@ fn check_phases(
                 continue;
             };
             let range = signals[sig].range;
-            let unit = signals[sig].unit;
+            let unit = &signals[sig].unit;
             if let Some(sp) = t.setpoint {
                 let (lo, hi) = sp.extremes();
                 if !range.contains(lo) || !range.contains(hi) {

@@ -66,6 +66,12 @@ impl Run {
         Run::new(plan, HalPort::Direct(hal), plugin, opts)
     }
 
+    /// Schedules the operator's laboratory entries (from `config::load_labs`).
+    pub fn enter_labs(&mut self, entries: Vec<crate::config::LabEntry>) {
+        self.world
+            .insert_resource(crate::tick::sample::OperatorInput::new(entries));
+    }
+
     /// Checks the schedule builds (ambiguities are errors) before the first tick.
     pub fn initialize(&mut self) -> Result<(), String> {
         self.schedule

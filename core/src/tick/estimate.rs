@@ -28,12 +28,15 @@ pub struct Window {
     deque: Vec<(u64, f64)>,
     dq_head: usize,
     dq_len: usize,
+    /// Samples per minute, to express a slope per minute.
+    per_minute: f64,
 }
 
 impl Window {
-    pub fn new(kind: EstimateKind, cap: usize) -> Self {
+    pub fn new(kind: EstimateKind, cap: usize, period_s: f64) -> Self {
         let cap = cap.max(1);
         Window {
+            per_minute: 60.0 / period_s,
             kind,
             ring: vec![f64::NAN; cap],
             head: 0,
@@ -66,6 +69,7 @@ impl Window {
     /// Adds a sample (`None` when invalid) and returns the estimate, `None` when invalid.
     pub fn push(&mut self, sample: Option<f64>) -> Option<f64> {
         let cap = self.cap();
+        let newest = self.head;
         if self.len == cap {
             let old = self.ring[self.head];
             if old.is_nan() {
@@ -113,34 +117,57 @@ impl Window {
         }
         match self.kind {
             EstimateKind::WindowMean { .. } => Some(self.sum / self.len as f64),
+            EstimateKind::Slope { .. } => {
+                // The oldest sample follows the newest in a full ring, and is slot 0 before.
+                let oldest = if self.len == cap {
+                    self.wrap(newest + 1)
+                } else {
+                    0
+                };
+                (self.len > 1).then(|| {
+                    let rise = self.ring[newest] - self.ring[oldest];
+                    rise / (self.len - 1) as f64 * self.per_minute
+                })
+            }
             _ => Some(self.deque[self.dq_head].1),
         }
     }
 }
 
-/// One window per estimate, in file order.
+/// One estimate per entry, in file order: its plan (what it reads and writes) with its window,
+/// for the kinds that have one.
 #[derive(Resource, Debug, Clone)]
 pub struct Estimators {
-    /// Each estimate's plan (what it reads and writes) with its window.
-    windows: Vec<(EstimatePlan, Window)>,
+    estimates: Vec<(EstimatePlan, Option<Window>)>,
 }
 
 impl Estimators {
     pub fn new(plan: &Plan) -> Self {
         Estimators {
-            windows: plan
+            estimates: plan
                 .estimates
                 .iter()
-                .map(|e| (e.clone(), Window::new(e.kind, e.window_ticks)))
+                .map(|e| {
+                    let window = e
+                        .kind
+                        .window_s()
+                        .map(|_| Window::new(e.kind, e.window_ticks, plan.period_s));
+                    (e.clone(), window)
+                })
                 .collect(),
         }
     }
 }
 
 pub fn estimate_signals(mut est: ResMut<Estimators>, mut signals: ResMut<Signals>) {
-    for (e, w) in est.windows.iter_mut() {
+    for (e, window) in est.estimates.iter_mut() {
         let input = signals.is_valid(e.from).then_some(signals.values[e.from]);
-        match w.push(input) {
+        let estimate = match (e.kind, window) {
+            (EstimateKind::Linear { gain, offset, .. }, _) => input.map(|v| gain * v + offset),
+            (_, Some(w)) => w.push(input),
+            (_, None) => None,
+        };
+        match estimate {
             Some(v) => {
                 signals.values[e.signal] = v;
                 signals.validity[e.signal] = validity::OK;
@@ -164,6 +191,8 @@ mod tests {
             EstimateKind::WindowMean { .. } => w.iter().sum::<f64>() / w.len() as f64,
             EstimateKind::WindowMax { .. } => w.iter().cloned().fold(f64::MIN, f64::max),
             EstimateKind::WindowMin { .. } => w.iter().cloned().fold(f64::MAX, f64::min),
+            EstimateKind::Slope { .. } => (w[w.len() - 1] - w[0]) / (w.len() - 1) as f64 * 60.0,
+            EstimateKind::Linear { .. } => unreachable!("not a window"),
         }
     }
 
@@ -176,10 +205,15 @@ mod tests {
             EstimateKind::WindowMean { window_s: 0.0 },
             EstimateKind::WindowMax { window_s: 0.0 },
             EstimateKind::WindowMin { window_s: 0.0 },
+            EstimateKind::Slope { window_s: 0.0 },
         ] {
-            let mut w = Window::new(kind, 7);
+            // One sample a second: a slope per sample is 60 per minute.
+            let mut w = Window::new(kind, 7, 1.0);
             for (i, &v) in data.iter().enumerate() {
-                let got = w.push(Some(v)).unwrap();
+                let Some(got) = w.push(Some(v)) else {
+                    assert!(matches!(kind, EstimateKind::Slope { .. }) && i == 0);
+                    continue;
+                };
                 let want = naive(kind, &data, 7, i);
                 assert!(
                     (got - want).abs() < 1e-9,
@@ -191,7 +225,7 @@ mod tests {
 
     #[test]
     fn an_invalid_sample_invalidates_the_window_until_it_leaves() {
-        let mut w = Window::new(EstimateKind::WindowMean { window_s: 0.0 }, 3);
+        let mut w = Window::new(EstimateKind::WindowMean { window_s: 0.0 }, 3, 0.01);
         assert_eq!(w.push(Some(1.0)), Some(1.0));
         assert_eq!(w.push(None), None);
         assert_eq!(w.push(Some(3.0)), None);

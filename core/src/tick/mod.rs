@@ -105,6 +105,7 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     });
     world.insert_resource(Signals::default());
     world.insert_resource(LatestFrame::default());
+    world.insert_resource(sample::OperatorInput::new(Vec::new()));
     world.insert_resource(estimate::Estimators::new(&plan));
     world.insert_resource(protocol::PhaseState::new());
     world.insert_resource(protocol::Targets::default());

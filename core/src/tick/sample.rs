@@ -1,15 +1,49 @@
 //! Sample: take the newest sensor frame and judge every reading (ok, stale, implausible, stuck).
 
 use super::{Clock, HalPort, LatestFrame, PlanRes, Signals};
-use crate::config::Range;
+use crate::config::{LabEntry, Range};
+use crate::hal::MAX_SENSORS;
 use crate::plan::SensorPlan;
 use bevy_ecs::prelude::*;
 use perfuse_plugin_sdk::validity;
+
+/// Values the operator enters (laboratory results), in time order, and the latest per sensor.
+#[derive(Resource, Debug, Clone)]
+pub struct OperatorInput {
+    entries: Vec<LabEntry>,
+    next: usize,
+    values: [f64; MAX_SENSORS],
+    /// Counts the entries per sensor, as a frame's `seq` counts frames: a new entry is fresh.
+    seq: [u64; MAX_SENSORS],
+}
+
+impl OperatorInput {
+    /// `entries` must be in time order (as `config::load_labs` returns them).
+    pub fn new(entries: Vec<LabEntry>) -> Self {
+        OperatorInput {
+            entries,
+            next: 0,
+            values: [f64::NAN; MAX_SENSORS],
+            seq: [0; MAX_SENSORS],
+        }
+    }
+
+    /// Takes in every entry due at `tick`.
+    fn apply_due(&mut self, tick: u64) {
+        while let Some(e) = self.entries.get(self.next).filter(|e| e.tick <= tick) {
+            self.values[e.sensor] = e.value;
+            self.seq[e.sensor] += 1;
+            self.next += 1;
+        }
+    }
+}
 
 /// A sensor entity: its channel in the HAL frame and its plausibility limits.
 #[derive(Component, Debug, Clone)]
 pub struct SensorChannel {
     pub index: usize,
+    /// Read from the operator's entries rather than the HAL frame.
+    pub operator: bool,
     pub signal: usize,
     pub range: Range,
     pub stale_after_ticks: u64,
@@ -20,6 +54,7 @@ impl SensorChannel {
     pub fn new(index: usize, plan: &SensorPlan) -> Self {
         SensorChannel {
             index,
+            operator: plan.operator,
             signal: plan.signal,
             range: plan.range,
             stale_after_ticks: plan.stale_after_ticks,
@@ -57,6 +92,7 @@ pub fn sample_sensors(
     plan: Res<PlanRes>,
     mut hal: NonSendMut<HalPort>,
     mut frame: ResMut<LatestFrame>,
+    mut operator: ResMut<OperatorInput>,
     mut sensors: Query<(&SensorChannel, &mut SensorHealth)>,
     mut signals: ResMut<Signals>,
 ) {
@@ -65,9 +101,13 @@ pub fn sample_sensors(
         HalPort::Direct(h) => h.read(&mut frame.0),
         HalPort::Threaded(ch) => ch.take_newest(&mut frame.0),
     }
-    let seq = frame.0.seq;
+    operator.apply_due(tick);
     for (ch, mut h) in &mut sensors {
-        let value = frame.0.values[ch.index];
+        let (value, seq) = if ch.operator {
+            (operator.values[ch.index], operator.seq[ch.index])
+        } else {
+            (frame.0.values[ch.index], frame.0.seq)
+        };
         if seq != h.last_seq {
             h.last_seq = seq;
             h.fresh_tick = tick;
@@ -90,6 +130,7 @@ mod tests {
     fn channel() -> SensorChannel {
         SensorChannel {
             index: 0,
+            operator: false,
             signal: 0,
             range: Range {
                 min: 0.0,

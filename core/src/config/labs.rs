@@ -1,0 +1,106 @@
+//! Laboratory values entered by the operator, scripted for a run with `--labs FILE`.
+//!
+//! The file is a RON list of entries, checked like a protocol file (every problem at once, with
+//! line and column):
+//!
+//! ```ron
+//! [
+//!     (at_s: 900.0, sensor: "act", value: 480.0),
+//!     (at_s: 1800.0, sensor: "lactate", value: 3.1),
+//! ]
+//! ```
+//!
+//! Each `sensor` must be one of the protocol's sensors at the `operator` site.
+
+use super::{Diagnostic, LoadError, de, ron_doc, span_of};
+use crate::plan::Plan;
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+struct EntrySpec {
+    at_s: f64,
+    sensor: String,
+    value: f64,
+}
+
+/// One lab value, resolved for the tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LabEntry {
+    pub tick: u64,
+    /// Index of the sensor in the circuit (and the HAL frame).
+    pub sensor: usize,
+    pub value: f64,
+}
+
+/// Reads and checks a labs file against a plan; entries come back in time order.
+pub fn load_labs(path: &Path, plan: &Plan) -> Result<Vec<LabEntry>, LoadError> {
+    let fail = |diagnostics| LoadError {
+        file: path.to_path_buf(),
+        diagnostics,
+    };
+    let src = std::fs::read_to_string(path).map_err(|e| {
+        fail(vec![Diagnostic {
+            span: ron_doc::Span { line: 1, col: 1 },
+            path: String::new(),
+            expected: "a readable UTF-8 labs file".into(),
+            found: e.to_string(),
+        }])
+    })?;
+    let root = ron_doc::parse(&src).map_err(|d| fail(vec![d]))?;
+    let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
+    let specs = match specs {
+        Some(specs) if diagnostics.is_empty() => specs,
+        _ => return Err(fail(diagnostics)),
+    };
+    let mut problems = Vec::new();
+    let mut entries = Vec::with_capacity(specs.len());
+    let operator: Vec<&str> = plan
+        .sensors
+        .iter()
+        .filter(|s| s.operator)
+        .map(|s| s.id.as_str())
+        .collect();
+    for (i, e) in specs.iter().enumerate() {
+        let mut problem = |field: &str, expected: String, found: String| {
+            let path = format!("[{i}].{field}");
+            problems.push(Diagnostic {
+                span: span_of(&root, &path),
+                path,
+                expected,
+                found,
+            });
+        };
+        if e.at_s < 0.0 {
+            problem(
+                "at_s",
+                "a time of 0 s or more".into(),
+                format!("{}", e.at_s),
+            );
+        }
+        match plan
+            .sensors
+            .iter()
+            .position(|s| s.id == e.sensor && s.operator)
+        {
+            Some(sensor) => entries.push(LabEntry {
+                tick: (e.at_s / plan.period_s).round() as u64,
+                sensor,
+                value: e.value,
+            }),
+            None => problem(
+                "sensor",
+                format!(
+                    "one of the operator-entered sensors: {}",
+                    operator.join(", ")
+                ),
+                format!("\"{}\"", e.sensor),
+            ),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(fail(problems));
+    }
+    entries.sort_by_key(|e| e.tick);
+    Ok(entries)
+}
