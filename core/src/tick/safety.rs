@@ -8,7 +8,7 @@ use super::protocol::PluginHealth;
 use super::{Clock, PlanRes, Signals};
 use crate::config::Priority;
 use crate::hal::MAX_ACTUATORS;
-use crate::plan::{ActionPlan, ConditionPlan, Plan};
+use crate::plan::{ActionPlan, ActuatorPlan, ConditionPlan, Plan};
 use bevy_ecs::prelude::*;
 use perfuse_plugin_sdk::validity;
 
@@ -238,35 +238,60 @@ fn enforce_limits(
     actuators: &mut Query<(&ActuatorChannel, &mut Command, Option<&mut DoseWindow>)>,
 ) {
     for (ch, mut cmd, dose) in actuators.iter_mut() {
-        let spec = &ch.spec;
         let mut forced = safety.forced[ch.index];
         // An infusion pump that has delivered its cap within the window is held at 0.
         if dose.as_ref().is_some_and(|d| d.exhausted()) && forced.is_nan() {
             forced = 0.0;
         }
-        let req = if cmd.requested.is_finite() {
-            cmd.requested
-        } else {
-            cmd.last_safe
+        let demand = Demand {
+            safe_state: safety.safe_state,
+            forced,
+            cap: safety.caps[ch.index],
         };
-        let (sent, by_safety, by_rate) = if safety.safe_state {
-            (spec.safe_command(cmd.last_safe), true, false)
-        } else if !forced.is_nan() {
-            (forced, true, false)
-        } else {
-            let in_range = req.clamp(spec.range.min, spec.range.max);
-            let capped = in_range.min(safety.caps[ch.index]).max(spec.range.min);
-            let v = capped.clamp(cmd.sent - spec.max_step, cmd.sent + spec.max_step);
-            cmd.last_safe = v;
-            (v, capped != in_range, v != capped)
-        };
-        cmd.limited = by_safety && sent != req;
-        cmd.rate_limited = by_rate;
-        cmd.sent = sent;
+        decide(&ch.spec, &mut cmd, demand);
         if let Some(mut d) = dose {
-            d.deliver(sent, period_s);
+            d.deliver(cmd.sent, period_s);
         }
     }
+}
+
+/// What the Safety stage demands of one actuator this tick.
+#[derive(Debug, Clone, Copy)]
+pub struct Demand {
+    pub safe_state: bool,
+    /// A command that overrides the request (NaN: none).
+    pub forced: f64,
+    /// Upper limit from `Limit` and `Reduce` actions (infinite: none).
+    pub cap: f64,
+}
+
+/// Decides the command sent to one actuator. The safe state and forced commands override the
+/// request and are not slowed by the rate limit (a stop must not be slowed). Otherwise the
+/// request is clamped to the actuator's range and the cap, then rate-limited; the rate limit
+/// slows changes but never holds a command above its range or cap, which bind at once.
+pub fn decide(spec: &ActuatorPlan, cmd: &mut Command, demand: Demand) {
+    let req = if cmd.requested.is_finite() {
+        cmd.requested
+    } else {
+        cmd.last_safe
+    };
+    let (sent, by_safety, by_rate) = if demand.safe_state {
+        (spec.safe_command(cmd.last_safe), true, false)
+    } else if !demand.forced.is_nan() {
+        (demand.forced, true, false)
+    } else {
+        let hi = spec.range.max.min(demand.cap).max(spec.range.min);
+        let in_range = req.clamp(spec.range.min, spec.range.max);
+        let capped = in_range.min(hi);
+        let v = capped
+            .clamp(cmd.sent - spec.max_step, cmd.sent + spec.max_step)
+            .clamp(spec.range.min, hi);
+        cmd.last_safe = v;
+        (v, capped != in_range, v != capped)
+    };
+    cmd.limited = by_safety && sent != req;
+    cmd.rate_limited = by_rate;
+    cmd.sent = sent;
 }
 
 #[cfg(test)]
