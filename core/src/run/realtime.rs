@@ -76,7 +76,12 @@ pub fn spawn_hal(
 }
 
 /// Runs `run` to its end in real time and returns the number of overruns (missed deadlines).
+/// A plugin step may take half a tick in real time: beyond that the tick misses its deadline.
+const REALTIME_STEP_BUDGET: f64 = 0.5;
+
 pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
+    run.world.non_send_mut::<crate::tick::PluginSlot>().budget_s =
+        REALTIME_STEP_BUDGET * run.plan.period_s;
     let status_every = ((1.0 / run.plan.period_s).round() as u64).max(1);
     let start = Instant::now();
     let mut overruns = 0;

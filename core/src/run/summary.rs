@@ -4,7 +4,7 @@
 use super::Run;
 use crate::tick::control::ActuatorChannel;
 use crate::tick::dose::DoseWindow;
-use crate::tick::protocol::{Assessments, Derived, PhaseState};
+use crate::tick::protocol::{Assessments, Derived, PhaseState, PluginHealth, fault_reason};
 use crate::tick::record::Recorder;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -14,6 +14,9 @@ pub struct PluginSummary {
     pub id: String,
     pub version: String,
     pub sha256: String,
+    /// Why the plugin was marked faulted, and when; null while it behaved.
+    pub fault: Option<String>,
+    pub fault_s: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -95,6 +98,7 @@ impl Run {
         let plan = &self.plan;
         let rec = self.world.resource::<Recorder>();
         let phase = self.world.resource::<PhaseState>();
+        let health = self.world.resource::<PluginHealth>();
         let period = plan.period_s;
         let channels = plan
             .signals
@@ -145,6 +149,10 @@ impl Run {
                 id: self.plugin.id.clone(),
                 version: self.plugin.version.clone(),
                 sha256: self.plugin.sha256.clone(),
+                fault: health
+                    .faulted
+                    .then(|| fault_reason(health.fault_code).to_string()),
+                fault_s: health.faulted.then(|| health.fault_tick as f64 * period),
             },
             seed: self.seed,
             scenario: self.scenario.clone(),

@@ -89,9 +89,15 @@ pub enum HalPort {
 #[derive(Resource, Default)]
 pub struct LatestFrame(pub crate::hal::SensorFrame);
 
+/// Wall time a plugin step may take in simulated time before it counts as hung. Generous on
+/// purpose: the machine's load must never decide a lockstep record, only a real hang.
+pub const LOCKSTEP_STEP_BUDGET_S: f64 = 0.5;
+
 /// The plugin instance (not `Send`: a non-send resource of the control thread).
 pub struct PluginSlot {
     pub instance: PluginInstance,
+    /// Wall time one step may take before the plugin is marked faulted (the driver's choice).
+    pub budget_s: f64,
     pub input: perfuse_plugin_sdk::StepInput,
     pub output: perfuse_plugin_sdk::StepOutput,
 }
@@ -120,6 +126,7 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_non_send(hal);
     world.insert_non_send(PluginSlot {
         instance: plugin,
+        budget_s: LOCKSTEP_STEP_BUDGET_S,
         input: protocol::empty_input(),
         output: perfuse_plugin_sdk::StepOutput::default(),
     });

@@ -120,6 +120,19 @@ impl Default for Assessments {
     }
 }
 
+/// Fault code for a plugin whose step took longer than its time budget.
+pub const FAULT_OVERRUN: i32 = 101;
+
+/// What a fault code means, for the operator and the record.
+pub fn fault_reason(code: i32) -> &'static str {
+    match code {
+        perfuse_plugin_sdk::status::PANICKED => "panicked",
+        FAULT_NON_FINITE => "returned a value that is not finite",
+        FAULT_OVERRUN => "overran its time budget",
+        _ => "reported a failure",
+    }
+}
+
 /// Fault code for a plugin output that was not finite where a number was required.
 pub const FAULT_NON_FINITE: i32 = 100;
 
@@ -280,7 +293,13 @@ fn step_plugin(
         slot.output.commands = [f64::NAN; MAX_ACTUATORS];
         slot.output.advance_phase = 0;
         slot.output.assessment = 0;
-        match slot.instance.step(&slot.input, &mut slot.output) {
+        // The one clock read of the tick: a watchdog on the plugin, never control time. A plugin
+        // within its budget is unaffected, so lockstep runs stay deterministic.
+        let started = std::time::Instant::now();
+        let result = slot.instance.step(&slot.input, &mut slot.output);
+        let overran = started.elapsed().as_secs_f64() > slot.budget_s;
+        match result {
+            Ok(()) if overran => fault(out.health, clock.tick, FAULT_OVERRUN),
             Ok(()) => {
                 let o = &slot.output;
                 // NaN means "no request"; an infinity is garbage.

@@ -1,0 +1,87 @@
+//! Test fixture: a plugin that behaves until `at_s`, then misbehaves the way `mode` says, so
+//! the host's containment is tested through the same loading path as a real plugin.
+//!
+//! Modes (`plugin_params: { "mode": N, "at_s": T }`):
+//! 1. panics in `step`;
+//! 2. requests an infinite setpoint;
+//! 3. commands an actuator with an infinite value;
+//! 4. overruns its time budget (sleeps `sleep_s`, default 1 s, in one `step`);
+//! 5. requests a finite setpoint far outside every band (which the host must clamp, not obey);
+//! 6. panics in `create`.
+//!
+//! Before `at_s` it requests nothing and reports how many steps it has taken.
+
+use perfuse_plugin_sdk::{CreateContext, Params, Protocol, StepInput, StepOutput, export_plugin};
+
+pub struct Faulty {
+    mode: u32,
+    at_s: f64,
+    sleep_s: f64,
+    steps: f64,
+}
+
+const MODES: std::ops::RangeInclusive<u32> = 1..=6;
+
+fn mode(params: &Params<'_>) -> Result<u32, String> {
+    let m = params.require("mode")?;
+    if m.fract() == 0.0 && MODES.contains(&(m as u32)) {
+        Ok(m as u32)
+    } else {
+        Err(format!(
+            "`mode` must be a whole number from 1 to 6, found {m}"
+        ))
+    }
+}
+
+impl Protocol for Faulty {
+    const ID: &'static str = "faulty";
+    const VERSION: &'static str = "0.1.0";
+    const DERIVED: &'static [&'static str] = &["steps"];
+
+    fn validate(params: Params<'_>) -> Result<(), String> {
+        mode(&params)?;
+        match params.get("at_s") {
+            Some(t) if t >= 0.0 => Ok(()),
+            Some(t) => Err(format!("`at_s` must be 0 or more, found {t}")),
+            None => Err("missing `at_s` (seconds until the fault)".into()),
+        }
+    }
+
+    fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
+        let mode = mode(&ctx.params)?;
+        if mode == 6 {
+            panic!("faulty plugin: mode 6 panics in create");
+        }
+        Ok(Faulty {
+            mode,
+            at_s: ctx.params.require("at_s")?,
+            sleep_s: ctx.params.get("sleep_s").unwrap_or(1.0),
+            steps: 0.0,
+        })
+    }
+
+    fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
+        self.steps += 1.0;
+        out.derived[0] = self.steps;
+        if input.t_s < self.at_s {
+            return;
+        }
+        // The first signal the protocol file sets a setpoint for.
+        let n = input.n_signals as usize;
+        let target = input.setpoints[..n].iter().position(|s| !s.is_nan());
+        match (self.mode, target) {
+            (1, _) => panic!("faulty plugin: mode 1 panics in step"),
+            (2, Some(i)) => out.setpoints[i] = f64::INFINITY,
+            (3, _) => out.commands[0] = f64::INFINITY,
+            (4, _) if self.sleep_s > 0.0 => {
+                // One slow step, then it behaves: the host must not call it again anyway.
+                std::thread::sleep(std::time::Duration::from_secs_f64(self.sleep_s));
+                self.sleep_s = 0.0;
+            }
+            (5, Some(i)) => out.setpoints[i] = 1.0e6,
+            _ => {}
+        }
+    }
+}
+
+export_plugin!(Faulty);

@@ -1,0 +1,101 @@
+//! A deliberately faulty plugin, loaded like a real one, in each of its modes: the plugin is
+//! marked faulted, a high-priority technical alarm is raised, and control continues on the last
+//! safe setpoints (the kidney HMP circuit keeps its pressure in band).
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+/// Kidney HMP driven by the faulty plugin in `mode`, misbehaving from 10 minutes.
+fn faulty_protocol(dir: &tempfile::TempDir, mode: u32) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
+    let text = text
+        .replace(
+            r#"plugin: (id: "kidney", version: "^0.1"),"#,
+            r#"plugin: (id: "faulty", version: "^0.1"),"#,
+        )
+        .replace(
+            r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
+            // Mode 4 sleeps 0.8 s once: over the 0.5 s a lockstep step may take.
+            &format!(r#""mode": {mode}.0, "at_s": 600.0, "sleep_s": 0.8,"#),
+        );
+    let file = dir.path().join(format!("faulty-{mode}.ron"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn run_mode(mode: u32) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    run_summary(&faulty_protocol(&dir, mode), &["--duration", "40m"])
+}
+
+/// The fault is contained: faulted at 10 min for `reason`, one technical high alarm, the run
+/// completes and the pressure stays controlled on the held setpoint.
+fn assert_contained(s: &Value, reason: &str) {
+    assert_eq!(s["completed"], true);
+    assert_eq!(s["plugin"]["fault"], reason, "{}", s["plugin"]);
+    let at = f(&s["plugin"]["fault_s"]);
+    assert!((600.0..600.1).contains(&at), "faulted at {at} s");
+    let alarm = alarm(s, "plugin_fault").expect("plugin fault alarm");
+    assert_eq!(alarm["priority"], "high");
+    assert_eq!(alarm["technical"], true);
+    assert!((600.0..600.1).contains(&f(&alarm["first_s"])));
+    assert_eq!(alarm["active_at_end"], true, "latched");
+    let systolic = &s["channels"]["systolic_pressure"];
+    assert!(f(&systolic["in_band_fraction"]) >= 0.95, "{systolic}");
+    assert!(
+        f(&s["actuators"]["pump"]["mean"]) > 50.0,
+        "the pump kept running"
+    );
+    // The derived values stop at the fault: 600 s of steps at 100 Hz.
+    assert_eq!(f(&s["derived"]["steps"]), 60_000.0);
+}
+
+#[test]
+fn a_panicking_plugin_is_contained() {
+    assert_contained(&run_mode(1), "panicked");
+}
+
+#[test]
+fn an_infinite_setpoint_is_contained() {
+    assert_contained(&run_mode(2), "returned a value that is not finite");
+}
+
+#[test]
+fn an_infinite_command_is_contained() {
+    assert_contained(&run_mode(3), "returned a value that is not finite");
+}
+
+#[test]
+fn an_overrun_of_the_time_budget_is_contained() {
+    assert_contained(&run_mode(4), "overran its time budget");
+}
+
+#[test]
+fn an_out_of_range_setpoint_is_clamped_not_obeyed() {
+    let s = run_mode(5);
+    assert_eq!(
+        s["plugin"]["fault"],
+        Value::Null,
+        "a finite request is not a fault"
+    );
+    // The request of a million mmHg is clamped into the phase's 27-33 mmHg band.
+    let systolic = &s["channels"]["systolic_pressure"];
+    assert!(f(&systolic["max"]) < 35.0, "{systolic}");
+    assert!(alarm(&s, "over_pressure_critical").is_none());
+}
+
+#[test]
+fn a_plugin_that_panics_while_starting_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = faulty_protocol(&dir, 6);
+    let out = perfuse(&["run", file.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "plugin `faulty`: could not start: the plugin panicked while creating its instance"
+        ),
+        "{err}"
+    );
+}
