@@ -152,7 +152,7 @@ impl Run {
                 fault: health
                     .faulted
                     .then(|| fault_reason(health.fault_code).to_string()),
-                fault_s: health.faulted.then(|| health.fault_tick as f64 * period),
+                fault_s: health.faulted.then_some(health.fault_tick as f64 * period),
             },
             seed: self.seed,
             scenario: self.scenario.clone(),
