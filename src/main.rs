@@ -53,6 +53,11 @@ enum Command {
         /// `(at_s, sensor, value)` for the protocol's sensors at the `operator` site.
         #[arg(long)]
         labs: Option<PathBuf>,
+        /// Operator commands during the run, as a RON list of `(at_s, command)` with command
+        /// one of Acknowledge("alarm"), PauseAudio, Setpoint(signal, value), AdvancePhase,
+        /// HoldPhase(bool), Stop.
+        #[arg(long)]
+        commands: Option<PathBuf>,
         /// Inject a fault, KIND@TIME (e.g. air@30m, occlusion@1h, stuck:arterial_pressure@30m); repeatable.
         #[arg(long = "fault")]
         faults: Vec<String>,
@@ -93,6 +98,7 @@ fn main() -> ExitCode {
             scenario,
             list_scenarios,
             labs,
+            commands,
         } => {
             if list_scenarios {
                 return finish(scenarios(&file));
@@ -106,6 +112,7 @@ fn main() -> ExitCode {
             let inputs = Inputs {
                 faults: &faults,
                 labs: labs.as_deref(),
+                commands: commands.as_deref(),
                 plugin_dirs: &plugin_dirs,
             };
             run(&file, &opts, realtime, &inputs, summary.as_deref())
@@ -153,6 +160,7 @@ fn located(loaded: &Loaded, file: &Path, path: &str, message: &str) -> String {
 struct Inputs<'a> {
     faults: &'a [String],
     labs: Option<&'a Path>,
+    commands: Option<&'a Path>,
     plugin_dirs: &'a [PathBuf],
 }
 
@@ -166,6 +174,16 @@ fn run(
     let loaded = load(file)?;
     let labs = match inputs.labs {
         Some(path) => config::load_labs(path, &loaded.plan).map_err(|e| {
+            format!(
+                "{e}\n{}: {} problem(s)",
+                path.display(),
+                e.diagnostics.len()
+            )
+        })?,
+        None => Vec::new(),
+    };
+    let commands = match inputs.commands {
+        Some(path) => config::load_commands(path, &loaded.plan).map_err(|e| {
             format!(
                 "{e}\n{}: {} problem(s)",
                 path.display(),
@@ -199,7 +217,7 @@ fn run(
         let (channels, _hal_thread) = realtime::spawn_hal(Box::new(sim), plan.period_s)
             .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
         let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, opts);
-        run.enter_labs(labs);
+        run.enter_operator_input(labs, commands);
         run.initialize()?;
         let overruns = realtime::run(&mut run, |r| {
             if opts.status_every_s.is_some() {
@@ -209,7 +227,7 @@ fn run(
         (run, overruns)
     } else {
         let mut run = Run::direct(plan, Box::new(sim), plugin, opts);
-        run.enter_labs(labs);
+        run.enter_operator_input(labs, commands);
         run.initialize()?;
         run.run_lockstep(opts.status_every_s, print);
         (run, 0)

@@ -134,6 +134,8 @@ pub struct RulePlan {
     pub persist_ticks: u64,
     pub latch: bool,
     pub action: ActionPlan,
+    /// Ticks of activity after which the alarm rises one priority.
+    pub escalate_ticks: Option<u64>,
 }
 
 /// The plugin a protocol requires.

@@ -5,6 +5,7 @@
 //! problem of a file is reported at once, each with file, line, column, the field's path, what
 //! was expected and what was found.
 
+mod commands;
 mod de;
 mod duration;
 mod labs;
@@ -12,6 +13,7 @@ mod ron_doc;
 pub mod schema;
 mod validate;
 
+pub use commands::{OperatorAction, OperatorCommand, alarm_ids, load_commands};
 pub use duration::parse_duration;
 pub use labs::{LabEntry, load_labs};
 pub use ron_doc::{Diagnostic, Span};

@@ -490,8 +490,11 @@ pub struct RuleSpec {
     pub priority: Priority,
     pub condition: Condition,
     pub persist_s: f64,
-    /// A latched alarm and its action stay after the condition clears.
+    /// A latched alarm and its action stay after the condition clears, until the operator
+    /// acknowledges it.
     pub latch: bool,
+    /// An alarm still active after this long rises one priority (Low to Medium to High).
+    pub escalate_after_s: Option<f64>,
     pub action: Action,
 }
 

@@ -676,6 +676,16 @@ fn check_rules(
                 "an empty string",
             );
         }
+        if let Some(after) = r.escalate_after_s
+            && (after <= 0.0 || r.priority == Priority::High)
+        {
+            let expected = if r.priority == Priority::High {
+                "no escalation for a High alarm (it is already the highest)"
+            } else {
+                "an escalation time greater than 0 s"
+            };
+            c.report(format!("{path}.escalate_after_s"), expected, fmt_num(after));
+        }
         if r.persist_s.is_nan() || r.persist_s < 0.0 {
             c.report(
                 format!("{path}.persist_s"),
@@ -700,6 +710,7 @@ fn check_rules(
             persist_ticks: ticks(r.persist_s, period_s),
             latch: r.latch,
             action,
+            escalate_ticks: r.escalate_after_s.map(|s| ticks(s, period_s)),
         });
     }
     out

@@ -11,7 +11,7 @@ pub mod summary;
 use crate::hal::{CommandFrame, Hal};
 use crate::plan::Plan;
 use crate::plugin::{PluginInfo, PluginInstance};
-use crate::tick::safety::Alarms;
+use crate::tick::alarms::Alarms;
 use crate::tick::{Clock, HalPort, Signals, build_schedule, build_world, protocol::PhaseState};
 use bevy_ecs::prelude::*;
 use std::sync::Arc;
@@ -66,10 +66,18 @@ impl Run {
         Run::new(plan, HalPort::Direct(hal), plugin, opts)
     }
 
-    /// Schedules the operator's laboratory entries (from `config::load_labs`).
-    pub fn enter_labs(&mut self, entries: Vec<crate::config::LabEntry>) {
+    /// Schedules what the operator enters: laboratory values (from `config::load_labs`) and
+    /// commands (from `config::load_commands`).
+    pub fn enter_operator_input(
+        &mut self,
+        labs: Vec<crate::config::LabEntry>,
+        commands: Vec<crate::config::OperatorCommand>,
+    ) {
+        let n = commands.len();
         self.world
-            .insert_resource(crate::tick::sample::OperatorInput::new(entries));
+            .insert_resource(crate::tick::sample::OperatorInput::new(labs, commands));
+        self.world
+            .insert_resource(crate::tick::protocol::OperatorLog::with_capacity(n));
     }
 
     /// Checks the schedule builds (ambiguities are errors) before the first tick.

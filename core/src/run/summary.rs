@@ -2,9 +2,14 @@
 //! build on. Maps are ordered so that the same run always serialises to the same text.
 
 use super::Run;
+use crate::config::OperatorAction;
+use crate::plan::{ActionPlan, Plan};
+use crate::tick::alarms::AlarmLog;
 use crate::tick::control::ActuatorChannel;
 use crate::tick::dose::DoseWindow;
-use crate::tick::protocol::{Assessments, Derived, PhaseState, PluginHealth, fault_reason};
+use crate::tick::protocol::{
+    Assessments, Derived, OperatorLog, PhaseState, PluginHealth, fault_reason,
+};
 use crate::tick::record::Recorder;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -57,6 +62,38 @@ pub struct AlarmSummary {
     pub active_at_end: bool,
 }
 
+/// One activation of an alarm, from the alarm log.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AlarmLogSummary {
+    pub id: String,
+    pub priority: String,
+    pub start_s: f64,
+    /// Null while still active at the end.
+    pub end_s: Option<f64>,
+    /// The limit in force and the value that triggered it (null for sensor-health rules).
+    pub limit: Option<f64>,
+    pub value: Option<f64>,
+    /// The automatic action taken.
+    pub action: String,
+    pub acknowledged_s: Option<f64>,
+    pub escalated_s: Option<f64>,
+}
+
+/// The audible signal over the run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AudioSummary {
+    pub pauses: u32,
+    pub sounding_at_end: bool,
+}
+
+/// One operator command and whether it was carried out.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OperatorSummary {
+    pub t_s: f64,
+    pub command: String,
+    pub accepted: bool,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PhaseSummary {
     pub id: String,
@@ -81,11 +118,35 @@ pub struct Summary {
     /// Per actuator: the commands sent.
     pub actuators: BTreeMap<String, ActuatorSummary>,
     pub alarms: Vec<AlarmSummary>,
+    pub alarm_log: Vec<AlarmLogSummary>,
+    pub audio: AudioSummary,
+    pub operator: Vec<OperatorSummary>,
+    /// When the operator stopped the run (null: it was not stopped).
+    pub stopped_s: Option<f64>,
     pub derived: BTreeMap<String, Option<f64>>,
     /// The plugin's time-stamped assessments, each with its derived values then.
     pub assessments: Vec<AssessmentSummary>,
     /// Ticks that missed their deadline in real time (always 0 in lockstep).
     pub overruns: u64,
+}
+
+/// An action as the alarm log shows it.
+fn action_text(plan: &Plan, action: ActionPlan) -> String {
+    let id = |i: usize| plan.actuators[i].id.as_str();
+    match action {
+        ActionPlan::AlarmOnly => "alarm only".into(),
+        ActionPlan::Limit { actuator, max } => format!("limit {} to {max}", id(actuator)),
+        ActionPlan::Reduce { actuator, fraction } => {
+            format!("reduce {} by {}%", id(actuator), fraction * 100.0)
+        }
+        ActionPlan::StopPump { pump, clamp } => match clamp {
+            Some(c) => format!("stop {}, close {}", id(pump), id(c)),
+            None => format!("stop {}", id(pump)),
+        },
+        ActionPlan::HeaterOff { heater } => format!("{} off", id(heater)),
+        ActionPlan::HoldSetpoints => "hold setpoints".into(),
+        ActionPlan::SafeState => "safe state".into(),
+    }
 }
 
 fn finite(v: f64) -> Option<f64> {
@@ -126,7 +187,7 @@ impl Run {
             .filter_map(|a| {
                 a.first_tick.map(|t| AlarmSummary {
                     id: a.id.clone(),
-                    priority: a.priority.as_str().to_string(),
+                    priority: a.base_priority.as_str().to_string(),
                     technical: a.technical,
                     text: a.text.clone(),
                     first_s: t as f64 * period,
@@ -160,7 +221,7 @@ impl Run {
             wall_s,
             ticks: rec.ticks,
             tick_hz: 1.0 / period,
-            completed: self.finished(),
+            completed: self.finished() && phase.stopped.is_none(),
             final_phase: plan.phases[phase.index].id.clone(),
             phases: rec
                 .phase_starts
@@ -173,6 +234,13 @@ impl Run {
             channels,
             actuators: self.actuator_summaries(),
             alarms,
+            alarm_log: self.alarm_log_summary(),
+            audio: AudioSummary {
+                pauses: self.alarms().audio_pauses,
+                sounding_at_end: self.alarms().audio_sounding(self.tick()),
+            },
+            operator: self.operator_summary(),
+            stopped_s: phase.stopped.map(|t| t as f64 * period),
             derived,
             assessments: self.assessment_summaries(),
             overruns,
@@ -209,6 +277,53 @@ impl Run {
                     delivered_ml: delivered[i],
                 };
                 (a.id.clone(), summary)
+            })
+            .collect()
+    }
+
+    fn alarm_log_summary(&self) -> Vec<AlarmLogSummary> {
+        let period = self.plan.period_s;
+        let s = |t: u64| t as f64 * period;
+        let alarms = &self.alarms().list;
+        self.world
+            .resource::<AlarmLog>()
+            .entries
+            .iter()
+            .map(|e| AlarmLogSummary {
+                id: alarms[e.alarm].id.clone(),
+                priority: e.priority.as_str().to_string(),
+                start_s: s(e.start_tick),
+                end_s: e.end_tick.map(s),
+                limit: finite(e.limit),
+                value: finite(e.value),
+                action: action_text(&self.plan, e.action),
+                acknowledged_s: e.acknowledged_tick.map(s),
+                escalated_s: e.escalated_tick.map(s),
+            })
+            .collect()
+    }
+
+    fn operator_summary(&self) -> Vec<OperatorSummary> {
+        let plan = &self.plan;
+        let alarms = &self.alarms().list;
+        self.world
+            .resource::<OperatorLog>()
+            .entries
+            .iter()
+            .map(|&(tick, action, accepted)| OperatorSummary {
+                t_s: tick as f64 * plan.period_s,
+                command: match action {
+                    OperatorAction::Acknowledge(i) => format!("acknowledge {}", alarms[i].id),
+                    OperatorAction::PauseAudio => "pause audio".into(),
+                    OperatorAction::Setpoint { signal, value } => {
+                        format!("setpoint {} {value}", plan.signals[signal].id)
+                    }
+                    OperatorAction::AdvancePhase => "advance phase".into(),
+                    OperatorAction::HoldPhase(true) => "hold phase".into(),
+                    OperatorAction::HoldPhase(false) => "release phase".into(),
+                    OperatorAction::Stop => "stop".into(),
+                },
+                accepted,
             })
             .collect()
     }

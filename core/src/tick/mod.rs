@@ -8,6 +8,7 @@
 //! locks, formats or blocks.
 
 pub mod actuate;
+pub mod alarms;
 pub mod control;
 pub mod dose;
 pub mod estimate;
@@ -111,7 +112,7 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     });
     world.insert_resource(Signals::default());
     world.insert_resource(LatestFrame::default());
-    world.insert_resource(sample::OperatorInput::new(Vec::new()));
+    world.insert_resource(sample::OperatorInput::new(Vec::new(), Vec::new()));
     world.insert_resource(estimate::Estimators::new(&plan));
     world.insert_resource(protocol::PhaseState::new());
     world.insert_resource(protocol::Targets::default());
@@ -119,7 +120,9 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(protocol::Derived::new(plugin.info.derived_names.len()));
     world.insert_resource(protocol::PluginCommands::default());
     world.insert_resource(protocol::Assessments::new());
-    world.insert_resource(safety::Alarms::new(&plan));
+    world.insert_resource(alarms::Alarms::new(&plan));
+    world.insert_resource(alarms::AlarmLog::default());
+    world.insert_resource(protocol::OperatorLog::default());
     world.insert_resource(safety::SafetyState::default());
     world.insert_resource(actuate::SentCommands::default());
     world.insert_resource(record::Recorder::new(&plan));

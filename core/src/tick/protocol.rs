@@ -4,7 +4,9 @@
 //! clamped into the phase's band (or the signal's range). While the plugin is faulted, or a
 //! safety rule holds setpoints, the targets stay where they were.
 
+use super::sample::OperatorInput;
 use super::{Clock, PlanRes, PluginSlot, Signals, actuate::SentCommands, safety::SafetyState};
+use crate::config::OperatorAction;
 use crate::config::Range;
 use crate::plan::Plan;
 use bevy_ecs::prelude::*;
@@ -20,6 +22,10 @@ pub struct PhaseState {
     /// With `--duration`: the run ends at this tick and the last phase lasts until then.
     /// Without: the run ends when the last phase has run its duration.
     pub end_tick: Option<u64>,
+    /// The operator holds the phase: its clock stands still.
+    pub held: bool,
+    /// The tick at which the operator stopped the run.
+    pub stopped: Option<u64>,
 }
 
 impl PhaseState {
@@ -29,11 +35,16 @@ impl PhaseState {
             start_tick: 0,
             advance_requested: false,
             end_tick: None,
+            held: false,
+            stopped: None,
         }
     }
 
     /// Whether the run is over at `tick` (before running it).
     pub fn finished(&self, plan: &Plan, tick: u64) -> bool {
+        if self.stopped.is_some() {
+            return true;
+        }
         match self.end_tick {
             Some(end) => tick >= end,
             None => {
@@ -56,6 +67,8 @@ pub struct Targets {
     pub setpoints: [f64; MAX_SIGNALS],
     /// The band, once the phase's settle time for that signal has passed.
     pub bands: [Option<Range>; MAX_SIGNALS],
+    /// Setpoints the operator set for the rest of the phase (NaN: none).
+    pub operator: [f64; MAX_SIGNALS],
 }
 
 impl Default for Targets {
@@ -63,6 +76,7 @@ impl Default for Targets {
         Targets {
             setpoints: [f64::NAN; MAX_SIGNALS],
             bands: [None; MAX_SIGNALS],
+            operator: [f64::NAN; MAX_SIGNALS],
         }
     }
 }
@@ -181,9 +195,17 @@ pub fn protocol_stage(
     mut derived: ResMut<Derived>,
     mut commands: ResMut<PluginCommands>,
     mut assessments: ResMut<Assessments>,
+    operator: Res<OperatorInput>,
+    mut log: ResMut<OperatorLog>,
 ) {
     let (plan, slot) = (&plan.0, &mut *slot);
+    take_operator_commands(&clock, plan, &operator, &mut phase, &mut targets, &mut log);
+    let before = phase.index;
     advance_phase(&clock, plan, &mut phase, slot, &mut health);
+    if phase.index != before {
+        // An operator's setpoint lasts for the phase it was set in.
+        targets.operator = [f64::NAN; MAX_SIGNALS];
+    }
     let out = Outputs {
         targets: &mut targets,
         health: &mut health,
@@ -204,6 +226,68 @@ pub fn protocol_stage(
     );
 }
 
+/// The operator's commands and what became of them, in a buffer reserved for all of them.
+#[derive(Resource, Debug, Clone, Default)]
+pub struct OperatorLog {
+    pub entries: Vec<(u64, OperatorAction, bool)>,
+}
+
+impl OperatorLog {
+    pub fn with_capacity(n: usize) -> Self {
+        OperatorLog {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
+    /// Records a command and whether it was carried out (room is reserved for every command).
+    pub fn record(&mut self, tick: u64, action: OperatorAction, accepted: bool) {
+        if self.entries.len() < self.entries.capacity() {
+            self.entries.push((tick, action, accepted));
+        }
+    }
+}
+
+/// Phase and setpoint commands; a setpoint outside the phase's band (or the signal's range
+/// where the phase sets no band) is refused and recorded as refused.
+fn take_operator_commands(
+    clock: &Clock,
+    plan: &Plan,
+    operator: &OperatorInput,
+    phase: &mut PhaseState,
+    targets: &mut Targets,
+    log: &mut OperatorLog,
+) {
+    for c in operator.due() {
+        let accepted = match c.action {
+            OperatorAction::AdvancePhase => {
+                phase.advance_requested = true;
+                true
+            }
+            OperatorAction::HoldPhase(hold) => {
+                phase.held = hold;
+                true
+            }
+            OperatorAction::Stop => {
+                phase.stopped = Some(clock.tick);
+                true
+            }
+            OperatorAction::Setpoint { signal, value } => {
+                let limits = plan.phases[phase.index].targets[signal]
+                    .and_then(|t| t.band)
+                    .unwrap_or(plan.signals[signal].range);
+                let inside = limits.contains(value);
+                if inside {
+                    targets.operator[signal] = value;
+                }
+                inside
+            }
+            // Alarm commands belong to the Safety stage.
+            OperatorAction::Acknowledge(_) | OperatorAction::PauseAudio => continue,
+        };
+        log.record(clock.tick, c.action, accepted);
+    }
+}
+
 /// What the Protocol stage writes for the rest of the tick.
 struct Outputs<'a> {
     targets: &'a mut Targets,
@@ -221,6 +305,10 @@ fn advance_phase(
     plugin: &mut PluginSlot,
     health: &mut PluginHealth,
 ) {
+    if phase.held {
+        // The phase clock stands still: its start moves with the tick.
+        phase.start_tick += 1;
+    }
     let last = phase.index + 1 >= plan.phases.len();
     let elapsed = clock.tick - phase.start_tick;
     let timed_out = elapsed >= plan.phases[phase.index].duration_ticks;
@@ -333,7 +421,10 @@ fn step_plugin(
             continue;
         }
         let request = slot.output.setpoints[i];
-        out.targets.setpoints[i] = if request.is_finite() {
+        let by_operator = out.targets.operator[i];
+        out.targets.setpoints[i] = if by_operator.is_finite() {
+            by_operator
+        } else if request.is_finite() {
             let limit = p.targets[i]
                 .and_then(|t| t.band)
                 .unwrap_or(plan.signals[i].range);

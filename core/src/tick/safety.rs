@@ -2,104 +2,16 @@
 //! the minimum of its independent limits. A rule that demands the safe state gets it in the
 //! same tick. This stage never has a run condition and never trusts the plugin.
 
+use super::alarms::{AlarmLog, Alarms};
 use super::control::{ActuatorChannel, Command};
 use super::dose::DoseWindow;
-use super::protocol::PluginHealth;
+use super::protocol::{OperatorLog, PluginHealth};
+use super::sample::OperatorInput;
 use super::{Clock, PlanRes, Signals};
-use crate::config::Priority;
 use crate::hal::MAX_ACTUATORS;
-use crate::plan::{ActionPlan, ActuatorPlan, ConditionPlan, Plan};
+use crate::plan::{ActionPlan, ActuatorPlan, ConditionPlan};
 use bevy_ecs::prelude::*;
 use perfuse_plugin_sdk::validity;
-
-/// Where an alarm comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AlarmSource {
-    /// The protocol file's rule with this index.
-    Rule(usize),
-    /// The core's own alarm that the plugin is faulted.
-    PluginFault,
-}
-
-/// One alarm: its identity and its state over the run.
-#[derive(Debug, Clone)]
-pub struct Alarm {
-    pub id: String,
-    pub text: String,
-    pub priority: Priority,
-    /// Technical (equipment) rather than physiological.
-    pub technical: bool,
-    pub source: AlarmSource,
-    pub active: bool,
-    /// Consecutive ticks the condition has held.
-    pub held_ticks: u64,
-    pub first_tick: Option<u64>,
-    /// Times the alarm became active.
-    pub count: u32,
-    /// For a `Reduce` action: the actuator's command when the alarm became active.
-    pub onset_command: f64,
-}
-
-/// Every alarm of the run: the protocol's rules, then the core's own.
-#[derive(Resource, Debug, Clone)]
-pub struct Alarms {
-    pub list: Vec<Alarm>,
-}
-
-impl Alarms {
-    pub fn new(plan: &Plan) -> Self {
-        let mut list: Vec<Alarm> = plan
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(i, r)| Alarm {
-                id: r.id.clone(),
-                text: r.text.clone(),
-                priority: r.priority,
-                technical: is_technical(&r.condition),
-                source: AlarmSource::Rule(i),
-                active: false,
-                held_ticks: 0,
-                first_tick: None,
-                count: 0,
-                onset_command: f64::NAN,
-            })
-            .collect();
-        list.push(Alarm {
-            id: "plugin_fault".into(),
-            text: "Protocol plugin failed: control continues on the last safe setpoints".into(),
-            priority: Priority::High,
-            technical: true,
-            source: AlarmSource::PluginFault,
-            active: false,
-            held_ticks: 0,
-            first_tick: None,
-            count: 0,
-            onset_command: f64::NAN,
-        });
-        Alarms { list }
-    }
-
-    /// The highest priority among active alarms.
-    pub fn highest_active(&self) -> Option<Priority> {
-        self.list
-            .iter()
-            .filter(|a| a.active)
-            .map(|a| a.priority)
-            .max()
-    }
-}
-
-/// A rule on sensor health is about the equipment; one on values is about the organ.
-fn is_technical(c: &ConditionPlan) -> bool {
-    match c {
-        ConditionPlan::Stale { .. }
-        | ConditionPlan::Stuck { .. }
-        | ConditionPlan::Implausible { .. } => true,
-        ConditionPlan::All(list) => list.iter().all(is_technical),
-        _ => false,
-    }
-}
 
 /// What the active alarms demand of the actuators this tick.
 #[derive(Resource, Debug, Clone, Copy)]
@@ -140,13 +52,18 @@ pub fn holds(c: &ConditionPlan, s: &Signals) -> bool {
     }
 }
 
-/// The Safety stage: rules first, then every command clamped by what the active alarms demand.
+/// The Safety stage: the operator's alarm commands, the rules, then every command clamped by
+/// what the active alarms demand.
+#[allow(clippy::too_many_arguments)]
 pub fn safety_stage(
     clock: Res<Clock>,
     plan: Res<PlanRes>,
     signals: Res<Signals>,
     health: Res<PluginHealth>,
+    operator: Res<OperatorInput>,
     mut alarms: ResMut<Alarms>,
+    mut log: ResMut<AlarmLog>,
+    mut operator_log: ResMut<OperatorLog>,
     mut safety: ResMut<SafetyState>,
     mut actuators: Query<(&ActuatorChannel, &mut Command, Option<&mut DoseWindow>)>,
 ) {
@@ -155,57 +72,25 @@ pub fn safety_stage(
         last_sent[ch.index] = cmd.sent;
     }
     let plan = &plan.0;
-    evaluate_rules(
-        &clock,
+    alarms.take_commands(
+        clock.tick,
+        plan.period_s,
+        operator.due(),
+        &mut log,
+        &mut operator_log,
+    );
+    *safety = SafetyState::default();
+    let faulted = health.faulted;
+    alarms.update(
+        clock.tick,
         plan,
         &signals,
-        &health,
+        faulted,
         &last_sent,
-        &mut alarms,
-        &mut safety,
+        &mut log,
+        |action, onset| apply(&mut safety, action, onset),
     );
     enforce_limits(&safety, plan.period_s, &mut actuators);
-}
-
-/// Updates every alarm and collects what the active ones demand.
-fn evaluate_rules(
-    clock: &Clock,
-    plan: &Plan,
-    signals: &Signals,
-    health: &PluginHealth,
-    last_sent: &[f64; MAX_ACTUATORS],
-    alarms: &mut Alarms,
-    safety: &mut SafetyState,
-) {
-    *safety = SafetyState::default();
-    for alarm in alarms.list.iter_mut() {
-        let (cond, persist, latch, action) = match alarm.source {
-            AlarmSource::Rule(i) => {
-                let r = &plan.rules[i];
-                (
-                    holds(&r.condition, signals),
-                    r.persist_ticks,
-                    r.latch,
-                    r.action,
-                )
-            }
-            AlarmSource::PluginFault => (health.faulted, 0, true, ActionPlan::HoldSetpoints),
-        };
-        alarm.held_ticks = if cond { alarm.held_ticks + 1 } else { 0 };
-        if cond && alarm.held_ticks > persist && !alarm.active {
-            alarm.active = true;
-            alarm.count += 1;
-            alarm.first_tick.get_or_insert(clock.tick);
-            if let ActionPlan::Reduce { actuator, .. } = action {
-                alarm.onset_command = last_sent[actuator];
-            }
-        } else if !cond && !latch {
-            alarm.active = false;
-        }
-        if alarm.active {
-            apply(safety, action, alarm.onset_command);
-        }
-    }
 }
 
 fn apply(s: &mut SafetyState, action: ActionPlan, onset_command: f64) {

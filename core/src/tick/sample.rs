@@ -1,40 +1,58 @@
 //! Sample: take the newest sensor frame and judge every reading (ok, stale, implausible, stuck).
 
 use super::{Clock, HalPort, LatestFrame, PlanRes, Signals};
-use crate::config::{LabEntry, Range};
+use crate::config::{LabEntry, OperatorCommand, Range};
 use crate::hal::MAX_SENSORS;
 use crate::plan::SensorPlan;
 use bevy_ecs::prelude::*;
 use perfuse_plugin_sdk::validity;
 
-/// Values the operator enters (laboratory results), in time order, and the latest per sensor.
+/// What the operator enters: laboratory results (the latest per sensor) and commands, each in
+/// time order. The Sample stage takes in what is due; later stages act on the commands due
+/// this tick ([`OperatorInput::due`]), each on its own kind.
 #[derive(Resource, Debug, Clone)]
 pub struct OperatorInput {
-    entries: Vec<LabEntry>,
-    next: usize,
+    labs: Vec<LabEntry>,
+    next_lab: usize,
     values: [f64; MAX_SENSORS],
     /// Counts the entries per sensor, as a frame's `seq` counts frames: a new entry is fresh.
     seq: [u64; MAX_SENSORS],
+    commands: Vec<OperatorCommand>,
+    /// The commands due this tick: `commands[due.0..due.1]`.
+    due: (usize, usize),
 }
 
 impl OperatorInput {
-    /// `entries` must be in time order (as `config::load_labs` returns them).
-    pub fn new(entries: Vec<LabEntry>) -> Self {
+    /// Both lists must be in time order (as `config::load_labs` and `load_commands` return them).
+    pub fn new(labs: Vec<LabEntry>, commands: Vec<OperatorCommand>) -> Self {
         OperatorInput {
-            entries,
-            next: 0,
+            labs,
+            next_lab: 0,
             values: [f64::NAN; MAX_SENSORS],
             seq: [0; MAX_SENSORS],
+            commands,
+            due: (0, 0),
         }
     }
 
     /// Takes in every entry due at `tick`.
     fn apply_due(&mut self, tick: u64) {
-        while let Some(e) = self.entries.get(self.next).filter(|e| e.tick <= tick) {
+        while let Some(e) = self.labs.get(self.next_lab).filter(|e| e.tick <= tick) {
             self.values[e.sensor] = e.value;
             self.seq[e.sensor] += 1;
-            self.next += 1;
+            self.next_lab += 1;
         }
+        let start = self.due.1;
+        let mut end = start;
+        while self.commands.get(end).is_some_and(|c| c.tick <= tick) {
+            end += 1;
+        }
+        self.due = (start, end);
+    }
+
+    /// The operator's commands due this tick, in order.
+    pub fn due(&self) -> &[OperatorCommand] {
+        &self.commands[self.due.0..self.due.1]
     }
 }
 

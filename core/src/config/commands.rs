@@ -1,0 +1,165 @@
+//! Operator commands during a run, scripted for tests and rehearsals with `--commands FILE`.
+//!
+//! The file is a RON list, checked like a protocol file:
+//!
+//! ```ron
+//! [
+//!     (at_s: 600.0, command: Acknowledge("air_in_line")),
+//!     (at_s: 610.0, command: PauseAudio),
+//!     (at_s: 620.0, command: Setpoint(signal: "systolic_pressure", value: 28.0)),
+//!     (at_s: 700.0, command: AdvancePhase),
+//!     (at_s: 800.0, command: HoldPhase(true)),
+//!     (at_s: 900.0, command: Stop),
+//! ]
+//! ```
+
+use super::{Diagnostic, LoadError, de, ron_doc, span_of};
+use crate::plan::Plan;
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+struct EntrySpec {
+    at_s: f64,
+    command: CommandSpec,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+enum CommandSpec {
+    Acknowledge(String),
+    PauseAudio,
+    Setpoint { signal: String, value: f64 },
+    AdvancePhase,
+    HoldPhase(bool),
+    Stop,
+}
+
+/// What the operator does, with names resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OperatorAction {
+    /// Acknowledge the alarm with this index (rules in file order, then the core's own).
+    Acknowledge(usize),
+    /// Silence the audible signal for a limited time; the visual alarm stays.
+    PauseAudio,
+    /// A new setpoint for a controlled signal, for the rest of the phase, inside its limits.
+    Setpoint {
+        signal: usize,
+        value: f64,
+    },
+    AdvancePhase,
+    /// Freeze (true) or release (false) the phase clock.
+    HoldPhase(bool),
+    /// End the run.
+    Stop,
+}
+
+/// One command at its tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OperatorCommand {
+    pub tick: u64,
+    pub action: OperatorAction,
+}
+
+/// Ids of the alarms a command may name: the rules in file order, then the core's own.
+pub fn alarm_ids(plan: &Plan) -> Vec<&str> {
+    let mut ids: Vec<&str> = plan.rules.iter().map(|r| r.id.as_str()).collect();
+    ids.push(crate::tick::alarms::PLUGIN_FAULT_ALARM);
+    ids
+}
+
+/// Reads and checks a commands file against a plan; commands come back in time order (commands
+/// at the same time keep their file order).
+pub fn load_commands(path: &Path, plan: &Plan) -> Result<Vec<OperatorCommand>, LoadError> {
+    let fail = |diagnostics| LoadError {
+        file: path.to_path_buf(),
+        diagnostics,
+    };
+    let src = std::fs::read_to_string(path).map_err(|e| {
+        fail(vec![Diagnostic {
+            span: ron_doc::Span { line: 1, col: 1 },
+            path: String::new(),
+            expected: "a readable UTF-8 commands file".into(),
+            found: e.to_string(),
+        }])
+    })?;
+    let root = ron_doc::parse(&src).map_err(|d| fail(vec![d]))?;
+    let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
+    let specs = match specs {
+        Some(specs) if diagnostics.is_empty() => specs,
+        _ => return Err(fail(diagnostics)),
+    };
+    let alarms = alarm_ids(plan);
+    let controlled: Vec<usize> = plan
+        .actuators
+        .iter()
+        .filter_map(|a| a.control.as_ref().map(|l| l.signal))
+        .collect();
+    let mut problems = Vec::new();
+    let mut commands = Vec::with_capacity(specs.len());
+    for (i, e) in specs.iter().enumerate() {
+        let mut problem = |field: &str, expected: String, found: String| {
+            let path = format!("[{i}].{field}");
+            problems.push(Diagnostic {
+                span: span_of(&root, &path),
+                path,
+                expected,
+                found,
+            });
+        };
+        if e.at_s < 0.0 {
+            problem(
+                "at_s",
+                "a time of 0 s or more".into(),
+                format!("{}", e.at_s),
+            );
+        }
+        let action = match &e.command {
+            CommandSpec::Acknowledge(id) => match alarms.iter().position(|a| a == id) {
+                Some(i) => Some(OperatorAction::Acknowledge(i)),
+                None => {
+                    problem(
+                        "command",
+                        format!("one of the alarms: {}", alarms.join(", ")),
+                        format!("\"{id}\""),
+                    );
+                    None
+                }
+            },
+            CommandSpec::PauseAudio => Some(OperatorAction::PauseAudio),
+            CommandSpec::Setpoint { signal, value } => {
+                match plan.signal(signal).filter(|s| controlled.contains(s)) {
+                    Some(s) => Some(OperatorAction::Setpoint {
+                        signal: s,
+                        value: *value,
+                    }),
+                    None => {
+                        let names: Vec<&str> = controlled
+                            .iter()
+                            .map(|&s| plan.signals[s].id.as_str())
+                            .collect();
+                        problem(
+                            "command.signal",
+                            format!("a controlled signal: {}", names.join(", ")),
+                            format!("\"{signal}\""),
+                        );
+                        None
+                    }
+                }
+            }
+            CommandSpec::AdvancePhase => Some(OperatorAction::AdvancePhase),
+            CommandSpec::HoldPhase(hold) => Some(OperatorAction::HoldPhase(*hold)),
+            CommandSpec::Stop => Some(OperatorAction::Stop),
+        };
+        if let Some(action) = action {
+            commands.push(OperatorCommand {
+                tick: (e.at_s / plan.period_s).round() as u64,
+                action,
+            });
+        }
+    }
+    if !problems.is_empty() {
+        return Err(fail(problems));
+    }
+    commands.sort_by_key(|c| c.tick);
+    Ok(commands)
+}

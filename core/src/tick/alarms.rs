@@ -1,0 +1,305 @@
+//! Alarms (IEC 60601-1-8 conventions): raised after their condition has persisted, escalated
+//! when they stay, latched until the condition is gone and the operator has acknowledged,
+//! recorded in a log with the limit in force and the value that triggered them. The audible
+//! signal can be paused for a limited time; the visual alarm never is, and there is no mute.
+
+use super::Signals;
+use crate::config::{OperatorAction, OperatorCommand, Priority};
+use crate::hal::MAX_ACTUATORS;
+use crate::plan::{ActionPlan, ConditionPlan, Plan};
+use crate::tick::protocol::OperatorLog;
+use crate::tick::safety::holds;
+use bevy_ecs::prelude::*;
+
+/// Id of the core's own alarm that the plugin is faulted.
+pub const PLUGIN_FAULT_ALARM: &str = "plugin_fault";
+
+/// How long one audio pause lasts. IEC 60601-1-8 leaves the maximum to the responsible
+/// organisation; 2 minutes is this project's proposal [P].
+pub const AUDIO_PAUSE_S: f64 = 120.0;
+
+/// Room reserved for the log: every alarm may start this many times before entries are counted
+/// rather than stored.
+const LOG_CAPACITY: usize = 4096;
+
+/// Where an alarm comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmSource {
+    /// The protocol file's rule with this index.
+    Rule(usize),
+    /// The core's own alarm that the plugin is faulted.
+    PluginFault,
+}
+
+/// One alarm: its identity and its state over the run.
+#[derive(Debug, Clone)]
+pub struct Alarm {
+    pub id: String,
+    pub text: String,
+    /// The priority now (raised by escalation while active).
+    pub priority: Priority,
+    pub base_priority: Priority,
+    /// Technical (equipment) rather than physiological.
+    pub technical: bool,
+    pub source: AlarmSource,
+    pub active: bool,
+    pub acknowledged: bool,
+    /// Consecutive ticks the condition has held.
+    pub held_ticks: u64,
+    pub active_since: u64,
+    pub first_tick: Option<u64>,
+    /// Times the alarm became active.
+    pub count: u32,
+    /// For a `Reduce` action: the actuator's command when the alarm became active.
+    pub onset_command: f64,
+    /// This activation's entry in the log.
+    open_entry: Option<usize>,
+}
+
+/// Every alarm of the run: the protocol's rules, then the core's own.
+#[derive(Resource, Debug, Clone)]
+pub struct Alarms {
+    pub list: Vec<Alarm>,
+    /// Until this tick the audible signal is paused.
+    pub audio_paused_until: u64,
+    pub audio_pauses: u32,
+}
+
+/// One activation of an alarm, as the alarm log keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct LogEntry {
+    pub alarm: usize,
+    pub priority: Priority,
+    pub start_tick: u64,
+    pub end_tick: Option<u64>,
+    /// The limit in force (NaN for conditions on sensor health).
+    pub limit: f64,
+    /// The value that triggered it (NaN when the signal had none).
+    pub value: f64,
+    pub action: ActionPlan,
+    pub acknowledged_tick: Option<u64>,
+    pub escalated_tick: Option<u64>,
+}
+
+/// The alarm log, in a buffer reserved when the world is built.
+#[derive(Resource, Debug, Clone)]
+pub struct AlarmLog {
+    pub entries: Vec<LogEntry>,
+    pub dropped: u32,
+}
+
+impl Default for AlarmLog {
+    fn default() -> Self {
+        AlarmLog {
+            entries: Vec::with_capacity(LOG_CAPACITY),
+            dropped: 0,
+        }
+    }
+}
+
+/// A rule on sensor health is about the equipment; one on values is about the organ.
+fn is_technical(c: &ConditionPlan) -> bool {
+    match c {
+        ConditionPlan::Stale { .. }
+        | ConditionPlan::Stuck { .. }
+        | ConditionPlan::Implausible { .. } => true,
+        ConditionPlan::All(list) => list.iter().all(is_technical),
+        _ => false,
+    }
+}
+
+/// The limit in force and the value of the first value condition in `c`.
+fn limit_and_value(c: &ConditionPlan, s: &Signals) -> (f64, f64) {
+    match c {
+        ConditionPlan::Above { signal, limit } | ConditionPlan::Below { signal, limit } => {
+            (*limit, s.values[*signal])
+        }
+        ConditionPlan::Outside { signal, band } => {
+            let v = s.values[*signal];
+            (if v > band.max { band.max } else { band.min }, v)
+        }
+        ConditionPlan::Stale { signal }
+        | ConditionPlan::Stuck { signal }
+        | ConditionPlan::Implausible { signal } => (f64::NAN, s.values[*signal]),
+        ConditionPlan::All(list) => list
+            .iter()
+            .map(|c| limit_and_value(c, s))
+            .find(|(l, _)| !l.is_nan())
+            .unwrap_or((f64::NAN, f64::NAN)),
+    }
+}
+
+fn raise(p: Priority) -> Priority {
+    match p {
+        Priority::Low => Priority::Medium,
+        _ => Priority::High,
+    }
+}
+
+impl Alarms {
+    pub fn new(plan: &Plan) -> Self {
+        let alarm = |id: &str, text: &str, priority, technical, source| Alarm {
+            id: id.to_string(),
+            text: text.to_string(),
+            priority,
+            base_priority: priority,
+            technical,
+            source,
+            active: false,
+            acknowledged: false,
+            held_ticks: 0,
+            active_since: 0,
+            first_tick: None,
+            count: 0,
+            onset_command: f64::NAN,
+            open_entry: None,
+        };
+        let mut list: Vec<Alarm> = plan
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let technical = is_technical(&r.condition);
+                alarm(&r.id, &r.text, r.priority, technical, AlarmSource::Rule(i))
+            })
+            .collect();
+        list.push(alarm(
+            PLUGIN_FAULT_ALARM,
+            "Protocol plugin failed: control continues on the last safe setpoints",
+            Priority::High,
+            true,
+            AlarmSource::PluginFault,
+        ));
+        Alarms {
+            list,
+            audio_paused_until: 0,
+            audio_pauses: 0,
+        }
+    }
+
+    /// The highest priority among active alarms.
+    pub fn highest_active(&self) -> Option<Priority> {
+        self.list
+            .iter()
+            .filter(|a| a.active)
+            .map(|a| a.priority)
+            .max()
+    }
+
+    /// Whether the audible signal sounds: an active alarm not yet acknowledged, and no pause.
+    pub fn audio_sounding(&self, tick: u64) -> bool {
+        tick >= self.audio_paused_until && self.list.iter().any(|a| a.active && !a.acknowledged)
+    }
+
+    /// Acknowledgements and audio pauses due this tick.
+    pub fn take_commands(
+        &mut self,
+        tick: u64,
+        period_s: f64,
+        due: &[OperatorCommand],
+        log: &mut AlarmLog,
+        operator_log: &mut OperatorLog,
+    ) {
+        for c in due {
+            let accepted = match c.action {
+                OperatorAction::Acknowledge(i) => {
+                    let alarm = &mut self.list[i];
+                    // Only an active alarm can be acknowledged; once is enough.
+                    let fresh = alarm.active && !alarm.acknowledged;
+                    if fresh {
+                        alarm.acknowledged = true;
+                        if let Some(e) = alarm.open_entry.and_then(|e| log.entries.get_mut(e)) {
+                            e.acknowledged_tick = Some(tick);
+                        }
+                    }
+                    fresh
+                }
+                OperatorAction::PauseAudio => {
+                    self.audio_paused_until = tick + (AUDIO_PAUSE_S / period_s).round() as u64;
+                    self.audio_pauses += 1;
+                    true
+                }
+                _ => continue,
+            };
+            operator_log.record(tick, c.action, accepted);
+        }
+    }
+
+    /// Updates every alarm and calls `act` with the action of each active one (and, for
+    /// `Reduce`, the command at its onset).
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(
+        &mut self,
+        tick: u64,
+        plan: &Plan,
+        signals: &Signals,
+        plugin_faulted: bool,
+        last_sent: &[f64; MAX_ACTUATORS],
+        log: &mut AlarmLog,
+        mut act: impl FnMut(ActionPlan, f64),
+    ) {
+        for (index, alarm) in self.list.iter_mut().enumerate() {
+            let (cond, persist, latch, action, escalate) = match alarm.source {
+                AlarmSource::Rule(i) => {
+                    let r = &plan.rules[i];
+                    let cond = holds(&r.condition, signals);
+                    (cond, r.persist_ticks, r.latch, r.action, r.escalate_ticks)
+                }
+                AlarmSource::PluginFault => {
+                    (plugin_faulted, 0, true, ActionPlan::HoldSetpoints, None)
+                }
+            };
+            alarm.held_ticks = if cond { alarm.held_ticks + 1 } else { 0 };
+            if cond && alarm.held_ticks > persist && !alarm.active {
+                alarm.active = true;
+                alarm.acknowledged = false;
+                alarm.active_since = tick;
+                alarm.priority = alarm.base_priority;
+                alarm.count += 1;
+                alarm.first_tick.get_or_insert(tick);
+                if let ActionPlan::Reduce { actuator, .. } = action {
+                    alarm.onset_command = last_sent[actuator];
+                }
+                let (limit, value) = match alarm.source {
+                    AlarmSource::Rule(i) => limit_and_value(&plan.rules[i].condition, signals),
+                    AlarmSource::PluginFault => (f64::NAN, f64::NAN),
+                };
+                alarm.open_entry = if log.entries.len() < log.entries.capacity() {
+                    log.entries.push(LogEntry {
+                        alarm: index,
+                        priority: alarm.priority,
+                        start_tick: tick,
+                        end_tick: None,
+                        limit,
+                        value,
+                        action,
+                        acknowledged_tick: None,
+                        escalated_tick: None,
+                    });
+                    Some(log.entries.len() - 1)
+                } else {
+                    log.dropped += 1;
+                    None
+                };
+            } else if alarm.active && !cond && (!latch || alarm.acknowledged) {
+                alarm.active = false;
+                if let Some(e) = alarm.open_entry.take().and_then(|e| log.entries.get_mut(e)) {
+                    e.end_tick = Some(tick);
+                }
+            }
+            if alarm.active
+                && escalate.is_some_and(|e| tick - alarm.active_since >= e)
+                && alarm.priority == alarm.base_priority
+                && alarm.priority != Priority::High
+            {
+                alarm.priority = raise(alarm.priority);
+                if let Some(e) = alarm.open_entry.and_then(|e| log.entries.get_mut(e)) {
+                    e.escalated_tick = Some(tick);
+                }
+            }
+            if alarm.active {
+                act(action, alarm.onset_command);
+            }
+        }
+    }
+}

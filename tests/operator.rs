@@ -1,0 +1,206 @@
+//! Operator commands scripted with `--commands FILE`: acknowledge and latching, time-limited
+//! audio pause that never hides the visual alarm, setpoint changes within the protocol's limits,
+//! advance, hold and stop; escalation; the alarm log.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> PathBuf {
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn run_with(file: &Path, commands: &str, extra: &[&str]) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let cmds = write(&dir, "commands.ron", commands);
+    let mut args = vec!["--commands", cmds.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run_summary(file, &args)
+}
+
+fn log_entries<'a>(s: &'a Value, id: &str) -> Vec<&'a Value> {
+    s["alarm_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["id"] == id)
+        .collect()
+}
+
+/// Kidney HMP with its pump loop removed and the pump started at 250 mL/min: the pressure
+/// rises through the 40 mmHg stop, which latches.
+fn open_loop(dir: &tempfile::TempDir) -> PathBuf {
+    let t = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
+    let start = t
+        .find("                control: Some((\n                    signal: \"systolic_pressure\"")
+        .unwrap();
+    let close = "                )),\n";
+    let end = start + t[start..].find(close).unwrap() + close.len();
+    let text = format!("{}                control: None,\n{}", &t[..start], &t[end..])
+        .replacen(
+            "                initial: 0.0,\n            ),\n            (\n                id: \"arterial_clamp\"",
+            "                initial: 250.0,\n            ),\n            (\n                id: \"arterial_clamp\"",
+            1,
+        )
+        .replace(
+            "setpoint: Some(Ramp(from: 0.0, to: 30.0, over_s: 30.0)),",
+            "setpoint: None,",
+        );
+    write(dir, "open-loop.ron", &text)
+}
+
+#[test]
+fn a_latched_alarm_clears_only_when_gone_and_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = open_loop(&dir);
+    let s = run_with(
+        &file,
+        r#"[(at_s: 60.0, command: Acknowledge("over_pressure_critical"))]"#,
+        &["--duration", "90s"],
+    );
+    let log = log_entries(&s, "over_pressure_critical");
+    assert!(log.len() >= 2, "{log:?}");
+    // First activation: the pump stopped at once, the pressure fell well below 40 mmHg within
+    // seconds, but the alarm stayed until the acknowledgement at 60 s.
+    let first = log[0];
+    assert!(f(&first["start_s"]) < 5.0, "{first}");
+    assert_eq!(f(&first["acknowledged_s"]), 60.0);
+    assert_eq!(f(&first["end_s"]), 60.0);
+    assert_eq!(f(&first["limit"]), 40.0);
+    assert!(f(&first["value"]) > 40.0);
+    assert_eq!(first["action"], "stop pump");
+    // Released, the pump restarted at its command and the pressure rose through the limit again.
+    assert!(f(&log[1]["start_s"]) > 60.0);
+    assert_eq!(
+        s["operator"][0]["command"],
+        "acknowledge over_pressure_critical"
+    );
+    assert_eq!(s["operator"][0]["accepted"], true);
+}
+
+#[test]
+fn audio_pause_is_time_limited_and_the_alarm_stays_visible() {
+    let file = protocol("kidney-hmp.ron");
+    let pause = r#"[(at_s: 70.0, command: PauseAudio)]"#;
+    // Air from 1 min: a latched high alarm whose condition never clears.
+    let during = run_with(&file, pause, &["--duration", "150s", "--fault", "air@1m"]);
+    assert_eq!(during["audio"]["pauses"], 1);
+    assert_eq!(
+        during["audio"]["sounding_at_end"], false,
+        "paused for 2 minutes"
+    );
+    assert_eq!(
+        alarm(&during, "air_in_line").unwrap()["active_at_end"],
+        true,
+        "still shown"
+    );
+    let after = run_with(&file, pause, &["--duration", "200s", "--fault", "air@1m"]);
+    assert_eq!(
+        after["audio"]["sounding_at_end"], true,
+        "the pause ran out at 190 s"
+    );
+}
+
+#[test]
+fn acknowledging_silences_the_alarm_but_keeps_it_while_its_condition_lasts() {
+    let s = run_with(
+        &protocol("kidney-hmp.ron"),
+        r#"[(at_s: 70.0, command: Acknowledge("air_in_line"))]"#,
+        &["--duration", "150s", "--fault", "air@1m"],
+    );
+    assert_eq!(s["audio"]["sounding_at_end"], false);
+    assert_eq!(alarm(&s, "air_in_line").unwrap()["active_at_end"], true);
+    let entry = log_entries(&s, "air_in_line")[0];
+    assert_eq!(f(&entry["acknowledged_s"]), 70.0);
+    assert_eq!(entry["end_s"], Value::Null);
+}
+
+#[test]
+fn setpoint_changes_stay_within_the_protocol_limits() {
+    let s = run_with(
+        &protocol("kidney-hmp.ron"),
+        r#"[
+            (at_s: 300.0, command: Setpoint(signal: "systolic_pressure", value: 40.0)),
+            (at_s: 310.0, command: Setpoint(signal: "systolic_pressure", value: 28.0)),
+        ]"#,
+        &["--duration", "20m"],
+    );
+    let ops = s["operator"].as_array().unwrap();
+    assert_eq!(
+        ops[0]["accepted"], false,
+        "40 mmHg is outside the 27-33 mmHg band"
+    );
+    assert_eq!(ops[1]["accepted"], true);
+    assert!(alarm(&s, "over_pressure").is_none());
+    // The loop tracks the new setpoint: the systolic pressure stays in its band throughout.
+    assert!(f(&s["channels"]["systolic_pressure"]["in_band_fraction"]) >= 0.95);
+    assert!(f(&s["channels"]["systolic_pressure"]["max"]) <= 33.0);
+}
+
+#[test]
+fn the_operator_advances_holds_and_stops() {
+    let nmp = protocol("kidney-nmp.ron");
+    let advanced = run_with(&nmp, r#"[(at_s: 120.0, command: AdvancePhase)]"#, &[]);
+    assert_eq!(advanced["phases"][1]["id"], "assessment");
+    assert_eq!(f(&advanced["phases"][1]["start_s"]), 120.0);
+
+    let held = run_with(
+        &protocol("kidney-hmp.ron"),
+        r#"[(at_s: 600.0, command: HoldPhase(true)), (at_s: 1200.0, command: HoldPhase(false))]"#,
+        &[],
+    );
+    assert_eq!(held["completed"], true);
+    assert!(
+        (f(&held["simulated_s"]) - (21_600.0 + 600.0)).abs() < 0.02,
+        "{}",
+        held["simulated_s"]
+    );
+
+    let stopped = run_with(&nmp, r#"[(at_s: 300.0, command: Stop)]"#, &[]);
+    assert_eq!(stopped["completed"], false);
+    assert_eq!(f(&stopped["stopped_s"]), 300.0);
+    assert!((f(&stopped["simulated_s"]) - 300.01).abs() < 0.02);
+}
+
+#[test]
+fn an_alarm_that_stays_escalates() {
+    // Too little ice: the low alarm after 5 min, medium 15 min later (kidney-hmp.ron, §4A).
+    let s = run_summary(
+        &protocol("kidney-hmp.ron"),
+        &["--scenario", "warm_ice", "--duration", "30m"],
+    );
+    let entry = log_entries(&s, "ice_warm")[0];
+    assert_eq!(entry["priority"], "low");
+    assert_eq!(f(&entry["start_s"]), 300.0);
+    assert_eq!(f(&entry["escalated_s"]), 1200.0);
+}
+
+#[test]
+fn a_wrong_commands_file_is_refused_with_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmds = write(
+        &dir,
+        "commands.ron",
+        "[\n    (at_s: 60.0, command: Acknowledge(\"air\")),\n    (at_s: 60.0, command: Setpoint(signal: \"mean_flow\", value: 1.0)),\n]\n",
+    );
+    let out = perfuse(&[
+        "run",
+        protocol("kidney-hmp.ron").to_str().unwrap(),
+        "--quiet",
+        "--commands",
+        cmds.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("commands.ron:2:27: [0].command: expected one of the alarms: air_in_line,"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[1].command.signal: expected a controlled signal: systolic_pressure, found \"mean_flow\""),
+        "{err}"
+    );
+}
