@@ -27,7 +27,11 @@ fn a_good_lung_runs_the_protocol_in_band_and_passes_the_verdict() {
     assert_eq!(s["scenario"], "good");
     assert_eq!(s["final_phase"], "steady");
     // 3 h 10 min: the phase the plugin ends runs to the tick after it asked.
-    assert!((f(&s["simulated_s"]) - 11_400.0).abs() < 0.02, "{}", s["simulated_s"]);
+    assert!(
+        (f(&s["simulated_s"]) - 11_400.0).abs() < 0.02,
+        "{}",
+        s["simulated_s"]
+    );
 
     // Every controlled or monitored channel with a band: in it ≥ 95 % after its settle time.
     let mut banded = 0;
@@ -39,7 +43,11 @@ fn a_good_lung_runs_the_protocol_in_band_and_passes_the_verdict() {
     }
     assert_eq!(banded, 4, "pa_flow, perfusate_temp, mean_lap, mean_pap");
     assert!(high_alarms(&s).is_empty(), "high alarms: {}", s["alarms"]);
-    assert!(s["alarms"].as_array().unwrap().is_empty(), "{}", s["alarms"]);
+    assert!(
+        s["alarms"].as_array().unwrap().is_empty(),
+        "{}",
+        s["alarms"]
+    );
 
     // Ventilation starts at 32 °C, by the plugin ending the rewarm phase there.
     let d = &s["derived"];
@@ -69,7 +77,10 @@ fn a_good_lung_runs_the_protocol_in_band_and_passes_the_verdict() {
         let pvr = f(&v["pvr_dyn_s_cm5"]);
         assert!((80.0..=160.0).contains(&pvr), "PVR {pvr} at {t} s");
         let pf = f(&v["pf_ratio_mmhg"]);
-        assert!((460.0..=560.0).contains(&pf), "P/F {pf} (§2A: 514, 460-560)");
+        assert!(
+            (460.0..=560.0).contains(&pf),
+            "P/F {pf} (§2A: 514, 460-560)"
+        );
         assert_eq!(f(&v["verdict_suitable"]), 1.0, "{v}");
     }
     for reason in [
@@ -134,7 +145,11 @@ fn interlock(
         let previous = run.commands().values;
         run.step_lockstep();
         let t = run.tick() - 1;
-        since = if condition(run) { since.or(Some(t)) } else { None };
+        since = if condition(run) {
+            since.or(Some(t))
+        } else {
+            None
+        };
         if let Some(first) = alarm_first_tick(run, rule) {
             let onset = since.unwrap_or_else(|| panic!("{rule} raised without its condition"));
             assert_eq!(first, t);
@@ -284,7 +299,11 @@ fn a_lost_flow_sensor_is_a_high_alarm_and_the_pump_holds_its_speed() {
     });
     assert_eq!(priority(&run, "flow_sensor_failed"), "high");
     steps(&mut run, 30.0);
-    assert_eq!(run.commands().values[pump], before[pump], "held, not stopped");
+    assert_eq!(
+        run.commands().values[pump],
+        before[pump],
+        "held, not stopped"
+    );
 }
 
 #[test]

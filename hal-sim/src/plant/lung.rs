@@ -615,7 +615,11 @@ mod tests {
         run(&mut good, &u, 3.0 * 3600.0);
         run(&mut bad, &u, 3.0 * 3600.0);
         let lost = |l: &Lung| 2000.0 - l.out[RESERVOIR_ML];
-        assert!((50.0..=175.0).contains(&lost(&good)), "good {}", lost(&good));
+        assert!(
+            (50.0..=175.0).contains(&lost(&good)),
+            "good {}",
+            lost(&good)
+        );
         assert!(lost(&bad) > 3.0 * lost(&good), "bad {}", lost(&bad));
         assert!(bad.pvr() > 1.3 * good.pvr());
         assert!(bad.compliance() < 0.8 * good.compliance());

@@ -109,7 +109,11 @@ impl Lung {
         let fio2 = value(input, g.fio2);
         Measures {
             pf_mmhg: ratio(value(input, g.la_po2), fio2 / 100.0, MIN_FIO2_PCT / 100.0),
-            pvr_dyn_s_cm5: ratio(driving * 80.0, flow / 1000.0, MIN_FLOW_FOR_PVR_ML_MIN / 1000.0),
+            pvr_dyn_s_cm5: ratio(
+                driving * 80.0,
+                flow / 1000.0,
+                MIN_FLOW_FOR_PVR_ML_MIN / 1000.0,
+            ),
             dynamic_compliance_ml_cmh2o: cdyn,
             static_compliance_ml_cmh2o: cstat,
             peak_pressure_cmh2o: if self.ventilating { peak } else { f64::NAN },

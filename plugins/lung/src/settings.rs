@@ -40,7 +40,12 @@ const DEFS: [Def; 16] = [
         "first flow step as a fraction of the target flow",
     ),
     def("flow_step_s", 1.0, 7200.0, "time between flow steps"),
-    def("flow_rampup_s", 1.0, 14_400.0, "time to reach the target flow"),
+    def(
+        "flow_rampup_s",
+        1.0,
+        14_400.0,
+        "time to reach the target flow",
+    ),
     def(
         "ventilation_start_c",
         20.0,
@@ -67,7 +72,12 @@ const DEFS: [Def; 16] = [
         100.0,
         "inspired oxygen during an assessment",
     ),
-    def("assessment_every_s", 60.0, 86_400.0, "time between assessments"),
+    def(
+        "assessment_every_s",
+        60.0,
+        86_400.0,
+        "time between assessments",
+    ),
     def(
         "assessment_wait_s",
         10.0,
