@@ -325,3 +325,29 @@ fn a_lost_temperature_probe_limits_the_heater() {
     assert_eq!(priority(&run, "temperature_sensor_failed"), "high");
     capped(&mut run, heater, before[heater], 30.0, 50.0);
 }
+
+#[test]
+fn the_plugin_refuses_a_missing_or_out_of_range_parameter() {
+    let text = std::fs::read_to_string(evlp()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "\"peep_cmh2o\": 5.0,",
+            "\"peep_cmh2o\": 50.0,",
+            "`peep_cmh2o` = 50: must be a number from 0 to 20",
+        ),
+        (
+            "\"donor_weight_kg\": 70.0,",
+            "",
+            "missing plugin parameter `donor_weight_kg`",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let file = dir.path().join("variant.ron");
+        assert!(text.contains(from));
+        std::fs::write(&file, text.replacen(from, to, 1)).unwrap();
+        let out = perfuse(&["check", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(2));
+        assert!(stderr(&out).contains(expected), "{}", stderr(&out));
+    }
+}

@@ -359,7 +359,7 @@ impl Lung {
             out: [0.0; OUTPUTS],
             p,
         };
-        lung.publish(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 21.0);
+        lung.publish(0.0, lung.la_level, 0.0, 0.0, 0.0, 0.0, 21.0);
         lung
     }
 
