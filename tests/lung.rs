@@ -316,6 +316,17 @@ fn a_stuck_pressure_sensor_is_detected() {
 }
 
 #[test]
+fn a_lost_left_atrial_pressure_is_reported() {
+    let mut run = lockstep(&evlp(), &["channel-loss:la_pressure@5m"], 9);
+    let pump = actuator(&run, "pump");
+    interlock(&mut run, "lap_sensor_failed", 0.1, 310.0, |r| {
+        r.signal("la_pressure").unwrap().1 == validity::IMPLAUSIBLE
+    });
+    assert_eq!(priority(&run, "lap_sensor_failed"), "medium");
+    assert!(run.commands().values[pump] > 0.0, "perfusion continues");
+}
+
+#[test]
 fn a_lost_temperature_probe_limits_the_heater() {
     let mut run = lockstep(&evlp(), &["dropout:perfusate_temp:60@10m"], 8);
     let heater = actuator(&run, "heater");
