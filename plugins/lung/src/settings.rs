@@ -1,0 +1,259 @@
+//! The plugin's parameters: every number of the Toronto protocol that the RON file cannot express
+//! as a setpoint, checked once in `validate` and read as plain fields afterwards.
+
+/// One parameter: its name (with its unit), its allowed range and what it means.
+struct Def {
+    name: &'static str,
+    min: f64,
+    max: f64,
+    meaning: &'static str,
+}
+
+const fn def(name: &'static str, min: f64, max: f64, meaning: &'static str) -> Def {
+    Def {
+        name,
+        min,
+        max,
+        meaning,
+    }
+}
+
+/// Every parameter, all required: the protocol file carries each number with its source.
+const DEFS: [Def; 16] = [
+    def("donor_weight_kg", 10.0, 200.0, "donor body weight"),
+    def(
+        "cardiac_output_ml_kg_min",
+        20.0,
+        200.0,
+        "estimated cardiac output per kg of donor weight",
+    ),
+    def(
+        "target_flow_fraction",
+        0.05,
+        1.5,
+        "target flow as a fraction of the estimated cardiac output",
+    ),
+    def(
+        "flow_start_fraction",
+        0.01,
+        1.0,
+        "first flow step as a fraction of the target flow",
+    ),
+    def("flow_step_s", 1.0, 7200.0, "time between flow steps"),
+    def(
+        "flow_rampup_s",
+        1.0,
+        14_400.0,
+        "time to reach the target flow",
+    ),
+    def(
+        "ventilation_start_c",
+        20.0,
+        37.5,
+        "perfusate temperature at which ventilation starts",
+    ),
+    def(
+        "tidal_volume_ml_kg",
+        1.0,
+        15.0,
+        "tidal volume per kg of donor weight",
+    ),
+    def("respiratory_rate_per_min", 1.0, 40.0, "ventilator rate"),
+    def("peep_cmh2o", 0.0, 20.0, "positive end-expiratory pressure"),
+    def(
+        "fio2_maintenance_pct",
+        21.0,
+        100.0,
+        "inspired oxygen between assessments",
+    ),
+    def(
+        "fio2_assessment_pct",
+        21.0,
+        100.0,
+        "inspired oxygen during an assessment",
+    ),
+    def(
+        "assessment_every_s",
+        60.0,
+        86_400.0,
+        "time between assessments",
+    ),
+    def(
+        "assessment_wait_s",
+        10.0,
+        3600.0,
+        "time at assessment FiO2 before the assessment is recorded",
+    ),
+    def(
+        "pf_threshold_mmhg",
+        50.0,
+        700.0,
+        "P/F ratio below which the lung is declined",
+    ),
+    def(
+        "deterioration_fraction",
+        0.01,
+        1.0,
+        "change between assessments that counts as deterioration",
+    ),
+];
+
+/// The checked parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    pub donor_weight_kg: f64,
+    pub cardiac_output_ml_kg_min: f64,
+    pub target_flow_fraction: f64,
+    pub flow_start_fraction: f64,
+    pub flow_step_s: f64,
+    pub flow_rampup_s: f64,
+    pub ventilation_start_c: f64,
+    pub tidal_volume_ml_kg: f64,
+    pub respiratory_rate_per_min: f64,
+    pub peep_cmh2o: f64,
+    pub fio2_maintenance_pct: f64,
+    pub fio2_assessment_pct: f64,
+    pub assessment_every_s: f64,
+    pub assessment_wait_s: f64,
+    pub pf_threshold_mmhg: f64,
+    pub deterioration_fraction: f64,
+}
+
+impl Settings {
+    /// Checks every parameter; the error names the first bad one and what is allowed.
+    pub fn from_pairs(pairs: &[(&str, f64)]) -> Result<Settings, String> {
+        let get = |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+        for &(name, _) in pairs {
+            if !DEFS.iter().any(|d| d.name == name) {
+                let known: Vec<&str> = DEFS.iter().map(|d| d.name).collect();
+                return Err(format!(
+                    "unknown parameter `{name}`; the lung plugin takes {}",
+                    known.join(", ")
+                ));
+            }
+        }
+        let mut v = [0.0; DEFS.len()];
+        for (slot, d) in v.iter_mut().zip(&DEFS) {
+            let x = get(d.name)
+                .ok_or_else(|| format!("missing plugin parameter `{}` ({})", d.name, d.meaning))?;
+            if !(x.is_finite() && x >= d.min && x <= d.max) {
+                return Err(format!(
+                    "plugin parameter `{}` = {x}: must be a number from {} to {} ({})",
+                    d.name, d.min, d.max, d.meaning
+                ));
+            }
+            *slot = x;
+        }
+        let s = Settings {
+            donor_weight_kg: v[0],
+            cardiac_output_ml_kg_min: v[1],
+            target_flow_fraction: v[2],
+            flow_start_fraction: v[3],
+            flow_step_s: v[4],
+            flow_rampup_s: v[5],
+            ventilation_start_c: v[6],
+            tidal_volume_ml_kg: v[7],
+            respiratory_rate_per_min: v[8],
+            peep_cmh2o: v[9],
+            fio2_maintenance_pct: v[10],
+            fio2_assessment_pct: v[11],
+            assessment_every_s: v[12],
+            assessment_wait_s: v[13],
+            pf_threshold_mmhg: v[14],
+            deterioration_fraction: v[15],
+        };
+        if s.assessment_wait_s >= s.assessment_every_s {
+            return Err(format!(
+                "plugin parameter `assessment_wait_s` = {} must be shorter than \
+                 `assessment_every_s` = {}",
+                s.assessment_wait_s, s.assessment_every_s
+            ));
+        }
+        if s.flow_step_s > s.flow_rampup_s {
+            return Err(format!(
+                "plugin parameter `flow_step_s` = {} must not exceed `flow_rampup_s` = {}",
+                s.flow_step_s, s.flow_rampup_s
+            ));
+        }
+        Ok(s)
+    }
+
+    /// The target flow: a fraction of the cardiac output estimated from the donor's weight.
+    pub fn target_flow_ml_min(&self) -> f64 {
+        self.target_flow_fraction * self.cardiac_output_ml_kg_min * self.donor_weight_kg
+    }
+
+    /// The flow requested `t_s` after perfusion began: the first step, then equal steps every
+    /// `flow_step_s` up to the target at `flow_rampup_s`.
+    pub fn flow_request_ml_min(&self, t_s: f64) -> f64 {
+        let steps = (self.flow_rampup_s / self.flow_step_s).round().max(1.0);
+        let increment = (1.0 - self.flow_start_fraction) / steps;
+        let taken = (t_s / self.flow_step_s).floor().max(0.0);
+        let fraction = (self.flow_start_fraction + taken * increment).min(1.0);
+        fraction * self.target_flow_ml_min()
+    }
+
+    pub fn tidal_volume_ml(&self) -> f64 {
+        self.tidal_volume_ml_kg * self.donor_weight_kg
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toronto() -> Vec<(&'static str, f64)> {
+        vec![
+            ("donor_weight_kg", 70.0),
+            ("cardiac_output_ml_kg_min", 70.0),
+            ("target_flow_fraction", 0.4),
+            ("flow_start_fraction", 0.1),
+            ("flow_step_s", 600.0),
+            ("flow_rampup_s", 3600.0),
+            ("ventilation_start_c", 32.0),
+            ("tidal_volume_ml_kg", 7.0),
+            ("respiratory_rate_per_min", 7.0),
+            ("peep_cmh2o", 5.0),
+            ("fio2_maintenance_pct", 21.0),
+            ("fio2_assessment_pct", 100.0),
+            ("assessment_every_s", 3600.0),
+            ("assessment_wait_s", 300.0),
+            ("pf_threshold_mmhg", 400.0),
+            ("deterioration_fraction", 0.15),
+        ]
+    }
+
+    fn check(pairs: &[(&'static str, f64)]) -> Result<Settings, String> {
+        Settings::from_pairs(pairs)
+    }
+
+    #[test]
+    fn flow_steps_up_to_40_percent_of_cardiac_output_in_an_hour() {
+        let s = check(&toronto()).unwrap();
+        assert!((s.target_flow_ml_min() - 1960.0).abs() < 1e-9);
+        assert!((s.flow_request_ml_min(0.0) - 196.0).abs() < 1e-9);
+        assert!((s.flow_request_ml_min(599.0) - 196.0).abs() < 1e-9);
+        assert!((s.flow_request_ml_min(600.0) - 490.0).abs() < 1e-9);
+        assert!((s.flow_request_ml_min(3599.0) - 1666.0).abs() < 1e-9);
+        assert!((s.flow_request_ml_min(3600.0) - 1960.0).abs() < 1e-9);
+        assert!((s.flow_request_ml_min(9000.0) - 1960.0).abs() < 1e-9);
+        assert!((s.tidal_volume_ml() - 490.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn every_parameter_is_required_and_checked() {
+        let mut p = toronto();
+        p.retain(|(n, _)| *n != "peep_cmh2o");
+        assert!(check(&p).unwrap_err().contains("`peep_cmh2o`"));
+        let mut p = toronto();
+        p[0].1 = f64::NAN;
+        let err = check(&p).unwrap_err();
+        assert!(err.contains("`donor_weight_kg` = NaN"), "{err}");
+        let mut p = toronto();
+        p.push(("donor_height_cm", 180.0));
+        assert!(check(&p).unwrap_err().contains("`donor_height_cm`"));
+        let mut p = toronto();
+        p[13].1 = 4000.0;
+        assert!(check(&p).unwrap_err().contains("assessment_wait_s"));
+    }
+}

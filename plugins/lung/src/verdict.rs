@@ -1,0 +1,149 @@
+//! The Toronto-style verdict (§2A): a lung is suitable when its P/F ratio at the latest
+//! assessment reaches the threshold and none of PVR, dynamic compliance, static compliance or
+//! peak airway pressure has worsened by the deterioration fraction between two consecutive
+//! assessments of the run. A deterioration, once seen, stays a reason: a lung that got worse and
+//! then held still is not stable.
+
+/// What one assessment measured.
+#[derive(Debug, Clone, Copy)]
+pub struct Measures {
+    pub pf_mmhg: f64,
+    pub pvr_dyn_s_cm5: f64,
+    pub dynamic_compliance_ml_cmh2o: f64,
+    pub static_compliance_ml_cmh2o: f64,
+    pub peak_pressure_cmh2o: f64,
+}
+
+impl Measures {
+    fn all_finite(&self) -> bool {
+        [
+            self.pf_mmhg,
+            self.pvr_dyn_s_cm5,
+            self.dynamic_compliance_ml_cmh2o,
+            self.static_compliance_ml_cmh2o,
+            self.peak_pressure_cmh2o,
+        ]
+        .iter()
+        .all(|v| v.is_finite())
+    }
+}
+
+/// The reasons against the lung after the latest assessment.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reasons {
+    pub pf_below_threshold: bool,
+    pub pvr_worse: bool,
+    pub dynamic_compliance_worse: bool,
+    pub static_compliance_worse: bool,
+    pub peak_pressure_worse: bool,
+}
+
+impl Reasons {
+    pub fn suitable(&self) -> bool {
+        !(self.pf_below_threshold
+            || self.pvr_worse
+            || self.dynamic_compliance_worse
+            || self.static_compliance_worse
+            || self.peak_pressure_worse)
+    }
+}
+
+/// The verdict as it builds up over the run's assessments.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    pf_threshold_mmhg: f64,
+    deterioration: f64,
+    previous: Option<Measures>,
+    pub reasons: Reasons,
+    /// Whether the latest assessment had every measure (a failed sensor leaves it open).
+    pub complete: bool,
+    pub count: u32,
+}
+
+impl Verdict {
+    pub fn new(pf_threshold_mmhg: f64, deterioration: f64) -> Self {
+        Verdict {
+            pf_threshold_mmhg,
+            deterioration,
+            previous: None,
+            reasons: Reasons::default(),
+            complete: false,
+            count: 0,
+        }
+    }
+
+    /// Takes one assessment into the verdict.
+    pub fn assess(&mut self, now: Measures) {
+        self.count += 1;
+        self.complete = now.all_finite();
+        let r = &mut self.reasons;
+        r.pf_below_threshold = now.pf_mmhg < self.pf_threshold_mmhg;
+        if let Some(before) = self.previous.filter(|_| self.complete) {
+            let up = 1.0 + self.deterioration;
+            let down = 1.0 - self.deterioration;
+            r.pvr_worse |= now.pvr_dyn_s_cm5 >= before.pvr_dyn_s_cm5 * up;
+            r.dynamic_compliance_worse |=
+                now.dynamic_compliance_ml_cmh2o <= before.dynamic_compliance_ml_cmh2o * down;
+            r.static_compliance_worse |=
+                now.static_compliance_ml_cmh2o <= before.static_compliance_ml_cmh2o * down;
+            r.peak_pressure_worse |= now.peak_pressure_cmh2o >= before.peak_pressure_cmh2o * up;
+        }
+        if self.complete {
+            self.previous = Some(now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(pf: f64, pvr: f64, cdyn: f64, cstat: f64, peak: f64) -> Measures {
+        Measures {
+            pf_mmhg: pf,
+            pvr_dyn_s_cm5: pvr,
+            dynamic_compliance_ml_cmh2o: cdyn,
+            static_compliance_ml_cmh2o: cstat,
+            peak_pressure_cmh2o: peak,
+        }
+    }
+
+    #[test]
+    fn a_stable_lung_above_400_is_suitable() {
+        let mut v = Verdict::new(400.0, 0.15);
+        v.assess(m(500.0, 120.0, 60.0, 90.0, 13.0));
+        v.assess(m(510.0, 125.0, 58.0, 88.0, 13.5));
+        assert!(v.reasons.suitable() && v.complete && v.count == 2);
+    }
+
+    #[test]
+    fn each_reason_is_found_and_deterioration_stays() {
+        let mut v = Verdict::new(400.0, 0.15);
+        v.assess(m(450.0, 120.0, 60.0, 90.0, 13.0));
+        v.assess(m(390.0, 140.0, 50.0, 76.0, 15.0));
+        assert_eq!(
+            v.reasons,
+            Reasons {
+                pf_below_threshold: true,
+                pvr_worse: true,
+                dynamic_compliance_worse: true,
+                static_compliance_worse: true,
+                peak_pressure_worse: true,
+            }
+        );
+        // Better oxygenation later clears the P/F reason, not the deterioration.
+        v.assess(m(420.0, 140.0, 50.0, 76.0, 15.0));
+        assert!(!v.reasons.pf_below_threshold && v.reasons.pvr_worse);
+        assert!(!v.reasons.suitable());
+    }
+
+    #[test]
+    fn an_incomplete_assessment_is_not_compared() {
+        let mut v = Verdict::new(400.0, 0.15);
+        v.assess(m(450.0, 120.0, 60.0, 90.0, 13.0));
+        v.assess(m(450.0, f64::NAN, 60.0, 90.0, 13.0));
+        assert!(!v.complete);
+        v.assess(m(450.0, 130.0, 60.0, 90.0, 13.0));
+        assert!(v.complete && v.reasons.suitable());
+    }
+}
