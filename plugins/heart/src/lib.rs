@@ -216,9 +216,11 @@ impl Protocol for Heart {
         d[7] = l.venous - l.arterial;
         d[8] = l.arterial_per_h;
         d[9] = l.venous_per_h;
-        d[10] = f64::from(l.rises_in_a_row);
-        d[11] = f64::from(l.samples);
-        d[12] = l.verdict();
+        if self.arterial_lactate.is_some() {
+            d[10] = f64::from(l.rises_in_a_row);
+            d[11] = f64::from(l.samples);
+            d[12] = l.verdict();
+        }
     }
 
     fn phase_event(&mut self, _event: &perfuse_plugin_sdk::PhaseEvent) {
