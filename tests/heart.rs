@@ -51,7 +51,10 @@ fn alarm_after_streak(
         since = if cond(r) { since.or(Some(tick)) } else { None };
         active(r, id)
     });
-    (since.expect("the condition held when the alarm was raised"), raised)
+    (
+        since.expect("the condition held when the alarm was raised"),
+        raised,
+    )
 }
 
 fn value(run: &Run, id: &str) -> f64 {
@@ -104,7 +107,11 @@ fn nmp_good_heart_runs_to_its_end_in_band_with_flat_lactate() {
         assert!(fraction >= 0.95, "{signal}: {}", s["channels"][signal]);
     }
     assert!(high_alarms(&s).is_empty(), "high alarms: {}", s["alarms"]);
-    assert!(s["alarms"].as_array().unwrap().is_empty(), "{}", s["alarms"]);
+    assert!(
+        s["alarms"].as_array().unwrap().is_empty(),
+        "{}",
+        s["alarms"]
+    );
 
     // Lactate stays near 2.2 mmol/L (§1A) and the verdict is viable.
     let d = &s["derived"];
@@ -143,11 +150,17 @@ fn nmp_poor_heart_lactate_rises_and_the_verdict_rejects() {
     assert_eq!(s["scenario"], "poor");
     let d = &s["derived"];
     let trend = f(&d["arterial_lactate_trend_mmol_l_h"]);
-    assert!((0.35..=0.7).contains(&trend), "about 0.5 mmol/L/h (§10.2): {d}");
+    assert!(
+        (0.35..=0.7).contains(&trend),
+        "about 0.5 mmol/L/h (§10.2): {d}"
+    );
     assert!(f(&d["venous_lactate_trend_mmol_l_h"]) > 0.3, "{d}");
     assert_eq!(f(&d["lactate_rises_in_a_row"]), 2.0);
     assert_eq!(f(&d["lactate_verdict_viable"]), 0.0);
-    assert!(f(&d["cvr_rise_ratio"]) > 1.1, "the injured bed stiffens: {d}");
+    assert!(
+        f(&d["cvr_rise_ratio"]) > 1.1,
+        "the injured bed stiffens: {d}"
+    );
     let lactates: Vec<f64> = s["assessments"]
         .as_array()
         .unwrap()
@@ -155,7 +168,10 @@ fn nmp_poor_heart_lactate_rises_and_the_verdict_rejects() {
         .map(|a| f(&a["values"]["arterial_lactate_mmol_l"]))
         .collect();
     assert_eq!(lactates.len(), 3);
-    assert!(lactates.windows(2).all(|w| w[1] > w[0] + 0.3), "{lactates:?}");
+    assert!(
+        lactates.windows(2).all(|w| w[1] > w[0] + 0.3),
+        "{lactates:?}"
+    );
     // Pressure is still held; only the metabolic picture is bad: no high alarm.
     assert!(in_band(&s, "mean_pressure") >= 0.95);
     assert!(high_alarms(&s).is_empty(), "high alarms: {}", s["alarms"]);
@@ -174,7 +190,11 @@ fn hope_runs_to_its_end_at_8_degrees_and_20_to_25_mmhg() {
     }
     // Never above the 25-mmHg warning, so no reduction was ever needed.
     assert!(f(&s["channels"]["aortic_pressure"]["max"]) < 25.0);
-    assert!(s["alarms"].as_array().unwrap().is_empty(), "{}", s["alarms"]);
+    assert!(
+        s["alarms"].as_array().unwrap().is_empty(),
+        "{}",
+        s["alarms"]
+    );
     let d = &s["derived"];
     let cvr = f(&d["coronary_vascular_resistance"]);
     assert!((0.11..=0.15).contains(&cvr), "CVR {cvr}");
@@ -245,7 +265,10 @@ fn hope_over_pressure_is_reduced_then_stopped_at_the_tick_it_is_seen() {
         command(&run, "pump")
     );
     let over_30 = step_until(&mut run, 1215.0, |r| value(r, "aortic_pressure") > 30.0);
-    assert_eq!(alarm_first_tick(&run, "over_pressure_critical"), Some(over_30));
+    assert_eq!(
+        alarm_first_tick(&run, "over_pressure_critical"),
+        Some(over_30)
+    );
     assert_eq!(priority(&run, "over_pressure_critical"), "high");
     assert_eq!(command(&run, "pump"), 0.0);
     // The flow-loss alarm follows after its own 5 s; the stop is latched.
@@ -301,7 +324,10 @@ fn nmp_over_temperature_turns_the_heater_off_while_flow_continues() {
     assert_eq!(command(&run, "heater"), 0.0);
     step(&mut run, 6000);
     assert_eq!(command(&run, "heater"), 0.0, "latched off");
-    assert!(value(&run, "mean_coronary_flow") > 500.0, "perfusion continues");
+    assert!(
+        value(&run, "mean_coronary_flow") > 500.0,
+        "perfusion continues"
+    );
 }
 
 #[test]
@@ -313,8 +339,14 @@ fn hope_over_temperature_alarms_while_cooling_and_flow_continue() {
     });
     assert_eq!(raised, onset + persist);
     assert_eq!(priority(&run, "over_temperature"), "high");
-    assert!(command(&run, "cooler") < 0.0, "the controller still asks to cool");
-    assert!(value(&run, "mean_coronary_flow") > 100.0, "perfusion continues");
+    assert!(
+        command(&run, "cooler") < 0.0,
+        "the controller still asks to cool"
+    );
+    assert!(
+        value(&run, "mean_coronary_flow") > 100.0,
+        "perfusion continues"
+    );
 }
 
 #[test]

@@ -398,7 +398,9 @@ impl Heart {
     fn publish(&mut self, line_flow: f64, r: f64, coronary_ml_min: f64, q10_factor: f64) {
         let (vo2_ml_min, release_mmol_s) = self.metabolism(q10_factor);
         let dilution_dl_min = coronary_ml_min.max(MIN_DILUTION_ML_MIN) / 100.0;
-        let bound_left = self.bound_o2_ml_dl.min(self.cao2_ml_dl - vo2_ml_min / dilution_dl_min);
+        let bound_left = self
+            .bound_o2_ml_dl
+            .min(self.cao2_ml_dl - vo2_ml_min / dilution_dl_min);
         let venous_sat = if self.bound_o2_ml_dl > 0.0 {
             100.0 * (bound_left / self.bound_o2_ml_dl).max(0.0)
         } else {
@@ -468,7 +470,8 @@ impl Plant for Heart {
         // Lactate: V·dL/dt = G − k·L, exact for G and k held over the step.
         let volume_l = self.p.perfusate_ml / 1000.0;
         let g = (release_mmol_s + self.rbc_37_mmol_s * q10_factor) / volume_l;
-        let k = self.p.lactate_extraction * q10_factor * coronary_mean.max(0.0) / 60_000.0 / volume_l;
+        let k =
+            self.p.lactate_extraction * q10_factor * coronary_mean.max(0.0) / 60_000.0 / volume_l;
         let kdt = k * dt_s;
         self.lactate_mmol_l = if kdt > 1e-12 {
             let steady = g / k;
@@ -546,7 +549,10 @@ mod tests {
         perfuse_at(&mut good, 75.0, 4.0);
         let l = good.out[ARTERIAL_LACTATE];
         assert!((l - 2.2).abs() < 0.15, "good heart lactate {l}");
-        assert!(good.out[VENOUS_LACTATE] < l, "a good heart extracts lactate");
+        assert!(
+            good.out[VENOUS_LACTATE] < l,
+            "a good heart extracts lactate"
+        );
 
         let mut poor = plant(&[
             AT_34[0],
@@ -558,7 +564,10 @@ mod tests {
         ]);
         perfuse_at(&mut poor, 75.0, 4.0);
         let rise_per_h = (poor.out[ARTERIAL_LACTATE] - 2.2) / 4.0;
-        assert!((0.4..0.6).contains(&rise_per_h), "poor heart {rise_per_h}/h");
+        assert!(
+            (0.4..0.6).contains(&rise_per_h),
+            "poor heart {rise_per_h}/h"
+        );
         assert!(poor.out[VENOUS_LACTATE] > poor.out[ARTERIAL_LACTATE]);
     }
 
