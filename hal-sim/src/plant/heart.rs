@@ -519,8 +519,7 @@ mod tests {
         u
     }
 
-    /// Perfuses at a held mean pressure for `hours` in steps of 1 s, with the perfusate held at
-    /// `temp_c` (room at the same temperature, no heater).
+    /// Perfuses at a held mean pressure for `hours` in steps of 1 s, heater off.
     fn perfuse_at(h: &mut Heart, pressure_mmhg: f64, hours: f64) {
         for _ in 0..(hours * 3600.0) as usize {
             let flow = pressure_mmhg / h.resistance();
@@ -528,6 +527,7 @@ mod tests {
         }
     }
 
+    /// Perfusate and room at 34 °C and no metabolic heat, so the heart stays at 34 °C.
     const AT_34: [(&str, f64); 4] = [
         ("perfusate_start_c", 34.0),
         ("ambient_c", 34.0),
