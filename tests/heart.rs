@@ -206,11 +206,14 @@ fn hope_runs_to_its_end_at_8_degrees_and_20_to_25_mmhg() {
 
 #[test]
 fn hope_poor_heart_shows_a_rising_coronary_resistance() {
-    let s = run_summary(&hope(), &["--scenario", "poor"]);
+    // Samples at 40 min, 1 h 40 and 2 h 40.
+    let s = run_summary(&hope(), &["--scenario", "poor", "--duration", "2h45m"]);
     let d = &s["derived"];
     let rise = f(&d["cvr_rise_ratio"]);
-    assert!(rise > 1.3, "CVR rise ×{rise}");
-    assert!(f(&s["channels"]["mean_coronary_flow"]["in_band_fraction"]) < 0.95);
+    assert!(rise > 1.25, "CVR rise ×{rise}");
+    // At the held pressure the flow falls: below the good heart's ~165 mL/min.
+    let flow = f(&s["channels"]["mean_coronary_flow"]["mean"]);
+    assert!(flow < 140.0, "mean coronary flow {flow}");
     assert!(in_band(&s, "mean_pressure") >= 0.95, "pressure still held");
 }
 
@@ -339,10 +342,8 @@ fn hope_over_temperature_alarms_while_cooling_and_flow_continue() {
     });
     assert_eq!(raised, onset + persist);
     assert_eq!(priority(&run, "over_temperature"), "high");
-    assert!(
-        command(&run, "cooler") < 0.0,
-        "the controller still asks to cool"
-    );
+    // Heating is capped at 0 W; the cooling the loop asks for goes through.
+    assert!(command(&run, "cooler") < 0.0, "cooling continues");
     assert!(
         value(&run, "mean_coronary_flow") > 100.0,
         "perfusion continues"

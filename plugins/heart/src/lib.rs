@@ -17,7 +17,7 @@ pub mod lactate;
 
 use lactate::LactateTrend;
 use perfuse_plugin_sdk::{
-    CreateContext, Params, Protocol, StepInput, StepOutput, export_plugin, validity,
+    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, validity,
 };
 
 /// Coronary flow below which no resistance is computed, mL/min (the heart is not perfused).
@@ -223,10 +223,105 @@ impl Protocol for Heart {
         }
     }
 
-    fn phase_event(&mut self, _event: &perfuse_plugin_sdk::PhaseEvent) {
+    fn phase_event(&mut self, _event: &PhaseEvent) {
         // Sampling counts from the start of the sampled phase.
         self.next_sample_s = self.first_sample_s;
     }
 }
 
 export_plugin!(Heart);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_SIGNALS};
+
+    // Signal indices of the test protocol.
+    const P: usize = 0;
+    const Q: usize = 1;
+    const ART: usize = 2;
+    const VEN: usize = 3;
+    const SAT: usize = 4;
+    const PRESERVATION: u32 = 1;
+
+    fn heart() -> Heart {
+        Heart {
+            mean_pressure: P,
+            mean_coronary_flow: Q,
+            arterial_lactate: Some(ART),
+            venous_lactate: Some(VEN),
+            venous_saturation: Some(SAT),
+            sampled_phase: PRESERVATION,
+            mass_g: 300.0,
+            hb_g_dl: 8.0,
+            pao2_mmhg: 200.0,
+            first_sample_s: 1800.0,
+            sample_interval_s: 3600.0,
+            period_s: 0.01,
+            next_sample_s: 1800.0,
+            cvr_baseline: f64::NAN,
+            cvr_sampled: f64::NAN,
+            lactate: LactateTrend::new(0.1, 5.0),
+        }
+    }
+
+    fn input(tick: u64, phase: u32, phase_start_s: f64, lactate: f64) -> StepInput {
+        let mut values = [0.0; MAX_SIGNALS];
+        values[P] = 75.0;
+        values[Q] = 750.0;
+        values[ART] = lactate;
+        values[VEN] = lactate - 0.1;
+        values[SAT] = 80.0;
+        let t_s = tick as f64 * 0.01;
+        StepInput {
+            tick,
+            t_s,
+            phase,
+            phase_elapsed_s: t_s - phase_start_s,
+            n_signals: 5,
+            values,
+            validity: [validity::OK; MAX_SIGNALS],
+            setpoints: [f64::NAN; MAX_SIGNALS],
+            commands: [0.0; MAX_ACTUATORS],
+        }
+    }
+
+    #[test]
+    fn resistance_and_oxygen_use_from_the_signals() {
+        let mut h = heart();
+        let mut out = StepOutput::default();
+        h.step(&input(0, 0, 0.0, 2.2), &mut out);
+        assert!((out.derived[0] - 0.1).abs() < 1e-12);
+        assert_eq!(out.derived[3], 20.0);
+        // 7.5 dL/min × (1.34 × 8 × 0.2 + 0.0031 × 200) mL/dL over 300 g, per 100 g.
+        let expected = 7.5 * (1.34 * 8.0 * 0.2 + 0.62) / 3.0;
+        assert!((out.derived[4] - expected).abs() < 1e-9);
+        assert_eq!(out.assessment, 0, "no sample outside the sampled phase");
+    }
+
+    #[test]
+    fn samples_are_taken_hourly_from_the_phase_start_and_recorded() {
+        let mut h = heart();
+        let start_s = 600.0;
+        h.phase_event(&PhaseEvent {
+            t_s: start_s,
+            from: 0,
+            to: PRESERVATION,
+        });
+        let mut sampled = Vec::new();
+        for tick in 60_000..(600 + 3 * 3600 + 1) * 100 {
+            let lactate = 2.2 + 0.5 * (tick as f64 * 0.01 - start_s) / 3600.0;
+            let mut out = StepOutput::default();
+            h.step(&input(tick, PRESERVATION, start_s, lactate), &mut out);
+            if out.assessment != 0 {
+                sampled.push((tick, out.derived[5], out.derived[12]));
+            }
+        }
+        let ticks: Vec<u64> = sampled.iter().map(|s| s.0).collect();
+        assert_eq!(ticks, [240_000, 600_000, 960_000]);
+        assert!((h.lactate.arterial_per_h - 0.5).abs() < 1e-6);
+        assert!(sampled[0].2.is_nan(), "no verdict from one sample");
+        assert_eq!(sampled[1].2, 1.0, "one rise is not yet a rising trend");
+        assert_eq!(sampled[2].2, 0.0, "two rises in a row");
+    }
+}
