@@ -177,8 +177,9 @@ impl HeartParams {
             // the middle of the 20–25 mmHg and 100–250 mL/min of §1B [D from T].
             r_inf_mmhg_min_ml: pick(0.10, 0.13),
             // My choice: a vasoconstricted (NMP) or cold-stiff (HOPE) bed at the start whose excess
-            // washes out in the first 10–20 min, as the kidney's does (§10.1).
-            r_excess_mmhg_min_ml: pick(0.03, 0.07),
+            // washes out in the first 10–20 min, as the kidney's does (§10.1); the NMP excess is
+            // small enough for the coronary flow to reach 650 mL/min within 3 min at 75 mmHg.
+            r_excess_mmhg_min_ml: pick(0.02, 0.07),
             r_excess_tau_s: pick(600.0, 1200.0),
             // A good heart's resistance is stable (§1A); the poor scenario sets a drift.
             r_drift_per_h: 0.0,
