@@ -11,6 +11,7 @@ use perfuse_core::config::{ActuatorKind, SensorKind};
 
 use crate::params::ParamDef;
 
+pub(crate) mod heart;
 pub(crate) mod kidney;
 pub(crate) mod lung;
 mod thermal;
@@ -96,7 +97,7 @@ pub(crate) struct Model {
 }
 
 /// Every model the simulator offers.
-pub(crate) const MODELS: &[Model] = &[kidney::MODEL, lung::MODEL];
+pub(crate) const MODELS: &[Model] = &[kidney::MODEL, lung::MODEL, heart::MODEL];
 
 impl Model {
     /// The model named `name`; the error lists the models there are.
