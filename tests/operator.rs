@@ -106,15 +106,30 @@ fn audio_pause_is_time_limited_and_the_alarm_stays_visible() {
 
 #[test]
 fn acknowledging_silences_the_alarm_but_keeps_it_while_its_condition_lasts() {
-    let s = run_with(
+    // Air stops the pump; with the pump stopped the pressure falls and `no_pressure` follows.
+    // Each sounds until acknowledged.
+    let one = run_with(
         &protocol("kidney-hmp.ron"),
-        r#"[(at_s: 70.0, command: Acknowledge("air_in_line"))]"#,
+        r#"[(at_s: 90.0, command: Acknowledge("air_in_line"))]"#,
         &["--duration", "150s", "--fault", "air@1m"],
     );
-    assert_eq!(s["audio"]["sounding_at_end"], false);
-    assert_eq!(alarm(&s, "air_in_line").unwrap()["active_at_end"], true);
-    let entry = log_entries(&s, "air_in_line")[0];
-    assert_eq!(f(&entry["acknowledged_s"]), 70.0);
+    assert_eq!(alarm(&one, "no_pressure").unwrap()["active_at_end"], true);
+    assert_eq!(
+        one["audio"]["sounding_at_end"], true,
+        "no_pressure is not acknowledged"
+    );
+    let both = run_with(
+        &protocol("kidney-hmp.ron"),
+        r#"[
+            (at_s: 90.0, command: Acknowledge("air_in_line")),
+            (at_s: 90.0, command: Acknowledge("no_pressure")),
+        ]"#,
+        &["--duration", "150s", "--fault", "air@1m"],
+    );
+    assert_eq!(both["audio"]["sounding_at_end"], false);
+    assert_eq!(alarm(&both, "air_in_line").unwrap()["active_at_end"], true);
+    let entry = log_entries(&both, "air_in_line")[0];
+    assert_eq!(f(&entry["acknowledged_s"]), 90.0);
     assert_eq!(entry["end_s"], Value::Null);
 }
 
