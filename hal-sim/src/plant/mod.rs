@@ -12,6 +12,7 @@ use perfuse_core::config::{ActuatorKind, SensorKind};
 use crate::params::ParamDef;
 
 pub(crate) mod kidney;
+pub(crate) mod liver;
 mod thermal;
 
 /// Most inputs a plant may take (combined actuator commands).
@@ -95,7 +96,7 @@ pub(crate) struct Model {
 }
 
 /// Every model the simulator offers.
-pub(crate) const MODELS: &[Model] = &[kidney::MODEL];
+pub(crate) const MODELS: &[Model] = &[kidney::MODEL, liver::MODEL];
 
 impl Model {
     /// The model named `name`; the error lists the models there are.
