@@ -484,3 +484,45 @@ fn nmp_arterial_over_pressure_stops_the_artery_and_spares_the_portal_vein() {
     assert_eq!(command(&run, "ha_pump"), 0.0, "latched");
     assert!(command(&run, "pv_pump") > 0.0, "portal perfusion continues");
 }
+
+/// The NMP protocol rewritten by `edit`, in a temporary file.
+fn nmp_variant(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, std::path::PathBuf) {
+    let text = std::fs::read_to_string(protocol("liver-nmp.ron")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("variant.ron");
+    std::fs::write(&file, edit(text)).unwrap();
+    (dir, file)
+}
+
+#[test]
+fn the_protocols_check_and_bad_plugin_parameters_are_named() {
+    for file in ["liver-nmp.ron", "liver-hope.ron", "liver-dhope.ron"] {
+        let out = perfuse(&["check", protocol(file).to_str().unwrap()]);
+        assert!(out.status.success(), "{file}: {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("plugin liver 0.1.0"),
+            "{}",
+            stdout(&out)
+        );
+    }
+    let (_dir, file) = nmp_variant(|t| t.replace("\"ph_target\": 7.40,", "\"ph_target\": 9.0,"));
+    let out = perfuse(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`ph_target` must be from 6.8 to 7.8, found 9"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A pump whose loop lacks its parameters is refused when the run starts.
+    let (_dir, file) =
+        nmp_variant(|t| t.replace("        \"insulin_step_ml_h\": 1.0, // [P]\n", ""));
+    let out = perfuse(&["run", file.to_str().unwrap(), "--quiet", "--duration", "1s"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out)
+            .contains("missing plugin parameter `insulin_step_ml_h` (the `insulin` pump's loop)"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -126,3 +126,57 @@ impl SweepLoop {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(value: f64, delivered: f64) -> StepInput {
+        let mut i = StepInput {
+            tick: 0,
+            t_s: 0.0,
+            phase: 0,
+            phase_elapsed_s: 0.0,
+            n_signals: 1,
+            values: [f64::NAN; perfuse_plugin_sdk::MAX_SIGNALS],
+            validity: [validity::OK; perfuse_plugin_sdk::MAX_SIGNALS],
+            setpoints: [f64::NAN; perfuse_plugin_sdk::MAX_SIGNALS],
+            commands: [f64::NAN; perfuse_plugin_sdk::MAX_ACTUATORS],
+        };
+        i.values[0] = value;
+        i.commands[0] = delivered;
+        i
+    }
+
+    #[test]
+    fn a_drug_loop_steps_up_from_what_was_delivered_and_stops_once_clear() {
+        let mut insulin = DrugLoop::new(0, 0, Trigger::Above, 10.0, 1.0);
+        let mut out = StepOutput::default();
+        insulin.step(&input(12.0, 0.0), false, &mut out);
+        assert!(out.commands[0].is_nan(), "no request between decisions");
+        insulin.step(&input(11.0, 2.0), true, &mut out);
+        assert_eq!(
+            out.commands[0], 3.0,
+            "mean 11.5 > 10: one step up from 2 mL/h"
+        );
+        insulin.step(&input(9.0, 3.0), true, &mut out);
+        assert_eq!(out.commands[0], 0.0);
+        let mut blind = input(12.0, 3.0);
+        blind.validity[0] = validity::STALE;
+        insulin.step(&blind, true, &mut out);
+        assert_eq!(out.commands[0], 0.0, "no valid glucose: no insulin");
+    }
+
+    #[test]
+    fn the_sweep_rises_when_the_perfusate_is_acid_and_holds_without_ph() {
+        let mut sweep = SweepLoop::new(0, 0, 7.40, 1.0);
+        let mut out = StepOutput::default();
+        sweep.step(&input(7.30, 1.0), true, &mut out);
+        assert!((out.commands[0] - 1.1).abs() < 1e-12);
+        let mut out = StepOutput::default();
+        let mut blind = input(7.30, 1.1);
+        blind.validity[0] = validity::IMPLAUSIBLE;
+        sweep.step(&blind, true, &mut out);
+        assert!(out.commands[0].is_nan(), "held");
+    }
+}
