@@ -391,12 +391,13 @@ fn nmp_outflow_obstruction_halves_portal_inflow() {
 #[test]
 fn nmp_over_temperature_turns_the_heater_off_while_flow_continues() {
     let mut run = lockstep(&protocol("liver-nmp.ron"), &["heater-runaway@10m"], 1);
-    acted_on_at_persistence(
+    // The runaway heater keeps heating whatever its command: the backup probe trips too.
+    acted_at_persistence(
         &mut run,
-        "over_temperature",
-        "perfusate_temp",
-        38.5,
-        1.0,
+        &[
+            ("over_temperature", "perfusate_temp", 38.5, 1.0),
+            ("backup_probe_over_temperature", "reservoir_temp", 39.0, 2.0),
+        ],
         3600.0,
     );
     assert_eq!(command(&run, "heater"), 0.0);
@@ -525,4 +526,64 @@ fn the_protocols_check_and_bad_plugin_parameters_are_named() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn nmp_lost_temperature_and_arterial_pressure_channels_are_caught() {
+    let mut run = lockstep(
+        &protocol("liver-nmp.ron"),
+        &[
+            "channel-loss:perfusate_temp@10m",
+            "channel-loss:ha_pressure@11m",
+        ],
+        1,
+    );
+    for (id, sensor, persist_s, within_s) in [
+        ("temperature_sensor_failed", "perfusate_temp", 0.5, 610.0),
+        ("ha_pressure_sensor_failed", "ha_pressure", 0.1, 670.0),
+    ] {
+        let lost = step_until(&mut run, within_s, |r| {
+            r.signal(sensor).unwrap().1 == validity::IMPLAUSIBLE
+        });
+        let persist = ticks(&run, persist_s);
+        step(&mut run, persist);
+        assert_eq!(alarm_first_tick(&run, id), Some(lost + persist), "{id}");
+    }
+    assert!(command(&run, "heater") <= 50.0, "heater limited");
+    step(&mut run, 1000);
+    assert!(
+        command(&run, "ha_pump") > 50.0,
+        "the artery is held, not stopped"
+    );
+}
+
+#[test]
+fn hope_sensor_failures_raise_high_alarms_and_perfusion_continues() {
+    let mut run = lockstep(
+        &protocol("liver-hope.ron"),
+        &["stuck:pv_pressure@10m", "channel-loss:perfusate_temp@11m"],
+        1,
+    );
+    let stuck = step_until(&mut run, 620.0, |r| {
+        r.signal("pv_pressure").unwrap().1 == validity::STUCK
+    });
+    assert_eq!(
+        alarm_first_tick(&run, "pv_pressure_sensor_stuck"),
+        Some(stuck)
+    );
+    let lost = step_until(&mut run, 670.0, |r| {
+        r.signal("perfusate_temp").unwrap().1 == validity::IMPLAUSIBLE
+    });
+    let persist = ticks(&run, 0.5);
+    step(&mut run, persist);
+    assert_eq!(
+        alarm_first_tick(&run, "temperature_sensor_failed"),
+        Some(lost + persist)
+    );
+    assert!(
+        command(&run, "cooler") <= 0.0,
+        "no heating without a temperature"
+    );
+    step(&mut run, 1000);
+    assert!(command(&run, "pv_pump") > 50.0, "held at its last flow");
 }
