@@ -20,7 +20,8 @@
 //!   `pCO2` rises with CO2 production and falls with the oxygenator sweep,
 //!   `pH = 6.1 + log10(HCO3/(0.0307·pCO2))` with `HCO3 = hco3_base − lactate` (lactic acid
 //!   titrates bicarbonate); bile flows at `bile_ml_h` after an onset, with a bile–perfusate pH
-//!   difference `bile_dph` that builds with it.
+//!   difference `bile_dph` that builds with it. Metabolism runs whether or not the liver is
+//!   perfused: a stopped inflow is a fault that the protocol's rules end within seconds.
 //! - Inputs: MAX_INPUTS = 8 leaves one input for both line clamps, so a closed clamp on either
 //!   line stops both inflows (every protocol closes them together).
 //! - Faults: air sets the bubble output; an occlusion multiplies both inflow beds; a leak opens
