@@ -14,6 +14,7 @@ use crate::params::ParamDef;
 pub(crate) mod heart;
 pub(crate) mod kidney;
 pub(crate) mod lung;
+pub(crate) mod liver;
 mod thermal;
 
 /// Most inputs a plant may take (combined actuator commands).
@@ -97,7 +98,7 @@ pub(crate) struct Model {
 }
 
 /// Every model the simulator offers.
-pub(crate) const MODELS: &[Model] = &[kidney::MODEL, lung::MODEL, heart::MODEL];
+pub(crate) const MODELS: &[Model] = &[kidney::MODEL, lung::MODEL, heart::MODEL, liver::MODEL];
 
 impl Model {
     /// The model named `name`; the error lists the models there are.

@@ -1,0 +1,434 @@
+//! Liver machine perfusion: normothermic (OrganOx/Liver4Life-like NMP, §3A), hypothermic
+//! oxygenated portal perfusion (HOPE) and its dual variant (D-HOPE, §3B).
+//!
+//! What a RON file cannot express lives here:
+//! - HA and PV resistance (mean pressure / flow), lactate clearance from its peak, bile volume
+//!   and bile of the last hour;
+//! - the VITTAL and Groningen criteria (§3A) as 0/1 reasons and a verdict, each frozen and
+//!   recorded as an assessment at its time (`vittal_at_s`, `groningen_at_s`);
+//! - the NMP automation loops: vasodilator on low HA flow, insulin above and glucagon below the
+//!   glucose band, CO2 sweep on pH ([`automation`]); they run for the actuators the protocol
+//!   declares (`vasodilator`, `insulin`, `glucagon`, `sweep`), each needing its parameters;
+//! - the warm-up transition: a phase `warm_up` ends once `perfusate_temp` has held
+//!   `warm_threshold_c` for `warm_hold_s`.
+//!
+//! Signals it reads, by id: `mean_pv_pressure`, `mean_pv_flow` (required); `mean_ha_pressure`,
+//! `mean_ha_flow`, `perfusate_temp`, `lactate`, `glucose`, `ph`, `bile_volume`, `bile_ph`
+//! (where the protocol has them).
+
+mod automation;
+mod viability;
+
+use automation::{DrugLoop, SweepLoop, Trigger};
+use perfuse_plugin_sdk::{
+    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, validity,
+};
+use viability::{Evidence, Verdict, groningen, vittal};
+
+/// Time constant of the slow flow means the VITTAL flow criterion is judged on, s (my choice:
+/// ten minutes, so pulsatility and noise do not decide it).
+const FLOW_MEAN_TAU_S: f64 = 600.0;
+/// Bile volume is sampled once a minute for the volume of the last hour.
+const BILE_SAMPLE_S: f64 = 60.0;
+const BILE_SAMPLES: usize = 61;
+/// Flow below which a resistance is not defined, mL/min.
+const MIN_FLOW_ML_MIN: f64 = 5.0;
+
+const PARAMS: [&str; 14] = [
+    "warm_threshold_c",
+    "warm_hold_s",
+    "vittal_at_s",
+    "groningen_at_s",
+    "drug_interval_s",
+    "vasodilator_below_ml_min",
+    "vasodilator_step_ml_h",
+    "insulin_above_mmol_l",
+    "insulin_step_ml_h",
+    "glucagon_below_mmol_l",
+    "glucagon_step_ml_h",
+    "sweep_interval_s",
+    "ph_target",
+    "sweep_gain_l_min_per_ph",
+];
+
+/// A finite parameter above 0, if given.
+fn positive(params: &Params<'_>, name: &str) -> Result<Option<f64>, String> {
+    match params.get(name) {
+        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
+        Some(v) => Err(format!(
+            "`{name}` must be a number greater than 0, found {v}"
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A parameter the protocol's circuit makes necessary.
+fn needed(params: &Params<'_>, name: &str, why: &str) -> Result<f64, String> {
+    params
+        .get(name)
+        .ok_or_else(|| format!("missing plugin parameter `{name}` ({why})"))
+}
+
+/// Decision ticks of a loop that acts every `interval_s`.
+#[derive(Debug, Clone, Copy)]
+struct Every {
+    interval_s: f64,
+    next_s: f64,
+}
+
+impl Every {
+    fn new(interval_s: f64) -> Self {
+        Every {
+            interval_s,
+            next_s: interval_s,
+        }
+    }
+
+    fn due(&mut self, t_s: f64) -> bool {
+        if t_s + 1e-9 >= self.next_s {
+            self.next_s += self.interval_s;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub struct Liver {
+    mean_ha_pressure: Option<usize>,
+    mean_ha_flow: Option<usize>,
+    mean_pv_pressure: usize,
+    mean_pv_flow: usize,
+    perfusate_temp: Option<usize>,
+    lactate: Option<usize>,
+    glucose: Option<usize>,
+    ph: Option<usize>,
+    bile_volume: Option<usize>,
+    bile_ph: Option<usize>,
+    period_s: f64,
+
+    warm_up_phase: Option<u32>,
+    warm_threshold_c: f64,
+    warm_hold_s: f64,
+    warm_since_s: Option<f64>,
+
+    drugs: [Option<DrugLoop>; 3],
+    drug_every: Every,
+    sweep: Option<SweepLoop>,
+    sweep_every: Every,
+
+    vittal: Option<Verdict<6>>,
+    groningen: Option<Verdict<5>>,
+    peak_lactate: f64,
+    lowest_lactate: f64,
+    peak_glucose: f64,
+    ha_flow_mean: f64,
+    pv_flow_mean: f64,
+    bile_minutes: [f64; BILE_SAMPLES],
+    bile_samples: usize,
+    bile_every: Every,
+}
+
+fn value(input: &StepInput, i: Option<usize>) -> f64 {
+    match i {
+        Some(i) if input.validity[i] == validity::OK => input.values[i],
+        _ => f64::NAN,
+    }
+}
+
+/// Resistance `p / q`, NaN without a measurable flow.
+fn resistance(p: f64, q: f64) -> f64 {
+    if q > MIN_FLOW_ML_MIN { p / q } else { f64::NAN }
+}
+
+/// A slow exponential mean; starts at the first valid value.
+fn follow(mean: &mut f64, v: f64, k: f64) {
+    if v.is_nan() {
+        return;
+    }
+    *mean = if mean.is_nan() {
+        v
+    } else {
+        *mean + (v - *mean) * k
+    };
+}
+
+impl Liver {
+    fn drug_loop(
+        ctx: &CreateContext<'_>,
+        actuator: &str,
+        signal: &str,
+        trigger: Trigger,
+        threshold: &str,
+        step: &str,
+    ) -> Result<Option<DrugLoop>, String> {
+        let Ok(a) = ctx.actuator(actuator) else {
+            return Ok(None);
+        };
+        let why = format!("the `{actuator}` pump's loop");
+        Ok(Some(DrugLoop::new(
+            a,
+            ctx.signal(signal)?,
+            trigger,
+            needed(&ctx.params, threshold, &why)?,
+            needed(&ctx.params, step, &why)?,
+        )))
+    }
+
+    /// Bile of the last hour (or since the first sample, within the first hour).
+    fn bile_last_hour(&self, bile_now: f64) -> f64 {
+        if self.bile_samples == 0 || bile_now.is_nan() {
+            return f64::NAN;
+        }
+        let back = self.bile_samples.min(BILE_SAMPLES - 1);
+        let oldest = self.bile_minutes[(self.bile_samples - back) % BILE_SAMPLES];
+        bile_now - oldest
+    }
+}
+
+impl Protocol for Liver {
+    const ID: &'static str = "liver";
+    const VERSION: &'static str = "0.1.0";
+    const DERIVED: &'static [&'static str] = &[
+        "ha_resistance",
+        "pv_resistance",
+        "lactate_clearance_pct",
+        "bile_ml",
+        "bile_last_hour_ml",
+        "vittal_lactate",
+        "vittal_bile",
+        "vittal_glucose",
+        "vittal_flows",
+        "vittal_ph",
+        "vittal_viable",
+        "groningen_lactate",
+        "groningen_ph",
+        "groningen_bile",
+        "groningen_bile_ph",
+        "groningen_viable",
+    ];
+
+    fn validate(params: Params<'_>) -> Result<(), String> {
+        for (name, v) in params.iter() {
+            if !PARAMS.contains(&name) {
+                return Err(format!(
+                    "unknown parameter `{name}`; the liver plugin takes {}",
+                    PARAMS.join(", ")
+                ));
+            }
+            if name == "ph_target" {
+                if !(6.8..=7.8).contains(&v) {
+                    return Err(format!("`ph_target` must be from 6.8 to 7.8, found {v}"));
+                }
+            } else {
+                positive(&params, name)?;
+            }
+        }
+        if let (Some(lo), Some(hi)) = (
+            params.get("glucagon_below_mmol_l"),
+            params.get("insulin_above_mmol_l"),
+        ) && lo >= hi
+        {
+            return Err(format!(
+                "`glucagon_below_mmol_l` ({lo}) must be below `insulin_above_mmol_l` ({hi})"
+            ));
+        }
+        Ok(())
+    }
+
+    fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
+        let p = &ctx.params;
+        let warm_up_phase = ctx.phase("warm_up").ok().map(|i| i as u32);
+        let (warm_threshold_c, warm_hold_s) = if warm_up_phase.is_some() {
+            let why = "the protocol has a `warm_up` phase";
+            (
+                needed(p, "warm_threshold_c", why)?,
+                needed(p, "warm_hold_s", why)?,
+            )
+        } else {
+            (f64::NAN, f64::NAN)
+        };
+        let drugs = [
+            Self::drug_loop(
+                ctx,
+                "vasodilator",
+                "mean_ha_flow",
+                Trigger::Below,
+                "vasodilator_below_ml_min",
+                "vasodilator_step_ml_h",
+            )?,
+            Self::drug_loop(
+                ctx,
+                "insulin",
+                "glucose",
+                Trigger::Above,
+                "insulin_above_mmol_l",
+                "insulin_step_ml_h",
+            )?,
+            Self::drug_loop(
+                ctx,
+                "glucagon",
+                "glucose",
+                Trigger::Below,
+                "glucagon_below_mmol_l",
+                "glucagon_step_ml_h",
+            )?,
+        ];
+        let drug_interval_s = if drugs.iter().any(Option::is_some) {
+            needed(p, "drug_interval_s", "the protocol has drug pumps")?
+        } else {
+            f64::INFINITY
+        };
+        let (sweep, sweep_interval_s) = match ctx.actuator("sweep") {
+            Ok(a) => {
+                let why = "the protocol has a `sweep` gas flow";
+                (
+                    Some(SweepLoop::new(
+                        a,
+                        ctx.signal("ph")?,
+                        needed(p, "ph_target", why)?,
+                        needed(p, "sweep_gain_l_min_per_ph", why)?,
+                    )),
+                    needed(p, "sweep_interval_s", why)?,
+                )
+            }
+            Err(_) => (None, f64::INFINITY),
+        };
+        let lactate = ctx.signal("lactate").ok();
+        let (vittal, groningen) = if lactate.is_some() {
+            let why = "the protocol measures lactate";
+            (
+                Some(Verdict::new(needed(p, "vittal_at_s", why)?)),
+                Some(Verdict::new(needed(p, "groningen_at_s", why)?)),
+            )
+        } else {
+            (None, None)
+        };
+        Ok(Liver {
+            mean_ha_pressure: ctx.signal("mean_ha_pressure").ok(),
+            mean_ha_flow: ctx.signal("mean_ha_flow").ok(),
+            mean_pv_pressure: ctx.signal("mean_pv_pressure")?,
+            mean_pv_flow: ctx.signal("mean_pv_flow")?,
+            perfusate_temp: ctx.signal("perfusate_temp").ok(),
+            lactate,
+            glucose: ctx.signal("glucose").ok(),
+            ph: ctx.signal("ph").ok(),
+            bile_volume: ctx.signal("bile_volume").ok(),
+            bile_ph: ctx.signal("bile_ph").ok(),
+            period_s: ctx.period_s,
+            warm_up_phase,
+            warm_threshold_c,
+            warm_hold_s,
+            warm_since_s: None,
+            drugs,
+            drug_every: Every::new(drug_interval_s),
+            sweep,
+            sweep_every: Every::new(sweep_interval_s),
+            vittal,
+            groningen,
+            peak_lactate: f64::NAN,
+            lowest_lactate: f64::NAN,
+            peak_glucose: f64::NAN,
+            ha_flow_mean: f64::NAN,
+            pv_flow_mean: f64::NAN,
+            bile_minutes: [f64::NAN; BILE_SAMPLES],
+            bile_samples: 0,
+            bile_every: Every {
+                interval_s: BILE_SAMPLE_S,
+                next_s: 0.0,
+            },
+        })
+    }
+
+    fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
+        let t = input.t_s;
+        let ha_p = value(input, self.mean_ha_pressure);
+        let ha_q = value(input, self.mean_ha_flow);
+        let pv_p = value(input, Some(self.mean_pv_pressure));
+        let pv_q = value(input, Some(self.mean_pv_flow));
+        let lactate = value(input, self.lactate);
+        let glucose = value(input, self.glucose);
+        let ph = value(input, self.ph);
+        let bile = value(input, self.bile_volume);
+
+        // Automation loops.
+        let decide = self.drug_every.due(t);
+        for d in self.drugs.iter_mut().flatten() {
+            d.step(input, decide, out);
+        }
+        let decide = self.sweep_every.due(t);
+        if let Some(s) = self.sweep.as_mut() {
+            s.step(input, decide, out);
+        }
+
+        // Warm-up ends once warm for long enough.
+        if self.warm_up_phase == Some(input.phase) {
+            match value(input, self.perfusate_temp) {
+                c if c >= self.warm_threshold_c => {
+                    let since = *self.warm_since_s.get_or_insert(t);
+                    if t - since >= self.warm_hold_s {
+                        out.advance_phase = 1;
+                    }
+                }
+                _ => self.warm_since_s = None,
+            }
+        }
+
+        // Running evidence.
+        let k = (self.period_s / FLOW_MEAN_TAU_S).min(1.0);
+        follow(&mut self.ha_flow_mean, ha_q, k);
+        follow(&mut self.pv_flow_mean, pv_q, k);
+        if !lactate.is_nan() {
+            self.peak_lactate = self.peak_lactate.max(lactate);
+            self.lowest_lactate = self.lowest_lactate.min(lactate);
+        }
+        if !glucose.is_nan() {
+            self.peak_glucose = self.peak_glucose.max(glucose);
+        }
+        if self.bile_every.due(t) && !bile.is_nan() {
+            self.bile_minutes[self.bile_samples % BILE_SAMPLES] = bile;
+            self.bile_samples += 1;
+        }
+        let evidence = Evidence {
+            lactate,
+            lowest_lactate: self.lowest_lactate,
+            ph,
+            bile_ml: bile,
+            bile_last_hour_ml: self.bile_last_hour(bile),
+            bile_ph: value(input, self.bile_ph),
+            glucose,
+            peak_glucose: self.peak_glucose,
+            ha_flow: self.ha_flow_mean,
+            pv_flow: self.pv_flow_mean,
+        };
+        let mut assess = false;
+        if let Some(v) = self.vittal.as_mut() {
+            assess |= v.update(t, vittal(&evidence));
+        }
+        if let Some(g) = self.groningen.as_mut() {
+            assess |= g.update(t, groningen(&evidence));
+        }
+        out.assessment = u8::from(assess);
+
+        let d = &mut out.derived;
+        d[0] = resistance(ha_p, ha_q);
+        d[1] = resistance(pv_p, pv_q);
+        d[2] = if self.peak_lactate > 0.0 && !lactate.is_nan() {
+            (self.peak_lactate - lactate) / self.peak_lactate * 100.0
+        } else {
+            f64::NAN
+        };
+        d[3] = bile;
+        d[4] = evidence.bile_last_hour_ml;
+        let nan6 = [f64::NAN; 6];
+        d[5..11].copy_from_slice(&self.vittal.map_or(nan6, |v| v.values));
+        let nan5 = [f64::NAN; 5];
+        d[11..16].copy_from_slice(&self.groningen.map_or(nan5, |g| g.values));
+    }
+
+    fn phase_event(&mut self, _event: &PhaseEvent) {
+        self.warm_since_s = None;
+    }
+}
+
+export_plugin!(Liver);
