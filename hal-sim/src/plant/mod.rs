@@ -11,7 +11,9 @@ use perfuse_core::config::{ActuatorKind, SensorKind};
 
 use crate::params::ParamDef;
 
+pub(crate) mod donor;
 pub(crate) mod kidney;
+pub(crate) mod limb;
 mod thermal;
 
 /// Most inputs a plant may take (combined actuator commands).
@@ -95,7 +97,7 @@ pub(crate) struct Model {
 }
 
 /// Every model the simulator offers.
-pub(crate) const MODELS: &[Model] = &[kidney::MODEL];
+pub(crate) const MODELS: &[Model] = &[kidney::MODEL, donor::MODEL, limb::MODEL];
 
 impl Model {
     /// The model named `name`; the error lists the models there are.
