@@ -23,6 +23,11 @@ use perfuse_plugin_sdk::{
 
 /// Tissue band of mild hyperthermia, °C (§6 [S]).
 const TISSUE_BAND_C: (f64, f64) = (38.5, 39.5);
+/// The hottest probe is held below the band's top by this margin, °C (my choice: twice the
+/// probes' noise and lag overshoot).
+const HOT_MARGIN_C: f64 = 0.2;
+/// Inflow degrees given up per degree the hottest probe is above its limit (my choice).
+const HOT_GAIN: f64 = 4.0;
 /// The leak rate is taken across this many minutes.
 const LEAK_WINDOW_MIN: usize = 10;
 
@@ -85,15 +90,17 @@ impl Ilp {
         (input.validity[i] == validity::OK).then_some(input.values[i])
     }
 
-    /// The inflow setpoint for a tissue temperature: PI with the integral held while the
-    /// request sits at a bound (the file's setpoint is the lower bound).
-    fn cascade(&mut self, tissue_c: f64, floor_c: f64) -> f64 {
+    /// The inflow setpoint for the tissue: PI on the probes' mean, capped so that the hottest
+    /// probe stays below the band's top, with the integral held while the request sits at a
+    /// bound (the file's setpoint is the lower bound).
+    fn cascade(&mut self, tissue_c: f64, hottest_c: f64, floor_c: f64) -> f64 {
         let error = self.tissue_target_c - tissue_c;
-        let unclamped = self.tissue_target_c + self.kp * (error + self.integral_c);
-        let request = unclamped.clamp(floor_c, self.inflow_max_c);
-        let pushing_out = (unclamped > self.inflow_max_c && error > 0.0)
-            || (unclamped < floor_c && error < 0.0);
-        if !pushing_out {
+        let hot_limit = TISSUE_BAND_C.1 - HOT_MARGIN_C;
+        let hot_cap = hot_limit + HOT_GAIN * (hot_limit - hottest_c);
+        let pi = self.tissue_target_c + self.kp * (error + self.integral_c);
+        let request = pi.min(hot_cap).clamp(floor_c, self.inflow_max_c);
+        let held_back = (request < pi && error > 0.0) || (request > pi && error < 0.0);
+        if !held_back {
             self.integral_c += error * self.period_s / self.ti_s;
         }
         request
@@ -166,9 +173,9 @@ impl Protocol for Ilp {
         let t = input.t_s;
         let proximal = Self::value(input, self.proximal);
         let distal = Self::value(input, self.distal);
-        let tissue = match (proximal, distal) {
-            (Some(a), Some(b)) => Some(0.5 * (a + b)),
-            (one, other) => one.or(other),
+        let (tissue, hottest) = match (proximal, distal) {
+            (Some(a), Some(b)) => (Some(0.5 * (a + b)), a.max(b)),
+            (one, other) => (one.or(other), one.or(other).unwrap_or(f64::NAN)),
         };
 
         // Cascade: tissue temperature → inflow setpoint, except in washout (no heating goal).
@@ -176,7 +183,7 @@ impl Protocol for Ilp {
         if input.phase != self.washout_phase {
             let floor = input.setpoints[self.inflow];
             if let (Some(c), true) = (tissue, floor.is_finite()) {
-                self.inflow_request_c = self.cascade(c, floor);
+                self.inflow_request_c = self.cascade(c, hottest, floor);
                 out.setpoints[self.inflow] = self.inflow_request_c;
             }
         }
