@@ -174,8 +174,9 @@ impl DonorParams {
         pump_slip_mmhg_min_ml: 0.02,
         // My choice: ~23 mmHg across the venous cannula at 4.6 L/min.
         cannula_r_mmhg_min_ml: 0.005,
-        // [D] MAP ~70 mmHg (§5 [T]) at 2.4 L/min/m² × 1.9 m² = 4.56 L/min, less a CVP of ~8.
-        systemic_r_mmhg_min_ml: 0.0136,
+        // [D] MAP ~65 mmHg (§5 [T]: 60–80) at 2.4 L/min/m² × 1.9 m² = 4.56 L/min with a CVP
+        // of ~8, before the heart adds its output.
+        systemic_r_mmhg_min_ml: 0.0125,
         // My choice: an aorta stiffened by the cold and the arrest; a venous bed ~40× more
         // compliant.
         arterial_compliance_ml_mmhg: 1.5,
@@ -185,10 +186,10 @@ impl DonorParams {
         // My choice: a failed arch clamp passes a few hundred mL/min.
         cerebral_r_mmhg_min_ml: 0.3,
         // My choice: a major bleed.
-        bleed_ml: 1200.0,
+        bleed_ml: 1800.0,
         bleed_ml_min: 600.0,
-        // My choice: ~2 L/min of native output at a CVP of 10 with the heart recovered.
-        heart_gain_ml_min_mmhg: 250.0,
+        // My choice: ~1.6 L/min of native output at a CVP of 10 with the heart recovered.
+        heart_gain_ml_min_mmhg: 200.0,
         heart_fill_mmhg: 2.0,
         heart_recovery_tau_s: 1200.0,
         reperfused_ml_min: 1000.0,
