@@ -36,30 +36,56 @@ fn default_run(file: &str, flow_band: (f64, f64)) {
     assert_eq!(ids, ["warm_up", "tnf", "melphalan", "washout"]);
     let start = |i: usize| f(&phases[i]["start_s"]);
     // Warm-up ends by the plugin once both probes hold 38.5 °C, well within its 40 minutes.
-    assert!(start(1) > 600.0 && start(1) < 2400.0, "{file}: warm-up {}", start(1));
+    assert!(
+        start(1) > 600.0 && start(1) < 2400.0,
+        "{file}: warm-up {}",
+        start(1)
+    );
     assert!((start(2) - start(1) - 1800.0).abs() < 0.02, "TNF 30 min");
-    assert!((start(3) - start(2) - 3600.0).abs() < 0.02, "melphalan 60 min");
+    assert!(
+        (start(3) - start(2) - 3600.0).abs() < 0.02,
+        "melphalan 60 min"
+    );
     let total = f(&s["simulated_s"]);
     assert!((6600.0..8400.0).contains(&total), "{file}: ~2 h, {total} s");
 
-    for id in ["pump_flow", "inflow_temp", "tissue_proximal", "tissue_distal"] {
+    for id in [
+        "pump_flow",
+        "inflow_temp",
+        "tissue_proximal",
+        "tissue_distal",
+    ] {
         let ch = &s["channels"][id];
         assert!(f(&ch["in_band_fraction"]) >= 0.95, "{file} {id}: {ch}");
     }
     let flow = &s["channels"]["pump_flow"];
-    assert!(f(&flow["mean"]) > flow_band.0 && f(&flow["mean"]) < flow_band.1, "{flow}");
+    assert!(
+        f(&flow["mean"]) > flow_band.0 && f(&flow["mean"]) < flow_band.1,
+        "{flow}"
+    );
     // Inflow up to 42 °C, tissue never at the 40 °C warning, limb pressure below systemic.
     assert!(f(&s["channels"]["inflow_temp"]["max"]) <= 42.5);
     assert!(f(&s["channels"]["tissue_proximal"]["max"]) < 40.0);
     let line = f(&s["channels"]["mean_line_pressure"]["max"]);
-    assert!(line < f(&s["channels"]["systemic_pressure"]["min"]), "{line}");
+    assert!(
+        line < f(&s["channels"]["systemic_pressure"]["min"]),
+        "{line}"
+    );
     let d = &s["derived"];
-    assert!(f(&d["tissue_in_band_min"]) > 85.0, "{}", d["tissue_in_band_min"]);
+    assert!(
+        f(&d["tissue_in_band_min"]) > 85.0,
+        "{}",
+        d["tissue_in_band_min"]
+    );
     assert!(f(&d["pressure_margin_mmhg"]) > 10.0);
     assert!(f(&d["leak_rate_pct_h"]) < 2.0);
 
     assert!(high_alarms(&s).is_empty(), "{file}: {}", s["alarms"]);
-    assert!(s["alarms"].as_array().unwrap().is_empty(), "{file}: {}", s["alarms"]);
+    assert!(
+        s["alarms"].as_array().unwrap().is_empty(),
+        "{file}: {}",
+        s["alarms"]
+    );
 }
 
 #[test]
@@ -100,18 +126,29 @@ fn an_injected_leak_raises_the_medium_then_the_high_alarm_at_the_crossing_times(
     let (above5, medium) = leak_alarm(&mut run, "leak_warning", 5.0, 4000.0);
     assert_eq!(medium, above5 + persist, "5 % alarm after its persistence");
     let t5 = above5 as f64 * period;
-    assert!((t5 - model_crossing(5.0)).abs() < 20.0, "5 % at {t5} s, model {}", model_crossing(5.0));
+    assert!(
+        (t5 - model_crossing(5.0)).abs() < 20.0,
+        "5 % at {t5} s, model {}",
+        model_crossing(5.0)
+    );
     assert_eq!(priority(&run, "leak_warning"), "medium");
     assert_eq!(alarm_first_tick(&run, "leak_critical"), None, "not yet");
 
     let (above10, high) = leak_alarm(&mut run, "leak_critical", 10.0, 5600.0);
     assert_eq!(high, above10 + persist, "10 % alarm after its persistence");
     let t10 = above10 as f64 * period;
-    assert!((t10 - model_crossing(10.0)).abs() < 20.0, "10 % at {t10} s, model {}", model_crossing(10.0));
+    assert!(
+        (t10 - model_crossing(10.0)).abs() < 20.0,
+        "10 % at {t10} s, model {}",
+        model_crossing(10.0)
+    );
     assert_eq!(priority(&run, "leak_critical"), "high");
     // The reservoir, the second leak signal, fell steadily in between (1.6 mL/min).
     let falling = alarm_first_tick(&run, "reservoir_falling").expect("reservoir trend alarm");
-    assert!(falling as f64 * period > 2400.0 && falling < high, "{falling}");
+    assert!(
+        falling as f64 * period > 2400.0 && falling < high,
+        "{falling}"
+    );
     // No automatic action: perfusion continues (§6, §9).
     assert!(run.signal("mean_line_pressure").unwrap().0 > 40.0);
 }
@@ -138,7 +175,10 @@ fn a_fast_falling_reservoir_reduces_the_flow_with_a_high_alarm() {
         run.step_lockstep();
     }
     let now = run.commands().values[pump];
-    assert!(now <= 0.75 * before + 1e-9, "flow cut by 25 %: {before} → {now}");
+    assert!(
+        now <= 0.75 * before + 1e-9,
+        "flow cut by 25 %: {before} → {now}"
+    );
     assert!(run.commands().values[pump] > 0.0, "reduced, not stopped");
 }
 
@@ -160,7 +200,9 @@ fn air_stops_the_pump_and_closes_the_clamp() {
 fn a_runaway_heater_is_cut_at_43_degrees_inflow_and_flow_continues() {
     let mut run = lockstep(&protocol("ilp-leg.ron"), &["heater-runaway:heater@45m"], 1);
     let heater = actuator(&run, "heater");
-    let crossed = step_until(&mut run, 3600.0, |r| r.signal("inflow_temp").unwrap().0 > 43.0);
+    let crossed = step_until(&mut run, 3600.0, |r| {
+        r.signal("inflow_temp").unwrap().0 > 43.0
+    });
     let second = ticks(&run, 1.0);
     // Probe noise may take the reading back below 43 °C for a while; the rule needs 1 s.
     for _ in 0..ticks(&run, 60.0) {
@@ -170,7 +212,10 @@ fn a_runaway_heater_is_cut_at_43_degrees_inflow_and_flow_continues() {
     assert!(first >= crossed + second, "not before its persistence");
     assert_eq!(priority(&run, "inflow_critical"), "high");
     assert_eq!(run.commands().values[heater], 0.0);
-    assert!(run.signal("pump_flow").unwrap().0 > 400.0, "perfusion continues");
+    assert!(
+        run.signal("pump_flow").unwrap().0 > 400.0,
+        "perfusion continues"
+    );
 }
 
 #[test]
@@ -190,7 +235,12 @@ fn an_occluded_limb_stops_the_pump_on_over_pressure() {
 fn losing_the_gamma_probe_is_a_high_alarm() {
     let s = run_summary(
         &protocol("ilp-leg.ron"),
-        &["--duration", "50m", "--fault", "channel-loss:gamma_probe@45m"],
+        &[
+            "--duration",
+            "50m",
+            "--fault",
+            "channel-loss:gamma_probe@45m",
+        ],
     );
     let lost = alarm(&s, "leak_monitor_lost").expect("probe loss alarm");
     assert_eq!(lost["priority"], "high");

@@ -55,21 +55,39 @@ fn default_run_reperfuses_holds_normothermia_and_weans() {
     assert_eq!(f(&d["wean_fraction"]), 0.5);
     let index = f(&d["flow_index_l_min_m2"]);
     assert!((1.15..1.25).contains(&index), "weaned flow index {index}");
-    assert!(f(&d["lactate_cleared_pct"]) > 50.0, "{}", d["lactate_cleared_pct"]);
+    assert!(
+        f(&d["lactate_cleared_pct"]) > 50.0,
+        "{}",
+        d["lactate_cleared_pct"]
+    );
     assert!(f(&d["nrp_min"]) > 68.0);
 
     assert!(high_alarms(&s).is_empty(), "high alarms: {}", s["alarms"]);
-    assert!(s["alarms"].as_array().unwrap().is_empty(), "{}", s["alarms"]);
+    assert!(
+        s["alarms"].as_array().unwrap().is_empty(),
+        "{}",
+        s["alarms"]
+    );
 }
 
 #[test]
 fn the_wean_steps_the_flow_down_by_a_quarter_every_five_minutes() {
     let mut run = lockstep(&protocol("ta-nrp.ron"), &[], 1);
     let wean_start = 3300.0;
-    for (at_s, expected) in [(3290.0, 4560.0), (3590.0, 3420.0), (3890.0, 2280.0), (4190.0, 2280.0)] {
-        step_until(&mut run, at_s + 0.005, |r| r.tick() as f64 * r.plan.period_s >= at_s);
+    for (at_s, expected) in [
+        (3290.0, 4560.0),
+        (3590.0, 3420.0),
+        (3890.0, 2280.0),
+        (4190.0, 2280.0),
+    ] {
+        step_until(&mut run, at_s + 0.005, |r| {
+            r.tick() as f64 * r.plan.period_s >= at_s
+        });
         let (mean, _) = run.signal("mean_flow").unwrap();
-        assert!((mean - expected).abs() < 60.0, "{mean} at {at_s} s, wanted {expected}");
+        assert!(
+            (mean - expected).abs() < 60.0,
+            "{mean} at {at_s} s, wanted {expected}"
+        );
     }
     assert!(wean_start < 3590.0);
 }
@@ -79,13 +97,23 @@ fn cerebral_perfusion_raises_the_high_alarm_at_once() {
     let mut run = lockstep(&protocol("ta-nrp.ron"), &["cerebral-flow@30m"], 1);
     let pump = actuator(&run, "pump");
     // The first tick whose distal flow reading exceeds the 20 mL/min limit.
-    let onset = step_until(&mut run, 1810.0, |r| r.signal("cerebral_flow").unwrap().0 > 20.0);
+    let onset = step_until(&mut run, 1810.0, |r| {
+        r.signal("cerebral_flow").unwrap().0 > 20.0
+    });
     let onset_s = onset as f64 * run.plan.period_s;
-    assert!((1800.0..1800.5).contains(&onset_s), "flow appeared at {onset_s} s");
+    assert!(
+        (1800.0..1800.5).contains(&onset_s),
+        "flow appeared at {onset_s} s"
+    );
     // Persistence 0: the alarm is raised in the same tick (within one tick of persistence).
     let first = alarm_first_tick(&run, "cerebral_flow").expect("cerebral flow alarm");
     assert!(first >= onset && first <= onset + 1, "{first} vs {onset}");
-    let alarm = run.alarms().list.iter().find(|a| a.id == "cerebral_flow").unwrap();
+    let alarm = run
+        .alarms()
+        .list
+        .iter()
+        .find(|a| a.id == "cerebral_flow")
+        .unwrap();
     assert_eq!(alarm.priority.as_str(), "high");
     // The stump pressure rule sees it too; perfusion continues: the decision is the operator's.
     step(&mut run, 100);
@@ -107,20 +135,36 @@ fn venous_chatter_reduces_the_pump_speed_then_escalates() {
         } else {
             crossed = None;
         }
-        let on = r.alarms().list.iter().any(|a| a.id == "venous_chatter" && a.active);
+        let on = r
+            .alarms()
+            .list
+            .iter()
+            .any(|a| a.id == "venous_chatter" && a.active);
         if !on {
             last_rpm = r.commands().values[pump];
         }
         on
     });
     let crossed = crossed.expect("drainage pressure below -30 mmHg");
-    assert_eq!(raised, crossed + ticks(&run, 1.0), "after its 1-s persistence");
+    assert_eq!(
+        raised,
+        crossed + ticks(&run, 1.0),
+        "after its 1-s persistence"
+    );
     // The cap comes down at the pump's rate limit (300 rpm/s): a 20 % cut takes under 2 s.
     let two_seconds = ticks(&run, 2.0);
     step(&mut run, two_seconds);
     let now = run.commands().values[pump];
-    assert!(now <= 0.8 * last_rpm + 1e-9, "speed cut by 20 %: {last_rpm} → {now}");
-    let chatter = run.alarms().list.iter().find(|a| a.id == "venous_chatter").unwrap();
+    assert!(
+        now <= 0.8 * last_rpm + 1e-9,
+        "speed cut by 20 %: {last_rpm} → {now}"
+    );
+    let chatter = run
+        .alarms()
+        .list
+        .iter()
+        .find(|a| a.id == "venous_chatter")
+        .unwrap();
     assert_eq!(chatter.priority.as_str(), "medium");
     // Uncorrected hypovolaemia keeps the drainage pressure down: the high alarm follows.
     let two_minutes = ticks(&run, 120.0);
@@ -138,7 +182,10 @@ fn air_stops_the_pump_and_closes_the_clamp() {
     let onset = step_until(&mut run, 910.0, |r| r.signal("bubble").unwrap().0 > 0.5);
     let persist = ticks(&run, 0.02);
     step(&mut run, persist - 1);
-    assert!(run.commands().values[pump] > 0.0, "not before its persistence");
+    assert!(
+        run.commands().values[pump] > 0.0,
+        "not before its persistence"
+    );
     step(&mut run, 1);
     assert_eq!(alarm_first_tick(&run, "air_in_line"), Some(onset + persist));
     assert_eq!(run.commands().values[pump], 0.0);
@@ -149,7 +196,12 @@ fn air_stops_the_pump_and_closes_the_clamp() {
 fn over_temperature_turns_the_heater_cooler_off_and_flow_continues() {
     let s = run_summary(
         &protocol("ta-nrp.ron"),
-        &["--duration", "40m", "--fault", "heater-runaway:heater_cooler@20m"],
+        &[
+            "--duration",
+            "40m",
+            "--fault",
+            "heater-runaway:heater_cooler@20m",
+        ],
     );
     let over = alarm(&s, "over_temperature").expect("over-temperature alarm");
     assert_eq!(over["priority"], "high");
@@ -169,7 +221,10 @@ fn a_frozen_flow_reading_holds_the_setpoints_with_a_high_alarm() {
     let stuck = alarm(&s, "flow_sensor_failed").expect("stuck flow alarm");
     assert_eq!(stuck["priority"], "high");
     // stuck_after_s is 2 s: detected 2 s after the reading froze, give or take a tick.
-    assert!((1201.98..1202.02).contains(&f(&stuck["first_s"])), "{stuck}");
+    assert!(
+        (1201.98..1202.02).contains(&f(&stuck["first_s"])),
+        "{stuck}"
+    );
 }
 
 #[test]

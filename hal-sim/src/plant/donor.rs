@@ -329,7 +329,8 @@ impl Plant for Donor {
         let pv = self.venous_pressure();
         let rpm_k = inputs[PUMP].max(0.0) / 1000.0;
         let head = p.pump_head_mmhg_krpm2 * rpm_k * rpm_k;
-        let heart = (1.0 - self.heart_gap) * p.heart_gain_ml_min_mmhg * (pv - p.heart_fill_mmhg).max(0.0);
+        let heart =
+            (1.0 - self.heart_gap) * p.heart_gain_ml_min_mmhg * (pv - p.heart_fill_mmhg).max(0.0);
         let source = g_pump * (head + pv) + (g_sys + g_cer) * pv + heart;
         let p_eq = source / g_total;
         let p0 = self.pressure_a;
@@ -358,10 +359,14 @@ impl Plant for Donor {
         let blood_g = g_flow + p.circuit_ua_w_k;
         let blood_eq = (inputs[HEATER] + g_flow * self.body_c + p.circuit_ua_w_k * p.ambient_c)
             / blood_g.max(1e-9);
-        self.blood_c = relax(self.blood_c, blood_eq, (-dt_s * blood_g / self.blood_j_k).exp());
+        self.blood_c = relax(
+            self.blood_c,
+            blood_eq,
+            (-dt_s * blood_g / self.blood_j_k).exp(),
+        );
         let body_g = g_flow + p.body_ua_w_k;
-        let body_eq =
-            (g_flow * self.blood_c + p.metabolic_w + p.body_ua_w_k * p.ambient_c) / body_g.max(1e-9);
+        let body_eq = (g_flow * self.blood_c + p.metabolic_w + p.body_ua_w_k * p.ambient_c)
+            / body_g.max(1e-9);
         self.body_c = relax(self.body_c, body_eq, (-dt_s * body_g / self.body_j_k).exp());
 
         // Lactate: production while underperfused, clearance toward the floor once perfused.
@@ -438,7 +443,10 @@ mod tests {
         let mut d = Donor::new(DonorParams::DEFAULT);
         run(&mut d, 2650.0, 0.0, 120.0);
         let (q, map, cvp) = (d.out[PUMP_FLOW], d.out[AORTIC_P], d.out[VENOUS_P]);
-        assert!((4000.0..5200.0).contains(&q), "flow {q} MAP {map} CVP {cvp}");
+        assert!(
+            (4000.0..5200.0).contains(&q),
+            "flow {q} MAP {map} CVP {cvp}"
+        );
         assert!((60.0..80.0).contains(&map), "MAP {map}");
         assert!((3.0..12.0).contains(&cvp), "CVP {cvp}");
         assert!(d.out[DRAINAGE_P] < 0.0 && d.out[DRAINAGE_P] > -40.0);
@@ -452,7 +460,11 @@ mod tests {
         let before = d.out[DRAINAGE_P];
         d.inject(PlantFault::Event(EVENT_HYPOVOLAEMIA));
         run(&mut d, 2650.0, 0.0, 180.0);
-        assert!(d.out[DRAINAGE_P] < before - 15.0, "{before} → {}", d.out[DRAINAGE_P]);
+        assert!(
+            d.out[DRAINAGE_P] < before - 15.0,
+            "{before} → {}",
+            d.out[DRAINAGE_P]
+        );
         let lost = d.p.stressed_volume_ml - total_volume(&d);
         assert!((lost - d.p.bleed_ml).abs() < 1e-6, "lost {lost}");
     }

@@ -258,7 +258,8 @@ impl Plant for Limb {
         } else {
             inputs[PUMP].max(0.0)
         };
-        let conductance = 1.0 / (p.limb_r_mmhg_min_ml * self.occlusion) + self.outside_leak_ml_min_mmhg;
+        let conductance =
+            1.0 / (p.limb_r_mmhg_min_ml * self.occlusion) + self.outside_leak_ml_min_mmhg;
         if conductance != self.conductance || dt_s != self.dt_s {
             let x = dt_s * conductance / (60.0 * p.compliance_ml_mmhg);
             self.keep = (-x).exp();
@@ -278,7 +279,8 @@ impl Plant for Limb {
         let half_ua = 0.5 * p.limb_ua_w_k;
         let [tp, t1, t2] = self.temps_c;
         let gp = g + p.circuit_ua_w_k;
-        let tp_eq = (inputs[HEATER].max(0.0) + g * t2 + p.circuit_ua_w_k * p.ambient_c) / gp.max(1e-9);
+        let tp_eq =
+            (inputs[HEATER].max(0.0) + g * t2 + p.circuit_ua_w_k * p.ambient_c) / gp.max(1e-9);
         let tp = relax(tp, tp_eq, (-dt_s * gp / self.perfusate_j_k).exp());
         let gt = g + half_ua;
         let tissue_keep = (-dt_s * gt / self.half_limb_j_k).exp();

@@ -50,7 +50,9 @@ fn param(params: &Params<'_>, name: &str) -> Result<f64, String> {
         .ok_or_else(|| format!("no parameter `{name}`"))?;
     match params.get(name) {
         Some(v) if v.is_finite() && (min..=max).contains(&v) => Ok(v),
-        Some(v) => Err(format!("`{name}` must be a number from {min} to {max}, found {v}")),
+        Some(v) => Err(format!(
+            "`{name}` must be a number from {min} to {max}, found {v}"
+        )),
         None => Ok(default),
     }
 }
