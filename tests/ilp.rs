@@ -120,14 +120,17 @@ fn an_injected_leak_raises_the_medium_then_the_high_alarm_at_the_crossing_times(
     let persist = ticks(&run, 10.0);
     let period = run.plan.period_s;
     // The model: 1 %/h until the event at 2400 s, then 12 %/h (limb defaults). The probe is
-    // averaged over 30 s, which delays a ramp by 15 s.
+    // averaged over 30 s, which delays a ramp by 15 s; its noise (2 counts/s per reading, 0.04 %
+    // over the window) moves a crossing of a 0.2 %/min ramp by ~12 s (one standard deviation),
+    // hence the 45-s tolerance against the model. Against the recorded signal the alarm time
+    // is exact.
     let model_crossing = |pct: f64| 2400.0 + (pct - 2400.0 / 3600.0) / 12.0 * 3600.0 + 15.0;
 
     let (above5, medium) = leak_alarm(&mut run, "leak_warning", 5.0, 4000.0);
     assert_eq!(medium, above5 + persist, "5 % alarm after its persistence");
     let t5 = above5 as f64 * period;
     assert!(
-        (t5 - model_crossing(5.0)).abs() < 20.0,
+        (t5 - model_crossing(5.0)).abs() < 45.0,
         "5 % at {t5} s, model {}",
         model_crossing(5.0)
     );
@@ -138,7 +141,7 @@ fn an_injected_leak_raises_the_medium_then_the_high_alarm_at_the_crossing_times(
     assert_eq!(high, above10 + persist, "10 % alarm after its persistence");
     let t10 = above10 as f64 * period;
     assert!(
-        (t10 - model_crossing(10.0)).abs() < 20.0,
+        (t10 - model_crossing(10.0)).abs() < 45.0,
         "10 % at {t10} s, model {}",
         model_crossing(10.0)
     );
