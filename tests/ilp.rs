@@ -249,3 +249,41 @@ fn losing_the_gamma_probe_is_a_high_alarm() {
     assert_eq!(lost["priority"], "high");
     assert!((2701.0..2702.1).contains(&f(&lost["first_s"])), "{lost}");
 }
+
+#[test]
+fn the_leaky_scenario_crosses_both_leak_limits_at_the_modelled_times() {
+    // 5.8 %/h from the start (§6 [S9] series mean): 5 % at 3103 s and 10 % at 6207 s, plus the
+    // 15-s lag of the 30-s probe mean and the rules' 10-s persistence.
+    let s = run_summary(&protocol("ilp-leg.ron"), &["--scenario", "leaky_isolation"]);
+    assert_eq!(s["completed"], true);
+    for (id, pct, priority) in [
+        ("leak_warning", 5.0, "medium"),
+        ("leak_critical", 10.0, "high"),
+    ] {
+        let a = alarm(&s, id).unwrap_or_else(|| panic!("{id}: {}", s["alarms"]));
+        assert_eq!(a["priority"], priority);
+        let expected = pct / 5.8 * 3600.0 + 15.0 + 10.0;
+        let first = f(&a["first_s"]);
+        assert!(
+            (first - expected).abs() < 45.0,
+            "{id} at {first} s, model {expected} s"
+        );
+    }
+}
+
+#[test]
+fn plugin_parameters_are_checked_with_their_name() {
+    let text = std::fs::read_to_string(protocol("ilp-arm.ron")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.ron");
+    let bad = text.replace("\"inflow_max_c\": 42.0,", "\"inflow_max_c\": 38.0,");
+    assert_ne!(bad, text);
+    std::fs::write(&file, bad).unwrap();
+    let out = perfuse(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out) + &stdout(&out);
+    assert!(
+        err.contains("`tissue_target_c` must be below `inflow_max_c`"),
+        "{err}"
+    );
+}

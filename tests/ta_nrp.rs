@@ -73,7 +73,6 @@ fn default_run_reperfuses_holds_normothermia_and_weans() {
 #[test]
 fn the_wean_steps_the_flow_down_by_a_quarter_every_five_minutes() {
     let mut run = lockstep(&protocol("ta-nrp.ron"), &[], 1);
-    let wean_start = 3300.0;
     for (at_s, expected) in [
         (3290.0, 4560.0),
         (3590.0, 3420.0),
@@ -89,7 +88,6 @@ fn the_wean_steps_the_flow_down_by_a_quarter_every_five_minutes() {
             "{mean} at {at_s} s, wanted {expected}"
         );
     }
-    assert!(wean_start < 3590.0);
 }
 
 #[test]
@@ -207,7 +205,6 @@ fn over_temperature_turns_the_heater_cooler_off_and_flow_continues() {
     assert_eq!(over["priority"], "high");
     assert!(f(&over["first_s"]) > 1200.0);
     // The run-away heater still heats (the fault bypasses the command), but the flow is kept.
-    assert!(f(&s["channels"]["pump_flow"]["min"]) > -500.0);
     let flow = &s["channels"]["pump_flow"];
     assert!(f(&flow["mean"]) > 4000.0, "{flow}");
 }
@@ -263,4 +260,39 @@ fn laboratory_values_are_judged_against_the_protocol_limits() {
     assert_eq!(alarm(&s, "hb_low").unwrap()["active_at_end"], false);
     assert_eq!(s["channels"]["act"]["unit"], "s");
     assert_eq!(f(&s["channels"]["alt"]["max"]), 1350.0);
+}
+
+#[test]
+fn plugin_parameters_are_checked_with_their_name() {
+    let text = std::fs::read_to_string(protocol("ta-nrp.ron")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.ron");
+    let bad = text.replace("\"bsa_m2\": 1.9,", "\"bsa_m2\": 9.0,");
+    assert_ne!(bad, text);
+    std::fs::write(&file, bad).unwrap();
+    let out = perfuse(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out) + &stdout(&out);
+    assert!(
+        err.contains("`bsa_m2` must be a number from 0.2 to 3.5, found 9"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_longer_warm_ischaemia_clears_less_lactate() {
+    let standard = run_summary(&protocol("ta-nrp.ron"), &["--duration", "60m"]);
+    let prolonged = run_summary(
+        &protocol("ta-nrp.ron"),
+        &[
+            "--duration",
+            "60m",
+            "--scenario",
+            "prolonged_warm_ischaemia",
+        ],
+    );
+    let cleared = |s: &serde_json::Value| f(&s["derived"]["lactate_cleared_pct"]);
+    assert!(cleared(&prolonged) < cleared(&standard) - 15.0);
+    let lactate = |s: &serde_json::Value| f(&s["channels"]["lactate"]["max"]);
+    assert!(lactate(&prolonged) > 11.0 && lactate(&standard) < 9.0);
 }
