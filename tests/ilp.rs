@@ -287,3 +287,29 @@ fn plugin_parameters_are_checked_with_their_name() {
         "{err}"
     );
 }
+
+#[test]
+fn a_low_systemic_pressure_lowers_the_limb_flow_to_keep_the_margin() {
+    // Systemic mean 66 mmHg: at 450 mL/min the limb (58.5 mmHg) would sit 7.5 mmHg below it,
+    // inside the 10-mmHg margin; the plugin gives up 10 mL/min per mmHg of excess.
+    let text = std::fs::read_to_string(protocol("ilp-leg.ron")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("low-map.ron");
+    let low = text.replace(
+        "\"circuit_ml\": 800.0,",
+        "\"circuit_ml\": 800.0, \"systemic_map_mmhg\": 66.0,",
+    );
+    assert_ne!(low, text);
+    std::fs::write(&file, low).unwrap();
+    let s = run_summary(&file, &["--duration", "40m"]);
+    let margin = f(&s["derived"]["pressure_margin_mmhg"]);
+    assert!((8.0..10.5).contains(&margin), "margin {margin} mmHg");
+    let mean_flow = f(&s["channels"]["pump_flow"]["mean"]);
+    assert!((400.0..440.0).contains(&mean_flow), "flow {mean_flow}");
+    assert!(f(&s["channels"]["pump_flow"]["in_band_fraction"]) >= 0.95);
+    assert!(
+        s["alarms"].as_array().unwrap().is_empty(),
+        "{}",
+        s["alarms"]
+    );
+}
