@@ -15,6 +15,9 @@ pub(crate) mod heart;
 pub(crate) mod kidney;
 pub(crate) mod lung;
 pub(crate) mod liver;
+pub(crate) mod donor;
+pub(crate) mod kidney;
+pub(crate) mod limb;
 mod thermal;
 
 /// Most inputs a plant may take (combined actuator commands).
@@ -98,7 +101,7 @@ pub(crate) struct Model {
 }
 
 /// Every model the simulator offers.
-pub(crate) const MODELS: &[Model] = &[kidney::MODEL, lung::MODEL, heart::MODEL, liver::MODEL];
+pub(crate) const MODELS: &[Model] = &[kidney::MODEL, lung::MODEL, heart::MODEL, liver::MODEL, donor::MODEL, limb::MODEL];
 
 impl Model {
     /// The model named `name`; the error lists the models there are.
