@@ -11,6 +11,7 @@ use perfuse_core::config::{ActuatorKind, SensorKind};
 
 use crate::params::ParamDef;
 
+pub(crate) mod cavity;
 pub(crate) mod kidney;
 mod thermal;
 
@@ -95,7 +96,7 @@ pub(crate) struct Model {
 }
 
 /// Every model the simulator offers.
-pub(crate) const MODELS: &[Model] = &[kidney::MODEL];
+pub(crate) const MODELS: &[Model] = &[kidney::MODEL, cavity::MODEL];
 
 impl Model {
     /// The model named `name`; the error lists the models there are.
