@@ -46,12 +46,18 @@ fn fires_after_persistence(
     let first = step_until(run, 7200.0, |r| {
         let (v, ok) = r.signal(signal).unwrap();
         held.push(ok == validity::OK && v > limit);
-        r.alarms().list.iter().any(|a| a.id == id && a.first_tick.is_some())
+        r.alarms()
+            .list
+            .iter()
+            .any(|a| a.id == id && a.first_tick.is_some())
     }) as usize;
     let persist = ticks(run, persist_s) as usize;
     let last = first - start;
     assert_eq!(held.len(), last + 1);
-    assert!(held[last - persist..=last].iter().all(|&h| h), "{id}: not held");
+    assert!(
+        held[last - persist..=last].iter().all(|&h| h),
+        "{id}: not held"
+    );
     assert!(!held[last - persist - 1], "{id}: late");
     first as u64
 }
@@ -78,13 +84,20 @@ fn assert_clean_run(s: &Value, drug_s: f64) -> f64 {
     assert_eq!(phases[1]["id"], "drug");
     let drug_start = f(&phases[1]["start_s"]);
     assert!((f(&s["simulated_s"]) - (drug_start + drug_s)).abs() < 0.02);
-    for id in CONTROLLED.iter().chain(&CAVITY_PROBES).chain(&["core_temp"]) {
+    for id in CONTROLLED
+        .iter()
+        .chain(&CAVITY_PROBES)
+        .chain(&["core_temp"])
+    {
         assert!(in_band(s, id) >= 0.95, "{id}: {}", s["channels"][id]);
     }
     assert!(high_alarms(s).is_empty(), "high alarms: {}", s["alarms"]);
     let d = &s["derived"];
     assert!((f(&d["drug_min"]) - drug_s / 60.0).abs() < 0.01, "{d}");
-    assert!((f(&d["heating_min"]) - drug_start / 60.0).abs() < 0.01, "{d}");
+    assert!(
+        (f(&d["heating_min"]) - drug_start / 60.0).abs() < 0.01,
+        "{d}"
+    );
     drug_start
 }
 
@@ -92,7 +105,10 @@ fn assert_clean_run(s: &Value, drug_s: f64) -> f64 {
 fn mitomycin_c_runs_90_minutes_at_41_to_42_degrees() {
     let s = run_summary(&protocol("hipec-mmc.ron"), &["--seed", "1"]);
     let drug_start = assert_clean_run(&s, 5400.0);
-    assert!(drug_start < 1800.0, "heating ended by the plugin: {drug_start}");
+    assert!(
+        drug_start < 1800.0,
+        "heating ended by the plugin: {drug_start}"
+    );
     assert!(alarm(&s, "core_warm").is_none());
     let d = &s["derived"];
     assert!(f(&d["drug_lowest_ip_c"]) >= 41.0, "{d}");
@@ -104,7 +120,10 @@ fn mitomycin_c_runs_90_minutes_at_41_to_42_degrees() {
     assert!(dose("cem43_inflow_min") > dose("cem43_ip_upper_min"));
     assert!(dose("cem43_ip_upper_min") > dose("cem43_outflow_min"));
     assert!(dose("cem43_outflow_min") > dose("cem43_ip_pelvis_min"));
-    assert!(dose("cem43_ip_pelvis_min") > 5.0 && dose("cem43_core_min") < 0.1, "{d}");
+    assert!(
+        dose("cem43_ip_pelvis_min") > 5.0 && dose("cem43_core_min") < 0.1,
+        "{d}"
+    );
 }
 
 #[test]
@@ -163,12 +182,12 @@ fn variant(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, std::path
 fn swine(flow_ml_min: f64, minutes: f64) -> (Option<f64>, f64) {
     let flow = format!("{flow_ml_min:.1}");
     let (_dir, file) = variant(|t| {
-        t.replace(
-            "\"thorax\": 0.0,",
-            "\"thorax\": 0.0, \"bath_c\": 43.0,",
-        )
-        .replace("to: 2000.0, over_s: 30.0", &format!("to: {flow}, over_s: 1.0"))
-        .replace("Hold(2000.0)", &format!("Hold({flow})"))
+        t.replace("\"thorax\": 0.0,", "\"thorax\": 0.0, \"bath_c\": 43.0,")
+            .replace(
+                "to: 2000.0, over_s: 30.0",
+                &format!("to: {flow}, over_s: 1.0"),
+            )
+            .replace("Hold(2000.0)", &format!("Hold({flow})"))
     });
     let mut run = lockstep(&file, &[], 1);
     // Readings averaged over a minute, so that noise cannot decide the crossing.
@@ -211,10 +230,19 @@ fn the_heating_curve_matches_the_swine_data() {
 #[test]
 fn inflow_over_45_degrees_turns_the_heater_off_while_flow_continues() {
     let mut run = lockstep(&protocol("hipec-mmc.ron"), &["heater-runaway@20m"], 4);
-    fires_after_persistence(&mut run, "inflow_over_temperature", "inflow_temp", 45.0, 1.0);
+    fires_after_persistence(
+        &mut run,
+        "inflow_over_temperature",
+        "inflow_temp",
+        45.0,
+        1.0,
+    );
     // In the tick the persistence time is reached: heater off, pump running.
     assert_eq!(command(&run, "heater"), 0.0);
-    assert!(command(&run, "inflow_pump") > 1800.0, "circulation continues");
+    assert!(
+        command(&run, "inflow_pump") > 1800.0,
+        "circulation continues"
+    );
     // Latched: the heater stays off, the perfusate keeps flowing.
     let two_minutes = ticks(&run, 120.0);
     step(&mut run, two_minutes);
@@ -229,7 +257,10 @@ fn air_stops_both_pumps_and_the_heater() {
     let onset = step_until(&mut run, 1810.0, |r| value(r, "bubble") > 0.5);
     let persist = ticks(&run, 0.02);
     step(&mut run, persist - 1);
-    assert!(command(&run, "inflow_pump") > 0.0, "not before its persistence");
+    assert!(
+        command(&run, "inflow_pump") > 0.0,
+        "not before its persistence"
+    );
     step(&mut run, 1);
     assert_eq!(alarm_first_tick(&run, "air_in_line"), Some(onset + persist));
     for id in ["inflow_pump", "outflow_pump", "heater"] {
@@ -248,13 +279,29 @@ fn a_blocked_outflow_stops_the_inflow_before_the_abdomen_is_overdistended() {
     assert!(command(&run, "inflow_pump") <= 1000.0 + 1.0, "halved");
     fires_after_persistence(&mut run, "iap_critical", "mean_iap", 25.0, 1.0);
     assert_eq!(command(&run, "inflow_pump"), 0.0);
-    assert!(command(&run, "outflow_pump") > 0.0, "the drain keeps drawing");
-    assert_eq!(alarm_first_tick(&run, "outflow_blocked"), None, "the pressure acted first");
+    assert!(
+        command(&run, "outflow_pump") > 0.0,
+        "the drain keeps drawing"
+    );
+    assert_eq!(
+        alarm_first_tick(&run, "outflow_blocked"),
+        None,
+        "the pressure acted first"
+    );
     let minute = ticks(&run, 60.0);
     step(&mut run, minute);
     assert_eq!(command(&run, "inflow_pump"), 0.0, "latched");
-    assert!(value(&run, "mean_iap") < 30.0, "{}", value(&run, "mean_iap"));
-    let critical = run.alarms().list.iter().find(|a| a.id == "iap_critical").unwrap();
+    assert!(
+        value(&run, "mean_iap") < 30.0,
+        "{}",
+        value(&run, "mean_iap")
+    );
+    let critical = run
+        .alarms()
+        .list
+        .iter()
+        .find(|a| a.id == "iap_critical")
+        .unwrap();
     assert_eq!(critical.priority.as_str(), "high");
 }
 
@@ -276,8 +323,15 @@ fn with_the_pressure_reading_frozen_the_falling_reservoir_stops_the_inflow() {
     let rule = run.alarms().list.iter().find(|a| a.id == by).unwrap();
     assert_eq!(rule.priority.as_str(), "high");
     assert!(alarm_first_tick(&run, "iap_sensor_stuck").is_some());
-    assert_eq!(alarm_first_tick(&run, "iap_critical"), None, "the frozen reading hid it");
-    assert!(value(&run, "reservoir_volume") > 100.0, "stopped before it ran dry");
+    assert_eq!(
+        alarm_first_tick(&run, "iap_critical"),
+        None,
+        "the frozen reading hid it"
+    );
+    assert!(
+        value(&run, "reservoir_volume") > 100.0,
+        "stopped before it ran dry"
+    );
 }
 
 #[test]
@@ -295,13 +349,20 @@ fn a_blocked_outflow_through_the_command_line_raises_the_pressure_alarms() {
 
 #[test]
 fn a_hot_core_warns_at_39_and_turns_the_heater_off_at_40() {
-    let mut run = lockstep(&protocol("hipec-mmc.ron"), &["malignant-hyperthermia@20m"], 7);
+    let mut run = lockstep(
+        &protocol("hipec-mmc.ron"),
+        &["malignant-hyperthermia@20m"],
+        7,
+    );
     fires_after_persistence(&mut run, "core_warm", "core_temp", 39.0, 10.0);
     assert_eq!(alarm_first_tick(&run, "core_hot"), None);
     assert!(command(&run, "heater") > 0.0, "a warning only");
     fires_after_persistence(&mut run, "core_hot", "core_temp", 40.0, 10.0);
     assert_eq!(command(&run, "heater"), 0.0);
-    assert!(command(&run, "inflow_pump") > 1800.0, "circulation continues");
+    assert!(
+        command(&run, "inflow_pump") > 1800.0,
+        "circulation continues"
+    );
     let priority = |id: &str| {
         run.alarms()
             .list

@@ -39,7 +39,10 @@ fn fires_after_persistence(
     }) as usize;
     let persist = ticks(run, persist_s) as usize;
     let last = first - start;
-    assert!(held[last - persist..=last].iter().all(|&h| h), "{id}: not held");
+    assert!(
+        held[last - persist..=last].iter().all(|&h| h),
+        "{id}: not held"
+    );
     assert!(!held[last - persist - 1], "{id}: late");
     first as u64
 }
@@ -92,15 +95,28 @@ fn sixty_minutes_at_42_degrees_in_the_closed_hemithorax() {
     assert!((f(&d["drug_min"]) - 60.0).abs() < 0.01);
     assert!(f(&d["cem43_pleural_base_min"]) > 10.0 && f(&d["cem43_core_min"]) < 0.1);
     assert!(high_alarms(&s).is_empty(), "high alarms: {}", s["alarms"]);
-    assert!(s["alarms"].as_array().unwrap().is_empty(), "{}", s["alarms"]);
+    assert!(
+        s["alarms"].as_array().unwrap().is_empty(),
+        "{}",
+        s["alarms"]
+    );
 }
 
 #[test]
 fn inflow_at_45_degrees_turns_the_heater_off_while_flow_continues() {
     let mut run = lockstep(&protocol("hithoc.ron"), &["heater-runaway@20m"], 2);
-    fires_after_persistence(&mut run, "inflow_over_temperature", "inflow_temp", 45.0, 1.0);
+    fires_after_persistence(
+        &mut run,
+        "inflow_over_temperature",
+        "inflow_temp",
+        45.0,
+        1.0,
+    );
     assert_eq!(command(&run, "heater"), 0.0);
-    assert!(command(&run, "inflow_pump") > 1350.0, "circulation continues");
+    assert!(
+        command(&run, "inflow_pump") > 1350.0,
+        "circulation continues"
+    );
     assert_eq!(priority(&run, "inflow_over_temperature"), "high");
     let warning = alarm_first_tick(&run, "inflow_warm").expect("the 44 °C warning came first");
     assert_eq!(priority(&run, "inflow_warm"), "medium");
@@ -115,7 +131,10 @@ fn raised_intrathoracic_pressure_reduces_then_stops_the_inflow() {
     fires_after_persistence(&mut run, "itp_critical", "mean_itp", 15.0, 1.0);
     assert_eq!(priority(&run, "itp_critical"), "high");
     assert_eq!(command(&run, "inflow_pump"), 0.0);
-    assert!(command(&run, "outflow_pump") > 0.0, "the drain keeps drawing");
+    assert!(
+        command(&run, "outflow_pump") > 0.0,
+        "the drain keeps drawing"
+    );
 }
 
 #[test]
@@ -150,7 +169,10 @@ fn a_failed_inflow_probe_turns_the_heater_off() {
     );
     let failed = alarm(&s, "inflow_probe_failed").expect("probe alarm");
     assert_eq!(failed["priority"], "high");
-    assert!((1200.0..1200.2).contains(&f(&failed["first_s"])), "{failed}");
+    assert!(
+        (1200.0..1200.2).contains(&f(&failed["first_s"])),
+        "{failed}"
+    );
     // Latched: heating stays off after the probe recovers.
     assert_eq!(failed["active_at_end"], true);
     // The circulation went on throughout.

@@ -331,8 +331,7 @@ impl Cavity {
 
     fn set_dt(&mut self, dt_s: f64) {
         let p = &self.p;
-        self.tissue_keep =
-            (-(p.tissue_ua_w_k + p.perfusion_ua_w_k) * dt_s / self.tissue_j_k).exp();
+        self.tissue_keep = (-(p.tissue_ua_w_k + p.perfusion_ua_w_k) * dt_s / self.tissue_j_k).exp();
         self.core_keep =
             (-(p.perfusion_ua_w_k + p.thermoregulation_ua_w_k) * dt_s / self.core_j_k).exp();
         self.still_line_keep = (-dt_s / STILL_LINE_TAU_S).exp();
@@ -410,29 +409,27 @@ impl Plant for Cavity {
         let exchanger_w_k = mc * eps;
         if p.bath_c <= 0.0 {
             let g = exchanger_w_k + EXCHANGER_ROOM_UA_W_K;
-            let eq = (inputs[HEATER].max(0.0)
-                + exchanger_w_k * f
-                + EXCHANGER_ROOM_UA_W_K * ambient)
-                / g;
+            let eq =
+                (inputs[HEATER].max(0.0) + exchanger_w_k * f + EXCHANGER_ROOM_UA_W_K * ambient) / g;
             self.water_c = relax(w, eq, (-g * dt_s / self.water_j_k).exp());
         }
         // T_in − T_f = (λ − 1)(T_f − T_room) + λε(T_water − T_f).
-        let perfusate_j_k = (p.cavity_ml + p.circuit_ml - self.leaked_ml).max(1.0)
-            * self.perfusate_j_k_ml;
+        let perfusate_j_k =
+            (p.cavity_ml + p.circuit_ml - self.leaked_ml).max(1.0) * self.perfusate_j_k_ml;
         let g_line = mc * (1.0 - arrive);
         let g_water = mc * arrive * eps;
         let g = g_line + g_water + p.room_ua_w_k + p.tissue_ua_w_k;
         let eq = ((g_line + p.room_ua_w_k) * ambient + g_water * w + p.tissue_ua_w_k * t) / g;
         self.perfusate_c = relax(f, eq, (-g * dt_s / perfusate_j_k).exp());
         let ua_tc = p.perfusion_ua_w_k;
-        let tissue_eq =
-            (p.tissue_ua_w_k * f + ua_tc * self.core_c) / (p.tissue_ua_w_k + ua_tc);
+        let tissue_eq = (p.tissue_ua_w_k * f + ua_tc * self.core_c) / (p.tissue_ua_w_k + ua_tc);
         self.tissue_c = relax(t, tissue_eq, self.tissue_keep);
         let core_eq = (ua_tc * t + p.thermoregulation_ua_w_k * p.core_start_c + self.core_heat_w)
             / (ua_tc + p.thermoregulation_ua_w_k);
         self.core_c = relax(self.core_c, core_eq, self.core_keep);
         self.inflow_c = if flowing {
-            ambient + arrive * (self.perfusate_c + eps * (self.water_c - self.perfusate_c) - ambient)
+            ambient
+                + arrive * (self.perfusate_c + eps * (self.water_c - self.perfusate_c) - ambient)
         } else {
             relax(self.inflow_c, ambient, self.still_line_keep)
         };
