@@ -420,3 +420,25 @@ fn the_same_seed_gives_the_same_summary() {
     b.as_object_mut().unwrap().remove("wall_s");
     assert_eq!(a, b);
 }
+
+#[test]
+fn a_lost_cavity_probe_holds_the_drug_back() {
+    let s = run_summary(
+        &protocol("hipec-mmc.ron"),
+        &[
+            "--duration",
+            "25m",
+            "--fault",
+            "channel-loss:ip_pelvis_temp@2m",
+        ],
+    );
+    let lost = alarm(&s, "ip_pelvis_probe_failed").expect("probe alarm");
+    assert_eq!(lost["priority"], "medium");
+    // Without the pelvic reading the target is not measured: no drug, heating goes on.
+    assert_eq!(s["final_phase"], "heating");
+    assert!(s["derived"]["heating_min"].is_null());
+    assert!(
+        f(&s["channels"]["outflow_temp"]["max"]) > 41.0,
+        "the rest was warm"
+    );
+}

@@ -80,13 +80,31 @@ impl HeatedCavity {
         for (slot, id) in probes.iter_mut().zip(probe_ids) {
             *slot = ctx.signal(id)?;
         }
-        Ok(HeatedCavity {
+        Ok(Self::new(
             probes,
-            heating: ctx.phase("heating")? as u32,
-            drug: ctx.phase("drug")? as u32,
-            target_c: ctx.params.require("target_c")?,
-            hold_s: ctx.params.get("target_hold_s").unwrap_or(30.0),
-            period_s: ctx.period_s,
+            [ctx.phase("heating")? as u32, ctx.phase("drug")? as u32],
+            ctx.params.require("target_c")?,
+            ctx.params.get("target_hold_s").unwrap_or(30.0),
+            ctx.period_s,
+        ))
+    }
+
+    /// The state with probe signal indices, the `[heating, drug]` phase indices, the target and
+    /// its hold time, and the tick period resolved.
+    fn new(
+        probes: [usize; PROBES],
+        [heating, drug]: [u32; 2],
+        target_c: f64,
+        hold_s: f64,
+        period_s: f64,
+    ) -> Self {
+        HeatedCavity {
+            probes,
+            heating,
+            drug,
+            target_c,
+            hold_s,
+            period_s,
             at_target_since_s: None,
             cem43_min: [0.0; PROBES],
             heating_min: f64::NAN,
@@ -94,7 +112,7 @@ impl HeatedCavity {
             drug_valid_ticks: 0,
             drug_sum_c: 0.0,
             drug_lowest_c: f64::INFINITY,
-        })
+        }
     }
 
     fn reading(input: &StepInput, i: usize) -> Option<f64> {
@@ -121,7 +139,8 @@ impl HeatedCavity {
             match coldest {
                 Some(c) if c >= self.target_c => {
                     let since = *self.at_target_since_s.get_or_insert(input.t_s);
-                    if input.t_s - since >= self.hold_s {
+                    // Half a tick of slack: the hold counts whole ticks, whatever the rounding.
+                    if input.t_s - since >= self.hold_s - 0.5 * self.period_s {
                         out.advance_phase = 1;
                         out.assessment = 1;
                         self.heating_min = input.phase_elapsed_s / 60.0;
@@ -160,5 +179,90 @@ impl HeatedCavity {
 
     pub fn phase_event(&mut self, _event: &PhaseEvent) {
         self.at_target_since_s = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_SIGNALS};
+
+    const PERIOD_S: f64 = 0.1;
+
+    fn cavity() -> HeatedCavity {
+        HeatedCavity::new([0, 1, 2, 3, 4], [0, 1], 41.0, 30.0, PERIOD_S)
+    }
+
+    /// A tick at `t_s` in `phase` with every probe reading `temps`.
+    fn input(t_s: f64, phase: u32, temps: [f64; PROBES]) -> StepInput {
+        let mut values = [f64::NAN; MAX_SIGNALS];
+        values[..PROBES].copy_from_slice(&temps);
+        StepInput {
+            tick: (t_s / PERIOD_S).round() as u64,
+            t_s,
+            phase,
+            phase_elapsed_s: t_s,
+            n_signals: PROBES as u32,
+            values,
+            validity: [validity::OK; MAX_SIGNALS],
+            setpoints: [f64::NAN; MAX_SIGNALS],
+            commands: [f64::NAN; MAX_ACTUATORS],
+        }
+    }
+
+    #[test]
+    fn thermal_dose_follows_sapareto_dewey() {
+        let mut c = cavity();
+        let mut out = StepOutput::default();
+        // Ten minutes: inflow at 44 °C (2 min per min), outflow at 43 (1), upper at 42 (0.25),
+        // lower at 41 (0.0625), core at 37 (0.25^6).
+        for i in 0..6000 {
+            c.step(
+                &input(i as f64 * PERIOD_S, 1, [44.0, 43.0, 42.0, 41.0, 37.0]),
+                &mut out,
+            );
+        }
+        let expected = [20.0, 10.0, 2.5, 0.625, 10.0 * 0.25f64.powi(6)];
+        for (got, want) in out.derived[..PROBES].iter().zip(expected) {
+            assert!((got - want).abs() < 1e-9 * want.max(1.0), "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn the_drug_waits_for_every_cavity_probe_to_hold_the_target() {
+        let mut c = cavity();
+        let mut out = StepOutput::default();
+        let mut asked = None;
+        for i in 0..6000 {
+            let t = i as f64 * PERIOD_S;
+            // The pelvis reaches 41 °C only at 100 s; at 120 s it dips for one tick.
+            let lower = if t < 100.0 || (t - 120.0).abs() < 1e-9 {
+                40.9
+            } else {
+                41.2
+            };
+            out.advance_phase = 0;
+            c.step(&input(t, 0, [42.0, 41.5, 41.6, lower, 37.0]), &mut out);
+            if out.advance_phase == 1 {
+                asked = Some(t);
+                break;
+            }
+        }
+        // 30 s after the dip, not 30 s after 100 s.
+        let t = asked.expect("the plugin asked for the drug phase");
+        assert!((t - 150.1).abs() < 1e-6, "{t}");
+        assert!((out.derived[PROBES] - t / 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_failed_probe_holds_the_drug_back() {
+        let mut c = cavity();
+        let mut out = StepOutput::default();
+        for i in 0..3000 {
+            let mut tick = input(i as f64 * PERIOD_S, 0, [42.0, 41.5, 41.6, 41.5, 37.0]);
+            tick.validity[3] = validity::STALE;
+            c.step(&tick, &mut out);
+            assert_eq!(out.advance_phase, 0);
+        }
     }
 }
