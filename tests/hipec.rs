@@ -98,6 +98,7 @@ fn assert_clean_run(s: &Value, drug_s: f64) -> f64 {
         (f(&d["heating_min"]) - drug_start / 60.0).abs() < 0.01,
         "{d}"
     );
+    assert_eq!(f(&d["drug_started_at_target"]), 1.0);
     drug_start
 }
 
@@ -427,16 +428,20 @@ fn a_lost_cavity_probe_holds_the_drug_back() {
         &protocol("hipec-mmc.ron"),
         &[
             "--duration",
-            "25m",
+            "35m",
             "--fault",
             "channel-loss:ip_pelvis_temp@2m",
         ],
     );
     let lost = alarm(&s, "ip_pelvis_probe_failed").expect("probe alarm");
     assert_eq!(lost["priority"], "medium");
-    // Without the pelvic reading the target is not measured: no drug, heating goes on.
-    assert_eq!(s["final_phase"], "heating");
-    assert!(s["derived"]["heating_min"].is_null());
+    // Without the pelvic reading the target is not measured: heating goes on to its 30-minute
+    // ceiling, and the record shows that the drug phase began without the target.
+    let phases = s["phases"].as_array().unwrap();
+    assert!((f(&phases[1]["start_s"]) - 1800.0).abs() < 0.02);
+    let d = &s["derived"];
+    assert!(d["heating_min"].is_null());
+    assert_eq!(f(&d["drug_started_at_target"]), 0.0);
     assert!(
         f(&s["channels"]["outflow_temp"]["max"]) > 41.0,
         "the rest was warm"

@@ -93,6 +93,7 @@ fn sixty_minutes_at_42_degrees_in_the_closed_hemithorax() {
     assert!(f(&d["drug_lowest_pleural_c"]) >= 42.0, "{d}");
     assert!((42.0..=43.0).contains(&f(&d["drug_mean_pleural_c"])), "{d}");
     assert!((f(&d["drug_min"]) - 60.0).abs() < 0.01);
+    assert_eq!(f(&d["drug_started_at_target"]), 1.0);
     assert!(f(&d["cem43_pleural_base_min"]) > 10.0 && f(&d["cem43_core_min"]) < 0.1);
     assert!(high_alarms(&s).is_empty(), "high alarms: {}", s["alarms"]);
     assert!(

@@ -9,7 +9,9 @@
 //!   `Σ R^(43 − T)·Δt` with `R = 0.5` at or above 43 °C and `0.25` below, over every tick with
 //!   a valid reading.
 //! - Drug-phase summary: minutes in the phase, the mean and the lowest cavity temperature (the
-//!   coldest of the outflow and cavity probes at each tick).
+//!   coldest of the outflow and cavity probes at each tick), and whether the drug phase began at
+//!   the target (1) or because the heating phase ran out of time (0): the core ends a phase at
+//!   its duration whatever the plugin says, so the record must show which it was.
 
 use perfuse_plugin_sdk::{CreateContext, Params, PhaseEvent, StepInput, StepOutput, validity};
 
@@ -18,8 +20,8 @@ pub const PROBES: usize = 5;
 /// The probes that say the cavity is at temperature: outflow and the two cavity sites.
 const CAVITY_PROBES: [usize; 3] = [1, 2, 3];
 /// Number of derived values: five doses, minutes to target, minutes of drug, mean and lowest
-/// cavity temperature in the drug phase.
-pub const DERIVED: usize = PROBES + 4;
+/// cavity temperature in the drug phase, drug started at target.
+pub const DERIVED: usize = PROBES + 5;
 /// Reference temperature of CEM43, °C.
 const CEM_REF_C: f64 = 43.0;
 
@@ -71,6 +73,8 @@ pub struct HeatedCavity {
     drug_valid_ticks: u64,
     drug_sum_c: f64,
     drug_lowest_c: f64,
+    /// 1 when the drug phase began at the target, 0 when the heating phase timed out.
+    started_at_target: f64,
 }
 
 impl HeatedCavity {
@@ -112,6 +116,7 @@ impl HeatedCavity {
             drug_valid_ticks: 0,
             drug_sum_c: 0.0,
             drug_lowest_c: f64::INFINITY,
+            started_at_target: f64::NAN,
         }
     }
 
@@ -175,10 +180,14 @@ impl HeatedCavity {
         } else {
             f64::NAN
         };
+        d[PROBES + 4] = self.started_at_target;
     }
 
-    pub fn phase_event(&mut self, _event: &PhaseEvent) {
+    pub fn phase_event(&mut self, event: &PhaseEvent) {
         self.at_target_since_s = None;
+        if event.from == self.heating && event.to == self.drug {
+            self.started_at_target = if self.heating_min.is_nan() { 0.0 } else { 1.0 };
+        }
     }
 }
 

@@ -29,6 +29,7 @@ impl Protocol for Hipec {
         "drug_min",
         "drug_mean_ip_c",
         "drug_lowest_ip_c",
+        "drug_started_at_target",
     ];
 
     fn validate(params: Params<'_>) -> Result<(), String> {

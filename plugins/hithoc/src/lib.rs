@@ -31,6 +31,7 @@ impl Protocol for Hithoc {
         "drug_min",
         "drug_mean_pleural_c",
         "drug_lowest_pleural_c",
+        "drug_started_at_target",
     ];
 
     fn validate(params: Params<'_>) -> Result<(), String> {
