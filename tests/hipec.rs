@@ -447,3 +447,26 @@ fn a_lost_cavity_probe_holds_the_drug_back() {
         "the rest was warm"
     );
 }
+
+#[test]
+fn the_oxaliplatin_protocol_answers_the_same_faults() {
+    let ox = protocol("hipec-oxaliplatin.ron");
+    let high = |fault: &str, duration: &str, id: &str| {
+        let s = run_summary(&ox, &["--duration", duration, "--fault", fault]);
+        let a = alarm(&s, id).unwrap_or_else(|| panic!("{fault}: no {id}: {}", s["alarms"]));
+        assert_eq!(a["priority"], "high", "{fault}");
+        assert_eq!(a["active_at_end"], true, "{fault}: latched");
+        s
+    };
+    high("air@20m", "21m", "air_in_line");
+    let s = high("heater-runaway@20m", "25m", "inflow_over_temperature");
+    assert!(
+        f(&s["channels"]["mean_inflow"]["in_band_fraction"]) >= 0.95,
+        "flow went on"
+    );
+    let s = high("occlusion@20m", "22m", "iap_critical");
+    assert_eq!(alarm(&s, "iap_high").unwrap()["priority"], "medium");
+    let s = high("malignant-hyperthermia@15m", "60m", "core_hot");
+    assert_eq!(alarm(&s, "core_warm").unwrap()["priority"], "medium");
+    high("dropout:inflow_temp:10@20m", "21m", "inflow_probe_failed");
+}
