@@ -12,6 +12,7 @@ use perfuse_core::config::{ActuatorKind, SensorKind};
 use crate::params::ParamDef;
 
 pub(crate) mod heart;
+pub(crate) mod cavity;
 pub(crate) mod kidney;
 pub(crate) mod lung;
 pub(crate) mod liver;
@@ -101,7 +102,7 @@ pub(crate) struct Model {
 }
 
 /// Every model the simulator offers.
-pub(crate) const MODELS: &[Model] = &[kidney::MODEL, lung::MODEL, heart::MODEL, liver::MODEL, donor::MODEL, limb::MODEL];
+pub(crate) const MODELS: &[Model] = &[kidney::MODEL, lung::MODEL, heart::MODEL, liver::MODEL, donor::MODEL, limb::MODEL, cavity::MODEL];
 
 impl Model {
     /// The model named `name`; the error lists the models there are.

@@ -1,0 +1,277 @@
+//! Heated chemotherapy perfusion of a body cavity: the logic HIPEC (§7) and HITHOC (§8) share.
+//! The HITHOC plugin compiles this same file, so both families run one implementation.
+//!
+//! - Phase logic: the drug goes in only once the cavity is at temperature (§7 [S 7-1]). The
+//!   `heating` phase ends when the outflow and both cavity probes have read at least
+//!   `target_c` for `target_hold_s`; the `drug` phase then runs its full duration. A probe that is
+//!   not valid holds the drug back: the target must be measured, not assumed.
+//! - Thermal dose per probe as cumulative equivalent minutes at 43 °C (CEM43, Sapareto–Dewey):
+//!   `Σ R^(43 − T)·Δt` with `R = 0.5` at or above 43 °C and `0.25` below, over every tick with
+//!   a valid reading.
+//! - Drug-phase summary: minutes in the phase, the mean and the lowest cavity temperature (the
+//!   coldest of the outflow and cavity probes at each tick), and whether the drug phase began at
+//!   the target (1) or because the heating phase ran out of time (0): the core ends a phase at
+//!   its duration whatever the plugin says, so the record must show which it was.
+
+use perfuse_plugin_sdk::{CreateContext, Params, PhaseEvent, StepInput, StepOutput, validity};
+
+/// Probes, in the order of their thermal doses: inflow, outflow, upper cavity, lower cavity, core.
+pub const PROBES: usize = 5;
+/// The probes that say the cavity is at temperature: outflow and the two cavity sites.
+const CAVITY_PROBES: [usize; 3] = [1, 2, 3];
+/// Number of derived values: five doses, minutes to target, minutes of drug, mean and lowest
+/// cavity temperature in the drug phase, drug started at target.
+pub const DERIVED: usize = PROBES + 5;
+/// Reference temperature of CEM43, °C.
+const CEM_REF_C: f64 = 43.0;
+
+/// Plugin parameters this logic takes.
+const KNOWN: [&str; 2] = ["target_c", "target_hold_s"];
+
+/// Checks the plugin parameters: `target_c` (°C, 37–45) is required, `target_hold_s` (s, 0–600)
+/// is optional.
+pub fn validate(params: &Params<'_>, family: &str) -> Result<(), String> {
+    for (name, _) in params.iter() {
+        if !KNOWN.contains(&name) {
+            return Err(format!(
+                "unknown parameter `{name}`; the {family} plugin takes {}",
+                KNOWN.join(", ")
+            ));
+        }
+    }
+    let target = params
+        .get("target_c")
+        .ok_or("missing `target_c` (the cavity temperature at which the drug goes in, °C)")?;
+    if !(37.0..=45.0).contains(&target) {
+        return Err(format!(
+            "`target_c` must be a temperature from 37 to 45 °C, found {target}"
+        ));
+    }
+    if let Some(hold) = params.get("target_hold_s")
+        && !(0.0..=600.0).contains(&hold)
+    {
+        return Err(format!(
+            "`target_hold_s` must be from 0 to 600 s, found {hold}"
+        ));
+    }
+    Ok(())
+}
+
+/// The state of one heated cavity perfusion.
+pub struct HeatedCavity {
+    probes: [usize; PROBES],
+    heating: u32,
+    drug: u32,
+    target_c: f64,
+    hold_s: f64,
+    period_s: f64,
+
+    at_target_since_s: Option<f64>,
+    cem43_min: [f64; PROBES],
+    heating_min: f64,
+    drug_ticks: u64,
+    drug_valid_ticks: u64,
+    drug_sum_c: f64,
+    drug_lowest_c: f64,
+    /// 1 when the drug phase began at the target, 0 when the heating phase timed out.
+    started_at_target: f64,
+}
+
+impl HeatedCavity {
+    /// Resolves the probe signals (ids in dose order) and the `heating` and `drug` phases.
+    pub fn create(ctx: &CreateContext<'_>, probe_ids: [&str; PROBES]) -> Result<Self, String> {
+        let mut probes = [0; PROBES];
+        for (slot, id) in probes.iter_mut().zip(probe_ids) {
+            *slot = ctx.signal(id)?;
+        }
+        Ok(Self::new(
+            probes,
+            [ctx.phase("heating")? as u32, ctx.phase("drug")? as u32],
+            ctx.params.require("target_c")?,
+            ctx.params.get("target_hold_s").unwrap_or(30.0),
+            ctx.period_s,
+        ))
+    }
+
+    /// The state with probe signal indices, the `[heating, drug]` phase indices, the target and
+    /// its hold time, and the tick period resolved.
+    fn new(
+        probes: [usize; PROBES],
+        [heating, drug]: [u32; 2],
+        target_c: f64,
+        hold_s: f64,
+        period_s: f64,
+    ) -> Self {
+        HeatedCavity {
+            probes,
+            heating,
+            drug,
+            target_c,
+            hold_s,
+            period_s,
+            at_target_since_s: None,
+            cem43_min: [0.0; PROBES],
+            heating_min: f64::NAN,
+            drug_ticks: 0,
+            drug_valid_ticks: 0,
+            drug_sum_c: 0.0,
+            drug_lowest_c: f64::INFINITY,
+            started_at_target: f64::NAN,
+        }
+    }
+
+    fn reading(input: &StepInput, i: usize) -> Option<f64> {
+        (input.validity[i] == validity::OK).then_some(input.values[i])
+    }
+
+    /// The coldest of the outflow and cavity probes, if all are valid.
+    fn coldest_cavity_c(&self, input: &StepInput) -> Option<f64> {
+        CAVITY_PROBES.iter().try_fold(f64::INFINITY, |lowest, &k| {
+            Self::reading(input, self.probes[k]).map(|c| lowest.min(c))
+        })
+    }
+
+    pub fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
+        let minutes = self.period_s / 60.0;
+        for (dose, &i) in self.cem43_min.iter_mut().zip(&self.probes) {
+            if let Some(c) = Self::reading(input, i) {
+                let r: f64 = if c >= CEM_REF_C { 0.5 } else { 0.25 };
+                *dose += (r.ln() * (CEM_REF_C - c)).exp() * minutes;
+            }
+        }
+        let coldest = self.coldest_cavity_c(input);
+        if input.phase == self.heating {
+            match coldest {
+                Some(c) if c >= self.target_c => {
+                    let since = *self.at_target_since_s.get_or_insert(input.t_s);
+                    // Half a tick of slack: the hold counts whole ticks, whatever the rounding.
+                    if input.t_s - since >= self.hold_s - 0.5 * self.period_s {
+                        out.advance_phase = 1;
+                        out.assessment = 1;
+                        self.heating_min = input.phase_elapsed_s / 60.0;
+                    }
+                }
+                _ => self.at_target_since_s = None,
+            }
+        } else if input.phase == self.drug {
+            self.drug_ticks += 1;
+            if let Some(c) = coldest {
+                self.drug_sum_c += c;
+                self.drug_valid_ticks += 1;
+                self.drug_lowest_c = self.drug_lowest_c.min(c);
+            }
+        }
+
+        let d = &mut out.derived;
+        d[..PROBES].copy_from_slice(&self.cem43_min);
+        d[PROBES] = self.heating_min;
+        d[PROBES + 1] = if input.phase == self.drug {
+            input.phase_elapsed_s / 60.0
+        } else {
+            self.drug_ticks as f64 * minutes
+        };
+        d[PROBES + 2] = if self.drug_valid_ticks > 0 {
+            self.drug_sum_c / self.drug_valid_ticks as f64
+        } else {
+            f64::NAN
+        };
+        d[PROBES + 3] = if self.drug_lowest_c.is_finite() {
+            self.drug_lowest_c
+        } else {
+            f64::NAN
+        };
+        d[PROBES + 4] = self.started_at_target;
+    }
+
+    pub fn phase_event(&mut self, event: &PhaseEvent) {
+        self.at_target_since_s = None;
+        if event.from == self.heating && event.to == self.drug {
+            self.started_at_target = if self.heating_min.is_nan() { 0.0 } else { 1.0 };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_SIGNALS};
+
+    const PERIOD_S: f64 = 0.1;
+
+    fn cavity() -> HeatedCavity {
+        HeatedCavity::new([0, 1, 2, 3, 4], [0, 1], 41.0, 30.0, PERIOD_S)
+    }
+
+    /// A tick at `t_s` in `phase` with every probe reading `temps`.
+    fn input(t_s: f64, phase: u32, temps: [f64; PROBES]) -> StepInput {
+        let mut values = [f64::NAN; MAX_SIGNALS];
+        values[..PROBES].copy_from_slice(&temps);
+        StepInput {
+            tick: (t_s / PERIOD_S).round() as u64,
+            t_s,
+            phase,
+            phase_elapsed_s: t_s,
+            n_signals: PROBES as u32,
+            values,
+            validity: [validity::OK; MAX_SIGNALS],
+            setpoints: [f64::NAN; MAX_SIGNALS],
+            commands: [f64::NAN; MAX_ACTUATORS],
+        }
+    }
+
+    #[test]
+    fn thermal_dose_follows_sapareto_dewey() {
+        let mut c = cavity();
+        let mut out = StepOutput::default();
+        // Ten minutes: inflow at 44 °C (2 min per min), outflow at 43 (1), upper at 42 (0.25),
+        // lower at 41 (0.0625), core at 37 (0.25^6).
+        for i in 0..6000 {
+            c.step(
+                &input(i as f64 * PERIOD_S, 1, [44.0, 43.0, 42.0, 41.0, 37.0]),
+                &mut out,
+            );
+        }
+        let expected = [20.0, 10.0, 2.5, 0.625, 10.0 * 0.25f64.powi(6)];
+        for (got, want) in out.derived[..PROBES].iter().zip(expected) {
+            assert!((got - want).abs() < 1e-9 * want.max(1.0), "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn the_drug_waits_for_every_cavity_probe_to_hold_the_target() {
+        let mut c = cavity();
+        let mut out = StepOutput::default();
+        let mut asked = None;
+        for i in 0..6000 {
+            let t = i as f64 * PERIOD_S;
+            // The pelvis reaches 41 °C only at 100 s; at 120 s it dips for one tick.
+            let lower = if t < 100.0 || (t - 120.0).abs() < 1e-9 {
+                40.9
+            } else {
+                41.2
+            };
+            out.advance_phase = 0;
+            c.step(&input(t, 0, [42.0, 41.5, 41.6, lower, 37.0]), &mut out);
+            if out.advance_phase == 1 {
+                asked = Some(t);
+                break;
+            }
+        }
+        // 30 s after the dip, not 30 s after 100 s.
+        let t = asked.expect("the plugin asked for the drug phase");
+        assert!((t - 150.1).abs() < 1e-6, "{t}");
+        assert!((out.derived[PROBES] - t / 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_failed_probe_holds_the_drug_back() {
+        let mut c = cavity();
+        let mut out = StepOutput::default();
+        for i in 0..3000 {
+            let mut tick = input(i as f64 * PERIOD_S, 0, [42.0, 41.5, 41.6, 41.5, 37.0]);
+            tick.validity[3] = validity::STALE;
+            c.step(&tick, &mut out);
+            assert_eq!(out.advance_phase, 0);
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Hyperthermic intraperitoneal chemotherapy (HIPEC, clinical reference §7).
+//!
+//! What a RON file cannot express lives here (see [`heated_cavity`]): the drug phase starts
+//! only once the outflow and both intraperitoneal probes have reached the target temperature,
+//! and the thermal dose (CEM43) of every probe is reported.
+//!
+//! Signals it reads, by id: `inflow_temp`, `outflow_temp`, `ip_upper_temp`, `ip_pelvis_temp`,
+//! `core_temp` (°C). Phases: `heating`, then `drug`.
+
+pub mod heated_cavity;
+
+use heated_cavity::HeatedCavity;
+use perfuse_plugin_sdk::{
+    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
+};
+
+pub struct Hipec(HeatedCavity);
+
+impl Protocol for Hipec {
+    const ID: &'static str = "hipec";
+    const VERSION: &'static str = "0.1.0";
+    const DERIVED: &'static [&'static str] = &[
+        "cem43_inflow_min",
+        "cem43_outflow_min",
+        "cem43_ip_upper_min",
+        "cem43_ip_pelvis_min",
+        "cem43_core_min",
+        "heating_min",
+        "drug_min",
+        "drug_mean_ip_c",
+        "drug_lowest_ip_c",
+        "drug_started_at_target",
+    ];
+
+    fn validate(params: Params<'_>) -> Result<(), String> {
+        heated_cavity::validate(&params, "hipec")
+    }
+
+    fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
+        const PROBES: [&str; heated_cavity::PROBES] = [
+            "inflow_temp",
+            "outflow_temp",
+            "ip_upper_temp",
+            "ip_pelvis_temp",
+            "core_temp",
+        ];
+        const _: () = assert!(Hipec::DERIVED.len() == heated_cavity::DERIVED);
+        HeatedCavity::create(ctx, PROBES).map(Hipec)
+    }
+
+    fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
+        self.0.step(input, out);
+    }
+
+    fn phase_event(&mut self, event: &PhaseEvent) {
+        self.0.phase_event(event);
+    }
+}
+
+export_plugin!(Hipec);

@@ -1,0 +1,62 @@
+//! Hyperthermic intrathoracic chemotherapy (HITHOC, clinical reference §8).
+//!
+//! The same logic as HIPEC (§8: "phases, control mode and safe-state actions as for HIPEC"),
+//! compiled from the HIPEC plugin's source file rather than linked, since each plugin library
+//! exports its own descriptor: the chemotherapy phase starts once the outflow and both pleural
+//! probes read the target temperature, and every probe's thermal dose (CEM43) is reported.
+//!
+//! Signals it reads, by id: `inflow_temp`, `outflow_temp`, `pleural_apex_temp`,
+//! `pleural_base_temp`, `core_temp` (°C). Phases: `heating`, then `drug`.
+
+#[path = "../../hipec/src/heated_cavity.rs"]
+mod heated_cavity;
+
+use heated_cavity::HeatedCavity;
+use perfuse_plugin_sdk::{
+    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
+};
+
+pub struct Hithoc(HeatedCavity);
+
+impl Protocol for Hithoc {
+    const ID: &'static str = "hithoc";
+    const VERSION: &'static str = "0.1.0";
+    const DERIVED: &'static [&'static str] = &[
+        "cem43_inflow_min",
+        "cem43_outflow_min",
+        "cem43_pleural_apex_min",
+        "cem43_pleural_base_min",
+        "cem43_core_min",
+        "heating_min",
+        "drug_min",
+        "drug_mean_pleural_c",
+        "drug_lowest_pleural_c",
+        "drug_started_at_target",
+    ];
+
+    fn validate(params: Params<'_>) -> Result<(), String> {
+        heated_cavity::validate(&params, "hithoc")
+    }
+
+    fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
+        const PROBES: [&str; heated_cavity::PROBES] = [
+            "inflow_temp",
+            "outflow_temp",
+            "pleural_apex_temp",
+            "pleural_base_temp",
+            "core_temp",
+        ];
+        const _: () = assert!(Hithoc::DERIVED.len() == heated_cavity::DERIVED);
+        HeatedCavity::create(ctx, PROBES).map(Hithoc)
+    }
+
+    fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
+        self.0.step(input, out);
+    }
+
+    fn phase_event(&mut self, event: &PhaseEvent) {
+        self.0.phase_event(event);
+    }
+}
+
+export_plugin!(Hithoc);
