@@ -11,14 +11,13 @@ use perfuse_core::config::{ActuatorKind, SensorKind};
 
 use crate::params::ParamDef;
 
-pub(crate) mod heart;
 pub(crate) mod cavity;
-pub(crate) mod kidney;
-pub(crate) mod lung;
-pub(crate) mod liver;
 pub(crate) mod donor;
+pub(crate) mod heart;
 pub(crate) mod kidney;
 pub(crate) mod limb;
+pub(crate) mod liver;
+pub(crate) mod lung;
 mod thermal;
 
 /// Most inputs a plant may take (combined actuator commands).
@@ -102,7 +101,15 @@ pub(crate) struct Model {
 }
 
 /// Every model the simulator offers.
-pub(crate) const MODELS: &[Model] = &[kidney::MODEL, lung::MODEL, heart::MODEL, liver::MODEL, donor::MODEL, limb::MODEL, cavity::MODEL];
+pub(crate) const MODELS: &[Model] = &[
+    kidney::MODEL,
+    lung::MODEL,
+    heart::MODEL,
+    liver::MODEL,
+    donor::MODEL,
+    limb::MODEL,
+    cavity::MODEL,
+];
 
 impl Model {
     /// The model named `name`; the error lists the models there are.
