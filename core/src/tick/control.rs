@@ -99,9 +99,12 @@ impl ControlLoop {
             self.integral = delivered - ff - p.kp * error;
         } else {
             let hold = restraint == Restraint::RateLimit;
+            // The integral's push has the sign of `ki × error`: a reverse-acting loop (negative
+            // gains, e.g. suction on a cavity pressure) winds up in the other direction.
             let unconstrained = ff + p.kp * error + self.integral;
-            let saturating_up = unconstrained >= hi && error > 0.0;
-            let saturating_down = unconstrained <= lo && error < 0.0;
+            let push = p.ki * error;
+            let saturating_up = unconstrained >= hi && push > 0.0;
+            let saturating_down = unconstrained <= lo && push < 0.0;
             if !(hold || saturating_up || saturating_down) {
                 self.integral += p.ki * error * dt;
             }
@@ -218,6 +221,21 @@ mod tests {
         // Released: the first output continues from 20, it does not jump.
         let first = lp.update(10.0, 0.0, 0.01, (0.0, 100.0), Restraint::None);
         assert!((first - 20.0).abs() < 0.2, "jumped to {first}");
+    }
+
+    #[test]
+    fn a_reverse_acting_loop_unwinds_from_its_limit() {
+        // Negative gains: more output lowers the measurement.
+        let mut lp = pi(-0.5, -1.0);
+        for _ in 0..10_000 {
+            // Measurement far below the setpoint: the loop wants less output and sits at 0.
+            lp.update(10.0, 0.0, 0.01, (0.0, 100.0), Restraint::None);
+        }
+        assert_eq!(lp.mean_output, 0.0);
+        let wound = lp.integral;
+        // Now the measurement is above the setpoint: the integral must move up at once.
+        lp.update(10.0, 20.0, 0.01, (0.0, 100.0), Restraint::None);
+        assert!(lp.integral > wound, "stuck at {wound}");
     }
 
     #[test]

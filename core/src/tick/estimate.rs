@@ -1,7 +1,8 @@
 //! Estimate: values computed from signals over trailing windows (mean, systolic, diastolic).
 //!
-//! An estimate is valid only while every sample in its window was valid: an invalid input gives
-//! an invalid estimate, never a guess. Buffers are allocated once, when the world is built.
+//! An estimate is valid only once its window has filled and while every sample in it is valid:
+//! a partial window or an invalid input gives an invalid estimate, never a guess. Buffers are
+//! allocated once, when the world is built.
 
 use super::Signals;
 use crate::config::EstimateKind;
@@ -112,7 +113,7 @@ impl Window {
             // The running sum drifts by rounding; rebuild it exactly once per window length.
             self.sum = self.ring.iter().filter(|v| !v.is_nan()).sum();
         }
-        if self.invalid > 0 {
+        if self.invalid > 0 || self.len < cap {
             return None;
         }
         match self.kind {
@@ -211,9 +212,16 @@ mod tests {
             let mut w = Window::new(kind, 7, 1.0);
             for (i, &v) in data.iter().enumerate() {
                 let Some(got) = w.push(Some(v)) else {
-                    assert!(matches!(kind, EstimateKind::Slope { .. }) && i == 0);
+                    assert!(
+                        i < 6,
+                        "{kind:?}: no estimate at sample {i}, with a full window"
+                    );
                     continue;
                 };
+                assert!(
+                    i >= 6,
+                    "{kind:?}: an estimate from a partial window at sample {i}"
+                );
                 let want = naive(kind, &data, 7, i);
                 assert!(
                     (got - want).abs() < 1e-9,
@@ -226,7 +234,7 @@ mod tests {
     #[test]
     fn an_invalid_sample_invalidates_the_window_until_it_leaves() {
         let mut w = Window::new(EstimateKind::WindowMean { window_s: 0.0 }, 3, 0.01);
-        assert_eq!(w.push(Some(1.0)), Some(1.0));
+        assert_eq!(w.push(Some(1.0)), None, "the window is not full yet");
         assert_eq!(w.push(None), None);
         assert_eq!(w.push(Some(3.0)), None);
         assert_eq!(w.push(Some(5.0)), None);
