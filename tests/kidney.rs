@@ -166,3 +166,36 @@ fn scenarios_are_listed_and_an_unknown_one_is_refused() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_phase_scoped_rule_is_judged_only_in_its_phases() {
+    // Warm-up starts from a 30 °C prime: the under-temperature rule is for the assessment only.
+    let nmp = protocol("kidney-nmp.ron");
+    let normal = run_summary(&nmp, &[]);
+    assert!(
+        alarm(&normal, "under_temperature").is_none(),
+        "{}",
+        normal["alarms"]
+    );
+    // Unscoped, the same rule fires during the warm-up.
+    let text = std::fs::read_to_string(&nmp).unwrap().replace(
+        "            phases: Some([\"assessment\"]), // warm-up starts from a 30 °C prime\n",
+        "",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let unscoped = dir.path().join("unscoped.ron");
+    std::fs::write(&unscoped, text).unwrap();
+    let s = run_summary(&unscoped, &["--duration", "10m"]);
+    let early = alarm(&s, "under_temperature").expect("fires in warm-up when unscoped");
+    assert!(f(&early["first_s"]) < 300.0);
+    // In the assessment, a heater whose channel is lost falls to its safe state (off) and the
+    // perfusate cools: the medium alarm, perfusion going on.
+    let lost = run_summary(&nmp, &["--fault", "channel-loss:heater@20m"]);
+    let cold = alarm(&lost, "under_temperature").expect("under-temperature in the assessment");
+    assert_eq!(cold["priority"], "medium");
+    assert!(f(&cold["first_s"]) > 1200.0);
+    assert!(
+        f(&lost["actuators"]["pump"]["mean"]) > 150.0,
+        "perfusion continues"
+    );
+}

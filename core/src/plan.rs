@@ -136,6 +136,8 @@ pub struct RulePlan {
     pub action: ActionPlan,
     /// Ticks of activity after which the alarm rises one priority.
     pub escalate_ticks: Option<u64>,
+    /// Bit `i` set: the rule is judged in phase `i`.
+    pub phases: u64,
 }
 
 /// The plugin a protocol requires.

@@ -495,6 +495,10 @@ pub struct RuleSpec {
     pub latch: bool,
     /// An alarm still active after this long rises one priority (Low to Medium to High).
     pub escalate_after_s: Option<f64>,
+    /// The phases in which the rule is judged (absent: all). Outside them its condition does not
+    /// hold: an under-temperature rule need not fire during warm-up, a low-flow rule during a
+    /// wean.
+    pub phases: Option<Vec<String>>,
     pub action: Action,
 }
 

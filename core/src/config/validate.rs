@@ -711,9 +711,37 @@ fn check_rules(
             latch: r.latch,
             action,
             escalate_ticks: r.escalate_after_s.map(|s| ticks(s, period_s)),
+            phases: phase_mask(c, &format!("{path}.phases"), r.phases.as_deref(), file),
         });
     }
     out
+}
+
+/// The phases a rule is judged in, as a bit mask (all phases when none are named).
+fn phase_mask(c: &mut Checker, path: &str, names: Option<&[String]>, file: &ProtocolFile) -> u64 {
+    let Some(names) = names else {
+        return u64::MAX;
+    };
+    if names.is_empty() {
+        c.report(path, "at least one phase", "an empty list");
+    }
+    let mut mask = 0;
+    for (i, name) in names.iter().enumerate() {
+        match file.phases.iter().position(|p| &p.id == name) {
+            Some(p) if p < 64 => mask |= 1 << p,
+            Some(_) => c.report(
+                format!("{path}[{i}]"),
+                "one of the first 64 phases",
+                format!("`{name}`"),
+            ),
+            None => c.report(
+                format!("{path}[{i}]"),
+                "a declared phase",
+                format!("`{name}`"),
+            ),
+        }
+    }
+    mask
 }
 
 fn condition(

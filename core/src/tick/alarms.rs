@@ -233,6 +233,7 @@ impl Alarms {
         tick: u64,
         plan: &Plan,
         signals: &Signals,
+        phase: usize,
         plugin_faulted: bool,
         last_sent: &[f64; MAX_ACTUATORS],
         log: &mut AlarmLog,
@@ -242,7 +243,8 @@ impl Alarms {
             let (cond, persist, latch, action, escalate) = match alarm.source {
                 AlarmSource::Rule(i) => {
                     let r = &plan.rules[i];
-                    let cond = holds(&r.condition, signals);
+                    let in_phase = phase < 64 && r.phases & (1 << phase) != 0;
+                    let cond = in_phase && holds(&r.condition, signals);
                     (cond, r.persist_ticks, r.latch, r.action, r.escalate_ticks)
                 }
                 AlarmSource::PluginFault => {

@@ -5,7 +5,7 @@
 use super::alarms::{AlarmLog, Alarms};
 use super::control::{ActuatorChannel, Command};
 use super::dose::DoseWindow;
-use super::protocol::{OperatorLog, PluginHealth};
+use super::protocol::{OperatorLog, PhaseState, PluginHealth};
 use super::sample::OperatorInput;
 use super::{Clock, PlanRes, Signals};
 use crate::hal::MAX_ACTUATORS;
@@ -60,6 +60,7 @@ pub fn safety_stage(
     plan: Res<PlanRes>,
     signals: Res<Signals>,
     health: Res<PluginHealth>,
+    phase: Res<PhaseState>,
     operator: Res<OperatorInput>,
     mut alarms: ResMut<Alarms>,
     mut log: ResMut<AlarmLog>,
@@ -85,6 +86,7 @@ pub fn safety_stage(
         clock.tick,
         plan,
         &signals,
+        phase.index,
         faulted,
         &last_sent,
         &mut log,
