@@ -10,36 +10,30 @@
 //! # Device behaviour
 //! - Commands are indexed in protocol actuator order and live for their `ttl_s`, counted from the
 //!   device time of the write; once device time passes beyond it, the actuator takes its safe
-//!   state (Off: 0; Closed: clamp 1; Open: clamp 0; HoldLast: keeps the command). Before the
-//!   first write each actuator holds its `initial`. Commands are limited to the kind's hardware
-//!   range; a non-finite command puts the actuator in its safe state at once.
+//!   state (Off: 0; Closed: clamp 1; Open: clamp 0; HoldLast: keeps the command; Fixed: that
+//!   command). Before the first write each actuator holds its `initial`. Commands are limited to
+//!   the kind's hardware range; a non-finite command puts the actuator in its safe state at once.
 //! - Pumps at one site add their flows and heaters their powers; clamps close the line if any
 //!   one reads ≥ 0.5.
 //! - Readings: true value, a first-order lag for temperature probes, Gaussian noise, then
-//!   rounding to 0.1 of the unit. Nothing is clipped to a plausible range: judging readings is
-//!   the core's job.
+//!   rounding (0.1 of the unit; finer for pH, concentrations and haemoglobin). Nothing is
+//!   clipped to a plausible range: judging readings is the core's job. A sensor at the
+//!   `operator` site is not measured: it reads NaN, and the core takes the operator's entries.
 //!
-//! # Model `kidney`
-//! Hypothermic (LifePort-like, `normothermic: 0`, default) or normothermic (Cambridge-like,
-//! `normothermic: 1`) perfusion; see `plant/kidney.rs` for the equations and the source of every
-//! default.
+//! # Models
+//! Each module under `plant/` documents its sites, its parameters with their defaults and the
+//! section of the clinical reference each comes from, and its events (model-specific faults,
+//! injected as `--fault NAME@TIME`):
 //!
-//! | site | sensors | actuators |
-//! |---|---|---|
-//! | `arterial_line` | Pressure (renal artery, distal to the clamp), Flow (line flow), Temperature (perfusate), Bubble | RollerPump, Clamp |
-//! | `renal_vein` | Flow (through the kidney) | |
-//! | `reservoir` | Temperature (perfusate), Volume (perfusate left in the circuit) | |
-//! | `heat_exchanger` | Temperature (exchanger water) | Heater |
-//! | `ice_container` | Temperature (ice) | |
-//! | `ureter` | Volume (cumulative urine), Flow (urine rate, mL/min) | |
-//!
-//! Parameters (HMP default / NMP default): `normothermic` 0/1; `kidney_g` 150;
-//! `compliance_ml_mmhg` 0.04; `r_inf_mmhg_min_ml` 0.235/0.33; `r_fast_mmhg_min_ml` 0.57/0.30;
-//! `r_fast_tau_s` 120/600; `r_slow_mmhg_min_ml` 0.20/0; `r_slow_tau_s` 720/1800;
-//! `perfusate_ml` 1000/750; `perfusate_j_g_k` 4.1/3.6; `circuit_j_k` 500/1000;
-//! `perfusate_start_c` 8.6/30; `ambient_c` 22; `ambient_ua_w_k` 0.24/3.0; `ice_c` 1.2;
-//! `ice_ua_w_k` 1.17/0; `exchanger_ml` 300; `exchanger_ua_w_k` 0/20; `metabolic_mw_g` 19.5;
-//! `q10` 2.5; `urine_ml_h` 100; `urine_threshold_mmhg` 30; `reservoir_dry_ml` 50.
+//! | model | module | organ or cavity | events |
+//! |---|---|---|---|
+//! | `kidney` | `plant/kidney.rs` | kidney, hypothermic (LifePort-like) or normothermic | |
+//! | `heart` | `plant/heart.rs` | beating or arrested heart, coronary bed, lactate | `vf` |
+//! | `lung` | `plant/lung.rs` | pulmonary bed, ventilated lung, gas exchange, oedema | `ventilator_failure`, `la_collapse`, `bronchospasm` |
+//! | `liver` | `plant/liver.rs` | hepatic artery and portal beds, lactate, bile, glucose, pH | `outflow-obstruction` |
+//! | `donor` | `plant/donor.rs` | donor body under regional perfusion, venous drainage | `cerebral-flow`, `hypovolaemia` |
+//! | `limb` | `plant/limb.rs` | isolated limb, tissue heat, systemic leak | `systemic-leak` |
+//! | `cavity` | `plant/cavity.rs` | peritoneal or pleural cavity, patient core | `malignant-hyperthermia` |
 //!
 //! Parameters of every model (probes): `pressure_noise_mmhg` 0.3, `flow_noise_ml_min` 1.0,
 //! `temperature_noise_c` 0.05, `volume_noise_ml` 0.2, `temperature_lag_s` 5.

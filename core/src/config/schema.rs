@@ -1,6 +1,6 @@
 //! The protocol file format: the types a RON protocol file deserialises into.
 //!
-//! Conventions, checked by [`super::validate`]:
+//! Conventions, checked by [`super::compile`]:
 //! - A field with a unit carries it in its name (`_s`, `_c`, `_mmhg`, `_ml_min`, `_w`).
 //!   A signal's setpoints, bands and limits are in the unit of that signal's kind
 //!   ([`SensorKind::unit`]).

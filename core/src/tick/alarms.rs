@@ -15,7 +15,7 @@ use bevy_ecs::prelude::*;
 pub const PLUGIN_FAULT_ALARM: &str = "plugin_fault";
 
 /// How long one audio pause lasts. IEC 60601-1-8 leaves the maximum to the responsible
-/// organisation; 2 minutes is this project's proposal [P].
+/// organisation; 2 minutes is this project's proposal (tag \[P\] of the clinical reference).
 pub const AUDIO_PAUSE_S: f64 = 120.0;
 
 /// Room reserved for the log: every alarm may start this many times before entries are counted
