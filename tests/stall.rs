@@ -1,0 +1,104 @@
+//! A stalled control thread: the faulty plugin hangs one step for 1 s in real time. The device,
+//! on its own thread, keeps its clock; when the commands' time to live runs out it puts each
+//! actuator in its safe state by itself. A recording wrapper around the simulator (test code,
+//! on the device thread) logs what the actuators actually do.
+
+mod common;
+use common::*;
+use perfuse_core::config;
+use perfuse_core::hal::{CommandFrame, Hal, SensorFrame};
+use perfuse_core::plugin::{self, loader};
+use perfuse_core::run::{Run, RunOptions, realtime};
+use perfuse_core::tick::HalPort;
+use perfuse_hal_sim::SimHal;
+use std::sync::{Arc, Mutex};
+
+/// The simulator, logging after every step the device time and each actuator's applied command.
+struct Recording {
+    sim: SimHal,
+    log: Arc<Mutex<Vec<(f64, Vec<f64>)>>>,
+}
+
+impl Hal for Recording {
+    fn read(&mut self, out: &mut SensorFrame) {
+        self.sim.read(out);
+    }
+    fn write(&mut self, cmd: &CommandFrame) {
+        self.sim.write(cmd);
+    }
+    fn advance(&mut self, dt_s: f64) {
+        self.sim.advance(dt_s);
+        let applied = self.sim.applied_commands().to_vec();
+        self.log.lock().unwrap().push((self.sim.time_s(), applied));
+    }
+}
+
+#[test]
+fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl() {
+    let text = std::fs::read_to_string(protocol("kidney-hmp.ron"))
+        .unwrap()
+        .replace(
+            r#"plugin: (id: "kidney", version: "^0.1"),"#,
+            r#"plugin: (id: "faulty", version: "^0.1"),"#,
+        )
+        .replace(
+            r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
+            r#""mode": 4.0, "at_s": 2.0, "sleep_s": 1.0,"#,
+        );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stall.ron");
+    std::fs::write(&file, text).unwrap();
+
+    let loaded = config::load(&file).unwrap_or_else(|e| panic!("{e}"));
+    let plugin =
+        plugin::load(&loaded.plan, &loader::search_dirs(&[])).unwrap_or_else(|e| panic!("{e}"));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let device = Recording {
+        sim: SimHal::new(&loaded.file, 1, &[]).unwrap(),
+        log: log.clone(),
+    };
+    let plan = Arc::new(loaded.plan);
+    let (pump, clamp) = (
+        plan.actuator("pump").unwrap(),
+        plan.actuator("arterial_clamp").unwrap(),
+    );
+    let ttl = plan.actuators[pump].ttl_s;
+    let (channels, _thread) = realtime::spawn_hal(Box::new(device), plan.period_s).unwrap();
+    let opts = RunOptions {
+        seed: 1,
+        scenario: None,
+        duration_s: Some(4.0),
+        status_every_s: None,
+    };
+    let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, &opts);
+    run.initialize().unwrap();
+    realtime::run(&mut run, |_| {});
+
+    // The stall begins in the step at 2 s; the device stops receiving commands then.
+    let log = log.lock().unwrap();
+    let running = |t: f64| {
+        log.iter()
+            .rev()
+            .find(|(at, _)| *at <= t)
+            .map(|(_, a)| a.clone())
+            .unwrap()
+    };
+    assert!(running(1.9)[pump] > 0.0, "the pump ran before the stall");
+    let stopped = log
+        .iter()
+        .find(|(t, a)| *t > 2.0 && a[pump] == 0.0 && a[clamp] == 1.0)
+        .map(|(t, _)| *t)
+        .expect("the device fell back to its safe state during the stall");
+    // The last command was written at most one tick before the stall; it expires `ttl` later.
+    assert!(
+        stopped <= 2.0 + ttl + 0.02 + 0.01,
+        "safe state at {stopped} s, ttl {ttl} s"
+    );
+    // While the control thread is stalled the device stays there.
+    assert_eq!(running(2.9)[pump], 0.0);
+    assert_eq!(running(2.9)[clamp], 1.0);
+    // The plugin is marked faulted for its overrun, and control resumes afterwards.
+    let s = run.summary(0.0, 0);
+    assert_eq!(s.plugin.fault.as_deref(), Some("overran its time budget"));
+    assert!(running(3.9)[pump] > 0.0, "control resumed after the stall");
+}
