@@ -13,10 +13,13 @@ use perfuse_core::tick::HalPort;
 use perfuse_hal_sim::SimHal;
 use std::sync::{Arc, Mutex};
 
-/// The simulator, logging after every step the device time and each actuator's applied command.
+/// Device time and each actuator's applied command, after every step.
+type ActuatorLog = Arc<Mutex<Vec<(f64, Vec<f64>)>>>;
+
+/// The simulator, logging what its actuators do.
 struct Recording {
     sim: SimHal,
-    log: Arc<Mutex<Vec<(f64, Vec<f64>)>>>,
+    log: ActuatorLog,
 }
 
 impl Hal for Recording {
@@ -52,7 +55,7 @@ fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl
     let loaded = config::load(&file).unwrap_or_else(|e| panic!("{e}"));
     let plugin =
         plugin::load(&loaded.plan, &loader::search_dirs(&[])).unwrap_or_else(|e| panic!("{e}"));
-    let log = Arc::new(Mutex::new(Vec::new()));
+    let log: ActuatorLog = Arc::new(Mutex::new(Vec::new()));
     let device = Recording {
         sim: SimHal::new(&loaded.file, 1, &[]).unwrap(),
         log: log.clone(),
