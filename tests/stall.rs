@@ -75,7 +75,7 @@ fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl
     };
     let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, &opts);
     run.initialize().unwrap();
-    realtime::run(&mut run, |_| {});
+    let overruns = realtime::run(&mut run, |_| {});
 
     // The stall begins in the step at 2 s; the device stops receiving commands then.
     let log = log.lock().unwrap();
@@ -101,7 +101,21 @@ fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl
     assert_eq!(running(2.9)[pump], 0.0);
     assert_eq!(running(2.9)[clamp], 1.0);
     // The plugin is marked faulted for its overrun, and control resumes afterwards.
-    let s = run.summary(0.0, 0);
+    let s = run.summary(0.0, overruns);
     assert_eq!(s.plugin.fault.as_deref(), Some("overran its time budget"));
+    // The missed deadlines are counted and raise the technical overrun alarm.
+    assert!(s.overruns >= 90, "{} overruns for a 1-s stall", s.overruns);
+    let late = s
+        .alarms
+        .iter()
+        .find(|a| a.id == "tick_overrun")
+        .expect("overrun alarm");
+    assert_eq!(late.priority, "medium");
+    assert!(late.technical);
+    assert!(
+        (2.9..3.2).contains(&late.first_s),
+        "raised at {}",
+        late.first_s
+    );
     assert!(running(3.9)[pump] > 0.0, "control resumed after the stall");
 }

@@ -64,6 +64,7 @@ pub struct OperatorCommand {
 pub fn alarm_ids(plan: &Plan) -> Vec<&str> {
     let mut ids: Vec<&str> = plan.rules.iter().map(|r| r.id.as_str()).collect();
     ids.push(crate::tick::alarms::PLUGIN_FAULT_ALARM);
+    ids.push(crate::tick::alarms::TICK_OVERRUN_ALARM);
     ids
 }
 

@@ -94,10 +94,14 @@ pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
         let now = Instant::now();
         let behind = (now.duration_since(start).as_secs_f64() / run.plan.period_s) as u64;
         if behind > next {
-            // Skip the ticks whose deadlines have passed; count every missed deadline.
+            // Skip the ticks whose deadlines have passed; count every missed deadline, and tell
+            // the tick, whose `tick_overrun` alarm reports it.
             overruns += behind - next;
             next = behind;
             run.world.resource_mut::<crate::tick::Clock>().tick = next;
+            let mut o = run.world.resource_mut::<crate::tick::alarms::Overruns>();
+            o.total = overruns;
+            o.last_tick = Some(next);
         }
         let deadline = start + Duration::from_secs_f64(next as f64 * run.plan.period_s);
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {

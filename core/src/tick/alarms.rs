@@ -13,6 +13,18 @@ use bevy_ecs::prelude::*;
 
 /// Id of the core's own alarm that the plugin is faulted.
 pub const PLUGIN_FAULT_ALARM: &str = "plugin_fault";
+/// Id of the core's own alarm that ticks are missing their deadlines (real time).
+pub const TICK_OVERRUN_ALARM: &str = "tick_overrun";
+/// A tick-overrun alarm that lasts this long becomes high priority [P].
+const OVERRUN_ESCALATE_S: f64 = 10.0;
+
+/// Deadlines the real-time driver missed, told to the tick between ticks.
+#[derive(Resource, Debug, Clone, Copy, Default)]
+pub struct Overruns {
+    pub total: u64,
+    /// The tick of the latest missed deadline.
+    pub last_tick: Option<u64>,
+}
 
 /// How long one audio pause lasts. IEC 60601-1-8 leaves the maximum to the responsible
 /// organisation; 2 minutes is this project's proposal (tag \[P\] of the clinical reference).
@@ -29,6 +41,8 @@ pub enum AlarmSource {
     Rule(usize),
     /// The core's own alarm that the plugin is faulted.
     PluginFault,
+    /// The core's own alarm that ticks missed their deadlines within the last second.
+    TickOverrun,
 }
 
 /// One alarm: its identity and its state over the run.
@@ -170,6 +184,13 @@ impl Alarms {
             true,
             AlarmSource::PluginFault,
         ));
+        list.push(alarm(
+            TICK_OVERRUN_ALARM,
+            "Control ticks are missing their deadlines: the controller is overloaded",
+            Priority::Medium,
+            true,
+            AlarmSource::TickOverrun,
+        ));
         Alarms {
             list,
             audio_paused_until: 0,
@@ -235,6 +256,7 @@ impl Alarms {
         signals: &Signals,
         phase: usize,
         plugin_faulted: bool,
+        overruns: &Overruns,
         last_sent: &[f64; MAX_ACTUATORS],
         log: &mut AlarmLog,
         mut act: impl FnMut(ActionPlan, f64),
@@ -250,6 +272,12 @@ impl Alarms {
                 AlarmSource::PluginFault => {
                     (plugin_faulted, 0, true, ActionPlan::HoldSetpoints, None)
                 }
+                AlarmSource::TickOverrun => {
+                    let second = (1.0 / plan.period_s).round() as u64;
+                    let recent = overruns.last_tick.is_some_and(|t| tick <= t + second);
+                    let escalate = (OVERRUN_ESCALATE_S / plan.period_s).round() as u64;
+                    (recent, 0, false, ActionPlan::AlarmOnly, Some(escalate))
+                }
             };
             alarm.held_ticks = if cond { alarm.held_ticks + 1 } else { 0 };
             if cond && alarm.held_ticks > persist && !alarm.active {
@@ -264,7 +292,7 @@ impl Alarms {
                 }
                 let (limit, value) = match alarm.source {
                     AlarmSource::Rule(i) => limit_and_value(&plan.rules[i].condition, signals),
-                    AlarmSource::PluginFault => (f64::NAN, f64::NAN),
+                    AlarmSource::PluginFault | AlarmSource::TickOverrun => (f64::NAN, f64::NAN),
                 };
                 alarm.open_entry = if log.entries.len() < log.entries.capacity() {
                     log.entries.push(LogEntry {

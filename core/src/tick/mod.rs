@@ -122,6 +122,7 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(protocol::Assessments::new());
     world.insert_resource(alarms::Alarms::new(&plan));
     world.insert_resource(alarms::AlarmLog::default());
+    world.insert_resource(alarms::Overruns::default());
     world.insert_resource(protocol::OperatorLog::default());
     world.insert_resource(safety::SafetyState::default());
     world.insert_resource(actuate::SentCommands::default());

@@ -2,7 +2,7 @@
 //! the minimum of its independent limits. A rule that demands the safe state gets it in the
 //! same tick. This stage never has a run condition and never trusts the plugin.
 
-use super::alarms::{AlarmLog, Alarms};
+use super::alarms::{AlarmLog, Alarms, Overruns};
 use super::control::{ActuatorChannel, Command};
 use super::dose::DoseWindow;
 use super::protocol::{OperatorLog, PhaseState, PluginHealth};
@@ -61,6 +61,7 @@ pub fn safety_stage(
     signals: Res<Signals>,
     health: Res<PluginHealth>,
     phase: Res<PhaseState>,
+    overruns: Res<Overruns>,
     operator: Res<OperatorInput>,
     mut alarms: ResMut<Alarms>,
     mut log: ResMut<AlarmLog>,
@@ -88,6 +89,7 @@ pub fn safety_stage(
         &signals,
         phase.index,
         faulted,
+        &overruns,
         &last_sent,
         &mut log,
         |action, onset| apply(&mut safety, action, onset),
