@@ -227,3 +227,36 @@ fn bad_fault_specifications_are_refused_with_a_reason() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("nothing"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_failed_temperature_probe_falls_back_to_its_backup() {
+    // Kidney NMP: the heater loop reads the arterial-line probe, backed up by the reservoir one.
+    let s = run_summary(
+        &protocol("kidney-nmp.ron"),
+        &["--fault", "dropout:perfusate_temp:600@20m"],
+    );
+    let failed = alarm(&s, "temperature_probe_failed").expect("probe failure alarm");
+    assert_eq!(failed["priority"], "medium");
+    assert_eq!(failed["technical"], true);
+    // Ten minutes without the probe, and the perfusate stayed at 36 ± 0.5 °C on the backup.
+    let temp = &s["channels"]["perfusate_temp"];
+    assert!(f(&temp["in_band_fraction"]) >= 0.99, "{temp}");
+}
+
+#[test]
+fn drifting_redundant_probes_raise_the_disagreement_alarm() {
+    // The loop follows the drifting probe, so the perfusate itself cools and the backup shows it.
+    let s = run_summary(
+        &protocol("kidney-nmp.ron"),
+        &["--fault", "drift:perfusate_temp:0.5@20m"],
+    );
+    let disagree = alarm(&s, "temperature_probes_disagree").expect("disagreement alarm");
+    assert_eq!(disagree["priority"], "medium");
+    // 1 °C of drift takes 2 min; the perfusate's heat capacity delays the cooling the backup
+    // sees by tens of seconds more; then the 30-s persistence.
+    let at = f(&disagree["first_s"]);
+    assert!(
+        (1200.0 + 150.0..1200.0 + 240.0).contains(&at),
+        "raised at {at} s"
+    );
+}

@@ -32,6 +32,8 @@ pub struct SensorPlan {
     pub stuck_after_ticks: u64,
     /// Entered by the operator (site `operator`) rather than measured by the device.
     pub operator: bool,
+    /// The sensor whose reading stands in while this one's is invalid (its signal index).
+    pub backup: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -104,12 +106,33 @@ pub struct PhasePlan {
 /// A rule condition with names resolved.
 #[derive(Debug, Clone)]
 pub enum ConditionPlan {
-    Above { signal: usize, limit: f64 },
-    Below { signal: usize, limit: f64 },
-    Outside { signal: usize, band: Range },
-    Stale { signal: usize },
-    Stuck { signal: usize },
-    Implausible { signal: usize },
+    Above {
+        signal: usize,
+        limit: f64,
+    },
+    Below {
+        signal: usize,
+        limit: f64,
+    },
+    Outside {
+        signal: usize,
+        band: Range,
+    },
+    Stale {
+        signal: usize,
+    },
+    Stuck {
+        signal: usize,
+    },
+    Implausible {
+        signal: usize,
+    },
+    /// Two sensors' own readings differ by more than `tolerance`.
+    Disagree {
+        a: usize,
+        b: usize,
+        tolerance: f64,
+    },
     All(Vec<ConditionPlan>),
 }
 

@@ -23,6 +23,7 @@ fn sensor(id: &str, kind: SensorKind, site: &str) -> SensorSpec {
         },
         stale_after_s: 1.0,
         stuck_after_s: None,
+        backup: None,
     }
 }
 

@@ -194,6 +194,9 @@ pub struct SensorSpec {
     pub stale_after_s: f64,
     /// A reading that does not change for this long is stuck (absent: never).
     pub stuck_after_s: Option<f64>,
+    /// A redundant sensor of the same kind whose reading stands in while this one's is invalid
+    /// (absent: none). The sensor-health rules still judge this sensor's own reading.
+    pub backup: Option<String>,
 }
 
 /// What an actuator is; fixes the unit of its command.
@@ -527,6 +530,12 @@ pub enum Condition {
     /// The sensor's reading is outside its range or not finite.
     Implausible {
         sensor: String,
+    },
+    /// Two redundant sensors' readings differ by more than `tolerance` (in their unit).
+    Disagree {
+        a: String,
+        b: String,
+        tolerance: f64,
     },
     /// Every listed condition holds.
     All(Vec<Condition>),

@@ -274,6 +274,20 @@ fn check_sensors(
                 .stuck_after_s
                 .map_or(u64::MAX, |t| ticks(t, period_s).max(1)),
             operator: s.site == OPERATOR_SITE,
+            backup: s.backup.as_ref().and_then(|b| {
+                let found = list.iter().position(|o| &o.id == b);
+                match found {
+                    Some(j) if j != i && list[j].kind == s.kind => Some(j),
+                    _ => {
+                        c.report(
+                            format!("{path}.backup"),
+                            format!("another {:?} sensor of the circuit", s.kind),
+                            format!("`{b}`"),
+                        );
+                        None
+                    }
+                }
+            }),
         });
         signals.push(SignalPlan {
             id: s.id.clone(),
@@ -829,6 +843,35 @@ fn condition(
                     ConditionPlan::Stuck { signal: s }
                 }
                 _ => ConditionPlan::Implausible { signal: s },
+            }
+        }
+        Condition::Disagree { a, b, tolerance } => {
+            let mut sensor = |field: &str, id: &str| {
+                sensors
+                    .iter()
+                    .find(|s| s.id == id)
+                    .map(|s| s.signal)
+                    .unwrap_or_else(|| {
+                        c.report(
+                            format!("{path}.{field}"),
+                            "a declared sensor (not an estimate)",
+                            format!("`{id}`"),
+                        );
+                        0
+                    })
+            };
+            let (a, b) = (sensor("a", a), sensor("b", b));
+            if tolerance.is_nan() || *tolerance <= 0.0 {
+                c.report(
+                    format!("{path}.tolerance"),
+                    "a tolerance greater than 0",
+                    fmt_num(*tolerance),
+                );
+            }
+            ConditionPlan::Disagree {
+                a,
+                b,
+                tolerance: *tolerance,
             }
         }
         Condition::All(list) => {

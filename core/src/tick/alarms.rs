@@ -116,7 +116,8 @@ fn is_technical(c: &ConditionPlan) -> bool {
     match c {
         ConditionPlan::Stale { .. }
         | ConditionPlan::Stuck { .. }
-        | ConditionPlan::Implausible { .. } => true,
+        | ConditionPlan::Implausible { .. }
+        | ConditionPlan::Disagree { .. } => true,
         ConditionPlan::All(list) => list.iter().all(is_technical),
         _ => false,
     }
@@ -135,6 +136,7 @@ fn limit_and_value(c: &ConditionPlan, s: &Signals) -> (f64, f64) {
         ConditionPlan::Stale { signal }
         | ConditionPlan::Stuck { signal }
         | ConditionPlan::Implausible { signal } => (f64::NAN, s.values[*signal]),
+        ConditionPlan::Disagree { a, b, tolerance } => (*tolerance, s.values[*a] - s.values[*b]),
         ConditionPlan::All(list) => list
             .iter()
             .map(|c| limit_and_value(c, s))

@@ -63,6 +63,9 @@ pub struct PlanRes(pub Arc<Plan>);
 pub struct Signals {
     pub values: [f64; MAX_SIGNALS],
     pub validity: [u8; MAX_SIGNALS],
+    /// For sensors: the validity of the sensor's own reading, which the sensor-health rules
+    /// judge even while its signal runs on a backup sensor.
+    pub health: [u8; MAX_SIGNALS],
 }
 
 impl Default for Signals {
@@ -70,6 +73,7 @@ impl Default for Signals {
         Signals {
             values: [f64::NAN; MAX_SIGNALS],
             validity: [perfuse_plugin_sdk::validity::STALE; MAX_SIGNALS],
+            health: [perfuse_plugin_sdk::validity::STALE; MAX_SIGNALS],
         }
     }
 }

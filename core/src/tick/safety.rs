@@ -45,9 +45,13 @@ pub fn holds(c: &ConditionPlan, s: &Signals) -> bool {
         ConditionPlan::Outside { signal, band } => {
             value(*signal).is_some_and(|v| !band.contains(v))
         }
-        ConditionPlan::Stale { signal } => s.validity[*signal] == validity::STALE,
-        ConditionPlan::Stuck { signal } => s.validity[*signal] == validity::STUCK,
-        ConditionPlan::Implausible { signal } => s.validity[*signal] == validity::IMPLAUSIBLE,
+        ConditionPlan::Stale { signal } => s.health[*signal] == validity::STALE,
+        ConditionPlan::Stuck { signal } => s.health[*signal] == validity::STUCK,
+        ConditionPlan::Implausible { signal } => s.health[*signal] == validity::IMPLAUSIBLE,
+        ConditionPlan::Disagree { a, b, tolerance } => match (value(*a), value(*b)) {
+            (Some(x), Some(y)) => (x - y).abs() > *tolerance,
+            _ => false,
+        },
         ConditionPlan::All(list) => list.iter().all(|c| holds(c, s)),
     }
 }

@@ -62,6 +62,8 @@ pub struct SensorChannel {
     pub index: usize,
     /// Read from the operator's entries rather than the HAL frame.
     pub operator: bool,
+    /// The redundant sensor (its signal index) that stands in while this reading is invalid.
+    pub backup: Option<usize>,
     pub signal: usize,
     pub range: Range,
     pub stale_after_ticks: u64,
@@ -73,6 +75,7 @@ impl SensorChannel {
         SensorChannel {
             index,
             operator: plan.operator,
+            backup: plan.backup,
             signal: plan.signal,
             range: plan.range,
             stale_after_ticks: plan.stale_after_ticks,
@@ -135,8 +138,21 @@ pub fn sample_sensors(
                 h.unchanged_since = tick;
             }
         }
+        let judged = judge(ch, &h, value, tick);
         signals.values[ch.signal] = value;
-        signals.validity[ch.signal] = judge(ch, &h, value, tick);
+        signals.validity[ch.signal] = judged;
+        signals.health[ch.signal] = judged;
+    }
+    // Redundancy: a failed reading takes its healthy backup's value, so loops and value rules go
+    // on; the sensor-health rules still see the failure in `health`.
+    for (ch, _) in &sensors {
+        if let Some(b) = ch.backup
+            && signals.health[ch.signal] != validity::OK
+            && signals.health[b] == validity::OK
+        {
+            signals.values[ch.signal] = signals.values[b];
+            signals.validity[ch.signal] = validity::OK;
+        }
     }
     debug_assert!(plan.0.sensors.len() <= signals.values.len());
 }
@@ -149,6 +165,7 @@ mod tests {
         SensorChannel {
             index: 0,
             operator: false,
+            backup: None,
             signal: 0,
             range: Range {
                 min: 0.0,

@@ -42,6 +42,7 @@ pub fn sensor(id: &str, kind: SensorKind, site: &str, min: f64, max: f64) -> Sen
         range: Range { min, max },
         stale_after_s: 1.0,
         stuck_after_s: None,
+        backup: None,
     }
 }
 
