@@ -21,7 +21,7 @@ const CORPUS: &[(&str, &[&str])] = &[
     (
         "unknown_field.ron",
         &[
-            "unknown_field.ron:29:157: circuit.sensors[0].colour: expected one of the fields `id`, `kind`, `site`, `range`, `stale_after_s`, `stuck_after_s`, found an unknown field `colour`",
+            "unknown_field.ron:29:157: circuit.sensors[0].colour: expected one of the fields `id`, `kind`, `site`, `range`, `stale_after_s`, `stuck_after_s`, `backup`, found an unknown field `colour`",
         ],
     ),
     (
