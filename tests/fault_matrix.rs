@@ -707,16 +707,17 @@ const MATRIX: &[Case] = &[
         &[("heater", Is(0.0)), ("pump", Above(0.0))],
         8000,
     ),
-    // HIPEC and HITHOC (fault in the drug phase; the heating ends by 15-30 min, the
+    // HIPEC and HITHOC (fault in the drug phase: the heating ends after about 15 min, the
     // oxaliplatin run at 43 min): a stopped pump harms no one (the drain stays open); the heater
     // must not heat a standing line. The runaway heater passes 45 °C at the inflow within 10-17 s;
     // a stalled inflow pump leaves the 1-s mean flow below 300 mL/min at once, then 10 s. The
-    // occluded drain fills the cavity to the critical pressure in 35-50 s; a large leak
-    // (0.02 mmHg/(mL/min)) empties the reservoir while the inflow runs, held 60 s; malignant
-    // hyperthermia takes 31-33 min to bring the core above 40 °C, longer than the oxaliplatin run.
+    // occluded drain fills the cavity to the critical pressure in 35-50 s. A large leak
+    // (0.02 mmHg/(mL/min)) empties the HIPEC reservoir while the inflow runs, held 60 s; in HITHOC
+    // the reservoir reaches its 400-mL floor first, after about 4 min. Malignant hyperthermia
+    // takes 31-33 min to bring the core above 40 °C, longer than the oxaliplatin run.
     case(
         "hipec-mmc.ron",
-        "air@40m",
+        "air@20m",
         "air in line",
         "air_in_line",
         "high",
@@ -729,7 +730,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hipec-mmc.ron",
-        "occlusion@40m",
+        "occlusion@20m",
         "occlusion",
         "iap_critical",
         "high",
@@ -738,7 +739,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hipec-mmc.ron",
-        "leak:0.02@40m",
+        "leak:0.02@20m",
         "leak (reservoir)",
         "outflow_blocked",
         "high",
@@ -747,7 +748,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hipec-mmc.ron",
-        "stuck:inflow_temp@40m",
+        "stuck:inflow_temp@20m",
         "sensor stuck",
         "inflow_probe_stuck",
         "high",
@@ -756,7 +757,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hipec-mmc.ron",
-        "dropout:inflow_temp@40m",
+        "dropout:inflow_temp@20m",
         "sensor dropout (NaN)",
         "inflow_probe_failed",
         "high",
@@ -765,7 +766,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hipec-mmc.ron",
-        "stuck:iap@40m",
+        "stuck:iap@20m",
         "sensor stuck",
         "iap_sensor_stuck",
         "medium",
@@ -774,7 +775,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hipec-mmc.ron",
-        "channel-loss:iap@40m",
+        "channel-loss:iap@20m",
         "HAL channel lost (sensor)",
         "iap_sensor_failed",
         "high",
@@ -783,7 +784,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hipec-mmc.ron",
-        "heater-runaway@40m",
+        "heater-runaway@20m",
         "heater runaway",
         "inflow_over_temperature",
         "high",
@@ -792,7 +793,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hipec-mmc.ron",
-        "pump-stall:inflow_pump@40m",
+        "pump-stall:inflow_pump@20m",
         "pump stall",
         "no_flow",
         "high",
@@ -801,7 +802,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hipec-mmc.ron",
-        "malignant-hyperthermia@40m",
+        "malignant-hyperthermia@20m",
         "malignant hyperthermia",
         "core_hot",
         "high",
@@ -895,7 +896,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hithoc.ron",
-        "air@40m",
+        "air@20m",
         "air in line",
         "air_in_line",
         "high",
@@ -908,7 +909,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hithoc.ron",
-        "occlusion@40m",
+        "occlusion@20m",
         "occlusion",
         "itp_critical",
         "high",
@@ -917,16 +918,16 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hithoc.ron",
-        "leak:0.02@40m",
+        "leak:0.02@20m",
         "leak (reservoir)",
-        "outflow_blocked",
+        "reservoir_low",
         "high",
         &[("inflow_pump", Is(0.0))],
-        12_500,
+        24_000,
     ),
     case(
         "hithoc.ron",
-        "stuck:inflow_temp@40m",
+        "stuck:inflow_temp@20m",
         "sensor stuck",
         "inflow_probe_stuck",
         "high",
@@ -935,7 +936,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hithoc.ron",
-        "dropout:inflow_temp@40m",
+        "dropout:inflow_temp@20m",
         "sensor dropout (NaN)",
         "inflow_probe_failed",
         "high",
@@ -944,7 +945,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hithoc.ron",
-        "stuck:itp@40m",
+        "stuck:itp@20m",
         "sensor stuck",
         "itp_sensor_stuck",
         "medium",
@@ -953,7 +954,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hithoc.ron",
-        "channel-loss:itp@40m",
+        "channel-loss:itp@20m",
         "HAL channel lost (sensor)",
         "itp_sensor_failed",
         "high",
@@ -962,7 +963,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hithoc.ron",
-        "heater-runaway@40m",
+        "heater-runaway@20m",
         "heater runaway",
         "inflow_over_temperature",
         "high",
@@ -971,7 +972,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hithoc.ron",
-        "pump-stall:inflow_pump@40m",
+        "pump-stall:inflow_pump@20m",
         "pump stall",
         "no_flow",
         "high",
@@ -980,7 +981,7 @@ const MATRIX: &[Case] = &[
     ),
     case(
         "hithoc.ron",
-        "malignant-hyperthermia@40m",
+        "malignant-hyperthermia@20m",
         "malignant hyperthermia",
         "core_hot",
         "high",
