@@ -13,6 +13,8 @@ use std::path::PathBuf;
 enum Expect {
     Is(f64),
     Above(f64),
+    /// A `Limit` cap: the command is at most this.
+    AtMost(f64),
 }
 
 struct Case {
@@ -62,7 +64,7 @@ const fn plugin(mode: u32, class: &'static str, bound: u64) -> Case {
     }
 }
 
-use Expect::{Above, Is};
+use Expect::{Above, AtMost, Is};
 
 const MATRIX: &[Case] = &[
     // Kidney HMP: a stopped cold kidney is in static cold storage, the safe side.
@@ -268,6 +270,724 @@ const MATRIX: &[Case] = &[
         &[("pump", Above(0.0))],
         2_200,
     ),
+    // Liver NMP (fault after the warm-up, which ends by 30 min): a warm liver keeps whatever inflow
+    // is safe; the heater is what goes. The occlusion raises both beds' resistance; the HA
+    // pressure (1-s mean) passes 100 mmHg within a second, then 2 s of persistence.
+    case(
+        "liver-nmp.ron",
+        "air@40m",
+        "air in line",
+        "air_in_ha_line",
+        "high",
+        &[("ha_pump", Is(0.0)), ("ha_clamp", Is(1.0))],
+        3,
+    ),
+    case(
+        "liver-nmp.ron",
+        "occlusion@40m",
+        "occlusion",
+        "ha_over_pressure_critical",
+        "high",
+        &[("ha_pump", Is(0.0))],
+        300,
+    ),
+    case(
+        "liver-nmp.ron",
+        "outflow-obstruction@40m",
+        "outflow obstruction",
+        "outflow_obstruction",
+        "high",
+        &[("pv_pump", Above(0.0)), ("ha_pump", Above(0.0))],
+        202,
+    ),
+    case(
+        "liver-nmp.ron",
+        "stuck:ha_pressure@40m",
+        "sensor stuck",
+        "ha_pressure_sensor_stuck",
+        "high",
+        &[("ha_pump", Above(0.0))],
+        202,
+    ),
+    case(
+        "liver-nmp.ron",
+        "dropout:ha_pressure@40m",
+        "sensor dropout (NaN)",
+        "ha_pressure_sensor_failed",
+        "high",
+        &[("ha_pump", Above(0.0))],
+        12,
+    ),
+    case(
+        "liver-nmp.ron",
+        "channel-loss:pv_flow@40m",
+        "HAL channel lost (sensor)",
+        "pv_flow_sensor_failed",
+        "high",
+        &[("pv_pump", Above(0.0))],
+        12,
+    ),
+    case(
+        "liver-nmp.ron",
+        "dropout:perfusate_temp@40m",
+        "sensor dropout (NaN)",
+        "temperature_sensor_failed",
+        "high",
+        &[("heater", AtMost(50.0)), ("pv_pump", Above(0.0))],
+        52,
+    ),
+    // The runaway heater takes a little over 2 minutes to push the perfusate from 37 to 38.5 °C.
+    case(
+        "liver-nmp.ron",
+        "heater-runaway@40m",
+        "heater runaway",
+        "over_temperature",
+        "high",
+        &[
+            ("heater", Is(0.0)),
+            ("ha_pump", Above(0.0)),
+            ("pv_pump", Above(0.0)),
+        ],
+        15_000,
+    ),
+    // Liver HOPE and D-HOPE (one perfusion phase; fault after 20 min): a stopped cold liver is in
+    // static cold storage, and the cooler keeps cooling. The occlusion first shows as portal
+    // (and arterial) over-pressure: the pump is reduced, not stopped.
+    case(
+        "liver-hope.ron",
+        "air@20m",
+        "air in line",
+        "air_in_pv_line",
+        "high",
+        &[("pv_pump", Is(0.0)), ("pv_clamp", Is(1.0))],
+        3,
+    ),
+    case(
+        "liver-hope.ron",
+        "occlusion@20m",
+        "occlusion",
+        "pv_over_pressure",
+        "high",
+        &[("pv_pump", Above(0.0))],
+        300,
+    ),
+    case(
+        "liver-hope.ron",
+        "stuck:pv_pressure@20m",
+        "sensor stuck",
+        "pv_pressure_sensor_stuck",
+        "high",
+        &[("pv_pump", Above(0.0))],
+        502,
+    ),
+    case(
+        "liver-hope.ron",
+        "dropout:pv_pressure@20m",
+        "sensor dropout (NaN)",
+        "pv_pressure_sensor_failed",
+        "high",
+        &[("pv_pump", Above(0.0))],
+        12,
+    ),
+    case(
+        "liver-hope.ron",
+        "channel-loss:perfusate_temp@20m",
+        "HAL channel lost (sensor)",
+        "temperature_sensor_failed",
+        "high",
+        &[("cooler", AtMost(0.0)), ("pv_pump", Above(0.0))],
+        52,
+    ),
+    // The heater-cooler at full heat needs about 15 minutes to warm the perfusate from 10 to 15 °C.
+    case(
+        "liver-hope.ron",
+        "heater-runaway:cooler@20m",
+        "heater runaway",
+        "over_temperature",
+        "high",
+        &[("cooler", AtMost(-50.0)), ("pv_pump", Above(0.0))],
+        92_000,
+    ),
+    case(
+        "liver-dhope.ron",
+        "air@20m",
+        "air in line",
+        "air_in_pv_line",
+        "high",
+        &[("pv_pump", Is(0.0)), ("pv_clamp", Is(1.0))],
+        3,
+    ),
+    case(
+        "liver-dhope.ron",
+        "occlusion@20m",
+        "occlusion",
+        "pv_over_pressure",
+        "high",
+        &[("pv_pump", Above(0.0))],
+        300,
+    ),
+    case(
+        "liver-dhope.ron",
+        "stuck:pv_pressure@20m",
+        "sensor stuck",
+        "pv_pressure_sensor_stuck",
+        "high",
+        &[("pv_pump", Above(0.0))],
+        502,
+    ),
+    case(
+        "liver-dhope.ron",
+        "dropout:pv_pressure@20m",
+        "sensor dropout (NaN)",
+        "pv_pressure_sensor_failed",
+        "high",
+        &[("pv_pump", Above(0.0))],
+        12,
+    ),
+    case(
+        "liver-dhope.ron",
+        "channel-loss:perfusate_temp@20m",
+        "HAL channel lost (sensor)",
+        "temperature_sensor_failed",
+        "high",
+        &[("cooler", AtMost(0.0)), ("pv_pump", Above(0.0))],
+        52,
+    ),
+    case(
+        "liver-dhope.ron",
+        "heater-runaway:cooler@20m",
+        "heater runaway",
+        "over_temperature",
+        "high",
+        &[("cooler", AtMost(-50.0)), ("pv_pump", Above(0.0))],
+        92_000,
+    ),
+    case(
+        "liver-dhope.ron",
+        "air@20m",
+        "air in line",
+        "air_in_ha_line",
+        "high",
+        &[("ha_pump", Is(0.0)), ("ha_clamp", Is(1.0))],
+        3,
+    ),
+    case(
+        "liver-dhope.ron",
+        "stuck:ha_pressure@20m",
+        "sensor stuck",
+        "ha_pressure_sensor_stuck",
+        "high",
+        &[("ha_pump", Above(0.0))],
+        202,
+    ),
+    // TA-NRP (fault in the steady phase, after the 10-min reperfusion): the pump is the donor's
+    // circulation and keeps running unless air is in the line. Hypovolaemia shows as venous
+    // chatter once the drainage pressure falls below -30 mmHg (about 100 s), then 1 s of
+    // persistence; a stalled pump as MAP below 40 mmHg for the rule's 120 s.
+    case(
+        "ta-nrp.ron",
+        "air@20m",
+        "air in line",
+        "air_in_line",
+        "high",
+        &[("pump", Is(0.0)), ("arterial_clamp", Is(1.0))],
+        3,
+    ),
+    case(
+        "ta-nrp.ron",
+        "cerebral-flow@20m",
+        "cerebral flow",
+        "cerebral_flow",
+        "high",
+        &[("pump", Above(0.0))],
+        2,
+    ),
+    case(
+        "ta-nrp.ron",
+        "hypovolaemia@20m",
+        "hypovolaemia",
+        "venous_chatter",
+        "medium",
+        &[("pump", Above(0.0))],
+        11_000,
+    ),
+    case(
+        "ta-nrp.ron",
+        "stuck:pump_flow@20m",
+        "sensor stuck",
+        "flow_sensor_failed",
+        "high",
+        &[("pump", Above(0.0))],
+        202,
+    ),
+    case(
+        "ta-nrp.ron",
+        "dropout:pump_flow@20m",
+        "sensor dropout (NaN)",
+        "flow_sensor_implausible",
+        "high",
+        &[("pump", Above(0.0))],
+        12,
+    ),
+    case(
+        "ta-nrp.ron",
+        "channel-loss:pump_flow@20m",
+        "HAL channel lost (sensor)",
+        "flow_sensor_implausible",
+        "high",
+        &[("pump", Above(0.0))],
+        12,
+    ),
+    // The runaway heater-cooler warms the blood from 36.5 to 38 °C in about half a minute.
+    case(
+        "ta-nrp.ron",
+        "heater-runaway@20m",
+        "heater runaway",
+        "over_temperature",
+        "high",
+        &[("heater_cooler", Is(0.0)), ("pump", Above(0.0))],
+        3200,
+    ),
+    case(
+        "ta-nrp.ron",
+        "pump-stall@20m",
+        "pump stall",
+        "map_critical",
+        "high",
+        &[],
+        12_500,
+    ),
+    // ILP (fault in the TNF phase; the warm-up ends by 40 min): the limb keeps its flow unless air
+    // is in the line, and a leak is the operator's decision. The systemic-leak event raises the
+    // gamma-probe leak to 5 % in about 22 minutes; the default `leak` empties the reservoir fast
+    // enough for the trend (its window) to pass -10 mL/min within 40-50 s; an occlusion takes
+    // the line pressure past 80 mmHg within 2-4 s, then 2 s of persistence.
+    case(
+        "ilp-leg.ron",
+        "air@45m",
+        "air in line",
+        "air_in_line",
+        "high",
+        &[("pump", Is(0.0)), ("arterial_clamp", Is(1.0))],
+        3,
+    ),
+    case(
+        "ilp-leg.ron",
+        "systemic-leak@45m",
+        "leak to systemic",
+        "leak_warning",
+        "medium",
+        &[("pump", Above(0.0))],
+        150_000,
+    ),
+    case(
+        "ilp-leg.ron",
+        "leak@45m",
+        "leak (reservoir)",
+        "reservoir_falling_fast",
+        "high",
+        &[("pump", Above(0.0))],
+        4500,
+    ),
+    case(
+        "ilp-leg.ron",
+        "occlusion@45m",
+        "occlusion",
+        "line_over_pressure",
+        "medium",
+        &[("pump", Above(0.0))],
+        450,
+    ),
+    case(
+        "ilp-leg.ron",
+        "stuck:line_pressure@45m",
+        "sensor stuck",
+        "pressure_sensor_stuck",
+        "high",
+        &[("pump", Above(0.0))],
+        202,
+    ),
+    case(
+        "ilp-leg.ron",
+        "dropout:gamma_probe@45m",
+        "sensor dropout (NaN)",
+        "leak_monitor_lost",
+        "high",
+        &[("pump", Above(0.0))],
+        102,
+    ),
+    case(
+        "ilp-leg.ron",
+        "channel-loss:gamma_probe@45m",
+        "HAL channel lost (sensor)",
+        "leak_monitor_lost",
+        "high",
+        &[("pump", Above(0.0))],
+        102,
+    ),
+    // The runaway heater takes one (leg) to 1.3 (arm) minutes to push the inflow past 43 °C.
+    case(
+        "ilp-leg.ron",
+        "heater-runaway@45m",
+        "heater runaway",
+        "inflow_critical",
+        "high",
+        &[("heater", Is(0.0)), ("pump", Above(0.0))],
+        6500,
+    ),
+    case(
+        "ilp-arm.ron",
+        "air@45m",
+        "air in line",
+        "air_in_line",
+        "high",
+        &[("pump", Is(0.0)), ("arterial_clamp", Is(1.0))],
+        3,
+    ),
+    case(
+        "ilp-arm.ron",
+        "systemic-leak@45m",
+        "leak to systemic",
+        "leak_warning",
+        "medium",
+        &[("pump", Above(0.0))],
+        150_000,
+    ),
+    case(
+        "ilp-arm.ron",
+        "leak@45m",
+        "leak (reservoir)",
+        "reservoir_falling_fast",
+        "high",
+        &[("pump", Above(0.0))],
+        5000,
+    ),
+    case(
+        "ilp-arm.ron",
+        "occlusion@45m",
+        "occlusion",
+        "line_over_pressure",
+        "medium",
+        &[("pump", Above(0.0))],
+        650,
+    ),
+    case(
+        "ilp-arm.ron",
+        "stuck:line_pressure@45m",
+        "sensor stuck",
+        "pressure_sensor_stuck",
+        "high",
+        &[("pump", Above(0.0))],
+        202,
+    ),
+    case(
+        "ilp-arm.ron",
+        "dropout:gamma_probe@45m",
+        "sensor dropout (NaN)",
+        "leak_monitor_lost",
+        "high",
+        &[("pump", Above(0.0))],
+        102,
+    ),
+    case(
+        "ilp-arm.ron",
+        "channel-loss:gamma_probe@45m",
+        "HAL channel lost (sensor)",
+        "leak_monitor_lost",
+        "high",
+        &[("pump", Above(0.0))],
+        102,
+    ),
+    case(
+        "ilp-arm.ron",
+        "heater-runaway@45m",
+        "heater runaway",
+        "inflow_critical",
+        "high",
+        &[("heater", Is(0.0)), ("pump", Above(0.0))],
+        8000,
+    ),
+    // HIPEC and HITHOC (fault in the drug phase: the heating ends after about 15 min, the
+    // oxaliplatin run at 43 min): a stopped pump harms no one (the drain stays open); the heater
+    // must not heat a standing line. The runaway heater passes 45 °C at the inflow within 10-17 s;
+    // a stalled inflow pump leaves the 1-s mean flow below 300 mL/min at once, then 10 s. The
+    // occluded drain fills the cavity to the critical pressure in 35-50 s. A large leak
+    // (0.02 mmHg/(mL/min)) empties the HIPEC reservoir while the inflow runs, held 60 s; in HITHOC
+    // the reservoir reaches its 400-mL floor first, after about 4 min. Malignant hyperthermia
+    // takes 31-33 min to bring the core above 40 °C, longer than the oxaliplatin run.
+    case(
+        "hipec-mmc.ron",
+        "air@20m",
+        "air in line",
+        "air_in_line",
+        "high",
+        &[
+            ("inflow_pump", Is(0.0)),
+            ("outflow_pump", Is(0.0)),
+            ("heater", Is(0.0)),
+        ],
+        3,
+    ),
+    case(
+        "hipec-mmc.ron",
+        "occlusion@20m",
+        "occlusion",
+        "iap_critical",
+        "high",
+        &[("inflow_pump", Is(0.0))],
+        5500,
+    ),
+    case(
+        "hipec-mmc.ron",
+        "leak:0.02@20m",
+        "leak (reservoir)",
+        "outflow_blocked",
+        "high",
+        &[("inflow_pump", Is(0.0))],
+        8000,
+    ),
+    case(
+        "hipec-mmc.ron",
+        "stuck:inflow_temp@20m",
+        "sensor stuck",
+        "inflow_probe_stuck",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        3002,
+    ),
+    case(
+        "hipec-mmc.ron",
+        "dropout:inflow_temp@20m",
+        "sensor dropout (NaN)",
+        "inflow_probe_failed",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        12,
+    ),
+    case(
+        "hipec-mmc.ron",
+        "stuck:iap@20m",
+        "sensor stuck",
+        "iap_sensor_stuck",
+        "medium",
+        &[("inflow_pump", Above(0.0))],
+        502,
+    ),
+    case(
+        "hipec-mmc.ron",
+        "channel-loss:iap@20m",
+        "HAL channel lost (sensor)",
+        "iap_sensor_failed",
+        "high",
+        &[("inflow_pump", Is(0.0))],
+        12,
+    ),
+    case(
+        "hipec-mmc.ron",
+        "heater-runaway@20m",
+        "heater runaway",
+        "inflow_over_temperature",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        2000,
+    ),
+    case(
+        "hipec-mmc.ron",
+        "pump-stall:inflow_pump@20m",
+        "pump stall",
+        "no_flow",
+        "high",
+        &[("heater", Is(0.0))],
+        1200,
+    ),
+    case(
+        "hipec-mmc.ron",
+        "malignant-hyperthermia@20m",
+        "malignant hyperthermia",
+        "core_hot",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        210_000,
+    ),
+    case(
+        "hipec-oxaliplatin.ron",
+        "air@25m",
+        "air in line",
+        "air_in_line",
+        "high",
+        &[
+            ("inflow_pump", Is(0.0)),
+            ("outflow_pump", Is(0.0)),
+            ("heater", Is(0.0)),
+        ],
+        3,
+    ),
+    case(
+        "hipec-oxaliplatin.ron",
+        "occlusion@25m",
+        "occlusion",
+        "iap_critical",
+        "high",
+        &[("inflow_pump", Is(0.0))],
+        5500,
+    ),
+    case(
+        "hipec-oxaliplatin.ron",
+        "leak:0.02@25m",
+        "leak (reservoir)",
+        "outflow_blocked",
+        "high",
+        &[("inflow_pump", Is(0.0))],
+        8000,
+    ),
+    case(
+        "hipec-oxaliplatin.ron",
+        "stuck:inflow_temp@25m",
+        "sensor stuck",
+        "inflow_probe_stuck",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        3002,
+    ),
+    case(
+        "hipec-oxaliplatin.ron",
+        "dropout:inflow_temp@25m",
+        "sensor dropout (NaN)",
+        "inflow_probe_failed",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        12,
+    ),
+    case(
+        "hipec-oxaliplatin.ron",
+        "stuck:iap@25m",
+        "sensor stuck",
+        "iap_sensor_stuck",
+        "medium",
+        &[("inflow_pump", Above(0.0))],
+        502,
+    ),
+    case(
+        "hipec-oxaliplatin.ron",
+        "channel-loss:iap@25m",
+        "HAL channel lost (sensor)",
+        "iap_sensor_failed",
+        "high",
+        &[("inflow_pump", Is(0.0))],
+        12,
+    ),
+    case(
+        "hipec-oxaliplatin.ron",
+        "heater-runaway@25m",
+        "heater runaway",
+        "inflow_over_temperature",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        2000,
+    ),
+    case(
+        "hipec-oxaliplatin.ron",
+        "pump-stall:inflow_pump@25m",
+        "pump stall",
+        "no_flow",
+        "high",
+        &[("heater", Is(0.0))],
+        1200,
+    ),
+    case(
+        "hithoc.ron",
+        "air@20m",
+        "air in line",
+        "air_in_line",
+        "high",
+        &[
+            ("inflow_pump", Is(0.0)),
+            ("outflow_pump", Is(0.0)),
+            ("heater", Is(0.0)),
+        ],
+        3,
+    ),
+    case(
+        "hithoc.ron",
+        "occlusion@20m",
+        "occlusion",
+        "itp_critical",
+        "high",
+        &[("inflow_pump", Is(0.0))],
+        3800,
+    ),
+    case(
+        "hithoc.ron",
+        "leak:0.02@20m",
+        "leak (reservoir)",
+        "reservoir_low",
+        "high",
+        &[("inflow_pump", Is(0.0))],
+        24_000,
+    ),
+    case(
+        "hithoc.ron",
+        "stuck:inflow_temp@20m",
+        "sensor stuck",
+        "inflow_probe_stuck",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        3002,
+    ),
+    case(
+        "hithoc.ron",
+        "dropout:inflow_temp@20m",
+        "sensor dropout (NaN)",
+        "inflow_probe_failed",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        12,
+    ),
+    case(
+        "hithoc.ron",
+        "stuck:itp@20m",
+        "sensor stuck",
+        "itp_sensor_stuck",
+        "medium",
+        &[("inflow_pump", Above(0.0))],
+        502,
+    ),
+    case(
+        "hithoc.ron",
+        "channel-loss:itp@20m",
+        "HAL channel lost (sensor)",
+        "itp_sensor_failed",
+        "high",
+        &[("inflow_pump", Is(0.0))],
+        12,
+    ),
+    case(
+        "hithoc.ron",
+        "heater-runaway@20m",
+        "heater runaway",
+        "inflow_over_temperature",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        2000,
+    ),
+    case(
+        "hithoc.ron",
+        "pump-stall:inflow_pump@20m",
+        "pump stall",
+        "no_flow",
+        "high",
+        &[("heater", Is(0.0))],
+        1200,
+    ),
+    case(
+        "hithoc.ron",
+        "malignant-hyperthermia@20m",
+        "malignant hyperthermia",
+        "core_hot",
+        "high",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        210_000,
+    ),
     // The plugin, for any protocol (here kidney HMP): contained, control goes on.
     plugin(1, "plugin panic", 1),
     plugin(2, "plugin returns non-finite", 1),
@@ -335,50 +1055,101 @@ fn run_case(c: &Case) {
         c.bound
     );
     assert_eq!(a.base_priority.as_str(), c.priority, "{label}");
+    assert!(!run.finished(), "{label}: the run had ended");
     for (id, expect) in c.safe {
         let v = run.commands().values[actuator(&run, id)];
         match expect {
             Is(x) => assert_eq!(v, *x, "{label}: {id}"),
             Above(x) => assert!(v > *x, "{label}: {id} = {v}, expected above {x}"),
+            AtMost(x) => assert!(v <= *x, "{label}: {id} = {v}, expected at most {x}"),
         }
     }
 }
 
-fn run_rows(protocol: &str, faulty: bool) {
+fn run_rows(protocols: &[&str], faulty: bool) {
     let rows: Vec<&Case> = MATRIX
         .iter()
-        .filter(|c| c.protocol == protocol && c.faulty_plugin.is_some() == faulty)
+        .filter(|c| protocols.contains(&c.protocol) && c.faulty_plugin.is_some() == faulty)
         .collect();
-    assert!(!rows.is_empty());
-    for c in rows {
-        run_case(c);
+    for p in protocols {
+        assert!(rows.iter().any(|c| c.protocol == *p), "no rows for {p}");
     }
+    // Every row runs; the failures are reported together.
+    let failed: Vec<String> = rows
+        .into_iter()
+        .filter_map(|c| {
+            std::panic::catch_unwind(|| run_case(c))
+                .err()
+                .map(|e| match e.downcast::<String>() {
+                    Ok(m) => *m,
+                    Err(e) => e.downcast::<&str>().map_or_else(
+                        |_| format!("{} `{}`", c.protocol, c.fault),
+                        |m| m.to_string(),
+                    ),
+                })
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} row(s) failed:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
 }
 
 #[test]
 fn kidney_hmp_rows() {
-    run_rows("kidney-hmp.ron", false);
+    run_rows(&["kidney-hmp.ron"], false);
 }
 
 #[test]
 fn kidney_nmp_rows() {
-    run_rows("kidney-nmp.ron", false);
+    run_rows(&["kidney-nmp.ron"], false);
 }
 
 #[test]
 fn heart_rows() {
-    run_rows("heart-nmp.ron", false);
-    run_rows("heart-hope.ron", false);
+    run_rows(&["heart-nmp.ron", "heart-hope.ron"], false);
 }
 
 #[test]
 fn lung_rows() {
-    run_rows("lung-evlp.ron", false);
+    run_rows(&["lung-evlp.ron"], false);
+}
+
+#[test]
+fn liver_nmp_rows() {
+    run_rows(&["liver-nmp.ron"], false);
+}
+
+#[test]
+fn liver_hope_rows() {
+    run_rows(&["liver-hope.ron", "liver-dhope.ron"], false);
+}
+
+#[test]
+fn ta_nrp_rows() {
+    run_rows(&["ta-nrp.ron"], false);
+}
+
+#[test]
+fn ilp_rows() {
+    run_rows(&["ilp-leg.ron", "ilp-arm.ron"], false);
+}
+
+#[test]
+fn hipec_rows() {
+    run_rows(&["hipec-mmc.ron", "hipec-oxaliplatin.ron"], false);
+}
+
+#[test]
+fn hithoc_rows() {
+    run_rows(&["hithoc.ron"], false);
 }
 
 #[test]
 fn plugin_rows() {
-    run_rows("kidney-hmp.ron", true);
+    run_rows(&["kidney-hmp.ron"], true);
 }
 
 /// The matrix as the README shows it.
@@ -397,6 +1168,7 @@ fn table() -> String {
             .map(|(id, e)| match e {
                 Is(v) => format!("{id} = {v}"),
                 Above(v) => format!("{id} > {v}"),
+                AtMost(v) => format!("{id} ≤ {v}"),
             })
             .collect();
         let safe = if safe.is_empty() {
