@@ -350,6 +350,25 @@ const MATRIX: &[Case] = &[
         ],
         15_000,
     ),
+    // A stalled pump: flow decays over seconds, then the 10-s persistence.
+    case(
+        "liver-nmp.ron",
+        "pump-stall:pv_pump@40m",
+        "pump stall",
+        "pv_flow_lost",
+        "high",
+        &[],
+        1500,
+    ),
+    case(
+        "liver-nmp.ron",
+        "pump-stall:ha_pump@40m",
+        "pump stall",
+        "ha_no_flow",
+        "high",
+        &[],
+        1500,
+    ),
     // Liver HOPE and D-HOPE (one perfusion phase; fault after 20 min): a stopped cold liver is in
     // static cold storage, and the cooler keeps cooling. The occlusion first shows as portal
     // (and arterial) over-pressure: the pump is reduced, not stopped.
@@ -407,6 +426,15 @@ const MATRIX: &[Case] = &[
         "high",
         &[("cooler", AtMost(-50.0)), ("pv_pump", Above(0.0))],
         92_000,
+    ),
+    case(
+        "liver-hope.ron",
+        "pump-stall@20m",
+        "pump stall",
+        "pv_no_flow",
+        "high",
+        &[],
+        4000,
     ),
     case(
         "liver-dhope.ron",
@@ -479,6 +507,15 @@ const MATRIX: &[Case] = &[
         "high",
         &[("ha_pump", Above(0.0))],
         202,
+    ),
+    case(
+        "liver-dhope.ron",
+        "pump-stall:pv_pump@20m",
+        "pump stall",
+        "pv_no_flow",
+        "high",
+        &[],
+        4000,
     ),
     // TA-NRP (fault in the steady phase, after the 10-min reperfusion): the pump is the donor's
     // circulation and keeps running unless air is in the line. Hypovolaemia shows as venous
@@ -556,6 +593,24 @@ const MATRIX: &[Case] = &[
         "high",
         &[],
         12_500,
+    ),
+    case(
+        "ta-nrp.ron",
+        "occlusion@20m",
+        "occlusion",
+        "flow_lost",
+        "high",
+        &[],
+        2500,
+    ),
+    case(
+        "ta-nrp.ron",
+        "dropout:aortic_pressure@20m",
+        "sensor dropout (NaN)",
+        "aortic_pressure_sensor_failed",
+        "high",
+        &[],
+        110,
     ),
     // ILP (fault in the TNF phase; the warm-up ends by 40 min): the limb keeps its flow unless air
     // is in the line, and a leak is the operator's decision. The systemic-leak event raises the
@@ -636,6 +691,24 @@ const MATRIX: &[Case] = &[
         6500,
     ),
     case(
+        "ilp-leg.ron",
+        "pump-stall@45m",
+        "pump stall",
+        "flow_lost",
+        "high",
+        &[("heater", Is(0.0))],
+        1200,
+    ),
+    case(
+        "ilp-leg.ron",
+        "dropout:line_pressure@45m",
+        "sensor dropout (NaN)",
+        "line_pressure_sensor_failed",
+        "medium",
+        &[],
+        110,
+    ),
+    case(
         "ilp-arm.ron",
         "air@45m",
         "air in line",
@@ -706,6 +779,24 @@ const MATRIX: &[Case] = &[
         "high",
         &[("heater", Is(0.0)), ("pump", Above(0.0))],
         8000,
+    ),
+    case(
+        "ilp-arm.ron",
+        "pump-stall@45m",
+        "pump stall",
+        "flow_lost",
+        "high",
+        &[("heater", Is(0.0))],
+        1200,
+    ),
+    case(
+        "ilp-arm.ron",
+        "dropout:line_pressure@45m",
+        "sensor dropout (NaN)",
+        "line_pressure_sensor_failed",
+        "medium",
+        &[],
+        110,
     ),
     // HIPEC and HITHOC (fault in the drug phase: the heating ends after about 15 min, the
     // oxaliplatin run at 43 min): a stopped pump harms no one (the drain stays open); the heater
