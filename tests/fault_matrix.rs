@@ -178,6 +178,17 @@ const MATRIX: &[Case] = &[
         &[],
         1500,
     ),
+    // A drifting probe: the loop follows it, the perfusate cools, the redundant probe sees it;
+    // 1 °C apart after 2-3 min, then the 30-s persistence.
+    case(
+        "kidney-nmp.ron",
+        "drift:perfusate_temp:0.5@20m",
+        "sensor drift",
+        "temperature_probes_disagree",
+        "medium",
+        &[("pump", Above(100.0))],
+        24_000,
+    ),
     // Heart.
     case(
         "heart-nmp.ron",
