@@ -73,11 +73,8 @@ impl Run {
         labs: Vec<crate::config::LabEntry>,
         commands: Vec<crate::config::OperatorCommand>,
     ) {
-        let n = commands.len();
         self.world
             .insert_resource(crate::tick::sample::OperatorInput::new(labs, commands));
-        self.world
-            .insert_resource(crate::tick::protocol::OperatorLog::with_capacity(n));
     }
 
     /// Checks the schedule builds (ambiguities are errors) before the first tick.

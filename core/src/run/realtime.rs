@@ -99,9 +99,9 @@ pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
             overruns += behind - next;
             next = behind;
             run.world.resource_mut::<crate::tick::Clock>().tick = next;
-            let mut o = run.world.resource_mut::<crate::tick::alarms::Overruns>();
-            o.total = overruns;
-            o.last_tick = Some(next);
+            let mut alarms = run.world.resource_mut::<crate::tick::alarms::Alarms>();
+            alarms.overruns.total = overruns;
+            alarms.overruns.last_tick = Some(next);
         }
         let deadline = start + Duration::from_secs_f64(next as f64 * run.plan.period_s);
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {

@@ -1,7 +1,7 @@
 //! Status lines for the operator, formatted between ticks, never inside one.
 
 use super::Run;
-use crate::tick::protocol::{Derived, Targets};
+use crate::tick::protocol::{PluginOutputs, Targets};
 use perfuse_plugin_sdk::validity;
 use std::fmt::Write;
 
@@ -40,7 +40,7 @@ pub fn line(run: &Run) -> String {
             let _ = write!(out, " (set {sp:.1})");
         }
     }
-    let derived = run.world.resource::<Derived>();
+    let derived = &run.world.resource::<PluginOutputs>().derived;
     for (name, v) in run
         .plugin
         .derived_names

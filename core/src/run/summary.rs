@@ -4,13 +4,12 @@
 use super::Run;
 use crate::config::OperatorAction;
 use crate::plan::{ActionPlan, Plan};
-use crate::tick::alarms::AlarmLog;
+use crate::tick::alarms::Alarms;
 use crate::tick::control::ActuatorChannel;
 use crate::tick::dose::DoseWindow;
-use crate::tick::protocol::{
-    Assessments, Derived, OperatorLog, PhaseState, PluginHealth, fault_reason,
-};
+use crate::tick::protocol::{PhaseState, PluginOutputs, fault_reason};
 use crate::tick::record::Recorder;
+use crate::tick::sample::OperatorInput;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -159,7 +158,7 @@ impl Run {
         let plan = &self.plan;
         let rec = self.world.resource::<Recorder>();
         let phase = self.world.resource::<PhaseState>();
-        let health = self.world.resource::<PluginHealth>();
+        let health = &self.world.resource::<PluginOutputs>().health;
         let period = plan.period_s;
         let channels = plan
             .signals
@@ -196,7 +195,7 @@ impl Run {
                 })
             })
             .collect();
-        let derived_vals = self.world.resource::<Derived>();
+        let derived_vals = &self.world.resource::<PluginOutputs>().derived;
         let derived = self
             .plugin
             .derived_names
@@ -286,7 +285,8 @@ impl Run {
         let s = |t: u64| t as f64 * period;
         let alarms = &self.alarms().list;
         self.world
-            .resource::<AlarmLog>()
+            .resource::<Alarms>()
+            .log
             .entries
             .iter()
             .map(|e| AlarmLogSummary {
@@ -307,7 +307,8 @@ impl Run {
         let plan = &self.plan;
         let alarms = &self.alarms().list;
         self.world
-            .resource::<OperatorLog>()
+            .resource::<OperatorInput>()
+            .log
             .entries
             .iter()
             .map(|&(tick, action, accepted)| OperatorSummary {
@@ -329,7 +330,7 @@ impl Run {
     }
 
     fn assessment_summaries(&self) -> Vec<AssessmentSummary> {
-        let list = &self.world.resource::<Assessments>().list;
+        let list = &self.world.resource::<PluginOutputs>().assessments.list;
         list.iter()
             .map(|a| AssessmentSummary {
                 t_s: a.tick as f64 * self.plan.period_s,

@@ -19,7 +19,7 @@ pub const TICK_OVERRUN_ALARM: &str = "tick_overrun";
 const OVERRUN_ESCALATE_S: f64 = 10.0;
 
 /// Deadlines the real-time driver missed, told to the tick between ticks.
-#[derive(Resource, Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Overruns {
     pub total: u64,
     /// The tick of the latest missed deadline.
@@ -74,6 +74,9 @@ pub struct Alarm {
 #[derive(Resource, Debug, Clone)]
 pub struct Alarms {
     pub list: Vec<Alarm>,
+    pub log: AlarmLog,
+    /// Missed real-time deadlines, told by the driver between ticks.
+    pub overruns: Overruns,
     /// Until this tick the audible signal is paused.
     pub audio_paused_until: u64,
     pub audio_pauses: u32,
@@ -96,7 +99,7 @@ pub struct LogEntry {
 }
 
 /// The alarm log, in a buffer reserved when the world is built.
-#[derive(Resource, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct AlarmLog {
     pub entries: Vec<LogEntry>,
     pub dropped: u32,
@@ -195,6 +198,8 @@ impl Alarms {
         ));
         Alarms {
             list,
+            log: AlarmLog::default(),
+            overruns: Overruns::default(),
             audio_paused_until: 0,
             audio_pauses: 0,
         }
@@ -220,9 +225,9 @@ impl Alarms {
         tick: u64,
         period_s: f64,
         due: &[OperatorCommand],
-        log: &mut AlarmLog,
         operator_log: &mut OperatorLog,
     ) {
+        let log = &mut self.log;
         for c in due {
             let accepted = match c.action {
                 OperatorAction::Acknowledge(i) => {
@@ -258,11 +263,10 @@ impl Alarms {
         signals: &Signals,
         phase: usize,
         plugin_faulted: bool,
-        overruns: &Overruns,
         last_sent: &[f64; MAX_ACTUATORS],
-        log: &mut AlarmLog,
         mut act: impl FnMut(ActionPlan, f64),
     ) {
+        let (log, overruns) = (&mut self.log, &self.overruns);
         for (index, alarm) in self.list.iter_mut().enumerate() {
             let (cond, persist, latch, action, escalate) = match alarm.source {
                 AlarmSource::Rule(i) => {

@@ -1,7 +1,7 @@
 //! Control: one PI loop per controlled actuator, with feed-forward, anti-windup and pulsatile
 //! modulation. Its output is a request; the Safety stage decides what is sent.
 
-use super::protocol::{PluginCommands, Targets};
+use super::protocol::{PluginOutputs, Targets};
 use super::{Clock, Signals};
 use crate::plan::{ActuatorPlan, FeedforwardPlan, LoopPlan};
 use bevy_ecs::prelude::*;
@@ -122,14 +122,14 @@ pub fn run_loops(
     clock: Res<Clock>,
     signals: Res<Signals>,
     targets: Res<Targets>,
-    plugin: Res<PluginCommands>,
+    plugin: Res<PluginOutputs>,
     mut actuators: Query<(&ActuatorChannel, Option<&mut ControlLoop>, &mut Command)>,
 ) {
     let dt = clock.period_s;
     let t = clock.t_s();
     for (ch, lp, mut cmd) in &mut actuators {
         let Some(mut lp) = lp else {
-            let request = plugin.0[ch.index];
+            let request = plugin.commands.0[ch.index];
             if request.is_finite() {
                 cmd.requested = request;
             }

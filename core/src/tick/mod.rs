@@ -120,14 +120,12 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(estimate::Estimators::new(&plan));
     world.insert_resource(protocol::PhaseState::new());
     world.insert_resource(protocol::Targets::default());
-    world.insert_resource(protocol::PluginHealth::default());
-    world.insert_resource(protocol::Derived::new(plugin.info.derived_names.len()));
-    world.insert_resource(protocol::PluginCommands::default());
-    world.insert_resource(protocol::Assessments::new());
+
+    world.insert_resource(protocol::PluginOutputs::new(
+        plugin.info.derived_names.len(),
+    ));
     world.insert_resource(alarms::Alarms::new(&plan));
-    world.insert_resource(alarms::AlarmLog::default());
-    world.insert_resource(alarms::Overruns::default());
-    world.insert_resource(protocol::OperatorLog::default());
+
     world.insert_resource(safety::SafetyState::default());
     world.insert_resource(actuate::SentCommands::default());
     world.insert_resource(record::Recorder::new(&plan));

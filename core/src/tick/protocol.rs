@@ -6,8 +6,8 @@
 
 use super::sample::OperatorInput;
 use super::{Clock, PlanRes, PluginSlot, Signals, actuate::SentCommands, safety::SafetyState};
-use crate::config::OperatorAction;
 use crate::config::Range;
+use crate::config::{OperatorAction, OperatorCommand};
 use crate::plan::Plan;
 use bevy_ecs::prelude::*;
 use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_DERIVED, MAX_SIGNALS, PhaseEvent, StepInput};
@@ -134,6 +134,27 @@ impl Default for Assessments {
     }
 }
 
+/// Everything the core took from the plugin, each part checked: one resource, so the stages
+/// that read it fetch it once per tick.
+#[derive(Resource, Debug, Clone)]
+pub struct PluginOutputs {
+    pub health: PluginHealth,
+    pub derived: Derived,
+    pub commands: PluginCommands,
+    pub assessments: Assessments,
+}
+
+impl PluginOutputs {
+    pub fn new(n_derived: usize) -> Self {
+        PluginOutputs {
+            health: PluginHealth::default(),
+            derived: Derived::new(n_derived),
+            commands: PluginCommands::default(),
+            assessments: Assessments::new(),
+        }
+    }
+}
+
 /// Fault code for a plugin whose step took longer than its time budget.
 pub const FAULT_OVERRUN: i32 = 101;
 
@@ -191,27 +212,24 @@ pub fn protocol_stage(
     mut phase: ResMut<PhaseState>,
     mut slot: NonSendMut<PluginSlot>,
     mut targets: ResMut<Targets>,
-    mut health: ResMut<PluginHealth>,
-    mut derived: ResMut<Derived>,
-    mut commands: ResMut<PluginCommands>,
-    mut assessments: ResMut<Assessments>,
-    operator: Res<OperatorInput>,
-    mut log: ResMut<OperatorLog>,
+    mut plugin: ResMut<PluginOutputs>,
+    mut operator: ResMut<OperatorInput>,
 ) {
-    let (plan, slot) = (&plan.0, &mut *slot);
-    take_operator_commands(&clock, plan, &operator, &mut phase, &mut targets, &mut log);
+    let (plan, slot, plugin) = (&plan.0, &mut *slot, &mut *plugin);
+    let (due, log) = operator.due_with_log();
+    take_operator_commands(&clock, plan, due, &mut phase, &mut targets, log);
     let before = phase.index;
-    advance_phase(&clock, plan, &mut phase, slot, &mut health);
+    advance_phase(&clock, plan, &mut phase, slot, &mut plugin.health);
     if phase.index != before {
         // An operator's setpoint lasts for the phase it was set in.
         targets.operator = [f64::NAN; MAX_SIGNALS];
     }
     let out = Outputs {
         targets: &mut targets,
-        health: &mut health,
-        derived: &mut derived,
-        commands: &mut commands,
-        assessments: &mut assessments,
+        health: &mut plugin.health,
+        derived: &mut plugin.derived,
+        commands: &mut plugin.commands,
+        assessments: &mut plugin.assessments,
     };
     let hold = safety.hold_setpoints;
     step_plugin(
@@ -227,7 +245,7 @@ pub fn protocol_stage(
 }
 
 /// The operator's commands and what became of them, in a buffer reserved for all of them.
-#[derive(Resource, Debug, Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct OperatorLog {
     pub entries: Vec<(u64, OperatorAction, bool)>,
 }
@@ -252,12 +270,12 @@ impl OperatorLog {
 fn take_operator_commands(
     clock: &Clock,
     plan: &Plan,
-    operator: &OperatorInput,
+    due: &[OperatorCommand],
     phase: &mut PhaseState,
     targets: &mut Targets,
     log: &mut OperatorLog,
 ) {
-    for c in operator.due() {
+    for c in due {
         let accepted = match c.action {
             OperatorAction::AdvancePhase => {
                 phase.advance_requested = true;

@@ -2,10 +2,10 @@
 //! the minimum of its independent limits. A rule that demands the safe state gets it in the
 //! same tick. This stage never has a run condition and never trusts the plugin.
 
-use super::alarms::{AlarmLog, Alarms, Overruns};
+use super::alarms::Alarms;
 use super::control::{ActuatorChannel, Command};
 use super::dose::DoseWindow;
-use super::protocol::{OperatorLog, PhaseState, PluginHealth};
+use super::protocol::{PhaseState, PluginOutputs};
 use super::sample::OperatorInput;
 use super::{Clock, PlanRes, Signals};
 use crate::hal::MAX_ACTUATORS;
@@ -63,13 +63,10 @@ pub fn safety_stage(
     clock: Res<Clock>,
     plan: Res<PlanRes>,
     signals: Res<Signals>,
-    health: Res<PluginHealth>,
+    plugin: Res<PluginOutputs>,
     phase: Res<PhaseState>,
-    overruns: Res<Overruns>,
-    operator: Res<OperatorInput>,
+    mut operator: ResMut<OperatorInput>,
     mut alarms: ResMut<Alarms>,
-    mut log: ResMut<AlarmLog>,
-    mut operator_log: ResMut<OperatorLog>,
     mut safety: ResMut<SafetyState>,
     mut actuators: Query<(&ActuatorChannel, &mut Command, Option<&mut DoseWindow>)>,
 ) {
@@ -78,24 +75,18 @@ pub fn safety_stage(
         last_sent[ch.index] = cmd.sent;
     }
     let plan = &plan.0;
-    alarms.take_commands(
-        clock.tick,
-        plan.period_s,
-        operator.due(),
-        &mut log,
-        &mut operator_log,
-    );
+    let tick = clock.tick;
+    let (due, log) = operator.due_with_log();
+    alarms.take_commands(tick, plan.period_s, due, log);
     *safety = SafetyState::default();
-    let faulted = health.faulted;
+    let faulted = plugin.health.faulted;
     alarms.update(
-        clock.tick,
+        tick,
         plan,
         &signals,
         phase.index,
         faulted,
-        &overruns,
         &last_sent,
-        &mut log,
         |action, onset| apply(&mut safety, action, onset),
     );
     enforce_limits(&safety, plan.period_s, &mut actuators);
@@ -196,6 +187,7 @@ mod tests {
         let mut s = Signals::default();
         s.values[0] = v;
         s.validity[0] = valid;
+        s.health[0] = valid;
         s
     }
 

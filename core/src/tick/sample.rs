@@ -1,5 +1,6 @@
 //! Sample: take the newest sensor frame and judge every reading (ok, stale, implausible, stuck).
 
+use super::protocol::OperatorLog;
 use super::{Clock, HalPort, LatestFrame, PlanRes, Signals};
 use crate::config::{LabEntry, OperatorCommand, Range};
 use crate::hal::MAX_SENSORS;
@@ -20,6 +21,8 @@ pub struct OperatorInput {
     commands: Vec<OperatorCommand>,
     /// The commands due this tick: `commands[due.0..due.1]`.
     due: (usize, usize),
+    /// What became of each command (room reserved for all of them).
+    pub log: OperatorLog,
 }
 
 impl OperatorInput {
@@ -30,6 +33,7 @@ impl OperatorInput {
             next_lab: 0,
             values: [f64::NAN; MAX_SENSORS],
             seq: [0; MAX_SENSORS],
+            log: OperatorLog::with_capacity(commands.len()),
             commands,
             due: (0, 0),
         }
@@ -50,9 +54,9 @@ impl OperatorInput {
         self.due = (start, end);
     }
 
-    /// The operator's commands due this tick, in order.
-    pub fn due(&self) -> &[OperatorCommand] {
-        &self.commands[self.due.0..self.due.1]
+    /// The operator's commands due this tick, in order, with the log to record them in.
+    pub fn due_with_log(&mut self) -> (&[OperatorCommand], &mut OperatorLog) {
+        (&self.commands[self.due.0..self.due.1], &mut self.log)
     }
 }
 
