@@ -78,7 +78,8 @@ fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl
     let overruns = realtime::run(&mut run, |_| {});
 
     // The stall begins in the step at 2 s; the device stops receiving commands then.
-    let log = log.lock().unwrap();
+    // A copy: the device thread keeps logging until the run is dropped.
+    let log = log.lock().unwrap().clone();
     let running = |t: f64| {
         log.iter()
             .rev()
@@ -112,10 +113,10 @@ fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl
         .expect("overrun alarm");
     assert_eq!(late.priority, "medium");
     assert!(late.technical);
-    assert!(
-        (2.9..3.2).contains(&late.first_s),
-        "raised at {}",
-        late.first_s
-    );
+    // A loaded machine may miss deadlines at other times too; one activation covers the stall.
+    let covers = |e: &perfuse_core::run::summary::AlarmLogSummary| {
+        e.id == "tick_overrun" && e.start_s <= 3.2 && e.end_s.is_none_or(|end| end >= 3.0)
+    };
+    assert!(s.alarm_log.iter().any(covers), "{:?}", s.alarm_log);
     assert!(running(3.9)[pump] > 0.0, "control resumed after the stall");
 }
