@@ -3,27 +3,7 @@
 
 mod common;
 use common::*;
-use perfuse_core::run::Run;
 use perfuse_plugin_sdk::validity;
-
-/// Steps until `pred` holds after a tick, and returns that tick's index.
-fn step_until(run: &mut Run, limit_s: f64, mut pred: impl FnMut(&Run) -> bool) -> u64 {
-    let limit = ticks(run, limit_s);
-    while run.tick() < limit {
-        run.step_lockstep();
-        if pred(run) {
-            return run.tick() - 1;
-        }
-    }
-    panic!("condition not reached within {limit_s} s");
-}
-
-/// Steps `n` ticks.
-fn step(run: &mut Run, n: u64) {
-    for _ in 0..n {
-        run.step_lockstep();
-    }
-}
 
 #[test]
 fn air_stops_the_pump_and_closes_the_clamp_within_one_tick_of_persistence() {

@@ -7,24 +7,6 @@ use perfuse_core::run::Run;
 use perfuse_plugin_sdk::validity;
 use serde_json::Value;
 
-/// Steps until `pred` holds after a tick, and returns that tick's index.
-fn step_until(run: &mut Run, limit_s: f64, mut pred: impl FnMut(&Run) -> bool) -> u64 {
-    let limit = ticks(run, limit_s);
-    while run.tick() < limit {
-        run.step_lockstep();
-        if pred(run) {
-            return run.tick() - 1;
-        }
-    }
-    panic!("condition not reached within {limit_s} s");
-}
-
-fn step(run: &mut Run, n: u64) {
-    for _ in 0..n {
-        run.step_lockstep();
-    }
-}
-
 /// Steps for `seconds` of simulated time.
 fn run_for(run: &mut Run, seconds: f64) {
     let n = ticks(run, seconds);

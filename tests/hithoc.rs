@@ -4,48 +4,6 @@
 mod common;
 use common::*;
 use perfuse_core::run::Run;
-use perfuse_plugin_sdk::validity;
-
-/// Steps until `pred` holds after a tick, and returns that tick's index.
-fn step_until(run: &mut Run, limit_s: f64, mut pred: impl FnMut(&Run) -> bool) -> u64 {
-    let limit = ticks(run, limit_s);
-    while run.tick() < limit {
-        run.step_lockstep();
-        if pred(run) {
-            return run.tick() - 1;
-        }
-    }
-    panic!("condition not reached within {limit_s} s");
-}
-
-/// Steps until alarm `id` first fires and returns its tick, after checking that its condition
-/// (`signal` above `limit`) held on every tick of the persistence and not on the tick before.
-fn fires_after_persistence(
-    run: &mut Run,
-    id: &str,
-    signal: &str,
-    limit: f64,
-    persist_s: f64,
-) -> u64 {
-    let mut held = Vec::new();
-    let start = run.tick() as usize;
-    let first = step_until(run, 5400.0, |r| {
-        let (v, ok) = r.signal(signal).unwrap();
-        held.push(ok == validity::OK && v > limit);
-        r.alarms()
-            .list
-            .iter()
-            .any(|a| a.id == id && a.first_tick.is_some())
-    }) as usize;
-    let persist = ticks(run, persist_s) as usize;
-    let last = first - start;
-    assert!(
-        held[last - persist..=last].iter().all(|&h| h),
-        "{id}: not held"
-    );
-    assert!(!held[last - persist - 1], "{id}: late");
-    first as u64
-}
 
 fn value(run: &Run, id: &str) -> f64 {
     run.signal(id).unwrap().0

@@ -7,17 +7,6 @@ use common::*;
 use perfuse_core::run::Run;
 use perfuse_plugin_sdk::validity;
 
-fn step_until(run: &mut Run, limit_s: f64, mut pred: impl FnMut(&Run) -> bool) -> u64 {
-    let limit = ticks(run, limit_s);
-    while run.tick() < limit {
-        run.step_lockstep();
-        if pred(run) {
-            return run.tick() - 1;
-        }
-    }
-    panic!("condition not reached within {limit_s} s");
-}
-
 fn priority(run: &Run, id: &str) -> &'static str {
     run.alarms()
         .list

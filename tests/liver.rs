@@ -154,24 +154,6 @@ fn scenarios_are_listed() {
     }
 }
 
-/// Steps until `pred` holds after a tick, and returns that tick's index.
-fn step_until(run: &mut Run, limit_s: f64, mut pred: impl FnMut(&Run) -> bool) -> u64 {
-    let limit = ticks(run, limit_s);
-    while run.tick() < limit {
-        run.step_lockstep();
-        if pred(run) {
-            return run.tick() - 1;
-        }
-    }
-    panic!("condition not reached within {limit_s} s");
-}
-
-fn step(run: &mut Run, n: u64) {
-    for _ in 0..n {
-        run.step_lockstep();
-    }
-}
-
 fn above(run: &Run, id: &str, limit: f64) -> bool {
     let (v, ok) = run.signal(id).unwrap();
     ok == validity::OK && v > limit

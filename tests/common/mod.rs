@@ -6,6 +6,7 @@ use perfuse_core::config;
 use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::{Run, RunOptions};
 use perfuse_hal_sim::{Fault, SimHal};
+use perfuse_plugin_sdk::validity;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -129,4 +130,54 @@ pub fn high_alarms(summary: &Value) -> Vec<String> {
 pub fn f(v: &Value) -> f64 {
     v.as_f64()
         .unwrap_or_else(|| panic!("expected a number, found {v}"))
+}
+
+/// Steps until `pred` holds after a tick, and returns that tick's index.
+pub fn step_until(run: &mut Run, limit_s: f64, mut pred: impl FnMut(&Run) -> bool) -> u64 {
+    let limit = ticks(run, limit_s);
+    while run.tick() < limit {
+        run.step_lockstep();
+        if pred(run) {
+            return run.tick() - 1;
+        }
+    }
+    panic!("condition not reached within {limit_s} s");
+}
+
+/// Steps `n` ticks.
+pub fn step(run: &mut Run, n: u64) {
+    for _ in 0..n {
+        run.step_lockstep();
+    }
+}
+
+/// Steps until alarm `id` is raised (within 2 h of simulated time) and checks it was raised
+/// exactly when `signal` had stayed above `limit` for the rule's `persist_s`, not a tick later or
+/// earlier; returns the tick it was raised.
+pub fn fires_after_persistence(
+    run: &mut Run,
+    id: &str,
+    signal: &str,
+    limit: f64,
+    persist_s: f64,
+) -> u64 {
+    let mut held = Vec::new();
+    let start = run.tick() as usize;
+    let first = step_until(run, 7200.0, |r| {
+        let (v, ok) = r.signal(signal).unwrap();
+        held.push(ok == validity::OK && v > limit);
+        r.alarms()
+            .list
+            .iter()
+            .any(|a| a.id == id && a.first_tick.is_some())
+    }) as usize;
+    let persist = ticks(run, persist_s) as usize;
+    let last = first - start;
+    assert_eq!(held.len(), last + 1);
+    assert!(
+        held[last - persist..=last].iter().all(|&h| h),
+        "{id}: not held"
+    );
+    assert!(!held[last - persist - 1], "{id}: late");
+    first as u64
 }
