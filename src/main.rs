@@ -136,13 +136,7 @@ fn finish(result: Result<(), String>) -> ExitCode {
 
 /// Loads a protocol file; the error lists every problem.
 fn load(file: &Path) -> Result<Loaded, String> {
-    config::load(file).map_err(|e| {
-        format!(
-            "{e}\n{}: {} problem(s)",
-            file.display(),
-            e.diagnostics.len()
-        )
-    })
+    config::load(file).map_err(|e| e.to_string())
 }
 
 /// Formats a problem found after parsing (plugin, simulator) at the field it concerns.
@@ -173,23 +167,11 @@ fn run(
 ) -> Result<(), String> {
     let loaded = load(file)?;
     let labs = match inputs.labs {
-        Some(path) => config::load_labs(path, &loaded.plan).map_err(|e| {
-            format!(
-                "{e}\n{}: {} problem(s)",
-                path.display(),
-                e.diagnostics.len()
-            )
-        })?,
+        Some(path) => config::load_labs(path, &loaded.plan).map_err(|e| e.to_string())?,
         None => Vec::new(),
     };
     let commands = match inputs.commands {
-        Some(path) => config::load_commands(path, &loaded.plan).map_err(|e| {
-            format!(
-                "{e}\n{}: {} problem(s)",
-                path.display(),
-                e.diagnostics.len()
-            )
-        })?,
+        Some(path) => config::load_commands(path, &loaded.plan).map_err(|e| e.to_string())?,
         None => Vec::new(),
     };
     let dirs = loader::search_dirs(inputs.plugin_dirs);

@@ -7,19 +7,11 @@ use crate::config::{
     ActuatorKind, DoseCap, EstimateKind, Priority, Pulsatile, Range, SafeState, Setpoint,
 };
 
-/// Where a signal's value comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignalSource {
-    Sensor(usize),
-    Estimate(usize),
-}
-
 #[derive(Debug, Clone)]
 pub struct SignalPlan {
     pub id: String,
     pub unit: String,
     pub range: Range,
-    pub source: SignalSource,
 }
 
 #[derive(Debug, Clone)]
@@ -198,10 +190,5 @@ impl Plan {
     /// Index of an actuator by id.
     pub fn actuator(&self, id: &str) -> Option<usize> {
         self.actuators.iter().position(|a| a.id == id)
-    }
-
-    /// Total planned duration in ticks (all phases).
-    pub fn total_ticks(&self) -> u64 {
-        self.phases.iter().map(|p| p.duration_ticks).sum()
     }
 }

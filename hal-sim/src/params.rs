@@ -117,6 +117,25 @@ pub(crate) fn reject_unknown(
     ))
 }
 
+/// A parameter that switches a model between two modes: absent means `default`, otherwise it
+/// must be 0 (`meanings.0`) or 1 (`meanings.1`), and the error says so.
+pub(crate) fn mode(
+    given: &BTreeMap<String, f64>,
+    name: &str,
+    default: bool,
+    meanings: (&str, &str),
+) -> Result<bool, String> {
+    match given.get(name).copied() {
+        None => Ok(default),
+        Some(0.0) => Ok(false),
+        Some(1.0) => Ok(true),
+        Some(v) => Err(format!(
+            "simulator param `{name}` = {v}: must be 0 ({}) or 1 ({})",
+            meanings.0, meanings.1
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

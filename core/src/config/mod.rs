@@ -33,13 +33,15 @@ pub struct LoadError {
 
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, d) in self.diagnostics.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{}", format_diagnostic(&self.file, d))?;
+        for d in &self.diagnostics {
+            writeln!(f, "{}", format_diagnostic(&self.file, d))?;
         }
-        Ok(())
+        write!(
+            f,
+            "{}: {} problem(s)",
+            self.file.display(),
+            self.diagnostics.len()
+        )
     }
 }
 

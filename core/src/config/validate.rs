@@ -293,7 +293,6 @@ fn check_sensors(
             id: s.id.clone(),
             unit: s.kind.unit().to_string(),
             range: s.range,
-            source: SignalSource::Sensor(i),
         });
     }
     (signals, sensors)
@@ -366,7 +365,6 @@ fn check_estimates(
             id: e.id.clone(),
             unit,
             range,
-            source: SignalSource::Estimate(i),
         });
     }
     out

@@ -252,9 +252,9 @@ impl Run {
         let rec = self.world.resource::<Recorder>();
         let ticks = rec.ticks.max(1) as f64;
         let mut delivered = [None; perfuse_plugin_sdk::MAX_ACTUATORS];
-        let mut world = self.world.try_query::<(&ActuatorChannel, &DoseWindow)>();
-        if let Some(q) = world.as_mut() {
-            for (ch, dose) in q.iter(&self.world) {
+        // No entity has a dose window unless the protocol declares a dose cap.
+        if let Some(mut doses) = self.world.try_query::<(&ActuatorChannel, &DoseWindow)>() {
+            for (ch, dose) in doses.iter(&self.world) {
                 delivered[ch.index] = Some(dose.total_ml);
             }
         }

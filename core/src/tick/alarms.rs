@@ -205,15 +205,6 @@ impl Alarms {
         }
     }
 
-    /// The highest priority among active alarms.
-    pub fn highest_active(&self) -> Option<Priority> {
-        self.list
-            .iter()
-            .filter(|a| a.active)
-            .map(|a| a.priority)
-            .max()
-    }
-
     /// Whether the audible signal sounds: an active alarm not yet acknowledged, and no pause.
     pub fn audio_sounding(&self, tick: u64) -> bool {
         tick >= self.audio_paused_until && self.list.iter().any(|a| a.active && !a.acknowledged)

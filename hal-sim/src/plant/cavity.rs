@@ -28,8 +28,9 @@ use std::collections::BTreeMap;
 
 use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
 
+use super::physics::{DENSITY_G_ML, TISSUE_J_G_K, WATER_J_G_K, relax};
 use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};
-use crate::params::param_set;
+use crate::params::{mode, param_set};
 
 // Output points.
 const INFLOW_FLOW: usize = 0;
@@ -216,12 +217,6 @@ impl CavityParams {
     }
 }
 
-/// Specific heat of soft tissue, J/(g·K) (§10.3 [S]).
-const TISSUE_J_G_K: f64 = 3.24;
-/// Specific heat of water, J/(g·K) (physical constant).
-const WATER_J_G_K: f64 = 4.18;
-/// Density of perfusate and water, g/mL (my choice: 1).
-const DENSITY_G_ML: f64 = 1.0;
 /// Exchanger water-to-room conductance, W/K (my choice: an insulated heater).
 const EXCHANGER_ROOM_UA_W_K: f64 = 1.0;
 /// Flow below which the lines stand still, mL/min.
@@ -236,15 +231,7 @@ const LOWER_SHARE: f64 = 0.15;
 const DRAIN_EMPTY_ML: f64 = 200.0;
 
 fn build(given: &BTreeMap<String, f64>) -> Result<Box<dyn Plant>, String> {
-    let thorax = match given.get("thorax").copied() {
-        None | Some(0.0) => false,
-        Some(1.0) => true,
-        Some(v) => {
-            return Err(format!(
-                "simulator param `thorax` = {v}: must be 0 (peritoneal cavity) or 1 (hemithorax)"
-            ));
-        }
-    };
+    let thorax = mode(given, "thorax", false, ("peritoneal cavity", "hemithorax"))?;
     let mut p = CavityParams::defaults(thorax);
     p.apply(given)?;
     if p.reservoir_dry_ml >= p.circuit_ml {
@@ -254,12 +241,6 @@ fn build(given: &BTreeMap<String, f64>) -> Result<Box<dyn Plant>, String> {
         ));
     }
     Ok(Box::new(Cavity::new(p)))
-}
-
-/// Exact relaxation of one node towards `equilibrium` over a step whose decay factor is `keep`.
-#[inline]
-fn relax(x: f64, equilibrium: f64, keep: f64) -> f64 {
-    equilibrium + (x - equilibrium) * keep
 }
 
 /// The cavity plant's state.

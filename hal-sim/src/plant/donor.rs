@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 
 use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
 
+use super::physics::{BLOOD_J_G_K, TISSUE_J_G_K, relax};
 use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};
 use crate::params::param_set;
 
@@ -216,21 +217,10 @@ impl DonorParams {
     };
 }
 
-/// Specific heat of blood, J/(g·K) (§10.3 [T]).
-const BLOOD_J_G_K: f64 = 3.6;
-/// Specific heat of soft tissue, J/(g·K) (§10.3 [S]).
-const TISSUE_J_G_K: f64 = 3.24;
-
 fn build(given: &BTreeMap<String, f64>) -> Result<Box<dyn Plant>, String> {
     let mut p = DonorParams::DEFAULT;
     p.apply(given)?;
     Ok(Box::new(Donor::new(p)))
-}
-
-/// `x` after relaxing for one step toward `eq` with the decay factor `keep = e^(−k·dt)`.
-#[inline]
-fn relax(x: f64, eq: f64, keep: f64) -> f64 {
-    eq + (x - eq) * keep
 }
 
 struct Donor {

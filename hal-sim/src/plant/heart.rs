@@ -28,9 +28,10 @@ use std::collections::BTreeMap;
 
 use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
 
+use super::physics::{METABOLIC_REF_C, TISSUE_J_G_K, WATER_J_G_K, flush};
 use super::thermal::TwoNode;
 use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};
-use crate::params::param_set;
+use crate::params::{mode, param_set};
 
 // Output points.
 const PRESSURE: usize = 0;
@@ -227,8 +228,6 @@ impl HeartParams {
     }
 }
 
-/// Reference temperature of the O2 use and lactate rates, °C (§10.1).
-const METABOLIC_REF_C: f64 = 37.0;
 /// Coronary flow above which the heart counts as perfused, mL/min (as the kidney's 5 mL/min).
 const PERFUSED_ML_MIN: f64 = 5.0;
 /// Lowest flow used to dilute the heart's venous output, mL/min (my choice: keeps the
@@ -239,10 +238,6 @@ const O2_PER_G_HB: f64 = 1.34;
 const O2_PER_MMHG: f64 = 0.0031;
 /// Oxycaloric equivalent, J per mL O2 (physical constant).
 const J_PER_ML_O2: f64 = 20.1;
-/// Specific heat of myocardium (soft tissue), J/(g·K) (§10.3 [S]).
-const TISSUE_J_G_K: f64 = 3.24;
-/// Specific heat of water, J/(g·K) (physical constant).
-const WATER_J_G_K: f64 = 4.18;
 /// Ventricular fibrillation (my choices): the monitor counts fibrillation waves at ~6 Hz;
 /// fibrillating myocardium uses a third more O2 than it did beating, releases three times the
 /// lactate, and its contracted wall raises the coronary resistance by a fifth.
@@ -251,23 +246,8 @@ const VF_MVO2_FACTOR: f64 = 1.3;
 const VF_LACTATE_FACTOR: f64 = 3.0;
 const VF_RESISTANCE_FACTOR: f64 = 1.2;
 
-/// Zeroes what has decayed below any physical meaning, so decays never reach subnormal numbers
-/// (which make every later operation on them far slower).
-#[inline]
-fn flush(x: f64) -> f64 {
-    if x.abs() < 1e-12 { 0.0 } else { x }
-}
-
 fn build(given: &BTreeMap<String, f64>) -> Result<Box<dyn Plant>, String> {
-    let hypothermic = match given.get("hypothermic").copied() {
-        None | Some(0.0) => false,
-        Some(1.0) => true,
-        Some(v) => {
-            return Err(format!(
-                "simulator param `hypothermic` = {v}: must be 0 (normothermic) or 1 (hypothermic)"
-            ));
-        }
-    };
+    let hypothermic = mode(given, "hypothermic", false, ("normothermic", "hypothermic"))?;
     let mut p = HeartParams::defaults(hypothermic);
     p.apply(given)?;
     if p.beating != 0.0 && p.beating != 1.0 {

@@ -23,9 +23,10 @@ use std::collections::BTreeMap;
 
 use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
 
+use super::physics::{DENSITY_G_ML, METABOLIC_REF_C, TISSUE_J_G_K, WATER_J_G_K, flush};
 use super::thermal::TwoNode;
 use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};
-use crate::params::param_set;
+use crate::params::{mode, param_set};
 
 // Output points.
 const PRESSURE: usize = 0;
@@ -208,36 +209,16 @@ impl KidneyParams {
 const URINE_REF_MAP_MMHG: f64 = 75.0;
 /// Temperature at which `urine_ml_h` is given, °C (§4B).
 const URINE_REF_C: f64 = 36.0;
-/// Reference temperature of `metabolic_mw_g`, °C (§10.1).
-const METABOLIC_REF_C: f64 = 37.0;
 /// Renal flow above which the kidney counts as perfused, mL/min (EXAM, §4A/§9 [S]).
 const PERFUSED_ML_MIN: f64 = 5.0;
-/// Specific heat of soft tissue, J/(g·K) (§10.3 [S]).
-const TISSUE_J_G_K: f64 = 3.24;
-/// Specific heat of water, J/(g·K) (physical constant).
-const WATER_J_G_K: f64 = 4.18;
-/// Density of perfusate and water, g/mL (my choice: 1).
-const DENSITY_G_ML: f64 = 1.0;
-
-/// Zeroes what has decayed below any physical meaning. Exponential decays would otherwise reach
-/// subnormal numbers (after ~700 time constants: 20 min of a stopped pump, a day of washout),
-/// which make every later operation on them some hundred times slower.
-#[inline]
-fn flush(x: f64) -> f64 {
-    if x.abs() < 1e-12 { 0.0 } else { x }
-}
 
 fn build(given: &BTreeMap<String, f64>) -> Result<Box<dyn Plant>, String> {
-    let normothermic = match given.get("normothermic").copied() {
-        None => false,
-        Some(0.0) => false,
-        Some(1.0) => true,
-        Some(v) => {
-            return Err(format!(
-                "simulator param `normothermic` = {v}: must be 0 (hypothermic) or 1 (normothermic)"
-            ));
-        }
-    };
+    let normothermic = mode(
+        given,
+        "normothermic",
+        false,
+        ("hypothermic", "normothermic"),
+    )?;
     let mut p = KidneyParams::defaults(normothermic);
     p.apply(given)?;
     if p.reservoir_dry_ml >= p.perfusate_ml {

@@ -31,9 +31,10 @@ use std::collections::BTreeMap;
 
 use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
 
+use super::physics::{METABOLIC_REF_C, WATER_J_G_K, flush};
 use super::thermal::TwoNode;
 use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};
-use crate::params::param_set;
+use crate::params::{mode, param_set};
 
 // Output points.
 const HA_PRESSURE: usize = 0;
@@ -333,8 +334,6 @@ impl LiverParams {
     }
 }
 
-/// Reference temperature of metabolism, °C (§10.1).
-const METABOLIC_REF_C: f64 = 37.0;
 /// Metabolism stops rising above this temperature, °C (my choice: hyperthermic injury; without
 /// it the Q10 law would let metabolic heat run away in a heater fault).
 const METABOLIC_MAX_C: f64 = 42.0;
@@ -342,27 +341,11 @@ const METABOLIC_MAX_C: f64 = 42.0;
 const PERFUSED_ML_MIN: f64 = 5.0;
 /// Specific heat of liver, J/(g·K) (§10.3 [S therm-1]).
 const LIVER_J_G_K: f64 = 3.41;
-/// Specific heat of water, J/(g·K) (physical constant).
-const WATER_J_G_K: f64 = 4.18;
 /// CO2 solubility in plasma, mmol/L per mmHg (Henderson–Hasselbalch constant).
 const CO2_SOLUBILITY: f64 = 0.0307;
 
-/// Zeroes what has decayed below any physical meaning (see the kidney model).
-#[inline]
-fn flush(x: f64) -> f64 {
-    if x.abs() < 1e-12 { 0.0 } else { x }
-}
-
 fn build(given: &BTreeMap<String, f64>) -> Result<Box<dyn Plant>, String> {
-    let normothermic = match given.get("normothermic").copied() {
-        None | Some(1.0) => true,
-        Some(0.0) => false,
-        Some(v) => {
-            return Err(format!(
-                "simulator param `normothermic` = {v}: must be 0 (hypothermic) or 1 (normothermic)"
-            ));
-        }
-    };
+    let normothermic = mode(given, "normothermic", true, ("hypothermic", "normothermic"))?;
     let mut p = LiverParams::defaults(normothermic);
     p.apply(given)?;
     Ok(Box::new(Liver::new(p)))

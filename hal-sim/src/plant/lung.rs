@@ -31,6 +31,7 @@ use std::collections::BTreeMap;
 
 use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
 
+use super::physics::{TISSUE_J_G_K, WATER_J_G_K, flush};
 use super::thermal::TwoNode;
 use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};
 use crate::params::param_set;
@@ -260,18 +261,8 @@ const RQ: f64 = 0.8;
 const INSPIRATORY_SHARE: f64 = 1.0 / 3.0;
 /// Lung flow above which the bed counts as perfused, mL/min (my choice).
 const PERFUSED_ML_MIN: f64 = 5.0;
-/// Specific heat of soft tissue, J/(g·K) (§10.3 [S]).
-const TISSUE_J_G_K: f64 = 3.24;
-/// Specific heat of water, J/(g·K) (physical constant).
-const WATER_J_G_K: f64 = 4.18;
 /// dyn·s·cm⁻⁵ per mmHg/(mL/min): 80 × 1000 (§2A's PVR formula with flow in L/min).
 const DYN_PER_MMHG_MIN_ML: f64 = 80_000.0;
-
-/// Zeroes what has decayed below any physical meaning (avoids slow subnormal numbers).
-#[inline]
-fn flush(x: f64) -> f64 {
-    if x.abs() < 1e-12 { 0.0 } else { x }
-}
 
 fn build(given: &BTreeMap<String, f64>) -> Result<Box<dyn Plant>, String> {
     let mut p = LungParams::default();

@@ -18,6 +18,7 @@ pub(crate) mod kidney;
 pub(crate) mod limb;
 pub(crate) mod liver;
 pub(crate) mod lung;
+mod physics;
 mod thermal;
 
 /// Most inputs a plant may take (combined actuator commands).
