@@ -7,6 +7,7 @@ use super::Signals;
 use crate::config::{OperatorAction, OperatorCommand, Priority};
 use crate::hal::MAX_ACTUATORS;
 use crate::plan::{ActionPlan, ConditionPlan, Plan};
+use crate::tick::events::{AlarmChange, Event, TickEvents};
 use crate::tick::protocol::OperatorLog;
 use crate::tick::safety::holds;
 use bevy_ecs::prelude::*;
@@ -217,6 +218,7 @@ impl Alarms {
         period_s: f64,
         due: &[OperatorCommand],
         operator_log: &mut OperatorLog,
+        events: &mut TickEvents,
     ) {
         let log = &mut self.log;
         for c in due {
@@ -230,6 +232,13 @@ impl Alarms {
                         if let Some(e) = alarm.open_entry.and_then(|e| log.entries.get_mut(e)) {
                             e.acknowledged_tick = Some(tick);
                         }
+                        events.push(Event::Alarm {
+                            alarm: i,
+                            change: AlarmChange::Acknowledged,
+                            priority: alarm.priority,
+                            limit: f64::NAN,
+                            value: f64::NAN,
+                        });
                     }
                     fresh
                 }
@@ -241,6 +250,10 @@ impl Alarms {
                 _ => continue,
             };
             operator_log.record(tick, c.action, accepted);
+            events.push(Event::Operator {
+                action: c.action,
+                accepted,
+            });
         }
     }
 
@@ -255,6 +268,7 @@ impl Alarms {
         phase: usize,
         plugin_faulted: bool,
         last_sent: &[f64; MAX_ACTUATORS],
+        events: &mut TickEvents,
         mut act: impl FnMut(ActionPlan, f64),
     ) {
         let (log, overruns) = (&mut self.log, &self.overruns);
@@ -291,6 +305,13 @@ impl Alarms {
                     AlarmSource::Rule(i) => limit_and_value(&plan.rules[i].condition, signals),
                     AlarmSource::PluginFault | AlarmSource::TickOverrun => (f64::NAN, f64::NAN),
                 };
+                events.push(Event::Alarm {
+                    alarm: index,
+                    change: AlarmChange::Raised,
+                    priority: alarm.priority,
+                    limit,
+                    value,
+                });
                 alarm.open_entry = if log.entries.len() < log.entries.capacity() {
                     log.entries.push(LogEntry {
                         alarm: index,
@@ -313,6 +334,13 @@ impl Alarms {
                 if let Some(e) = alarm.open_entry.take().and_then(|e| log.entries.get_mut(e)) {
                     e.end_tick = Some(tick);
                 }
+                events.push(Event::Alarm {
+                    alarm: index,
+                    change: AlarmChange::Ended,
+                    priority: alarm.priority,
+                    limit: f64::NAN,
+                    value: f64::NAN,
+                });
             }
             if alarm.active
                 && escalate.is_some_and(|e| tick - alarm.active_since >= e)
@@ -323,6 +351,13 @@ impl Alarms {
                 if let Some(e) = alarm.open_entry.and_then(|e| log.entries.get_mut(e)) {
                     e.escalated_tick = Some(tick);
                 }
+                events.push(Event::Alarm {
+                    alarm: index,
+                    change: AlarmChange::Escalated,
+                    priority: alarm.priority,
+                    limit: f64::NAN,
+                    value: f64::NAN,
+                });
             }
             if alarm.active {
                 act(action, alarm.onset_command);

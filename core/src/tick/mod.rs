@@ -12,6 +12,7 @@ pub mod alarms;
 pub mod control;
 pub mod dose;
 pub mod estimate;
+pub mod events;
 pub mod protocol;
 pub mod record;
 pub mod safety;
@@ -116,6 +117,7 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     });
     world.insert_resource(Signals::default());
     world.insert_resource(LatestFrame::default());
+    world.insert_resource(events::TickEvents::new());
     world.insert_resource(sample::OperatorInput::new(Vec::new(), Vec::new()));
     world.insert_resource(estimate::Estimators::new(&plan));
     world.insert_resource(protocol::PhaseState::new());

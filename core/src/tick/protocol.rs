@@ -4,6 +4,7 @@
 //! clamped into the phase's band (or the signal's range). While the plugin is faulted, or a
 //! safety rule holds setpoints, the targets stay where they were.
 
+use super::events::{Event, TickEvents};
 use super::sample::OperatorInput;
 use super::{Clock, PlanRes, PluginSlot, Signals, actuate::SentCommands, safety::SafetyState};
 use crate::config::Range;
@@ -214,15 +215,29 @@ pub fn protocol_stage(
     mut targets: ResMut<Targets>,
     mut plugin: ResMut<PluginOutputs>,
     mut operator: ResMut<OperatorInput>,
+    mut events: ResMut<TickEvents>,
 ) {
     let (plan, slot, plugin) = (&plan.0, &mut *slot, &mut *plugin);
     let (due, log) = operator.due_with_log();
-    take_operator_commands(&clock, plan, due, &mut phase, &mut targets, log);
+    take_operator_commands(
+        &clock,
+        plan,
+        due,
+        &mut phase,
+        &mut targets,
+        log,
+        &mut events,
+    );
     let before = phase.index;
+    let faulted_before = plugin.health.faulted;
+    let assessments_before = plugin.assessments.list.len();
     advance_phase(&clock, plan, &mut phase, slot, &mut plugin.health);
     if phase.index != before {
         // An operator's setpoint lasts for the phase it was set in.
         targets.operator = [f64::NAN; MAX_SIGNALS];
+    }
+    if phase.index != before || clock.tick == 0 {
+        events.push(Event::PhaseStarted { phase: phase.index });
     }
     let out = Outputs {
         targets: &mut targets,
@@ -242,6 +257,16 @@ pub fn protocol_stage(
         slot,
         out,
     );
+    if plugin.assessments.list.len() > assessments_before {
+        events.push(Event::Assessment {
+            index: assessments_before,
+        });
+    }
+    if plugin.health.faulted && !faulted_before {
+        events.push(Event::PluginFault {
+            code: plugin.health.fault_code,
+        });
+    }
 }
 
 /// The operator's commands and what became of them, in a buffer reserved for all of them.
@@ -274,6 +299,7 @@ fn take_operator_commands(
     phase: &mut PhaseState,
     targets: &mut Targets,
     log: &mut OperatorLog,
+    events: &mut TickEvents,
 ) {
     for c in due {
         let accepted = match c.action {
@@ -303,6 +329,10 @@ fn take_operator_commands(
             OperatorAction::Acknowledge(_) | OperatorAction::PauseAudio => continue,
         };
         log.record(clock.tick, c.action, accepted);
+        events.push(Event::Operator {
+            action: c.action,
+            accepted,
+        });
     }
 }
 

@@ -5,6 +5,7 @@
 use super::alarms::Alarms;
 use super::control::{ActuatorChannel, Command};
 use super::dose::DoseWindow;
+use super::events::TickEvents;
 use super::protocol::{PhaseState, PluginOutputs};
 use super::sample::OperatorInput;
 use super::{Clock, PlanRes, Signals};
@@ -68,6 +69,7 @@ pub fn safety_stage(
     mut operator: ResMut<OperatorInput>,
     mut alarms: ResMut<Alarms>,
     mut safety: ResMut<SafetyState>,
+    mut events: ResMut<TickEvents>,
     mut actuators: Query<(&ActuatorChannel, &mut Command, Option<&mut DoseWindow>)>,
 ) {
     let mut last_sent = [f64::NAN; MAX_ACTUATORS];
@@ -77,7 +79,7 @@ pub fn safety_stage(
     let plan = &plan.0;
     let tick = clock.tick;
     let (due, log) = operator.due_with_log();
-    alarms.take_commands(tick, plan.period_s, due, log);
+    alarms.take_commands(tick, plan.period_s, due, log, &mut events);
     *safety = SafetyState::default();
     let faulted = plugin.health.faulted;
     alarms.update(
@@ -87,6 +89,7 @@ pub fn safety_stage(
         phase.index,
         faulted,
         &last_sent,
+        &mut events,
         |action, onset| apply(&mut safety, action, onset),
     );
     enforce_limits(&safety, plan.period_s, &mut actuators);

@@ -1,5 +1,6 @@
 //! Sample: take the newest sensor frame and judge every reading (ok, stale, implausible, stuck).
 
+use super::events::{Event, TickEvents};
 use super::protocol::OperatorLog;
 use super::{Clock, HalPort, LatestFrame, PlanRes, Signals};
 use crate::config::{LabEntry, OperatorCommand, Range};
@@ -39,12 +40,16 @@ impl OperatorInput {
         }
     }
 
-    /// Takes in every entry due at `tick`.
-    fn apply_due(&mut self, tick: u64) {
+    /// Takes in every entry due at `tick`; each lab value is an event.
+    fn apply_due(&mut self, tick: u64, events: &mut TickEvents) {
         while let Some(e) = self.labs.get(self.next_lab).filter(|e| e.tick <= tick) {
             self.values[e.sensor] = e.value;
             self.seq[e.sensor] += 1;
             self.next_lab += 1;
+            events.push(Event::Lab {
+                sensor: e.sensor,
+                value: e.value,
+            });
         }
         let start = self.due.1;
         let mut end = start;
@@ -112,6 +117,7 @@ pub fn judge(ch: &SensorChannel, h: &SensorHealth, value: f64, tick: u64) -> u8 
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn sample_sensors(
     clock: Res<Clock>,
     plan: Res<PlanRes>,
@@ -120,13 +126,16 @@ pub fn sample_sensors(
     mut operator: ResMut<OperatorInput>,
     mut sensors: Query<(&SensorChannel, &mut SensorHealth)>,
     mut signals: ResMut<Signals>,
+    mut events: ResMut<TickEvents>,
 ) {
     let tick = clock.tick;
+    // The first stage: a new tick's events start here.
+    events.clear();
     match hal.as_mut() {
         HalPort::Direct(h) => h.read(&mut frame.0),
         HalPort::Threaded(ch) => ch.take_newest(&mut frame.0),
     }
-    operator.apply_due(tick);
+    operator.apply_due(tick, &mut events);
     for (ch, mut h) in &mut sensors {
         let (value, seq) = if ch.operator {
             (operator.values[ch.index], operator.seq[ch.index])
