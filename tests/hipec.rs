@@ -1,5 +1,5 @@
 //! System tests of the HIPEC protocols on the simulator: the runs through the command line, the
-//! drug timer against the temperature record, the swine heating data of the clinical reference
+//! drug timer against the temperature record, the swine heating data of docs/clinical-basis.md
 //! (§7), and the safety rules of §7 and §9 under injected faults, tick by tick.
 
 mod common;

@@ -20,7 +20,7 @@ fn hmp_six_hours_reaches_and_holds_its_targets() {
     assert_eq!(systolic["unit"], "mmHg");
     assert!(f(&systolic["in_band_fraction"]) >= 0.95, "{systolic}");
 
-    // The LifePort resistance trajectory (clinical reference §4A).
+    // The LifePort resistance trajectory (docs/clinical-basis.md §4A).
     let d = &s["derived"];
     assert!(
         f(&d["ri_at_2min"]) > 0.5,

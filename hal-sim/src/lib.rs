@@ -22,7 +22,7 @@
 //!
 //! # Models
 //! Each module under `plant/` documents its sites, its parameters with their defaults and the
-//! section of the clinical reference each comes from, and its events (model-specific faults,
+//! section of docs/clinical-basis.md each comes from, and its events (model-specific faults,
 //! injected as `--fault NAME@TIME`):
 //!
 //! | model | module | organ or cavity | events |

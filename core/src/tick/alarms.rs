@@ -28,7 +28,7 @@ pub struct Overruns {
 }
 
 /// How long one audio pause lasts. IEC 60601-1-8 leaves the maximum to the responsible
-/// organisation; 2 minutes is this project's proposal (tag \[P\] of the clinical reference).
+/// organisation; 2 minutes is this project's proposal (tag \[P\] of docs/clinical-basis.md).
 pub const AUDIO_PAUSE_S: f64 = 120.0;
 
 /// Room reserved for the log: every alarm may start this many times before entries are counted

@@ -162,7 +162,7 @@ param_set! {
 }
 
 impl CavityParams {
-    /// The defaults of each cavity; every number is sourced (§ of the clinical reference) or
+    /// The defaults of each cavity; every number is sourced (§ of docs/clinical-basis.md) or
     /// marked as my choice.
     pub(crate) fn defaults(thorax: bool) -> Self {
         let pick = |abdomen: f64, chest: f64| if thorax { chest } else { abdomen };

@@ -167,7 +167,7 @@ param_set! {
 }
 
 impl DonorParams {
-    /// Every number sourced (§ of the clinical reference) or marked as my choice.
+    /// Every number sourced (§ of docs/clinical-basis.md) or marked as my choice.
     pub(crate) const DEFAULT: DonorParams = DonorParams {
         // My choice (§10.1 gives the form, not the numbers): ~2650 rpm for 4.6 L/min into
         // 70 mmHg, as an adult ECMO pump head.

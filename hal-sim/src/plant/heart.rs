@@ -161,7 +161,7 @@ param_set! {
 }
 
 impl HeartParams {
-    /// The defaults of each mode; every number is sourced (§ of the clinical reference) or
+    /// The defaults of each mode; every number is sourced (§ of docs/clinical-basis.md) or
     /// marked as my choice.
     pub(crate) fn defaults(hypothermic: bool) -> Self {
         let pick = |nmp: f64, hope: f64| if hypothermic { hope } else { nmp };

@@ -144,7 +144,7 @@ param_set! {
 }
 
 impl KidneyParams {
-    /// The defaults of each mode; every number is sourced (§ of the clinical reference) or
+    /// The defaults of each mode; every number is sourced (§ of docs/clinical-basis.md) or
     /// marked as my choice.
     pub(crate) fn defaults(normothermic: bool) -> Self {
         let pick = |hmp: f64, nmp: f64| if normothermic { nmp } else { hmp };

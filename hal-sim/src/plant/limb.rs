@@ -137,7 +137,7 @@ param_set! {
 }
 
 impl LimbParams {
-    /// A leg; every number sourced (§ of the clinical reference) or marked as my choice.
+    /// A leg; every number sourced (§ of docs/clinical-basis.md) or marked as my choice.
     pub(crate) const DEFAULT: LimbParams = LimbParams {
         // My choice: a leg isolated at the groin is ~15 % of a 70-kg body.
         limb_kg: 10.0,

@@ -247,7 +247,7 @@ param_set! {
 }
 
 impl LiverParams {
-    /// The defaults of each mode; every number is sourced (§ of the clinical reference) or
+    /// The defaults of each mode; every number is sourced (§ of docs/clinical-basis.md) or
     /// marked as my choice. Scenario overrides live in the protocol files.
     pub(crate) fn defaults(normothermic: bool) -> Self {
         let pick = |hope: f64, nmp: f64| if normothermic { nmp } else { hope };

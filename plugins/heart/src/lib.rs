@@ -1,4 +1,4 @@
-//! Heart machine perfusion: normothermic beating heart (OCS-like NESHP, clinical reference §1A)
+//! Heart machine perfusion: normothermic beating heart (OCS-like NESHP, docs/clinical-basis.md §1A)
 //! and hypothermic oxygenated arrested heart (XVIVO-like HOPE, §1B).
 //!
 //! What a RON file cannot express lives here:

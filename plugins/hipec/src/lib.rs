@@ -1,4 +1,4 @@
-//! Hyperthermic intraperitoneal chemotherapy (HIPEC, clinical reference §7).
+//! Hyperthermic intraperitoneal chemotherapy (HIPEC, docs/clinical-basis.md §7).
 //!
 //! What a RON file cannot express lives here (see [`heated_cavity`]): the drug phase starts
 //! only once the outflow and both intraperitoneal probes have reached the target temperature,

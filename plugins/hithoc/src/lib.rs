@@ -1,4 +1,4 @@
-//! Hyperthermic intrathoracic chemotherapy (HITHOC, clinical reference §8).
+//! Hyperthermic intrathoracic chemotherapy (HITHOC, docs/clinical-basis.md §8).
 //!
 //! The same logic as HIPEC (§8: "phases, control mode and safe-state actions as for HIPEC"),
 //! compiled from the HIPEC plugin's source file rather than linked, since each plugin library

@@ -1,4 +1,4 @@
-//! Isolated limb perfusion (ILP) with TNF-α and melphalan (clinical reference §6).
+//! Isolated limb perfusion (ILP) with TNF-α and melphalan (docs/clinical-basis.md §6).
 //!
 //! What a RON file cannot express lives here:
 //! - the tissue-temperature cascade: the heater's loop tracks the inflow temperature; this

@@ -1,7 +1,7 @@
 //! Kidney machine perfusion: hypothermic (LifePort-like) and normothermic (Cambridge-like).
 //!
 //! What a RON file cannot express lives here:
-//! - the renal resistance index RI = mean pressure / flow (clinical reference §4A);
+//! - the renal resistance index RI = mean pressure / flow (docs/clinical-basis.md §4A);
 //! - the EXAM-style quality indicators of a hypothermic run: RI at 2 and 30 min, mean flow and
 //!   mean RI after the first 30 min, minutes perfused (flow > 5 mL/min), minutes with the
 //!   perfusate above 10 °C;

@@ -1,4 +1,4 @@
-//! The sourced viability criteria of normothermic liver perfusion (clinical reference §3A) as
+//! The sourced viability criteria of normothermic liver perfusion (docs/clinical-basis.md §3A) as
 //! 0/1 reasons and a verdict. Until its evaluation time a set shows what the verdict would be
 //! now; at that time it is frozen and recorded as an assessment.
 

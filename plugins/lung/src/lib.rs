@@ -1,4 +1,4 @@
-//! Ex vivo lung perfusion, Toronto-like (clinical reference §2A).
+//! Ex vivo lung perfusion, Toronto-like (docs/clinical-basis.md §2A).
 //!
 //! What a RON file cannot express lives here:
 //! - the target flow, 40 % of the cardiac output estimated from the donor's weight, requested as
