@@ -181,3 +181,9 @@ pub fn fires_after_persistence(
     assert!(!held[last - persist - 1], "{id}: late");
     first as u64
 }
+
+/// Exit status of an invalid input file or option value (src/exit.rs, README "Exit status").
+pub const INVALID_INPUT: i32 = 3;
+
+/// Exit status of a plugin that could not be used (not found, refused, parameters rejected).
+pub const PLUGIN_REFUSED: i32 = 4;

@@ -75,14 +75,7 @@ pub fn load_commands(path: &Path, plan: &Plan) -> Result<Vec<OperatorCommand>, L
         file: path.to_path_buf(),
         diagnostics,
     };
-    let src = std::fs::read_to_string(path).map_err(|e| {
-        fail(vec![Diagnostic {
-            span: ron_doc::Span { line: 1, col: 1 },
-            path: String::new(),
-            expected: "a readable UTF-8 commands file".into(),
-            found: e.to_string(),
-        }])
-    })?;
+    let src = super::input_file::read_text(path, "commands").map_err(|d| fail(vec![d]))?;
     let root = ron_doc::parse(&src).map_err(|d| fail(vec![d]))?;
     let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
     let specs = match specs {

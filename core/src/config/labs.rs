@@ -39,14 +39,7 @@ pub fn load_labs(path: &Path, plan: &Plan) -> Result<Vec<LabEntry>, LoadError> {
         file: path.to_path_buf(),
         diagnostics,
     };
-    let src = std::fs::read_to_string(path).map_err(|e| {
-        fail(vec![Diagnostic {
-            span: ron_doc::Span { line: 1, col: 1 },
-            path: String::new(),
-            expected: "a readable UTF-8 labs file".into(),
-            found: e.to_string(),
-        }])
-    })?;
+    let src = super::input_file::read_text(path, "labs").map_err(|d| fail(vec![d]))?;
     let root = ron_doc::parse(&src).map_err(|d| fail(vec![d]))?;
     let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
     let specs = match specs {

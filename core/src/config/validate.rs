@@ -90,7 +90,7 @@ impl Checker {
 }
 
 fn fmt_num(v: f64) -> String {
-    format!("{v}")
+    super::bounds::short_num(v)
 }
 
 fn ticks(seconds: f64, period_s: f64) -> u64 {
@@ -160,6 +160,9 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
             format!("\"{default}\""),
         );
     }
+
+    c.problems
+        .extend(super::bounds::check(file, &signals, period_s));
 
     if c.problems.is_empty() {
         Ok(Plan {
