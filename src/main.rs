@@ -31,8 +31,8 @@ enum Command {
     Run {
         /// The protocol file (RON).
         file: PathBuf,
-        /// Run length, overriding the protocol's (e.g. 90m, 6h, 1h30m).
-        #[arg(long, value_parser = config::parse_duration)]
+        /// Run length, overriding the protocol's (e.g. 90m, 6h, 1h30m; at most 168h).
+        #[arg(long, value_parser = config::parse_run_duration)]
         duration: Option<f64>,
         /// Simulator seed: the same seed gives the same record.
         #[arg(long, default_value_t = 1)]
@@ -167,16 +167,16 @@ fn run(
     summary_path: Option<&Path>,
 ) -> Result<(), Failure> {
     let loaded = load(file)?;
-    let labs = match inputs.labs {
-        Some(path) => {
-            config::load_labs(path, &loaded.plan).map_err(|e| Failure::input(e.to_string()))?
-        }
+    let commands = match inputs.commands {
+        Some(path) => config::load_commands(path, &loaded.plan, opts.duration_s)
+            .map_err(|e| Failure::input(e.to_string()))?,
         None => Vec::new(),
     };
-    let commands = match inputs.commands {
-        Some(path) => {
-            config::load_commands(path, &loaded.plan).map_err(|e| Failure::input(e.to_string()))?
-        }
+    // Labs and faults beyond the run's end would never happen: an error, not a silent drop.
+    let end_s = config::run_end_s(&loaded.plan, opts.duration_s, &commands);
+    let labs = match inputs.labs {
+        Some(path) => config::load_labs(path, &loaded.plan, end_s)
+            .map_err(|e| Failure::input(e.to_string()))?,
         None => Vec::new(),
     };
     let dirs = loader::search_dirs(inputs.plugin_dirs);
@@ -186,7 +186,16 @@ fn run(
     let faults = fault_specs
         .iter()
         .map(|s| {
-            Fault::parse(s, &loaded.file).map_err(|e| Failure::input(format!("--fault {s}: {e}")))
+            let fault = Fault::parse(s, &loaded.file)
+                .map_err(|e| Failure::input(format!("--fault {s}: {e}")))?;
+            if fault.at_s > end_s {
+                return Err(Failure::input(format!(
+                    "--fault {s}: expected a time within the run, which ends at {} s at the latest, found {} s",
+                    config::bounds::short_num(end_s),
+                    config::bounds::short_num(fault.at_s)
+                )));
+            }
+            Ok(fault)
         })
         .collect::<Result<Vec<_>, _>>()?;
     let scenario = opts.scenario.as_deref();

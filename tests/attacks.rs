@@ -145,3 +145,322 @@ fn every_attack_is_refused_with_its_located_diagnostics() {
         "every attack file has its expectation, in order"
     );
 }
+
+#[test]
+fn the_shipped_protocols_pass_every_bound() {
+    let names = [
+        "kidney-hmp.ron",
+        "kidney-nmp.ron",
+        "lung-evlp.ron",
+        "heart-nmp.ron",
+        "heart-hope.ron",
+        "liver-nmp.ron",
+        "liver-hope.ron",
+        "liver-dhope.ron",
+        "ta-nrp.ron",
+        "ilp-leg.ron",
+        "ilp-arm.ron",
+        "hipec-mmc.ron",
+        "hipec-oxaliplatin.ron",
+        "hithoc.ron",
+    ];
+    let files: Vec<String> = names
+        .iter()
+        .map(|n| protocol(n).to_str().unwrap().to_string())
+        .collect();
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = perfuse(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).matches(": ok").count(), names.len());
+}
+
+/// Writes `text` as `name` in `dir`.
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> std::path::PathBuf {
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn kidney_hmp() -> String {
+    protocol("kidney-hmp.ron").to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_run_longer_than_seven_days_is_a_usage_error() {
+    for duration in ["1e300", "99999999h", "169h", "0s"] {
+        let out = perfuse(&["run", &kidney_hmp(), "--quiet", "--duration", duration]);
+        assert_eq!(out.status.code(), Some(USAGE), "{duration}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!(
+                "bad run length `{duration}`: expected more than 0 s and at most 7 days (168h, the longest published preservation)"
+            )),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_fault_beyond_the_run_is_an_error() {
+    let out = perfuse(&["run", &kidney_hmp(), "--quiet", "--fault", "air@99999h"]);
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
+    assert_eq!(
+        stderr(&out),
+        "--fault air@99999h: expected a time within the run, which ends at 21600 s at the latest, found 359996400 s\n"
+    );
+    // With --duration the run ends earlier, and so does the time a fault may come.
+    let out = perfuse(&[
+        "run",
+        &kidney_hmp(),
+        "--quiet",
+        "--duration",
+        "10m",
+        "--fault",
+        "air@11m",
+    ]);
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
+    assert!(stderr(&out).contains("ends at 600 s at the latest, found 660 s"));
+}
+
+#[test]
+fn labs_beyond_the_run_or_outside_their_range_are_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = write(
+        &dir,
+        "labs.ron",
+        "[\n    (at_s: 600.0, sensor: \"act\", value: -1e6),\n    (at_s: 99999.0, sensor: \"act\", value: 480.0),\n]\n",
+    );
+    let out = perfuse(&[
+        "run",
+        protocol("ta-nrp.ron").to_str().unwrap(),
+        "--quiet",
+        "--labs",
+        labs.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
+    let err = stderr(&out);
+    assert!(
+        err.contains("labs.ron:2:41: [0].value: expected a value within `act`'s range 0 to 1500 s, found -1000000"),
+        "{err}"
+    );
+    assert!(
+        err.contains("labs.ron:3:12: [1].at_s: expected a time within the run, which ends at 4200 s at the latest, found 99999 s"),
+        "{err}"
+    );
+}
+
+#[test]
+fn lab_entries_are_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = write(
+        &dir,
+        "labs.ron",
+        "[\n    (at_s: 1200.0, sensor: \"lactate_lab\", value: 3.1),\n    (at_s: 600.0, sensor: \"act\", value: 480.0),\n]\n",
+    );
+    let s = run_summary(
+        &protocol("ta-nrp.ron"),
+        &["--duration", "30m", "--labs", labs.to_str().unwrap()],
+    );
+    assert_eq!(
+        s["labs"],
+        serde_json::json!([
+            { "t_s": 600.0, "sensor": "act", "value": 480.0 },
+            { "t_s": 1200.0, "sensor": "lactate_lab", "value": 3.1 },
+        ])
+    );
+}
+
+#[test]
+fn commands_beyond_the_run_are_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |text: &str, extra: &[&str]| {
+        let cmds = write(&dir, "commands.ron", text);
+        let protocol = kidney_hmp();
+        let file = cmds.to_str().unwrap().to_string();
+        let mut args = vec!["run", &protocol, "--quiet", "--commands", &file];
+        args.extend_from_slice(extra);
+        let out = perfuse(&args);
+        (out.status.code(), stderr(&out))
+    };
+    // Beyond the protocol's 6 h.
+    let (code, err) = run("[\n    (at_s: 99999.0, command: PauseAudio),\n]\n", &[]);
+    assert_eq!(code, Some(INVALID_INPUT));
+    assert!(
+        err.contains("commands.ron:2:12: [0].at_s: expected a time within the run, which ends at 21600 s at the latest, found 99999 s"),
+        "{err}"
+    );
+    // After a Stop.
+    let (code, err) = run(
+        "[\n    (at_s: 60.0, command: Stop),\n    (at_s: 61.0, command: PauseAudio),\n]\n",
+        &[],
+    );
+    assert_eq!(code, Some(INVALID_INPUT));
+    assert!(
+        err.contains("commands.ron:3:12: [1].at_s: expected a time before the `Stop` at 60 s that ends the run, found 61 s"),
+        "{err}"
+    );
+    // A hold lengthens the run by its time: 10 min of hold, so 6 h 10 min.
+    let (code, err) = run(
+        "[\n    (at_s: 60.0, command: HoldPhase(true)),\n    (at_s: 660.0, command: HoldPhase(false)),\n    (at_s: 22300.0, command: PauseAudio),\n]\n",
+        &[],
+    );
+    assert_eq!(code, Some(INVALID_INPUT));
+    assert!(
+        err.contains("[2].at_s: expected a time within the run, which ends at 22200 s at the latest, found 22300 s"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_hold_never_released_is_refused_unless_the_run_has_a_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let cmds = write(
+        &dir,
+        "commands.ron",
+        "[\n    (at_s: 60.0, command: HoldPhase(true)),\n]\n",
+    );
+    let cmds = cmds.to_str().unwrap();
+    let out = perfuse(&["run", &kidney_hmp(), "--quiet", "--commands", cmds]);
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
+    assert!(
+        stderr(&out).contains("commands.ron:2:27: [0].command: expected a later `HoldPhase(false)` or `Stop` (or a `--duration`): a phase held to the end never ends the run, found no release"),
+        "{}",
+        stderr(&out)
+    );
+    // With a --duration the run ends then, held or not.
+    let s = run_summary(
+        &protocol("kidney-hmp.ron"),
+        &["--duration", "2m", "--commands", cmds],
+    );
+    assert_eq!(s["simulated_s"], 120.0);
+    assert_eq!(s["completed"], true);
+}
+
+/// Runs `perfuse` and fails the test if it has not exited within 10 s (a hang).
+fn perfuse_within_10_s(args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_perfuse"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("perfuse {args:?} hung");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn only_regular_files_under_a_size_limit_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.ron");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let huge = dir.path().join("huge.ron");
+    std::fs::write(&huge, vec![b' '; (1 << 20) + 1]).unwrap();
+    let cases = [
+        (fifo.to_str().unwrap(), "a FIFO (named pipe)"),
+        ("/dev/zero", "a device"),
+        (dir.path().to_str().unwrap(), "a directory"),
+        (huge.to_str().unwrap(), "a file of 1048577 bytes"),
+    ];
+    for (path, found) in cases {
+        // As the protocol.
+        let out = perfuse_within_10_s(&["check", path]);
+        assert_eq!(out.status.code(), Some(INVALID_INPUT), "{path}");
+        let expected = format!(
+            "{path}:1:1: (document): expected a readable UTF-8 protocol file (a regular file of at most 1024 kB), found {found}"
+        );
+        assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+        // As labs and commands.
+        for (option, what) in [("--labs", "labs"), ("--commands", "commands")] {
+            let out = perfuse_within_10_s(&["run", &kidney_hmp(), "--quiet", option, path]);
+            assert_eq!(out.status.code(), Some(INVALID_INPUT), "{option} {path}");
+            assert!(
+                stderr(&out).contains(&format!("expected a readable UTF-8 {what} file")),
+                "{}",
+                stderr(&out)
+            );
+            assert!(stderr(&out).contains(found), "{}", stderr(&out));
+        }
+    }
+}
+
+#[test]
+fn echoed_values_are_escaped_and_shortened() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = "x".repeat(5000);
+    let cmds = write(
+        &dir,
+        "commands.ron",
+        &format!("[\n    (at_s: 1.0, command: Acknowledge(\"\\u{{1b}}[2J{long}\")),\n]\n"),
+    );
+    let out = perfuse(&[
+        "run",
+        &kidney_hmp(),
+        "--quiet",
+        "--commands",
+        cmds.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
+    let err = stderr(&out);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    let line = err.lines().next().unwrap();
+    assert!(line.contains("found \"\\u{1b}[2Jxxxx"), "{line}");
+    assert!(line.len() < 1000, "{} characters", line.len());
+}
+
+#[test]
+fn exit_statuses_tell_the_failures_apart() {
+    let code = |args: &[&str]| perfuse(args).status.code();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = dir.path().join("no-such-dir/summary.json");
+    // Success.
+    assert_eq!(code(&["check", &kidney_hmp()]), Some(0));
+    // Usage: an unknown option, a missing argument.
+    assert_eq!(code(&["run", &kidney_hmp(), "--colour"]), Some(USAGE));
+    assert_eq!(code(&["run"]), Some(USAGE));
+    assert_eq!(code(&["check"]), Some(USAGE));
+    // Invalid input.
+    let persist = attack("persist_forever.ron");
+    assert_eq!(
+        code(&["run", persist.to_str().unwrap()]),
+        Some(INVALID_INPUT)
+    );
+    // A refused plugin.
+    let unknown = corpus("unknown_plugin.ron");
+    assert_eq!(
+        code(&["check", unknown.to_str().unwrap()]),
+        Some(PLUGIN_REFUSED)
+    );
+    // An invalid file outranks a refused plugin when several are checked.
+    assert_eq!(
+        code(&[
+            "check",
+            unknown.to_str().unwrap(),
+            persist.to_str().unwrap()
+        ]),
+        Some(INVALID_INPUT)
+    );
+    // Internal: the summary cannot be written.
+    let out = perfuse(&[
+        "run",
+        &kidney_hmp(),
+        "--quiet",
+        "--duration",
+        "1s",
+        "--summary",
+        summary.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(INTERNAL));
+    assert!(stderr(&out).contains("cannot write"), "{}", stderr(&out));
+}

@@ -12,13 +12,15 @@ mod duration;
 pub mod input_file;
 mod labs;
 mod ron_doc;
+mod run_end;
 pub mod schema;
 mod validate;
 
 pub use commands::{OperatorAction, OperatorCommand, alarm_ids, load_commands};
-pub use duration::parse_duration;
+pub use duration::{parse_duration, parse_run_duration};
 pub use labs::{LabEntry, load_labs};
 pub use ron_doc::{Diagnostic, Span};
+pub use run_end::run_end_s;
 pub use schema::*;
 pub use validate::{Problem, compile};
 
