@@ -342,7 +342,11 @@ impl Run {
                     OperatorAction::Acknowledge(i) => format!("acknowledge {}", alarms[i].id),
                     OperatorAction::PauseAudio => "pause audio".into(),
                     OperatorAction::Setpoint { signal, value } => {
-                        format!("setpoint {} {value}", plan.signals[signal].id)
+                        format!(
+                            "setpoint {} {}",
+                            plan.signals[signal].id,
+                            crate::config::bounds::short_num(value)
+                        )
                     }
                     OperatorAction::AdvancePhase => "advance phase".into(),
                     OperatorAction::HoldPhase(true) => "hold phase".into(),
