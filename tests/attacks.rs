@@ -199,6 +199,14 @@ fn a_run_longer_than_seven_days_is_a_usage_error() {
             "{err}"
         );
     }
+    // Not a duration at all: a usage error too.
+    let out = perfuse(&["run", &kidney_hmp(), "--quiet", "--duration", "1e300h"]);
+    assert_eq!(out.status.code(), Some(USAGE));
+    assert!(
+        stderr(&out).contains("bad duration `1e300h`"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

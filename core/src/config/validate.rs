@@ -585,7 +585,7 @@ fn check_phases(
                             "a setpoint within the signal's range {} to {} {unit}",
                             range.min, range.max
                         ),
-                        format!("{lo} to {hi}"),
+                        format!("{} to {}", fmt_num(lo), fmt_num(hi)),
                     );
                 }
                 if let Setpoint::Ramp { over_s, .. } = sp
@@ -623,7 +623,7 @@ fn check_phases(
                             "a band within the signal's range {} to {} {unit}",
                             range.min, range.max
                         ),
-                        format!("{} to {}", band.min, band.max),
+                        format!("{} to {}", fmt_num(band.min), fmt_num(band.max)),
                     );
                 }
             }
