@@ -11,7 +11,7 @@ const ATTACKS: &[(&str, &[&str])] = &[
     (
         "ansi_alarm_text.ron",
         &[
-            "ansi_alarm_text.ron:123:19: rules[2].text: expected a printable single line of at most 160 characters (no control characters), found \"\\u{1b}[2J\\u{1b}[H\\u{1b}[32mall fine, no alarm\\u{1b}[0m\" (the character \\u{1b})",
+            "ansi_alarm_text.ron:123:19: rules[2].text: expected a printable single line of at most 160 characters (no control or invisible formatting characters), found \"\\u{1b}[2J\\u{1b}[H\\u{1b}[32mall fine, no alarm\\u{1b}[0m\" (the character \\u{1b})",
         ],
     ),
     // Two probes that back each other up: neither is the primary.
@@ -20,6 +20,27 @@ const ATTACKS: &[(&str, &[&str])] = &[
         &[
             "backup_cycle.ron:43:157: circuit.sensors[2].backup: expected backups without a cycle (a sensor's backup has no backup leading back to it), found `perfusate_temp` → `reservoir_temp` → `perfusate_temp`",
             "backup_cycle.ron:44:153: circuit.sensors[3].backup: expected backups without a cycle (a sensor's backup has no backup leading back to it), found `reservoir_temp` → `perfusate_temp` → `reservoir_temp`",
+        ],
+    ),
+    // A right-to-left override reorders what the operator reads.
+    (
+        "bidi_override_in_name.ron",
+        &[
+            "bidi_override_in_name.ron:11:11: name: expected a printable single line of at most 80 characters (no control or invisible formatting characters), found \"Kidney HMP \\u{202e}(LifePort-like)\" (the character \\u{202e})",
+        ],
+    ),
+    // A calibration gain of 1e9: the leak estimate saturates at the first count.
+    (
+        "calibration_gain_huge.ron",
+        &[
+            "calibration_gain_huge.ron:111:65: estimates[2].kind.gain: expected a gain of at most ±1.1 % per counts/s (1/1000 of the input's range may swing the output across its whole range), found 1e9",
+        ],
+    ),
+    // A time to live shorter than a tick: every command expires before the next.
+    (
+        "command_ttl_below_a_tick.ron",
+        &[
+            "command_ttl_below_a_tick.ron:51:32: circuit.actuators[0].command_ttl_s: expected a time to live of at least 0.02 s (two ticks: a command must outlive the tick that sends the next), found 0.001",
         ],
     ),
     // A time to live of 1e300 s switches the device's watchdog off.
@@ -50,11 +71,39 @@ const ATTACKS: &[(&str, &[&str])] = &[
             "escalation_forever.ron:201:31: rules[9].escalate_after_s: expected an escalation time of at most 3600 s, found 1e300",
         ],
     ),
+    // A feed-forward of a megawatt: the heater runs flat out whatever the loop says.
+    (
+        "feedforward_huge.ron",
+        &[
+            "feedforward_huge.ron:80:34: circuit.actuators[1].control.feedforward: expected a feed-forward within ±2000 W (the actuator's absolute span), found 1000000",
+        ],
+    ),
     // `kp: 1e300` turns the pressure loop into an on-off switch.
     (
         "gain_huge.ron",
         &[
             "gain_huge.ron:54:25: circuit.actuators[0].control.kp: expected a gain of at most ±41170 mL/min per mmHg (1/1000 of the input's range may swing the output across its whole range), found 1e300",
+        ],
+    ),
+    // An id longer than any display.
+    (
+        "id_too_long.ron",
+        &[
+            "id_too_long.ron:194:17: rules[9].id: expected an identifier of ASCII letters, digits, `_` and `-`, at most 64 characters, found \"iiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiiii...\" (65 characters)",
+        ],
+    ),
+    // `ki: 1e300`: the integral winds to a limit in one tick.
+    (
+        "integral_gain_huge.ron",
+        &[
+            "integral_gain_huge.ron:55:25: circuit.actuators[0].control.ki: expected a gain of at most ±41170 mL/min per mmHg per s (1/1000 of the input's range may swing the output across its whole range), found 1e300",
+        ],
+    ),
+    // A lab value that stays fresh for a day hides a missing sample.
+    (
+        "lab_fresh_for_a_day.ron",
+        &[
+            "lab_fresh_for_a_day.ron:55:106: circuit.sensors[10].stale_after_s: expected a staleness time for an operator-entered value of at most 7200 s, found 86400",
         ],
     ),
     // `Outside` with min > max: always alarming.
@@ -78,6 +127,13 @@ const ATTACKS: &[(&str, &[&str])] = &[
             "phase_forever.ron:84:25: phases[0].duration_s: expected a phase duration (7 days, the longest published preservation) of at most 604800 s, found 1e300",
         ],
     ),
+    // Phases each under 7 days, together longer.
+    (
+        "phases_longer_than_a_week.ron",
+        &[
+            "phases_longer_than_a_week.ron:102:13: phases: expected phases lasting at most 604800 s together (7 days, the longest published preservation), found 1200000 s",
+        ],
+    ),
     // A rate limit of 1e300 limits nothing.
     (
         "rate_limit_huge.ron",
@@ -92,11 +148,32 @@ const ATTACKS: &[(&str, &[&str])] = &[
             "setpoint_outside_band.ron:88:31: phases[0].targets[\"systolic_pressure\"].setpoint: expected a setpoint inside the phase's band 27 to 33 mmHg from `settle_s` on, found 140",
         ],
     ),
+    // A settle time after the phase has ended: the band never counts.
+    (
+        "settle_after_the_phase.ron",
+        &[
+            "settle_after_the_phase.ron:95:31: phases[0].targets[\"perfusate_temp\"].settle_s: expected a settle time within the phase's duration 21600 s, found 99999",
+        ],
+    ),
     // `stale_after_s: 1e300`: a dead bubble detector is never stale.
     (
         "stale_forever.ron",
         &[
             "stale_forever.ron:41:109: circuit.sensors[4].stale_after_s: expected a staleness time for a device sensor of at most 60 s, found 1e300",
+        ],
+    ),
+    // A stuck time of 1e9 s: a frozen pressure reading drives the loop unseen.
+    (
+        "stuck_forever.ron",
+        &[
+            "stuck_forever.ron:37:146: circuit.sensors[0].stuck_after_s: expected a stuck time of at most 600 s, found 1e9",
+        ],
+    ),
+    // A disagreement tolerance wider than the probes' range never trips.
+    (
+        "tolerance_never_exceeded.ron",
+        &[
+            "tolerance_never_exceeded.ron:215:86: rules[8].condition.tolerance: expected a tolerance (the sensor's range) of at most 40 °C, found 1000000",
         ],
     ),
     // Two loops fighting over one signal.

@@ -197,7 +197,7 @@ impl Bounds<'_> {
             self.report(
                 path,
                 format!(
-                    "a printable single line of at most {max} characters (no control characters)"
+                    "a printable single line of at most {max} characters (no control or invisible formatting characters)"
                 ),
                 found,
             );
