@@ -47,7 +47,7 @@ const ATTACKS: &[(&str, &[&str])] = &[
     (
         "command_ttl_forever.ron",
         &[
-            "command_ttl_forever.ron:51:32: circuit.actuators[0].command_ttl_s: expected a command time to live of at most 10 s, found 1e300",
+            "command_ttl_forever.ron:51:32: circuit.actuators[0].command_ttl_s: expected a command time to live of at most 10 s (the device's watchdog acts within seconds), found 1e300",
         ],
     ),
     // A control character (BEL) in an alarm id.
@@ -61,14 +61,14 @@ const ATTACKS: &[(&str, &[&str])] = &[
     (
         "dose_cap_huge.ron",
         &[
-            "dose_cap_huge.ron:165:41: circuit.actuators[6].dose_cap.max_ml: expected a dose cap (what the pump delivers in the window at its maximum rate) of at most 5 mL, found 1e300",
+            "dose_cap_huge.ron:165:41: circuit.actuators[6].dose_cap.max_ml: expected a dose cap of at most 5 mL (what the pump delivers in the window at its maximum rate), found 1e300",
         ],
     ),
     // An escalation after 1e300 s never escalates.
     (
         "escalation_forever.ron",
         &[
-            "escalation_forever.ron:201:31: rules[9].escalate_after_s: expected an escalation time of at most 3600 s, found 1e300",
+            "escalation_forever.ron:201:31: rules[9].escalate_after_s: expected an escalation time of at most 3600 s (a lasting alarm rises within the hour), found 1e300",
         ],
     ),
     // A feed-forward of a megawatt: the heater runs flat out whatever the loop says.
@@ -103,7 +103,7 @@ const ATTACKS: &[(&str, &[&str])] = &[
     (
         "lab_fresh_for_a_day.ron",
         &[
-            "lab_fresh_for_a_day.ron:55:106: circuit.sensors[10].stale_after_s: expected a staleness time for an operator-entered value of at most 7200 s, found 86400",
+            "lab_fresh_for_a_day.ron:55:106: circuit.sensors[10].stale_after_s: expected a staleness time for an operator-entered value of at most 7200 s (blood samples are taken every 1-2 h), found 86400",
         ],
     ),
     // `Outside` with min > max: always alarming.
@@ -117,14 +117,14 @@ const ATTACKS: &[(&str, &[&str])] = &[
     (
         "persist_forever.ron",
         &[
-            "persist_forever.ron:108:24: rules[0].persist_s: expected a persistence of at most 900 s, found 1e300",
+            "persist_forever.ron:108:24: rules[0].persist_s: expected a persistence of at most 900 s (an alarm that waits longer alarms nothing), found 1e300",
         ],
     ),
     // A phase of 1e300 s: the run never ends.
     (
         "phase_forever.ron",
         &[
-            "phase_forever.ron:84:25: phases[0].duration_s: expected a phase duration (7 days, the longest published preservation) of at most 604800 s, found 1e300",
+            "phase_forever.ron:84:25: phases[0].duration_s: expected a phase duration of at most 604800 s (7 days, the longest published preservation), found 1e300",
         ],
     ),
     // Phases each under 7 days, together longer.
@@ -138,7 +138,7 @@ const ATTACKS: &[(&str, &[&str])] = &[
     (
         "rate_limit_huge.ron",
         &[
-            "rate_limit_huge.ron:49:33: circuit.actuators[0].max_rate_per_s: expected a rate limit (the whole absolute range in one tick; `None` for no limit) of at most 700000 mL/min/s, found 1e300",
+            "rate_limit_huge.ron:49:33: circuit.actuators[0].max_rate_per_s: expected a rate limit of at most 700000 mL/min/s (the whole absolute range in one tick; `None` for no limit), found 1e300",
         ],
     ),
     // A setpoint of 140 mmHg in a 27-33 mmHg band.
@@ -159,21 +159,21 @@ const ATTACKS: &[(&str, &[&str])] = &[
     (
         "stale_forever.ron",
         &[
-            "stale_forever.ron:41:109: circuit.sensors[4].stale_after_s: expected a staleness time for a device sensor of at most 60 s, found 1e300",
+            "stale_forever.ron:41:109: circuit.sensors[4].stale_after_s: expected a staleness time for a device sensor of at most 60 s (a minute-old reading no longer describes the circuit), found 1e300",
         ],
     ),
     // A stuck time of 1e9 s: a frozen pressure reading drives the loop unseen.
     (
         "stuck_forever.ron",
         &[
-            "stuck_forever.ron:37:146: circuit.sensors[0].stuck_after_s: expected a stuck time of at most 600 s, found 1e9",
+            "stuck_forever.ron:37:146: circuit.sensors[0].stuck_after_s: expected a stuck time of at most 600 s (a frozen reading must not drive a loop unseen for longer), found 1e9",
         ],
     ),
     // A disagreement tolerance wider than the probes' range never trips.
     (
         "tolerance_never_exceeded.ron",
         &[
-            "tolerance_never_exceeded.ron:215:86: rules[8].condition.tolerance: expected a tolerance (the sensor's range) of at most 40 °C, found 1000000",
+            "tolerance_never_exceeded.ron:215:86: rules[8].condition.tolerance: expected a tolerance of at most 40 °C (the sensor's range), found 1000000",
         ],
     ),
     // Two loops fighting over one signal.

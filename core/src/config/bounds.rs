@@ -89,14 +89,16 @@ impl Bounds<'_> {
         });
     }
 
-    /// Reports `value` above `max` (lower bounds are the validator's); `what` names the quantity.
+    /// Reports `value` above `max` (lower bounds are the validator's); `what` names the quantity,
+    /// with the bound's reason in parentheses after it.
     fn at_most(&mut self, path: String, value: f64, max: f64, unit: &str, what: &str) {
         if value > max {
-            self.report(
-                path,
-                format!("{what} of at most {} {unit}", short_num(max)),
-                short_num(value),
-            );
+            let max = short_num(max);
+            let expected = match what.split_once(" (") {
+                Some((quantity, reason)) => format!("{quantity} of at most {max} {unit} ({reason}"),
+                None => format!("{what} of at most {max} {unit}"),
+            };
+            self.report(path, expected, short_num(value));
         }
     }
 
@@ -211,10 +213,13 @@ impl Bounds<'_> {
             let (max, what) = if s.site == OPERATOR_SITE {
                 (
                     MAX_STALE_OPERATOR_S,
-                    "a staleness time for an operator-entered value",
+                    "a staleness time for an operator-entered value (blood samples are taken every 1-2 h)",
                 )
             } else {
-                (MAX_STALE_DEVICE_S, "a staleness time for a device sensor")
+                (
+                    MAX_STALE_DEVICE_S,
+                    "a staleness time for a device sensor (a minute-old reading no longer describes the circuit)",
+                )
             };
             self.at_most(
                 format!("{path}.stale_after_s"),
@@ -229,7 +234,7 @@ impl Bounds<'_> {
                     stuck,
                     MAX_STUCK_S,
                     "s",
-                    "a stuck time",
+                    "a stuck time (a frozen reading must not drive a loop unseen for longer)",
                 );
             }
             // Backups stand in one level deep; a cycle leaves no sensor as the primary.
@@ -284,7 +289,7 @@ impl Bounds<'_> {
                 a.command_ttl_s,
                 MAX_COMMAND_TTL_S,
                 "s",
-                "a command time to live",
+                "a command time to live (the device's watchdog acts within seconds)",
             );
             if let Some(rate) = a.max_rate_per_s {
                 // Crossing the whole absolute range within one tick limits nothing.
@@ -411,7 +416,7 @@ impl Bounds<'_> {
                         over_s,
                         MAX_RUN_S,
                         "s",
-                        "a ramp time",
+                        "a ramp time (7 days, the longest published preservation)",
                     );
                 }
                 let (Some(sp), Some(band)) = (t.setpoint, t.band) else {
@@ -467,7 +472,7 @@ impl Bounds<'_> {
                 r.persist_s,
                 MAX_PERSIST_S,
                 "s",
-                "a persistence",
+                "a persistence (an alarm that waits longer alarms nothing)",
             );
             if let Some(after) = r.escalate_after_s {
                 self.at_most(
@@ -475,7 +480,7 @@ impl Bounds<'_> {
                     after,
                     MAX_ESCALATE_S,
                     "s",
-                    "an escalation time",
+                    "an escalation time (a lasting alarm rises within the hour)",
                 );
             }
             self.condition(&format!("{path}.condition"), &r.condition, 0);
