@@ -1,6 +1,9 @@
 //! The `perfuse` command line: argument parsing and wiring only; the logic lives in the core.
 
+mod exit;
+
 use clap::{Parser, Subcommand};
+use exit::Failure;
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::{Run, RunOptions, realtime, status};
@@ -28,8 +31,8 @@ enum Command {
     Run {
         /// The protocol file (RON).
         file: PathBuf,
-        /// Run length, overriding the protocol's (e.g. 90m, 6h, 1h30m).
-        #[arg(long, value_parser = config::parse_duration)]
+        /// Run length, overriding the protocol's (e.g. 90m, 6h, 1h30m; at most 168h).
+        #[arg(long, value_parser = config::parse_run_duration)]
         duration: Option<f64>,
         /// Simulator seed: the same seed gives the same record.
         #[arg(long, default_value_t = 1)]
@@ -84,7 +87,17 @@ enum Command {
 fn main() -> ExitCode {
     perfuse_core::logging::init(log::LevelFilter::Info);
     let cli = Cli::parse();
-    let result = match cli.command {
+    // A panic is a bug: its own exit status, not the 101 of an unwinding main.
+    match std::panic::catch_unwind(|| dispatch(cli)) {
+        Ok(result) => exit::finish(result),
+        Err(_) => exit::finish(Err(Failure::internal(
+            "internal error: perfuse panicked (a bug; please report it with the command line)",
+        ))),
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
         Command::Run {
             file,
             duration,
@@ -101,7 +114,7 @@ fn main() -> ExitCode {
             commands,
         } => {
             if list_scenarios {
-                return finish(scenarios(&file));
+                return scenarios(&file);
             }
             let opts = RunOptions {
                 seed,
@@ -119,24 +132,12 @@ fn main() -> ExitCode {
         }
         Command::Check { files, plugin_dirs } => check(&files, &plugin_dirs),
         Command::Plugins { plugin_dirs } => plugins(&plugin_dirs),
-    };
-    finish(result)
-}
-
-/// Exit status 0, or the error on stderr and status 2.
-fn finish(result: Result<(), String>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{message}");
-            ExitCode::from(2)
-        }
     }
 }
 
 /// Loads a protocol file; the error lists every problem.
-fn load(file: &Path) -> Result<Loaded, String> {
-    config::load(file).map_err(|e| e.to_string())
+fn load(file: &Path) -> Result<Loaded, Failure> {
+    config::load(file).map_err(|e| Failure::input(e.to_string()))
 }
 
 /// Formats a problem found after parsing (plugin, simulator) at the field it concerns.
@@ -164,27 +165,42 @@ fn run(
     realtime: bool,
     inputs: &Inputs<'_>,
     summary_path: Option<&Path>,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let loaded = load(file)?;
-    let labs = match inputs.labs {
-        Some(path) => config::load_labs(path, &loaded.plan).map_err(|e| e.to_string())?,
+    let commands = match inputs.commands {
+        Some(path) => config::load_commands(path, &loaded.plan, opts.duration_s)
+            .map_err(|e| Failure::input(e.to_string()))?,
         None => Vec::new(),
     };
-    let commands = match inputs.commands {
-        Some(path) => config::load_commands(path, &loaded.plan).map_err(|e| e.to_string())?,
+    // Labs and faults beyond the run's end would never happen: an error, not a silent drop.
+    let end_s = config::run_end_s(&loaded.plan, opts.duration_s, &commands);
+    let labs = match inputs.labs {
+        Some(path) => config::load_labs(path, &loaded.plan, end_s)
+            .map_err(|e| Failure::input(e.to_string()))?,
         None => Vec::new(),
     };
     let dirs = loader::search_dirs(inputs.plugin_dirs);
     let fault_specs = inputs.faults;
     let plugin = plugin::load(&loaded.plan, &dirs)
-        .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
+        .map_err(|e| Failure::plugin(located(&loaded, file, "plugin", &e.to_string())))?;
     let faults = fault_specs
         .iter()
-        .map(|s| Fault::parse(s, &loaded.file).map_err(|e| format!("--fault {s}: {e}")))
+        .map(|s| {
+            let fault = Fault::parse(s, &loaded.file)
+                .map_err(|e| Failure::input(format!("--fault {s}: {e}")))?;
+            if fault.at_s > end_s {
+                return Err(Failure::input(format!(
+                    "--fault {s}: expected a time within the run, which ends at {} s at the latest, found {} s",
+                    config::bounds::short_num(end_s),
+                    config::bounds::short_num(fault.at_s)
+                )));
+            }
+            Ok(fault)
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let scenario = opts.scenario.as_deref();
     let sim = SimHal::with_scenario(&loaded.file, scenario, opts.seed, &faults)
-        .map_err(|e| located(&loaded, file, "simulator", &e))?;
+        .map_err(|e| Failure::input(located(&loaded, file, "simulator", &e)))?;
     let opts = &RunOptions {
         scenario: scenario
             .or(loaded.plan.default_scenario.as_deref())
@@ -197,10 +213,10 @@ fn run(
     let started = Instant::now();
     let (run, overruns) = if realtime {
         let (channels, _hal_thread) = realtime::spawn_hal(Box::new(sim), plan.period_s)
-            .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
+            .map_err(|e| Failure::internal(format!("cannot start the HAL thread: {e}")))?;
         let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, opts);
         run.enter_operator_input(labs, commands);
-        run.initialize()?;
+        run.initialize().map_err(Failure::internal)?;
         let overruns = realtime::run(&mut run, |r| {
             if opts.status_every_s.is_some() {
                 print(r)
@@ -210,7 +226,7 @@ fn run(
     } else {
         let mut run = Run::direct(plan, Box::new(sim), plugin, opts);
         run.enter_operator_input(labs, commands);
-        run.initialize()?;
+        run.initialize().map_err(Failure::internal)?;
         run.run_lockstep(opts.status_every_s, print);
         (run, 0)
     };
@@ -219,9 +235,9 @@ fn run(
 
     if let Some(path) = summary_path {
         let json = serde_json::to_string_pretty(&summary)
-            .map_err(|e| format!("cannot encode the summary: {e}"))?;
+            .map_err(|e| Failure::internal(format!("cannot encode the summary: {e}")))?;
         std::fs::write(path, json + "\n")
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            .map_err(|e| Failure::internal(format!("cannot write {}: {e}", path.display())))?;
     }
     println!(
         "{}: {} after {} simulated in {:.2} s wall ({} ticks, seed {}), final phase `{}`",
@@ -250,16 +266,21 @@ fn run(
     Ok(())
 }
 
-fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), String> {
+/// Checks every file; the status is invalid input when any file is invalid, else a refused
+/// plugin when any plugin was refused.
+fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), Failure> {
     if files.is_empty() {
-        return Err("perfuse check: name at least one protocol file".into());
+        return Err(Failure::usage(
+            "perfuse check: name at least one protocol file",
+        ));
     }
     let dirs = loader::search_dirs(plugin_dirs);
     let mut failed = 0;
+    let mut status = exit::PLUGIN_REFUSED;
     for file in files {
         let outcome = load(file).and_then(|loaded| {
             let plugin = plugin::load(&loaded.plan, &dirs)
-                .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
+                .map_err(|e| Failure::plugin(located(&loaded, file, "plugin", &e.to_string())))?;
             // Every scenario must build a simulator, not only the default one.
             let names = loaded.plan.scenarios.iter().map(|s| Some(s.as_str()));
             for scenario in std::iter::once(None).chain(names) {
@@ -267,7 +288,7 @@ fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), String> {
                     let path = scenario.map_or("simulator".to_string(), |s| {
                         format!("simulator.scenarios[\"{s}\"]")
                     });
-                    located(&loaded, file, &path, &e)
+                    Failure::input(located(&loaded, file, &path, &e))
                 })?;
             }
             let scenarios = if loaded.plan.scenarios.is_empty() {
@@ -289,22 +310,28 @@ fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), String> {
         match outcome {
             Ok(line) => println!("{line}"),
             Err(e) => {
-                eprintln!("{e}");
+                eprintln!("{}", e.message);
                 failed += 1;
+                if e.status != exit::PLUGIN_REFUSED {
+                    status = e.status;
+                }
             }
         }
     }
     if failed > 0 {
-        Err(format!(
-            "{failed} of {} protocol file(s) failed the check",
-            files.len()
-        ))
+        Err(Failure {
+            status,
+            message: format!(
+                "{failed} of {} protocol file(s) failed the check",
+                files.len()
+            ),
+        })
     } else {
         Ok(())
     }
 }
 
-fn scenarios(file: &Path) -> Result<(), String> {
+fn scenarios(file: &Path) -> Result<(), Failure> {
     let loaded = load(file)?;
     let plan = &loaded.plan;
     if plan.scenarios.is_empty() {
@@ -320,12 +347,15 @@ fn scenarios(file: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn plugins(plugin_dirs: &[PathBuf]) -> Result<(), String> {
+fn plugins(plugin_dirs: &[PathBuf]) -> Result<(), Failure> {
     let dirs = loader::search_dirs(plugin_dirs);
     let found = loader::discover(&dirs);
     if found.is_empty() {
         let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        return Err(format!("no plugins found in: {}", list.join(", ")));
+        return Err(Failure::plugin(format!(
+            "no plugins found in: {}",
+            list.join(", ")
+        )));
     }
     println!(
         "{:<12} {:<10} {:<6} {:<64} path",

@@ -102,12 +102,24 @@ fn variant(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, std::path
 
 #[test]
 fn moderate_over_pressure_limits_the_pump_without_stopping_it() {
-    // The loop asked for 37 mmHg: above the 35 mmHg limit, below the 40 mmHg stop.
+    // The loop asked for 37 mmHg: above the 35 mmHg limit, below the 40 mmHg stop (with the
+    // band widened to hold it: a setpoint lies inside its phase's band).
     let (_dir, file) = variant(|t| {
-        t.replace(
-            "Ramp(from: 0.0, to: 30.0, over_s: 30.0)",
-            "Ramp(from: 0.0, to: 37.0, over_s: 30.0)",
-        )
+        let edited = t
+            .replace(
+                "Ramp(from: 0.0, to: 30.0, over_s: 30.0)",
+                "Ramp(from: 0.0, to: 37.0, over_s: 30.0)",
+            )
+            .replace(
+                "band: Some((min: 27.0, max: 33.0)), // ±3 mmHg [P]",
+                "band: Some((min: 27.0, max: 39.0)),",
+            );
+        assert_eq!(
+            edited.matches("37.0").count(),
+            1 + t.matches("37.0").count()
+        );
+        assert!(edited.contains("max: 39.0"));
+        edited
     });
     let mut run = lockstep(&file, &[], 1);
     let pump = actuator(&run, "pump");
@@ -195,7 +207,7 @@ fn bad_fault_specifications_are_refused_with_a_reason() {
         "--fault",
         "meteor@1h",
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
     let err = stderr(&out);
     assert!(err.contains("--fault meteor@1h"), "{err}");
     let out = perfuse(&[
@@ -204,7 +216,7 @@ fn bad_fault_specifications_are_refused_with_a_reason() {
         "--fault",
         "stuck:nothing@1h",
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
     assert!(stderr(&out).contains("nothing"), "{}", stderr(&out));
 }
 

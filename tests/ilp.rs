@@ -269,7 +269,7 @@ fn plugin_parameters_are_checked_with_their_name() {
     assert_ne!(bad, text);
     std::fs::write(&file, bad).unwrap();
     let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     let err = stderr(&out) + &stdout(&out);
     assert!(
         err.contains("`tissue_target_c` must be below `inflow_max_c`"),

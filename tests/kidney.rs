@@ -159,7 +159,7 @@ fn scenarios_are_listed_and_an_unknown_one_is_refused() {
         "heroic",
         "--quiet",
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
     assert!(
         stderr(&out).contains("unknown scenario `heroic`; this protocol offers: poor, viable"),
         "{}",

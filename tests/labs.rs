@@ -67,7 +67,7 @@ fn a_wrong_labs_file_is_refused_with_positions() {
         "--labs",
         labs.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
     let err = stderr(&out);
     assert!(
         err.contains("labs.ron:3:45: [1].value: expected a finite number, found NaN"),
@@ -85,7 +85,7 @@ fn a_wrong_labs_file_is_refused_with_positions() {
         "--labs",
         labs.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
     let err = stderr(&out);
     assert!(
         err.contains("labs.ron:2:26: [0].sensor: expected one of the operator-entered sensors: lactate, found \"lactat\""),

@@ -490,7 +490,7 @@ fn the_protocols_check_and_bad_plugin_parameters_are_named() {
     }
     let (_dir, file) = nmp_variant(|t| t.replace("\"ph_target\": 7.40,", "\"ph_target\": 9.0,"));
     let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     assert!(
         stderr(&out).contains("`ph_target` must be from 6.8 to 7.8, found 9"),
         "{}",

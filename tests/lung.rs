@@ -358,7 +358,7 @@ fn the_plugin_refuses_a_missing_or_out_of_range_parameter() {
         assert!(text.contains(from));
         std::fs::write(&file, text.replacen(from, to, 1)).unwrap();
         let out = perfuse(&["check", file.to_str().unwrap()]);
-        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
         assert!(stderr(&out).contains(expected), "{}", stderr(&out));
     }
 }

@@ -208,7 +208,7 @@ fn a_wrong_commands_file_is_refused_with_positions() {
         "--commands",
         cmds.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
     let err = stderr(&out);
     assert!(
         err.contains("commands.ron:2:27: [0].command: expected one of the alarms: air_in_line,"),

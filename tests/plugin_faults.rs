@@ -90,7 +90,7 @@ fn a_plugin_that_panics_while_starting_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let file = faulty_protocol(&dir, 6);
     let out = perfuse(&["run", file.to_str().unwrap(), "--quiet"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     let err = stderr(&out);
     assert!(
         err.contains(

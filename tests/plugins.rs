@@ -61,7 +61,7 @@ fn a_wrong_pin_is_refused_showing_both_hashes() {
         r#"plugin: (id: "kidney", version: "^0.1", sha256: Some("{pin}")),"#
     ));
     let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     let err = stderr(&out);
     assert!(err.contains("its sha256 does not match the pin"), "{err}");
     assert!(err.contains(&format!("pinned: {pin}")), "{err}");
@@ -76,7 +76,7 @@ fn a_malformed_pin_is_a_validation_error() {
     let (_dir, file) =
         with_plugin(r#"plugin: (id: "kidney", version: "^0.1", sha256: Some("abc")),"#);
     let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(INVALID_INPUT));
     assert!(stderr(&out).contains("plugin.sha256: expected 64 hexadecimal digits, found \"abc\""));
 }
 
@@ -84,7 +84,7 @@ fn a_malformed_pin_is_a_validation_error() {
 fn another_abi_major_is_refused_before_any_call() {
     let (_dir, file) = with_plugin(r#"plugin: (id: "test-wrong-abi", version: "^0.1"),"#);
     let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     let err = stderr(&out);
     assert!(
         err.contains(
@@ -98,7 +98,7 @@ fn another_abi_major_is_refused_before_any_call() {
 fn an_unmet_version_requirement_is_refused() {
     let (_dir, file) = with_plugin(r#"plugin: (id: "kidney", version: "^2"),"#);
     let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     assert!(
         stderr(&out).contains("plugin `kidney` is version 0.1.0, but the protocol requires ^2")
     );
@@ -115,7 +115,7 @@ fn the_plugin_rejects_bad_parameters_with_its_reason() {
     let file = dir.path().join("params.ron");
     std::fs::write(&file, text).unwrap();
     let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     let err = stderr(&out);
     assert!(
         err.contains("invalid plugin_params: unknown parameter `kidney_mas_g`"),

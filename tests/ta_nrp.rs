@@ -253,7 +253,7 @@ fn plugin_parameters_are_checked_with_their_name() {
     assert_ne!(bad, text);
     std::fs::write(&file, bad).unwrap();
     let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     let err = stderr(&out) + &stdout(&out);
     assert!(
         err.contains("`bsa_m2` must be a number from 0.2 to 3.5, found 9"),

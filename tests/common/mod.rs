@@ -181,3 +181,15 @@ pub fn fires_after_persistence(
     assert!(!held[last - persist - 1], "{id}: late");
     first as u64
 }
+
+/// Exit status of an invalid input file or option value (src/exit.rs, README "Exit status").
+pub const INVALID_INPUT: i32 = 3;
+
+/// Exit status of a plugin that could not be used (not found, refused, parameters rejected).
+pub const PLUGIN_REFUSED: i32 = 4;
+
+/// Exit status of a wrong command line (clap's).
+pub const USAGE: i32 = 2;
+
+/// Exit status of a failure of the program or its environment.
+pub const INTERNAL: i32 = 1;

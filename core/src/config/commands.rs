@@ -68,21 +68,19 @@ pub fn alarm_ids(plan: &Plan) -> Vec<&str> {
     ids
 }
 
-/// Reads and checks a commands file against a plan; commands come back in time order (commands
-/// at the same time keep their file order).
-pub fn load_commands(path: &Path, plan: &Plan) -> Result<Vec<OperatorCommand>, LoadError> {
+/// Reads and checks a commands file against a plan and the run's `--duration`; commands come
+/// back in time order (commands at the same time keep their file order). A command beyond the
+/// run's end, and a `HoldPhase(true)` never released in a run without `--duration`, are errors.
+pub fn load_commands(
+    path: &Path,
+    plan: &Plan,
+    duration_s: Option<f64>,
+) -> Result<Vec<OperatorCommand>, LoadError> {
     let fail = |diagnostics| LoadError {
         file: path.to_path_buf(),
         diagnostics,
     };
-    let src = std::fs::read_to_string(path).map_err(|e| {
-        fail(vec![Diagnostic {
-            span: ron_doc::Span { line: 1, col: 1 },
-            path: String::new(),
-            expected: "a readable UTF-8 commands file".into(),
-            found: e.to_string(),
-        }])
-    })?;
+    let src = super::input_file::read_text(path, "commands").map_err(|d| fail(vec![d]))?;
     let root = ron_doc::parse(&src).map_err(|d| fail(vec![d]))?;
     let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
     let specs = match specs {
@@ -111,7 +109,7 @@ pub fn load_commands(path: &Path, plan: &Plan) -> Result<Vec<OperatorCommand>, L
             problem(
                 "at_s",
                 "a time of 0 s or more".into(),
-                format!("{}", e.at_s),
+                super::bounds::short_num(e.at_s),
             );
         }
         let action = match &e.command {
@@ -152,15 +150,30 @@ pub fn load_commands(path: &Path, plan: &Plan) -> Result<Vec<OperatorCommand>, L
             CommandSpec::Stop => Some(OperatorAction::Stop),
         };
         if let Some(action) = action {
-            commands.push(OperatorCommand {
-                tick: (e.at_s / plan.period_s).round() as u64,
-                action,
-            });
+            commands.push((
+                i,
+                OperatorCommand {
+                    tick: (e.at_s / plan.period_s).round() as u64,
+                    action,
+                },
+            ));
         }
     }
+    commands.sort_by_key(|(_, c)| c.tick);
+    if problems.is_empty() {
+        super::run_end::end_tick(plan, duration_s, &commands, |p| {
+            let path = format!("[{}].{}", p.index, p.field);
+            problems.push(Diagnostic {
+                span: span_of(&root, &path),
+                path,
+                expected: p.expected,
+                found: p.found,
+            });
+        });
+    }
     if !problems.is_empty() {
+        problems.sort_by_key(|d| (d.span.line, d.span.col));
         return Err(fail(problems));
     }
-    commands.sort_by_key(|c| c.tick);
-    Ok(commands)
+    Ok(commands.into_iter().map(|(_, c)| c).collect())
 }

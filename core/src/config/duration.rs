@@ -1,5 +1,7 @@
 //! Durations as operators type them: `90s`, `30m`, `6h`, `1h30m`, or plain seconds.
 
+use super::bounds::MAX_RUN_S;
+
 /// Parses a duration into seconds; the error says what was wrong with the text.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
     let t = text.trim();
@@ -40,6 +42,21 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
     check(total, text)
 }
 
+/// Parses a run's length (`--duration`): a duration of more than 0 s and at most
+/// [`MAX_RUN_S`] (7 days, the longest published preservation).
+pub fn parse_run_duration(text: &str) -> Result<f64, String> {
+    let secs = parse_duration(text)?;
+    if secs > 0.0 && secs <= MAX_RUN_S {
+        Ok(secs)
+    } else {
+        Err(format!(
+            "bad run length `{}`: expected more than 0 s and at most 7 days (168h, the longest published preservation), found {} s",
+            super::bounds::escaped(text, 40),
+            super::bounds::short_num(secs)
+        ))
+    }
+}
+
 fn check(secs: f64, text: &str) -> Result<f64, String> {
     if secs.is_finite() && secs >= 0.0 {
         Ok(secs)
@@ -52,7 +69,7 @@ fn check(secs: f64, text: &str) -> Result<f64, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, parse_run_duration};
 
     #[test]
     fn parses_units_and_combinations() {
@@ -75,5 +92,19 @@ mod tests {
         );
         assert!(parse_duration("3h20").unwrap_err().contains("no unit"));
         assert!(parse_duration("-5").unwrap_err().contains("non-negative"));
+    }
+
+    #[test]
+    fn a_run_lasts_at_most_seven_days() {
+        assert_eq!(parse_run_duration("168h").unwrap(), 604_800.0);
+        for text in ["1e300", "99999999h", "168h1s", "0", "0s"] {
+            let err = parse_run_duration(text).unwrap_err();
+            assert!(err.contains("at most 7 days"), "{text}: {err}");
+        }
+        assert!(
+            parse_run_duration("99999999h")
+                .unwrap_err()
+                .ends_with("found 3.599999964e11 s")
+        );
     }
 }

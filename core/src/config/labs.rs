@@ -12,6 +12,7 @@
 //!
 //! Each `sensor` must be one of the protocol's sensors at the `operator` site.
 
+use super::bounds::short_num;
 use super::{Diagnostic, LoadError, de, ron_doc, span_of};
 use crate::plan::Plan;
 use serde::Deserialize;
@@ -33,20 +34,15 @@ pub struct LabEntry {
     pub value: f64,
 }
 
-/// Reads and checks a labs file against a plan; entries come back in time order.
-pub fn load_labs(path: &Path, plan: &Plan) -> Result<Vec<LabEntry>, LoadError> {
+/// Reads and checks a labs file against a plan and the run's end (`run_end_s`); entries come
+/// back in time order. An entry beyond the run's end, or a value outside its sensor's range, is
+/// an error.
+pub fn load_labs(path: &Path, plan: &Plan, end_s: f64) -> Result<Vec<LabEntry>, LoadError> {
     let fail = |diagnostics| LoadError {
         file: path.to_path_buf(),
         diagnostics,
     };
-    let src = std::fs::read_to_string(path).map_err(|e| {
-        fail(vec![Diagnostic {
-            span: ron_doc::Span { line: 1, col: 1 },
-            path: String::new(),
-            expected: "a readable UTF-8 labs file".into(),
-            found: e.to_string(),
-        }])
-    })?;
+    let src = super::input_file::read_text(path, "labs").map_err(|d| fail(vec![d]))?;
     let root = ron_doc::parse(&src).map_err(|d| fail(vec![d]))?;
     let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
     let specs = match specs {
@@ -72,10 +68,15 @@ pub fn load_labs(path: &Path, plan: &Plan) -> Result<Vec<LabEntry>, LoadError> {
             });
         };
         if e.at_s < 0.0 {
+            problem("at_s", "a time of 0 s or more".into(), short_num(e.at_s));
+        } else if e.at_s > end_s {
             problem(
                 "at_s",
-                "a time of 0 s or more".into(),
-                format!("{}", e.at_s),
+                format!(
+                    "a time within the run, which ends at {} s at the latest",
+                    short_num(end_s)
+                ),
+                format!("{} s", short_num(e.at_s)),
             );
         }
         match plan
@@ -83,11 +84,27 @@ pub fn load_labs(path: &Path, plan: &Plan) -> Result<Vec<LabEntry>, LoadError> {
             .iter()
             .position(|s| s.id == e.sensor && s.operator)
         {
-            Some(sensor) => entries.push(LabEntry {
-                tick: (e.at_s / plan.period_s).round() as u64,
-                sensor,
-                value: e.value,
-            }),
+            Some(sensor) => {
+                let range = plan.sensors[sensor].range;
+                if !range.contains(e.value) {
+                    problem(
+                        "value",
+                        format!(
+                            "a value within `{}`'s range {} to {} {}",
+                            e.sensor,
+                            short_num(range.min),
+                            short_num(range.max),
+                            plan.signals[plan.sensors[sensor].signal].unit
+                        ),
+                        short_num(e.value),
+                    );
+                }
+                entries.push(LabEntry {
+                    tick: (e.at_s / plan.period_s).round() as u64,
+                    sensor,
+                    value: e.value,
+                })
+            }
             None => problem(
                 "sensor",
                 format!(

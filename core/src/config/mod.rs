@@ -5,18 +5,22 @@
 //! problem of a file is reported at once, each with file, line, column, the field's path, what
 //! was expected and what was found.
 
+pub mod bounds;
 mod commands;
 mod de;
 mod duration;
+pub mod input_file;
 mod labs;
 mod ron_doc;
+mod run_end;
 pub mod schema;
 mod validate;
 
 pub use commands::{OperatorAction, OperatorCommand, alarm_ids, load_commands};
-pub use duration::parse_duration;
+pub use duration::{parse_duration, parse_run_duration};
 pub use labs::{LabEntry, load_labs};
 pub use ron_doc::{Diagnostic, Span};
+pub use run_end::run_end_s;
 pub use schema::*;
 pub use validate::{Problem, compile};
 
@@ -39,7 +43,7 @@ impl fmt::Display for LoadError {
         write!(
             f,
             "{}: {} problem(s)",
-            self.file.display(),
+            bounds::escaped(&self.file.display().to_string(), 200),
             self.diagnostics.len()
         )
     }
@@ -48,19 +52,23 @@ impl fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 /// `file:line:column: path: expected …, found …`
+///
+/// What the file supplied (its name, a map key in the path, the value found) is echoed escaped and
+/// shortened: a control character in a protocol file never reaches the terminal.
 pub fn format_diagnostic(file: &Path, d: &Diagnostic) -> String {
+    use bounds::escaped;
     let path = if d.path.is_empty() {
-        "(document)"
+        "(document)".to_string()
     } else {
-        &d.path
+        escaped(&d.path, 200)
     };
     format!(
         "{}:{}:{}: {path}: expected {}, found {}",
-        file.display(),
+        escaped(&file.display().to_string(), 200),
         d.span.line,
         d.span.col,
-        d.expected,
-        d.found
+        escaped(&d.expected, 2000),
+        escaped(&d.found, 200)
     )
 }
 
@@ -95,14 +103,9 @@ fn span_of(root: &ron_doc::Node, path: &str) -> Span {
 
 /// Reads, parses, type-checks and validates a protocol file.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let src = std::fs::read_to_string(path).map_err(|e| LoadError {
+    let src = input_file::read_text(path, "protocol").map_err(|d| LoadError {
         file: path.to_path_buf(),
-        diagnostics: vec![Diagnostic {
-            span: Span { line: 1, col: 1 },
-            path: String::new(),
-            expected: "a readable UTF-8 protocol file".into(),
-            found: e.to_string(),
-        }],
+        diagnostics: vec![d],
     })?;
     load_str(&src, path)
 }

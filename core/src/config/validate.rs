@@ -90,7 +90,7 @@ impl Checker {
 }
 
 fn fmt_num(v: f64) -> String {
-    format!("{v}")
+    super::bounds::short_num(v)
 }
 
 fn ticks(seconds: f64, period_s: f64) -> u64 {
@@ -160,6 +160,9 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
             format!("\"{default}\""),
         );
     }
+
+    c.problems
+        .extend(super::bounds::check(file, &signals, period_s));
 
     if c.problems.is_empty() {
         Ok(Plan {
@@ -582,7 +585,7 @@ fn check_phases(
                             "a setpoint within the signal's range {} to {} {unit}",
                             range.min, range.max
                         ),
-                        format!("{lo} to {hi}"),
+                        format!("{} to {}", fmt_num(lo), fmt_num(hi)),
                     );
                 }
                 if let Setpoint::Ramp { over_s, .. } = sp
@@ -620,7 +623,7 @@ fn check_phases(
                             "a band within the signal's range {} to {} {unit}",
                             range.min, range.max
                         ),
-                        format!("{} to {}", band.min, band.max),
+                        format!("{} to {}", fmt_num(band.min), fmt_num(band.max)),
                     );
                 }
             }

@@ -85,6 +85,14 @@ pub struct AudioSummary {
     pub sounding_at_end: bool,
 }
 
+/// One laboratory value the operator entered during the run.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LabSummary {
+    pub t_s: f64,
+    pub sensor: String,
+    pub value: f64,
+}
+
 /// One operator command and whether it was carried out.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct OperatorSummary {
@@ -120,6 +128,8 @@ pub struct Summary {
     pub alarm_log: Vec<AlarmLogSummary>,
     pub audio: AudioSummary,
     pub operator: Vec<OperatorSummary>,
+    /// The laboratory values entered, in time order.
+    pub labs: Vec<LabSummary>,
     /// When the operator stopped the run (null: it was not stopped).
     pub stopped_s: Option<f64>,
     pub derived: BTreeMap<String, Option<f64>>,
@@ -239,6 +249,7 @@ impl Run {
                 sounding_at_end: self.alarms().audio_sounding(self.tick()),
             },
             operator: self.operator_summary(),
+            labs: self.lab_summary(),
             stopped_s: phase.stopped.map(|t| t as f64 * period),
             derived,
             assessments: self.assessment_summaries(),
@@ -303,6 +314,20 @@ impl Run {
             .collect()
     }
 
+    fn lab_summary(&self) -> Vec<LabSummary> {
+        let plan = &self.plan;
+        let input = self.world.resource::<OperatorInput>();
+        input
+            .entered_labs()
+            .iter()
+            .map(|e| LabSummary {
+                t_s: e.tick as f64 * plan.period_s,
+                sensor: plan.sensors[e.sensor].id.clone(),
+                value: e.value,
+            })
+            .collect()
+    }
+
     fn operator_summary(&self) -> Vec<OperatorSummary> {
         let plan = &self.plan;
         let alarms = &self.alarms().list;
@@ -317,7 +342,11 @@ impl Run {
                     OperatorAction::Acknowledge(i) => format!("acknowledge {}", alarms[i].id),
                     OperatorAction::PauseAudio => "pause audio".into(),
                     OperatorAction::Setpoint { signal, value } => {
-                        format!("setpoint {} {value}", plan.signals[signal].id)
+                        format!(
+                            "setpoint {} {}",
+                            plan.signals[signal].id,
+                            crate::config::bounds::short_num(value)
+                        )
                     }
                     OperatorAction::AdvancePhase => "advance phase".into(),
                     OperatorAction::HoldPhase(true) => "hold phase".into(),

@@ -59,6 +59,11 @@ impl OperatorInput {
         self.due = (start, end);
     }
 
+    /// The laboratory values entered so far, in time order.
+    pub fn entered_labs(&self) -> &[LabEntry] {
+        &self.labs[..self.next_lab]
+    }
+
     /// The operator's commands due this tick, in order, with the log to record them in.
     pub fn due_with_log(&mut self) -> (&[OperatorCommand], &mut OperatorLog) {
         (&self.commands[self.due.0..self.due.1], &mut self.log)
