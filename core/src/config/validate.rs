@@ -174,6 +174,7 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
             actuators,
             phases,
             rules,
+            source_sha256: String::new(),
         })
     } else {
         Err(c.problems)
