@@ -12,6 +12,7 @@
 
 use super::Run;
 use crate::config::Priority;
+use crate::tick::actuate::SentCommands;
 use crate::tick::alarms::Alarms;
 use crate::tick::control::{ActuatorChannel, Command, ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
@@ -417,10 +418,14 @@ impl Run {
             Option<&mut ControlLoop>,
             Option<&mut DoseWindow>,
         )>();
+        // The last frame sent: the plugin's next step is told these commands.
+        let mut frame = self.world.resource::<SentCommands>().frame;
         for (ch, mut cmd, lp, dose) in query.iter_mut(&mut self.world) {
             let Some(a) = state.actuators.iter().find(|a| a.id == ch.spec.id) else {
                 continue;
             };
+            frame.values[ch.index] = a.sent;
+            frame.ttl_s[ch.index] = ch.spec.ttl_s;
             cmd.requested = a.requested;
             cmd.sent = a.sent;
             cmd.last_safe = a.last_safe;
@@ -431,12 +436,16 @@ impl Run {
                 window.resume(m);
                 let ttl = (ch.spec.ttl_s / plan.period_s).ceil() as u64;
                 let safe = ch.spec.safe_command(a.last_safe);
-                for t in 0..down.min(window.span_ticks()) {
+                // Only the downtime's last window-length of ticks can still be in the window.
+                for t in down.saturating_sub(window.span_ticks())..down {
                     let rate = if t < ttl { a.sent } else { safe };
                     window.deliver(rate, plan.period_s);
                 }
             }
         }
+        let mut sent = self.world.resource_mut::<SentCommands>();
+        sent.frame = frame;
+        sent.frame.t_s = (state.tick.max(1) - 1) as f64 * plan.period_s;
     }
 
     /// A sensor's staleness and stuck clocks start again at the restart: readings from before
