@@ -652,3 +652,45 @@ fn a_plugin_refusing_its_state_is_faulted_like_any_plugin_fault() {
     assert!(alarm.active);
     assert!(command(&resumed, "pump") > 0.0, "control goes on");
 }
+
+#[test]
+fn a_plugin_built_for_abi_1_1_runs_and_resumes_without_plugin_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
+    let edited = text.replace(
+        r#"plugin: (id: "kidney", version: "^0.1"),"#,
+        r#"plugin: (id: "test-abi-1-1", version: "^0.1"),"#,
+    );
+    assert_ne!(edited, text, "the edit matched");
+    let file = dir.path().join("abi-1-1.ron");
+    std::fs::write(&file, edited).unwrap();
+
+    // Through the command line, like any plugin.
+    let s = run_summary(&file, &["--duration", "10m"]);
+    assert_eq!(s["completed"], true);
+    assert_eq!(s["plugin"]["fault"], serde_json::Value::Null);
+    assert_eq!(f(&s["derived"]["steps"]), 60_000.0);
+
+    let spec = Spec::new("kidney-hmp.ron");
+    let mut run = build_from(&file, spec, false);
+    assert_eq!(run.plugin.abi, (1, 1));
+    run_for(&mut run, 300.0);
+    let state = save_through_json(&run);
+    assert_eq!(state.plugin.state, None, "a 1.1 plugin has no save");
+    assert_eq!(state.plugin.fault, None);
+    let mut resumed = build_from(&file, spec, false);
+    resumed.restore_state(&state, 0.0).unwrap();
+    assert_eq!(
+        derived(&resumed, "steps"),
+        30_000.0,
+        "its last derived values"
+    );
+    step(&mut resumed, 1);
+    // Its own count starts again (it could not save it); the core's state is restored.
+    assert_eq!(derived(&resumed, "steps"), 1.0);
+    assert!(!resumed.world.resource::<PluginOutputs>().health.faulted);
+    assert_eq!(resumed.phase(), run.phase());
+
+    // A current plugin declares 1.2.
+    assert_eq!(build(spec, false).plugin.abi, (1, 2));
+}
