@@ -148,8 +148,8 @@ fn finite(v: f64) -> Option<f64> {
 }
 
 impl Run {
-    /// Snapshot of the run between two ticks. The plugin is asked for its state (ABI 1.2); a
-    /// plugin whose `save` fails is saved as faulted, so the resumed run does not trust it.
+    /// Snapshot of the run between two ticks (`&self`: never inside one). The plugin is asked
+    /// for its state (ABI 1.2).
     pub fn save_state(&self) -> RunState {
         let w = &self.world;
         let plan = &self.plan;
@@ -168,50 +168,6 @@ impl Run {
                 .collect()
         };
         let alarms = w.resource::<Alarms>();
-        let mut actuators: Vec<ActuatorSnapshot> = Vec::with_capacity(plan.actuators.len());
-        // Entities were spawned in file order and never change; sort anyway so the order is
-        // the file's whatever the query's.
-        let mut entities: Vec<_> = w
-            .try_query::<(
-                &ActuatorChannel,
-                &Command,
-                Option<&ControlLoop>,
-                Option<&DoseWindow>,
-            )>()
-            .expect("actuator components are registered")
-            .iter(w)
-            .map(|(ch, cmd, lp, dose)| (ch.index, ch.spec.id.clone(), *cmd, lp, dose))
-            .collect();
-        entities.sort_by_key(|e| e.0);
-        for (_, id, cmd, lp, dose) in entities {
-            actuators.push(ActuatorSnapshot {
-                id,
-                requested: cmd.requested,
-                sent: cmd.sent,
-                last_safe: cmd.last_safe,
-                control: lp.and_then(ControlLoop::memory),
-                dose: dose.map(DoseWindow::memory),
-            });
-        }
-        let outputs = w.resource::<PluginOutputs>();
-        let mut fault = outputs.health.faulted.then_some(PluginFault {
-            tick: outputs.health.fault_tick,
-            code: outputs.health.fault_code,
-        });
-        let mut state = None;
-        if fault.is_none() {
-            match w.non_send::<PluginSlot>().instance.save() {
-                Ok(bytes) => state = bytes,
-                Err(code) => {
-                    log::error!(
-                        "plugin {} failed to save its state (status {code}): the resumed run \
-                         will treat it as faulted",
-                        self.plugin.id
-                    );
-                    fault = Some(PluginFault { tick, code });
-                }
-            }
-        }
         RunState {
             version: STATE_VERSION,
             protocol_sha256: plan.source_sha256.clone(),
@@ -240,17 +196,71 @@ impl Run {
                 })
                 .collect(),
             audio_pauses: alarms.audio_pauses,
-            actuators,
-            plugin: PluginSnapshot {
-                id: self.plugin.id.clone(),
-                version: self.plugin.version.clone(),
-                fault,
-                derived: outputs.derived.values[..outputs.derived.n]
-                    .iter()
-                    .map(|v| finite(*v))
-                    .collect(),
-                state,
-            },
+            actuators: self.save_actuators(),
+            plugin: self.save_plugin(tick),
+        }
+    }
+
+    /// Each actuator's commands, loop and dose window, in file order.
+    fn save_actuators(&self) -> Vec<ActuatorSnapshot> {
+        let w = &self.world;
+        let mut query = w
+            .try_query::<(
+                &ActuatorChannel,
+                &Command,
+                Option<&ControlLoop>,
+                Option<&DoseWindow>,
+            )>()
+            .expect("actuator components are registered");
+        let mut list: Vec<(usize, ActuatorSnapshot)> = query
+            .iter(w)
+            .map(|(ch, cmd, lp, dose)| {
+                let snapshot = ActuatorSnapshot {
+                    id: ch.spec.id.clone(),
+                    requested: cmd.requested,
+                    sent: cmd.sent,
+                    last_safe: cmd.last_safe,
+                    control: lp.and_then(ControlLoop::memory),
+                    dose: dose.map(DoseWindow::memory),
+                };
+                (ch.index, snapshot)
+            })
+            .collect();
+        list.sort_by_key(|(index, _)| *index);
+        list.into_iter().map(|(_, a)| a).collect()
+    }
+
+    /// The plugin's identity, fault, derived values and own state. A plugin whose `save` fails
+    /// is saved as faulted, so the resumed run does not trust it.
+    fn save_plugin(&self, tick: u64) -> PluginSnapshot {
+        let outputs = self.world.resource::<PluginOutputs>();
+        let mut fault = outputs.health.faulted.then_some(PluginFault {
+            tick: outputs.health.fault_tick,
+            code: outputs.health.fault_code,
+        });
+        let mut state = None;
+        if fault.is_none() {
+            match self.world.non_send::<PluginSlot>().instance.save() {
+                Ok(bytes) => state = bytes,
+                Err(code) => {
+                    log::error!(
+                        "plugin {} failed to save its state (status {code}): the resumed run \
+                         will treat it as faulted",
+                        self.plugin.id
+                    );
+                    fault = Some(PluginFault { tick, code });
+                }
+            }
+        }
+        PluginSnapshot {
+            id: self.plugin.id.clone(),
+            version: self.plugin.version.clone(),
+            fault,
+            derived: outputs.derived.values[..outputs.derived.n]
+                .iter()
+                .map(|v| finite(*v))
+                .collect(),
+            state,
         }
     }
 
