@@ -740,3 +740,46 @@ fn saved_derived(state: &RunState, run: &Run, name: &str) -> f64 {
         .unwrap();
     state.plugin.derived[i].expect("defined when saved")
 }
+
+#[test]
+fn a_plugin_whose_save_fails_resumes_faulted() {
+    // The faulty test plugin in mode 7: its state restores, until its `save` panics (at 300 s).
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
+    let edited = text
+        .replace(
+            r#"plugin: (id: "kidney", version: "^0.1"),"#,
+            r#"plugin: (id: "faulty", version: "^0.1"),"#,
+        )
+        .replace(
+            r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
+            r#""mode": 7.0, "at_s": 300.0,"#,
+        );
+    assert!(edited.contains(r#"id: "faulty""#) && edited.contains(r#""mode": 7.0"#));
+    let file = dir.path().join("faulty-7.ron");
+    std::fs::write(&file, edited).unwrap();
+    let spec = Spec::new("kidney-hmp.ron");
+
+    let mut run = build_from(&file, spec, false);
+    run_for(&mut run, 200.0);
+    let state = save_through_json(&run);
+    assert!(state.plugin.state.is_some() && state.plugin.fault.is_none());
+    let mut resumed = build_from(&file, spec, false);
+    resumed.restore_state(&state, 0.0).unwrap();
+    step(&mut resumed, 1);
+    assert_eq!(derived(&resumed, "steps"), 20_001.0, "its count went on");
+
+    run_for(&mut run, 200.0);
+    let state = save_through_json(&run);
+    assert_eq!(state.plugin.state, None);
+    let fault = state.plugin.fault.expect("saved as faulted");
+    assert_eq!(fault.code, perfuse_plugin_sdk::status::PANICKED);
+    let mut resumed = build_from(&file, spec, false);
+    resumed.restore_state(&state, 0.0).unwrap();
+    step(&mut resumed, 1);
+    assert!(resumed.world.resource::<PluginOutputs>().health.faulted);
+    let alarm = alarm_state(&resumed, "plugin_fault");
+    assert!(alarm.active && !alarm.acknowledged);
+    assert_eq!(alarm.priority, perfuse_core::config::Priority::High);
+    assert!(command(&resumed, "pump") > 0.0, "control goes on");
+}

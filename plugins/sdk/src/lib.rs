@@ -871,3 +871,65 @@ macro_rules! export_plugin {
         };
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A protocol with a little state, called through the same glue the export macro uses.
+    struct Count {
+        n: u64,
+    }
+
+    impl Protocol for Count {
+        const ID: &'static str = "count";
+        const VERSION: &'static str = "0.1.0";
+        const DERIVED: &'static [&'static str] = &[];
+        fn validate(_: Params<'_>) -> Result<(), String> {
+            Ok(())
+        }
+        fn create(_: &CreateContext<'_>) -> Result<Self, String> {
+            Ok(Count { n: 0 })
+        }
+        fn step(&mut self, _: &StepInput, _: &mut StepOutput) {}
+        fn save(&self, out: &mut state::Writer) {
+            assert!(self.n != 13, "unlucky");
+            out.put(&self.n);
+        }
+        fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+            input.read(&mut self.n)
+        }
+    }
+
+    fn instance(n: u64) -> *mut c_void {
+        Box::into_raw(Box::new(Count { n })).cast()
+    }
+
+    #[test]
+    fn save_reports_the_size_it_needs_and_restore_checks_the_length() {
+        let inst = instance(42);
+        let mut len = 0;
+        let mut small = [0u8; 4];
+        let code = unsafe { __rt::save::<Count>(inst, small.as_mut_ptr(), 4, &mut len) };
+        assert_eq!((code, len), (status::BUFFER_TOO_SMALL, 8));
+        assert_eq!(small, [0; 4], "nothing written into a short buffer");
+        let mut buf = [0u8; 16];
+        let code = unsafe { __rt::save::<Count>(inst, buf.as_mut_ptr(), 16, &mut len) };
+        assert_eq!((code, len), (status::OK, 8));
+
+        let other = instance(0);
+        let code = unsafe { __rt::restore::<Count>(other, buf.as_ptr(), 8) };
+        assert_eq!(code, status::OK);
+        assert_eq!(unsafe { &*other.cast::<Count>() }.n, 42);
+        let short = unsafe { __rt::restore::<Count>(other, buf.as_ptr(), 7) };
+        let long = unsafe { __rt::restore::<Count>(other, buf.as_ptr(), 9) };
+        assert_eq!((short, long), (status::INVALID, status::INVALID));
+
+        let unlucky = instance(13);
+        let code = unsafe { __rt::save::<Count>(unlucky, buf.as_mut_ptr(), 16, &mut len) };
+        assert_eq!(code, status::PANICKED, "a panic is caught at the boundary");
+        for i in [inst, other, unlucky] {
+            unsafe { __rt::destroy::<Count>(i) };
+        }
+    }
+}
