@@ -510,7 +510,7 @@ fn a_restart_never_gives_more_than_the_dose_cap_in_its_window() {
         .find(|a| a.id == "vasodilator")
         .and_then(|a| a.dose.clone())
         .expect("a saved dose window");
-    let in_window: f64 = saved.seconds_ml.iter().sum::<f64>() + saved.current_ml;
+    let in_window = saved.in_window_ml();
     assert!(in_window >= cap - 1e-9, "{in_window} mL in the window");
 
     // Restarted at once on a fresh injured liver, which asks for vasodilator again.
@@ -520,7 +520,7 @@ fn a_restart_never_gives_more_than_the_dose_cap_in_its_window() {
     for _ in 0..ticks(&resumed, 600.0) {
         resumed.step_lockstep();
         let w = dose_window(&resumed, "vasodilator").memory();
-        let window_ml: f64 = w.seconds_ml.iter().sum::<f64>() + w.current_ml;
+        let window_ml = w.in_window_ml();
         assert!(
             window_ml <= cap + one_tick,
             "{window_ml} mL within the hour"
@@ -547,7 +547,7 @@ fn a_restart_never_gives_more_than_the_dose_cap_in_its_window() {
     late.restore_state(&state, 3700.0).unwrap();
     assert!(!dose_window(&late, "vasodilator").exhausted());
     let w = dose_window(&late, "vasodilator").memory();
-    assert_eq!(w.seconds_ml.iter().sum::<f64>() + w.current_ml, 0.0);
+    assert_eq!(w.in_window_ml(), 0.0);
 }
 
 #[test]

@@ -37,8 +37,15 @@ impl DoseWindow {
     /// What the window holds, oldest second first, for a run's saved state.
     pub fn memory(&self) -> DoseMemory {
         let (newer, older) = self.buckets.split_at(self.head);
+        let mut runs: Vec<(u32, f64)> = Vec::new();
+        for &ml in older.iter().chain(newer) {
+            match runs.last_mut() {
+                Some((n, v)) if v.to_bits() == ml.to_bits() => *n += 1,
+                _ => runs.push((1, ml)),
+            }
+        }
         DoseMemory {
-            seconds_ml: older.iter().chain(newer).copied().collect(),
+            seconds_ml: runs,
             current_ml: self.current,
             ticks_in_second: self.ticks_in_second,
             total_ml: self.total_ml,
@@ -47,14 +54,15 @@ impl DoseWindow {
 
     /// Whether `m` is a window of this one's length and rate, with finite amounts.
     pub fn accepts(&self, m: &DoseMemory) -> Result<(), String> {
-        if m.seconds_ml.len() != self.buckets.len() || m.ticks_in_second >= self.ticks_per_second {
+        let seconds: u64 = m.seconds_ml.iter().map(|(n, _)| u64::from(*n)).sum();
+        if seconds != self.buckets.len() as u64 || m.ticks_in_second >= self.ticks_per_second {
             return Err(format!(
-                "the saved dose window has {} seconds, this one {}",
-                m.seconds_ml.len(),
+                "the saved dose window has {seconds} seconds, this one {}",
                 self.buckets.len()
             ));
         }
-        let amounts = m.seconds_ml.iter().chain([&m.current_ml, &m.total_ml]);
+        let per_second = m.seconds_ml.iter().map(|(_, v)| v);
+        let amounts = per_second.chain([&m.current_ml, &m.total_ml]);
         if amounts.into_iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
             return Err("the saved dose window holds an amount that is not a volume".into());
         }
@@ -64,7 +72,13 @@ impl DoseWindow {
     /// Takes back a saved window that [`DoseWindow::accepts`], so a restart never forgets a dose.
     pub fn resume(&mut self, m: &DoseMemory) {
         debug_assert!(self.accepts(m).is_ok());
-        self.buckets.copy_from_slice(&m.seconds_ml);
+        let seconds = m
+            .seconds_ml
+            .iter()
+            .flat_map(|&(n, v)| std::iter::repeat_n(v, n as usize));
+        for (slot, v) in self.buckets.iter_mut().zip(seconds) {
+            *slot = v;
+        }
         self.head = 0;
         self.sum = self.buckets.iter().sum();
         self.current = m.current_ml;
@@ -106,12 +120,21 @@ impl DoseWindow {
 /// A dose window as saved with a run's state.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DoseMemory {
-    /// mL delivered in each whole second of the window, oldest first.
-    pub seconds_ml: Vec<f64>,
+    /// mL delivered in each whole second of the window, oldest first, as runs of equal seconds
+    /// `(seconds, mL in each)`: an hour's window of a pump that mostly sat still is a few runs.
+    pub seconds_ml: Vec<(u32, f64)>,
     /// mL delivered so far in the current second, and its ticks.
     pub current_ml: f64,
     pub ticks_in_second: u32,
     pub total_ml: f64,
+}
+
+impl DoseMemory {
+    /// What the window holds: mL delivered within it so far.
+    pub fn in_window_ml(&self) -> f64 {
+        let whole: f64 = self.seconds_ml.iter().map(|(n, v)| f64::from(*n) * v).sum();
+        whole + self.current_ml
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +151,11 @@ mod tests {
         let mut fresh = DoseWindow::new(10.0, 60.0, 0.01);
         fresh.resume(&m);
         assert_eq!(fresh.memory(), m);
+        // Oldest first: 53 empty seconds, then 7 whole seconds of (about) 1 mL each.
+        let runs: Vec<u32> = m.seconds_ml.iter().map(|r| r.0).collect();
+        assert_eq!(runs, [53, 7]);
+        assert!((m.seconds_ml[1].1 - 1.0).abs() < 1e-9);
+        assert!((m.in_window_ml() - 7.5).abs() < 1e-9);
         let mut ticks = 0;
         while !fresh.exhausted() {
             fresh.deliver(3600.0, 0.01);
