@@ -271,6 +271,10 @@ impl Run {
     ///
     /// Everything is checked before anything changes. The plugin's own state is given back
     /// last; a plugin that fails to take it is marked faulted, like any plugin fault.
+    ///
+    /// Not restored: window estimates and sensor clocks (they start again from the first new
+    /// reading), and the operator's scripted input; enter only commands and lab values after the
+    /// restored tick, since earlier ones would all fall due at the first tick.
     pub fn restore_state(&mut self, state: &RunState, downtime_s: f64) -> Result<(), String> {
         let checked = self.check_state(state, downtime_s)?;
         let plan = self.plan.clone();
