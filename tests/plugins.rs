@@ -35,11 +35,11 @@ fn plugins_lists_id_version_and_abi() {
         .find(|l| l.starts_with("kidney "))
         .expect("kidney listed");
     let cols: Vec<&str> = kidney.split_whitespace().collect();
-    assert_eq!(&cols[..3], &["kidney", "0.1.0", "1.1"]);
+    assert_eq!(&cols[..3], &["kidney", "0.1.0", "1.2"]);
     assert_eq!(cols[3].len(), 64);
     // The test fixture with a future ABI is listed as refused, not loaded.
     assert!(
-        text.contains("(refused)") && text.contains("plugin ABI 2.1"),
+        text.contains("(refused)") && text.contains("plugin ABI 2.2"),
         "{text}"
     );
 }
@@ -88,7 +88,7 @@ fn another_abi_major_is_refused_before_any_call() {
     let err = stderr(&out);
     assert!(
         err.contains(
-            "plugin ABI 2.1 is incompatible with the host's ABI 1.1 (the major version must match, and the plugin's minor may not be newer)"
+            "plugin ABI 2.2 is incompatible with the host's ABI 1.2 (the major version must match, and the plugin's minor may not be newer)"
         ),
         "{err}"
     );

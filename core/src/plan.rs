@@ -179,6 +179,9 @@ pub struct Plan {
     pub actuators: Vec<ActuatorPlan>,
     pub phases: Vec<PhasePlan>,
     pub rules: Vec<RulePlan>,
+    /// The sha256 of the protocol file's text, in lower-case hex: a saved run state is restored
+    /// only into the protocol it was saved from.
+    pub source_sha256: String,
 }
 
 impl Plan {

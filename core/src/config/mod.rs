@@ -101,6 +101,15 @@ fn span_of(root: &ron_doc::Node, path: &str) -> Span {
     }
 }
 
+/// The sha256 of `bytes` in lower-case hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Reads, parses, type-checks and validates a protocol file.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let src = input_file::read_text(path, "protocol").map_err(|d| LoadError {
@@ -123,7 +132,10 @@ pub fn load_str(src: &str, path: &Path) -> Result<Loaded, LoadError> {
         _ => return Err(fail(diagnostics)),
     };
     match compile(&file) {
-        Ok(plan) => Ok(Loaded { file, plan, root }),
+        Ok(mut plan) => {
+            plan.source_sha256 = sha256_hex(src.as_bytes());
+            Ok(Loaded { file, plan, root })
+        }
         Err(problems) => {
             let mut diagnostics: Vec<Diagnostic> = problems
                 .into_iter()

@@ -467,7 +467,7 @@ impl Setpoint {
 }
 
 /// IEC 60601-1-8 alarm priority.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, serde::Serialize)]
 pub enum Priority {
     Low,
     Medium,

@@ -177,6 +177,7 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
             actuators,
             phases,
             rules,
+            source_sha256: String::new(),
         })
     } else {
         Err(c.problems)

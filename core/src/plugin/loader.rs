@@ -230,8 +230,9 @@ struct DescriptorHead {
     abi_minor: u16,
 }
 
-/// Size of the descriptor as ABI 1.0 defined it: every 1.x descriptor is at least this large.
-const V1_0_DESCRIPTOR_SIZE: usize = std::mem::size_of::<PluginDescriptor>();
+/// Size of the descriptor as ABI 1.0 defined it (every field before 1.2's `save`): every 1.x
+/// descriptor is at least this large.
+const V1_0_DESCRIPTOR_SIZE: usize = std::mem::offset_of!(PluginDescriptor, save);
 
 /// Checks the pin, opens the library, reads and checks its descriptor.
 pub fn open(path: &Path, pin: Option<&str>) -> Result<OpenedLibrary, PluginError> {

@@ -9,8 +9,8 @@ pub mod loader;
 use crate::plan::Plan;
 use loader::{OpenedLibrary, PluginError};
 use perfuse_plugin_sdk::{
-    CreateArgs, ErrorBuf, HostApi, MAX_DERIVED, Param, PhaseEvent, StepInput, StepOutput, StrRef,
-    level, status,
+    CreateArgs, ErrorBuf, HostApi, MAX_DERIVED, Param, PhaseEvent, PluginDescriptor, StepInput,
+    StepOutput, StrRef, level, status,
 };
 use std::ffi::c_void;
 use std::path::PathBuf;
@@ -150,6 +150,69 @@ impl PluginInstance {
     /// Tells the plugin about a phase change.
     pub fn phase_event(&mut self, event: &PhaseEvent) -> Result<(), i32> {
         match (self.lib.descriptor.phase_event)(self.inst, event) {
+            status::OK => Ok(()),
+            code => Err(code),
+        }
+    }
+}
+
+/// The save and restore functions of an ABI 1.2 descriptor.
+type SaveFn = extern "C" fn(*mut c_void, *mut u8, usize, *mut usize) -> i32;
+type RestoreFn = extern "C" fn(*mut c_void, *const u8, usize) -> i32;
+
+/// Room first offered to a plugin's `save`; a plugin that needs more says how much.
+const STATE_BUFFER: usize = 4096;
+/// A plugin state larger than this is refused as garbage (a state is a few hundred bytes).
+const MAX_STATE: usize = 16 << 20;
+
+impl PluginInstance {
+    /// The save/restore pair, only for a plugin of ABI 1.2 or later whose descriptor is large
+    /// enough to hold it: an older descriptor ends before these fields, which are never read.
+    fn state_fns(&self) -> Option<(SaveFn, RestoreFn)> {
+        let d = self.lib.descriptor;
+        let sized = d.size as usize >= std::mem::size_of::<PluginDescriptor>();
+        if self.info.abi.1 < 2 || !sized {
+            return None;
+        }
+        Some((d.save?, d.restore?))
+    }
+
+    /// Whether this plugin can carry its state across a restart.
+    pub fn has_state(&self) -> bool {
+        self.state_fns().is_some()
+    }
+
+    /// The plugin's state, in a buffer the host owns; `Ok(None)` for a plugin without
+    /// save/restore (ABI 1.1 or older). Between ticks only: it allocates.
+    pub fn save(&self) -> Result<Option<Vec<u8>>, i32> {
+        let Some((save, _)) = self.state_fns() else {
+            return Ok(None);
+        };
+        let mut buf = vec![0u8; STATE_BUFFER];
+        for _ in 0..2 {
+            let mut len = 0usize;
+            match save(self.inst, buf.as_mut_ptr(), buf.len(), &mut len) {
+                status::OK if len <= buf.len() => {
+                    buf.truncate(len);
+                    return Ok(Some(buf));
+                }
+                status::BUFFER_TOO_SMALL if len > buf.len() && len <= MAX_STATE => {
+                    buf.resize(len, 0);
+                }
+                status::OK | status::BUFFER_TOO_SMALL => return Err(status::INVALID),
+                code => return Err(code),
+            }
+        }
+        // The plugin asked for more room a second time: its state is not stable.
+        Err(status::INVALID)
+    }
+
+    /// Gives a freshly created instance the state `save` returned in an earlier run.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), i32> {
+        let Some((_, restore)) = self.state_fns() else {
+            return Err(status::INVALID);
+        };
+        match restore(self.inst, bytes.as_ptr(), bytes.len()) {
             status::OK => Ok(()),
             code => Err(code),
         }

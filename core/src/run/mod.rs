@@ -5,6 +5,7 @@
 //! - Real time ([`realtime::run`]): ticks at absolute deadlines, the HAL on its own thread.
 
 pub mod realtime;
+pub mod state;
 pub mod status;
 pub mod summary;
 

@@ -84,6 +84,8 @@ pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
         REALTIME_STEP_BUDGET * run.plan.period_s;
     let status_every = ((1.0 / run.plan.period_s).round() as u64).max(1);
     let start = Instant::now();
+    // A resumed run starts at its restored tick, not at 0.
+    let first = run.tick();
     let mut overruns = 0;
     while !run.finished() {
         run.run_tick();
@@ -92,7 +94,7 @@ pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
             status(run);
         }
         let now = Instant::now();
-        let behind = (now.duration_since(start).as_secs_f64() / run.plan.period_s) as u64;
+        let behind = first + (now.duration_since(start).as_secs_f64() / run.plan.period_s) as u64;
         if behind > next {
             // Skip the ticks whose deadlines have passed; count every missed deadline, and tell
             // the tick, whose `tick_overrun` alarm reports it.
@@ -103,7 +105,7 @@ pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
             alarms.overruns.total = overruns;
             alarms.overruns.last_tick = Some(next);
         }
-        let deadline = start + Duration::from_secs_f64(next as f64 * run.plan.period_s);
+        let deadline = start + Duration::from_secs_f64((next - first) as f64 * run.plan.period_s);
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }

@@ -53,6 +53,17 @@ pub enum Restraint {
     RateLimit,
 }
 
+/// What a loop carries from one tick to the next: saved with a run's state so that a restarted
+/// controller continues bumplessly from the last commands.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoopMemory {
+    pub integral: f64,
+    pub mean_output: f64,
+    /// The pulsatile factor of the last tick (1 without pulsatility).
+    pub modulation: f64,
+    pub feedforward: f64,
+}
+
 /// PI state of one loop.
 #[derive(Component, Debug, Clone)]
 pub struct ControlLoop {
@@ -77,6 +88,25 @@ impl ControlLoop {
             feedforward: 0.0,
             primed: false,
         }
+    }
+
+    /// The loop's memory; `None` before its first tick (it then starts from the initial command).
+    pub fn memory(&self) -> Option<LoopMemory> {
+        self.primed.then_some(LoopMemory {
+            integral: self.integral,
+            mean_output: self.mean_output,
+            modulation: self.modulation,
+            feedforward: self.feedforward,
+        })
+    }
+
+    /// Continues from a saved memory instead of priming from the initial command.
+    pub fn resume(&mut self, m: LoopMemory) {
+        self.integral = m.integral;
+        self.mean_output = m.mean_output;
+        self.modulation = m.modulation;
+        self.feedforward = m.feedforward;
+        self.primed = true;
     }
 
     /// One PI update with output range `[lo, hi]`.

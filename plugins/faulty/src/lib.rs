@@ -7,20 +7,25 @@
 //! 3. commands an actuator with an infinite value;
 //! 4. overruns its time budget (sleeps `sleep_s`, default 1 s, in one `step`);
 //! 5. requests a finite setpoint far outside every band (which the host must clamp, not obey);
-//! 6. panics in `create`.
+//! 6. panics in `create`;
+//! 7. panics in `save` (ABI 1.2) once `at_s` has passed; its `restore` takes back the steps.
 //!
 //! Before `at_s` it requests nothing and reports how many steps it has taken.
 
-use perfuse_plugin_sdk::{CreateContext, Params, Protocol, StepInput, StepOutput, export_plugin};
+use perfuse_plugin_sdk::{
+    CreateContext, Params, Protocol, StepInput, StepOutput, export_plugin, state,
+};
 
 pub struct Faulty {
     mode: u32,
     at_s: f64,
     sleep_s: f64,
     steps: f64,
+    /// The time of the last step, for mode 7.
+    t_s: f64,
 }
 
-const MODES: std::ops::RangeInclusive<u32> = 1..=6;
+const MODES: std::ops::RangeInclusive<u32> = 1..=7;
 
 fn mode(params: &Params<'_>) -> Result<u32, String> {
     let m = params.require("mode")?;
@@ -28,7 +33,7 @@ fn mode(params: &Params<'_>) -> Result<u32, String> {
         Ok(m as u32)
     } else {
         Err(format!(
-            "`mode` must be a whole number from 1 to 6, found {m}"
+            "`mode` must be a whole number from 1 to 7, found {m}"
         ))
     }
 }
@@ -57,11 +62,13 @@ impl Protocol for Faulty {
             at_s: ctx.params.require("at_s")?,
             sleep_s: ctx.params.get("sleep_s").unwrap_or(1.0),
             steps: 0.0,
+            t_s: 0.0,
         })
     }
 
     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
         self.steps += 1.0;
+        self.t_s = input.t_s;
         out.derived[0] = self.steps;
         if input.t_s < self.at_s {
             return;
@@ -81,6 +88,18 @@ impl Protocol for Faulty {
             (5, Some(i)) => out.setpoints[i] = 1.0e6,
             _ => {}
         }
+    }
+
+    fn save(&self, out: &mut state::Writer) {
+        if self.mode == 7 && self.t_s >= self.at_s {
+            panic!("faulty plugin: mode 7 panics in save");
+        }
+        out.put(&self.steps).put(&self.t_s);
+    }
+
+    fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.read(&mut self.steps)?;
+        input.read(&mut self.t_s)
     }
 }
 

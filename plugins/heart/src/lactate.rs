@@ -2,6 +2,8 @@
 //! lactate is at most 5 mmol/L at the end and has not risen over consecutive samples
 //! (PROCEED lactate analysis [S1]; "rising over 2 consecutive samples" is the warning).
 
+use perfuse_plugin_sdk::state;
+
 /// Consecutive rising samples that make the trend "rising" (§1A [S1]).
 const RISES_FOR_REJECTION: u32 = 2;
 
@@ -67,6 +69,27 @@ impl LactateTrend {
         }
         let rising = self.rises_in_a_row >= RISES_FOR_REJECTION;
         f64::from(u8::from(self.arterial <= self.limit && !rising))
+    }
+
+    /// Writes the samples' history (not the thresholds, which come from the parameters).
+    pub fn save(&self, out: &mut state::Writer) {
+        out.put(&self.last_t_s)
+            .put(&self.arterial)
+            .put(&self.venous)
+            .put(&self.arterial_per_h)
+            .put(&self.venous_per_h)
+            .put(&self.rises_in_a_row)
+            .put(&self.samples);
+    }
+
+    pub fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.read(&mut self.last_t_s)?;
+        input.read(&mut self.arterial)?;
+        input.read(&mut self.venous)?;
+        input.read(&mut self.arterial_per_h)?;
+        input.read(&mut self.venous_per_h)?;
+        input.read(&mut self.rises_in_a_row)?;
+        input.read(&mut self.samples)
     }
 }
 

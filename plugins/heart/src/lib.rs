@@ -17,7 +17,8 @@ pub mod lactate;
 
 use lactate::LactateTrend;
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, validity,
+    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
+    validity,
 };
 
 /// Coronary flow below which no resistance is computed, mL/min (the heart is not perfused).
@@ -226,6 +227,20 @@ impl Protocol for Heart {
     fn phase_event(&mut self, _event: &PhaseEvent) {
         // Sampling counts from the start of the sampled phase.
         self.next_sample_s = self.first_sample_s;
+    }
+
+    fn save(&self, out: &mut state::Writer) {
+        out.put(&self.next_sample_s)
+            .put(&self.cvr_baseline)
+            .put(&self.cvr_sampled);
+        self.lactate.save(out);
+    }
+
+    fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.read(&mut self.next_sample_s)?;
+        input.read(&mut self.cvr_baseline)?;
+        input.read(&mut self.cvr_sampled)?;
+        self.lactate.restore(input)
     }
 }
 

@@ -13,7 +13,9 @@
 //!   the target (1) or because the heating phase ran out of time (0): the core ends a phase at
 //!   its duration whatever the plugin says, so the record must show which it was.
 
-use perfuse_plugin_sdk::{CreateContext, Params, PhaseEvent, StepInput, StepOutput, validity};
+use perfuse_plugin_sdk::{
+    CreateContext, Params, PhaseEvent, StepInput, StepOutput, state, validity,
+};
 
 /// Probes, in the order of their thermal doses: inflow, outflow, upper cavity, lower cavity, core.
 pub const PROBES: usize = 5;
@@ -181,6 +183,29 @@ impl HeatedCavity {
             f64::NAN
         };
         d[PROBES + 4] = self.started_at_target;
+    }
+
+    /// Writes what the run accumulated: the hold timer, thermal doses and drug-phase figures.
+    pub fn save(&self, out: &mut state::Writer) {
+        out.put(&self.at_target_since_s)
+            .put(&self.cem43_min)
+            .put(&self.heating_min)
+            .put(&self.drug_ticks)
+            .put(&self.drug_valid_ticks)
+            .put(&self.drug_sum_c)
+            .put(&self.drug_lowest_c)
+            .put(&self.started_at_target);
+    }
+
+    pub fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.read(&mut self.at_target_since_s)?;
+        input.read(&mut self.cem43_min)?;
+        input.read(&mut self.heating_min)?;
+        input.read(&mut self.drug_ticks)?;
+        input.read(&mut self.drug_valid_ticks)?;
+        input.read(&mut self.drug_sum_c)?;
+        input.read(&mut self.drug_lowest_c)?;
+        input.read(&mut self.started_at_target)
     }
 
     pub fn phase_event(&mut self, event: &PhaseEvent) {

@@ -11,7 +11,7 @@ pub mod heated_cavity;
 
 use heated_cavity::HeatedCavity;
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
+    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
 };
 
 pub struct Hipec(HeatedCavity);
@@ -54,6 +54,14 @@ impl Protocol for Hipec {
 
     fn phase_event(&mut self, event: &PhaseEvent) {
         self.0.phase_event(event);
+    }
+
+    fn save(&self, out: &mut state::Writer) {
+        self.0.save(out);
+    }
+
+    fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        self.0.restore(input)
     }
 }
 

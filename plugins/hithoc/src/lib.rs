@@ -13,7 +13,7 @@ mod heated_cavity;
 
 use heated_cavity::HeatedCavity;
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
+    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
 };
 
 pub struct Hithoc(HeatedCavity);
@@ -56,6 +56,14 @@ impl Protocol for Hithoc {
 
     fn phase_event(&mut self, event: &PhaseEvent) {
         self.0.phase_event(event);
+    }
+
+    fn save(&self, out: &mut state::Writer) {
+        self.0.save(out);
+    }
+
+    fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        self.0.restore(input)
     }
 }
 

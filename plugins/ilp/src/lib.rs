@@ -18,7 +18,8 @@
 //! `line_pressure`, `systemic_pressure` (mmHg), `pump_flow` (mL/min), `leak_pct` (%).
 
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, validity,
+    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
+    validity,
 };
 
 /// Tissue band of mild hyperthermia, °C (§6 [S]).
@@ -249,6 +250,24 @@ impl Protocol for Ilp {
 
     fn phase_event(&mut self, _event: &PhaseEvent) {
         self.warm_since_s = None;
+    }
+
+    fn save(&self, out: &mut state::Writer) {
+        out.put(&self.integral_c)
+            .put(&self.inflow_request_c)
+            .put(&self.warm_since_s)
+            .put(&self.leak_by_minute)
+            .put(&self.minutes_seen)
+            .put(&self.in_band_ticks);
+    }
+
+    fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.read(&mut self.integral_c)?;
+        input.read(&mut self.inflow_request_c)?;
+        input.read(&mut self.warm_since_s)?;
+        input.read(&mut self.leak_by_minute)?;
+        input.read(&mut self.minutes_seen)?;
+        input.read(&mut self.in_band_ticks)
     }
 }
 

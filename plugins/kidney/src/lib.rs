@@ -16,7 +16,8 @@
 //! (°C), and optionally `urine_volume` (mL).
 
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, validity,
+    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
+    validity,
 };
 
 /// Flow above which the kidney counts as perfused (EXAM, §4A).
@@ -219,6 +220,36 @@ impl Protocol for Kidney {
 
     fn phase_event(&mut self, _event: &PhaseEvent) {
         self.warm_since_s = None;
+    }
+
+    fn save(&self, out: &mut state::Writer) {
+        out.put(&self.warm_since_s)
+            .put(&self.ri_at_2min)
+            .put(&self.ri_at_30min)
+            .put(&self.exam_flow_sum)
+            .put(&self.exam_ri_sum)
+            .put(&self.exam_ticks)
+            .put(&self.perfused_ticks)
+            .put(&self.warm_perfusate_ticks)
+            .put(&self.urine_at_assessment_start)
+            .put(&self.urine_in_assessment)
+            .put(&self.assessment_flow_sum)
+            .put(&self.assessment_ticks);
+    }
+
+    fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.read(&mut self.warm_since_s)?;
+        input.read(&mut self.ri_at_2min)?;
+        input.read(&mut self.ri_at_30min)?;
+        input.read(&mut self.exam_flow_sum)?;
+        input.read(&mut self.exam_ri_sum)?;
+        input.read(&mut self.exam_ticks)?;
+        input.read(&mut self.perfused_ticks)?;
+        input.read(&mut self.warm_perfusate_ticks)?;
+        input.read(&mut self.urine_at_assessment_start)?;
+        input.read(&mut self.urine_in_assessment)?;
+        input.read(&mut self.assessment_flow_sum)?;
+        input.read(&mut self.assessment_ticks)
     }
 }
 

@@ -2,6 +2,7 @@
 //! controllers): drugs by threshold, CO2 sweep by pH. They only request commands; the core
 //! clamps each one to its pump's range, rate limit and dose cap.
 
+use perfuse_plugin_sdk::state::{self, Field};
 use perfuse_plugin_sdk::{StepInput, StepOutput, validity};
 
 /// Mean of a signal's valid readings since the last decision.
@@ -24,6 +25,19 @@ impl IntervalMean {
         let mean = (self.n > 0).then(|| self.sum / self.n as f64);
         *self = IntervalMean::default();
         mean
+    }
+}
+
+impl Field for IntervalMean {
+    fn put(&self, w: &mut state::Writer) {
+        w.put(&self.sum).put(&self.n);
+    }
+
+    fn get(r: &mut state::Reader<'_>) -> Result<Self, String> {
+        Ok(IntervalMean {
+            sum: r.get()?,
+            n: r.get()?,
+        })
     }
 }
 
@@ -64,6 +78,15 @@ impl DrugLoop {
             step_ml_h,
             mean: IntervalMean::default(),
         }
+    }
+
+    /// The readings collected since the last decision, for a saved state.
+    pub fn mean_mut(&mut self) -> &mut IntervalMean {
+        &mut self.mean
+    }
+
+    pub fn mean(&self) -> &IntervalMean {
+        &self.mean
     }
 
     /// Collects this tick's reading; at a decision tick, requests the new rate.
@@ -111,6 +134,15 @@ impl SweepLoop {
             gain,
             mean: IntervalMean::default(),
         }
+    }
+
+    /// The readings collected since the last decision, for a saved state.
+    pub fn mean_mut(&mut self) -> &mut IntervalMean {
+        &mut self.mean
+    }
+
+    pub fn mean(&self) -> &IntervalMean {
+        &self.mean
     }
 
     pub fn step(&mut self, input: &StepInput, decide: bool, out: &mut StepOutput) {

@@ -21,7 +21,8 @@ mod viability;
 
 use automation::{DrugLoop, SweepLoop, Trigger};
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, validity,
+    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
+    validity,
 };
 use viability::{Evidence, Verdict, groningen, vittal};
 
@@ -428,6 +429,62 @@ impl Protocol for Liver {
 
     fn phase_event(&mut self, _event: &PhaseEvent) {
         self.warm_since_s = None;
+    }
+
+    /// The loops' collected readings and decision times, the verdicts' progress (frozen or
+    /// not) and the evidence behind them; which loops and verdicts exist comes from `create`.
+    fn save(&self, out: &mut state::Writer) {
+        out.put(&self.warm_since_s);
+        for d in self.drugs.iter().flatten() {
+            out.put(d.mean());
+        }
+        out.put(&self.drug_every.next_s);
+        if let Some(s) = &self.sweep {
+            out.put(s.mean());
+        }
+        out.put(&self.sweep_every.next_s);
+        if let Some(v) = &self.vittal {
+            out.put(&v.values).put(&v.frozen);
+        }
+        if let Some(v) = &self.groningen {
+            out.put(&v.values).put(&v.frozen);
+        }
+        out.put(&self.peak_lactate)
+            .put(&self.lowest_lactate)
+            .put(&self.peak_glucose)
+            .put(&self.ha_flow_mean)
+            .put(&self.pv_flow_mean)
+            .put(&self.bile_minutes)
+            .put(&self.bile_samples)
+            .put(&self.bile_every.next_s);
+    }
+
+    fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.read(&mut self.warm_since_s)?;
+        for d in self.drugs.iter_mut().flatten() {
+            input.read(d.mean_mut())?;
+        }
+        input.read(&mut self.drug_every.next_s)?;
+        if let Some(s) = &mut self.sweep {
+            input.read(s.mean_mut())?;
+        }
+        input.read(&mut self.sweep_every.next_s)?;
+        if let Some(v) = &mut self.vittal {
+            input.read(&mut v.values)?;
+            input.read(&mut v.frozen)?;
+        }
+        if let Some(v) = &mut self.groningen {
+            input.read(&mut v.values)?;
+            input.read(&mut v.frozen)?;
+        }
+        input.read(&mut self.peak_lactate)?;
+        input.read(&mut self.lowest_lactate)?;
+        input.read(&mut self.peak_glucose)?;
+        input.read(&mut self.ha_flow_mean)?;
+        input.read(&mut self.pv_flow_mean)?;
+        input.read(&mut self.bile_minutes)?;
+        input.read(&mut self.bile_samples)?;
+        input.read(&mut self.bile_every.next_s)
     }
 }
 

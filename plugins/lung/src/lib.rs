@@ -22,7 +22,7 @@ mod settings;
 pub mod verdict;
 
 use perfuse_plugin_sdk::{
-    CreateContext, Params, Protocol, StepInput, StepOutput, export_plugin, validity,
+    CreateContext, Params, Protocol, StepInput, StepOutput, export_plugin, state, validity,
 };
 
 use settings::Settings;
@@ -258,6 +258,22 @@ impl Protocol for Lung {
         } else {
             f64::NAN
         };
+    }
+
+    fn save(&self, out: &mut state::Writer) {
+        out.put(&self.ventilating)
+            .put(&self.ventilation_start_temp_c)
+            .put(&self.ventilation_start_s)
+            .put(&self.next_assessment_s);
+        self.verdict.save(out);
+    }
+
+    fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.read(&mut self.ventilating)?;
+        input.read(&mut self.ventilation_start_temp_c)?;
+        input.read(&mut self.ventilation_start_s)?;
+        input.read(&mut self.next_assessment_s)?;
+        self.verdict.restore(input)
     }
 }
 

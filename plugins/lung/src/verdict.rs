@@ -4,6 +4,8 @@
 //! assessments of the run. A deterioration, once seen, stays a reason: a lung that got worse and
 //! then held still is not stable.
 
+use perfuse_plugin_sdk::state::{self, Field};
+
 /// What one assessment measured.
 #[derive(Debug, Clone, Copy)]
 pub struct Measures {
@@ -91,6 +93,54 @@ impl Verdict {
         if self.complete {
             self.previous = Some(now);
         }
+    }
+
+    /// Writes the assessments' history (not the thresholds, which come from the parameters).
+    pub fn save(&self, out: &mut state::Writer) {
+        let r = &self.reasons;
+        out.put(&self.previous)
+            .put(&r.pf_below_threshold)
+            .put(&r.pvr_worse)
+            .put(&r.dynamic_compliance_worse)
+            .put(&r.static_compliance_worse)
+            .put(&r.peak_pressure_worse)
+            .put(&self.complete)
+            .put(&self.count);
+    }
+
+    pub fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.read(&mut self.previous)?;
+        let r = &mut self.reasons;
+        input.read(&mut r.pf_below_threshold)?;
+        input.read(&mut r.pvr_worse)?;
+        input.read(&mut r.dynamic_compliance_worse)?;
+        input.read(&mut r.static_compliance_worse)?;
+        input.read(&mut r.peak_pressure_worse)?;
+        input.read(&mut self.complete)?;
+        input.read(&mut self.count)
+    }
+}
+
+impl Field for Measures {
+    fn put(&self, w: &mut state::Writer) {
+        w.put(&[
+            self.pf_mmhg,
+            self.pvr_dyn_s_cm5,
+            self.dynamic_compliance_ml_cmh2o,
+            self.static_compliance_ml_cmh2o,
+            self.peak_pressure_cmh2o,
+        ]);
+    }
+
+    fn get(r: &mut state::Reader<'_>) -> Result<Self, String> {
+        let [pf, pvr, cdyn, cstat, peak] = r.get::<[f64; 5]>()?;
+        Ok(Measures {
+            pf_mmhg: pf,
+            pvr_dyn_s_cm5: pvr,
+            dynamic_compliance_ml_cmh2o: cdyn,
+            static_compliance_ml_cmh2o: cstat,
+            peak_pressure_cmh2o: peak,
+        })
     }
 }
 

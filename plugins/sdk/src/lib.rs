@@ -18,6 +18,9 @@
 //! - 1.0: signals, setpoint requests, phase advance, derived values.
 //! - 1.1: actuator commands ([`CreateArgs::actuators`], [`StepInput::commands`],
 //!   [`StepOutput::commands`]) and assessments ([`StepOutput::assessment`]).
+//! - 1.2: saving and restoring an instance's state across a restart ([`PluginDescriptor::save`],
+//!   [`PluginDescriptor::restore`], [`Protocol::save`], [`Protocol::restore`], [`state`]). The host
+//!   reads the two appended fields only from plugins of minor 2 or later.
 //!
 //! The SDK depends on nothing of the core, and the core's types never appear here.
 
@@ -29,7 +32,7 @@ pub const MAGIC: u32 = 0x5052_4653;
 /// ABI major version: a plugin with another major is refused.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: grows when fields are appended.
-pub const ABI_MINOR: u16 = 1;
+pub const ABI_MINOR: u16 = 2;
 /// The one symbol a plugin library exports (NUL-terminated for `dlsym`).
 pub const DESCRIPTOR_SYMBOL: &[u8] = b"perfuse_plugin_descriptor_v1\0";
 
@@ -50,6 +53,8 @@ pub mod status {
     pub const INVALID: i32 = 1;
     /// The plugin panicked; the panic was caught at the boundary.
     pub const PANICKED: i32 = 2;
+    /// `save`'s buffer is too small; the needed size is in its `len` (1.2).
+    pub const BUFFER_TOO_SMALL: i32 = 3;
 }
 
 /// A borrowed UTF-8 string: pointer and length, no terminator, never freed by the receiver.
@@ -256,6 +261,15 @@ pub struct PluginDescriptor {
         extern "C" fn(inst: *mut c_void, input: *const StepInput, out: *mut StepOutput) -> i32,
     pub phase_event: extern "C" fn(inst: *mut c_void, event: *const PhaseEvent) -> i32,
     pub destroy: extern "C" fn(inst: *mut c_void),
+    /// Writes the instance's state into the host's buffer `buf` of `cap` bytes and its size into
+    /// `len`; when `cap` is too small it writes nothing else, sets `len` to the size needed and
+    /// returns [`status::BUFFER_TOO_SMALL`]. Called between ticks only. `None`: no state (1.2).
+    pub save:
+        Option<extern "C" fn(inst: *mut c_void, buf: *mut u8, cap: usize, len: *mut usize) -> i32>,
+    /// Replaces the state of a freshly created instance with `len` bytes that `save` wrote
+    /// (borrowed for the call); [`status::INVALID`] when they are not a state it understands.
+    /// Called before the first tick of a resumed run. `None`: no state (1.2).
+    pub restore: Option<extern "C" fn(inst: *mut c_void, bytes: *const u8, len: usize) -> i32>,
 }
 
 // SAFETY: the descriptor is immutable static data; its strings point at 'static literals.
@@ -364,6 +378,216 @@ pub trait Protocol: Sized + 'static {
     fn step(&mut self, input: &StepInput, out: &mut StepOutput);
     /// Called after the host changed phase.
     fn phase_event(&mut self, _event: &PhaseEvent) {}
+    /// Writes what the instance has accumulated during the run (not what `create` derives from
+    /// the parameters), so that a restarted controller continues where it was (1.2). Called
+    /// between ticks; may allocate. The default writes nothing: a plugin without run state.
+    fn save(&self, _out: &mut state::Writer) {}
+    /// Reads back what [`Protocol::save`] wrote, into an instance just made by `create`. An
+    /// error (a short or malformed state) faults the plugin in the resumed run (1.2).
+    fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.finish()
+    }
+}
+
+pub mod state {
+    //! A small, explicit byte encoding for [`Protocol::save`](crate::Protocol::save) and
+    //! [`Protocol::restore`](crate::Protocol::restore): fields are written and read back in the
+    //! same order, little-endian, without names. The host stores the bytes with the plugin's id
+    //! and version and restores them only into the same plugin version.
+
+    /// Collects the bytes of a saved state.
+    #[derive(Debug, Default)]
+    pub struct Writer {
+        bytes: Vec<u8>,
+    }
+
+    impl Writer {
+        pub fn new() -> Self {
+            Writer::default()
+        }
+
+        /// Appends one field.
+        pub fn put<T: Field>(&mut self, value: &T) -> &mut Self {
+            value.put(self);
+            self
+        }
+
+        pub fn bytes(&self) -> &[u8] {
+            &self.bytes
+        }
+
+        fn raw(&mut self, b: &[u8]) {
+            self.bytes.extend_from_slice(b);
+        }
+    }
+
+    /// Reads a saved state back, field by field.
+    #[derive(Debug)]
+    pub struct Reader<'a> {
+        bytes: &'a [u8],
+        pos: usize,
+    }
+
+    impl<'a> Reader<'a> {
+        pub fn new(bytes: &'a [u8]) -> Self {
+            Reader { bytes, pos: 0 }
+        }
+
+        /// Reads the next field.
+        pub fn get<T: Field>(&mut self) -> Result<T, String> {
+            T::get(self)
+        }
+
+        /// Reads the next field into `slot`.
+        pub fn read<T: Field>(&mut self, slot: &mut T) -> Result<(), String> {
+            *slot = T::get(self)?;
+            Ok(())
+        }
+
+        /// Succeeds when every byte was read: a longer state is not the one this plugin wrote.
+        pub fn finish(&self) -> Result<(), String> {
+            match self.bytes.len() - self.pos {
+                0 => Ok(()),
+                n => Err(format!(
+                    "{n} unexpected byte(s) at the end of the saved state"
+                )),
+            }
+        }
+
+        fn raw<const N: usize>(&mut self) -> Result<[u8; N], String> {
+            let end = self.pos + N;
+            let chunk = self.bytes.get(self.pos..end).ok_or_else(|| {
+                format!(
+                    "the saved state ends at byte {} where {N} more were expected",
+                    self.bytes.len()
+                )
+            })?;
+            self.pos = end;
+            let mut out = [0; N];
+            out.copy_from_slice(chunk);
+            Ok(out)
+        }
+    }
+
+    /// A value that can be saved and restored.
+    pub trait Field: Sized {
+        fn put(&self, w: &mut Writer);
+        fn get(r: &mut Reader<'_>) -> Result<Self, String>;
+    }
+
+    impl Field for f64 {
+        fn put(&self, w: &mut Writer) {
+            w.raw(&self.to_le_bytes());
+        }
+        fn get(r: &mut Reader<'_>) -> Result<Self, String> {
+            r.raw().map(f64::from_le_bytes)
+        }
+    }
+
+    impl Field for u64 {
+        fn put(&self, w: &mut Writer) {
+            w.raw(&self.to_le_bytes());
+        }
+        fn get(r: &mut Reader<'_>) -> Result<Self, String> {
+            r.raw().map(u64::from_le_bytes)
+        }
+    }
+
+    impl Field for u32 {
+        fn put(&self, w: &mut Writer) {
+            w.raw(&self.to_le_bytes());
+        }
+        fn get(r: &mut Reader<'_>) -> Result<Self, String> {
+            r.raw().map(u32::from_le_bytes)
+        }
+    }
+
+    impl Field for usize {
+        fn put(&self, w: &mut Writer) {
+            (*self as u64).put(w);
+        }
+        fn get(r: &mut Reader<'_>) -> Result<Self, String> {
+            let v = u64::get(r)?;
+            usize::try_from(v).map_err(|_| format!("{v} does not fit this machine's usize"))
+        }
+    }
+
+    impl Field for bool {
+        fn put(&self, w: &mut Writer) {
+            w.raw(&[u8::from(*self)]);
+        }
+        fn get(r: &mut Reader<'_>) -> Result<Self, String> {
+            match r.raw::<1>()? {
+                [0] => Ok(false),
+                [1] => Ok(true),
+                [b] => Err(format!("{b} is not a saved boolean")),
+            }
+        }
+    }
+
+    impl<T: Field> Field for Option<T> {
+        fn put(&self, w: &mut Writer) {
+            self.is_some().put(w);
+            if let Some(v) = self {
+                v.put(w);
+            }
+        }
+        fn get(r: &mut Reader<'_>) -> Result<Self, String> {
+            if bool::get(r)? {
+                T::get(r).map(Some)
+            } else {
+                Ok(None)
+            }
+        }
+    }
+
+    impl<T: Field + Copy + Default, const N: usize> Field for [T; N] {
+        fn put(&self, w: &mut Writer) {
+            for v in self {
+                v.put(w);
+            }
+        }
+        fn get(r: &mut Reader<'_>) -> Result<Self, String> {
+            let mut out = [T::default(); N];
+            for slot in &mut out {
+                *slot = T::get(r)?;
+            }
+            Ok(out)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn fields_read_back_in_order_and_a_wrong_length_is_an_error() {
+            let mut w = Writer::new();
+            w.put(&1.5f64)
+                .put(&7u64)
+                .put(&Some(3u32))
+                .put(&None::<f64>)
+                .put(&true)
+                .put(&[1.0f64, f64::NAN]);
+            let mut r = Reader::new(w.bytes());
+            assert_eq!(r.get::<f64>(), Ok(1.5));
+            assert_eq!(r.get::<u64>(), Ok(7));
+            assert_eq!(r.get::<Option<u32>>(), Ok(Some(3)));
+            assert_eq!(r.get::<Option<f64>>(), Ok(None));
+            assert_eq!(r.get::<bool>(), Ok(true));
+            let a: [f64; 2] = r.get().unwrap();
+            assert_eq!(a[0], 1.0);
+            assert!(a[1].is_nan());
+            assert_eq!(r.finish(), Ok(()));
+
+            let mut short = Reader::new(&w.bytes()[..4]);
+            let err = short.get::<f64>().unwrap_err();
+            assert!(err.contains("ends at byte 4"), "{err}");
+            let mut long = Reader::new(w.bytes());
+            long.get::<f64>().unwrap();
+            assert!(long.finish().unwrap_err().contains("unexpected byte"));
+        }
+    }
 }
 
 #[doc(hidden)]
@@ -507,6 +731,65 @@ pub mod __rt {
     }
 
     /// # Safety
+    /// See the module documentation; `buf` has room for `cap` bytes, `len` is valid.
+    pub unsafe fn save<P: Protocol>(
+        inst: *mut c_void,
+        buf: *mut u8,
+        cap: usize,
+        len: *mut usize,
+    ) -> i32 {
+        if inst.is_null() || len.is_null() || (buf.is_null() && cap > 0) {
+            return status::INVALID;
+        }
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            let mut w = state::Writer::new();
+            // SAFETY: `inst` came from `create::<P>`.
+            unsafe { &*inst.cast::<P>() }.save(&mut w);
+            w
+        }));
+        let Ok(w) = result else {
+            return status::PANICKED;
+        };
+        let bytes = w.bytes();
+        // SAFETY: the host passes a valid `len`; the state stays in the plugin's own allocation,
+        // only copied into the host's buffer.
+        unsafe { *len = bytes.len() };
+        if bytes.len() > cap {
+            return status::BUFFER_TOO_SMALL;
+        }
+        if !bytes.is_empty() {
+            // SAFETY: `buf` has room for `cap >= bytes.len()` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf, bytes.len()) };
+        }
+        status::OK
+    }
+
+    /// # Safety
+    /// See the module documentation; `bytes` points at `len` bytes valid for the call.
+    pub unsafe fn restore<P: Protocol>(inst: *mut c_void, bytes: *const u8, len: usize) -> i32 {
+        if inst.is_null() || (bytes.is_null() && len > 0) {
+            return status::INVALID;
+        }
+        let raw = if len == 0 {
+            &[][..]
+        } else {
+            // SAFETY: the host passes `len` valid bytes for the duration of the call.
+            unsafe { std::slice::from_raw_parts(bytes, len) }
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: `inst` came from `create::<P>` and nothing else uses it during the call.
+            let p = unsafe { &mut *inst.cast::<P>() };
+            let mut r = state::Reader::new(raw);
+            p.restore(&mut r).and_then(|()| r.finish())
+        }));
+        match result {
+            Ok(Ok(())) => status::OK,
+            Ok(Err(_)) => status::INVALID,
+            Err(_) => status::PANICKED,
+        }
+    }
+
+    /// # Safety
     /// See the module documentation.
     pub unsafe fn destroy<P: Protocol>(inst: *mut c_void) {
         if inst.is_null() {
@@ -554,6 +837,17 @@ macro_rules! export_plugin {
             extern "C" fn __destroy(i: *mut ::std::ffi::c_void) {
                 unsafe { $crate::__rt::destroy::<$ty>(i) }
             }
+            extern "C" fn __save(
+                i: *mut ::std::ffi::c_void,
+                b: *mut u8,
+                c: usize,
+                l: *mut usize,
+            ) -> i32 {
+                unsafe { $crate::__rt::save::<$ty>(i, b, c, l) }
+            }
+            extern "C" fn __restore(i: *mut ::std::ffi::c_void, b: *const u8, l: usize) -> i32 {
+                unsafe { $crate::__rt::restore::<$ty>(i, b, l) }
+            }
             static DESCRIPTOR: $crate::PluginDescriptor = $crate::PluginDescriptor {
                 magic: $crate::MAGIC,
                 abi_major: $crate::ABI_MAJOR,
@@ -567,6 +861,8 @@ macro_rules! export_plugin {
                 step: __step,
                 phase_event: __phase,
                 destroy: __destroy,
+                save: Some(__save),
+                restore: Some(__restore),
             };
             #[unsafe(no_mangle)]
             pub extern "C" fn perfuse_plugin_descriptor_v1() -> *const $crate::PluginDescriptor {
@@ -574,4 +870,66 @@ macro_rules! export_plugin {
             }
         };
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A protocol with a little state, called through the same glue the export macro uses.
+    struct Count {
+        n: u64,
+    }
+
+    impl Protocol for Count {
+        const ID: &'static str = "count";
+        const VERSION: &'static str = "0.1.0";
+        const DERIVED: &'static [&'static str] = &[];
+        fn validate(_: Params<'_>) -> Result<(), String> {
+            Ok(())
+        }
+        fn create(_: &CreateContext<'_>) -> Result<Self, String> {
+            Ok(Count { n: 0 })
+        }
+        fn step(&mut self, _: &StepInput, _: &mut StepOutput) {}
+        fn save(&self, out: &mut state::Writer) {
+            assert!(self.n != 13, "unlucky");
+            out.put(&self.n);
+        }
+        fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+            input.read(&mut self.n)
+        }
+    }
+
+    fn instance(n: u64) -> *mut c_void {
+        Box::into_raw(Box::new(Count { n })).cast()
+    }
+
+    #[test]
+    fn save_reports_the_size_it_needs_and_restore_checks_the_length() {
+        let inst = instance(42);
+        let mut len = 0;
+        let mut small = [0u8; 4];
+        let code = unsafe { __rt::save::<Count>(inst, small.as_mut_ptr(), 4, &mut len) };
+        assert_eq!((code, len), (status::BUFFER_TOO_SMALL, 8));
+        assert_eq!(small, [0; 4], "nothing written into a short buffer");
+        let mut buf = [0u8; 16];
+        let code = unsafe { __rt::save::<Count>(inst, buf.as_mut_ptr(), 16, &mut len) };
+        assert_eq!((code, len), (status::OK, 8));
+
+        let other = instance(0);
+        let code = unsafe { __rt::restore::<Count>(other, buf.as_ptr(), 8) };
+        assert_eq!(code, status::OK);
+        assert_eq!(unsafe { &*other.cast::<Count>() }.n, 42);
+        let short = unsafe { __rt::restore::<Count>(other, buf.as_ptr(), 7) };
+        let long = unsafe { __rt::restore::<Count>(other, buf.as_ptr(), 9) };
+        assert_eq!((short, long), (status::INVALID, status::INVALID));
+
+        let unlucky = instance(13);
+        let code = unsafe { __rt::save::<Count>(unlucky, buf.as_mut_ptr(), 16, &mut len) };
+        assert_eq!(code, status::PANICKED, "a panic is caught at the boundary");
+        for i in [inst, other, unlucky] {
+            unsafe { __rt::destroy::<Count>(i) };
+        }
+    }
 }

@@ -14,7 +14,7 @@
 //! (mmol/L, measured in the arterial line).
 
 use perfuse_plugin_sdk::{
-    CreateContext, Params, Protocol, StepInput, StepOutput, export_plugin, validity,
+    CreateContext, Params, Protocol, StepInput, StepOutput, export_plugin, state, validity,
 };
 
 /// Pump flow above which the donor counts as reperfused, mL/min (my choice: well above the
@@ -155,6 +155,18 @@ impl Protocol for TaNrp {
             }
             _ => f64::NAN,
         };
+    }
+
+    fn save(&self, out: &mut state::Writer) {
+        out.put(&self.wean_fraction)
+            .put(&self.reperfused_at_s)
+            .put(&self.lactate_at_reperfusion);
+    }
+
+    fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
+        input.read(&mut self.wean_fraction)?;
+        input.read(&mut self.reperfused_at_s)?;
+        input.read(&mut self.lactate_at_reperfusion)
     }
 }
 

@@ -38,6 +38,8 @@ static DESCRIPTOR: PluginDescriptor = PluginDescriptor {
     step,
     phase_event,
     destroy,
+    save: None,
+    restore: None,
 };
 
 /// The descriptor symbol, as a real plugin exports it.
