@@ -85,7 +85,10 @@ fn enter_commands(run: &mut Run, commands: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("commands.ron");
     std::fs::write(&path, commands).unwrap();
-    let cmds = config::load_commands(&path, &run.plan).unwrap_or_else(|e| panic!("{e}"));
+    // The protocol's own length stands for `--duration`, so a hold without release is accepted.
+    let plan = &run.plan;
+    let length_s = plan.phases.iter().map(|p| p.duration_ticks).sum::<u64>() as f64 * plan.period_s;
+    let cmds = config::load_commands(&path, plan, Some(length_s)).unwrap_or_else(|e| panic!("{e}"));
     run.enter_operator_input(Vec::new(), cmds);
 }
 
