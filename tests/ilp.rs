@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use perfuse_core::run::Run;
-use perfuse_plugin_sdk::validity;
 
 fn priority(run: &Run, id: &str) -> &'static str {
     run.alarms()
