@@ -338,6 +338,7 @@ fn hope_over_temperature_alarms_while_cooling_and_flow_continue() {
         persist + 1,
         "raised once the condition had held its persistence"
     );
+    assert_eq!(alarm_first_tick(&run, "over_temperature"), Some(raised));
     assert_eq!(priority(&run, "over_temperature"), "high");
     // Heating is capped at 0 W; the cooling the loop asks for goes through.
     assert!(command(&run, "cooler") < 0.0, "cooling continues");
@@ -361,6 +362,7 @@ fn hope_under_temperature_turns_the_cooler_off() {
         persist + 1,
         "raised once the condition had held its persistence"
     );
+    assert_eq!(alarm_first_tick(&run, "under_temperature"), Some(raised));
     assert_eq!(priority(&run, "under_temperature"), "high");
     assert_eq!(command(&run, "cooler"), 0.0);
     assert!(command(&run, "pump") > 0.0);
