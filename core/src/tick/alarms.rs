@@ -839,3 +839,366 @@ fn end(alarm: &mut Alarm, index: usize, tick: u64, log: &mut AlarmLog, events: &
         value: f64::NAN,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Range;
+    use crate::plan::{PluginPlan, RulePlan, SignalPlan};
+
+    /// A plan of one signal (index 0) and the given rules, at 100 Hz.
+    fn plan(rules: Vec<RulePlan>) -> Plan {
+        Plan {
+            name: "test".into(),
+            scenarios: Vec::new(),
+            default_scenario: None,
+            period_s: 0.01,
+            plugin: PluginPlan {
+                id: "test".into(),
+                version_req: semver::VersionReq::STAR,
+                sha256: None,
+                params: Vec::new(),
+            },
+            signals: vec![SignalPlan {
+                id: "p".into(),
+                unit: "mmHg".into(),
+                range: Range {
+                    min: 0.0,
+                    max: 100.0,
+                },
+            }],
+            sensors: Vec::new(),
+            estimates: Vec::new(),
+            actuators: Vec::new(),
+            phases: Vec::new(),
+            rules,
+            coverage: Vec::new(),
+        }
+    }
+
+    fn above(id: &str, priority: Priority, limit: f64, persist_s: f64) -> RulePlan {
+        RulePlan {
+            id: id.into(),
+            text: id.into(),
+            priority,
+            condition: ConditionPlan::Above { signal: 0, limit },
+            persist_ticks: (persist_s / 0.01).round() as u64,
+            clear_ticks: 200,
+            deadband: 0.0,
+            technical: false,
+            latch: false,
+            action: ActionPlan::AlarmOnly,
+            escalate_ticks: None,
+            phases: u64::MAX,
+        }
+    }
+
+    /// Runs the alarms for one tick with signal 0 at `v` (valid) and the given commands.
+    struct Bench {
+        plan: Plan,
+        alarms: Alarms,
+        tick: u64,
+        events: TickEvents,
+        log: OperatorLog,
+    }
+
+    impl Bench {
+        fn new(plan: Plan) -> Self {
+            Bench {
+                alarms: Alarms::new(&plan),
+                plan,
+                tick: 0,
+                events: TickEvents::new(),
+                log: OperatorLog::with_capacity(64),
+            }
+        }
+
+        fn tick(&mut self, v: f64, valid: bool, commands: &[OperatorAction]) {
+            let mut s = Signals::default();
+            s.values[0] = v;
+            let ok = if valid { validity::OK } else { validity::STALE };
+            s.validity[0] = ok;
+            s.health[0] = ok;
+            self.events.clear();
+            let due: Vec<OperatorCommand> = commands
+                .iter()
+                .map(|&action| OperatorCommand {
+                    tick: self.tick,
+                    action,
+                })
+                .collect();
+            self.alarms
+                .take_commands(self.tick, 0.01, &due, &mut self.log, &mut self.events);
+            let last_sent = [0.0; MAX_ACTUATORS];
+            self.alarms.update(
+                self.tick,
+                &self.plan,
+                &s,
+                0,
+                false,
+                &last_sent,
+                &mut self.events,
+                |_, _| {},
+            );
+            self.tick += 1;
+        }
+
+        fn run(&mut self, n: u64, v: f64) {
+            for _ in 0..n {
+                self.tick(v, true, &[]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_true_most_of_the_time_raises_its_alarm() {
+        // True 9.5 s of every 10 s against a 10-s persistence: raised within the second cycle.
+        let mut b = Bench::new(plan(vec![above("a", Priority::Medium, 50.0, 10.0)]));
+        for _ in 0..3 {
+            b.run(950, 60.0);
+            b.run(50, 40.0);
+        }
+        let a = &b.alarms.list[0];
+        assert_eq!(
+            a.count, 1,
+            "one activation, not ended by the brief normal readings"
+        );
+        // 950 true ticks, 50 normal (shorter than the 2-s clear time), then the 51st true tick
+        // of the second cycle is the 1001st.
+        assert_eq!(a.first_tick, Some(1050), "after 1001 true ticks");
+        assert!(a.active);
+    }
+
+    #[test]
+    fn a_glitch_shorter_than_the_persistence_raises_nothing() {
+        let mut b = Bench::new(plan(vec![above("a", Priority::High, 50.0, 1.0)]));
+        for _ in 0..5 {
+            b.run(50, 60.0);
+            b.run(300, 40.0);
+        }
+        assert_eq!(b.alarms.list[0].count, 0);
+    }
+
+    #[test]
+    fn chattering_continues_one_activation_and_escalation_is_not_reset() {
+        let mut rule = above("a", Priority::Low, 50.0, 0.0);
+        rule.escalate_ticks = Some(3000);
+        let mut b = Bench::new(plan(vec![rule]));
+        // A single 0.1-s normal reading every 5 s for a minute.
+        for _ in 0..12 {
+            b.run(490, 60.0);
+            b.run(10, 40.0);
+        }
+        let a = &b.alarms.list[0];
+        assert_eq!(a.count, 1);
+        assert_eq!(a.priority, Priority::Medium, "escalated after 30 s");
+        assert_eq!(b.alarms.log.entries.len(), 1);
+        assert_eq!(b.alarms.log.entries[0].escalated_to, Some(Priority::Medium));
+        // Normal for longer than the 2-s clear time (counted from the last normal reading at
+        // 5990): it ends.
+        b.run(201, 40.0);
+        assert!(!b.alarms.list[0].active);
+        assert_eq!(b.alarms.log.entries[0].end_tick, Some(5990 + 200));
+    }
+
+    #[test]
+    fn a_deadband_delays_the_end_until_the_value_is_back_inside() {
+        let mut rule = above("a", Priority::Medium, 50.0, 0.0);
+        rule.deadband = 5.0;
+        rule.clear_ticks = 0;
+        let mut b = Bench::new(plan(vec![rule]));
+        b.run(1, 60.0);
+        b.run(100, 48.0);
+        assert!(b.alarms.list[0].active, "48 is inside the 5-unit deadband");
+        b.run(2, 44.0);
+        assert!(!b.alarms.list[0].active);
+    }
+
+    #[test]
+    fn an_invalid_input_neither_ends_nor_raises_a_value_alarm() {
+        let mut b = Bench::new(plan(vec![
+            above("on", Priority::High, 50.0, 0.0),
+            above("off", Priority::High, 70.0, 0.0),
+        ]));
+        b.run(1, 60.0);
+        assert!(b.alarms.list[0].active);
+        for _ in 0..1000 {
+            // The invalid reading is far above both limits: it must raise nothing.
+            b.tick(99.0, false, &[]);
+        }
+        assert!(b.alarms.list[0].active, "stays while nobody can tell");
+        assert_eq!(b.alarms.list[1].count, 0);
+        b.run(202, 40.0);
+        assert!(
+            !b.alarms.list[0].active,
+            "valid and absent for the clear time"
+        );
+    }
+
+    #[test]
+    fn acknowledgement_expires_by_priority_and_escalation_clears_it() {
+        let mut rule = above("a", Priority::Low, 50.0, 0.0);
+        rule.escalate_ticks = Some(60_000);
+        let mut b = Bench::new(plan(vec![rule, above("h", Priority::High, 80.0, 0.0)]));
+        b.run(400, 90.0);
+        b.tick(
+            90.0,
+            true,
+            &[
+                OperatorAction::Acknowledge(0),
+                OperatorAction::Acknowledge(1),
+            ],
+        );
+        assert_eq!(b.alarms.sounding, None);
+        // HIGH: 120 s.
+        b.run(12_000, 90.0);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+        assert!(!b.alarms.list[1].acknowledged);
+        // The HIGH condition goes (it ends after its clear time); the LOW one, escalated to
+        // MEDIUM at 600 s, sounds again through its acknowledgement.
+        b.run(60_000 - b.tick, 60.0);
+        assert!(!b.alarms.list[1].active);
+        assert_eq!(b.alarms.sounding, None);
+        assert!(b.alarms.list[0].acknowledged);
+        b.run(1, 60.0);
+        assert_eq!(b.alarms.list[0].priority, Priority::Medium);
+        assert!(!b.alarms.list[0].acknowledged);
+        assert_eq!(b.alarms.sounding, Some(Priority::Medium));
+        let escalated = b.events.as_slice().iter().any(|e| {
+            matches!(
+                e,
+                Event::Alarm {
+                    change: AlarmChange::Escalated,
+                    priority: Priority::Medium,
+                    ..
+                }
+            )
+        });
+        assert!(escalated);
+    }
+
+    #[test]
+    fn the_sounding_priority_is_the_highest_not_acknowledged() {
+        let mut b = Bench::new(plan(vec![
+            above("m", Priority::Medium, 50.0, 0.0),
+            above("h", Priority::High, 80.0, 0.0),
+        ]));
+        b.run(400, 90.0);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+        b.tick(90.0, true, &[OperatorAction::Acknowledge(1)]);
+        assert_eq!(
+            b.alarms.sounding,
+            Some(Priority::Medium),
+            "the MEDIUM still sounds"
+        );
+        assert_eq!(
+            b.alarms.timeline,
+            vec![(0, Some(Priority::High)), (400, Some(Priority::Medium))]
+        );
+    }
+
+    #[test]
+    fn a_flood_never_loses_a_high_entry_and_counts_and_alarms_dropped_low_ones() {
+        let mut rule = above("chatter", Priority::Low, 50.0, 0.0);
+        rule.clear_ticks = 0;
+        let mut b = Bench::new(plan(vec![rule, above("h", Priority::High, 80.0, 0.0)]));
+        for _ in 0..LOG_CAPACITY + 10 {
+            b.run(1, 60.0);
+            b.run(2, 40.0);
+        }
+        // 10 LOW activations found no room, and `alarm_log_full`'s own MEDIUM entry took the
+        // place of one more.
+        let dropped = b.alarms.log.dropped;
+        assert_eq!(dropped, 11);
+        let full = b
+            .alarms
+            .list
+            .iter()
+            .position(|a| a.id == LOG_FULL_ALARM)
+            .unwrap();
+        assert!(b.alarms.list[full].active, "dropping is alarmed");
+        assert_eq!(b.alarms.list[full].priority, Priority::Medium);
+        // A HIGH activation now: it takes a closed LOW entry's place.
+        b.run(1, 90.0);
+        b.run(1, 40.0);
+        let highs: Vec<&LogEntry> = b
+            .alarms
+            .log
+            .entries
+            .iter()
+            .filter(|e| e.alarm == 1)
+            .collect();
+        assert_eq!(highs.len(), 1);
+        assert_eq!(b.alarms.log.entries.len(), LOG_CAPACITY);
+        assert!(
+            b.alarms.log.dropped > dropped,
+            "the LOW entry it replaced is counted"
+        );
+    }
+
+    #[test]
+    fn a_failed_output_raises_a_high_technical_alarm() {
+        let mut b = Bench::new(plan(Vec::new()));
+        b.run(10, 0.0);
+        let i = b
+            .alarms
+            .list
+            .iter()
+            .position(|a| a.id == OUTPUT_FAILURE_ALARM)
+            .unwrap();
+        assert!(!b.alarms.list[i].active);
+        // Set between ticks, as a driver does.
+        b.alarms.outputs = OutputHealth {
+            failed: 1,
+            last_failure_tick: Some(10),
+            frames_lost: 3,
+        };
+        b.run(1, 0.0);
+        let a = &b.alarms.list[i];
+        assert!(a.active && a.technical);
+        assert_eq!(a.priority, Priority::High);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+    }
+
+    #[test]
+    fn a_pause_covers_what_sounds_for_at_most_its_time_then_the_signal_sounds_again() {
+        let mut b = Bench::new(plan(vec![
+            above("a", Priority::High, 50.0, 0.0),
+            above("b", Priority::High, 70.0, 0.0),
+        ]));
+        // Nothing sounds: refused.
+        b.tick(40.0, true, &[OperatorAction::PauseAudio]);
+        assert_eq!(b.alarms.audio_pauses, 0);
+        b.run(400, 60.0);
+        b.tick(60.0, true, &[OperatorAction::PauseAudio]);
+        assert_eq!(b.alarms.sounding, None);
+        // `b` starts during the pause (tick 402): it sounds at once.
+        b.run(200, 75.0);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+        // A second pause covers `b` but does not extend the first; `b` still sounds its first
+        // burst (3 s), then falls silent.
+        b.tick(75.0, true, &[OperatorAction::PauseAudio]);
+        assert_eq!(
+            b.alarms.sounding,
+            Some(Priority::High),
+            "a burst is not cut short"
+        );
+        assert_eq!(b.alarms.audio_paused_until, 401 + 12_000);
+        b.run(702 - b.tick, 75.0);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+        b.run(1, 75.0);
+        assert_eq!(b.alarms.sounding, None);
+        b.run(401 + 12_000 - b.tick, 75.0);
+        assert_eq!(b.alarms.sounding, None);
+        b.run(1, 75.0);
+        assert_eq!(b.alarms.sounding, Some(Priority::High), "the pause ran out");
+        // Right after it ran out a new pause is refused until the signal has sounded a burst.
+        b.tick(75.0, true, &[OperatorAction::PauseAudio]);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+        b.run(300, 75.0);
+        b.tick(75.0, true, &[OperatorAction::PauseAudio]);
+        assert_eq!(b.alarms.sounding, None);
+        b.tick(75.0, true, &[OperatorAction::ResumeAudio]);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+    }
+}
