@@ -238,13 +238,24 @@ fn run(
         summary.final_phase
     );
     for a in &summary.alarms {
+        let escalated = if a.highest_priority != a.priority {
+            format!(" → {}", a.highest_priority.to_uppercase())
+        } else {
+            String::new()
+        };
         println!(
-            "  alarm {} [{}] first at {} ({}x): {}",
+            "  alarm {} [{}{escalated}] first at {} ({}x): {}",
             a.id,
             a.priority.to_uppercase(),
             status::clock_text(a.first_s),
             a.count,
             a.text
+        );
+    }
+    if summary.alarm_log_dropped > 0 {
+        println!(
+            "  alarm log: {} low-priority entries dropped",
+            summary.alarm_log_dropped
         );
     }
     Ok(())

@@ -122,6 +122,8 @@ pub enum SensorKind {
     Haemoglobin,
     /// A measured time (activated clotting time).
     Duration,
+    /// The device's mains monitor: 1 on mains, 0 on battery.
+    Supply,
 }
 
 impl SensorKind {
@@ -142,6 +144,7 @@ impl SensorKind {
             SensorKind::Activity => "IU/L",
             SensorKind::Haemoglobin => "g/dL",
             SensorKind::Duration => "s",
+            SensorKind::Supply => "on mains",
         }
     }
 
@@ -164,6 +167,7 @@ impl SensorKind {
             SensorKind::Activity => (0.0, 100_000.0),
             SensorKind::Haemoglobin => (0.0, 30.0),
             SensorKind::Duration => (0.0, 10_000.0),
+            SensorKind::Supply => (0.0, 1.0),
         }
     }
 }

@@ -733,15 +733,15 @@ fn check_rules(
                 fmt_num(deadband),
             );
         }
-        let on_bubble = |s: usize| {
+        let on_equipment = |s: usize| {
             file.circuit
                 .sensors
                 .get(s)
-                .is_some_and(|s| s.kind == SensorKind::Bubble)
+                .is_some_and(|s| matches!(s.kind, SensorKind::Bubble | SensorKind::Supply))
         };
         let technical = r
             .technical
-            .unwrap_or_else(|| is_equipment(&condition, &on_bubble));
+            .unwrap_or_else(|| is_equipment(&condition, &on_equipment));
         out.push(RulePlan {
             id: r.id.clone(),
             text: r.text.clone(),
@@ -760,8 +760,9 @@ fn check_rules(
     out
 }
 
-/// Whether a condition is about the equipment: sensor health, or a bubble detector's reading.
-fn is_equipment(c: &ConditionPlan, on_bubble: &dyn Fn(usize) -> bool) -> bool {
+/// Whether a condition is about the equipment: sensor health, or the reading of a bubble
+/// detector or the supply monitor.
+fn is_equipment(c: &ConditionPlan, on_equipment: &dyn Fn(usize) -> bool) -> bool {
     match c {
         ConditionPlan::Stale { .. }
         | ConditionPlan::Stuck { .. }
@@ -769,8 +770,8 @@ fn is_equipment(c: &ConditionPlan, on_bubble: &dyn Fn(usize) -> bool) -> bool {
         | ConditionPlan::Disagree { .. } => true,
         ConditionPlan::Above { signal, .. }
         | ConditionPlan::Below { signal, .. }
-        | ConditionPlan::Outside { signal, .. } => on_bubble(*signal),
-        ConditionPlan::All(list) => list.iter().all(|c| is_equipment(c, on_bubble)),
+        | ConditionPlan::Outside { signal, .. } => on_equipment(*signal),
+        ConditionPlan::All(list) => list.iter().all(|c| is_equipment(c, on_equipment)),
     }
 }
 
