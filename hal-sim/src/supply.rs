@@ -69,7 +69,8 @@ mod tests {
         assert_eq!(s.reading(BATTERY_POINT, 10.0), Some(100.0));
         s.lose_mains(100.0);
         assert_eq!(s.reading(MAINS_POINT, 100.0), Some(0.0));
-        assert_eq!(s.reading(BATTERY_POINT, 100.0 + 2880.0), Some(20.0));
+        let left = s.reading(BATTERY_POINT, 100.0 + 2880.0).unwrap();
+        assert!((left - 20.0).abs() < 1e-9, "{left}");
         assert_eq!(s.reading(BATTERY_POINT, 100.0 + 7200.0), Some(0.0));
         assert_eq!(s.reading(0, 1.0), None);
         assert!(
