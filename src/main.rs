@@ -54,8 +54,8 @@ enum Command {
         #[arg(long)]
         labs: Option<PathBuf>,
         /// Operator commands during the run, as a RON list of `(at_s, command)` with command
-        /// one of Acknowledge("alarm"), PauseAudio, Setpoint(signal, value), AdvancePhase,
-        /// HoldPhase(bool), Stop.
+        /// one of Acknowledge("alarm"), Reset("alarm"), PauseAudio, ResumeAudio,
+        /// Setpoint(signal, value), AdvancePhase, HoldPhase(bool), Stop.
         #[arg(long)]
         commands: Option<PathBuf>,
         /// Inject a fault, KIND@TIME (e.g. air@30m, occlusion@1h, stuck:arterial_pressure@30m); repeatable.
