@@ -104,3 +104,33 @@ fn a_mains_loss_raises_the_power_failure_alarms() {
     let quiet = run_summary(&protocol("kidney-hmp.ron"), &["--duration", "20m"]);
     assert!(alarm(&quiet, "mains_lost").is_none());
 }
+
+#[test]
+fn equipment_conditions_are_technical() {
+    let technical = |file: &str, id: &str| {
+        let loaded = perfuse_core::config::load(&protocol(file)).unwrap_or_else(|e| panic!("{e}"));
+        let rule = loaded.plan.rules.iter().find(|r| r.id == id);
+        rule.unwrap_or_else(|| panic!("{file}: no rule {id}"))
+            .technical
+    };
+    for file in [
+        "kidney-hmp.ron",
+        "ta-nrp.ron",
+        "lung-evlp.ron",
+        "hithoc.ron",
+    ] {
+        assert!(
+            technical(file, "air_in_line"),
+            "{file}: air is the circuit's"
+        );
+    }
+    assert!(technical("kidney-hmp.ron", "mains_lost"));
+    assert!(technical("hipec-mmc.ron", "reservoir_low"));
+    assert!(technical("hithoc.ron", "outflow_blocked"));
+    assert!(technical("ilp-leg.ron", "line_over_pressure_critical"));
+    assert!(!technical("kidney-hmp.ron", "perfusate_hot"), "the organ's");
+    assert!(
+        !technical("lung-evlp.ron", "perfusate_loss"),
+        "oedema is the lung's"
+    );
+}
