@@ -57,8 +57,8 @@ enum Command {
         #[arg(long)]
         labs: Option<PathBuf>,
         /// Operator commands during the run, as a RON list of `(at_s, command)` with command
-        /// one of Acknowledge("alarm"), PauseAudio, Setpoint(signal, value), AdvancePhase,
-        /// HoldPhase(bool), Stop.
+        /// one of Acknowledge("alarm"), Reset("alarm"), PauseAudio, ResumeAudio,
+        /// Setpoint(signal, value), AdvancePhase, HoldPhase(bool), Stop.
         #[arg(long)]
         commands: Option<PathBuf>,
         /// Inject a fault, KIND@TIME (e.g. air@30m, occlusion@1h, stuck:arterial_pressure@30m); repeatable.
@@ -254,13 +254,24 @@ fn run(
         summary.final_phase
     );
     for a in &summary.alarms {
+        let escalated = if a.highest_priority != a.priority {
+            format!(" → {}", a.highest_priority.to_uppercase())
+        } else {
+            String::new()
+        };
         println!(
-            "  alarm {} [{}] first at {} ({}x): {}",
+            "  alarm {} [{}{escalated}] first at {} ({}x): {}",
             a.id,
             a.priority.to_uppercase(),
             status::clock_text(a.first_s),
             a.count,
             a.text
+        );
+    }
+    if summary.alarm_log_dropped > 0 {
+        println!(
+            "  alarm log: {} low-priority entries dropped",
+            summary.alarm_log_dropped
         );
     }
     Ok(())

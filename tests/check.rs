@@ -75,6 +75,19 @@ const CORPUS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "uncovered_sensor.ron",
+        &[
+            "uncovered_sensor.ron:99:24: rules[0].condition: expected a health rule (`Stale` or `Implausible`) for sensor `bubble` in every phase this rule is judged, or `core_sensor_alarms: Some(true)` to accept the core's alarm, found none",
+            "uncovered_sensor.ron:178:24: rules[8].condition: expected a health rule (`Stale` or `Implausible`) for sensor `ice_temp`",
+        ],
+    ),
+    (
+        "band_at_zero_persistence_limit.ron",
+        &[
+            "band_at_zero_persistence_limit.ron:82:27: phases[0].targets[\"systolic_pressure\"].band: expected a band inside the limit of rule `over_pressure`, which has no persistence, found 27 to 33",
+        ],
+    ),
+    (
         "syntax_error.ron",
         &["syntax_error.ron:73:11: estimates: expected `,` or `]`, found `:`"],
     ),

@@ -22,6 +22,9 @@ struct Case {
     /// The protocol's plugin replaced by the faulty test plugin in this mode.
     faulty_plugin: Option<u32>,
     fault: &'static str,
+    /// A second fault after the first (empty: none): the event a lost detector would have seen.
+    /// The actuators must still be as `safe` says a second after it.
+    then: &'static str,
     class: &'static str,
     alarm: &'static str,
     priority: &'static str,
@@ -43,6 +46,7 @@ const fn case(
         protocol,
         faulty_plugin: None,
         fault,
+        then: "",
         class,
         alarm,
         priority,
@@ -62,11 +66,36 @@ const fn no_alarm(
     case(protocol, fault, class, "", "", safe, bound)
 }
 
+/// A detector lost, then the event it detects: the loss's alarm within `bound` ticks, with the
+/// actuators as the event itself would leave them, and still so after the event.
+const fn lost_then(
+    protocol: &'static str,
+    fault: &'static str,
+    then: &'static str,
+    alarm: &'static str,
+    safe: &'static [(&'static str, Expect)],
+    bound: u64,
+) -> Case {
+    Case {
+        then,
+        ..case(
+            protocol,
+            fault,
+            "detector lost, then air",
+            alarm,
+            "high",
+            safe,
+            bound,
+        )
+    }
+}
+
 const fn plugin(mode: u32, class: &'static str, bound: u64) -> Case {
     Case {
         protocol: "kidney-hmp.ron",
         faulty_plugin: Some(mode),
         fault: "",
+        then: "",
         class,
         alarm: "plugin_fault",
         priority: "high",
@@ -76,6 +105,13 @@ const fn plugin(mode: u32, class: &'static str, bound: u64) -> Case {
 }
 
 use Expect::{Above, AtMost, Is};
+
+const PUMP_CLAMP: &[(&str, Expect)] = &[("pump", Is(0.0)), ("arterial_clamp", Is(1.0))];
+const HIPEC_SAFE: &[(&str, Expect)] = &[
+    ("inflow_pump", Is(0.0)),
+    ("outflow_pump", Is(0.0)),
+    ("heater", Is(0.0)),
+];
 
 const MATRIX: &[Case] = &[
     // Kidney HMP: a stopped cold kidney is in static cold storage, the safe side.
@@ -1045,11 +1081,14 @@ const MATRIX: &[Case] = &[
         &[("inflow_pump", Is(0.0))],
         3800,
     ),
+    // The falling reservoir with inflow running trips `outflow_blocked` first (its noisy trend
+    // holds for 60 s in all; a brief normal reading does not restart the persistence): inflow
+    // stops before the reservoir reaches its low limit.
     case(
         "hithoc.ron",
         "leak:0.02@20m",
         "leak (reservoir)",
-        "reservoir_low",
+        "outflow_blocked",
         "high",
         &[("inflow_pump", Is(0.0))],
         24_000,
@@ -1117,6 +1156,120 @@ const MATRIX: &[Case] = &[
         &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
         210_000,
     ),
+    // A lost bubble detector, then air: the pump stops when the detector is lost, as air would
+    // stop it (the protocol's own detector rule, or the core's coverage of the detector).
+    lost_then(
+        "kidney-hmp.ron",
+        "channel-loss:bubble@5m",
+        "air@10m",
+        "bubble_sensor_failed",
+        PUMP_CLAMP,
+        12,
+    ),
+    lost_then(
+        "kidney-nmp.ron",
+        "channel-loss:bubble@10m",
+        "air@20m",
+        "bubble_sensor_failed",
+        PUMP_CLAMP,
+        12,
+    ),
+    lost_then(
+        "heart-nmp.ron",
+        "channel-loss:bubble@20m",
+        "air@30m",
+        "bubble_detector_failed",
+        PUMP_CLAMP,
+        52,
+    ),
+    lost_then(
+        "heart-hope.ron",
+        "channel-loss:bubble@20m",
+        "air@30m",
+        "bubble_detector_failed",
+        PUMP_CLAMP,
+        52,
+    ),
+    lost_then(
+        "lung-evlp.ron",
+        "channel-loss:bubble@50m",
+        "air@60m",
+        "bubble_sensor_failed",
+        &[("pump", Is(0.0)), ("pa_clamp", Is(1.0))],
+        12,
+    ),
+    lost_then(
+        "liver-nmp.ron",
+        "channel-loss:ha_bubble@30m",
+        "air@40m",
+        "ha_bubble_sensor_failed",
+        &[("ha_pump", Is(0.0)), ("ha_clamp", Is(1.0))],
+        12,
+    ),
+    lost_then(
+        "liver-hope.ron",
+        "channel-loss:pv_bubble@10m",
+        "air@20m",
+        "pv_bubble_sensor_failed",
+        &[("pv_pump", Is(0.0)), ("pv_clamp", Is(1.0))],
+        12,
+    ),
+    lost_then(
+        "liver-dhope.ron",
+        "channel-loss:ha_bubble@10m",
+        "air@20m",
+        "ha_bubble_sensor_failed",
+        &[("ha_pump", Is(0.0)), ("ha_clamp", Is(1.0))],
+        12,
+    ),
+    lost_then(
+        "ta-nrp.ron",
+        "channel-loss:bubble@10m",
+        "air@20m",
+        "bubble_sensor_failed",
+        PUMP_CLAMP,
+        12,
+    ),
+    lost_then(
+        "ilp-leg.ron",
+        "channel-loss:bubble@35m",
+        "air@45m",
+        "bubble_sensor_failed",
+        PUMP_CLAMP,
+        12,
+    ),
+    lost_then(
+        "ilp-arm.ron",
+        "channel-loss:bubble@35m",
+        "air@45m",
+        "bubble_sensor_failed",
+        PUMP_CLAMP,
+        12,
+    ),
+    lost_then(
+        "hipec-mmc.ron",
+        "channel-loss:bubble@10m",
+        "air@20m",
+        "bubble_sensor_failed",
+        HIPEC_SAFE,
+        12,
+    ),
+    lost_then(
+        "hipec-oxaliplatin.ron",
+        "channel-loss:bubble@15m",
+        "air@25m",
+        "bubble_sensor_failed",
+        HIPEC_SAFE,
+        12,
+    ),
+    lost_then(
+        "hithoc.ron",
+        "channel-loss:bubble@10m",
+        "air@20m",
+        "bubble_sensor_failed",
+        HIPEC_SAFE,
+        12,
+    ),
     // The plugin, for any protocol (here kidney HMP): contained, control goes on.
     plugin(1, "plugin panic", 1),
     plugin(2, "plugin returns non-finite", 1),
@@ -1180,11 +1333,10 @@ fn check_actuators(c: &Case, run: &perfuse_core::run::Run, label: &str) {
 
 fn run_case(c: &Case) {
     let dir = tempfile::tempdir().unwrap();
-    let faults: Vec<&str> = if c.fault.is_empty() {
-        vec![]
-    } else {
-        vec![c.fault]
-    };
+    let faults: Vec<&str> = [c.fault, c.then]
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .collect();
     let mut run = lockstep(&protocol_file(c, &dir), &faults, 1);
     let fault_tick = ticks(&run, fault_s(c));
     if c.alarm.is_empty() {
@@ -1217,6 +1369,15 @@ fn run_case(c: &Case) {
     assert_eq!(a.base_priority.as_str(), c.priority, "{label}");
     assert!(!run.finished(), "{label}: the run had ended");
     check_actuators(c, &run, &label);
+    if let Some((_, t)) = c.then.rsplit_once('@') {
+        let then_tick = ticks(&run, perfuse_core::config::parse_duration(t).unwrap());
+        while run.tick() <= then_tick + ticks(&run, 1.0) {
+            run.step_lockstep();
+        }
+        let label = format!("{label}, after `{}`", c.then);
+        assert!(run.alarms().list[alarm].active, "{label}: alarm ended");
+        check_actuators(c, &run, &label);
+    }
 }
 
 fn run_rows(protocols: &[&str], faulty: bool) {
@@ -1313,7 +1474,8 @@ fn table() -> String {
     for c in MATRIX {
         let fault = match c.faulty_plugin {
             Some(mode) => format!("faulty plugin, mode {mode}, at 10m"),
-            None => format!("`{}`", c.fault),
+            None if c.then.is_empty() => format!("`{}`", c.fault),
+            None => format!("`{}`, then `{}`", c.fault, c.then),
         };
         let safe: Vec<String> = c
             .safe

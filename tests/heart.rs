@@ -19,24 +19,31 @@ fn run_until(run: &mut Run, t_s: f64) {
     step(run, n);
 }
 
-/// Steps until alarm `id` becomes active, tracking since when `cond` has held without a break;
-/// returns (the tick that streak began, the tick the alarm was raised).
+/// Steps until alarm `id` becomes active, counting the ticks `cond` held toward the persistence;
+/// returns (that count when the alarm was raised, the tick it was raised).
 fn alarm_after_streak(
     run: &mut Run,
     id: &str,
     limit_s: f64,
     mut cond: impl FnMut(&Run) -> bool,
 ) -> (u64, u64) {
-    let mut since = None;
+    // Persistence as the core counts it: ticks the condition held, restarted only once it has
+    // been absent for longer than the rule's clear time (the default, 2 s, in these rules).
+    let clear = ticks(run, perfuse_core::config::DEFAULT_CLEAR_S);
+    let (mut held, mut absent) = (0, 0);
     let raised = step_until(run, limit_s, |r| {
-        let tick = r.tick() - 1;
-        since = if cond(r) { since.or(Some(tick)) } else { None };
+        if cond(r) {
+            held += 1;
+            absent = 0;
+        } else {
+            absent += 1;
+            if absent > clear {
+                held = 0;
+            }
+        }
         active(r, id)
     });
-    (
-        since.expect("the condition held when the alarm was raised"),
-        raised,
-    )
+    (held, raised)
 }
 
 fn value(run: &Run, id: &str) -> f64 {
@@ -300,10 +307,14 @@ fn air_stops_the_pump_and_clamps_the_line_in_both_protocols() {
 fn nmp_over_temperature_turns_the_heater_off_while_flow_continues() {
     let mut run = lockstep(&nmp(), &["heater-runaway@20m"], 3);
     let persist = ticks(&run, 1.0);
-    let (onset, raised) = alarm_after_streak(&mut run, "over_temperature", 3600.0, |r| {
+    let (held, raised) = alarm_after_streak(&mut run, "over_temperature", 3600.0, |r| {
         value(r, "reservoir_temp") > 37.0
     });
-    assert_eq!(raised, onset + persist);
+    assert_eq!(
+        held,
+        persist + 1,
+        "raised once the condition had held its persistence"
+    );
     assert_eq!(alarm_first_tick(&run, "over_temperature"), Some(raised));
     assert_eq!(priority(&run, "over_temperature"), "high");
     assert_eq!(command(&run, "heater"), 0.0);
@@ -319,10 +330,15 @@ fn nmp_over_temperature_turns_the_heater_off_while_flow_continues() {
 fn hope_over_temperature_alarms_while_cooling_and_flow_continue() {
     let mut run = lockstep(&hope(), &["heater-runaway:cooler@20m"], 3);
     let persist = ticks(&run, 5.0);
-    let (onset, raised) = alarm_after_streak(&mut run, "over_temperature", 3600.0, |r| {
+    let (held, raised) = alarm_after_streak(&mut run, "over_temperature", 3600.0, |r| {
         value(r, "perfusate_temp") > 12.0
     });
-    assert_eq!(raised, onset + persist);
+    assert_eq!(
+        held,
+        persist + 1,
+        "raised once the condition had held its persistence"
+    );
+    assert_eq!(alarm_first_tick(&run, "over_temperature"), Some(raised));
     assert_eq!(priority(&run, "over_temperature"), "high");
     // Heating is capped at 0 W; the cooling the loop asks for goes through.
     assert!(command(&run, "cooler") < 0.0, "cooling continues");
@@ -338,10 +354,15 @@ fn hope_under_temperature_turns_the_cooler_off() {
     // falls below 4 °C and the cooler is switched off.
     let mut run = lockstep(&hope(), &["drift:perfusate_temp:-1@20m"], 4);
     let persist = ticks(&run, 5.0);
-    let (onset, raised) = alarm_after_streak(&mut run, "under_temperature", 1800.0, |r| {
+    let (held, raised) = alarm_after_streak(&mut run, "under_temperature", 1800.0, |r| {
         value(r, "perfusate_temp") < 4.0
     });
-    assert_eq!(raised, onset + persist);
+    assert_eq!(
+        held,
+        persist + 1,
+        "raised once the condition had held its persistence"
+    );
+    assert_eq!(alarm_first_tick(&run, "under_temperature"), Some(raised));
     assert_eq!(priority(&run, "under_temperature"), "high");
     assert_eq!(command(&run, "cooler"), 0.0);
     assert!(command(&run, "pump") > 0.0);

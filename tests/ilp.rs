@@ -5,7 +5,6 @@
 mod common;
 use common::*;
 use perfuse_core::run::Run;
-use perfuse_plugin_sdk::validity;
 
 fn priority(run: &Run, id: &str) -> &'static str {
     run.alarms()
@@ -87,20 +86,15 @@ fn arm_runs_warm_up_tnf_melphalan_washout_in_band() {
     default_run("ilp-arm.ron", (150.0, 300.0));
 }
 
-/// Follows a rule's condition `leak_pct > limit` the way the core judges it and returns the
-/// tick from which it has held without a break, when the alarm `id` first fires.
+/// Follows a rule's condition `leak_pct > limit` the way the core judges it ([`Persistence`])
+/// and returns, when the alarm `id` first fires, the tick its count began and the ticks held.
 fn leak_alarm(run: &mut Run, id: &str, limit: f64, until_s: f64) -> (u64, u64) {
-    let mut above_since = None;
-    let fired = step_until(run, until_s, |r| {
-        let (v, ok) = r.signal("leak_pct").unwrap();
-        if ok == validity::OK && v > limit {
-            above_since.get_or_insert(r.tick() - 1);
-        } else {
-            above_since = None;
-        }
+    let mut held = Persistence::new(run);
+    step_until(run, until_s, |r| {
+        held.feed(r.tick() - 1, exceeds(r, "leak_pct", limit));
         alarm_first_tick(r, id).is_some()
     });
-    (above_since.expect("leak above the limit"), fired)
+    (held.since.expect("leak above the limit"), held.held)
 }
 
 #[test]
@@ -115,8 +109,8 @@ fn an_injected_leak_raises_the_medium_then_the_high_alarm_at_the_crossing_times(
     // is exact.
     let model_crossing = |pct: f64| 2400.0 + (pct - 2400.0 / 3600.0) / 12.0 * 3600.0 + 15.0;
 
-    let (above5, medium) = leak_alarm(&mut run, "leak_warning", 5.0, 4000.0);
-    assert_eq!(medium, above5 + persist, "5 % alarm after its persistence");
+    let (above5, held) = leak_alarm(&mut run, "leak_warning", 5.0, 4000.0);
+    assert_eq!(held, persist + 1, "5 % alarm after its persistence");
     let t5 = above5 as f64 * period;
     assert!(
         (t5 - model_crossing(5.0)).abs() < 45.0,
@@ -126,8 +120,9 @@ fn an_injected_leak_raises_the_medium_then_the_high_alarm_at_the_crossing_times(
     assert_eq!(priority(&run, "leak_warning"), "medium");
     assert_eq!(alarm_first_tick(&run, "leak_critical"), None, "not yet");
 
-    let (above10, high) = leak_alarm(&mut run, "leak_critical", 10.0, 5600.0);
-    assert_eq!(high, above10 + persist, "10 % alarm after its persistence");
+    let (above10, held) = leak_alarm(&mut run, "leak_critical", 10.0, 5600.0);
+    assert_eq!(held, persist + 1, "10 % alarm after its persistence");
+    let high = alarm_first_tick(&run, "leak_critical").unwrap();
     let t10 = above10 as f64 * period;
     assert!(
         (t10 - model_crossing(10.0)).abs() < 45.0,

@@ -172,10 +172,10 @@ fn active(run: &Run, id: &str) -> bool {
 type Watch<'a> = (&'a str, &'a str, f64, f64);
 
 /// Steps until every watched rule has acted, at most `within_s` into the run, and checks that
-/// each acted on the tick its persistence was reached: `persist_s` after the start of the
-/// unbroken run of ticks with `signal > limit` that led to it.
+/// each acted on the tick its persistence was reached: `signal > limit` held for `persist_s`,
+/// counted as the core counts it ([`Persistence`]).
 fn acted_at_persistence(run: &mut Run, rules: &[Watch<'_>], within_s: f64) {
-    let mut since: Vec<Option<u64>> = vec![None; rules.len()];
+    let mut held: Vec<Persistence> = rules.iter().map(|_| Persistence::new(run)).collect();
     let mut acted: Vec<Option<u64>> = vec![None; rules.len()];
     step_until(run, within_s, |r| {
         let tick = r.tick() - 1;
@@ -183,11 +183,7 @@ fn acted_at_persistence(run: &mut Run, rules: &[Watch<'_>], within_s: f64) {
             if acted[i].is_some() {
                 continue;
             }
-            since[i] = if above(r, signal, limit) {
-                since[i].or(Some(tick))
-            } else {
-                None
-            };
+            held[i].feed(tick, Some(above(r, signal, limit)));
             if active(r, id) {
                 acted[i] = Some(tick);
             }
@@ -195,12 +191,12 @@ fn acted_at_persistence(run: &mut Run, rules: &[Watch<'_>], within_s: f64) {
         acted.iter().all(Option::is_some)
     });
     for (i, &(id, _, _, persist_s)) in rules.iter().enumerate() {
-        let since = since[i].unwrap_or_else(|| panic!("{id} acted without its condition"));
         let acted = acted[i].unwrap();
         assert_eq!(
-            acted,
-            since + ticks(run, persist_s),
-            "{id}: held from tick {since}"
+            held[i].held,
+            ticks(run, persist_s) + 1,
+            "{id}: acted at {acted} after {} ticks of its condition",
+            held[i].held
         );
         assert_eq!(alarm_first_tick(run, id), Some(acted), "{id}");
     }

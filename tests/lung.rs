@@ -131,7 +131,7 @@ fn scenarios_are_listed() {
 }
 
 /// A fault run stepped until rule `rule` raises its alarm, checking that it did so exactly
-/// `persist_s` after `condition` began to hold (and held throughout). Returns the alarm's tick
+/// when `condition` had held for `persist_s`, counted as the core counts it ([`Persistence`]). Returns the alarm's tick
 /// and the commands sent on the tick before it.
 fn interlock(
     run: &mut Run,
@@ -142,20 +142,15 @@ fn interlock(
 ) -> (u64, [f64; 16]) {
     let limit = ticks(run, limit_s);
     let persist = ticks(run, persist_s);
-    let mut since = None;
+    let mut held = Persistence::new(run);
     while run.tick() < limit {
         let previous = run.commands().values;
         run.step_lockstep();
         let t = run.tick() - 1;
-        since = if condition(run) {
-            since.or(Some(t))
-        } else {
-            None
-        };
+        held.feed(t, Some(condition(run)));
         if let Some(first) = alarm_first_tick(run, rule) {
-            let onset = since.unwrap_or_else(|| panic!("{rule} raised without its condition"));
             assert_eq!(first, t);
-            assert_eq!(first, onset + persist, "{rule}: not at its persistence");
+            assert_eq!(held.held, persist + 1, "{rule}: not at its persistence");
             return (first, previous);
         }
     }

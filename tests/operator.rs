@@ -53,55 +53,138 @@ fn open_loop(dir: &tempfile::TempDir) -> PathBuf {
 }
 
 #[test]
-fn a_latched_alarm_clears_only_when_gone_and_acknowledged() {
+fn acknowledging_a_latched_stop_only_silences_and_a_reset_ends_it_once_the_condition_is_gone() {
     let dir = tempfile::tempdir().unwrap();
     let file = open_loop(&dir);
+    // At 2 s the pressure is still far above 40 mmHg (the pump stopped at 1.5 s): the
+    // acknowledgement is accepted, the reset refused. The pressure falls within seconds; the
+    // stop holds until the reset at 60 s.
     let s = run_with(
         &file,
-        r#"[(at_s: 60.0, command: Acknowledge("over_pressure_critical"))]"#,
+        r#"[
+            (at_s: 2.0, command: Acknowledge("over_pressure_critical")),
+            (at_s: 2.0, command: Reset("over_pressure_critical")),
+            (at_s: 60.0, command: Reset("over_pressure_critical")),
+        ]"#,
         &["--duration", "90s"],
     );
     let log = log_entries(&s, "over_pressure_critical");
     assert!(log.len() >= 2, "{log:?}");
-    // First activation: the pump stopped at once, the pressure fell well below 40 mmHg within
-    // seconds, but the alarm stayed until the acknowledgement at 60 s.
     let first = log[0];
-    assert!(f(&first["start_s"]) < 5.0, "{first}");
-    assert_eq!(f(&first["acknowledged_s"]), 60.0);
-    assert_eq!(f(&first["end_s"]), 60.0);
+    assert!(f(&first["start_s"]) < 2.0, "{first}");
+    assert_eq!(f(&first["acknowledged_s"]), 2.0);
+    assert_eq!(
+        f(&first["end_s"]),
+        60.0,
+        "ended by the reset, not by the pressure falling"
+    );
+    assert_eq!(f(&first["reset_s"]), 60.0);
     assert_eq!(f(&first["limit"]), 40.0);
     assert!(f(&first["value"]) > 40.0);
     assert_eq!(first["action"], "stop pump");
     // Released, the pump restarted at its command and the pressure rose through the limit again.
     assert!(f(&log[1]["start_s"]) > 60.0);
+    let ops = s["operator"].as_array().unwrap();
+    assert_eq!(ops[0]["command"], "acknowledge over_pressure_critical");
+    assert_eq!(ops[0]["accepted"], true);
+    assert_eq!(ops[1]["command"], "reset over_pressure_critical");
     assert_eq!(
-        s["operator"][0]["command"],
-        "acknowledge over_pressure_critical"
+        ops[1]["accepted"], false,
+        "refused while the pressure is high"
     );
-    assert_eq!(s["operator"][0]["accepted"], true);
+    assert_eq!(ops[2]["accepted"], true);
+
+    // Without a reset the stop holds for the whole run, acknowledged or not.
+    let held = run_with(
+        &file,
+        r#"[(at_s: 2.0, command: Acknowledge("over_pressure_critical"))]"#,
+        &["--duration", "90s"],
+    );
+    let log = log_entries(&held, "over_pressure_critical");
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["end_s"], Value::Null);
+    assert_eq!(
+        alarm(&held, "over_pressure_critical").unwrap()["active_at_end"],
+        true
+    );
 }
 
 #[test]
-fn audio_pause_is_time_limited_and_the_alarm_stays_visible() {
+fn an_audio_pause_covers_only_what_sounds_and_is_bounded() {
     let file = protocol("kidney-hmp.ron");
-    let pause = r#"[(at_s: 70.0, command: PauseAudio)]"#;
-    // Air from 1 min: a latched high alarm whose condition never clears.
-    let during = run_with(&file, pause, &["--duration", "150s", "--fault", "air@1m"]);
-    assert_eq!(during["audio"]["pauses"], 1);
-    assert_eq!(
-        during["audio"]["sounding_at_end"], false,
-        "paused for 2 minutes"
+    // Air from 1 min: the latched high `air_in_line`; with the pump stopped `no_pressure`
+    // (high) follows at 73.67 s, during the pause given at 70 s: it sounds through the pause.
+    let s = run_with(
+        &file,
+        "[(at_s: 70.0, command: PauseAudio)]",
+        &["--duration", "150s", "--fault", "air@1m"],
     );
+    assert_eq!(s["audio"]["pauses"], 1);
+    let timeline = s["audio"]["timeline"].as_array().unwrap();
+    assert_eq!(f(&timeline[0]["t_s"]), 60.02);
+    assert_eq!(timeline[0]["priority"], "high");
+    assert_eq!(f(&timeline[1]["t_s"]), 70.0);
+    assert_eq!(timeline[1]["priority"], Value::Null, "paused");
+    assert_eq!(f(&timeline[2]["t_s"]), 73.67, "no_pressure sounds at once");
+    assert_eq!(timeline[2]["priority"], "high");
     assert_eq!(
-        alarm(&during, "air_in_line").unwrap()["active_at_end"],
+        alarm(&s, "air_in_line").unwrap()["active_at_end"],
         true,
         "still shown"
     );
-    let after = run_with(&file, pause, &["--duration", "200s", "--fault", "air@1m"]);
-    assert_eq!(
-        after["audio"]["sounding_at_end"], true,
-        "the pause ran out at 190 s"
+
+    // A pause with nothing sounding is refused and silences nothing that starts later.
+    let early = run_with(
+        &file,
+        "[(at_s: 30.0, command: PauseAudio)]",
+        &["--duration", "70s", "--fault", "air@1m"],
     );
+    assert_eq!(early["operator"][0]["accepted"], false);
+    assert_eq!(early["audio"]["pauses"], 0);
+    assert_eq!(early["audio"]["sounding_priority_at_end"], "high");
+
+    // 32 pauses, one every 10 s from 65 s: silence never lasts beyond the 120-s maximum, and
+    // the signal sounds again before a new pause is accepted.
+    let pauses: Vec<String> = (0..32)
+        .map(|i| format!("(at_s: {}.0, command: PauseAudio)", 65 + 10 * i))
+        .collect();
+    let many = run_with(
+        &file,
+        &format!("[{}]", pauses.join(", ")),
+        &["--duration", "400s", "--fault", "air@1m"],
+    );
+    let timeline = many["audio"]["timeline"].as_array().unwrap();
+    let mut silent_since: Option<f64> = None;
+    let mut silences = 0;
+    for change in timeline {
+        let t = f(&change["t_s"]);
+        match (&change["priority"], silent_since) {
+            (Value::Null, _) => silent_since = Some(t),
+            (_, Some(from)) => {
+                assert!(t - from <= 120.0 + 1e-9, "silent {from} to {t}");
+                silences += 1;
+                silent_since = None;
+            }
+            _ => {}
+        }
+    }
+    assert!(silences >= 2, "{timeline:?}");
+    if let Some(from) = silent_since {
+        assert!(400.0 - from <= 120.0, "{timeline:?}");
+    }
+
+    // ResumeAudio ends a pause early; with no pause in force it is refused.
+    let resumed = run_with(
+        &file,
+        "[(at_s: 62.0, command: PauseAudio), (at_s: 65.0, command: ResumeAudio), (at_s: 66.0, command: ResumeAudio)]",
+        &["--duration", "70s", "--fault", "air@1m"],
+    );
+    let ops = resumed["operator"].as_array().unwrap();
+    assert_eq!(ops[0]["accepted"], true);
+    assert_eq!(ops[1]["command"], "resume audio");
+    assert_eq!(ops[1]["accepted"], true);
+    assert_eq!(ops[2]["accepted"], false);
+    assert_eq!(resumed["audio"]["sounding_priority_at_end"], "high");
 }
 
 #[test]

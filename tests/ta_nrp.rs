@@ -238,8 +238,16 @@ fn laboratory_values_are_judged_against_the_protocol_limits() {
         assert_eq!(a["priority"], priority, "{a}");
         assert_eq!(f(&a["first_s"]), at, "{a}");
     }
-    // A lab value counts for 30 min: the low Hb entered at 35 min is not active at the end.
-    assert_eq!(alarm(&s, "hb_low").unwrap()["active_at_end"], false);
+    // A lab value counts for 30 min. The low Hb entered at 35 min went stale at 65 min: nobody
+    // can tell it is normal again, so `hb_low` stays active, and the value is overdue.
+    assert_eq!(alarm(&s, "hb_low").unwrap()["active_at_end"], true);
+    let overdue = alarm(&s, "hb_overdue").unwrap_or_else(|| panic!("{}", s["alarms"]));
+    assert_eq!(f(&overdue["first_s"]), 2100.0 + 1800.0);
+    assert_eq!(
+        overdue["priority"], "medium",
+        "the priority of the rules it feeds"
+    );
+    assert_eq!(overdue["technical"], true);
     assert_eq!(s["channels"]["act"]["unit"], "s");
     assert_eq!(f(&s["channels"]["alt"]["max"]), 1350.0);
 }

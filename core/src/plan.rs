@@ -147,12 +147,52 @@ pub struct RulePlan {
     pub priority: Priority,
     pub condition: ConditionPlan,
     pub persist_ticks: u64,
+    /// Ticks the condition must be absent before the alarm ends or a pending persistence restarts.
+    pub clear_ticks: u64,
+    /// How far inside its limit a value must return before the condition counts as absent.
+    pub deadband: f64,
+    pub technical: bool,
     pub latch: bool,
     pub action: ActionPlan,
     /// Ticks of activity after which the alarm rises one priority.
     pub escalate_ticks: Option<u64>,
     /// Bit `i` set: the rule is judged in phase `i`.
     pub phases: u64,
+}
+
+/// The core's own alarm for a sensor that feeds rules but that no health rule watches: raised
+/// when the sensor's signal is invalid (an operator-entered value: overdue), with the highest
+/// priority and the most protective action of the rules that depend on it.
+#[derive(Debug, Clone)]
+pub struct CoveragePlan {
+    /// The sensor's signal index.
+    pub signal: usize,
+    pub priority: Priority,
+    pub action: ActionPlan,
+    /// The phases in which any dependent rule is judged.
+    pub phases: u64,
+    /// Ticks an implausible reading must last: the time a silent sensor takes to go stale.
+    pub persist_ticks: u64,
+    /// The sensor is entered by the operator: only staleness (overdue) counts.
+    pub operator: bool,
+    /// The dependent rules, by index.
+    pub rules: Vec<usize>,
+}
+
+impl ActionPlan {
+    /// How protective an action is: the safe state, then a stop, a heater cut-out, a cap, a
+    /// reduction, held setpoints, an alarm alone.
+    pub fn protection(self) -> u8 {
+        match self {
+            ActionPlan::SafeState => 6,
+            ActionPlan::StopPump { .. } => 5,
+            ActionPlan::HeaterOff { .. } => 4,
+            ActionPlan::Limit { .. } => 3,
+            ActionPlan::Reduce { .. } => 2,
+            ActionPlan::HoldSetpoints => 1,
+            ActionPlan::AlarmOnly => 0,
+        }
+    }
 }
 
 /// The plugin a protocol requires.
@@ -182,6 +222,8 @@ pub struct Plan {
     /// The sha256 of the protocol file's text, in lower-case hex: a saved run state is restored
     /// only into the protocol it was saved from.
     pub source_sha256: String,
+    /// The core's alarms for sensors no health rule watches, in sensor order.
+    pub coverage: Vec<CoveragePlan>,
 }
 
 impl Plan {

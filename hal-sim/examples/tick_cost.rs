@@ -80,6 +80,7 @@ fn main() -> Result<(), String> {
         estimates: vec![],
         phases: vec![],
         rules: vec![],
+        core_sensor_alarms: None,
     };
     let faults = [Fault::parse("drift:perfusate_temp@3h", &protocol)?];
     let mut hal = SimHal::new(&protocol, 42, &faults)?;

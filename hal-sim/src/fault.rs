@@ -8,7 +8,7 @@ use crate::plant::Model;
 pub const FAULT_SYNTAX: &str = "KIND[:ARG[:VALUE]]@TIME with KIND one of: air, occlusion[:FACTOR], \
      leak[:R_MMHG_MIN_ML], stuck:SENSOR, drift:SENSOR[:UNITS_PER_MIN], dropout:SENSOR[:SECONDS], \
      spike:SENSOR[:UNITS], pump-stall[:PUMP], heater-runaway[:HEATER], \
-     channel-loss:SENSOR_OR_ACTUATOR, or an event of the plant model (e.g. vf for the heart); \
+     channel-loss:SENSOR_OR_ACTUATOR, mains-loss, or an event of the plant model (e.g. vf for the heart); \
      TIME like 90s, 30m, 1h30m";
 
 /// Default renal resistance multiplier of an occlusion (my choice: the brief asks for ×20 or more).
@@ -56,6 +56,8 @@ pub enum FaultKind {
     /// The actuator's channel is lost: no command reaches it, so it falls to its safe state when
     /// the command in force expires.
     ActuatorLoss { actuator: usize },
+    /// The mains supply fails: the device runs on its battery from then on.
+    MainsLoss,
     /// An event the plant model declares, by its index in the model's event list.
     Event { index: usize },
 }
@@ -136,6 +138,10 @@ impl Fault {
             "air" => {
                 none(arg)?;
                 FaultKind::Air
+            }
+            "mains-loss" => {
+                none(arg)?;
+                FaultKind::MainsLoss
             }
             "occlusion" => {
                 none(value)?;
@@ -273,7 +279,7 @@ impl Fault {
             },
         };
         match self.kind {
-            FaultKind::Air => Ok(()),
+            FaultKind::Air | FaultKind::MainsLoss => Ok(()),
             FaultKind::Occlusion { factor } => {
                 if factor.is_finite() && factor >= 1.0 {
                     Ok(())
@@ -370,6 +376,7 @@ fn default_drift_per_min(kind: SensorKind) -> f64 {
         SensorKind::Activity => 10.0,
         SensorKind::Haemoglobin => 0.1,
         SensorKind::Duration => 10.0,
+        SensorKind::Supply => 0.0,
     }
 }
 

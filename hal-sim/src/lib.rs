@@ -48,6 +48,7 @@ mod params;
 mod plant;
 mod rng;
 mod sensor;
+mod supply;
 
 use perfuse_core::config::OPERATOR_SITE;
 use perfuse_core::config::{ActuatorKind, ProtocolFile};
@@ -57,6 +58,8 @@ use actuator::Actuator;
 pub use fault::{FAULT_SYNTAX, Fault, FaultKind};
 use plant::{MAX_INPUTS, Model, Plant, PlantFault};
 use sensor::{Channel, SensorParams};
+use supply::Supply;
+pub use supply::{BATTERY_SITE, MAINS_SITE};
 
 /// The output index of a sensor the device does not measure (an operator-entered one).
 const NO_POINT: usize = usize::MAX;
@@ -84,6 +87,8 @@ pub struct SimHal {
     /// Share of a lagged probe's previous value kept over one step of `dt_s`.
     lag_keep: f64,
     frame: SensorFrame,
+    /// The mains monitor and the battery.
+    supply: Supply,
 }
 
 impl SimHal {
@@ -145,11 +150,15 @@ impl SimHal {
                 ));
                 continue;
             }
-            match model.sensor_point(&s.id, s.kind, &s.site) {
+            let point = Supply::point(&s.id, s.kind, &s.site)
+                .unwrap_or_else(|| model.sensor_point(&s.id, s.kind, &s.site));
+            match point {
                 Ok(point) => sensors.push(Channel::new(
                     s.kind,
                     point,
-                    plant.outputs()[point],
+                    Supply::default()
+                        .reading(point, 0.0)
+                        .unwrap_or_else(|| plant.outputs()[point]),
                     &sensor_params,
                     seed,
                     i,
@@ -192,6 +201,7 @@ impl SimHal {
             temperature_lag_s: sensor_params.temperature_lag_s,
             lag_keep: 0.0,
             frame: SensorFrame::default(),
+            supply: Supply::default(),
         };
         hal.apply_faults(0.0);
         for (i, a) in hal.actuators.iter_mut().enumerate() {
@@ -246,6 +256,7 @@ impl SimHal {
                     self.each_actuator(heater, ActuatorKind::is_heater, Actuator::run_away)
                 }
                 FaultKind::ActuatorLoss { actuator } => self.actuators[actuator].lose(),
+                FaultKind::MainsLoss => self.supply.lose_mains(f.at_s),
             }
         }
     }
@@ -269,8 +280,12 @@ impl SimHal {
     fn sample(&mut self, t_s: f64, lag_keep: f64) {
         let truth = self.plant.outputs();
         for (value, ch) in self.frame.values.iter_mut().zip(self.sensors.iter_mut()) {
-            *value = match truth.get(ch.point) {
-                Some(&t) => ch.sample(t, t_s, lag_keep),
+            let t = truth
+                .get(ch.point)
+                .copied()
+                .or_else(|| self.supply.reading(ch.point, t_s));
+            *value = match t {
+                Some(t) => ch.sample(t, t_s, lag_keep),
                 None => f64::NAN,
             };
         }

@@ -6,7 +6,9 @@
 //! [
 //!     (at_s: 600.0, command: Acknowledge("air_in_line")),
 //!     (at_s: 610.0, command: PauseAudio),
+//!     (at_s: 615.0, command: ResumeAudio),
 //!     (at_s: 620.0, command: Setpoint(signal: "systolic_pressure", value: 28.0)),
+//!     (at_s: 660.0, command: Reset("air_in_line")),
 //!     (at_s: 700.0, command: AdvancePhase),
 //!     (at_s: 800.0, command: HoldPhase(true)),
 //!     (at_s: 900.0, command: Stop),
@@ -27,7 +29,9 @@ struct EntrySpec {
 #[derive(Debug, Clone, Deserialize)]
 enum CommandSpec {
     Acknowledge(String),
+    Reset(String),
     PauseAudio,
+    ResumeAudio,
     Setpoint { signal: String, value: f64 },
     AdvancePhase,
     HoldPhase(bool),
@@ -37,10 +41,14 @@ enum CommandSpec {
 /// What the operator does, with names resolved.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OperatorAction {
-    /// Acknowledge the alarm with this index (rules in file order, then the core's own).
+    /// Acknowledge the alarm with this index (see [`alarm_ids`]): silences it for a time.
     Acknowledge(usize),
-    /// Silence the audible signal for a limited time; the visual alarm stays.
+    /// End a latched alarm whose condition is gone (refused while it is present).
+    Reset(usize),
+    /// Silence what sounds now for a limited time; the visual alarm stays.
     PauseAudio,
+    /// End the audio pause early.
+    ResumeAudio,
     /// A new setpoint for a controlled signal, for the rest of the phase, inside its limits.
     Setpoint {
         signal: usize,
@@ -60,12 +68,10 @@ pub struct OperatorCommand {
     pub action: OperatorAction,
 }
 
-/// Ids of the alarms a command may name: the rules in file order, then the core's own.
-pub fn alarm_ids(plan: &Plan) -> Vec<&str> {
-    let mut ids: Vec<&str> = plan.rules.iter().map(|r| r.id.as_str()).collect();
-    ids.push(crate::tick::alarms::PLUGIN_FAULT_ALARM);
-    ids.push(crate::tick::alarms::TICK_OVERRUN_ALARM);
-    ids
+/// Ids of the alarms a command may name: the rules in file order, the core's sensor coverage,
+/// then the core's own.
+pub fn alarm_ids(plan: &Plan) -> Vec<String> {
+    crate::tick::alarms::alarm_ids(plan)
 }
 
 /// Reads and checks a commands file against a plan and the run's `--duration`; commands come
@@ -113,18 +119,24 @@ pub fn load_commands(
             );
         }
         let action = match &e.command {
-            CommandSpec::Acknowledge(id) => match alarms.iter().position(|a| a == id) {
-                Some(i) => Some(OperatorAction::Acknowledge(i)),
-                None => {
-                    problem(
-                        "command",
-                        format!("one of the alarms: {}", alarms.join(", ")),
-                        format!("\"{id}\""),
-                    );
-                    None
+            CommandSpec::Acknowledge(id) | CommandSpec::Reset(id) => {
+                match alarms.iter().position(|a| a == id) {
+                    Some(i) if matches!(e.command, CommandSpec::Reset(_)) => {
+                        Some(OperatorAction::Reset(i))
+                    }
+                    Some(i) => Some(OperatorAction::Acknowledge(i)),
+                    None => {
+                        problem(
+                            "command",
+                            format!("one of the alarms: {}", alarms.join(", ")),
+                            format!("\"{id}\""),
+                        );
+                        None
+                    }
                 }
-            },
+            }
             CommandSpec::PauseAudio => Some(OperatorAction::PauseAudio),
+            CommandSpec::ResumeAudio => Some(OperatorAction::ResumeAudio),
             CommandSpec::Setpoint { signal, value } => {
                 match plan.signal(signal).filter(|s| controlled.contains(s)) {
                     Some(s) => Some(OperatorAction::Setpoint {

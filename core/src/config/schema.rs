@@ -29,6 +29,10 @@ pub struct ProtocolFile {
     pub estimates: Vec<EstimateSpec>,
     pub phases: Vec<PhaseSpec>,
     pub rules: Vec<RuleSpec>,
+    /// `Some(true)`: the protocol accepts the core's own alarm for every sensor that feeds a rule
+    /// but that no health rule (`Stale` or `Implausible` on that sensor) watches. Absent or false:
+    /// `perfuse check` reports each such sensor.
+    pub core_sensor_alarms: Option<bool>,
 }
 
 /// Which plugin the protocol needs.
@@ -118,6 +122,8 @@ pub enum SensorKind {
     Haemoglobin,
     /// A measured time (activated clotting time).
     Duration,
+    /// The device's mains monitor: 1 on mains, 0 on battery.
+    Supply,
 }
 
 impl SensorKind {
@@ -138,6 +144,7 @@ impl SensorKind {
             SensorKind::Activity => "IU/L",
             SensorKind::Haemoglobin => "g/dL",
             SensorKind::Duration => "s",
+            SensorKind::Supply => "on mains",
         }
     }
 
@@ -160,6 +167,7 @@ impl SensorKind {
             SensorKind::Activity => (0.0, 100_000.0),
             SensorKind::Haemoglobin => (0.0, 30.0),
             SensorKind::Duration => (0.0, 10_000.0),
+            SensorKind::Supply => (0.0, 1.0),
         }
     }
 }
@@ -484,6 +492,10 @@ impl Priority {
     }
 }
 
+/// The clear time of a rule that sets none: a condition absent for less than this neither ends
+/// an alarm nor restarts a pending persistence \[P\].
+pub const DEFAULT_CLEAR_S: f64 = 2.0;
+
 /// A safety rule: when `condition` has held for `persist_s`, raise the alarm and take `action`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RuleSpec {
@@ -493,8 +505,17 @@ pub struct RuleSpec {
     pub priority: Priority,
     pub condition: Condition,
     pub persist_s: f64,
+    /// How long the condition must be absent before a non-latching alarm ends, and before a
+    /// pending persistence restarts (absent: [`DEFAULT_CLEAR_S`]).
+    pub clear_s: Option<f64>,
+    /// How far inside the limit (in the signal's unit) a value must come back before the
+    /// condition counts as absent (absent: 0).
+    pub deadband: Option<f64>,
+    /// An equipment condition (air, line pressure, reservoir) rather than the organ's: shown
+    /// as technical. Absent: conditions on sensor health and on bubble detectors are technical.
+    pub technical: Option<bool>,
     /// A latched alarm and its action stay after the condition clears, until the operator
-    /// acknowledges it.
+    /// resets it (`Reset(alarm)`) once its condition is gone.
     pub latch: bool,
     /// An alarm still active after this long rises one priority (Low to Medium to High).
     pub escalate_after_s: Option<f64>,

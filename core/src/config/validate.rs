@@ -143,6 +143,8 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
     let actuators = check_actuators(&mut c, file, &signals, period_s);
     let phases = check_phases(&mut c, file, &signals, &actuators, period_s);
     let rules = check_rules(&mut c, file, &signals, &sensors, &actuators, period_s);
+    let coverage = check_coverage(&mut c, file, &sensors, &estimates, &rules);
+    check_band_edges(&mut c, file, &signals, &phases, &rules);
 
     let scenarios: Vec<String> = file
         .simulator
@@ -178,6 +180,7 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
             phases,
             rules,
             source_sha256: String::new(),
+            coverage,
         })
     } else {
         Err(c.problems)
@@ -718,12 +721,40 @@ fn check_rules(
             0,
         );
         let action = action(c, &format!("{path}.action"), &r.action, actuators);
+        let clear_s = r.clear_s.unwrap_or(DEFAULT_CLEAR_S);
+        if clear_s.is_nan() || clear_s < 0.0 {
+            c.report(
+                format!("{path}.clear_s"),
+                "a time of 0 s or more",
+                fmt_num(clear_s),
+            );
+        }
+        let deadband = r.deadband.unwrap_or(0.0);
+        if deadband.is_nan() || deadband < 0.0 {
+            c.report(
+                format!("{path}.deadband"),
+                "a deadband of 0 or more",
+                fmt_num(deadband),
+            );
+        }
+        let on_equipment = |s: usize| {
+            file.circuit
+                .sensors
+                .get(s)
+                .is_some_and(|s| matches!(s.kind, SensorKind::Bubble | SensorKind::Supply))
+        };
+        let technical = r
+            .technical
+            .unwrap_or_else(|| is_equipment(&condition, &on_equipment));
         out.push(RulePlan {
             id: r.id.clone(),
             text: r.text.clone(),
             priority: r.priority,
             condition,
             persist_ticks: ticks(r.persist_s, period_s),
+            clear_ticks: ticks(clear_s, period_s),
+            deadband: if deadband >= 0.0 { deadband } else { 0.0 },
+            technical,
             latch: r.latch,
             action,
             escalate_ticks: r.escalate_after_s.map(|s| ticks(s, period_s)),
@@ -731,6 +762,172 @@ fn check_rules(
         });
     }
     out
+}
+
+/// Whether a condition is about the equipment: sensor health, or the reading of a bubble
+/// detector or the supply monitor.
+fn is_equipment(c: &ConditionPlan, on_equipment: &dyn Fn(usize) -> bool) -> bool {
+    match c {
+        ConditionPlan::Stale { .. }
+        | ConditionPlan::Stuck { .. }
+        | ConditionPlan::Implausible { .. }
+        | ConditionPlan::Disagree { .. } => true,
+        ConditionPlan::Above { signal, .. }
+        | ConditionPlan::Below { signal, .. }
+        | ConditionPlan::Outside { signal, .. } => on_equipment(*signal),
+        ConditionPlan::All(list) => list.iter().all(|c| is_equipment(c, on_equipment)),
+    }
+}
+
+/// The sensors a value condition reads, through estimates back to their sensors.
+fn value_sensors(
+    c: &ConditionPlan,
+    n_sensors: usize,
+    estimates: &[EstimatePlan],
+    out: &mut Vec<usize>,
+) {
+    let mut source = |mut s: usize| {
+        while s >= n_sensors {
+            match estimates.iter().find(|e| e.signal == s) {
+                Some(e) if e.from < s => s = e.from,
+                _ => return,
+            }
+        }
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    };
+    match c {
+        ConditionPlan::Above { signal, .. }
+        | ConditionPlan::Below { signal, .. }
+        | ConditionPlan::Outside { signal, .. } => source(*signal),
+        ConditionPlan::Disagree { a, b, .. } => {
+            source(*a);
+            source(*b);
+        }
+        ConditionPlan::Stale { .. }
+        | ConditionPlan::Stuck { .. }
+        | ConditionPlan::Implausible { .. } => {}
+        ConditionPlan::All(list) => {
+            for c in list {
+                value_sensors(c, n_sensors, estimates, out);
+            }
+        }
+    }
+}
+
+/// Sensor-health coverage: every sensor a rule reads (directly or through estimates) is watched,
+/// by a health rule of the protocol (`Stale` or `Implausible` on it, judged in every phase its
+/// dependent rules are) or else by the core's own alarm, planned here. Without the protocol's
+/// `core_sensor_alarms: Some(true)`, each sensor the core must cover is reported.
+fn check_coverage(
+    c: &mut Checker,
+    file: &ProtocolFile,
+    sensors: &[SensorPlan],
+    estimates: &[EstimatePlan],
+    rules: &[RulePlan],
+) -> Vec<CoveragePlan> {
+    let accepted = file.core_sensor_alarms == Some(true);
+    let mut out = Vec::new();
+    for sensor in sensors {
+        let mut plan: Option<CoveragePlan> = None;
+        let mut read = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            read.clear();
+            value_sensors(&r.condition, sensors.len(), estimates, &mut read);
+            if !read.contains(&sensor.signal) {
+                continue;
+            }
+            let p = plan.get_or_insert_with(|| CoveragePlan {
+                signal: sensor.signal,
+                priority: r.priority,
+                action: r.action,
+                phases: 0,
+                persist_ticks: sensor.stale_after_ticks,
+                operator: sensor.operator,
+                rules: Vec::new(),
+            });
+            p.priority = p.priority.max(r.priority);
+            if r.action.protection() > p.action.protection() {
+                p.action = r.action;
+            }
+            p.phases |= r.phases;
+            p.rules.push(i);
+        }
+        let Some(mut plan) = plan else { continue };
+        let watched: u64 = rules
+            .iter()
+            .filter(|r| {
+                matches!(r.condition,
+                    ConditionPlan::Stale { signal } | ConditionPlan::Implausible { signal }
+                        if signal == sensor.signal)
+            })
+            .fold(0, |m, r| m | r.phases);
+        let n = file.phases.len().min(64);
+        let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
+        if plan.phases & !watched & all == 0 {
+            continue;
+        }
+        if !accepted {
+            c.report(
+                format!("rules[{}].condition", plan.rules[0]),
+                format!(
+                    "a health rule (`Stale` or `Implausible`) for sensor `{}` in every phase this \
+                     rule is judged, or `core_sensor_alarms: Some(true)` to accept the core's alarm",
+                    sensor.id
+                ),
+                "none",
+            );
+        }
+        // An operator's value is overdue only for the orders it protects; it stops nothing.
+        if plan.operator {
+            plan.action = ActionPlan::AlarmOnly;
+        }
+        out.push(plan);
+    }
+    out
+}
+
+/// A band edge at or beyond a limit that raises at once (zero persistence) on the same signal
+/// turns every ordinary excursion, or an accepted setpoint at the edge, into an alarm.
+fn check_band_edges(
+    c: &mut Checker,
+    file: &ProtocolFile,
+    signals: &[SignalPlan],
+    phases: &[PhasePlan],
+    rules: &[RulePlan],
+) {
+    for (pi, phase) in phases.iter().enumerate() {
+        for (sig, target) in phase.targets.iter().enumerate() {
+            let Some(band) = target.and_then(|t| t.band) else {
+                continue;
+            };
+            for (ri, r) in rules.iter().enumerate() {
+                let judged = pi < 64 && r.phases & (1 << pi) != 0;
+                if r.persist_ticks != 0 || !judged {
+                    continue;
+                }
+                let clash = match r.condition {
+                    ConditionPlan::Above { signal, limit } => signal == sig && band.max >= limit,
+                    ConditionPlan::Below { signal, limit } => signal == sig && band.min <= limit,
+                    ConditionPlan::Outside { signal, band: b } => {
+                        signal == sig && (band.min <= b.min || band.max >= b.max)
+                    }
+                    _ => false,
+                };
+                if clash {
+                    c.report(
+                        format!("phases[{pi}].targets[\"{}\"].band", signals[sig].id),
+                        format!(
+                            "a band inside the limit of rule `{}`, which has no persistence",
+                            file.rules[ri].id
+                        ),
+                        format!("{} to {}", band.min, band.max),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The phases a rule is judged in, as a bit mask (all phases when none are named).

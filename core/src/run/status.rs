@@ -1,6 +1,8 @@
 //! Status lines for the operator, formatted between ticks, never inside one.
 
 use super::Run;
+use crate::config::Priority;
+use crate::tick::alarms::Alarm;
 use crate::tick::protocol::{PluginOutputs, Targets};
 use perfuse_plugin_sdk::validity;
 use std::fmt::Write;
@@ -51,17 +53,114 @@ pub fn line(run: &Run) -> String {
             let _ = write!(out, " | {name} {v:.3}");
         }
     }
-    let active: Vec<String> = run
-        .alarms()
-        .list
-        .iter()
-        .filter(|a| a.active)
-        .map(|a| format!("{} [{}]", a.id, a.priority.as_str().to_uppercase()))
-        .collect();
+    let alarms = run.alarms();
+    let tick = run.tick();
+    alarm_part(
+        &mut out,
+        &alarms.list,
+        alarms.sounding_priority(tick),
+        alarms
+            .audio_paused(tick)
+            .then(|| (alarms.audio_paused_until - tick) as f64 * plan.period_s),
+    );
+    out
+}
+
+/// The alarms part of a status line: the active alarms by priority (highest first), then by
+/// start time, each with its acknowledged (`ack`) and paused marks; what the sound is doing; and
+/// an audio pause with its remaining time. Plain data in, so any output thread can format it.
+pub fn alarm_part(
+    out: &mut String,
+    list: &[Alarm],
+    sounding: Option<Priority>,
+    paused_remaining_s: Option<f64>,
+) {
+    let mut active: Vec<&Alarm> = list.iter().filter(|a| a.active).collect();
+    active.sort_by_key(|a| (std::cmp::Reverse(a.priority), a.active_since));
     if active.is_empty() {
         out.push_str(" | alarms: none");
     } else {
-        let _ = write!(out, " | ALARMS: {}", active.join(", "));
+        out.push_str(" | ALARMS:");
+        for (i, a) in active.iter().enumerate() {
+            let sep = if i == 0 { " " } else { ", " };
+            let kind = if a.technical { " technical" } else { "" };
+            let _ = write!(
+                out,
+                "{sep}{} [{}{kind}]",
+                a.id,
+                a.priority.as_str().to_uppercase()
+            );
+            if a.acknowledged {
+                out.push_str(" (ack)");
+            }
+            if a.paused {
+                out.push_str(" (paused)");
+            }
+        }
     }
-    out
+    match sounding {
+        Some(p) => {
+            let _ = write!(out, " | sound {}", p.as_str().to_uppercase());
+        }
+        None if !active.is_empty() => out.push_str(" | sound off"),
+        None => {}
+    }
+    if let Some(s) = paused_remaining_s {
+        let _ = write!(out, " | audio paused {}", clock_text(s));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Plan;
+    use crate::tick::alarms::Alarms;
+
+    fn plan() -> Plan {
+        Plan {
+            name: "test".into(),
+            scenarios: Vec::new(),
+            default_scenario: None,
+            period_s: 0.01,
+            plugin: crate::plan::PluginPlan {
+                id: "test".into(),
+                version_req: semver::VersionReq::STAR,
+                sha256: None,
+                params: Vec::new(),
+            },
+            signals: Vec::new(),
+            sensors: Vec::new(),
+            estimates: Vec::new(),
+            actuators: Vec::new(),
+            phases: Vec::new(),
+            rules: Vec::new(),
+            coverage: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn alarms_are_listed_by_priority_then_start_with_their_marks() {
+        let mut list = Alarms::new(&plan()).list;
+        // plugin_fault, tick_overrun, output_failure, alarm_log_full.
+        let start = |a: &mut Alarm, p: Priority, since: u64| {
+            a.active = true;
+            a.priority = p;
+            a.active_since = since;
+        };
+        start(&mut list[1], Priority::Medium, 10);
+        start(&mut list[3], Priority::Medium, 5);
+        start(&mut list[2], Priority::High, 20);
+        list[2].acknowledged = true;
+        list[3].paused = true;
+        let mut out = String::new();
+        alarm_part(&mut out, &list, Some(Priority::Medium), Some(95.0));
+        assert_eq!(
+            out,
+            " | ALARMS: output_failure [HIGH technical] (ack), alarm_log_full [MEDIUM technical] \
+             (paused), tick_overrun [MEDIUM technical] | sound MEDIUM | audio paused 00:01:35"
+        );
+        let mut none = String::new();
+        alarm_part(&mut none, &Alarms::new(&plan()).list, None, None);
+        assert_eq!(none, " | alarms: none");
+    }
 }

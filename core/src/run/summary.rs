@@ -58,6 +58,8 @@ pub struct AlarmSummary {
     pub text: String,
     pub first_s: f64,
     pub count: u32,
+    /// The highest priority it reached (escalation included).
+    pub highest_priority: String,
     pub active_at_end: bool,
 }
 
@@ -65,7 +67,10 @@ pub struct AlarmSummary {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AlarmLogSummary {
     pub id: String,
+    /// The priority when raised.
     pub priority: String,
+    /// When the condition began to hold, before the persistence ran.
+    pub condition_s: f64,
     pub start_s: f64,
     /// Null while still active at the end.
     pub end_s: Option<f64>,
@@ -76,6 +81,12 @@ pub struct AlarmLogSummary {
     pub action: String,
     pub acknowledged_s: Option<f64>,
     pub escalated_s: Option<f64>,
+    /// The priority escalation raised it to.
+    pub escalated_to: Option<String>,
+    /// When the operator reset it (a latched alarm).
+    pub reset_s: Option<f64>,
+    /// Activations this entry stands for (more than 1 once the log was full).
+    pub activations: u32,
 }
 
 /// The audible signal over the run.
@@ -83,6 +94,19 @@ pub struct AlarmLogSummary {
 pub struct AudioSummary {
     pub pauses: u32,
     pub sounding_at_end: bool,
+    /// The priority it sounded with at the end (null: silent).
+    pub sounding_priority_at_end: Option<String>,
+    /// What sounded when: every change of the sounding priority (null: silent).
+    pub timeline: Vec<SoundingSummary>,
+    /// Changes beyond the room kept for the timeline.
+    pub timeline_dropped: u32,
+}
+
+/// From `t_s` on, the audible signal sounds with `priority` (null: silent).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SoundingSummary {
+    pub t_s: f64,
+    pub priority: Option<String>,
 }
 
 /// One laboratory value the operator entered during the run.
@@ -126,6 +150,10 @@ pub struct Summary {
     pub actuators: BTreeMap<String, ActuatorSummary>,
     pub alarms: Vec<AlarmSummary>,
     pub alarm_log: Vec<AlarmLogSummary>,
+    /// Low-priority activations the full log could not keep.
+    pub alarm_log_dropped: u32,
+    /// Activations that took a low entry's place or merged into an earlier entry.
+    pub alarm_log_merged: u32,
     pub audio: AudioSummary,
     pub operator: Vec<OperatorSummary>,
     /// The laboratory values entered, in time order.
@@ -201,6 +229,7 @@ impl Run {
                     text: a.text.clone(),
                     first_s: t as f64 * period,
                     count: a.count,
+                    highest_priority: a.highest.as_str().to_string(),
                     active_at_end: a.active,
                 })
             })
@@ -244,10 +273,9 @@ impl Run {
             actuators: self.actuator_summaries(),
             alarms,
             alarm_log: self.alarm_log_summary(),
-            audio: AudioSummary {
-                pauses: self.alarms().audio_pauses,
-                sounding_at_end: self.alarms().audio_sounding(self.tick()),
-            },
+            alarm_log_dropped: self.alarms().log.dropped,
+            alarm_log_merged: self.alarms().log.merged,
+            audio: self.audio_summary(),
             operator: self.operator_summary(),
             labs: self.lab_summary(),
             stopped_s: phase.stopped.map(|t| t as f64 * period),
@@ -259,6 +287,25 @@ impl Run {
 }
 
 impl Run {
+    fn audio_summary(&self) -> AudioSummary {
+        let alarms = self.alarms();
+        let name = |p: Option<crate::config::Priority>| p.map(|p| p.as_str().to_string());
+        AudioSummary {
+            pauses: alarms.audio_pauses,
+            sounding_at_end: alarms.audio_sounding(self.tick()),
+            sounding_priority_at_end: name(alarms.sounding_priority(self.tick())),
+            timeline: alarms
+                .timeline
+                .iter()
+                .map(|&(t, p)| SoundingSummary {
+                    t_s: t as f64 * self.plan.period_s,
+                    priority: name(p),
+                })
+                .collect(),
+            timeline_dropped: alarms.timeline_dropped,
+        }
+    }
+
     fn actuator_summaries(&self) -> BTreeMap<String, ActuatorSummary> {
         let rec = self.world.resource::<Recorder>();
         let ticks = rec.ticks.max(1) as f64;
@@ -295,14 +342,15 @@ impl Run {
         let period = self.plan.period_s;
         let s = |t: u64| t as f64 * period;
         let alarms = &self.alarms().list;
-        self.world
-            .resource::<Alarms>()
-            .log
-            .entries
+        // Entries that took a low entry's place sit out of order: the log reads by start.
+        let mut entries = self.world.resource::<Alarms>().log.entries.clone();
+        entries.sort_by_key(|e| (e.start_tick, e.alarm));
+        entries
             .iter()
             .map(|e| AlarmLogSummary {
                 id: alarms[e.alarm].id.clone(),
                 priority: e.priority.as_str().to_string(),
+                condition_s: s(e.condition_tick),
                 start_s: s(e.start_tick),
                 end_s: e.end_tick.map(s),
                 limit: finite(e.limit),
@@ -310,6 +358,9 @@ impl Run {
                 action: action_text(&self.plan, e.action),
                 acknowledged_s: e.acknowledged_tick.map(s),
                 escalated_s: e.escalated_tick.map(s),
+                escalated_to: e.escalated_to.map(|p| p.as_str().to_string()),
+                reset_s: e.reset_tick.map(s),
+                activations: e.activations,
             })
             .collect()
     }
@@ -340,7 +391,9 @@ impl Run {
                 t_s: tick as f64 * plan.period_s,
                 command: match action {
                     OperatorAction::Acknowledge(i) => format!("acknowledge {}", alarms[i].id),
+                    OperatorAction::Reset(i) => format!("reset {}", alarms[i].id),
                     OperatorAction::PauseAudio => "pause audio".into(),
+                    OperatorAction::ResumeAudio => "resume audio".into(),
                     OperatorAction::Setpoint { signal, value } => {
                         format!(
                             "setpoint {} {}",

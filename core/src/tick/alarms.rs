@@ -1,7 +1,9 @@
 //! Alarms (IEC 60601-1-8 conventions): raised after their condition has persisted, escalated
-//! when they stay, latched until the condition is gone and the operator has acknowledged,
-//! recorded in a log with the limit in force and the value that triggered them. The audible
-//! signal can be paused for a limited time; the visual alarm never is, and there is no mute.
+//! when they stay, ended only after the condition has been absent for the rule's clear time, and
+//! a latched one only by a deliberate reset once its condition is gone. Every activation is kept
+//! in a log that never drops a high or medium entry. Acknowledging silences an alarm for a time
+//! that depends on its priority; an audio pause silences what sounds when it is given, for a
+//! bounded time; new and escalated alarms sound through it. The visual alarm is never hidden.
 
 use super::Signals;
 use crate::config::{OperatorAction, OperatorCommand, Priority};
@@ -9,15 +11,48 @@ use crate::hal::MAX_ACTUATORS;
 use crate::plan::{ActionPlan, ConditionPlan, Plan};
 use crate::tick::events::{AlarmChange, Event, TickEvents};
 use crate::tick::protocol::OperatorLog;
-use crate::tick::safety::holds;
+use crate::tick::safety::judge;
 use bevy_ecs::prelude::*;
+use perfuse_plugin_sdk::validity;
 
 /// Id of the core's own alarm that the plugin is faulted.
 pub const PLUGIN_FAULT_ALARM: &str = "plugin_fault";
 /// Id of the core's own alarm that ticks are missing their deadlines (real time).
 pub const TICK_OVERRUN_ALARM: &str = "tick_overrun";
+/// Id of the core's own alarm that an output (display, record) failed.
+pub const OUTPUT_FAILURE_ALARM: &str = "output_failure";
+/// Id of the core's own alarm that low-priority log entries are being dropped.
+pub const LOG_FULL_ALARM: &str = "alarm_log_full";
 /// A tick-overrun alarm that lasts this long becomes high priority [P].
 const OVERRUN_ESCALATE_S: f64 = 10.0;
+
+/// How long an audio pause silences what sounded when it was given. Pauses given during it cover
+/// alarms that began sounding since, without extending it. IEC 60601-1-8 leaves the maximum to
+/// the responsible organisation; 2 minutes is this project's proposal \[P\].
+pub const AUDIO_PAUSE_S: f64 = 120.0;
+/// After a pause runs out the signal sounds at least this long before a new pause is accepted;
+/// it is also the least every activation sounds, whatever is acknowledged or paused \[P\].
+pub const AUDIO_BURST_S: f64 = 3.0;
+
+/// How long an acknowledgement silences an alarm that stays active, by priority: then it
+/// sounds again \[P\].
+pub fn acknowledgement_timeout_s(p: Priority) -> f64 {
+    match p {
+        Priority::High => 120.0,
+        Priority::Medium => 300.0,
+        Priority::Low => 900.0,
+    }
+}
+
+/// Low-priority log entries dropped within this long keep `alarm_log_full` active.
+const LOG_FULL_WINDOW_S: f64 = 60.0;
+
+/// Room for log entries; beyond it low entries are dropped (counted, alarmed) and high and
+/// medium ones take the place of a low one or merge into their alarm's previous entry.
+const LOG_CAPACITY: usize = 4096;
+
+/// Room for changes of the audible signal kept for the summary; later ones are counted.
+const TIMELINE_CAPACITY: usize = 4096;
 
 /// Deadlines the real-time driver missed, told to the tick between ticks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -27,23 +62,31 @@ pub struct Overruns {
     pub last_tick: Option<u64>,
 }
 
-/// How long one audio pause lasts. IEC 60601-1-8 leaves the maximum to the responsible
-/// organisation; 2 minutes is this project's proposal (tag \[P\] of docs/clinical-basis.md).
-pub const AUDIO_PAUSE_S: f64 = 120.0;
-
-/// Room reserved for the log: every alarm may start this many times before entries are counted
-/// rather than stored.
-const LOG_CAPACITY: usize = 4096;
+/// The outputs' health, told to the tick between ticks by the driver that runs them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutputHealth {
+    /// Outputs failed so far.
+    pub failed: u32,
+    pub last_failure_tick: Option<u64>,
+    /// Frames that outputs could not take.
+    pub frames_lost: u64,
+}
 
 /// Where an alarm comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlarmSource {
     /// The protocol file's rule with this index.
     Rule(usize),
+    /// The core's alarm for a sensor no health rule watches (index into `Plan::coverage`).
+    Coverage(usize),
     /// The core's own alarm that the plugin is faulted.
     PluginFault,
     /// The core's own alarm that ticks missed their deadlines within the last second.
     TickOverrun,
+    /// The core's own alarm that an output failed.
+    OutputFailure,
+    /// The core's own alarm that low-priority log entries were dropped recently.
+    LogFull,
 }
 
 /// One alarm: its identity and its state over the run.
@@ -57,37 +100,73 @@ pub struct Alarm {
     /// Technical (equipment) rather than physiological.
     pub technical: bool,
     pub source: AlarmSource,
+    pub latch: bool,
     pub active: bool,
     pub acknowledged: bool,
-    /// Consecutive ticks the condition has held.
+    pub acknowledged_tick: u64,
+    /// Silenced by the audio pause in force.
+    pub paused: bool,
+    /// Ticks the condition has held toward its persistence.
     pub held_ticks: u64,
+    /// Consecutive ticks the condition has been absent (beyond any deadband while active).
+    pub absent_ticks: u64,
+    /// The condition is known to be absent now (its inputs valid and beyond the deadband).
+    pub absent: bool,
+    /// When the condition began to hold, for the pending or current activation.
+    pub condition_tick: u64,
     pub active_since: u64,
     pub first_tick: Option<u64>,
     /// Times the alarm became active.
     pub count: u32,
+    /// The highest priority it reached over the run.
+    pub highest: Priority,
     /// For a `Reduce` action: the actuator's command when the alarm became active.
     pub onset_command: f64,
     /// This activation's entry in the log.
     open_entry: Option<usize>,
+    /// The alarm's latest entry in the log.
+    last_entry: Option<usize>,
 }
 
-/// Every alarm of the run: the protocol's rules, then the core's own.
+impl Alarm {
+    /// Whether this alarm sounds at `tick`: active and neither acknowledged nor paused, or in
+    /// the first burst of its activation.
+    pub fn sounds(&self, tick: u64, burst_ticks: u64) -> bool {
+        self.active
+            && (tick < self.active_since + burst_ticks || (!self.acknowledged && !self.paused))
+    }
+}
+
+/// Every alarm of the run: the protocol's rules, the core's sensor coverage, then the core's own.
 #[derive(Resource, Debug, Clone)]
 pub struct Alarms {
     pub list: Vec<Alarm>,
     pub log: AlarmLog,
     /// Missed real-time deadlines, told by the driver between ticks.
     pub overruns: Overruns,
-    /// Until this tick the audible signal is paused.
+    /// The outputs' health, told by the driver between ticks.
+    pub outputs: OutputHealth,
+    /// Until this tick the pause in force silences the alarms marked paused (0: none yet).
     pub audio_paused_until: u64,
+    /// No new pause is accepted before this tick: the signal sounds again after a pause.
+    pub pause_allowed_from: u64,
     pub audio_pauses: u32,
+    /// The priority the signal sounds with now (None: silent).
+    pub sounding: Option<Priority>,
+    /// What sounded when: each change of `sounding` with its tick.
+    pub timeline: Vec<(u64, Option<Priority>)>,
+    pub timeline_dropped: u32,
+    burst_ticks: u64,
 }
 
 /// One activation of an alarm, as the alarm log keeps it.
 #[derive(Debug, Clone, Copy)]
 pub struct LogEntry {
     pub alarm: usize,
+    /// The priority when raised.
     pub priority: Priority,
+    /// When the condition began to hold (before its persistence ran).
+    pub condition_tick: u64,
     pub start_tick: u64,
     pub end_tick: Option<u64>,
     /// The limit in force (NaN for conditions on sensor health).
@@ -97,33 +176,86 @@ pub struct LogEntry {
     pub action: ActionPlan,
     pub acknowledged_tick: Option<u64>,
     pub escalated_tick: Option<u64>,
+    /// The priority escalation raised it to.
+    pub escalated_to: Option<Priority>,
+    pub reset_tick: Option<u64>,
+    /// Activations this entry stands for (more than 1 once the log was full and later ones were
+    /// merged into it).
+    pub activations: u32,
 }
 
 /// The alarm log, in a buffer reserved when the world is built.
 #[derive(Debug, Clone)]
 pub struct AlarmLog {
     pub entries: Vec<LogEntry>,
+    /// Low-priority activations that found no room.
     pub dropped: u32,
+    /// Activations merged into an earlier entry, or written over a low one.
+    pub merged: u32,
+    pub last_drop_tick: Option<u64>,
 }
 
-impl Default for AlarmLog {
-    fn default() -> Self {
+impl AlarmLog {
+    /// A log with room for `LOG_CAPACITY` entries plus one per alarm, so that every alarm's first
+    /// high or medium activation always finds a place.
+    fn new(alarms: usize) -> Self {
         AlarmLog {
-            entries: Vec::with_capacity(LOG_CAPACITY),
+            entries: Vec::with_capacity(LOG_CAPACITY + alarms),
             dropped: 0,
+            merged: 0,
+            last_drop_tick: None,
         }
     }
-}
 
-/// A rule on sensor health is about the equipment; one on values is about the organ.
-fn is_technical(c: &ConditionPlan) -> bool {
-    match c {
-        ConditionPlan::Stale { .. }
-        | ConditionPlan::Stuck { .. }
-        | ConditionPlan::Implausible { .. }
-        | ConditionPlan::Disagree { .. } => true,
-        ConditionPlan::All(list) => list.iter().all(is_technical),
-        _ => false,
+    /// Stores a new activation; returns its entry, or None when a low one was dropped. A high or
+    /// medium one is never dropped: it takes the place of a closed low entry, or merges into its
+    /// alarm's latest entry, or uses the room reserved for each alarm.
+    fn store(
+        &mut self,
+        e: LogEntry,
+        last: Option<usize>,
+        events: &mut TickEvents,
+    ) -> Option<usize> {
+        if self.entries.len() < LOG_CAPACITY {
+            self.entries.push(e);
+            return Some(self.entries.len() - 1);
+        }
+        let change = if e.priority == Priority::Low {
+            self.dropped += 1;
+            self.last_drop_tick = Some(e.start_tick);
+            AlarmChange::LogDropped
+        } else {
+            self.merged += 1;
+            AlarmChange::LogMerged
+        };
+        events.push(Event::Alarm {
+            alarm: e.alarm,
+            change,
+            priority: e.priority,
+            limit: e.limit,
+            value: e.value,
+        });
+        if e.priority == Priority::Low {
+            return None;
+        }
+        let low = self.entries.iter().position(|x| {
+            x.priority == Priority::Low && x.escalated_to.is_none() && x.end_tick.is_some()
+        });
+        if let Some(i) = low {
+            self.dropped += 1;
+            self.last_drop_tick = Some(e.start_tick);
+            self.entries[i] = e;
+            return Some(i);
+        }
+        if let Some(i) = last {
+            let x = &mut self.entries[i];
+            x.activations += 1;
+            x.end_tick = None;
+            x.priority = x.priority.max(e.priority);
+            return Some(i);
+        }
+        self.entries.push(e);
+        Some(self.entries.len() - 1)
     }
 }
 
@@ -156,62 +288,186 @@ fn raise(p: Priority) -> Priority {
     }
 }
 
+fn ticks(seconds: f64, period_s: f64) -> u64 {
+    (seconds / period_s).round() as u64
+}
+
+/// What the core's alarm for an uncovered sensor is called.
+pub fn coverage_id(plan: &Plan, i: usize) -> String {
+    let c = &plan.coverage[i];
+    let suffix = if c.operator {
+        "overdue"
+    } else {
+        "sensor_failed"
+    };
+    format!("{}_{suffix}", plan.signals[c.signal].id)
+}
+
+/// Ids of every alarm, in the order of `Alarms::list`: the rules in file order, the core's
+/// sensor coverage, then the core's own.
+pub fn alarm_ids(plan: &Plan) -> Vec<String> {
+    let mut ids: Vec<String> = plan.rules.iter().map(|r| r.id.clone()).collect();
+    ids.extend((0..plan.coverage.len()).map(|i| coverage_id(plan, i)));
+    for id in [
+        PLUGIN_FAULT_ALARM,
+        TICK_OVERRUN_ALARM,
+        OUTPUT_FAILURE_ALARM,
+        LOG_FULL_ALARM,
+    ] {
+        ids.push(id.to_string());
+    }
+    ids
+}
+
+/// The condition of one alarm this tick: whether it holds (None: its inputs are invalid, so
+/// nobody can tell), whether it has persisted already (a stale or stuck reading carries its own
+/// time), its persistence, clear time, action and escalation.
+struct Judged {
+    cond: Option<bool>,
+    timed: bool,
+    persist: u64,
+    clear: u64,
+    action: ActionPlan,
+    escalate: Option<u64>,
+}
+
 impl Alarms {
     pub fn new(plan: &Plan) -> Self {
-        let alarm = |id: &str, text: &str, priority, technical, source| Alarm {
-            id: id.to_string(),
-            text: text.to_string(),
+        let alarm = |id: String, text: String, priority, technical, latch, source| Alarm {
+            id,
+            text,
             priority,
             base_priority: priority,
             technical,
             source,
+            latch,
             active: false,
             acknowledged: false,
+            acknowledged_tick: 0,
+            paused: false,
             held_ticks: 0,
+            absent_ticks: 0,
+            absent: true,
+            condition_tick: 0,
             active_since: 0,
             first_tick: None,
             count: 0,
+            highest: priority,
             onset_command: f64::NAN,
             open_entry: None,
+            last_entry: None,
         };
         let mut list: Vec<Alarm> = plan
             .rules
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let technical = is_technical(&r.condition);
-                alarm(&r.id, &r.text, r.priority, technical, AlarmSource::Rule(i))
+                let source = AlarmSource::Rule(i);
+                alarm(
+                    r.id.clone(),
+                    r.text.clone(),
+                    r.priority,
+                    r.technical,
+                    r.latch,
+                    source,
+                )
             })
             .collect();
-        list.push(alarm(
-            PLUGIN_FAULT_ALARM,
-            "Protocol plugin failed: control continues on the last safe setpoints",
-            Priority::High,
-            true,
-            AlarmSource::PluginFault,
-        ));
-        list.push(alarm(
-            TICK_OVERRUN_ALARM,
-            "Control ticks are missing their deadlines: the controller is overloaded",
-            Priority::Medium,
-            true,
-            AlarmSource::TickOverrun,
-        ));
+        for (i, c) in plan.coverage.iter().enumerate() {
+            let sensor = &plan.signals[c.signal].id;
+            let rules: Vec<&str> = c.rules.iter().map(|&r| plan.rules[r].id.as_str()).collect();
+            let text = if c.operator {
+                format!(
+                    "Laboratory value `{sensor}` is overdue: enter a new one (needed by {})",
+                    rules.join(", ")
+                )
+            } else {
+                format!(
+                    "Sensor `{sensor}` failed: {} cannot be judged; the most protective of \
+                     their actions is taken",
+                    rules.join(", ")
+                )
+            };
+            let id = coverage_id(plan, i);
+            // Latched like the rules it stands for: a failed detector stops what air would.
+            let latch = c.rules.iter().any(|&r| plan.rules[r].latch) && !c.operator;
+            list.push(alarm(
+                id,
+                text,
+                c.priority,
+                true,
+                latch,
+                AlarmSource::Coverage(i),
+            ));
+        }
+        let own = [
+            (
+                PLUGIN_FAULT_ALARM,
+                "Protocol plugin failed: control continues on the last safe setpoints",
+                Priority::High,
+                true,
+                AlarmSource::PluginFault,
+            ),
+            (
+                TICK_OVERRUN_ALARM,
+                "Control ticks are missing their deadlines: the controller is overloaded",
+                Priority::Medium,
+                false,
+                AlarmSource::TickOverrun,
+            ),
+            (
+                OUTPUT_FAILURE_ALARM,
+                "An output (display or record) failed: control goes on, check the outputs",
+                Priority::High,
+                false,
+                AlarmSource::OutputFailure,
+            ),
+            (
+                LOG_FULL_ALARM,
+                "Alarm log full: low-priority entries are being dropped (high and medium kept)",
+                Priority::Medium,
+                false,
+                AlarmSource::LogFull,
+            ),
+        ];
+        for (id, text, priority, latch, source) in own {
+            list.push(alarm(id.into(), text.into(), priority, true, latch, source));
+        }
         Alarms {
+            log: AlarmLog::new(list.len()),
             list,
-            log: AlarmLog::default(),
             overruns: Overruns::default(),
+            outputs: OutputHealth::default(),
             audio_paused_until: 0,
+            pause_allowed_from: 0,
             audio_pauses: 0,
+            sounding: None,
+            timeline: Vec::with_capacity(TIMELINE_CAPACITY),
+            timeline_dropped: 0,
+            burst_ticks: ticks(AUDIO_BURST_S, plan.period_s),
         }
     }
 
-    /// Whether the audible signal sounds: an active alarm not yet acknowledged, and no pause.
+    /// Whether the audible signal sounds at `tick`.
     pub fn audio_sounding(&self, tick: u64) -> bool {
-        tick >= self.audio_paused_until && self.list.iter().any(|a| a.active && !a.acknowledged)
+        self.sounding_priority(tick).is_some()
     }
 
-    /// Acknowledgements and audio pauses due this tick.
+    /// The priority the audible signal sounds with at `tick`: the highest of the alarms that sound.
+    pub fn sounding_priority(&self, tick: u64) -> Option<Priority> {
+        self.list
+            .iter()
+            .filter(|a| a.sounds(tick, self.burst_ticks))
+            .map(|a| a.priority)
+            .max()
+    }
+
+    /// Whether an audio pause is in force at `tick`.
+    pub fn audio_paused(&self, tick: u64) -> bool {
+        tick < self.audio_paused_until && self.list.iter().any(|a| a.paused)
+    }
+
+    /// Acknowledgements, resets, audio pauses and resumes due this tick.
     pub fn take_commands(
         &mut self,
         tick: u64,
@@ -220,32 +476,17 @@ impl Alarms {
         operator_log: &mut OperatorLog,
         events: &mut TickEvents,
     ) {
-        let log = &mut self.log;
         for c in due {
             let accepted = match c.action {
-                OperatorAction::Acknowledge(i) => {
-                    let alarm = &mut self.list[i];
-                    // Only an active alarm can be acknowledged; once is enough.
-                    let fresh = alarm.active && !alarm.acknowledged;
-                    if fresh {
-                        alarm.acknowledged = true;
-                        if let Some(e) = alarm.open_entry.and_then(|e| log.entries.get_mut(e)) {
-                            e.acknowledged_tick = Some(tick);
-                        }
-                        events.push(Event::Alarm {
-                            alarm: i,
-                            change: AlarmChange::Acknowledged,
-                            priority: alarm.priority,
-                            limit: f64::NAN,
-                            value: f64::NAN,
-                        });
+                OperatorAction::Acknowledge(i) => self.acknowledge(i, tick, events),
+                OperatorAction::Reset(i) => self.reset(i, tick, events),
+                OperatorAction::PauseAudio => self.pause(tick, period_s, events),
+                OperatorAction::ResumeAudio => {
+                    let paused = self.audio_paused(tick);
+                    if paused {
+                        self.end_pause(tick, true, events);
                     }
-                    fresh
-                }
-                OperatorAction::PauseAudio => {
-                    self.audio_paused_until = tick + (AUDIO_PAUSE_S / period_s).round() as u64;
-                    self.audio_pauses += 1;
-                    true
+                    paused
                 }
                 _ => continue,
             };
@@ -255,6 +496,78 @@ impl Alarms {
                 accepted,
             });
         }
+    }
+
+    /// Only an active alarm not yet acknowledged can be acknowledged; it only silences.
+    fn acknowledge(&mut self, i: usize, tick: u64, events: &mut TickEvents) -> bool {
+        let alarm = &mut self.list[i];
+        let fresh = alarm.active && !alarm.acknowledged;
+        if fresh {
+            alarm.acknowledged = true;
+            alarm.acknowledged_tick = tick;
+            if let Some(e) = alarm.open_entry.and_then(|e| self.log.entries.get_mut(e)) {
+                e.acknowledged_tick = Some(tick);
+            }
+            events.push(Event::Alarm {
+                alarm: i,
+                change: AlarmChange::Acknowledged,
+                priority: alarm.priority,
+                limit: f64::NAN,
+                value: f64::NAN,
+            });
+        }
+        fresh
+    }
+
+    /// A latched alarm ends only by a reset given while its condition is known to be absent.
+    fn reset(&mut self, i: usize, tick: u64, events: &mut TickEvents) -> bool {
+        let alarm = &mut self.list[i];
+        if !(alarm.active && alarm.latch && alarm.absent) {
+            return false;
+        }
+        if let Some(e) = alarm.open_entry.and_then(|e| self.log.entries.get_mut(e)) {
+            e.reset_tick = Some(tick);
+        }
+        events.push(Event::Alarm {
+            alarm: i,
+            change: AlarmChange::Reset,
+            priority: alarm.priority,
+            limit: f64::NAN,
+            value: f64::NAN,
+        });
+        end(alarm, i, tick, &mut self.log, events);
+        true
+    }
+
+    /// A pause silences what sounds now; refused when nothing sounds, or when a pause just ran
+    /// out and the signal has not yet sounded again. A pause during a pause covers the alarms
+    /// that began sounding since, without extending it.
+    fn pause(&mut self, tick: u64, period_s: f64, events: &mut TickEvents) -> bool {
+        let in_force = self.audio_paused(tick);
+        if (!in_force && tick < self.pause_allowed_from) || self.sounding_priority(tick).is_none() {
+            return false;
+        }
+        if !in_force {
+            self.audio_paused_until = tick + ticks(AUDIO_PAUSE_S, period_s);
+        }
+        let burst = self.burst_ticks;
+        for a in self.list.iter_mut().filter(|a| a.sounds(tick, burst)) {
+            a.paused = true;
+        }
+        self.audio_pauses += 1;
+        events.push(Event::AudioPaused {
+            until_tick: self.audio_paused_until,
+        });
+        true
+    }
+
+    fn end_pause(&mut self, tick: u64, early: bool, events: &mut TickEvents) {
+        for a in &mut self.list {
+            a.paused = false;
+        }
+        self.audio_paused_until = tick;
+        self.pause_allowed_from = tick + self.burst_ticks;
+        events.push(Event::AudioResumed { early });
     }
 
     /// Updates every alarm and calls `act` with the action of each active one (and, for
@@ -271,97 +584,621 @@ impl Alarms {
         events: &mut TickEvents,
         mut act: impl FnMut(ActionPlan, f64),
     ) {
-        let (log, overruns) = (&mut self.log, &self.overruns);
+        if self.audio_paused_until != 0
+            && tick >= self.audio_paused_until
+            && self.list.iter().any(|a| a.paused)
+        {
+            self.end_pause(tick, false, events);
+        }
+        let (log, overruns, outputs) = (&mut self.log, &self.overruns, &self.outputs);
+        let in_phase = |mask: u64| phase < 64 && mask & (1 << phase) != 0;
+        let second = ticks(1.0, plan.period_s);
         for (index, alarm) in self.list.iter_mut().enumerate() {
-            let (cond, persist, latch, action, escalate) = match alarm.source {
+            let j = match alarm.source {
                 AlarmSource::Rule(i) => {
                     let r = &plan.rules[i];
-                    let in_phase = phase < 64 && r.phases & (1 << phase) != 0;
-                    let cond = in_phase && holds(&r.condition, signals);
-                    (cond, r.persist_ticks, r.latch, r.action, r.escalate_ticks)
+                    let deadband = if alarm.active { r.deadband } else { 0.0 };
+                    Judged {
+                        cond: if in_phase(r.phases) {
+                            judge(&r.condition, signals, deadband)
+                        } else {
+                            Some(false)
+                        },
+                        timed: false,
+                        persist: r.persist_ticks,
+                        clear: r.clear_ticks,
+                        action: r.action,
+                        escalate: r.escalate_ticks,
+                    }
                 }
-                AlarmSource::PluginFault => {
-                    (plugin_faulted, 0, true, ActionPlan::HoldSetpoints, None)
+                AlarmSource::Coverage(i) => {
+                    let c = &plan.coverage[i];
+                    let (failed, timed) = if c.operator {
+                        (signals.health[c.signal] == validity::STALE, true)
+                    } else {
+                        let v = signals.validity[c.signal];
+                        (
+                            v != validity::OK,
+                            v == validity::STALE || v == validity::STUCK,
+                        )
+                    };
+                    Judged {
+                        cond: Some(in_phase(c.phases) && failed),
+                        timed,
+                        persist: c.persist_ticks,
+                        clear: 0,
+                        action: c.action,
+                        escalate: None,
+                    }
                 }
-                AlarmSource::TickOverrun => {
-                    let second = (1.0 / plan.period_s).round() as u64;
-                    let recent = overruns.last_tick.is_some_and(|t| tick <= t + second);
-                    let escalate = (OVERRUN_ESCALATE_S / plan.period_s).round() as u64;
-                    (recent, 0, false, ActionPlan::AlarmOnly, Some(escalate))
+                AlarmSource::PluginFault => Judged {
+                    cond: Some(plugin_faulted),
+                    timed: true,
+                    persist: 0,
+                    clear: 0,
+                    action: ActionPlan::HoldSetpoints,
+                    escalate: None,
+                },
+                AlarmSource::TickOverrun => Judged {
+                    cond: Some(overruns.last_tick.is_some_and(|t| tick <= t + second)),
+                    timed: true,
+                    persist: 0,
+                    clear: 0,
+                    action: ActionPlan::AlarmOnly,
+                    escalate: Some(ticks(OVERRUN_ESCALATE_S, plan.period_s)),
+                },
+                AlarmSource::OutputFailure => Judged {
+                    cond: Some(outputs.failed > 0),
+                    timed: true,
+                    persist: 0,
+                    clear: 0,
+                    action: ActionPlan::AlarmOnly,
+                    escalate: None,
+                },
+                AlarmSource::LogFull => {
+                    let window = ticks(LOG_FULL_WINDOW_S, plan.period_s);
+                    Judged {
+                        cond: Some(log.last_drop_tick.is_some_and(|t| tick <= t + window)),
+                        timed: true,
+                        persist: 0,
+                        clear: 0,
+                        action: ActionPlan::AlarmOnly,
+                        escalate: None,
+                    }
                 }
             };
-            alarm.held_ticks = if cond { alarm.held_ticks + 1 } else { 0 };
-            if cond && alarm.held_ticks > persist && !alarm.active {
-                alarm.active = true;
-                alarm.acknowledged = false;
-                alarm.active_since = tick;
-                alarm.priority = alarm.base_priority;
-                alarm.count += 1;
-                alarm.first_tick.get_or_insert(tick);
-                if let ActionPlan::Reduce { actuator, .. } = action {
-                    alarm.onset_command = last_sent[actuator];
-                }
-                let (limit, value) = match alarm.source {
-                    AlarmSource::Rule(i) => limit_and_value(&plan.rules[i].condition, signals),
-                    AlarmSource::PluginFault | AlarmSource::TickOverrun => (f64::NAN, f64::NAN),
-                };
-                events.push(Event::Alarm {
-                    alarm: index,
-                    change: AlarmChange::Raised,
-                    priority: alarm.priority,
-                    limit,
-                    value,
-                });
-                alarm.open_entry = if log.entries.len() < log.entries.capacity() {
-                    log.entries.push(LogEntry {
-                        alarm: index,
-                        priority: alarm.priority,
-                        start_tick: tick,
-                        end_tick: None,
-                        limit,
-                        value,
-                        action,
-                        acknowledged_tick: None,
-                        escalated_tick: None,
-                    });
-                    Some(log.entries.len() - 1)
-                } else {
-                    log.dropped += 1;
-                    None
-                };
-            } else if alarm.active && !cond && (!latch || alarm.acknowledged) {
-                alarm.active = false;
-                if let Some(e) = alarm.open_entry.take().and_then(|e| log.entries.get_mut(e)) {
-                    e.end_tick = Some(tick);
-                }
-                events.push(Event::Alarm {
-                    alarm: index,
-                    change: AlarmChange::Ended,
-                    priority: alarm.priority,
-                    limit: f64::NAN,
-                    value: f64::NAN,
-                });
-            }
-            if alarm.active
-                && escalate.is_some_and(|e| tick - alarm.active_since >= e)
-                && alarm.priority == alarm.base_priority
-                && alarm.priority != Priority::High
-            {
-                alarm.priority = raise(alarm.priority);
-                if let Some(e) = alarm.open_entry.and_then(|e| log.entries.get_mut(e)) {
-                    e.escalated_tick = Some(tick);
-                }
-                events.push(Event::Alarm {
-                    alarm: index,
-                    change: AlarmChange::Escalated,
-                    priority: alarm.priority,
-                    limit: f64::NAN,
-                    value: f64::NAN,
-                });
-            }
+            step(
+                alarm, index, tick, &j, plan, signals, last_sent, log, events,
+            );
             if alarm.active {
-                act(action, alarm.onset_command);
+                act(j.action, alarm.onset_command);
             }
         }
+        let now = self.sounding_priority(tick);
+        if now != self.sounding {
+            self.sounding = now;
+            events.push(Event::Sounding { priority: now });
+            if self.timeline.len() < self.timeline.capacity() {
+                self.timeline.push((tick, now));
+            } else {
+                self.timeline_dropped += 1;
+            }
+        }
+    }
+}
+
+/// One alarm's tick: persistence, activation, clearing, escalation and acknowledgement expiry.
+#[allow(clippy::too_many_arguments)]
+fn step(
+    alarm: &mut Alarm,
+    index: usize,
+    tick: u64,
+    j: &Judged,
+    plan: &Plan,
+    signals: &Signals,
+    last_sent: &[f64; MAX_ACTUATORS],
+    log: &mut AlarmLog,
+    events: &mut TickEvents,
+) {
+    let push = |events: &mut TickEvents, change, priority| {
+        events.push(Event::Alarm {
+            alarm: index,
+            change,
+            priority,
+            limit: f64::NAN,
+            value: f64::NAN,
+        })
+    };
+    alarm.absent = j.cond == Some(false);
+    match j.cond {
+        Some(true) => {
+            alarm.absent_ticks = 0;
+            if !alarm.active {
+                if alarm.held_ticks == 0 {
+                    alarm.condition_tick = tick;
+                    if j.persist > 0 {
+                        push(events, AlarmChange::ConditionBegan, alarm.base_priority);
+                    }
+                }
+                alarm.held_ticks += 1;
+            }
+        }
+        Some(false) => {
+            alarm.absent_ticks += 1;
+            // A brief normal reading does not restart the persistence: only a clear time does.
+            if !alarm.active && alarm.absent_ticks > j.clear {
+                alarm.held_ticks = 0;
+            }
+        }
+        // Inputs invalid: nothing is known, so nothing is raised and nothing ends.
+        None => alarm.absent_ticks = 0,
+    }
+    let persisted = j.timed || alarm.held_ticks > j.persist;
+    if j.cond == Some(true) && persisted && !alarm.active {
+        activate(
+            alarm, index, tick, j.action, plan, signals, last_sent, log, events,
+        );
+    } else if alarm.active && !alarm.latch && alarm.absent && alarm.absent_ticks > j.clear {
+        end(alarm, index, tick, log, events);
+    }
+    if !alarm.active {
+        return;
+    }
+    if j.escalate.is_some_and(|e| tick - alarm.active_since >= e)
+        && alarm.priority == alarm.base_priority
+        && alarm.priority != Priority::High
+    {
+        alarm.priority = raise(alarm.priority);
+        alarm.highest = alarm.highest.max(alarm.priority);
+        // An escalated alarm sounds again, through acknowledgement and pause.
+        alarm.acknowledged = false;
+        alarm.paused = false;
+        if let Some(e) = alarm.open_entry.and_then(|e| log.entries.get_mut(e)) {
+            e.escalated_tick = Some(tick);
+            e.escalated_to = Some(alarm.priority);
+        }
+        push(events, AlarmChange::Escalated, alarm.priority);
+    }
+    let timeout = ticks(acknowledgement_timeout_s(alarm.priority), plan.period_s);
+    if alarm.acknowledged && tick - alarm.acknowledged_tick >= timeout {
+        alarm.acknowledged = false;
+        push(events, AlarmChange::AcknowledgementExpired, alarm.priority);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn activate(
+    alarm: &mut Alarm,
+    index: usize,
+    tick: u64,
+    action: ActionPlan,
+    plan: &Plan,
+    signals: &Signals,
+    last_sent: &[f64; MAX_ACTUATORS],
+    log: &mut AlarmLog,
+    events: &mut TickEvents,
+) {
+    alarm.active = true;
+    alarm.acknowledged = false;
+    alarm.paused = false;
+    alarm.absent_ticks = 0;
+    alarm.active_since = tick;
+    alarm.priority = alarm.base_priority;
+    alarm.count += 1;
+    alarm.first_tick.get_or_insert(tick);
+    if let ActionPlan::Reduce { actuator, .. } = action {
+        alarm.onset_command = last_sent[actuator];
+    }
+    let (limit, value) = match alarm.source {
+        AlarmSource::Rule(i) => limit_and_value(&plan.rules[i].condition, signals),
+        AlarmSource::Coverage(i) => (f64::NAN, signals.values[plan.coverage[i].signal]),
+        _ => (f64::NAN, f64::NAN),
+    };
+    events.push(Event::Alarm {
+        alarm: index,
+        change: AlarmChange::Raised,
+        priority: alarm.priority,
+        limit,
+        value,
+    });
+    let entry = LogEntry {
+        alarm: index,
+        priority: alarm.priority,
+        condition_tick: alarm.condition_tick,
+        start_tick: tick,
+        end_tick: None,
+        limit,
+        value,
+        action,
+        acknowledged_tick: None,
+        escalated_tick: None,
+        escalated_to: None,
+        reset_tick: None,
+        activations: 1,
+    };
+    alarm.open_entry = log.store(entry, alarm.last_entry, events);
+    if alarm.open_entry.is_some() {
+        alarm.last_entry = alarm.open_entry;
+    }
+}
+
+fn end(alarm: &mut Alarm, index: usize, tick: u64, log: &mut AlarmLog, events: &mut TickEvents) {
+    alarm.active = false;
+    alarm.acknowledged = false;
+    alarm.paused = false;
+    alarm.held_ticks = 0;
+    alarm.absent_ticks = 0;
+    if let Some(e) = alarm.open_entry.take().and_then(|e| log.entries.get_mut(e)) {
+        e.end_tick = Some(tick);
+    }
+    events.push(Event::Alarm {
+        alarm: index,
+        change: AlarmChange::Ended,
+        priority: alarm.priority,
+        limit: f64::NAN,
+        value: f64::NAN,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Range;
+    use crate::plan::{PluginPlan, RulePlan, SignalPlan};
+
+    /// A plan of one signal (index 0) and the given rules, at 100 Hz.
+    fn plan(rules: Vec<RulePlan>) -> Plan {
+        Plan {
+            name: "test".into(),
+            scenarios: Vec::new(),
+            default_scenario: None,
+            period_s: 0.01,
+            plugin: PluginPlan {
+                id: "test".into(),
+                version_req: semver::VersionReq::STAR,
+                sha256: None,
+                params: Vec::new(),
+            },
+            signals: vec![SignalPlan {
+                id: "p".into(),
+                unit: "mmHg".into(),
+                range: Range {
+                    min: 0.0,
+                    max: 100.0,
+                },
+            }],
+            sensors: Vec::new(),
+            estimates: Vec::new(),
+            actuators: Vec::new(),
+            phases: Vec::new(),
+            rules,
+            coverage: Vec::new(),
+        }
+    }
+
+    fn above(id: &str, priority: Priority, limit: f64, persist_s: f64) -> RulePlan {
+        RulePlan {
+            id: id.into(),
+            text: id.into(),
+            priority,
+            condition: ConditionPlan::Above { signal: 0, limit },
+            persist_ticks: (persist_s / 0.01).round() as u64,
+            clear_ticks: 200,
+            deadband: 0.0,
+            technical: false,
+            latch: false,
+            action: ActionPlan::AlarmOnly,
+            escalate_ticks: None,
+            phases: u64::MAX,
+        }
+    }
+
+    /// Runs the alarms for one tick with signal 0 at `v` (valid) and the given commands.
+    struct Bench {
+        plan: Plan,
+        alarms: Alarms,
+        tick: u64,
+        events: TickEvents,
+        log: OperatorLog,
+    }
+
+    impl Bench {
+        fn new(plan: Plan) -> Self {
+            Bench {
+                alarms: Alarms::new(&plan),
+                plan,
+                tick: 0,
+                events: TickEvents::new(),
+                log: OperatorLog::with_capacity(64),
+            }
+        }
+
+        fn tick(&mut self, v: f64, valid: bool, commands: &[OperatorAction]) {
+            let mut s = Signals::default();
+            s.values[0] = v;
+            let ok = if valid { validity::OK } else { validity::STALE };
+            s.validity[0] = ok;
+            s.health[0] = ok;
+            self.events.clear();
+            let due: Vec<OperatorCommand> = commands
+                .iter()
+                .map(|&action| OperatorCommand {
+                    tick: self.tick,
+                    action,
+                })
+                .collect();
+            self.alarms
+                .take_commands(self.tick, 0.01, &due, &mut self.log, &mut self.events);
+            let last_sent = [0.0; MAX_ACTUATORS];
+            self.alarms.update(
+                self.tick,
+                &self.plan,
+                &s,
+                0,
+                false,
+                &last_sent,
+                &mut self.events,
+                |_, _| {},
+            );
+            self.tick += 1;
+        }
+
+        fn run(&mut self, n: u64, v: f64) {
+            for _ in 0..n {
+                self.tick(v, true, &[]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_true_most_of_the_time_raises_its_alarm() {
+        // True 9.5 s of every 10 s against a 10-s persistence: raised within the second cycle.
+        let mut b = Bench::new(plan(vec![above("a", Priority::Medium, 50.0, 10.0)]));
+        for _ in 0..3 {
+            b.run(950, 60.0);
+            b.run(50, 40.0);
+        }
+        let a = &b.alarms.list[0];
+        assert_eq!(
+            a.count, 1,
+            "one activation, not ended by the brief normal readings"
+        );
+        // 950 true ticks, 50 normal (shorter than the 2-s clear time), then the 51st true tick
+        // of the second cycle is the 1001st.
+        assert_eq!(a.first_tick, Some(1050), "after 1001 true ticks");
+        assert!(a.active);
+    }
+
+    #[test]
+    fn a_glitch_shorter_than_the_persistence_raises_nothing() {
+        let mut b = Bench::new(plan(vec![above("a", Priority::High, 50.0, 1.0)]));
+        for _ in 0..5 {
+            b.run(50, 60.0);
+            b.run(300, 40.0);
+        }
+        assert_eq!(b.alarms.list[0].count, 0);
+    }
+
+    #[test]
+    fn chattering_continues_one_activation_and_escalation_is_not_reset() {
+        let mut rule = above("a", Priority::Low, 50.0, 0.0);
+        rule.escalate_ticks = Some(3000);
+        let mut b = Bench::new(plan(vec![rule]));
+        // A single 0.1-s normal reading every 5 s for a minute.
+        for _ in 0..12 {
+            b.run(490, 60.0);
+            b.run(10, 40.0);
+        }
+        let a = &b.alarms.list[0];
+        assert_eq!(a.count, 1);
+        assert_eq!(a.priority, Priority::Medium, "escalated after 30 s");
+        assert_eq!(b.alarms.log.entries.len(), 1);
+        assert_eq!(b.alarms.log.entries[0].escalated_to, Some(Priority::Medium));
+        // Normal for longer than the 2-s clear time (counted from the last normal reading at
+        // 5990): it ends.
+        b.run(201, 40.0);
+        assert!(!b.alarms.list[0].active);
+        assert_eq!(b.alarms.log.entries[0].end_tick, Some(5990 + 200));
+    }
+
+    #[test]
+    fn a_deadband_delays_the_end_until_the_value_is_back_inside() {
+        let mut rule = above("a", Priority::Medium, 50.0, 0.0);
+        rule.deadband = 5.0;
+        rule.clear_ticks = 0;
+        let mut b = Bench::new(plan(vec![rule]));
+        b.run(1, 60.0);
+        b.run(100, 48.0);
+        assert!(b.alarms.list[0].active, "48 is inside the 5-unit deadband");
+        b.run(2, 44.0);
+        assert!(!b.alarms.list[0].active);
+    }
+
+    #[test]
+    fn an_invalid_input_neither_ends_nor_raises_a_value_alarm() {
+        let mut b = Bench::new(plan(vec![
+            above("on", Priority::High, 50.0, 0.0),
+            above("off", Priority::High, 70.0, 0.0),
+        ]));
+        b.run(1, 60.0);
+        assert!(b.alarms.list[0].active);
+        for _ in 0..1000 {
+            // The invalid reading is far above both limits: it must raise nothing.
+            b.tick(99.0, false, &[]);
+        }
+        assert!(b.alarms.list[0].active, "stays while nobody can tell");
+        assert_eq!(b.alarms.list[1].count, 0);
+        b.run(202, 40.0);
+        assert!(
+            !b.alarms.list[0].active,
+            "valid and absent for the clear time"
+        );
+    }
+
+    #[test]
+    fn acknowledgement_expires_by_priority_and_escalation_clears_it() {
+        let mut rule = above("a", Priority::Low, 50.0, 0.0);
+        rule.escalate_ticks = Some(60_000);
+        let mut b = Bench::new(plan(vec![rule, above("h", Priority::High, 80.0, 0.0)]));
+        b.run(400, 90.0);
+        b.tick(
+            90.0,
+            true,
+            &[
+                OperatorAction::Acknowledge(0),
+                OperatorAction::Acknowledge(1),
+            ],
+        );
+        assert_eq!(b.alarms.sounding, None);
+        // HIGH: 120 s.
+        b.run(12_000, 90.0);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+        assert!(!b.alarms.list[1].acknowledged);
+        // The HIGH condition goes (it ends after its clear time); the LOW one, escalated to
+        // MEDIUM at 600 s, sounds again through its acknowledgement.
+        b.run(60_000 - b.tick, 60.0);
+        assert!(!b.alarms.list[1].active);
+        assert_eq!(b.alarms.sounding, None);
+        assert!(b.alarms.list[0].acknowledged);
+        b.run(1, 60.0);
+        assert_eq!(b.alarms.list[0].priority, Priority::Medium);
+        assert!(!b.alarms.list[0].acknowledged);
+        assert_eq!(b.alarms.sounding, Some(Priority::Medium));
+        let escalated = b.events.as_slice().iter().any(|e| {
+            matches!(
+                e,
+                Event::Alarm {
+                    change: AlarmChange::Escalated,
+                    priority: Priority::Medium,
+                    ..
+                }
+            )
+        });
+        assert!(escalated);
+    }
+
+    #[test]
+    fn the_sounding_priority_is_the_highest_not_acknowledged() {
+        let mut b = Bench::new(plan(vec![
+            above("m", Priority::Medium, 50.0, 0.0),
+            above("h", Priority::High, 80.0, 0.0),
+        ]));
+        b.run(400, 90.0);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+        b.tick(90.0, true, &[OperatorAction::Acknowledge(1)]);
+        assert_eq!(
+            b.alarms.sounding,
+            Some(Priority::Medium),
+            "the MEDIUM still sounds"
+        );
+        assert_eq!(
+            b.alarms.timeline,
+            vec![(0, Some(Priority::High)), (400, Some(Priority::Medium))]
+        );
+    }
+
+    #[test]
+    fn a_flood_never_loses_a_high_entry_and_counts_and_alarms_dropped_low_ones() {
+        let mut rule = above("chatter", Priority::Low, 50.0, 0.0);
+        rule.clear_ticks = 0;
+        let mut b = Bench::new(plan(vec![rule, above("h", Priority::High, 80.0, 0.0)]));
+        for _ in 0..LOG_CAPACITY + 10 {
+            b.run(1, 60.0);
+            b.run(2, 40.0);
+        }
+        // 10 LOW activations found no room, and `alarm_log_full`'s own MEDIUM entry took the
+        // place of one more.
+        let dropped = b.alarms.log.dropped;
+        assert_eq!(dropped, 11);
+        let full = b
+            .alarms
+            .list
+            .iter()
+            .position(|a| a.id == LOG_FULL_ALARM)
+            .unwrap();
+        assert!(b.alarms.list[full].active, "dropping is alarmed");
+        assert_eq!(b.alarms.list[full].priority, Priority::Medium);
+        // A HIGH activation now: it takes a closed LOW entry's place.
+        b.run(1, 90.0);
+        b.run(1, 40.0);
+        let highs: Vec<&LogEntry> = b
+            .alarms
+            .log
+            .entries
+            .iter()
+            .filter(|e| e.alarm == 1)
+            .collect();
+        assert_eq!(highs.len(), 1);
+        assert_eq!(b.alarms.log.entries.len(), LOG_CAPACITY);
+        assert!(
+            b.alarms.log.dropped > dropped,
+            "the LOW entry it replaced is counted"
+        );
+    }
+
+    #[test]
+    fn a_failed_output_raises_a_high_technical_alarm() {
+        let mut b = Bench::new(plan(Vec::new()));
+        b.run(10, 0.0);
+        let i = b
+            .alarms
+            .list
+            .iter()
+            .position(|a| a.id == OUTPUT_FAILURE_ALARM)
+            .unwrap();
+        assert!(!b.alarms.list[i].active);
+        // Set between ticks, as a driver does.
+        b.alarms.outputs = OutputHealth {
+            failed: 1,
+            last_failure_tick: Some(10),
+            frames_lost: 3,
+        };
+        b.run(1, 0.0);
+        let a = &b.alarms.list[i];
+        assert!(a.active && a.technical);
+        assert_eq!(a.priority, Priority::High);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+    }
+
+    #[test]
+    fn a_pause_covers_what_sounds_for_at_most_its_time_then_the_signal_sounds_again() {
+        let mut b = Bench::new(plan(vec![
+            above("a", Priority::High, 50.0, 0.0),
+            above("b", Priority::High, 70.0, 0.0),
+        ]));
+        // Nothing sounds: refused.
+        b.tick(40.0, true, &[OperatorAction::PauseAudio]);
+        assert_eq!(b.alarms.audio_pauses, 0);
+        b.run(400, 60.0);
+        b.tick(60.0, true, &[OperatorAction::PauseAudio]);
+        assert_eq!(b.alarms.sounding, None);
+        // `b` starts during the pause (tick 402): it sounds at once.
+        b.run(200, 75.0);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+        // A second pause covers `b` but does not extend the first; `b` still sounds its first
+        // burst (3 s), then falls silent.
+        b.tick(75.0, true, &[OperatorAction::PauseAudio]);
+        assert_eq!(
+            b.alarms.sounding,
+            Some(Priority::High),
+            "a burst is not cut short"
+        );
+        assert_eq!(b.alarms.audio_paused_until, 401 + 12_000);
+        b.run(702 - b.tick, 75.0);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+        b.run(1, 75.0);
+        assert_eq!(b.alarms.sounding, None);
+        b.run(401 + 12_000 - b.tick, 75.0);
+        assert_eq!(b.alarms.sounding, None);
+        b.run(1, 75.0);
+        assert_eq!(b.alarms.sounding, Some(Priority::High), "the pause ran out");
+        // Right after it ran out a new pause is refused until the signal has sounded a burst.
+        b.tick(75.0, true, &[OperatorAction::PauseAudio]);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
+        b.run(300, 75.0);
+        b.tick(75.0, true, &[OperatorAction::PauseAudio]);
+        assert_eq!(b.alarms.sounding, None);
+        b.tick(75.0, true, &[OperatorAction::ResumeAudio]);
+        assert_eq!(b.alarms.sounding, Some(Priority::High));
     }
 }

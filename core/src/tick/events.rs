@@ -18,10 +18,17 @@ pub enum AlarmChange {
     Escalated,
     /// The operator acknowledged it: its audible signal is silenced.
     Acknowledged,
+    /// Its acknowledgement ran out (per priority): it sounds again.
+    AcknowledgementExpired,
     /// The operator reset a latched alarm whose condition was gone.
     Reset,
     /// The alarm ended.
     Ended,
+    /// Its activation found no room in the alarm log (low priority only): counted, alarmed.
+    LogDropped,
+    /// A low-priority entry was overwritten to keep this high or medium one; or, with no such
+    /// entry left, this activation was merged into the alarm's previous entry.
+    LogMerged,
 }
 
 /// Something that happened in a tick.
@@ -49,6 +56,12 @@ pub enum Event {
     Assessment { index: usize },
     /// The plugin was marked faulted, with the reason code.
     PluginFault { code: i32 },
+    /// The audible signal: the priority it sounds with now (None: silent).
+    Sounding { priority: Option<Priority> },
+    /// The operator paused the audible signal of what sounds now, until this tick.
+    AudioPaused { until_tick: u64 },
+    /// The audio pause ended: by the operator (`early`) or because its time ran out.
+    AudioResumed { early: bool },
 }
 
 /// This tick's events, in a buffer reserved when the world is built.

@@ -326,7 +326,10 @@ fn take_operator_commands(
                 inside
             }
             // Alarm commands belong to the Safety stage.
-            OperatorAction::Acknowledge(_) | OperatorAction::PauseAudio => continue,
+            OperatorAction::Acknowledge(_)
+            | OperatorAction::Reset(_)
+            | OperatorAction::PauseAudio
+            | OperatorAction::ResumeAudio => continue,
         };
         log.record(clock.tick, c.action, accepted);
         events.push(Event::Operator {

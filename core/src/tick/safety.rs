@@ -36,24 +36,36 @@ impl Default for SafetyState {
     }
 }
 
-/// Whether a condition holds. A value condition on an invalid signal does not hold: sensor
-/// failures are caught by the Stale, Stuck and Implausible conditions instead.
-pub fn holds(c: &ConditionPlan, s: &Signals) -> bool {
+/// Whether a condition holds: `Some(true)` or `Some(false)` when its inputs are valid, `None`
+/// when a value it needs is invalid (nobody can tell; the sensor-health rules and the core's
+/// coverage catch the failure instead). `deadband` moves every value limit inward, so that an
+/// active alarm's condition counts as absent only once the value is that far back inside.
+pub fn judge(c: &ConditionPlan, s: &Signals, deadband: f64) -> Option<bool> {
     let value = |i: usize| s.is_valid(i).then_some(s.values[i]);
     match c {
-        ConditionPlan::Above { signal, limit } => value(*signal).is_some_and(|v| v > *limit),
-        ConditionPlan::Below { signal, limit } => value(*signal).is_some_and(|v| v < *limit),
+        ConditionPlan::Above { signal, limit } => value(*signal).map(|v| v > *limit - deadband),
+        ConditionPlan::Below { signal, limit } => value(*signal).map(|v| v < *limit + deadband),
         ConditionPlan::Outside { signal, band } => {
-            value(*signal).is_some_and(|v| !band.contains(v))
+            value(*signal).map(|v| v < band.min + deadband || v > band.max - deadband)
         }
-        ConditionPlan::Stale { signal } => s.health[*signal] == validity::STALE,
-        ConditionPlan::Stuck { signal } => s.health[*signal] == validity::STUCK,
-        ConditionPlan::Implausible { signal } => s.health[*signal] == validity::IMPLAUSIBLE,
-        ConditionPlan::Disagree { a, b, tolerance } => match (value(*a), value(*b)) {
-            (Some(x), Some(y)) => (x - y).abs() > *tolerance,
-            _ => false,
-        },
-        ConditionPlan::All(list) => list.iter().all(|c| holds(c, s)),
+        ConditionPlan::Stale { signal } => Some(s.health[*signal] == validity::STALE),
+        ConditionPlan::Stuck { signal } => Some(s.health[*signal] == validity::STUCK),
+        ConditionPlan::Implausible { signal } => Some(s.health[*signal] == validity::IMPLAUSIBLE),
+        ConditionPlan::Disagree { a, b, tolerance } => {
+            Some((value(*a)? - value(*b)?).abs() > *tolerance - deadband)
+        }
+        // False as soon as one part is known false; true only when every part is known true.
+        ConditionPlan::All(list) => {
+            let mut all = Some(true);
+            for c in list {
+                match judge(c, s, deadband) {
+                    Some(false) => return Some(false),
+                    None => all = None,
+                    Some(true) => {}
+                }
+            }
+            all
+        }
     }
 }
 
@@ -195,24 +207,70 @@ mod tests {
     }
 
     #[test]
-    fn value_conditions_need_a_valid_signal() {
+    fn a_value_condition_on_an_invalid_signal_is_unknown() {
         let above = ConditionPlan::Above {
             signal: 0,
             limit: 40.0,
         };
-        assert!(holds(&above, &signals(41.0, validity::OK)));
-        assert!(!holds(&above, &signals(39.0, validity::OK)));
-        assert!(!holds(&above, &signals(41.0, validity::STALE)));
+        assert_eq!(judge(&above, &signals(41.0, validity::OK), 0.0), Some(true));
+        assert_eq!(
+            judge(&above, &signals(39.0, validity::OK), 0.0),
+            Some(false)
+        );
+        assert_eq!(judge(&above, &signals(41.0, validity::STALE), 0.0), None);
         let outside = ConditionPlan::Outside {
             signal: 0,
             band: Range { min: 1.0, max: 8.0 },
         };
-        assert!(holds(&outside, &signals(9.0, validity::OK)));
-        assert!(!holds(&outside, &signals(5.0, validity::OK)));
+        assert_eq!(
+            judge(&outside, &signals(9.0, validity::OK), 0.0),
+            Some(true)
+        );
+        assert_eq!(
+            judge(&outside, &signals(5.0, validity::OK), 0.0),
+            Some(false)
+        );
         let stuck = ConditionPlan::Stuck { signal: 0 };
-        assert!(holds(&stuck, &signals(5.0, validity::STUCK)));
+        assert_eq!(
+            judge(&stuck, &signals(5.0, validity::STUCK), 0.0),
+            Some(true)
+        );
         let all = ConditionPlan::All(vec![above.clone(), stuck]);
-        assert!(!holds(&all, &signals(41.0, validity::OK)));
+        assert_eq!(judge(&all, &signals(41.0, validity::OK), 0.0), Some(false));
+        let below = ConditionPlan::Below {
+            signal: 0,
+            limit: 0.0,
+        };
+        let unknown_and_false = ConditionPlan::All(vec![above.clone(), below]);
+        assert_eq!(
+            judge(&unknown_and_false, &signals(41.0, validity::STALE), 0.0),
+            None
+        );
+    }
+
+    #[test]
+    fn a_deadband_keeps_the_condition_until_the_value_is_back_inside() {
+        let above = ConditionPlan::Above {
+            signal: 0,
+            limit: 40.0,
+        };
+        assert_eq!(judge(&above, &signals(39.0, validity::OK), 2.0), Some(true));
+        assert_eq!(
+            judge(&above, &signals(37.9, validity::OK), 2.0),
+            Some(false)
+        );
+        let outside = ConditionPlan::Outside {
+            signal: 0,
+            band: Range { min: 1.0, max: 8.0 },
+        };
+        assert_eq!(
+            judge(&outside, &signals(7.5, validity::OK), 1.0),
+            Some(true)
+        );
+        assert_eq!(
+            judge(&outside, &signals(6.5, validity::OK), 1.0),
+            Some(false)
+        );
     }
 
     #[test]

@@ -93,6 +93,7 @@ pub fn protocol(
         estimates: vec![],
         phases: vec![],
         rules: vec![],
+        core_sensor_alarms: None,
     }
 }
 
