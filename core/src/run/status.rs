@@ -135,6 +135,7 @@ mod tests {
             phases: Vec::new(),
             rules: Vec::new(),
             coverage: Vec::new(),
+            source_sha256: String::new(),
         }
     }
 

@@ -873,6 +873,7 @@ mod tests {
             phases: Vec::new(),
             rules,
             coverage: Vec::new(),
+            source_sha256: String::new(),
         }
     }
 
