@@ -456,7 +456,7 @@ fn an_acknowledged_alarm_is_active_and_unacknowledged_again_and_keeps_its_action
         resumed.alarms().audio_sounding(resumed.tick()),
         "a pause does not outlast the restart"
     );
-    // The condition is gone but the alarm is latched: the pump stays stopped until acknowledged.
+    // The condition is gone but the alarm is latched: the pump stays stopped until it is reset.
     for _ in 0..ticks(&resumed, 10.0) {
         resumed.step_lockstep();
         assert_eq!(command(&resumed, "pump"), 0.0);
@@ -464,14 +464,26 @@ fn an_acknowledged_alarm_is_active_and_unacknowledged_again_and_keeps_its_action
     }
     assert!(alarm_state(&resumed, "air_in_line").active);
     let ack_s = resumed.tick() as f64 * resumed.plan.period_s + 1.0;
+    let reset_s = ack_s + 2.0;
     enter_commands(
         &mut resumed,
-        &format!(r#"[(at_s: {ack_s}, command: Acknowledge("air_in_line"))]"#),
+        &format!(
+            r#"[
+                (at_s: {ack_s}, command: Acknowledge("air_in_line")),
+                (at_s: {reset_s}, command: Reset("air_in_line")),
+            ]"#
+        ),
     );
     run_for(&mut resumed, 2.0);
     assert!(
+        alarm_state(&resumed, "air_in_line").active,
+        "acknowledging only silences"
+    );
+    assert_eq!(command(&resumed, "pump"), 0.0);
+    run_for(&mut resumed, 2.0);
+    assert!(
         !alarm_state(&resumed, "air_in_line").active,
-        "ends once acknowledged"
+        "ends once reset"
     );
     run_for(&mut resumed, 5.0);
     assert!(command(&resumed, "pump") > 0.0, "perfusion resumes");
