@@ -1,15 +1,12 @@
 //! The `perfuse` command line: argument parsing and wiring only; the logic lives in the core.
 
 use clap::{Parser, Subcommand};
+use perfuse::wiring::{self, RecordTo, RunArgs};
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plugin::{self, loader};
-use perfuse_core::run::{Run, RunOptions, realtime, status};
-use perfuse_core::tick::HalPort;
-use perfuse_hal_sim::{Fault, SimHal};
+use perfuse_hal_sim::SimHal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -27,7 +24,8 @@ enum Command {
     /// Run a protocol on the simulator.
     Run {
         /// The protocol file (RON).
-        file: PathBuf,
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
         /// Run length, overriding the protocol's (e.g. 90m, 6h, 1h30m).
         #[arg(long, value_parser = config::parse_duration)]
         duration: Option<f64>,
@@ -40,9 +38,21 @@ enum Command {
         /// List the protocol's scenarios and exit.
         #[arg(long)]
         list_scenarios: bool,
-        /// Write the run summary (JSON) here.
+        /// Write the run summary (JSON) here; `-`: to stdout (status lines then go to stderr).
         #[arg(long)]
         summary: Option<PathBuf>,
+        /// Record the run in this file (default: a new file in `runs/`).
+        #[arg(long, conflicts_with = "no_record")]
+        record: Option<PathBuf>,
+        /// Do not record the run.
+        #[arg(long)]
+        no_record: bool,
+        /// Samples per second in the record (at most the tick rate).
+        #[arg(long, default_value_t = 1.0)]
+        record_hz: f64,
+        /// Continue an interrupted lockstep run from its record's last checkpoint.
+        #[arg(long, conflicts_with_all = ["file", "record", "no_record", "realtime"])]
+        resume: Option<PathBuf>,
         /// No status lines while running.
         #[arg(long)]
         quiet: bool,
@@ -79,6 +89,36 @@ enum Command {
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
     },
+    /// Run a recorded simulated run again and compare: exit 0 when identical, 1 at the first
+    /// difference.
+    Replay {
+        record: PathBuf,
+        /// Keep the replay's record here (default: a temporary file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+    /// List the records in a directory (default `runs`).
+    Runs {
+        #[arg(default_value = "runs")]
+        dir: PathBuf,
+    },
+    /// Export a record's tables (samples, alarms, events, operator, assessments).
+    Export {
+        record: PathBuf,
+        /// csv or parquet.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the summary JSON of a record.
+    Summary {
+        record: PathBuf,
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -90,6 +130,10 @@ fn main() -> ExitCode {
             duration,
             seed,
             summary,
+            record,
+            no_record,
+            record_hz,
+            resume,
             quiet,
             realtime,
             faults,
@@ -100,27 +144,77 @@ fn main() -> ExitCode {
             labs,
             commands,
         } => {
-            if list_scenarios {
-                return finish(scenarios(&file));
+            if list_scenarios && let Some(file) = &file {
+                return finish(scenarios(file));
             }
-            let opts = RunOptions {
+            let args = RunArgs {
+                file: file.unwrap_or_default(),
+                duration_s: duration,
                 seed,
                 scenario,
-                duration_s: duration,
-                status_every_s: (!quiet).then_some(status_every),
+                summary,
+                quiet,
+                realtime,
+                labs,
+                commands,
+                faults,
+                status_every_s: status_every,
+                plugin_dirs,
+                record: match (record, no_record) {
+                    (Some(p), _) => RecordTo::Path(p),
+                    (None, true) => RecordTo::None,
+                    (None, false) => RecordTo::Default,
+                },
+                record_hz,
             };
-            let inputs = Inputs {
-                faults: &faults,
-                labs: labs.as_deref(),
-                commands: commands.as_deref(),
-                plugin_dirs: &plugin_dirs,
+            let ended = match &resume {
+                Some(path) => wiring::resume(path, &args),
+                None => wiring::run(&args),
             };
-            run(&file, &opts, realtime, &inputs, summary.as_deref())
+            return match ended {
+                Ok(e) => ExitCode::from(e.exit_code()),
+                Err(message) => finish(Err(message)),
+            };
         }
+        Command::Replay {
+            record,
+            out,
+            plugin_dirs,
+        } => {
+            return match wiring::replay(&record, &plugin_dirs, out.as_deref()) {
+                Ok(None) => {
+                    println!("{}: replay identical", record.display());
+                    ExitCode::SUCCESS
+                }
+                Ok(Some(d)) => {
+                    println!("{}: {d}", record.display());
+                    ExitCode::from(1)
+                }
+                Err(message) => finish(Err(message)),
+            };
+        }
+        Command::Runs { dir } => print(perfuse::records::runs(&dir)),
+        Command::Export {
+            record,
+            format,
+            out,
+        } => print(perfuse::records::export(&record, &format, &out)),
+        Command::Summary {
+            record,
+            plugin_dirs,
+        } => print(wiring::summary(&record, &plugin_dirs).map(|j| j + "\n")),
         Command::Check { files, plugin_dirs } => check(&files, &plugin_dirs),
         Command::Plugins { plugin_dirs } => plugins(&plugin_dirs),
     };
     finish(result)
+}
+
+/// Prints a command's text on stdout (a closed stdout is not an error).
+fn print(result: Result<String, String>) -> Result<(), String> {
+    use std::io::Write;
+    result.map(|text| {
+        let _ = std::io::stdout().write_all(text.as_bytes());
+    })
 }
 
 /// Exit status 0, or the error on stderr and status 2.
@@ -139,116 +233,7 @@ fn load(file: &Path) -> Result<Loaded, String> {
     config::load(file).map_err(|e| e.to_string())
 }
 
-/// Formats a problem found after parsing (plugin, simulator) at the field it concerns.
-fn located(loaded: &Loaded, file: &Path, path: &str, message: &str) -> String {
-    let span = loaded.span_of(path);
-    format!(
-        "{}:{}:{}: {path}: {message}",
-        file.display(),
-        span.line,
-        span.col
-    )
-}
-
-/// What a run takes besides the protocol file and its options.
-struct Inputs<'a> {
-    faults: &'a [String],
-    labs: Option<&'a Path>,
-    commands: Option<&'a Path>,
-    plugin_dirs: &'a [PathBuf],
-}
-
-fn run(
-    file: &Path,
-    opts: &RunOptions,
-    realtime: bool,
-    inputs: &Inputs<'_>,
-    summary_path: Option<&Path>,
-) -> Result<(), String> {
-    let loaded = load(file)?;
-    let labs = match inputs.labs {
-        Some(path) => config::load_labs(path, &loaded.plan).map_err(|e| e.to_string())?,
-        None => Vec::new(),
-    };
-    let commands = match inputs.commands {
-        Some(path) => config::load_commands(path, &loaded.plan).map_err(|e| e.to_string())?,
-        None => Vec::new(),
-    };
-    let dirs = loader::search_dirs(inputs.plugin_dirs);
-    let fault_specs = inputs.faults;
-    let plugin = plugin::load(&loaded.plan, &dirs)
-        .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
-    let faults = fault_specs
-        .iter()
-        .map(|s| Fault::parse(s, &loaded.file).map_err(|e| format!("--fault {s}: {e}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let scenario = opts.scenario.as_deref();
-    let sim = SimHal::with_scenario(&loaded.file, scenario, opts.seed, &faults)
-        .map_err(|e| located(&loaded, file, "simulator", &e))?;
-    let opts = &RunOptions {
-        scenario: scenario
-            .or(loaded.plan.default_scenario.as_deref())
-            .map(str::to_string),
-        ..opts.clone()
-    };
-    let plan = Arc::new(loaded.plan);
-    let print = |r: &Run| println!("{}", status::line(r));
-
-    let started = Instant::now();
-    let (run, overruns) = if realtime {
-        let (channels, _hal_thread) = realtime::spawn_hal(Box::new(sim), plan.period_s)
-            .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
-        let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, opts);
-        run.enter_operator_input(labs, commands);
-        run.initialize()?;
-        let overruns = realtime::run(&mut run, |r| {
-            if opts.status_every_s.is_some() {
-                print(r)
-            }
-        });
-        (run, overruns)
-    } else {
-        let mut run = Run::direct(plan, Box::new(sim), plugin, opts);
-        run.enter_operator_input(labs, commands);
-        run.initialize()?;
-        run.run_lockstep(opts.status_every_s, print);
-        (run, 0)
-    };
-    let wall_s = started.elapsed().as_secs_f64();
-    let summary = run.summary(wall_s, overruns);
-
-    if let Some(path) = summary_path {
-        let json = serde_json::to_string_pretty(&summary)
-            .map_err(|e| format!("cannot encode the summary: {e}"))?;
-        std::fs::write(path, json + "\n")
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    }
-    println!(
-        "{}: {} after {} simulated in {:.2} s wall ({} ticks, seed {}), final phase `{}`",
-        summary.protocol,
-        if summary.completed {
-            "completed"
-        } else {
-            "stopped"
-        },
-        status::clock_text(summary.simulated_s),
-        wall_s,
-        summary.ticks,
-        summary.seed,
-        summary.final_phase
-    );
-    for a in &summary.alarms {
-        println!(
-            "  alarm {} [{}] first at {} ({}x): {}",
-            a.id,
-            a.priority.to_uppercase(),
-            status::clock_text(a.first_s),
-            a.count,
-            a.text
-        );
-    }
-    Ok(())
-}
+use perfuse::wiring::located;
 
 fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), String> {
     if files.is_empty() {

@@ -71,19 +71,29 @@ pub fn alarm_ids(plan: &Plan) -> Vec<&str> {
 /// Reads and checks a commands file against a plan; commands come back in time order (commands
 /// at the same time keep their file order).
 pub fn load_commands(path: &Path, plan: &Plan) -> Result<Vec<OperatorCommand>, LoadError> {
-    let fail = |diagnostics| LoadError {
+    let src = std::fs::read_to_string(path).map_err(|e| LoadError {
         file: path.to_path_buf(),
-        diagnostics,
-    };
-    let src = std::fs::read_to_string(path).map_err(|e| {
-        fail(vec![Diagnostic {
+        diagnostics: vec![Diagnostic {
             span: ron_doc::Span { line: 1, col: 1 },
             path: String::new(),
             expected: "a readable UTF-8 commands file".into(),
             found: e.to_string(),
-        }])
+        }],
     })?;
-    let root = ron_doc::parse(&src).map_err(|d| fail(vec![d]))?;
+    load_commands_str(&src, path, plan)
+}
+
+/// As [`load_commands`], from text (e.g. as a record keeps it); `path` only names it in diagnostics.
+pub fn load_commands_str(
+    src: &str,
+    path: &Path,
+    plan: &Plan,
+) -> Result<Vec<OperatorCommand>, LoadError> {
+    let fail = |diagnostics| LoadError {
+        file: path.to_path_buf(),
+        diagnostics,
+    };
+    let root = ron_doc::parse(src).map_err(|d| fail(vec![d]))?;
     let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
     let specs = match specs {
         Some(specs) if diagnostics.is_empty() => specs,

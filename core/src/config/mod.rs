@@ -13,9 +13,9 @@ mod ron_doc;
 pub mod schema;
 mod validate;
 
-pub use commands::{OperatorAction, OperatorCommand, alarm_ids, load_commands};
+pub use commands::{OperatorAction, OperatorCommand, alarm_ids, load_commands, load_commands_str};
 pub use duration::parse_duration;
-pub use labs::{LabEntry, load_labs};
+pub use labs::{LabEntry, load_labs, load_labs_str};
 pub use ron_doc::{Diagnostic, Span};
 pub use schema::*;
 pub use validate::{Problem, compile};

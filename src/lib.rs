@@ -1,0 +1,8 @@
+//! The `perfuse` command line's wiring, as a library: [`wiring`] builds and drives runs with
+//! their outputs and record, re-runs records (resume, replay, summary); [`records`] lists and
+//! exports them; [`signals`] turns SIGINT and SIGTERM into a graceful stop. `main.rs` only parses
+//! arguments and calls these.
+
+pub mod records;
+pub mod signals;
+pub mod wiring;
