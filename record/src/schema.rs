@@ -107,8 +107,13 @@ impl RecordFile {
         )
         .map_err(|e| err(path, e))?;
         let names = Names::of(run);
-        create_schema(&conn, &names).map_err(|e| err(path, e))?;
-        write_run(&conn, run, inputs).map_err(|e| err(path, e))?;
+        // One transaction: a kill leaves either no tables (not a record) or a whole run row.
+        writing_pragmas(&conn)
+            .and_then(|()| conn.execute_batch("BEGIN"))
+            .and_then(|()| create_schema(&conn, &names))
+            .and_then(|()| write_run(&conn, run, inputs))
+            .and_then(|()| conn.execute_batch("COMMIT"))
+            .map_err(|e| err(path, e))?;
         Ok(RecordFile { conn, names })
     }
 
@@ -140,10 +145,8 @@ impl RecordFile {
 }
 
 fn create_schema(conn: &Connection, names: &Names) -> rusqlite::Result<()> {
-    writing_pragmas(conn)?;
     let mut sql = String::from(
-        "BEGIN;
-         CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
          CREATE TABLE run(
             id INTEGER PRIMARY KEY CHECK (id = 1),
             perfuse_version TEXT NOT NULL,
@@ -186,7 +189,7 @@ fn create_schema(conn: &Connection, names: &Names) -> rusqlite::Result<()> {
         ));
     }
     sql.push_str(") WITHOUT ROWID;");
-    sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));
+    sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION};"));
     conn.execute_batch(&sql)?;
     conn.execute("INSERT INTO meta VALUES ('format', ?1)", [FORMAT])?;
     let mut ins = conn.prepare("INSERT INTO channels VALUES (?1, ?2, ?3, ?4)")?;
