@@ -215,6 +215,8 @@ pub fn utc_stamp(unix_s: f64) -> String {
 struct Outputs {
     status: Option<std::thread::JoinHandle<()>>,
     recorder: Option<std::thread::JoinHandle<writer::Written>>,
+    /// The record's file, named in the closing lines.
+    record_path: Option<PathBuf>,
 }
 
 /// Where the status lines and the closing text go: stdout, or stderr when the summary takes
@@ -233,6 +235,7 @@ fn start_outputs(
     status_every_ticks: Option<u64>,
     summary_to_stdout: bool,
     record: Option<(RecordFile, u64, u64)>,
+    record_path: Option<PathBuf>,
 ) -> Result<Outputs, String> {
     let delivery = if run.is_lockstep() {
         Delivery::Wait
@@ -263,7 +266,11 @@ fn start_outputs(
         }
         None => None,
     };
-    Ok(Outputs { status, recorder })
+    Ok(Outputs {
+        status,
+        recorder,
+        record_path,
+    })
 }
 
 /// Drives the run to its end (or a signal), closes the outputs, writes the record's end and
@@ -341,6 +348,9 @@ fn drive_and_finish(
             a.text
         ));
     }
+    if let Some(p) = &outputs.record_path {
+        text.push_str(&format!("  recorded in {}\n", p.display()));
+    }
     let mut out = text_out(to_stdout);
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
     for p in &problems {
@@ -417,9 +427,9 @@ pub fn run(args: &RunArgs) -> Result<Ended, String> {
         RecordTo::Default => Some(default_record_path(&args.file, args.seed)),
         RecordTo::Path(p) => Some(p.clone()),
     };
-    let record = match record {
+    let file = match &record {
         Some(path) => Some((
-            RecordFile::create(&path, &run, &inputs)?,
+            RecordFile::create(path, &run, &inputs)?,
             inputs.sample_every_ticks,
             inputs.checkpoint_every_ticks,
         )),
@@ -428,7 +438,7 @@ pub fn run(args: &RunArgs) -> Result<Ended, String> {
     let status_every =
         (!args.quiet).then(|| status_every_ticks(args.realtime, args.status_every_s, period));
     let to_stdout = args.summary.as_deref() == Some(Path::new("-"));
-    let outputs = start_outputs(&mut run, status_every, to_stdout, record)?;
+    let outputs = start_outputs(&mut run, status_every, to_stdout, file, record)?;
     drive_and_finish(run, outputs, &stop, args.summary.as_deref())
 }
 
@@ -534,6 +544,7 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, String> {
             inputs.sample_every_ticks,
             inputs.checkpoint_every_ticks,
         )),
+        Some(path.to_path_buf()),
     )?;
     drive_and_finish(run, outputs, &stop, args.summary.as_deref())
 }
@@ -574,6 +585,7 @@ pub fn replay(
             inputs.sample_every_ticks,
             inputs.checkpoint_every_ticks,
         )),
+        None,
     )?;
     // The stored run's last tick: its end, or where it was interrupted or stopped by a signal.
     let last: Option<u64> = stored_conn
