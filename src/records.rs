@@ -6,14 +6,20 @@ use std::path::Path;
 
 /// The listing of the records in `dir`, one line each, oldest first.
 pub fn runs(dir: &Path) -> Result<String, String> {
+    let items = list::list(dir)?;
+    let width = |f: &dyn Fn(&list::Listed) -> usize, min: usize| {
+        items.iter().flatten().map(f).fold(min, usize::max)
+    };
+    let wf = width(&|r| r.file.display().to_string().chars().count(), 4);
+    let wp = width(&|r| r.protocol.chars().count(), 8);
     let mut out = format!(
-        "{:<48} {:<28} {:<16} {:>9} {:<24} alarms H/M/L\n",
+        "{:<wf$}  {:<wp$}  {:<13}  {:>8}  {:<24} alarms H/M/L\n",
         "file", "protocol", "start (UTC)", "duration", "end"
     );
-    for item in list::list(dir)? {
+    for item in items {
         match item {
             Ok(r) => out.push_str(&format!(
-                "{:<48} {:<28} {:<16} {:>9} {:<24} {}/{}/{}\n",
+                "{:<wf$}  {:<wp$}  {:<13}  {:>8}  {:<24} {}/{}/{}\n",
                 r.file.display(),
                 r.protocol,
                 &crate::wiring::utc_stamp(r.started_at)[..13],

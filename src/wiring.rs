@@ -420,7 +420,9 @@ pub fn run(args: &RunArgs) -> Result<Ended, String> {
     let period = run.plan.period_s;
     inputs.sample_every_ticks = sample_every(period, args.record_hz)?;
     if !args.realtime {
-        inputs.checkpoint_every_ticks = checkpoint::every_ticks(period);
+        // A checkpoint is written from a sample: on a multiple of the sample interval.
+        let every = inputs.sample_every_ticks;
+        inputs.checkpoint_every_ticks = checkpoint::every_ticks(period).div_ceil(every) * every;
     }
     let record = match &args.record {
         RecordTo::None => None,
