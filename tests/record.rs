@@ -434,13 +434,21 @@ fn killed_lockstep_runs_resume_to_the_uninterrupted_record() {
     assert!(out.status.success(), "{}", stderr(&out));
     let whole_wall = t0.elapsed().as_secs_f64();
     let mut kills = 0;
-    for chain in 0..3 {
+    // Chains of kills and resumes until enough kills landed (a run may finish first on a
+    // machine that got faster since the uninterrupted run was timed).
+    let mut chain = 0;
+    while kills < 14 {
+        assert!(
+            chain < 10,
+            "seed {seed}: only {kills} kills in {chain} chains"
+        );
+        chain += 1;
         let rec = dir.path().join(format!("chain{chain}.sqlite"));
         let a = args(&rec);
         let a: Vec<&str> = a.iter().map(String::as_str).collect();
         let mut child = spawn_run(&a, Stdio::null());
         loop {
-            let at = 0.1 + rng.next_f64() * whole_wall * 0.8;
+            let at = 0.05 + rng.next_f64() * whole_wall * 0.5;
             std::thread::sleep(Duration::from_secs_f64(at));
             let finished = child.try_wait().unwrap().is_some();
             if finished {
@@ -502,7 +510,7 @@ fn killed_lockstep_runs_resume_to_the_uninterrupted_record() {
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
-            if kills >= 7 * (chain + 1) {
+            if kills >= 5 * chain {
                 break;
             }
         }
@@ -516,7 +524,6 @@ fn killed_lockstep_runs_resume_to_the_uninterrupted_record() {
         let reason: String = one(&resumed, "SELECT end_reason FROM run");
         assert_eq!(reason, "completed");
     }
-    assert!(kills >= 12, "seed {seed}: only {kills} kills");
 }
 
 /// SIGKILL of real-time runs at random points: the file passes its integrity check, is listed
