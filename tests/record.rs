@@ -434,6 +434,7 @@ fn killed_lockstep_runs_resume_to_the_uninterrupted_record() {
     assert!(out.status.success(), "{}", stderr(&out));
     let whole_wall = t0.elapsed().as_secs_f64();
     let mut kills = 0;
+    let mut summary_checked = false;
     // Chains of kills and resumes until enough kills landed (a run may finish first on a
     // machine that got faster since the uninterrupted run was timed).
     let mut chain = 0;
@@ -504,6 +505,16 @@ fn killed_lockstep_runs_resume_to_the_uninterrupted_record() {
                 child = spawn_run(&a, Stdio::null());
                 continue;
             }
+            if !summary_checked {
+                summary_checked = true;
+                // An interrupted record's summary is rebuilt up to where the record ends.
+                let last_t: f64 = one(&c, "SELECT max(t_s) FROM samples");
+                let out = perfuse(&["summary", s(&rec)]);
+                assert!(out.status.success(), "{}", stderr(&out));
+                let sum: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+                assert_eq!(sum["completed"], false);
+                assert!(sum["simulated_s"].as_f64().unwrap() > last_t, "{sum}");
+            }
             child = bin()
                 .args(["run", "--resume", s(&rec), "--quiet"])
                 .stdout(Stdio::null())
@@ -524,6 +535,7 @@ fn killed_lockstep_runs_resume_to_the_uninterrupted_record() {
         let reason: String = one(&resumed, "SELECT end_reason FROM run");
         assert_eq!(reason, "completed");
     }
+    assert!(summary_checked);
 }
 
 /// SIGKILL of real-time runs at random points: the file passes its integrity check, is listed
@@ -627,4 +639,73 @@ fn export_writes_every_table_as_csv_and_parquet() {
     let out = perfuse(&["export", s(&rec), "--format", "xlsx", "--out", s(&pq)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("expected csv or parquet"));
+}
+
+/// The drivers' view of the outputs, through the library: a lagging real-time output loses
+/// frames, counted; an output that hangs up is counted failed at its tick; control goes on.
+#[test]
+fn the_driver_reads_lost_frames_and_failed_outputs_between_ticks() {
+    use perfuse_core::output::Delivery;
+    let mut run = common::lockstep(&protocol("kidney-hmp.ron"), &[], 1);
+    let lagging = run.attach_output(1, 4, Delivery::Drop);
+    let failing = run.attach_output(1, 4, Delivery::Drop);
+    for _ in 0..10 {
+        run.step_lockstep();
+    }
+    let h = run.read_outputs_health();
+    assert_eq!(
+        h.frames_lost,
+        2 * (10 - 4),
+        "both queues full after 4 frames"
+    );
+    assert_eq!(h.failed, 0);
+    drop(failing);
+    common::step(&mut run, 5);
+    let h = run.read_outputs_health();
+    assert_eq!(h.failed, 1);
+    assert_eq!(h.last_failure_tick, Some(10));
+    assert_eq!(run.tick(), 15, "control went on");
+    assert_eq!(
+        lagging.try_iter().map(|f| f.tick).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+}
+
+/// A recorder whose disk fills up mid-run stops with the error; the run goes on to its end and
+/// counts the output failed; what was committed before stays readable.
+#[test]
+fn a_full_disk_stops_the_recorder_not_the_run() {
+    use perfuse_core::output::Delivery;
+    use perfuse_record::{RecordFile, RunInputs, writer};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("full.sqlite");
+    let mut run = common::lockstep(&protocol("kidney-hmp.ron"), &[], 1);
+    let inputs = RunInputs {
+        protocol_path: "kidney-hmp.ron".into(),
+        protocol_text: std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap(),
+        seed: 1,
+        sample_every_ticks: 1,
+        ..RunInputs::default()
+    };
+    let record = RecordFile::create(&path, &run, &inputs).unwrap();
+    // The database may not grow past its size now plus a few pages: a disk that fills up.
+    let pages: i64 = one(&record.conn, "PRAGMA page_count");
+    record
+        .conn
+        .pragma_update(None, "max_page_count", pages + 8)
+        .unwrap();
+    let rx = run.attach_output(1, 64, Delivery::Wait);
+    let recorder = writer::spawn(record, rx, 0).unwrap();
+    common::step(&mut run, 20_000);
+    assert_eq!(run.tick(), 20_000, "control went on");
+    let h = run.read_outputs_health();
+    assert_eq!(h.failed, 1);
+    run.close_outputs();
+    let written = recorder.join().unwrap();
+    let error = written.error.as_deref().expect("the recorder stopped");
+    assert!(error.contains("full"), "{error}");
+    drop(written.record);
+    integrity(&path);
+    let n: i64 = one(&db(&path), "SELECT count(*) FROM samples");
+    assert!(n > 0 && n < 20_000, "{n} samples kept");
 }
