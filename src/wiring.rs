@@ -146,7 +146,6 @@ fn prepare(
         seed: inputs.seed,
         scenario,
         duration_s: inputs.duration_s,
-        status_every_s: None,
     };
     let plan = Arc::new(loaded.plan);
     let mut run = if inputs.realtime {

@@ -71,7 +71,6 @@ fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl
         seed: 1,
         scenario: None,
         duration_s: Some(4.0),
-        status_every_s: None,
     };
     let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, &opts);
     run.initialize().unwrap();

@@ -23,8 +23,6 @@ const COMMIT_EVERY: Duration = Duration::from_millis(500);
 /// What the recorder did, handed back when it ends.
 pub struct Written {
     pub record: RecordFile,
-    pub samples: u64,
-    pub events: u64,
     /// Why it stopped early (full disk, I/O error), if it did.
     pub error: Option<String>,
 }
@@ -42,8 +40,6 @@ pub fn spawn(
             let mut w = Writer {
                 sample_sql: sample_sql(&record.names),
                 record,
-                samples: 0,
-                events: 0,
                 overruns_seen: 0,
                 checkpoint_every_ticks,
             };
@@ -52,8 +48,6 @@ pub fn spawn(
             drop(frames);
             Written {
                 record: w.record,
-                samples: w.samples,
-                events: w.events,
                 error,
             }
         })
@@ -73,8 +67,6 @@ fn sample_sql(names: &Names) -> String {
 struct Writer {
     record: RecordFile,
     sample_sql: String,
-    samples: u64,
-    events: u64,
     overruns_seen: u64,
     checkpoint_every_ticks: u64,
 }
@@ -120,12 +112,10 @@ impl Writer {
         let period = names.plan.period_s;
         if f.sample {
             insert_sample(conn, &self.sample_sql, names, f)?;
-            self.samples += 1;
         }
         let mut urgent = false;
         for e in f.events() {
             insert_event(conn, names, f, e)?;
-            self.events += 1;
             urgent = true;
         }
         let t_s = f.tick as f64 * period;
@@ -188,7 +178,7 @@ fn insert_sample(conn: &Connection, sql: &str, names: &Names, f: &Frame) -> rusq
     Ok(())
 }
 
-pub fn change_text(c: AlarmChange) -> &'static str {
+fn change_text(c: AlarmChange) -> &'static str {
     match c {
         AlarmChange::ConditionBegan => "condition_began",
         AlarmChange::Raised => "raised",

@@ -84,7 +84,6 @@ pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
         seed,
         scenario: None,
         duration_s: None,
-        status_every_s: None,
     };
     let mut run = Run::direct(Arc::new(loaded.plan), Box::new(sim), plugin, &opts);
     run.initialize().expect("the schedule builds");

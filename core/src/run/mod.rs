@@ -40,8 +40,6 @@ pub struct RunOptions {
     pub scenario: Option<String>,
     /// Overrides the protocol's length; the last phase is stretched or the run cut short.
     pub duration_s: Option<f64>,
-    /// Simulated seconds between status lines (`None`: quiet).
-    pub status_every_s: Option<f64>,
 }
 
 /// A prepared run: the world, its schedule and what it needs to report.
