@@ -709,3 +709,39 @@ fn a_full_disk_stops_the_recorder_not_the_run() {
     let n: i64 = one(&db(&path), "SELECT count(*) FROM samples");
     assert!(n > 0 && n < 20_000, "{n} samples kept");
 }
+
+/// Status lines are formatted from frames alone: the line of a sample tick, and the line of an
+/// alarm as it is raised.
+#[test]
+fn status_lines_come_from_the_frames() {
+    use perfuse_core::output::Delivery;
+    use perfuse_core::run::status::{StatusNames, alarm_line, line};
+    let mut run = common::lockstep(&protocol("kidney-hmp.ron"), &["air@1m"], 1);
+    let names = StatusNames::of(&run);
+    let rx = run.attach_output(1000, 1024, Delivery::Wait);
+    let reader = std::thread::spawn(move || rx.iter().collect::<Vec<_>>());
+    common::step(&mut run, 7000);
+    run.close_outputs();
+    let frames = reader.join().unwrap();
+    let raised: Vec<String> = frames
+        .iter()
+        .flat_map(|f| {
+            f.events()
+                .iter()
+                .filter_map(|e| alarm_line(&names, f.tick, e))
+        })
+        .collect();
+    assert_eq!(
+        raised.first().map(String::as_str),
+        Some(
+            "00:01:00 ALARM air_in_line [HIGH] raised: Air in the arterial line: pump stopped and arterial clamp closed"
+        ),
+        "{raised:?}"
+    );
+    let last = frames.last().unwrap();
+    assert_eq!(last.tick, 7000, "the last frame is the run's end");
+    let text = line(&names, last);
+    assert!(text.starts_with("00:01:10 perfusion"), "{text}");
+    assert!(text.contains("ALARMS: air_in_line [HIGH]"), "{text}");
+    assert!(text.contains("systolic_pressure "), "{text}");
+}
