@@ -289,9 +289,8 @@ fn drive_and_finish(
     };
     let wall_s = started.elapsed().as_secs_f64();
     run.close_outputs();
-    if let Some(h) = outputs.status {
-        let _ = h.join();
-    }
+    // The record and the summary first: a status thread held by a paused terminal must not
+    // hold them.
     let written = outputs.recorder.map(|h| h.join());
     let summary = run.summary(wall_s, overruns);
     let json = serde_json::to_string_pretty(&summary)
@@ -346,6 +345,9 @@ fn drive_and_finish(
             a.count,
             a.text
         ));
+    }
+    if let Some(h) = outputs.status {
+        let _ = h.join();
     }
     if let Some(p) = &outputs.record_path {
         text.push_str(&format!("  recorded in {}\n", p.display()));

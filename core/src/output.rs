@@ -185,17 +185,27 @@ impl Outputs {
         }
     }
 
-    /// Sends the frame of the tick just run to every output, even one that does not sample this
-    /// tick: the driver's last frame, so that every output sees where the run ended.
+    /// Sends the state where the run ended to every output, even one that does not sample this
+    /// tick: the driver's last frame. Its events were published with their tick. An output that
+    /// may lose frames loses this one too when its queue is full, rather than hold the run's end.
     pub fn publish_final(&mut self) {
         self.frame.sample = true;
         self.frame.n_events = 0;
+        self.frame.events_dropped = 0;
+        let f = self.frame;
         for p in &mut self.ports {
-            if let Some(tx) = &p.tx
-                && tx.send(self.frame).is_err()
-            {
-                p.failed_tick = Some(self.frame.tick);
-                p.tx = None;
+            let Some(tx) = &p.tx else { continue };
+            let sent = match p.delivery {
+                Delivery::Wait => tx.send(f).map_err(|_| TrySendError::Disconnected(f)),
+                Delivery::Drop => tx.try_send(f),
+            };
+            match sent {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => p.lost += 1,
+                Err(TrySendError::Disconnected(_)) => {
+                    p.failed_tick = Some(f.tick);
+                    p.tx = None;
+                }
             }
         }
     }
@@ -284,6 +294,19 @@ mod tests {
         assert_eq!(h.failed, 1);
         assert_eq!(h.last_failure_tick, Some(0));
         assert_eq!(keep.try_iter().count(), 5);
+    }
+
+    #[test]
+    fn the_last_frame_never_waits_on_an_output_that_may_lose_frames() {
+        let mut out = Outputs::default();
+        let rx = out.attach(1, 1, Delivery::Drop);
+        frame_at(&mut out, 0, 0);
+        out.publish();
+        frame_at(&mut out, 1, 3);
+        out.publish_final();
+        assert_eq!(out.health().frames_lost, 1);
+        out.close();
+        assert_eq!(rx.iter().map(|f| f.tick).collect::<Vec<_>>(), [0]);
     }
 
     #[test]
