@@ -15,7 +15,9 @@ pub const INVALID_INPUT: u8 = 3;
 /// The protocol's plugin could not be used: not found, refused by a check (pin, ABI, id,
 /// version), its parameters rejected, or it failed to start.
 pub const PLUGIN_REFUSED: u8 = 4;
-// 130 and 143 (128 + SIGINT, 128 + SIGTERM) are reserved for a run ended by a signal.
+/// `perfuse replay`: the replayed run differs from its record (the first difference is printed).
+pub const REPLAY_DIFFERS: u8 = 5;
+// 130 and 143 (128 + SIGINT, 128 + SIGTERM): a run ended by a signal (`wiring::Ended`).
 
 /// Why a command failed: the message for stderr and the exit status.
 #[derive(Debug)]
@@ -51,6 +53,13 @@ impl Failure {
             status: INTERNAL,
             message: message.into(),
         }
+    }
+}
+
+/// Most of what fails inside a run is the program's or its environment's (a thread, a file).
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure::internal(message)
     }
 }
 

@@ -1,18 +1,13 @@
 //! The `perfuse` command line: argument parsing and wiring only; the logic lives in the core.
 
-mod exit;
-
 use clap::{Parser, Subcommand};
-use exit::Failure;
+use perfuse::exit::{self, Failure};
+use perfuse::wiring::{self, RecordTo, RunArgs, located};
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plugin::{self, loader};
-use perfuse_core::run::{Run, RunOptions, realtime, status};
-use perfuse_core::tick::HalPort;
-use perfuse_hal_sim::{Fault, SimHal};
+use perfuse_hal_sim::SimHal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -30,7 +25,8 @@ enum Command {
     /// Run a protocol on the simulator.
     Run {
         /// The protocol file (RON).
-        file: PathBuf,
+        #[arg(required_unless_present = "resume")]
+        file: Option<PathBuf>,
         /// Run length, overriding the protocol's (e.g. 90m, 6h, 1h30m; at most 168h).
         #[arg(long, value_parser = config::parse_run_duration)]
         duration: Option<f64>,
@@ -43,9 +39,21 @@ enum Command {
         /// List the protocol's scenarios and exit.
         #[arg(long)]
         list_scenarios: bool,
-        /// Write the run summary (JSON) here.
+        /// Write the run summary (JSON) here; `-`: to stdout (status lines then go to stderr).
         #[arg(long)]
         summary: Option<PathBuf>,
+        /// Record the run in this file (default: a new file in `runs/`).
+        #[arg(long, conflicts_with = "no_record")]
+        record: Option<PathBuf>,
+        /// Do not record the run.
+        #[arg(long)]
+        no_record: bool,
+        /// Samples per second in the record (at most the tick rate).
+        #[arg(long, default_value_t = 1.0)]
+        record_hz: f64,
+        /// Continue an interrupted lockstep run from its record's last checkpoint.
+        #[arg(long, conflicts_with_all = ["file", "record", "no_record", "realtime"])]
+        resume: Option<PathBuf>,
         /// No status lines while running.
         #[arg(long)]
         quiet: bool,
@@ -82,6 +90,36 @@ enum Command {
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
     },
+    /// Run a recorded simulated run again and compare: exit 0 when identical, 1 at the first
+    /// difference.
+    Replay {
+        record: PathBuf,
+        /// Keep the replay's record here (default: a temporary file).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+    /// List the records in a directory (default `runs`).
+    Runs {
+        #[arg(default_value = "runs")]
+        dir: PathBuf,
+    },
+    /// Export a record's tables (samples, alarms, events, operator, assessments).
+    Export {
+        record: PathBuf,
+        /// csv or parquet.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Print the summary JSON of a record.
+    Summary {
+        record: PathBuf,
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -89,20 +127,27 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // A panic is a bug: its own exit status, not the 101 of an unwinding main.
     match std::panic::catch_unwind(|| dispatch(cli)) {
-        Ok(result) => exit::finish(result),
+        Ok(Ok(status)) => ExitCode::from(status),
+        Ok(Err(f)) => exit::finish(Err(f)),
         Err(_) => exit::finish(Err(Failure::internal(
             "internal error: perfuse panicked (a bug; please report it with the command line)",
         ))),
     }
 }
 
-fn dispatch(cli: Cli) -> Result<(), Failure> {
+/// Runs the command; its exit status, or why it failed.
+fn dispatch(cli: Cli) -> Result<u8, Failure> {
+    let done = |r: Result<(), Failure>| r.map(|()| exit::OK);
     match cli.command {
         Command::Run {
             file,
             duration,
             seed,
             summary,
+            record,
+            no_record,
+            record_hz,
+            resume,
             quiet,
             realtime,
             faults,
@@ -113,168 +158,79 @@ fn dispatch(cli: Cli) -> Result<(), Failure> {
             labs,
             commands,
         } => {
-            if list_scenarios {
-                return scenarios(&file);
+            if list_scenarios && let Some(file) = &file {
+                return scenarios(file).map(|()| exit::OK);
             }
-            let opts = RunOptions {
+            let args = RunArgs {
+                file: file.unwrap_or_default(),
+                duration_s: duration,
                 seed,
                 scenario,
-                duration_s: duration,
-                status_every_s: (!quiet).then_some(status_every),
+                summary,
+                quiet,
+                realtime,
+                labs,
+                commands,
+                faults,
+                status_every_s: status_every,
+                plugin_dirs,
+                record: match (record, no_record) {
+                    (Some(p), _) => RecordTo::Path(p),
+                    (None, true) => RecordTo::None,
+                    (None, false) => RecordTo::Default,
+                },
+                record_hz,
             };
-            let inputs = Inputs {
-                faults: &faults,
-                labs: labs.as_deref(),
-                commands: commands.as_deref(),
-                plugin_dirs: &plugin_dirs,
+            let ended = match &resume {
+                Some(path) => wiring::resume(path, &args)?,
+                None => wiring::run(&args)?,
             };
-            run(&file, &opts, realtime, &inputs, summary.as_deref())
+            Ok(ended.exit_code())
         }
-        Command::Check { files, plugin_dirs } => check(&files, &plugin_dirs),
-        Command::Plugins { plugin_dirs } => plugins(&plugin_dirs),
+        Command::Replay {
+            record,
+            out,
+            plugin_dirs,
+        } => match wiring::replay(&record, &plugin_dirs, out.as_deref())? {
+            None => {
+                println!("{}: replay identical", record.display());
+                Ok(exit::OK)
+            }
+            Some(d) => {
+                println!("{}: {d}", record.display());
+                Ok(exit::REPLAY_DIFFERS)
+            }
+        },
+        Command::Runs { dir } => done(print(perfuse::records::runs(&dir).map_err(Failure::input))),
+        Command::Export {
+            record,
+            format,
+            out,
+        } => done(print(
+            perfuse::records::export(&record, &format, &out).map_err(Failure::input),
+        )),
+        Command::Summary {
+            record,
+            plugin_dirs,
+        } => done(print(
+            wiring::summary(&record, &plugin_dirs).map(|j| j + "\n"),
+        )),
+        Command::Check { files, plugin_dirs } => done(check(&files, &plugin_dirs)),
+        Command::Plugins { plugin_dirs } => done(plugins(&plugin_dirs)),
     }
+}
+
+/// Prints a command's text on stdout (a closed stdout is not an error).
+fn print(result: Result<String, Failure>) -> Result<(), Failure> {
+    use std::io::Write;
+    result.map(|text| {
+        let _ = std::io::stdout().write_all(text.as_bytes());
+    })
 }
 
 /// Loads a protocol file; the error lists every problem.
 fn load(file: &Path) -> Result<Loaded, Failure> {
     config::load(file).map_err(|e| Failure::input(e.to_string()))
-}
-
-/// Formats a problem found after parsing (plugin, simulator) at the field it concerns.
-fn located(loaded: &Loaded, file: &Path, path: &str, message: &str) -> String {
-    let span = loaded.span_of(path);
-    format!(
-        "{}:{}:{}: {path}: {message}",
-        file.display(),
-        span.line,
-        span.col
-    )
-}
-
-/// What a run takes besides the protocol file and its options.
-struct Inputs<'a> {
-    faults: &'a [String],
-    labs: Option<&'a Path>,
-    commands: Option<&'a Path>,
-    plugin_dirs: &'a [PathBuf],
-}
-
-fn run(
-    file: &Path,
-    opts: &RunOptions,
-    realtime: bool,
-    inputs: &Inputs<'_>,
-    summary_path: Option<&Path>,
-) -> Result<(), Failure> {
-    let loaded = load(file)?;
-    let commands = match inputs.commands {
-        Some(path) => config::load_commands(path, &loaded.plan, opts.duration_s)
-            .map_err(|e| Failure::input(e.to_string()))?,
-        None => Vec::new(),
-    };
-    // Labs and faults beyond the run's end would never happen: an error, not a silent drop.
-    let end_s = config::run_end_s(&loaded.plan, opts.duration_s, &commands);
-    let labs = match inputs.labs {
-        Some(path) => config::load_labs(path, &loaded.plan, end_s)
-            .map_err(|e| Failure::input(e.to_string()))?,
-        None => Vec::new(),
-    };
-    let dirs = loader::search_dirs(inputs.plugin_dirs);
-    let fault_specs = inputs.faults;
-    let plugin = plugin::load(&loaded.plan, &dirs)
-        .map_err(|e| Failure::plugin(located(&loaded, file, "plugin", &e.to_string())))?;
-    let faults = fault_specs
-        .iter()
-        .map(|s| {
-            let fault = Fault::parse(s, &loaded.file)
-                .map_err(|e| Failure::input(format!("--fault {s}: {e}")))?;
-            if fault.at_s > end_s {
-                return Err(Failure::input(format!(
-                    "--fault {s}: expected a time within the run, which ends at {} s at the latest, found {} s",
-                    config::bounds::short_num(end_s),
-                    config::bounds::short_num(fault.at_s)
-                )));
-            }
-            Ok(fault)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let scenario = opts.scenario.as_deref();
-    let sim = SimHal::with_scenario(&loaded.file, scenario, opts.seed, &faults)
-        .map_err(|e| Failure::input(located(&loaded, file, "simulator", &e)))?;
-    let opts = &RunOptions {
-        scenario: scenario
-            .or(loaded.plan.default_scenario.as_deref())
-            .map(str::to_string),
-        ..opts.clone()
-    };
-    let plan = Arc::new(loaded.plan);
-    let print = |r: &Run| println!("{}", status::line(r));
-
-    let started = Instant::now();
-    let (run, overruns) = if realtime {
-        let (channels, _hal_thread) = realtime::spawn_hal(Box::new(sim), plan.period_s)
-            .map_err(|e| Failure::internal(format!("cannot start the HAL thread: {e}")))?;
-        let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, opts);
-        run.enter_operator_input(labs, commands);
-        run.initialize().map_err(Failure::internal)?;
-        let overruns = realtime::run(&mut run, |r| {
-            if opts.status_every_s.is_some() {
-                print(r)
-            }
-        });
-        (run, overruns)
-    } else {
-        let mut run = Run::direct(plan, Box::new(sim), plugin, opts);
-        run.enter_operator_input(labs, commands);
-        run.initialize().map_err(Failure::internal)?;
-        run.run_lockstep(opts.status_every_s, print);
-        (run, 0)
-    };
-    let wall_s = started.elapsed().as_secs_f64();
-    let summary = run.summary(wall_s, overruns);
-
-    if let Some(path) = summary_path {
-        let json = serde_json::to_string_pretty(&summary)
-            .map_err(|e| Failure::internal(format!("cannot encode the summary: {e}")))?;
-        std::fs::write(path, json + "\n")
-            .map_err(|e| Failure::internal(format!("cannot write {}: {e}", path.display())))?;
-    }
-    println!(
-        "{}: {} after {} simulated in {:.2} s wall ({} ticks, seed {}), final phase `{}`",
-        summary.protocol,
-        if summary.completed {
-            "completed"
-        } else {
-            "stopped"
-        },
-        status::clock_text(summary.simulated_s),
-        wall_s,
-        summary.ticks,
-        summary.seed,
-        summary.final_phase
-    );
-    for a in &summary.alarms {
-        let escalated = if a.highest_priority != a.priority {
-            format!(" → {}", a.highest_priority.to_uppercase())
-        } else {
-            String::new()
-        };
-        println!(
-            "  alarm {} [{}{escalated}] first at {} ({}x): {}",
-            a.id,
-            a.priority.to_uppercase(),
-            status::clock_text(a.first_s),
-            a.count,
-            a.text
-        );
-    }
-    if summary.alarm_log_dropped > 0 {
-        println!(
-            "  alarm log: {} low-priority entries dropped",
-            summary.alarm_log_dropped
-        );
-    }
-    Ok(())
 }
 
 /// Checks every file; the status is invalid input when any file is invalid, else a refused

@@ -65,7 +65,6 @@ fn build_from(file: &Path, spec: Spec<'_>, input: bool) -> Run {
         seed: SEED,
         scenario: spec.scenario.map(str::to_string),
         duration_s: None,
-        status_every_s: None,
     };
     let mut run = Run::direct(Arc::new(loaded.plan), Box::new(sim), plugin, &opts);
     if input && !spec.commands.is_empty() {
@@ -726,13 +725,12 @@ fn a_real_time_run_goes_on_from_its_restored_tick() {
         seed: SEED,
         scenario: None,
         duration_s: Some(602.0),
-        status_every_s: None,
     };
     let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, &opts);
     run.initialize().unwrap();
     run.restore_state(&state, 0.0).unwrap();
     let started = std::time::Instant::now();
-    realtime::run(&mut run, |_| {});
+    realtime::run(&mut run, &perfuse_core::run::StopRequest::default());
     let wall = started.elapsed().as_secs_f64();
     // Deadlines count from the restored tick: 2 s of ticks, not 602 s.
     assert!((1.9..10.0).contains(&wall), "{wall} s of wall time");

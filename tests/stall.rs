@@ -71,11 +71,10 @@ fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl
         seed: 1,
         scenario: None,
         duration_s: Some(4.0),
-        status_every_s: None,
     };
     let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, &opts);
     run.initialize().unwrap();
-    let overruns = realtime::run(&mut run, |_| {});
+    let overruns = realtime::run(&mut run, &perfuse_core::run::StopRequest::default());
 
     // The stall begins in the step at 2 s; the device stops receiving commands then.
     // A copy: the device thread keeps logging until the run is dropped.

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod hal;
 pub mod logging;
+pub mod output;
 pub mod plan;
 pub mod plugin;
 pub mod run;

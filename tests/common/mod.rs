@@ -26,10 +26,16 @@ pub fn corpus(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Runs the `perfuse` binary.
+/// Runs the `perfuse` binary. A `run` that names no record is not recorded, so that tests never
+/// leave records in the repository's `runs/`.
 pub fn perfuse(args: &[&str]) -> Output {
+    let chooses = |a: &&str| ["--record", "--no-record", "--resume"].contains(a);
+    let mut all: Vec<&str> = args.to_vec();
+    if args.first() == Some(&"run") && !args.iter().any(chooses) {
+        all.push("--no-record");
+    }
     Command::new(env!("CARGO_BIN_EXE_perfuse"))
-        .args(args)
+        .args(&all)
         .output()
         .expect("the perfuse binary runs")
 }
@@ -78,7 +84,6 @@ pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
         seed,
         scenario: None,
         duration_s: None,
-        status_every_s: None,
     };
     let mut run = Run::direct(Arc::new(loaded.plan), Box::new(sim), plugin, &opts);
     run.initialize().expect("the schedule builds");

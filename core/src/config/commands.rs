@@ -82,12 +82,25 @@ pub fn load_commands(
     plan: &Plan,
     duration_s: Option<f64>,
 ) -> Result<Vec<OperatorCommand>, LoadError> {
+    let src = super::input_file::read_text(path, "commands").map_err(|d| LoadError {
+        file: path.to_path_buf(),
+        diagnostics: vec![d],
+    })?;
+    load_commands_str(&src, path, plan, duration_s)
+}
+
+/// As [`load_commands`], from text (e.g. as a record keeps it); `path` only names it in diagnostics.
+pub fn load_commands_str(
+    src: &str,
+    path: &Path,
+    plan: &Plan,
+    duration_s: Option<f64>,
+) -> Result<Vec<OperatorCommand>, LoadError> {
     let fail = |diagnostics| LoadError {
         file: path.to_path_buf(),
         diagnostics,
     };
-    let src = super::input_file::read_text(path, "commands").map_err(|d| fail(vec![d]))?;
-    let root = ron_doc::parse(&src).map_err(|d| fail(vec![d]))?;
+    let root = ron_doc::parse(src).map_err(|d| fail(vec![d]))?;
     let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
     let specs = match specs {
         Some(specs) if diagnostics.is_empty() => specs,

@@ -34,16 +34,28 @@ pub struct LabEntry {
     pub value: f64,
 }
 
-/// Reads and checks a labs file against a plan and the run's end (`run_end_s`); entries come
-/// back in time order. An entry beyond the run's end, or a value outside its sensor's range, is
-/// an error.
+/// Reads and checks a labs file against a plan and the run's end (`end_s`); entries come back in
+/// time order. An entry beyond the run's end, or a value outside its sensor's range, is an error.
 pub fn load_labs(path: &Path, plan: &Plan, end_s: f64) -> Result<Vec<LabEntry>, LoadError> {
+    let src = super::input_file::read_text(path, "labs").map_err(|d| LoadError {
+        file: path.to_path_buf(),
+        diagnostics: vec![d],
+    })?;
+    load_labs_str(&src, path, plan, end_s)
+}
+
+/// As [`load_labs`], from text (e.g. as a record keeps it); `path` only names it in diagnostics.
+pub fn load_labs_str(
+    src: &str,
+    path: &Path,
+    plan: &Plan,
+    end_s: f64,
+) -> Result<Vec<LabEntry>, LoadError> {
     let fail = |diagnostics| LoadError {
         file: path.to_path_buf(),
         diagnostics,
     };
-    let src = super::input_file::read_text(path, "labs").map_err(|d| fail(vec![d]))?;
-    let root = ron_doc::parse(&src).map_err(|d| fail(vec![d]))?;
+    let root = ron_doc::parse(src).map_err(|d| fail(vec![d]))?;
     let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
     let specs = match specs {
         Some(specs) if diagnostics.is_empty() => specs,

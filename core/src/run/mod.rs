@@ -10,12 +10,28 @@ pub mod status;
 pub mod summary;
 
 use crate::hal::{CommandFrame, Hal};
+use crate::output::{Delivery, FrameReceiver, OutputHealth, Outputs};
 use crate::plan::Plan;
 use crate::plugin::{PluginInfo, PluginInstance};
 use crate::tick::alarms::Alarms;
 use crate::tick::{Clock, HalPort, Signals, build_schedule, build_world, protocol::PhaseState};
 use bevy_ecs::prelude::*;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Set by a signal handler (to the signal's number) to end the run like the operator's Stop;
+/// the drivers look at it between ticks. 0: no request.
+#[derive(Debug, Default, Clone)]
+pub struct StopRequest(pub Arc<AtomicUsize>);
+
+impl StopRequest {
+    pub fn signal(&self) -> Option<i32> {
+        match self.0.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(n as i32),
+        }
+    }
+}
 
 /// How a run is driven.
 #[derive(Debug, Clone)]
@@ -25,8 +41,6 @@ pub struct RunOptions {
     pub scenario: Option<String>,
     /// Overrides the protocol's length; the last phase is stretched or the run cut short.
     pub duration_s: Option<f64>,
-    /// Simulated seconds between status lines (`None`: quiet).
-    pub status_every_s: Option<f64>,
 }
 
 /// A prepared run: the world, its schedule and what it needs to report.
@@ -37,6 +51,10 @@ pub struct Run {
     pub plugin: PluginInfo,
     pub seed: u64,
     pub scenario: Option<String>,
+    /// The outputs' health as the driver last read it.
+    pub outputs: OutputHealth,
+    /// The signal that ended the run, if one did.
+    pub ended_by_signal: Option<i32>,
 }
 
 impl Run {
@@ -54,6 +72,8 @@ impl Run {
             plugin: info,
             seed: opts.seed,
             scenario: opts.scenario.clone(),
+            outputs: OutputHealth::default(),
+            ended_by_signal: None,
         }
     }
 
@@ -80,10 +100,22 @@ impl Run {
 
     /// Checks the schedule builds (ambiguities are errors) before the first tick.
     pub fn initialize(&mut self) -> Result<(), String> {
+        let n = self.alarms().list.len();
+        if n > crate::output::MAX_ALARMS {
+            return Err(format!(
+                "the protocol has {n} alarms; a run can publish at most {}",
+                crate::output::MAX_ALARMS
+            ));
+        }
         self.schedule
             .initialize(&mut self.world)
             .map(|_| ())
             .map_err(|e| format!("the tick schedule does not build: {e:?}"))
+    }
+
+    /// Whether the device is driven in this thread (lockstep simulation).
+    pub fn is_lockstep(&self) -> bool {
+        matches!(self.world.non_send::<HalPort>(), HalPort::Direct(_))
     }
 
     pub fn tick(&self) -> u64 {
@@ -102,27 +134,98 @@ impl Run {
         self.world.resource_mut::<Clock>().tick += 1;
     }
 
-    /// One lockstep step: a tick, then one period of device time.
+    /// One lockstep step: a tick, its frame handed to every output (waiting for the lossless
+    /// ones), then one period of device time.
     pub fn step_lockstep(&mut self) {
         self.run_tick();
+        self.world.resource_mut::<Outputs>().hand_over_held();
         let dt = self.plan.period_s;
         if let HalPort::Direct(h) = &mut *self.world.non_send_mut::<HalPort>() {
             h.advance(dt);
         }
     }
 
-    /// Runs to the end in lockstep, calling `status` every `every_s` of simulated time.
-    pub fn run_lockstep(&mut self, every_s: Option<f64>, mut status: impl FnMut(&Run)) {
-        let every = every_s.map(|s| ((s / self.plan.period_s).round() as u64).max(1));
+    /// Runs to the end in lockstep, or until `stop` is requested.
+    pub fn run_lockstep(&mut self, stop: &StopRequest) {
         while !self.finished() {
-            self.step_lockstep();
-            if every.is_some_and(|n| self.tick().is_multiple_of(n)) {
-                status(self);
+            if let Some(sig) = stop.signal() {
+                self.stop_by_signal(sig);
+                break;
             }
+            self.step_lockstep();
+            self.read_outputs_health();
         }
-        // The last line shows the end, unless it has just been shown.
-        if every.is_some_and(|n| !self.tick().is_multiple_of(n)) {
-            status(self);
+    }
+
+    /// Opens an output: it gets the frame of every `every_ticks`-th tick and of every tick with
+    /// events, through a queue of `capacity` frames.
+    pub fn attach_output(
+        &mut self,
+        every_ticks: u64,
+        capacity: usize,
+        delivery: Delivery,
+    ) -> FrameReceiver {
+        self.world
+            .resource_mut::<Outputs>()
+            .attach(every_ticks, capacity, delivery)
+    }
+
+    /// Reads the outputs' health between ticks (which failed, frames lost) and tells the
+    /// alarms, whose `output_failure` alarm reports a failed output.
+    pub fn read_outputs_health(&mut self) -> OutputHealth {
+        self.outputs = self.world.resource::<Outputs>().health();
+        self.world.resource_mut::<Alarms>().outputs = self.outputs;
+        self.outputs
+    }
+
+    /// Ends the outputs: one last frame with the state where the run ended, then every queue is
+    /// hung up, so each output drains and finishes.
+    pub fn close_outputs(&mut self) {
+        use crate::tick::record::{FrameSources, fill_frame};
+        let world = &mut self.world;
+        let mut outputs = world
+            .remove_resource::<Outputs>()
+            .expect("the world is built with its outputs");
+        let mut seen = outputs.events_dropped_seen;
+        fill_frame(
+            &mut outputs.frame,
+            &FrameSources {
+                clock: world.resource(),
+                signals: world.resource(),
+                targets: world.resource(),
+                phase: world.resource(),
+                sent: world.resource(),
+                plugin: world.resource(),
+                alarms: world.resource(),
+                events: world.resource(),
+            },
+            &mut seen,
+        );
+        outputs.publish_final();
+        outputs.close();
+        self.outputs = outputs.health();
+        world.insert_resource(outputs);
+    }
+
+    /// Ends the run like the operator's Stop, for a signal: the run is marked stopped now and a
+    /// last command frame puts every actuator in its safe state.
+    pub fn stop_by_signal(&mut self, signal: i32) {
+        let tick = self.tick();
+        self.world.resource_mut::<PhaseState>().stopped = Some(tick);
+        self.ended_by_signal = Some(signal);
+        let mut frame = self.commands().to_owned();
+        frame.t_s = tick as f64 * self.plan.period_s;
+        for (i, a) in self.plan.actuators.iter().enumerate() {
+            frame.values[i] = a.safe_command(frame.values[i]);
+        }
+        self.world
+            .resource_mut::<crate::tick::actuate::SentCommands>()
+            .frame = frame;
+        match &mut *self.world.non_send_mut::<HalPort>() {
+            HalPort::Direct(h) => h.write(&frame),
+            HalPort::Threaded(ch) => {
+                ch.send(&frame);
+            }
         }
     }
 

@@ -4,7 +4,7 @@
 //! A tick that misses its deadline by more than a period is counted and the missed ticks are
 //! skipped, never bunched up: tick indices keep matching wall time.
 
-use super::Run;
+use super::{Run, StopRequest};
 use crate::hal::{CommandFrame, Hal, SensorFrame};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
 use std::thread::JoinHandle;
@@ -79,20 +79,22 @@ pub fn spawn_hal(
 /// A plugin step may take half a tick in real time: beyond that the tick misses its deadline.
 const REALTIME_STEP_BUDGET: f64 = 0.5;
 
-pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
+/// A stop request (a signal) ends the run like the operator's Stop, between two ticks.
+pub fn run(run: &mut Run, stop: &StopRequest) -> u64 {
     run.world.non_send_mut::<crate::tick::PluginSlot>().budget_s =
         REALTIME_STEP_BUDGET * run.plan.period_s;
-    let status_every = ((1.0 / run.plan.period_s).round() as u64).max(1);
     let start = Instant::now();
     // A resumed run starts at its restored tick, not at 0.
     let first = run.tick();
     let mut overruns = 0;
     while !run.finished() {
-        run.run_tick();
-        let mut next = run.tick();
-        if next.is_multiple_of(status_every) {
-            status(run);
+        if let Some(sig) = stop.signal() {
+            run.stop_by_signal(sig);
+            break;
         }
+        run.run_tick();
+        run.read_outputs_health();
+        let mut next = run.tick();
         let now = Instant::now();
         let behind = first + (now.duration_since(start).as_secs_f64() / run.plan.period_s) as u64;
         if behind > next {

@@ -1,11 +1,18 @@
-//! Status lines for the operator, formatted between ticks, never inside one.
+//! Status lines for the operator: an output on its own thread, formatted from the tick's frames,
+//! never on the control thread. A line every `every` of run time, one for every alarm raised or
+//! escalated as it happens, and a last line where the run ended. A writer that fails (closed
+//! pipe, full disk) ends the printing, never the run.
 
 use super::Run;
 use crate::config::Priority;
-use crate::tick::alarms::Alarm;
-use crate::tick::protocol::{PluginOutputs, Targets};
+use crate::output::{ALARM_ACKNOWLEDGED, ALARM_PAUSED, Frame, FrameReceiver};
+use crate::plan::Plan;
+use crate::tick::events::{AlarmChange, Event};
 use perfuse_plugin_sdk::validity;
-use std::fmt::Write;
+use std::fmt::Write as _;
+use std::io::Write;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// `hh:mm:ss` of a time in seconds.
 pub fn clock_text(t_s: f64) -> String {
@@ -13,70 +20,119 @@ pub fn clock_text(t_s: f64) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
+/// What the status lines name: the plan's signals and phases, the plugin's derived values, the
+/// alarms' ids and texts.
+#[derive(Debug, Clone)]
+pub struct StatusNames {
+    pub plan: Arc<Plan>,
+    pub derived: Vec<String>,
+    /// Per alarm (rules in file order, then the core's own): id and text.
+    pub alarms: Vec<(String, String)>,
+    /// Per alarm: technical (equipment) rather than physiological.
+    pub technical: Vec<bool>,
+}
+
+impl StatusNames {
+    pub fn of(run: &Run) -> Self {
+        StatusNames {
+            plan: run.plan.clone(),
+            derived: run.plugin.derived_names.clone(),
+            alarms: run
+                .alarms()
+                .list
+                .iter()
+                .map(|a| (a.id.clone(), a.text.clone()))
+                .collect(),
+            technical: run.alarms().list.iter().map(|a| a.technical).collect(),
+        }
+    }
+}
+
+/// The priority a frame's alarm state or sounding byte encodes (`None` for 0).
+fn priority_of(state: u8) -> Option<Priority> {
+    match state & 0x0f {
+        0 => None,
+        1 => Some(Priority::Low),
+        2 => Some(Priority::Medium),
+        _ => Some(Priority::High),
+    }
+}
+
 /// One line: time, phase, every signal with a target in this phase, derived values, alarms.
-pub fn line(run: &Run) -> String {
-    let plan = &run.plan;
-    let t = run.tick() as f64 * plan.period_s;
-    let mut out = format!("{} {:<12}", clock_text(t), run.phase());
-    let phase = &plan.phases[run
-        .world
-        .resource::<crate::tick::protocol::PhaseState>()
-        .index];
-    let targets = run.world.resource::<Targets>();
+pub fn line(names: &StatusNames, f: &Frame) -> String {
+    let plan = &names.plan;
+    let phase = &plan.phases[f.phase];
+    let mut out = format!(
+        "{} {:<12}",
+        clock_text(f.tick as f64 * plan.period_s),
+        phase.id
+    );
     for (i, sig) in plan.signals.iter().enumerate() {
         if phase.targets[i].is_none() {
             continue;
         }
-        let Some((v, valid)) = run.signal(&sig.id) else {
-            continue;
-        };
-        let mark = match valid {
+        let mark = match f.validity[i] {
             validity::OK => "",
             validity::STALE => " (stale)",
             validity::STUCK => " (stuck)",
             _ => " (invalid)",
         };
-        let _ = write!(out, " | {} {:.1} {}{}", sig.id, v, sig.unit, mark);
-        let sp = targets.setpoints[i];
+        let _ = write!(out, " | {} {:.1} {}{}", sig.id, f.values[i], sig.unit, mark);
+        let sp = f.setpoints[i];
         if sp.is_finite() {
             let _ = write!(out, " (set {sp:.1})");
         }
     }
-    let derived = &run.world.resource::<PluginOutputs>().derived;
-    for (name, v) in run
-        .plugin
-        .derived_names
-        .iter()
-        .zip(&derived.values[..derived.n])
-    {
+    for (name, v) in names.derived.iter().zip(&f.derived) {
         if v.is_finite() {
             let _ = write!(out, " | {name} {v:.3}");
         }
     }
-    let alarms = run.alarms();
-    let tick = run.tick();
-    alarm_part(
-        &mut out,
-        &alarms.list,
-        alarms.sounding_priority(tick),
-        alarms
-            .audio_paused(tick)
-            .then(|| (alarms.audio_paused_until - tick) as f64 * plan.period_s),
-    );
+    let mut active: Vec<ActiveAlarm> = names
+        .alarms
+        .iter()
+        .zip(&f.alarms)
+        .enumerate()
+        .filter_map(|(i, ((id, _), &s))| {
+            Some(ActiveAlarm {
+                id,
+                priority: priority_of(s)?,
+                technical: names.technical.get(i).copied().unwrap_or(false),
+                acknowledged: s & ALARM_ACKNOWLEDGED != 0,
+                paused: s & ALARM_PAUSED != 0,
+                since: f.alarm_since[i],
+            })
+        })
+        .collect();
+    let paused = (f.audio_paused_until > f.tick)
+        .then(|| (f.audio_paused_until - f.tick) as f64 * plan.period_s);
+    alarm_part(&mut out, &mut active, priority_of(f.sounding), paused);
     out
+}
+
+/// An active alarm as a status line shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct ActiveAlarm<'a> {
+    pub id: &'a str,
+    pub priority: Priority,
+    pub technical: bool,
+    pub acknowledged: bool,
+    /// Its audible signal is under an audio pause.
+    pub paused: bool,
+    /// The tick it became active.
+    pub since: u64,
 }
 
 /// The alarms part of a status line: the active alarms by priority (highest first), then by
 /// start time, each with its acknowledged (`ack`) and paused marks; what the sound is doing; and
-/// an audio pause with its remaining time. Plain data in, so any output thread can format it.
+/// an audio pause with its remaining time. Plain data in, so any output can format it.
 pub fn alarm_part(
     out: &mut String,
-    list: &[Alarm],
+    active: &mut [ActiveAlarm],
     sounding: Option<Priority>,
     paused_remaining_s: Option<f64>,
 ) {
-    let mut active: Vec<&Alarm> = list.iter().filter(|a| a.active).collect();
-    active.sort_by_key(|a| (std::cmp::Reverse(a.priority), a.active_since));
+    active.sort_by_key(|a| (std::cmp::Reverse(a.priority), a.since));
     if active.is_empty() {
         out.push_str(" | alarms: none");
     } else {
@@ -110,58 +166,98 @@ pub fn alarm_part(
     }
 }
 
+/// The line for an alarm raised or escalated this tick, as it happens (`None` for other events).
+pub fn alarm_line(names: &StatusNames, tick: u64, e: &Event) -> Option<String> {
+    let Event::Alarm {
+        alarm,
+        change,
+        priority,
+        ..
+    } = *e
+    else {
+        return None;
+    };
+    let what = match change {
+        AlarmChange::Raised => "raised",
+        AlarmChange::Escalated => "escalated",
+        _ => return None,
+    };
+    let (id, text) = names.alarms.get(alarm)?;
+    Some(format!(
+        "{} ALARM {id} [{}] {what}: {text}",
+        clock_text(tick as f64 * names.plan.period_s),
+        priority.as_str().to_uppercase()
+    ))
+}
+
+/// Starts the status thread: it prints a line for every sample frame and every raised alarm to
+/// `out`, and ends when the run hangs up or the writer fails.
+pub fn spawn(
+    names: StatusNames,
+    frames: FrameReceiver,
+    mut out: Box<dyn Write + Send>,
+) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("perfuse-status".into())
+        .spawn(move || {
+            for f in frames.iter() {
+                let mut text = String::new();
+                for e in f.events() {
+                    if let Some(l) = alarm_line(&names, f.tick, e) {
+                        text.push_str(&l);
+                        text.push('\n');
+                    }
+                }
+                if f.sample {
+                    text.push_str(&line(&names, &f));
+                    text.push('\n');
+                }
+                // A failed write ends this thread: the port sees its queue hung up.
+                if out
+                    .write_all(text.as_bytes())
+                    .and_then(|()| out.flush())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Plan;
-    use crate::tick::alarms::Alarms;
-
-    fn plan() -> Plan {
-        Plan {
-            name: "test".into(),
-            scenarios: Vec::new(),
-            default_scenario: None,
-            period_s: 0.01,
-            plugin: crate::plan::PluginPlan {
-                id: "test".into(),
-                version_req: semver::VersionReq::STAR,
-                sha256: None,
-                params: Vec::new(),
-            },
-            signals: Vec::new(),
-            sensors: Vec::new(),
-            estimates: Vec::new(),
-            actuators: Vec::new(),
-            phases: Vec::new(),
-            rules: Vec::new(),
-            coverage: Vec::new(),
-            source_sha256: String::new(),
-        }
-    }
 
     #[test]
     fn alarms_are_listed_by_priority_then_start_with_their_marks() {
-        let mut list = Alarms::new(&plan()).list;
-        // plugin_fault, tick_overrun, output_failure, alarm_log_full.
-        let start = |a: &mut Alarm, p: Priority, since: u64| {
-            a.active = true;
-            a.priority = p;
-            a.active_since = since;
+        let alarm = |id, priority, since| ActiveAlarm {
+            id,
+            priority,
+            technical: true,
+            acknowledged: false,
+            paused: false,
+            since,
         };
-        start(&mut list[1], Priority::Medium, 10);
-        start(&mut list[3], Priority::Medium, 5);
-        start(&mut list[2], Priority::High, 20);
-        list[2].acknowledged = true;
-        list[3].paused = true;
+        let mut active = [
+            alarm("tick_overrun", Priority::Medium, 10),
+            ActiveAlarm {
+                acknowledged: true,
+                ..alarm("output_failure", Priority::High, 20)
+            },
+            ActiveAlarm {
+                paused: true,
+                ..alarm("alarm_log_full", Priority::Medium, 5)
+            },
+        ];
         let mut out = String::new();
-        alarm_part(&mut out, &list, Some(Priority::Medium), Some(95.0));
+        alarm_part(&mut out, &mut active, Some(Priority::Medium), Some(95.0));
         assert_eq!(
             out,
             " | ALARMS: output_failure [HIGH technical] (ack), alarm_log_full [MEDIUM technical] \
              (paused), tick_overrun [MEDIUM technical] | sound MEDIUM | audio paused 00:01:35"
         );
         let mut none = String::new();
-        alarm_part(&mut none, &Alarms::new(&plan()).list, None, None);
+        alarm_part(&mut none, &mut [], None, None);
         assert_eq!(none, " | alarms: none");
     }
 }

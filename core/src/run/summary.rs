@@ -165,10 +165,20 @@ pub struct Summary {
     pub assessments: Vec<AssessmentSummary>,
     /// Ticks that missed their deadline in real time (always 0 in lockstep).
     pub overruns: u64,
+    /// The signal (2 SIGINT, 15 SIGTERM) that stopped the run; null otherwise.
+    pub signal: Option<i32>,
+    /// The outputs (status lines, record): how many failed, and frames lagging ones lost.
+    pub outputs: OutputsSummary,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OutputsSummary {
+    pub failed: u32,
+    pub frames_lost: u64,
 }
 
 /// An action as the alarm log shows it.
-fn action_text(plan: &Plan, action: ActionPlan) -> String {
+pub fn action_text(plan: &Plan, action: ActionPlan) -> String {
     let id = |i: usize| plan.actuators[i].id.as_str();
     match action {
         ActionPlan::AlarmOnly => "alarm only".into(),
@@ -183,6 +193,27 @@ fn action_text(plan: &Plan, action: ActionPlan) -> String {
         ActionPlan::HeaterOff { heater } => format!("{} off", id(heater)),
         ActionPlan::HoldSetpoints => "hold setpoints".into(),
         ActionPlan::SafeState => "safe state".into(),
+    }
+}
+
+/// An operator command as the summary and the record show it; `alarm_ids` names the alarms.
+pub fn command_text(plan: &Plan, alarm_ids: &[String], action: OperatorAction) -> String {
+    match action {
+        OperatorAction::Acknowledge(i) => format!("acknowledge {}", alarm_ids[i]),
+        OperatorAction::Reset(i) => format!("reset {}", alarm_ids[i]),
+        OperatorAction::PauseAudio => "pause audio".into(),
+        OperatorAction::ResumeAudio => "resume audio".into(),
+        OperatorAction::Setpoint { signal, value } => {
+            format!(
+                "setpoint {} {}",
+                plan.signals[signal].id,
+                crate::config::bounds::short_num(value)
+            )
+        }
+        OperatorAction::AdvancePhase => "advance phase".into(),
+        OperatorAction::HoldPhase(true) => "hold phase".into(),
+        OperatorAction::HoldPhase(false) => "release phase".into(),
+        OperatorAction::Stop => "stop".into(),
     }
 }
 
@@ -282,6 +313,11 @@ impl Run {
             derived,
             assessments: self.assessment_summaries(),
             overruns,
+            signal: self.ended_by_signal,
+            outputs: OutputsSummary {
+                failed: self.outputs.failed,
+                frames_lost: self.outputs.frames_lost,
+            },
         }
     }
 }
@@ -381,7 +417,7 @@ impl Run {
 
     fn operator_summary(&self) -> Vec<OperatorSummary> {
         let plan = &self.plan;
-        let alarms = &self.alarms().list;
+        let ids: Vec<String> = self.alarms().list.iter().map(|a| a.id.clone()).collect();
         self.world
             .resource::<OperatorInput>()
             .log
@@ -389,23 +425,7 @@ impl Run {
             .iter()
             .map(|&(tick, action, accepted)| OperatorSummary {
                 t_s: tick as f64 * plan.period_s,
-                command: match action {
-                    OperatorAction::Acknowledge(i) => format!("acknowledge {}", alarms[i].id),
-                    OperatorAction::Reset(i) => format!("reset {}", alarms[i].id),
-                    OperatorAction::PauseAudio => "pause audio".into(),
-                    OperatorAction::ResumeAudio => "resume audio".into(),
-                    OperatorAction::Setpoint { signal, value } => {
-                        format!(
-                            "setpoint {} {}",
-                            plan.signals[signal].id,
-                            crate::config::bounds::short_num(value)
-                        )
-                    }
-                    OperatorAction::AdvancePhase => "advance phase".into(),
-                    OperatorAction::HoldPhase(true) => "hold phase".into(),
-                    OperatorAction::HoldPhase(false) => "release phase".into(),
-                    OperatorAction::Stop => "stop".into(),
-                },
+                command: command_text(plan, &ids, action),
                 accepted,
             })
             .collect()

@@ -63,7 +63,7 @@ pub struct Overruns {
 }
 
 /// The outputs' health, told to the tick between ticks by the driver that runs them.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OutputHealth {
     /// Outputs failed so far.
     pub failed: u32,

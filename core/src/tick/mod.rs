@@ -131,6 +131,7 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(safety::SafetyState::default());
     world.insert_resource(actuate::SentCommands::default());
     world.insert_resource(record::Recorder::new(&plan));
+    world.insert_resource(crate::output::Outputs::default());
     world.insert_non_send(hal);
     world.insert_non_send(PluginSlot {
         instance: plugin,

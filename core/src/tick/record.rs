@@ -1,8 +1,14 @@
-//! Record: fold the tick into the run's statistics, without allocating or blocking.
+//! Record: fold the tick into the run's statistics, and publish the tick's frame to the
+//! outputs ([`crate::output`]), without allocating or blocking.
 
+use super::actuate::SentCommands;
+use super::alarms::Alarms;
 use super::control::{ActuatorChannel, Command};
-use super::protocol::{PhaseState, Targets};
+use super::events::{Event, TickEvents};
+use super::protocol::{PhaseState, PluginOutputs, Targets};
 use super::{Clock, Signals};
+use crate::config::Priority;
+use crate::output::{ALARM_ACKNOWLEDGED, ALARM_PAUSED, FRAME_EVENTS, Frame, Outputs};
 use crate::plan::Plan;
 use bevy_ecs::prelude::*;
 
@@ -71,6 +77,77 @@ impl Recorder {
     }
 }
 
+/// What the tick's frame is built from.
+pub struct FrameSources<'a> {
+    pub clock: &'a Clock,
+    pub signals: &'a Signals,
+    pub targets: &'a Targets,
+    pub phase: &'a PhaseState,
+    pub sent: &'a SentCommands,
+    pub plugin: &'a PluginOutputs,
+    pub alarms: &'a Alarms,
+    pub events: &'a TickEvents,
+}
+
+/// Fills `f` with the tick's state and events; `seen_dropped` is the buffer's drop count at the
+/// last frame, so each frame counts the events lost since.
+pub fn fill_frame(f: &mut Frame, src: &FrameSources<'_>, seen_dropped: &mut u64) {
+    f.tick = src.clock.tick;
+    f.phase = src.phase.index;
+    f.values = src.signals.values;
+    f.validity = src.signals.validity;
+    f.setpoints = src.targets.setpoints;
+    f.commands = src.sent.frame.values;
+    f.derived = src.plugin.derived.values;
+    f.overruns = src.alarms.overruns.total;
+    let code = |p: Priority| match p {
+        Priority::Low => 1,
+        Priority::Medium => 2,
+        Priority::High => 3,
+    };
+    for ((state, since), a) in f
+        .alarms
+        .iter_mut()
+        .zip(f.alarm_since.iter_mut())
+        .zip(&src.alarms.list)
+    {
+        *state = if a.active {
+            let ack = if a.acknowledged {
+                ALARM_ACKNOWLEDGED
+            } else {
+                0
+            };
+            let paused = if a.paused { ALARM_PAUSED } else { 0 };
+            code(a.priority) | ack | paused
+        } else {
+            0
+        };
+        *since = a.active_since;
+    }
+    let tick = src.clock.tick;
+    f.sounding = src.alarms.sounding_priority(tick).map_or(0, code);
+    f.audio_paused_until = if src.alarms.audio_paused(tick) {
+        src.alarms.audio_paused_until
+    } else {
+        0
+    };
+    let events = src.events.as_slice();
+    let n = events.len().min(FRAME_EVENTS);
+    f.events[..n].copy_from_slice(&events[..n]);
+    f.n_events = n;
+    f.events_dropped = (events.len() - n) as u64 + (src.events.dropped - *seen_dropped);
+    *seen_dropped = src.events.dropped;
+    f.assessment = [f64::NAN; perfuse_plugin_sdk::MAX_DERIVED];
+    for e in &events[..n] {
+        if let Event::Assessment { index } = *e
+            && let Some(a) = src.plugin.assessments.list.get(index)
+        {
+            f.assessment = a.values;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 pub fn record_tick(
     clock: Res<Clock>,
     signals: Res<Signals>,
@@ -78,7 +155,27 @@ pub fn record_tick(
     phase: Res<PhaseState>,
     actuators: Query<(&ActuatorChannel, &Command)>,
     mut rec: ResMut<Recorder>,
+    (sent, plugin, alarms, events): (
+        Res<SentCommands>,
+        Res<PluginOutputs>,
+        Res<Alarms>,
+        Res<TickEvents>,
+    ),
+    mut outputs: ResMut<Outputs>,
 ) {
+    publish_frame(
+        &mut outputs,
+        &FrameSources {
+            clock: &clock,
+            signals: &signals,
+            targets: &targets,
+            phase: &phase,
+            sent: &sent,
+            plugin: &plugin,
+            alarms: &alarms,
+            events: &events,
+        },
+    );
     for (ch, cmd) in &actuators {
         let st = &mut rec.commands[ch.index];
         st.min = st.min.min(cmd.sent);
@@ -110,4 +207,15 @@ pub fn record_tick(
             }
         }
     }
+}
+
+/// Builds the frame and hands it to the outputs, on ticks that some output wants.
+fn publish_frame(outputs: &mut Outputs, src: &FrameSources<'_>) {
+    if !outputs.wanted(src.clock.tick, !src.events.as_slice().is_empty()) {
+        return;
+    }
+    let mut seen = outputs.events_dropped_seen;
+    fill_frame(&mut outputs.frame, src, &mut seen);
+    outputs.events_dropped_seen = seen;
+    outputs.publish();
 }

@@ -1,0 +1,318 @@
+//! The record file: its schema, creating it before a run, opening it afterwards, closing it.
+//!
+//! Tables: `meta` (the format marker), `run` (one row: inputs, plugin, start, end), `channels`
+//! (what each sample column is, with its unit), `samples` (one row per sampled tick, wide by
+//! signal), `events` (every event at its tick), `checkpoints` (lockstep resume points). The schema
+//! version is SQLite's `user_version`; a newer one is refused, naming both.
+
+use crate::names::{Names, quote};
+use perfuse_core::run::Run;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use std::path::Path;
+
+/// The schema this build writes and reads.
+pub const SCHEMA_VERSION: i64 = 1;
+/// The `meta` row that marks a perfuse record.
+const FORMAT: &str = "perfuse-record";
+
+/// What a run was started from: enough to run it again.
+#[derive(Debug, Clone, Default)]
+pub struct RunInputs {
+    pub protocol_path: String,
+    pub protocol_text: String,
+    pub seed: u64,
+    pub scenario: Option<String>,
+    pub duration_s: Option<f64>,
+    /// `--fault` specifications as given.
+    pub faults: Vec<String>,
+    /// The labs and commands files' text, when given.
+    pub labs: Option<String>,
+    pub commands: Option<String>,
+    pub realtime: bool,
+    /// Ticks between samples.
+    pub sample_every_ticks: u64,
+    /// Ticks between checkpoints (lockstep; 0: none).
+    pub checkpoint_every_ticks: u64,
+}
+
+/// Why a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Completed,
+    /// The operator's Stop command.
+    Stopped,
+    /// SIGINT or SIGTERM.
+    Signal(i32),
+}
+
+impl EndReason {
+    pub fn text(self) -> String {
+        match self {
+            EndReason::Completed => "completed".into(),
+            EndReason::Stopped => "stopped by the operator".into(),
+            EndReason::Signal(2) => "signal SIGINT".into(),
+            EndReason::Signal(15) => "signal SIGTERM".into(),
+            EndReason::Signal(n) => format!("signal {n}"),
+        }
+    }
+}
+
+/// An open record being written.
+pub struct RecordFile {
+    pub conn: Connection,
+    pub names: Names,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("record {}: {e}", path.display())
+}
+
+/// Seconds since the Unix epoch, for start and end times.
+pub fn now_unix_s() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Durable settings of every connection that writes: WAL, and a commit reaches the disk before
+/// it returns, so a power cut loses nothing committed.
+fn writing_pragmas(conn: &Connection) -> rusqlite::Result<()> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+}
+
+impl RecordFile {
+    /// Creates the record of a run about to start, with its inputs. Refuses an existing file and
+    /// an unwritable place before the run starts.
+    pub fn create(path: &Path, run: &Run, inputs: &RunInputs) -> Result<Self, String> {
+        if path.exists() {
+            return Err(err(path, "exists already; choose another --record path"));
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| err(path, format!("cannot create its directory: {e}")))?;
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .map_err(|e| err(path, e))?;
+        let names = Names::of(run);
+        // One transaction: a kill leaves either no tables (not a record) or a whole run row.
+        writing_pragmas(&conn)
+            .and_then(|()| conn.execute_batch("BEGIN"))
+            .and_then(|()| create_schema(&conn, &names))
+            .and_then(|()| write_run(&conn, run, inputs))
+            .and_then(|()| conn.execute_batch("COMMIT"))
+            .map_err(|e| err(path, e))?;
+        Ok(RecordFile { conn, names })
+    }
+
+    /// Opens an interrupted record to write on (resume).
+    pub fn reopen(path: &Path, run: &Run) -> Result<Self, String> {
+        let conn = open_existing(path, true)?;
+        writing_pragmas(&conn).map_err(|e| err(path, e))?;
+        Ok(RecordFile {
+            conn,
+            names: Names::of(run),
+        })
+    }
+
+    /// Writes how the run ended and its summary.
+    pub fn finish(
+        &self,
+        reason: EndReason,
+        end_tick: u64,
+        summary_json: &str,
+    ) -> Result<(), String> {
+        self.conn
+            .execute(
+                "UPDATE run SET ended_at = ?1, end_reason = ?2, end_tick = ?3, summary = ?4",
+                params![now_unix_s(), reason.text(), end_tick as i64, summary_json],
+            )
+            .map(|_| ())
+            .map_err(|e| format!("cannot close the record: {e}"))
+    }
+}
+
+fn create_schema(conn: &Connection, names: &Names) -> rusqlite::Result<()> {
+    let mut sql = String::from(
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         CREATE TABLE run(
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            perfuse_version TEXT NOT NULL,
+            protocol TEXT NOT NULL, protocol_path TEXT NOT NULL,
+            protocol_text TEXT NOT NULL, protocol_sha256 TEXT NOT NULL,
+            plugin_id TEXT NOT NULL, plugin_version TEXT NOT NULL, plugin_sha256 TEXT NOT NULL,
+            seed INTEGER NOT NULL, scenario TEXT, duration_s REAL,
+            faults TEXT NOT NULL, labs TEXT, commands TEXT,
+            mode TEXT NOT NULL, period_s REAL NOT NULL,
+            sample_every_ticks INTEGER NOT NULL, checkpoint_every_ticks INTEGER NOT NULL,
+            started_at REAL NOT NULL,
+            ended_at REAL, end_reason TEXT, end_tick INTEGER, summary TEXT);
+         CREATE TABLE channels(col INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, unit TEXT NOT NULL);
+         CREATE TABLE events(
+            seq INTEGER PRIMARY KEY, tick INTEGER NOT NULL, t_s REAL NOT NULL,
+            kind TEXT NOT NULL, subject TEXT, change TEXT, priority TEXT,
+            limit_value REAL, value REAL, accepted INTEGER, detail TEXT);
+         CREATE INDEX events_tick ON events(tick);
+         -- `state` is for a serialised run state (real-time resume), NULL while unused.
+         CREATE TABLE checkpoints(tick INTEGER PRIMARY KEY, digest TEXT NOT NULL, state BLOB);
+         CREATE TABLE samples(tick INTEGER PRIMARY KEY, t_s REAL NOT NULL, phase TEXT NOT NULL",
+    );
+    let plan = &names.plan;
+    let mut channels = Vec::new();
+    for s in &plan.signals {
+        sql.push_str(&format!(
+            ", {} REAL, {} INTEGER",
+            quote(&s.id),
+            quote(&format!("{}.validity", s.id))
+        ));
+        channels.push((s.id.clone(), "signal", s.unit.to_string()));
+        channels.push((format!("{}.validity", s.id), "validity", String::new()));
+    }
+    for a in &plan.actuators {
+        sql.push_str(&format!(", {} REAL", quote(&format!("cmd.{}", a.id))));
+        channels.push((
+            format!("cmd.{}", a.id),
+            "command",
+            a.kind.unit().to_string(),
+        ));
+    }
+    sql.push_str(") WITHOUT ROWID;");
+    sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION};"));
+    conn.execute_batch(&sql)?;
+    conn.execute("INSERT INTO meta VALUES ('format', ?1)", [FORMAT])?;
+    let mut ins = conn.prepare("INSERT INTO channels VALUES (?1, ?2, ?3, ?4)")?;
+    for (i, (name, kind, unit)) in channels.iter().enumerate() {
+        ins.execute(params![i as i64, name, kind, unit])?;
+    }
+    Ok(())
+}
+
+fn write_run(conn: &Connection, run: &Run, inputs: &RunInputs) -> rusqlite::Result<()> {
+    let faults = serde_json::to_string(&inputs.faults).unwrap_or_else(|_| "[]".into());
+    conn.execute(
+        "INSERT INTO run(id, perfuse_version, protocol, protocol_path, protocol_text,
+            protocol_sha256, plugin_id, plugin_version, plugin_sha256, seed, scenario, duration_s,
+            faults, labs, commands, mode, period_s, sample_every_ticks, checkpoint_every_ticks,
+            started_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        params![
+            env!("CARGO_PKG_VERSION"),
+            run.plan.name,
+            inputs.protocol_path,
+            inputs.protocol_text,
+            sha256_hex(inputs.protocol_text.as_bytes()),
+            run.plugin.id,
+            run.plugin.version,
+            run.plugin.sha256,
+            inputs.seed as i64,
+            inputs.scenario,
+            inputs.duration_s,
+            faults,
+            inputs.labs,
+            inputs.commands,
+            if inputs.realtime { "realtime" } else { "lockstep" },
+            run.plan.period_s,
+            inputs.sample_every_ticks as i64,
+            inputs.checkpoint_every_ticks as i64,
+            now_unix_s(),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Opens a record, refusing a file that is not a perfuse record or one of a newer schema.
+pub fn open_existing(path: &Path, write: bool) -> Result<Connection, String> {
+    if !path.is_file() {
+        return Err(err(path, "no such file"));
+    }
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| err(path, e))?;
+    let not_record = || err(path, "is not a perfuse record");
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(|_| not_record())?;
+    let format: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'format'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|_| not_record())?;
+    if format.as_deref() != Some(FORMAT) {
+        return Err(not_record());
+    }
+    if version > SCHEMA_VERSION {
+        return Err(err(
+            path,
+            format!(
+                "was written with record schema version {version}; this perfuse reads version {SCHEMA_VERSION} and older: use a newer perfuse"
+            ),
+        ));
+    }
+    Ok(conn)
+}
+
+/// The inputs stored in a record, to run it again.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    pub inputs: RunInputs,
+    pub protocol_sha256: String,
+    pub plugin_sha256: String,
+    pub end_reason: Option<String>,
+    pub end_tick: Option<u64>,
+    pub summary: Option<String>,
+}
+
+pub fn stored_run(conn: &Connection) -> Result<StoredRun, String> {
+    conn.query_row(
+        "SELECT protocol_path, protocol_text, seed, scenario, duration_s, faults, labs, commands,
+                mode, sample_every_ticks, checkpoint_every_ticks, protocol_sha256, plugin_sha256,
+                end_reason, end_tick, summary FROM run WHERE id = 1",
+        [],
+        |r| {
+            let faults: String = r.get(5)?;
+            let mode: String = r.get(8)?;
+            Ok(StoredRun {
+                inputs: RunInputs {
+                    protocol_path: r.get(0)?,
+                    protocol_text: r.get(1)?,
+                    seed: r.get::<_, i64>(2)? as u64,
+                    scenario: r.get(3)?,
+                    duration_s: r.get(4)?,
+                    faults: serde_json::from_str(&faults).unwrap_or_default(),
+                    labs: r.get(6)?,
+                    commands: r.get(7)?,
+                    realtime: mode == "realtime",
+                    sample_every_ticks: r.get::<_, i64>(9)? as u64,
+                    checkpoint_every_ticks: r.get::<_, i64>(10)? as u64,
+                },
+                protocol_sha256: r.get(11)?,
+                plugin_sha256: r.get(12)?,
+                end_reason: r.get(13)?,
+                end_tick: r.get::<_, Option<i64>>(14)?.map(|t| t as u64),
+                summary: r.get(15)?,
+            })
+        },
+    )
+    .map_err(|e| format!("the record's run row cannot be read: {e}"))
+}
+
+/// The sha256 of a text, as the record stores the protocol's.
+pub fn text_sha256(text: &str) -> String {
+    sha256_hex(text.as_bytes())
+}

@@ -1,0 +1,717 @@
+//! Wiring a run: the protocol, its plugin, the simulator, the drivers, the outputs (status lines
+//! and the record), signals, the summary. Also what re-runs a record: resume and replay.
+
+use crate::exit::Failure;
+use crate::signals;
+use perfuse_core::config::{self, Loaded};
+use perfuse_core::output::{Delivery, FrameReceiver};
+use perfuse_core::plugin::{self, loader};
+use perfuse_core::run::{Run, RunOptions, StopRequest, realtime, status};
+use perfuse_core::tick::HalPort;
+use perfuse_hal_sim::{Fault, SimHal};
+use perfuse_record::schema::{StoredRun, stored_run, text_sha256};
+use perfuse_record::{EndReason, RecordFile, RunInputs, checkpoint, compare, writer};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Queue sizes: a few seconds of frames at a 100 Hz tick rate.
+const STATUS_QUEUE: usize = 256;
+const RECORD_QUEUE: usize = 1024;
+
+/// Where the run is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordTo {
+    /// `runs/` of the working directory, under a name made of protocol, time and seed.
+    Default,
+    Path(PathBuf),
+    None,
+}
+
+/// Everything `perfuse run` was given.
+#[derive(Debug, Clone)]
+pub struct RunArgs {
+    pub file: PathBuf,
+    pub duration_s: Option<f64>,
+    pub seed: u64,
+    pub scenario: Option<String>,
+    pub summary: Option<PathBuf>,
+    pub quiet: bool,
+    pub realtime: bool,
+    pub labs: Option<PathBuf>,
+    pub commands: Option<PathBuf>,
+    pub faults: Vec<String>,
+    pub status_every_s: f64,
+    pub plugin_dirs: Vec<PathBuf>,
+    pub record: RecordTo,
+    /// Samples per second in the record.
+    pub record_hz: f64,
+}
+
+/// How a run ended, for the exit status: 0, or 130 / 143 after SIGINT / SIGTERM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ended {
+    pub signal: Option<i32>,
+}
+
+impl Ended {
+    pub fn exit_code(self) -> u8 {
+        match self.signal {
+            Some(n) => 128 + n as u8,
+            None => 0,
+        }
+    }
+}
+
+/// Formats a problem found after parsing (plugin, simulator) at the field it concerns.
+pub fn located(loaded: &Loaded, file: &Path, path: &str, message: &str) -> String {
+    let span = loaded.span_of(path);
+    format!(
+        "{}:{}:{}: {path}: {message}",
+        file.display(),
+        span.line,
+        span.col
+    )
+}
+
+/// An input file's text, read only if it is a regular file under the size limit.
+fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
+    config::input_file::read_text(path, what).map_err(|d| {
+        Failure::input(
+            config::LoadError {
+                file: path.to_path_buf(),
+                diagnostics: vec![d],
+            }
+            .to_string(),
+        )
+    })
+}
+
+/// A run built from its inputs, not yet started.
+struct Prepared {
+    run: Run,
+    inputs: RunInputs,
+}
+
+/// The names diagnostics give the protocol, labs and commands files.
+struct Sources<'a> {
+    protocol: &'a Path,
+    labs: &'a Path,
+    commands: &'a Path,
+}
+
+impl<'a> Sources<'a> {
+    /// The texts a record keeps, named after the protocol file the run was given.
+    fn recorded(protocol: &'a Path) -> Self {
+        Sources {
+            protocol,
+            labs: Path::new("labs (from the record)"),
+            commands: Path::new("commands (from the record)"),
+        }
+    }
+}
+
+/// Builds a run from its inputs (as given, or as a record keeps them): protocol text, plugin,
+/// labs, commands, faults, scenario, seed.
+fn prepare(
+    inputs: RunInputs,
+    src: &Sources<'_>,
+    plugin_dirs: &[PathBuf],
+) -> Result<Prepared, Failure> {
+    let file = src.protocol;
+    let input = |e: config::LoadError| Failure::input(e.to_string());
+    let loaded = config::load_str(&inputs.protocol_text, file).map_err(input)?;
+    let commands = match &inputs.commands {
+        Some(text) => {
+            config::load_commands_str(text, src.commands, &loaded.plan, inputs.duration_s)
+                .map_err(input)?
+        }
+        None => Vec::new(),
+    };
+    // Labs and faults beyond the run's end would never happen: an error, not a silent drop.
+    let end_s = config::run_end_s(&loaded.plan, inputs.duration_s, &commands);
+    let labs = match &inputs.labs {
+        Some(text) => config::load_labs_str(text, src.labs, &loaded.plan, end_s).map_err(input)?,
+        None => Vec::new(),
+    };
+    let dirs = loader::search_dirs(plugin_dirs);
+    let plugin = plugin::load(&loaded.plan, &dirs)
+        .map_err(|e| Failure::plugin(located(&loaded, file, "plugin", &e.to_string())))?;
+    let faults = inputs
+        .faults
+        .iter()
+        .map(|s| {
+            let fault = Fault::parse(s, &loaded.file)
+                .map_err(|e| Failure::input(format!("--fault {s}: {e}")))?;
+            if fault.at_s > end_s {
+                return Err(Failure::input(format!(
+                    "--fault {s}: expected a time within the run, which ends at {} s at the latest, found {} s",
+                    config::bounds::short_num(end_s),
+                    config::bounds::short_num(fault.at_s)
+                )));
+            }
+            Ok(fault)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let sim = SimHal::with_scenario(
+        &loaded.file,
+        inputs.scenario.as_deref(),
+        inputs.seed,
+        &faults,
+    )
+    .map_err(|e| Failure::input(located(&loaded, file, "simulator", &e)))?;
+    let scenario = inputs
+        .scenario
+        .clone()
+        .or(loaded.plan.default_scenario.clone());
+    let opts = RunOptions {
+        seed: inputs.seed,
+        scenario,
+        duration_s: inputs.duration_s,
+    };
+    let plan = Arc::new(loaded.plan);
+    let mut run = if inputs.realtime {
+        let (channels, _hal_thread) = realtime::spawn_hal(Box::new(sim), plan.period_s)
+            .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
+        Run::new(plan, HalPort::Threaded(channels), plugin, &opts)
+    } else {
+        Run::direct(plan, Box::new(sim), plugin, &opts)
+    };
+    run.enter_operator_input(labs, commands);
+    run.initialize()?;
+    Ok(Prepared { run, inputs })
+}
+
+/// Ticks between samples for a rate in Hz, refused beyond the tick rate.
+fn sample_every(period_s: f64, hz: f64) -> Result<u64, Failure> {
+    let tick_hz = 1.0 / period_s;
+    if !(hz > 0.0 && hz <= tick_hz + 1e-9) {
+        return Err(Failure::usage(format!(
+            "--record-hz {hz}: expected more than 0 and at most the tick rate, {tick_hz} Hz"
+        )));
+    }
+    Ok(((tick_hz / hz).round() as u64).max(1))
+}
+
+/// `runs/<protocol>-<UTC date and time>-seed<seed>.sqlite`, not taken yet.
+fn default_record_path(protocol_file: &Path, seed: u64) -> PathBuf {
+    let stem = protocol_file
+        .file_stem()
+        .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+    let base = format!(
+        "{stem}-{}-seed{seed}",
+        utc_stamp(perfuse_record::schema::now_unix_s())
+    );
+    let mut path = PathBuf::from("runs").join(format!("{base}.sqlite"));
+    let mut n = 2;
+    while path.exists() {
+        path = PathBuf::from("runs").join(format!("{base}-{n}.sqlite"));
+        n += 1;
+    }
+    path
+}
+
+/// `YYYYMMDDTHHMMSSZ` of a Unix time (the civil calendar from days since 1970).
+pub fn utc_stamp(unix_s: f64) -> String {
+    let secs = unix_s.max(0.0) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
+}
+
+/// The outputs of one run: status lines and recorder threads.
+struct Outputs {
+    status: Option<std::thread::JoinHandle<()>>,
+    recorder: Option<std::thread::JoinHandle<writer::Written>>,
+    /// The record's file, named in the closing lines.
+    record_path: Option<PathBuf>,
+}
+
+/// Where the status lines and the closing text go: stdout, or stderr when the summary takes
+/// stdout. Writes that fail are dropped: a closed stdout never ends a run.
+fn text_out(summary_to_stdout: bool) -> Box<dyn Write + Send> {
+    if summary_to_stdout {
+        Box::new(std::io::stderr())
+    } else {
+        Box::new(std::io::stdout())
+    }
+}
+
+/// Starts the status thread and the recorder on `run`.
+fn start_outputs(
+    run: &mut Run,
+    status_every_ticks: Option<u64>,
+    summary_to_stdout: bool,
+    record: Option<(RecordFile, u64, u64)>,
+    record_path: Option<PathBuf>,
+) -> Result<Outputs, String> {
+    let delivery = if run.is_lockstep() {
+        Delivery::Wait
+    } else {
+        Delivery::Drop
+    };
+    let status = match status_every_ticks {
+        Some(every) => {
+            let rx = run.attach_output(every, STATUS_QUEUE, delivery);
+            Some(
+                status::spawn(
+                    status::StatusNames::of(run),
+                    rx,
+                    text_out(summary_to_stdout),
+                )
+                .map_err(|e| format!("cannot start the status thread: {e}"))?,
+            )
+        }
+        None => None,
+    };
+    let recorder = match record {
+        Some((file, every, checkpoint_every)) => {
+            let rx: FrameReceiver = run.attach_output(every, RECORD_QUEUE, delivery);
+            Some(
+                writer::spawn(file, rx, checkpoint_every)
+                    .map_err(|e| format!("cannot start the recorder: {e}"))?,
+            )
+        }
+        None => None,
+    };
+    Ok(Outputs {
+        status,
+        recorder,
+        record_path,
+    })
+}
+
+/// Drives the run to its end (or a signal), closes the outputs, writes the record's end and
+/// the summary, prints the closing lines.
+fn drive_and_finish(
+    mut run: Run,
+    outputs: Outputs,
+    stop: &StopRequest,
+    summary_path: Option<&Path>,
+) -> Result<Ended, Failure> {
+    let started = Instant::now();
+    let overruns = if run.is_lockstep() {
+        run.run_lockstep(stop);
+        0
+    } else {
+        realtime::run(&mut run, stop)
+    };
+    let wall_s = started.elapsed().as_secs_f64();
+    run.close_outputs();
+    // The record and the summary first: a status thread held by a paused terminal must not
+    // hold them.
+    let written = outputs.recorder.map(|h| h.join());
+    let summary = run.summary(wall_s, overruns);
+    let json = serde_json::to_string_pretty(&summary)
+        .map_err(|e| format!("cannot encode the summary: {e}"))?;
+    let reason = match (run.ended_by_signal, summary.stopped_s) {
+        (Some(sig), _) => EndReason::Signal(sig),
+        (None, Some(_)) => EndReason::Stopped,
+        (None, None) => EndReason::Completed,
+    };
+    let mut problems = Vec::new();
+    match written {
+        Some(Ok(w)) => {
+            if let Some(e) = &w.error {
+                problems.push(format!("the record stopped early: {e}"));
+            }
+            if let Err(e) = w.record.finish(reason, run.tick(), &json) {
+                problems.push(e);
+            }
+        }
+        Some(Err(_)) => problems.push("the recorder thread panicked".into()),
+        None => {}
+    }
+    let to_stdout = summary_path.is_some_and(|p| p == Path::new("-"));
+    if let Some(path) = summary_path {
+        if to_stdout {
+            let mut out = std::io::stdout();
+            let _ = out.write_all((json.clone() + "\n").as_bytes());
+        } else {
+            write_atomically(path, &(json.clone() + "\n"))?;
+        }
+    }
+    let mut text = format!(
+        "{}: {} after {} simulated in {:.2} s wall ({} ticks, seed {}), final phase `{}`\n",
+        summary.protocol,
+        match reason {
+            EndReason::Completed => "completed".to_string(),
+            EndReason::Stopped => "stopped".to_string(),
+            EndReason::Signal(_) => format!("stopped by {}", reason.text()),
+        },
+        status::clock_text(summary.simulated_s),
+        wall_s,
+        summary.ticks,
+        summary.seed,
+        summary.final_phase
+    );
+    for a in &summary.alarms {
+        let escalated = if a.highest_priority != a.priority {
+            format!(" → {}", a.highest_priority.to_uppercase())
+        } else {
+            String::new()
+        };
+        text.push_str(&format!(
+            "  alarm {} [{}{escalated}] first at {} ({}x): {}\n",
+            a.id,
+            a.priority.to_uppercase(),
+            status::clock_text(a.first_s),
+            a.count,
+            a.text
+        ));
+    }
+    if summary.alarm_log_dropped > 0 {
+        text.push_str(&format!(
+            "  alarm log: {} low-priority entries dropped\n",
+            summary.alarm_log_dropped
+        ));
+    }
+    if let Some(h) = outputs.status {
+        let _ = h.join();
+    }
+    if let Some(p) = &outputs.record_path {
+        text.push_str(&format!("  recorded in {}\n", p.display()));
+    }
+    let mut out = text_out(to_stdout);
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    for p in &problems {
+        eprintln!("{p}");
+    }
+    if problems.is_empty() {
+        Ok(Ended {
+            signal: run.ended_by_signal,
+        })
+    } else {
+        Err(Failure::internal(problems.join("\n")))
+    }
+}
+
+/// Writes a file through a temporary file in the same directory and a rename: a reader sees
+/// the old file or the whole new one, never half.
+pub fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let name = path
+        .file_name()
+        .map_or("summary".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = path.with_file_name(format!(".{name}.tmp{}", std::process::id()));
+    let fail = |e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// `perfuse run`: runs a protocol on the simulator, recorded unless told otherwise.
+pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
+    let stop = signals::install()?;
+    let inputs = RunInputs {
+        protocol_path: args.file.display().to_string(),
+        protocol_text: read_text(&args.file, "protocol")?,
+        seed: args.seed,
+        scenario: args.scenario.clone(),
+        duration_s: args.duration_s,
+        faults: args.faults.clone(),
+        labs: args
+            .labs
+            .as_deref()
+            .map(|p| read_text(p, "labs"))
+            .transpose()?,
+        commands: args
+            .commands
+            .as_deref()
+            .map(|p| read_text(p, "commands"))
+            .transpose()?,
+        realtime: args.realtime,
+        sample_every_ticks: 1,
+        checkpoint_every_ticks: 0,
+    };
+    let none = Path::new("");
+    let sources = Sources {
+        protocol: &args.file,
+        labs: args.labs.as_deref().unwrap_or(none),
+        commands: args.commands.as_deref().unwrap_or(none),
+    };
+    let Prepared {
+        mut run,
+        mut inputs,
+    } = prepare(inputs, &sources, &args.plugin_dirs)?;
+    let period = run.plan.period_s;
+    inputs.sample_every_ticks = sample_every(period, args.record_hz)?;
+    if !args.realtime {
+        // A checkpoint is written from a sample: on a multiple of the sample interval.
+        let every = inputs.sample_every_ticks;
+        inputs.checkpoint_every_ticks = checkpoint::every_ticks(period).div_ceil(every) * every;
+    }
+    let record = match &args.record {
+        RecordTo::None => None,
+        RecordTo::Default => Some(default_record_path(&args.file, args.seed)),
+        RecordTo::Path(p) => Some(p.clone()),
+    };
+    let file = match &record {
+        Some(path) => Some((
+            RecordFile::create(path, &run, &inputs).map_err(Failure::input)?,
+            inputs.sample_every_ticks,
+            inputs.checkpoint_every_ticks,
+        )),
+        None => None,
+    };
+    let status_every =
+        (!args.quiet).then(|| status_every_ticks(args.realtime, args.status_every_s, period));
+    let to_stdout = args.summary.as_deref() == Some(Path::new("-"));
+    let outputs = start_outputs(&mut run, status_every, to_stdout, file, record)?;
+    drive_and_finish(run, outputs, &stop, args.summary.as_deref())
+}
+
+/// Status lines every `every_s` of simulated time in lockstep, every second in real time.
+fn status_every_ticks(realtime: bool, every_s: f64, period_s: f64) -> u64 {
+    let s = if realtime { 1.0 } else { every_s };
+    ((s / period_s).round() as u64).max(1)
+}
+
+/// A record's stored run, and the protocol file name it gave.
+fn stored(conn: &perfuse_record::rusqlite::Connection) -> Result<(StoredRun, PathBuf), String> {
+    let s = stored_run(conn)?;
+    let file = PathBuf::from(&s.inputs.protocol_path);
+    if text_sha256(&s.inputs.protocol_text) != s.protocol_sha256 {
+        return Err("the record's protocol text does not match its recorded sha256".into());
+    }
+    Ok((s, file))
+}
+
+/// Refuses to re-run a record whose plugin library is not the one that ran.
+fn same_plugin(run: &Run, s: &StoredRun) -> Result<(), String> {
+    if run.plugin.sha256 != s.plugin_sha256 {
+        return Err(format!(
+            "the plugin `{}` found now (sha256 {}) is not the one the record ran (sha256 {})",
+            run.plugin.id, run.plugin.sha256, s.plugin_sha256
+        ));
+    }
+    Ok(())
+}
+
+/// `perfuse run --resume RECORD`: continues an interrupted lockstep run in the same record.
+///
+/// The run is rebuilt by running the recorded inputs again, deterministically and without
+/// recording, up to the record's last checkpoint; the state reached must have the checkpoint's
+/// digest. What the record holds after the checkpoint is dropped, a `resumed` event is written,
+/// and the run goes on recording from there: the record is then, sample for sample, the one an
+/// uninterrupted run writes.
+pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
+    let stop = signals::install()?;
+    let conn = perfuse_record::open_existing(path, true).map_err(Failure::input)?;
+    let (s, file) = stored(&conn).map_err(Failure::input)?;
+    if let Some(reason) = &s.end_reason {
+        return Err(Failure::input(format!(
+            "{}: the run ended ({reason}); only an interrupted run can be resumed",
+            path.display()
+        )));
+    }
+    if s.inputs.realtime {
+        return Err(Failure::input(format!(
+            "{}: a real-time run cannot be resumed yet; only lockstep simulated runs can",
+            path.display()
+        )));
+    }
+    let Some((at, digest)) = checkpoint::last(&conn)? else {
+        return Err(Failure::input(format!(
+            "{}: the run was interrupted before its first checkpoint (one simulated minute); start it again",
+            path.display()
+        )));
+    };
+    drop(conn);
+    let Prepared { mut run, inputs } = prepare(
+        s.inputs.clone(),
+        &Sources::recorded(&file),
+        &args.plugin_dirs,
+    )?;
+    same_plugin(&run, &s).map_err(Failure::plugin)?;
+    let probe = run.attach_output(inputs.checkpoint_every_ticks, 4, Delivery::Wait);
+    let mut reached = None;
+    while run.tick() <= at && !run.finished() {
+        run.step_lockstep();
+        for f in probe.try_iter() {
+            if f.tick == at && f.sample {
+                reached = Some(checkpoint::digest(&f));
+            }
+        }
+    }
+    drop(probe);
+    if reached.as_deref() != Some(digest.as_str()) {
+        return Err(Failure::input(format!(
+            "{}: re-running the recorded inputs does not reach the state of the checkpoint at {} (the core, the simulator or the plugin changed); not resumed",
+            path.display(),
+            status::clock_text(at as f64 * run.plan.period_s)
+        )));
+    }
+    let record = RecordFile::reopen(path, &run)?;
+    checkpoint::truncate_after(&record.conn, at)?;
+    writer::insert_run_event(
+        &record.conn,
+        at + 1,
+        (at + 1) as f64 * run.plan.period_s,
+        "resumed",
+        &format!("{{\"from_checkpoint_tick\":{at}}}"),
+    )?;
+    let status_every =
+        (!args.quiet).then(|| status_every_ticks(false, args.status_every_s, run.plan.period_s));
+    let to_stdout = args.summary.as_deref() == Some(Path::new("-"));
+    let outputs = start_outputs(
+        &mut run,
+        status_every,
+        to_stdout,
+        Some((
+            record,
+            inputs.sample_every_ticks,
+            inputs.checkpoint_every_ticks,
+        )),
+        Some(path.to_path_buf()),
+    )?;
+    drive_and_finish(run, outputs, &stop, args.summary.as_deref())
+}
+
+/// `perfuse replay RECORD`: runs a recorded simulated run again from what the record holds and
+/// compares the new record with the stored one. `Ok(None)`: identical.
+pub fn replay(
+    path: &Path,
+    plugin_dirs: &[PathBuf],
+    out: Option<&Path>,
+) -> Result<Option<compare::Difference>, Failure> {
+    let stored_conn = perfuse_record::open_existing(path, false).map_err(Failure::input)?;
+    let (s, file) = stored(&stored_conn).map_err(Failure::input)?;
+    if s.inputs.realtime {
+        return Err(Failure::input(format!(
+            "{}: a real-time run depends on the wall clock and cannot be replayed; only lockstep runs can",
+            path.display()
+        )));
+    }
+    let Prepared { mut run, inputs } =
+        prepare(s.inputs.clone(), &Sources::recorded(&file), plugin_dirs)?;
+    same_plugin(&run, &s).map_err(Failure::plugin)?;
+    let tmp;
+    let new_path = match out {
+        Some(p) => p.to_path_buf(),
+        None => {
+            tmp = tempdir()?;
+            tmp.path.join("replay.sqlite")
+        }
+    };
+    let record = RecordFile::create(&new_path, &run, &inputs)?;
+    let outputs = start_outputs(
+        &mut run,
+        None,
+        false,
+        Some((
+            record,
+            inputs.sample_every_ticks,
+            inputs.checkpoint_every_ticks,
+        )),
+        None,
+    )?;
+    // The stored run's last tick: its end, or where it was interrupted or stopped by a signal.
+    let last: Option<u64> = stored_conn
+        .query_row("SELECT max(tick) FROM samples", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })
+        .map_err(|e| e.to_string())?
+        .map(|t| t as u64);
+    let until = match (&s.end_reason, s.end_tick) {
+        (Some(r), Some(end)) if r.starts_with("signal") => Some(end),
+        (Some(_), _) => None,
+        (None, _) => last.map(|t| t + 1),
+    };
+    while !run.finished() && until.is_none_or(|u| run.tick() < u) {
+        run.step_lockstep();
+    }
+    if let (Some(u), Some(r)) = (until, &s.end_reason)
+        && r.starts_with("signal")
+        && run.tick() == u
+    {
+        run.stop_by_signal(if r.contains("SIGTERM") { 15 } else { 2 });
+    }
+    run.close_outputs();
+    let written = outputs
+        .recorder
+        .map(|h| {
+            h.join()
+                .map_err(|_| "the recorder thread panicked".to_string())
+        })
+        .transpose()?;
+    if let Some(w) = written {
+        if let Some(e) = w.error {
+            return Err(Failure::internal(format!(
+                "the replay's record failed: {e}"
+            )));
+        }
+        drop(w.record);
+    }
+    let new_conn = perfuse_record::open_existing(&new_path, false)?;
+    let limit = if s.end_reason.is_none() { last } else { None };
+    Ok(compare::first_difference(&stored_conn, &new_conn, limit)?)
+}
+
+/// A temporary directory removed when dropped.
+struct TempDir {
+    path: PathBuf,
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+fn tempdir() -> Result<TempDir, String> {
+    let path = std::env::temp_dir().join(format!(
+        "perfuse-replay-{}-{}",
+        std::process::id(),
+        utc_stamp(perfuse_record::schema::now_unix_s())
+    ));
+    std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    Ok(TempDir { path })
+}
+
+/// `perfuse summary RECORD`: the summary JSON of a recorded run. A finished run's is stored
+/// with it; an interrupted lockstep run's is rebuilt by running its inputs again to where the
+/// record ends.
+pub fn summary(path: &Path, plugin_dirs: &[PathBuf]) -> Result<String, Failure> {
+    let conn = perfuse_record::open_existing(path, false).map_err(Failure::input)?;
+    let (s, file) = stored(&conn).map_err(Failure::input)?;
+    if let Some(json) = s.summary {
+        return Ok(json);
+    }
+    if s.inputs.realtime {
+        return Err(Failure::input(format!(
+            "{}: the real-time run was interrupted before its summary was written",
+            path.display()
+        )));
+    }
+    let last: Option<i64> = conn
+        .query_row(
+            "SELECT max(tick) FROM (SELECT max(tick) AS tick FROM samples UNION ALL SELECT max(tick) FROM events)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| e.to_string())?;
+    let end = last.map_or(0, |t| t as u64 + 1);
+    let Prepared { mut run, .. } =
+        prepare(s.inputs.clone(), &Sources::recorded(&file), plugin_dirs)?;
+    same_plugin(&run, &s).map_err(Failure::plugin)?;
+    while !run.finished() && run.tick() < end {
+        run.step_lockstep();
+    }
+    Ok(serde_json::to_string_pretty(&run.summary(0.0, 0)).map_err(|e| e.to_string())?)
+}
