@@ -549,6 +549,7 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
             }
         }
     }
+    run.detach_outputs();
     drop(probe);
     if reached.as_deref() != Some(digest.as_str()) {
         return Err(Failure::input(format!(

@@ -135,7 +135,7 @@ fn bad_records_and_record_places_are_refused_before_anything_runs() {
     for f in [&other, &text] {
         for cmd in ["replay", "summary"] {
             let out = perfuse(&[cmd, s(f)]);
-            assert_eq!(out.status.code(), Some(2), "{cmd}");
+            assert_eq!(out.status.code(), Some(3), "{cmd}");
             assert!(
                 stderr(&out).contains("is not a perfuse record"),
                 "{cmd}: {}",
@@ -157,7 +157,7 @@ fn bad_records_and_record_places_are_refused_before_anything_runs() {
     assert!(out.status.success(), "{}", stderr(&out));
     db(&rec).pragma_update(None, "user_version", 7).unwrap();
     let out = perfuse(&["summary", s(&rec)]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out).contains("record schema version 7; this perfuse reads version 1"),
         "{}",
@@ -165,7 +165,7 @@ fn bad_records_and_record_places_are_refused_before_anything_runs() {
     );
     // An existing file and an unwritable place are refused before the run starts.
     let out = perfuse(&["run", s(&protocol("kidney-hmp.ron")), "--record", s(&rec)]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("exists already"), "{}", stderr(&out));
     let blocked = text.join("run.sqlite");
     let out = perfuse(&[
@@ -174,7 +174,7 @@ fn bad_records_and_record_places_are_refused_before_anything_runs() {
         "--record",
         s(&blocked),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out).contains("cannot create its directory"),
         "{}",
@@ -391,7 +391,7 @@ fn replay_names_the_first_difference() {
         .unwrap();
     assert_eq!(changed, 1, "the edit matched a sample");
     let out = perfuse(&["replay", s(&rec)]);
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
         text.contains("first difference at t = 120 s: sample mean_flow: recorded 123.5, replayed"),
@@ -466,7 +466,7 @@ fn killed_lockstep_runs_resume_to_the_uninterrupted_record() {
             if !created {
                 // Killed while the record was being created: no tables, so not a record.
                 let out = perfuse(&["run", "--resume", s(&rec)]);
-                assert_eq!(out.status.code(), Some(2));
+                assert_eq!(out.status.code(), Some(3));
                 assert!(
                     stderr(&out).contains("is not a perfuse record"),
                     "{}",
@@ -499,7 +499,7 @@ fn killed_lockstep_runs_resume_to_the_uninterrupted_record() {
             if !has_checkpoint {
                 // Killed before its first simulated minute: resume refuses, start afresh.
                 let out = perfuse(&["run", "--resume", s(&rec)]);
-                assert_eq!(out.status.code(), Some(2));
+                assert_eq!(out.status.code(), Some(3));
                 assert!(stderr(&out).contains("before its first checkpoint"));
                 restart(&rec);
                 child = spawn_run(&a, Stdio::null());
@@ -620,7 +620,11 @@ fn export_writes_every_table_as_csv_and_parquet() {
     assert!(header.contains("cmd.pump [mL/min]"), "{header}");
     assert_eq!(samples.lines().count(), 1 + 181);
     let operator = std::fs::read_to_string(csv.join("operator.csv")).unwrap();
-    assert!(operator.contains("pause audio,1,"), "{operator}");
+    // Nothing sounds at 60 s: the pause is refused, and the export says why.
+    assert!(
+        operator.contains("pause audio,0,\"nothing sounded, or the pause limit was reached\""),
+        "{operator}"
+    );
     assert!(
         operator.contains("setpoint systolic_pressure 500,0,outside the phase's band"),
         "{operator}"
@@ -637,7 +641,7 @@ fn export_writes_every_table_as_csv_and_parquet() {
         assert_eq!(&bytes[bytes.len() - 4..], b"PAR1", "{t}");
     }
     let out = perfuse(&["export", s(&rec), "--format", "xlsx", "--out", s(&pq)]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("expected csv or parquet"));
 }
 
@@ -752,6 +756,9 @@ fn status_lines_come_from_the_frames() {
     assert_eq!(last.tick, 7000, "the last frame is the run's end");
     let text = line(&names, last);
     assert!(text.starts_with("00:01:10 perfusion"), "{text}");
-    assert!(text.contains("ALARMS: air_in_line [HIGH]"), "{text}");
+    assert!(
+        text.contains("ALARMS: air_in_line [HIGH technical] | sound HIGH"),
+        "{text}"
+    );
     assert!(text.contains("systolic_pressure "), "{text}");
 }

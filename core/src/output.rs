@@ -223,6 +223,12 @@ impl Outputs {
         }
     }
 
+    /// Removes every port on purpose, between ticks: an output that has had what it needed
+    /// (resume's probe of the re-run) and then hangs up has not failed.
+    pub fn detach_all(&mut self) {
+        self.ports.clear();
+    }
+
     /// Hangs up every queue: each output drains what it has and ends.
     pub fn close(&mut self) {
         self.hand_over_held();
@@ -278,6 +284,20 @@ mod tests {
         assert!(!out.wanted(14, false));
         assert!(out.wanted(14, true));
         assert!(out.wanted(30, false));
+    }
+
+    #[test]
+    fn a_detached_output_is_not_a_failed_one() {
+        let mut out = Outputs::default();
+        let rx = out.attach(1, 4, Delivery::Wait);
+        frame_at(&mut out, 0, 0);
+        out.publish();
+        out.detach_all();
+        drop(rx);
+        frame_at(&mut out, 1, 0);
+        out.publish();
+        assert_eq!(out.health(), OutputHealth::default());
+        assert!(!out.wanted(2, true), "no output left");
     }
 
     #[test]

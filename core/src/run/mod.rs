@@ -170,6 +170,11 @@ impl Run {
             .attach(every_ticks, capacity, delivery)
     }
 
+    /// Removes every output on purpose (not a failure), e.g. a probe that has seen what it needed.
+    pub fn detach_outputs(&mut self) {
+        self.world.resource_mut::<Outputs>().detach_all();
+    }
+
     /// Reads the outputs' health between ticks (which failed, frames lost) and tells the
     /// alarms, whose `output_failure` alarm reports a failed output.
     pub fn read_outputs_health(&mut self) -> OutputHealth {
