@@ -187,6 +187,15 @@ impl Record {
             .unwrap_or(t)
     }
 
+    /// The scenario run: the one named, else the protocol's default, else none.
+    pub fn scenario_text(&self) -> String {
+        match (&self.run.scenario, &self.plan.default_scenario) {
+            (Some(s), _) => s.clone(),
+            (None, Some(d)) => format!("{d} (the default)"),
+            (None, None) => "none".into(),
+        }
+    }
+
     /// The file name, to tell runs apart.
     pub fn label(&self) -> String {
         self.path.file_name().map_or_else(

@@ -6,6 +6,7 @@
 //! needs no network, no script and no font file.
 
 pub mod alarms;
+pub mod compare;
 pub mod data;
 pub mod decimate;
 pub mod page;
@@ -59,7 +60,7 @@ pub fn render(records: &[PathBuf], format: Format) -> Result<String, String> {
         }
         Format::Html => match recs.as_slice() {
             [one] => single::html(one),
-            _ => Err("side-by-side reports are not built yet".into()),
+            many => compare::html(many),
         },
     }
 }

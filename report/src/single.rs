@@ -112,15 +112,6 @@ fn params_text(p: &std::collections::BTreeMap<String, f64>) -> String {
         .join(", ")
 }
 
-/// The scenario run: the one named, else the protocol's default, else none.
-fn scenario(rec: &Record) -> String {
-    match (&rec.run.scenario, &rec.plan.default_scenario) {
-        (Some(s), _) => s.clone(),
-        (None, Some(d)) => format!("{d} (the default)"),
-        (None, None) => "none".into(),
-    }
-}
-
 fn run_section(rec: &Record) -> String {
     let r = &rec.run;
     let (_, last) = rec.span_s();
@@ -156,7 +147,7 @@ fn run_section(rec: &Record) -> String {
             format!(
                 "model {}, scenario {}; {}",
                 esc(&r.sim_model),
-                esc(&scenario(rec)),
+                esc(&rec.scenario_text()),
                 params_text(&r.sim_params)
             ),
         ),
@@ -304,22 +295,9 @@ fn phase_sections(rec: &Record) -> Result<String, String> {
         for (s, sig) in plan.signals.iter().enumerate() {
             let target = plan.phases[phase].targets[s];
             let band = target.and_then(|t| t.band).map(|r| (r.min, r.max));
-            let sp = setpoint_line(target.and_then(|t| t.setpoint), start, stop);
-            let svg = plot::svg(&Chart {
-                x,
-                height: 150,
-                unit: &sig.unit,
-                traces: vec![Trace {
-                    t,
-                    v: &rec.signals[s][first..end],
-                    color: SIGNAL,
-                }],
-                band,
-                setpoint: sp,
-            })?;
-            let _ = write!(
-                b,
-                "<h3>{} [{}]{}</h3><div class=\"chart\">{svg}</div>",
+            let values = &rec.signals[s][first..end];
+            let title = format!(
+                "<h3>{} [{}]{}</h3>",
                 esc(&sig.id),
                 esc(&sig.unit),
                 band.map_or_else(String::new, |(lo, hi)| format!(
@@ -328,30 +306,55 @@ fn phase_sections(rec: &Record) -> Result<String, String> {
                     num(Some(hi), 3)
                 ))
             );
+            b.push_str(&title);
+            if !values.iter().any(|v| v.is_finite()) {
+                b.push_str("<p class=\"muted\">No value recorded in this phase.</p>");
+                continue;
+            }
+            let sp = setpoint_line(target.and_then(|t| t.setpoint), start, stop);
+            let svg = plot::svg(&Chart {
+                x,
+                height: 150,
+                unit: &sig.unit,
+                traces: vec![Trace {
+                    t,
+                    v: values,
+                    color: SIGNAL,
+                }],
+                band,
+                setpoint: sp,
+            })?;
+            let _ = write!(b, "<div class=\"chart\">{svg}</div>");
         }
         if !plan.actuators.is_empty() {
             b.push_str("<h3>Actuator commands</h3>");
         }
         for (a, act) in plan.actuators.iter().enumerate() {
             let unit = act.kind.unit();
+            let values = &rec.commands[a][first..end];
+            let _ = write!(
+                b,
+                "<div class=\"muted\">{} [{}]</div>",
+                esc(&act.id),
+                esc(unit)
+            );
+            if !values.iter().any(|v| v.is_finite()) {
+                b.push_str("<p class=\"muted\">No command recorded in this phase.</p>");
+                continue;
+            }
             let svg = plot::svg(&Chart {
                 x,
                 height: 100,
                 unit,
                 traces: vec![Trace {
                     t,
-                    v: &rec.commands[a][first..end],
+                    v: values,
                     color: COMMAND,
                 }],
                 band: None,
                 setpoint: Vec::new(),
             })?;
-            let _ = write!(
-                b,
-                "<div class=\"muted\">{} [{}]</div><div class=\"chart\">{svg}</div>",
-                esc(&act.id),
-                esc(unit)
-            );
+            let _ = write!(b, "<div class=\"chart\">{svg}</div>");
         }
     }
     Ok(b)
