@@ -1,6 +1,7 @@
 //! The alarm timeline: one row per priority, a bar from each alarm's start to its end, a black
-//! tick at each acknowledgement and a diamond at each escalation. Drawn as plain SVG (a few
-//! rectangles need no chart library).
+//! tick at each acknowledgement and a diamond at each escalation. Alarms that overlap in time take
+//! separate lanes of their row, so none hides another. Drawn as plain SVG (a few rectangles need
+//! no chart library).
 
 use crate::alarms::{Episode, PRIORITIES, rank};
 use crate::page::{esc, hms};
@@ -12,9 +13,36 @@ const RIGHT: f64 = 10.0;
 const ROW: f64 = 22.0;
 const COLORS: [&str; 3] = ["#c0392b", "#e69500", "#d4c100"];
 
+/// For each episode its lane within its priority's row (the first lane free at its start), and
+/// the number of lanes of each row.
+fn lanes(episodes: &[Episode], t1: f64) -> (Vec<usize>, [usize; 3]) {
+    let mut ends: [Vec<f64>; 3] = Default::default();
+    let lane = episodes
+        .iter()
+        .map(|e| {
+            let row = &mut ends[rank(&e.priority)];
+            let end = e.end_s.unwrap_or(t1);
+            match row.iter().position(|&busy_until| busy_until <= e.start_s) {
+                Some(l) => {
+                    row[l] = end;
+                    l
+                }
+                None => {
+                    row.push(end);
+                    row.len() - 1
+                }
+            }
+        })
+        .collect();
+    (lane, ends.map(|r| r.len().max(1)))
+}
+
 /// The timeline over the run's span `t0..t1` (seconds).
 pub fn svg(episodes: &[Episode], t0: f64, t1: f64) -> String {
-    let height = ROW * 3.0 + 24.0;
+    let (lane, lanes_of) = lanes(episodes, t1);
+    let row_top = |r: usize| lanes_of[..r].iter().sum::<usize>() as f64 * ROW;
+    let rows_h = row_top(3);
+    let height = rows_h + 24.0;
     let span = (t1 - t0).max(1.0);
     let x = |t: f64| LEFT + (t - t0).clamp(0.0, span) / span * (WIDTH - LEFT - RIGHT);
     let mut s = format!(
@@ -22,19 +50,19 @@ pub fn svg(episodes: &[Episode], t0: f64, t1: f64) -> String {
          font-family=\"sans-serif\" font-size=\"11\">"
     );
     for (i, p) in PRIORITIES.iter().enumerate() {
-        let y = i as f64 * ROW;
+        let y = row_top(i);
         let _ = write!(
             s,
             "<rect x=\"{LEFT}\" y=\"{y}\" width=\"{}\" height=\"{}\" fill=\"#f4f5f7\"/>\
              <text x=\"4\" y=\"{}\">{p}</text>",
             WIDTH - LEFT - RIGHT,
-            ROW - 2.0,
+            lanes_of[i] as f64 * ROW - 2.0,
             y + 15.0
         );
     }
-    for e in episodes {
+    for (e, lane) in episodes.iter().zip(lane) {
         let row = rank(&e.priority);
-        let y = row as f64 * ROW + 3.0;
+        let y = row_top(row) + lane as f64 * ROW + 3.0;
         let (a, b) = (x(e.start_s), x(e.end_s.unwrap_or(t1)));
         let _ = write!(
             s,
@@ -72,7 +100,7 @@ pub fn svg(episodes: &[Episode], t0: f64, t1: f64) -> String {
             s,
             "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
             x(t).clamp(LEFT + 20.0, WIDTH - RIGHT - 25.0),
-            ROW * 3.0 + 16.0,
+            rows_h + 16.0,
             hms(t)
         );
     }
