@@ -3,6 +3,7 @@
 
 use crate::decimate::polylines;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// Chart width in pixels; the plotting area is about 820 columns of it.
 pub const WIDTH: u32 = 900;
@@ -27,11 +28,30 @@ pub struct Chart<'a> {
     pub setpoint: Vec<(f64, f64)>,
 }
 
-/// Run time in h:mm (or m:ss under an hour of span).
-fn clock(t: f64, short: bool) -> String {
+/// Label steps for the time axis, in seconds.
+const STEPS_S: [f64; 17] = [
+    1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+    10800.0, 21600.0, 43200.0,
+];
+
+/// Time-axis labels at whole clock steps (every 5 min, 30 min, 2 h, ...), at most 10 of them,
+/// and the step.
+fn time_ticks(x0: f64, x1: f64) -> (Vec<f64>, f64) {
+    let step = STEPS_S
+        .iter()
+        .copied()
+        .find(|s| (x1 - x0) / s <= 10.0)
+        .unwrap_or(86400.0);
+    let first = (x0 / step).ceil() as i64;
+    let last = (x1 / step).floor() as i64;
+    ((first..=last).map(|k| k as f64 * step).collect(), step)
+}
+
+/// Run time as h:mm, or h:mm:ss when the labels are less than a minute apart.
+fn clock(t: f64, seconds: bool) -> String {
     let s = t.max(0.0).round() as u64;
-    if short {
-        format!("{}:{:02}", s / 60, s % 60)
+    if seconds {
+        format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
     } else {
         format!("{}:{:02}", s / 3600, s / 60 % 60)
     }
@@ -82,7 +102,6 @@ fn draw(chart: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error
         (chart.x.0, chart.x.0 + 1.0)
     };
     let (y0, y1) = y_range(chart);
-    let short = x1 - x0 < 3600.0;
     let root = SVGBackend::with_string(out, (WIDTH, chart.height)).into_drawing_area();
     root.fill(&WHITE)?;
     let mut ctx = ChartBuilder::on(&root)
@@ -90,10 +109,11 @@ fn draw(chart: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error
         .x_label_area_size(18)
         .y_label_area_size(Y_LABELS)
         .build_cartesian_2d(x0..x1, y0..y1)?;
+    // The time axis is labelled below at whole clock steps, which plotters' own labels are not.
     ctx.configure_mesh()
-        .x_labels(10)
+        .disable_x_mesh()
+        .x_labels(0)
         .y_labels(4)
-        .x_label_formatter(&|t| clock(*t, short))
         .y_label_formatter(&|v| {
             format!("{v:.4}")
                 .trim_end_matches('0')
@@ -105,6 +125,23 @@ fn draw(chart: &Chart, out: &mut String) -> Result<(), Box<dyn std::error::Error
         .light_line_style(RGBColor(235, 235, 235))
         .bold_line_style(RGBColor(215, 215, 215))
         .draw()?;
+    let (ticks, step) = time_ticks(x0, x1);
+    let font = TextStyle::from(("sans-serif", 11).into_font());
+    for &t in &ticks {
+        ctx.draw_series(std::iter::once(PathElement::new(
+            vec![(t, y0), (t, y1)],
+            RGBColor(215, 215, 215),
+        )))?;
+        let (px, py) = ctx.backend_coord(&(t, y0));
+        // The label at the right edge ends at its tick instead of running off the chart.
+        let h = if px + 20 > WIDTH as i32 {
+            HPos::Right
+        } else {
+            HPos::Center
+        };
+        let style = font.pos(Pos::new(h, VPos::Top));
+        root.draw(&Text::new(clock(t, step < 60.0), (px, py + 4), style))?;
+    }
     if let Some((lo, hi)) = chart.band {
         ctx.draw_series(std::iter::once(Rectangle::new(
             [(x0, lo), (x1, hi)],
