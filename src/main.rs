@@ -114,6 +114,17 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write a run's report (one HTML page) from its record, or several runs side by side.
+    Report {
+        #[arg(required = true)]
+        records: Vec<PathBuf>,
+        /// The HTML file to write (default: the first record's name with `.html`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// html, or json: the quality score and its parts.
+        #[arg(long, default_value = "html")]
+        format: String,
+    },
     /// Print the summary JSON of a record.
     Summary {
         record: PathBuf,
@@ -208,6 +219,15 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             out,
         } => done(print(
             perfuse::records::export(&record, &format, &out).map_err(Failure::input),
+        )),
+        Command::Report {
+            records,
+            out,
+            format,
+        } => done(print(
+            perfuse_report::Format::parse(&format)
+                .and_then(|f| perfuse_report::run(&records, out.as_deref(), f))
+                .map_err(Failure::input),
         )),
         Command::Summary {
             record,
