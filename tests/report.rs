@@ -97,17 +97,17 @@ fn bad_input_gets_a_clear_error() {
     let not_record = dir.path().join("x.sqlite");
     std::fs::write(&not_record, "not sqlite at all").unwrap();
     let out = perfuse(&["report", not_record.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(
         stderr(&out).contains("is not a perfuse record"),
         "{}",
         stderr(&out)
     );
     let out = perfuse(&["report", "no/such.sqlite"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("no such file"), "{}", stderr(&out));
     let out = perfuse(&["report", "x.sqlite", "--format", "xml"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(3));
     assert!(stderr(&out).contains("--format xml: expected html or json"));
     assert!(!Path::new("x.html").exists());
 }
