@@ -6,6 +6,7 @@ use crate::signals;
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::output::{Delivery, FrameReceiver};
 use perfuse_core::plugin::{self, loader};
+use perfuse_core::run::state::{RunState, StateSink};
 use perfuse_core::run::{Run, RunOptions, StopRequest, realtime, status};
 use perfuse_core::tick::HalPort;
 use perfuse_hal_sim::{Fault, SimHal};
@@ -469,11 +470,23 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         )),
         None => None,
     };
+    if args.realtime
+        && let Some(path) = &record
+    {
+        keep_states(&mut run, path)?;
+    }
     let status_every =
         (!args.quiet).then(|| status_every_ticks(args.realtime, args.status_every_s, period));
     let to_stdout = args.summary.as_deref() == Some(Path::new("-"));
     let outputs = start_outputs(&mut run, status_every, to_stdout, file, record)?;
     drive_and_finish(run, outputs, &stop, args.summary.as_deref())
+}
+
+/// A real-time run keeps its state in its record at intervals, for a resume after a restart.
+fn keep_states(run: &mut Run, record: &Path) -> Result<(), Failure> {
+    let (tx, _writer) = checkpoint::spawn_state_writer(record)?;
+    run.state_sink = Some(StateSink::new(tx, run.plan.period_s, run.tick()));
+    Ok(())
 }
 
 /// Status lines every `every_s` of simulated time in lockstep, every second in real time.
@@ -521,10 +534,7 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         )));
     }
     if s.inputs.realtime {
-        return Err(Failure::input(format!(
-            "{}: a real-time run cannot be resumed yet; only lockstep simulated runs can",
-            path.display()
-        )));
+        return resume_realtime(path, args, &conn, &s, &file, &stop);
     }
     let Some((at, digest)) = checkpoint::last(&conn)? else {
         return Err(Failure::input(format!(
@@ -582,6 +592,67 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         Some(path.to_path_buf()),
     )?;
     drive_and_finish(run, outputs, &stop, args.summary.as_deref())
+}
+
+/// Resume of a real-time run: its last saved state is restored into a run built afresh from the
+/// recorded inputs; the time since that state (the controller was down) counts as run time, so
+/// the phase clock and dose windows move on by it. The record goes on in the same file after a
+/// `resumed` event; what it holds from before stays, as it happened.
+fn resume_realtime(
+    path: &Path,
+    args: &RunArgs,
+    conn: &perfuse_record::rusqlite::Connection,
+    s: &StoredRun,
+    file: &Path,
+    stop: &StopRequest,
+) -> Result<Ended, Failure> {
+    let Some((at, text)) = checkpoint::last_state(conn).map_err(Failure::input)? else {
+        return Err(Failure::input(format!(
+            "{}: the real-time run was interrupted before its first saved state ({} s); start it again",
+            path.display(),
+            perfuse_core::run::state::STATE_EVERY_S
+        )));
+    };
+    let state = RunState::from_json(&text).map_err(Failure::input)?;
+    let (started_at, last): (f64, Option<i64>) = conn
+        .query_row(
+            "SELECT started_at, (SELECT max(tick) FROM samples) FROM run",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    let Prepared { mut run, inputs } = prepare(
+        s.inputs.clone(),
+        &Sources::recorded(file),
+        &args.plugin_dirs,
+    )?;
+    same_plugin(&run, s).map_err(Failure::plugin)?;
+    let period = run.plan.period_s;
+    // Down since the state was saved, and at least past what the record already holds.
+    let since_state = perfuse_record::schema::now_unix_s() - (started_at + at as f64 * period);
+    let recorded = last.map_or(0.0, |t| (t as u64 + 1).saturating_sub(at) as f64 * period);
+    let downtime_s = since_state.max(recorded).max(0.0);
+    run.restore_state(&state, downtime_s)
+        .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    let record = RecordFile::reopen(path, &run)?;
+    writer::insert_run_event(
+        &record.conn,
+        run.tick(),
+        run.tick() as f64 * period,
+        "resumed",
+        &format!("{{\"from_state_tick\":{at},\"downtime_s\":{downtime_s:.3}}}"),
+    )?;
+    keep_states(&mut run, path)?;
+    let status_every = (!args.quiet).then(|| status_every_ticks(true, 1.0, period));
+    let to_stdout = args.summary.as_deref() == Some(Path::new("-"));
+    let outputs = start_outputs(
+        &mut run,
+        status_every,
+        to_stdout,
+        Some((record, inputs.sample_every_ticks, 0)),
+        Some(path.to_path_buf()),
+    )?;
+    drive_and_finish(run, outputs, stop, args.summary.as_deref())
 }
 
 /// `perfuse replay RECORD`: runs a recorded simulated run again from what the record holds and

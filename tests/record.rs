@@ -588,6 +588,69 @@ fn killed_realtime_runs_lose_at_most_a_second() {
     }
 }
 
+/// A real-time run killed after its first saved state resumes from that state: the phase clock
+/// counts the time the controller was down, the record goes on in the same file after a
+/// `resumed` event, and the run completes at its planned end.
+#[test]
+fn a_killed_realtime_run_resumes_from_its_saved_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rt.sqlite");
+    let child = spawn_run(
+        &[
+            s(&protocol("kidney-hmp.ron")),
+            "--realtime",
+            "--duration",
+            "20s",
+            "--quiet",
+            "--record",
+            s(&rec),
+        ],
+        Stdio::null(),
+    );
+    while !rec.exists() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A state is saved every 10 s of run time: kill after the first, then stay down 2 s.
+    std::thread::sleep(Duration::from_secs_f64(12.0));
+    signal(&child, "-KILL");
+    child.wait_with_output().unwrap();
+    integrity(&rec);
+    let saved: i64 = one(
+        &db(&rec),
+        "SELECT max(tick) FROM checkpoints WHERE state IS NOT NULL",
+    );
+    assert_eq!(saved, 1000, "the state at 10 s");
+    let killed_tick: i64 = one(&db(&rec), "SELECT max(tick) FROM samples");
+    std::thread::sleep(Duration::from_secs(2));
+    let out = perfuse(&["run", "--resume", s(&rec), "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    integrity(&rec);
+    let c = db(&rec);
+    let (resumed_tick, detail): (i64, String) = c
+        .query_row(
+            "SELECT tick, detail FROM events WHERE kind = 'resumed'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(info["from_state_tick"], 1000);
+    let down = info["downtime_s"].as_f64().unwrap();
+    // Down from the state at 10 s: the 2 s or more run after it, then 2 s stopped.
+    assert!((4.0..8.0).contains(&down), "{info}");
+    assert_eq!(resumed_tick, 1000 + (down * 100.0).round() as i64);
+    assert!(resumed_tick > killed_tick, "nothing recorded twice");
+    let end: String = one(&c, "SELECT end_reason FROM run");
+    assert_eq!(end, "completed");
+    let last: i64 = one(&c, "SELECT max(tick) FROM samples");
+    assert_eq!(last, 2000, "the run ends at its planned 20 s");
+    let after: i64 = one(
+        &c,
+        &format!("SELECT count(*) FROM samples WHERE tick >= {resumed_tick}"),
+    );
+    assert!(after >= 5, "the resumed run recorded its samples: {after}");
+}
+
 #[test]
 fn export_writes_every_table_as_csv_and_parquet() {
     let dir = tempfile::tempdir().unwrap();

@@ -55,6 +55,8 @@ pub struct Run {
     pub outputs: OutputHealth,
     /// The signal that ended the run, if one did.
     pub ended_by_signal: Option<i32>,
+    /// Where a real-time run's state goes at intervals, for a resume after a restart.
+    pub state_sink: Option<state::StateSink>,
 }
 
 impl Run {
@@ -74,6 +76,7 @@ impl Run {
             scenario: opts.scenario.clone(),
             outputs: OutputHealth::default(),
             ended_by_signal: None,
+            state_sink: None,
         }
     }
 

@@ -94,6 +94,7 @@ pub fn run(run: &mut Run, stop: &StopRequest) -> u64 {
         }
         run.run_tick();
         run.read_outputs_health();
+        run.offer_state();
         let mut next = run.tick();
         let now = Instant::now();
         let behind = first + (now.duration_since(start).as_secs_f64() / run.plan.period_s) as u64;

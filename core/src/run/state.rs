@@ -147,7 +147,48 @@ fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
+/// Real-time seconds between two saved states: what a restart can lose of the run's state.
+pub const STATE_EVERY_S: f64 = 10.0;
+
+/// Where a real-time run sends its state (tick, JSON) every [`STATE_EVERY_S`], to an output
+/// thread that keeps it (the record). Saving costs the control thread some tens of microseconds
+/// between two ticks, once per interval; a full queue drops that state, never waits.
+#[derive(Debug)]
+pub struct StateSink {
+    pub tx: crossbeam_channel::Sender<(u64, String)>,
+    pub every_ticks: u64,
+    pub next_tick: u64,
+}
+
+impl StateSink {
+    pub fn new(
+        tx: crossbeam_channel::Sender<(u64, String)>,
+        period_s: f64,
+        from_tick: u64,
+    ) -> Self {
+        let every_ticks = ((STATE_EVERY_S / period_s).round() as u64).max(1);
+        StateSink {
+            tx,
+            every_ticks,
+            next_tick: from_tick + every_ticks,
+        }
+    }
+}
+
 impl Run {
+    /// Between two ticks: sends the run's state to its sink when an interval has passed.
+    pub fn offer_state(&mut self) {
+        let tick = self.tick();
+        if self.state_sink.as_ref().is_none_or(|s| tick < s.next_tick) {
+            return;
+        }
+        let json = self.save_state().to_json();
+        if let Some(sink) = &mut self.state_sink {
+            let _ = sink.tx.try_send((tick, json));
+            sink.next_tick = tick + sink.every_ticks;
+        }
+    }
+
     /// Snapshot of the run between two ticks (`&self`: never inside one). The plugin is asked
     /// for its state (ABI 1.2).
     pub fn save_state(&self) -> RunState {
