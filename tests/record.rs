@@ -619,7 +619,8 @@ fn a_killed_realtime_run_resumes_from_its_saved_state() {
         &db(&rec),
         "SELECT max(tick) FROM checkpoints WHERE state IS NOT NULL",
     );
-    assert_eq!(saved, 1000, "the state at 10 s");
+    // The state at 10 s (a later tick only if a loaded machine made the driver skip ticks).
+    assert!((1000..1100).contains(&saved), "state at tick {saved}");
     let killed_tick: i64 = one(&db(&rec), "SELECT max(tick) FROM samples");
     std::thread::sleep(Duration::from_secs(2));
     let out = perfuse(&["run", "--resume", s(&rec), "--quiet"]);
@@ -634,11 +635,11 @@ fn a_killed_realtime_run_resumes_from_its_saved_state() {
         )
         .unwrap();
     let info: serde_json::Value = serde_json::from_str(&detail).unwrap();
-    assert_eq!(info["from_state_tick"], 1000);
+    assert_eq!(info["from_state_tick"], saved);
     let down = info["downtime_s"].as_f64().unwrap();
     // Down from the state at 10 s: the 2 s or more run after it, then 2 s stopped.
     assert!((4.0..8.0).contains(&down), "{info}");
-    assert_eq!(resumed_tick, 1000 + (down * 100.0).round() as i64);
+    assert_eq!(resumed_tick, saved + (down * 100.0).round() as i64);
     assert!(resumed_tick > killed_tick, "nothing recorded twice");
     let end: String = one(&c, "SELECT end_reason FROM run");
     assert_eq!(end, "completed");
