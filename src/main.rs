@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use perfuse_core::config::{self, Loaded};
-use perfuse_core::plugin::{self, loader};
+use perfuse_core::plugin::{loader, worker};
 use perfuse_core::run::{Run, RunOptions, realtime, status};
 use perfuse_core::tick::HalPort;
 use perfuse_hal_sim::{Fault, SimHal};
@@ -174,9 +174,11 @@ fn run(
         Some(path) => config::load_commands(path, &loaded.plan).map_err(|e| e.to_string())?,
         None => Vec::new(),
     };
-    let dirs = loader::search_dirs(inputs.plugin_dirs);
+    let policy = loader::SearchPolicy {
+        dirs: loader::search_dirs(inputs.plugin_dirs),
+    };
     let fault_specs = inputs.faults;
-    let plugin = plugin::load(&loaded.plan, &dirs)
+    let plugin = worker::start(&loaded.plan, &policy)
         .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
     let faults = fault_specs
         .iter()
@@ -254,11 +256,13 @@ fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), String> {
     if files.is_empty() {
         return Err("perfuse check: name at least one protocol file".into());
     }
-    let dirs = loader::search_dirs(plugin_dirs);
+    let policy = loader::SearchPolicy {
+        dirs: loader::search_dirs(plugin_dirs),
+    };
     let mut failed = 0;
     for file in files {
         let outcome = load(file).and_then(|loaded| {
-            let plugin = plugin::load(&loaded.plan, &dirs)
+            let plugin = worker::start(&loaded.plan, &policy)
                 .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
             // Every scenario must build a simulator, not only the default one.
             let names = loaded.plan.scenarios.iter().map(|s| Some(s.as_str()));

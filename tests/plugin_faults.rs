@@ -16,8 +16,8 @@ fn faulty_protocol(dir: &tempfile::TempDir, mode: u32) -> std::path::PathBuf {
         )
         .replace(
             r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
-            // Mode 4 sleeps 0.8 s once: over the 0.5 s a lockstep step may take.
-            &format!(r#""mode": {mode}.0, "at_s": 600.0, "sleep_s": 0.8,"#),
+            // Mode 4 runs 0.8 s of CPU once: over the 0.5 s a lockstep step may take.
+            &format!(r#""mode": {mode}.0, "at_s": 600.0, "busy_s": 0.8,"#),
         );
     let file = dir.path().join(format!("faulty-{mode}.ron"));
     std::fs::write(&file, text).unwrap();
@@ -98,4 +98,96 @@ fn a_plugin_that_panics_while_starting_is_refused() {
         ),
         "{err}"
     );
+}
+
+#[test]
+fn a_step_that_loops_forever_is_contained() {
+    assert_contained(&run_mode(7), "overran its time budget");
+}
+
+#[test]
+fn a_step_that_blocks_forever_is_contained() {
+    assert_contained(&run_mode(8), "overran its time budget");
+}
+
+/// In real time: the hung step (from 1 s) faults the plugin within one tick, control goes on
+/// and the run ends normally at its duration.
+fn realtime_hang_is_contained(mode: u32) {
+    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
+    let edited = text
+        .replace(
+            r#"plugin: (id: "kidney", version: "^0.1"),"#,
+            r#"plugin: (id: "faulty", version: "^0.1"),"#,
+        )
+        .replace(
+            r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
+            &format!(r#""mode": {mode}.0, "at_s": 1.0,"#),
+        );
+    assert_ne!(edited, text);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hang.ron");
+    std::fs::write(&file, edited).unwrap();
+    let s = run_summary(&file, &["--realtime", "--duration", "3s"]);
+    assert_eq!(s["completed"], true);
+    assert_eq!(s["plugin"]["fault"], "overran its time budget");
+    // Faulted in the tick of the hung step (at 1 s), unless the machine made that tick late.
+    let at = f(&s["plugin"]["fault_s"]);
+    assert!((1.0..1.1).contains(&at), "faulted at {at} s");
+    let alarm = alarm(&s, "plugin_fault").expect("plugin fault alarm");
+    assert_eq!(alarm["priority"], "high");
+    assert_eq!(f(&alarm["first_s"]), at);
+    assert!(
+        (2.95..3.05).contains(&f(&s["simulated_s"])),
+        "{}",
+        s["simulated_s"]
+    );
+}
+
+#[test]
+fn a_step_that_loops_forever_in_real_time_is_contained() {
+    realtime_hang_is_contained(7);
+}
+
+#[test]
+fn a_step_that_blocks_forever_in_real_time_is_contained() {
+    realtime_hang_is_contained(8);
+}
+
+/// The summary of a lockstep run, without the wall time it took.
+fn lockstep_record(pause: bool) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("summary.json");
+    let file = protocol("liver-nmp.ron");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_perfuse"))
+        .args(["run", file.to_str().unwrap(), "--quiet", "--duration", "1h"])
+        .args(["--summary", path.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    if pause {
+        // Three pauses of 0.7 s (SIGSTOP): more than the 0.5 s a step may take.
+        let pid = child.id().to_string();
+        for _ in 0..3 {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let stop = std::process::Command::new("kill")
+                .args(["-STOP", &pid])
+                .status();
+            std::thread::sleep(std::time::Duration::from_millis(700));
+            let cont = std::process::Command::new("kill")
+                .args(["-CONT", &pid])
+                .status();
+            assert!(stop.unwrap().success() && cont.unwrap().success());
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    s.as_object_mut().unwrap().remove("wall_s");
+    s
+}
+
+#[test]
+fn pausing_the_process_never_changes_a_lockstep_record() {
+    let quiet = lockstep_record(false);
+    let paused = lockstep_record(true);
+    assert_eq!(quiet["plugin"]["fault"], Value::Null);
+    assert_eq!(quiet, paused);
 }

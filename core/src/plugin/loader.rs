@@ -137,8 +137,9 @@ pub fn library_file_name(id: &str) -> String {
 }
 
 /// The directories searched for plugins, in order: the given ones, `$PERFUSE_PLUGIN_DIR`, then
-/// the directory of the running executable and its `deps/` (where cargo leaves the plugin
-/// libraries it builds as dependencies of the command line).
+/// cargo's `deps/` beside the running executable (where cargo builds the plugin libraries as
+/// dependencies of the command line, always fresh) and the executable's own directory (where a
+/// release puts them; cargo's copies there can be stale).
 pub fn search_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
     let mut dirs: Vec<PathBuf> = extra.to_vec();
     if let Some(env) = std::env::var_os("PERFUSE_PLUGIN_DIR") {
@@ -147,15 +148,20 @@ pub fn search_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
     if let Ok(exe) = std::env::current_exe()
         && let Some(dir) = exe.parent()
     {
-        if dir.ends_with("deps") {
-            // A test executable: cargo's build directory is one level up.
-            dirs.push(dir.to_path_buf());
-        } else {
-            dirs.push(dir.to_path_buf());
+        if !dir.ends_with("deps") {
             dirs.push(dir.join("deps"));
         }
+        // For a test executable this is cargo's `deps/` itself.
+        dirs.push(dir.to_path_buf());
     }
     dirs
+}
+
+/// Where plugins are looked for.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPolicy {
+    /// Absolute directories, searched in order.
+    pub dirs: Vec<PathBuf>,
 }
 
 /// Finds the library file of plugin `id`.

@@ -5,9 +5,10 @@
 //! faulted for the rest of the run and is not called again.
 
 pub mod loader;
+pub mod worker;
 
 use crate::plan::Plan;
-use loader::{OpenedLibrary, PluginError};
+use loader::{OpenedLibrary, PluginError, SearchPolicy};
 use perfuse_plugin_sdk::{
     CreateArgs, ErrorBuf, HostApi, MAX_DERIVED, Param, PhaseEvent, StepInput, StepOutput, StrRef,
     level, status,
@@ -26,7 +27,8 @@ pub struct PluginInfo {
     pub derived_names: Vec<String>,
 }
 
-/// A live plugin instance. Not `Send`: it is only ever called from the control thread.
+/// A live plugin instance. Not `Send`: it lives and is called on the plugin's own thread
+/// ([`worker`]).
 pub struct PluginInstance {
     lib: OpenedLibrary,
     inst: *mut c_void,
@@ -49,10 +51,11 @@ fn strrefs(items: &[String]) -> Vec<StrRef> {
     items.iter().map(|s| StrRef::new(s)).collect()
 }
 
-/// Finds, checks, opens and instantiates the plugin `plan` requires.
-pub fn load(plan: &Plan, dirs: &[PathBuf]) -> Result<PluginInstance, PluginError> {
+/// Finds, checks, opens and instantiates the plugin `plan` requires, on the calling thread (the
+/// plugin's own: see [`worker::start`]).
+pub fn load(plan: &Plan, policy: &SearchPolicy) -> Result<PluginInstance, PluginError> {
     let req = &plan.plugin;
-    let path = loader::find(&req.id, dirs)?;
+    let path = loader::find(&req.id, &policy.dirs)?;
     let lib = loader::open(&path, req.sha256.as_deref())?;
     if lib.id != req.id {
         return Err(PluginError::WrongPlugin {

@@ -7,10 +7,12 @@
 pub mod realtime;
 pub mod status;
 pub mod summary;
+pub mod watchdog;
 
 use crate::hal::{CommandFrame, Hal};
 use crate::plan::Plan;
-use crate::plugin::{PluginInfo, PluginInstance};
+use crate::plugin::PluginInfo;
+use crate::plugin::worker::PluginWorker;
 use crate::tick::alarms::Alarms;
 use crate::tick::{Clock, HalPort, Signals, build_schedule, build_world, protocol::PhaseState};
 use bevy_ecs::prelude::*;
@@ -36,11 +38,14 @@ pub struct Run {
     pub plugin: PluginInfo,
     pub seed: u64,
     pub scenario: Option<String>,
+    /// Where the real-time driver's watchdog raises "controller not responding" (stderr unless
+    /// replaced).
+    pub watchdog_output: watchdog::WatchdogOutput,
 }
 
 impl Run {
     /// Builds the world around a device and a plugin instance.
-    pub fn new(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance, opts: &RunOptions) -> Self {
+    pub fn new(plan: Arc<Plan>, hal: HalPort, plugin: PluginWorker, opts: &RunOptions) -> Self {
         let info = plugin.info.clone();
         let mut world = build_world(plan.clone(), hal, plugin);
         if let Some(d) = opts.duration_s {
@@ -53,6 +58,7 @@ impl Run {
             plugin: info,
             seed: opts.seed,
             scenario: opts.scenario.clone(),
+            watchdog_output: watchdog::stderr_output(),
         }
     }
 
@@ -60,7 +66,7 @@ impl Run {
     pub fn direct(
         plan: Arc<Plan>,
         hal: Box<dyn Hal>,
-        plugin: PluginInstance,
+        plugin: PluginWorker,
         opts: &RunOptions,
     ) -> Self {
         Run::new(plan, HalPort::Direct(hal), plugin, opts)

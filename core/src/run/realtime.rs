@@ -5,7 +5,9 @@
 //! skipped, never bunched up: tick indices keep matching wall time.
 
 use super::Run;
+use super::watchdog::{Heartbeat, Watchdog};
 use crate::hal::{CommandFrame, Hal, SensorFrame};
+use crate::plugin::worker::Budget;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -80,13 +82,19 @@ pub fn spawn_hal(
 const REALTIME_STEP_BUDGET: f64 = 0.5;
 
 pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
-    run.world.non_send_mut::<crate::tick::PluginSlot>().budget_s =
-        REALTIME_STEP_BUDGET * run.plan.period_s;
+    run.world.non_send_mut::<crate::tick::PluginSlot>().budget = Budget::Wall(
+        Duration::from_secs_f64(REALTIME_STEP_BUDGET * run.plan.period_s),
+    );
     let status_every = ((1.0 / run.plan.period_s).round() as u64).max(1);
+    let heartbeat = Heartbeat::default();
+    // Without its thread the run still has the devices' time to live; say so and go on.
+    let _watchdog = Watchdog::start(&heartbeat, run.watchdog_output.clone())
+        .inspect_err(|e| log::error!("cannot start the control watchdog: {e}"));
     let start = Instant::now();
     let mut overruns = 0;
     while !run.finished() {
         run.run_tick();
+        heartbeat.beat(run.tick());
         let mut next = run.tick();
         if next.is_multiple_of(status_every) {
             status(run);

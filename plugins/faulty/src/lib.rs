@@ -5,9 +5,12 @@
 //! 1. panics in `step`;
 //! 2. requests an infinite setpoint;
 //! 3. commands an actuator with an infinite value;
-//! 4. overruns its time budget (sleeps `sleep_s`, default 1 s, in one `step`);
+//! 4. overruns its time budget: one `step` runs on the CPU for `busy_s` (default 1 s) of its own
+//!    thread's CPU time, then it behaves;
 //! 5. requests a finite setpoint far outside every band (which the host must clamp, not obey);
-//! 6. panics in `create`.
+//! 6. panics in `create`;
+//! 7. never returns from `step`, looping on the CPU;
+//! 8. never returns from `step`, blocked without using the CPU.
 //!
 //! Before `at_s` it requests nothing and reports how many steps it has taken.
 
@@ -16,11 +19,11 @@ use perfuse_plugin_sdk::{CreateContext, Params, Protocol, StepInput, StepOutput,
 pub struct Faulty {
     mode: u32,
     at_s: f64,
-    sleep_s: f64,
+    busy_s: f64,
     steps: f64,
 }
 
-const MODES: std::ops::RangeInclusive<u32> = 1..=6;
+const MODES: std::ops::RangeInclusive<u32> = 1..=8;
 
 fn mode(params: &Params<'_>) -> Result<u32, String> {
     let m = params.require("mode")?;
@@ -28,7 +31,7 @@ fn mode(params: &Params<'_>) -> Result<u32, String> {
         Ok(m as u32)
     } else {
         Err(format!(
-            "`mode` must be a whole number from 1 to 6, found {m}"
+            "`mode` must be a whole number from 1 to 8, found {m}"
         ))
     }
 }
@@ -55,7 +58,7 @@ impl Protocol for Faulty {
         Ok(Faulty {
             mode,
             at_s: ctx.params.require("at_s")?,
-            sleep_s: ctx.params.get("sleep_s").unwrap_or(1.0),
+            busy_s: ctx.params.get("busy_s").unwrap_or(1.0),
             steps: 0.0,
         })
     }
@@ -73,15 +76,35 @@ impl Protocol for Faulty {
             (1, _) => panic!("faulty plugin: mode 1 panics in step"),
             (2, Some(i)) => out.setpoints[i] = f64::INFINITY,
             (3, _) => out.commands[0] = f64::INFINITY,
-            (4, _) if self.sleep_s > 0.0 => {
+            (4, _) if self.busy_s > 0.0 => {
                 // One slow step, then it behaves: the host must not call it again anyway.
-                std::thread::sleep(std::time::Duration::from_secs_f64(self.sleep_s));
-                self.sleep_s = 0.0;
+                let start = thread_cpu_s();
+                while thread_cpu_s() - start < self.busy_s {
+                    std::hint::black_box(input.tick);
+                }
+                self.busy_s = 0.0;
             }
             (5, Some(i)) => out.setpoints[i] = 1.0e6,
+            (7, _) => loop {
+                std::hint::black_box(input.tick);
+            },
+            (8, _) => loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            },
             _ => {}
         }
     }
+}
+
+/// CPU time of the calling thread, so the overrun does not depend on the machine's load.
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid place to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 export_plugin!(Faulty);
