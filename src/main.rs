@@ -67,14 +67,22 @@ enum Command {
         /// Extra directory to search for plugins; repeatable.
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        /// Load a plugin library that is neither pinned by the protocol nor shipped beside
+        /// perfuse (its sha256 is still recorded in the summary).
+        #[arg(long)]
+        allow_untrusted: bool,
     },
     /// Validate protocol files and their plugins; every problem is reported.
     Check {
         files: Vec<PathBuf>,
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        /// As for `run`.
+        #[arg(long)]
+        allow_untrusted: bool,
     },
-    /// List the plugins found, with id, version and ABI version.
+    /// List the plugins found, read from their files without running them: id, version, ABI,
+    /// trust, sha256 and declared parameters.
     Plugins {
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
@@ -99,6 +107,7 @@ fn main() -> ExitCode {
             list_scenarios,
             labs,
             commands,
+            allow_untrusted,
         } => {
             if list_scenarios {
                 return finish(scenarios(&file));
@@ -113,11 +122,18 @@ fn main() -> ExitCode {
                 faults: &faults,
                 labs: labs.as_deref(),
                 commands: commands.as_deref(),
-                plugin_dirs: &plugin_dirs,
+                plugin: loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
             };
             run(&file, &opts, realtime, &inputs, summary.as_deref())
         }
-        Command::Check { files, plugin_dirs } => check(&files, &plugin_dirs),
+        Command::Check {
+            files,
+            plugin_dirs,
+            allow_untrusted,
+        } => check(
+            &files,
+            &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
+        ),
         Command::Plugins { plugin_dirs } => plugins(&plugin_dirs),
     };
     finish(result)
@@ -155,7 +171,7 @@ struct Inputs<'a> {
     faults: &'a [String],
     labs: Option<&'a Path>,
     commands: Option<&'a Path>,
-    plugin_dirs: &'a [PathBuf],
+    plugin: loader::SearchPolicy,
 }
 
 fn run(
@@ -174,11 +190,8 @@ fn run(
         Some(path) => config::load_commands(path, &loaded.plan).map_err(|e| e.to_string())?,
         None => Vec::new(),
     };
-    let policy = loader::SearchPolicy {
-        dirs: loader::search_dirs(inputs.plugin_dirs),
-    };
     let fault_specs = inputs.faults;
-    let plugin = worker::start(&loaded.plan, &policy)
+    let plugin = worker::start(&loaded.plan, &inputs.plugin)
         .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
     let faults = fault_specs
         .iter()
@@ -252,17 +265,14 @@ fn run(
     Ok(())
 }
 
-fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), String> {
+fn check(files: &[PathBuf], policy: &loader::SearchPolicy) -> Result<(), String> {
     if files.is_empty() {
         return Err("perfuse check: name at least one protocol file".into());
     }
-    let policy = loader::SearchPolicy {
-        dirs: loader::search_dirs(plugin_dirs),
-    };
     let mut failed = 0;
     for file in files {
         let outcome = load(file).and_then(|loaded| {
-            let plugin = worker::start(&loaded.plan, &policy)
+            let plugin = worker::start(&loaded.plan, policy)
                 .map_err(|e| located(&loaded, file, "plugin", &e.to_string()))?;
             // Every scenario must build a simulator, not only the default one.
             let names = loaded.plan.scenarios.iter().map(|s| Some(s.as_str()));
@@ -280,13 +290,14 @@ fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), String> {
                 format!("; scenarios: {}", loaded.plan.scenarios.join(", "))
             };
             Ok(format!(
-                "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} sha256 {})",
+                "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} {} sha256 {})",
                 file.display(),
                 loaded.plan.name,
                 loaded.plan.phases.len(),
                 loaded.plan.rules.len(),
                 plugin.info.id,
                 plugin.info.version,
+                plugin.info.trust,
                 plugin.info.sha256
             ))
         });
@@ -331,21 +342,57 @@ fn plugins(plugin_dirs: &[PathBuf]) -> Result<(), String> {
         let list: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         return Err(format!("no plugins found in: {}", list.join(", ")));
     }
+    let release: Vec<PathBuf> = loader::release_dirs()
+        .iter()
+        .filter_map(|d| d.canonicalize().ok())
+        .collect();
     println!(
-        "{:<12} {:<10} {:<6} {:<64} path",
-        "id", "version", "abi", "sha256"
+        "{:<12} {:<10} {:<6} {:<9} {:<64} path",
+        "id", "version", "abi", "trust", "sha256"
     );
+    // Read from the files only: listing never runs a library.
     for path in found {
-        match loader::open(&path, None) {
-            Ok(lib) => println!(
-                "{:<12} {:<10} {:<6} {:<64} {}",
-                lib.id,
-                lib.version,
-                format!("{}.{}", lib.abi.0, lib.abi.1),
-                lib.sha256,
-                path.display()
-            ),
-            Err(e) => println!("(refused) {e}"),
+        let inspected = match loader::inspect(&path) {
+            Ok(i) => i,
+            Err(e) => {
+                println!("(refused) {e}");
+                continue;
+            }
+        };
+        let metadata = match &inspected.metadata {
+            Ok(m) => m,
+            Err(e) => {
+                println!("(refused) {}: {e}", path.display());
+                continue;
+            }
+        };
+        if let Err(e) = loader::check_metadata(&path, metadata) {
+            println!("(refused) {e}");
+            continue;
+        }
+        let dir = path.parent().and_then(|d| d.canonicalize().ok());
+        let trust = if dir.is_some_and(|d| release.contains(&d)) {
+            "release"
+        } else {
+            "untrusted"
+        };
+        println!(
+            "{:<12} {:<10} {:<6} {:<9} {:<64} {}",
+            metadata.id,
+            metadata.version,
+            format!("{}.{}", metadata.abi.0, metadata.abi.1),
+            trust,
+            inspected.sha256,
+            path.display()
+        );
+        for p in &metadata.params {
+            let default = p
+                .default
+                .map_or("required".to_string(), |d| format!("default {d}"));
+            println!(
+                "    param {:<28} {:<8} {} ..= {}, {default}",
+                p.name, p.unit, p.min, p.max
+            );
         }
     }
     Ok(())

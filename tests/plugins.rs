@@ -2,7 +2,24 @@
 
 mod common;
 use common::*;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `perfuse ARGS` with environment `env`.
+fn perfuse_env(args: &[&str], env: &[(&str, &Path)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_perfuse"));
+    cmd.args(args).env_remove("PERFUSE_PLUGIN_DIR");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// The directory cargo built the plugin libraries in for these tests.
+fn built_plugins() -> PathBuf {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_perfuse"));
+    exe.parent().unwrap().join("deps")
+}
 
 /// The HMP protocol with its `plugin: (...)` line replaced, in a temporary file.
 fn with_plugin(line: &str) -> (tempfile::TempDir, PathBuf) {
@@ -23,7 +40,7 @@ fn kidney_sha256() -> String {
         .lines()
         .find(|l| l.starts_with("kidney "))
         .unwrap_or_else(|| panic!("kidney not listed:\n{text}"));
-    line.split_whitespace().nth(3).unwrap().to_string()
+    line.split_whitespace().nth(4).unwrap().to_string()
 }
 
 #[test]
@@ -35,8 +52,8 @@ fn plugins_lists_id_version_and_abi() {
         .find(|l| l.starts_with("kidney "))
         .expect("kidney listed");
     let cols: Vec<&str> = kidney.split_whitespace().collect();
-    assert_eq!(&cols[..3], &["kidney", "0.1.0", "1.1"]);
-    assert_eq!(cols[3].len(), 64);
+    assert_eq!(&cols[..4], &["kidney", "0.1.0", "1.1", "release"]);
+    assert_eq!(cols[4].len(), 64);
     // The test fixture with a future ABI is listed as refused, not loaded.
     assert!(
         text.contains("(refused)") && text.contains("plugin ABI 2.1"),
@@ -121,4 +138,99 @@ fn the_plugin_rejects_bad_parameters_with_its_reason() {
         err.contains("invalid plugin_params: unknown parameter `kidney_mas_g`"),
         "{err}"
     );
+}
+
+#[test]
+fn listing_and_refusing_a_library_never_runs_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("opened");
+    let env = [("PERFUSE_TEST_CONSTRUCTOR_MARKER", marker.as_path())];
+    let out = perfuse_env(&["plugins"], &env);
+    assert!(stdout(&out).contains("plugin ABI 2.1"), "{}", stdout(&out));
+    let (_d, file) = with_plugin(r#"plugin: (id: "test-wrong-abi", version: "^0.1"),"#);
+    let out = perfuse_env(&["check", file.to_str().unwrap()], &env);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("plugin ABI 2.1"), "{}", stderr(&out));
+    // The constructor did not run: the ABI was refused from the metadata record in the file.
+    assert!(!marker.exists(), "the library was opened");
+}
+
+/// A copy of the shipped kidney plugin in a directory of its own (as an attacker's library
+/// earlier in the search path would be).
+fn foreign_kidney() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "libperfuse_plugin_kidney.so";
+    std::fs::copy(built_plugins().join(name), dir.path().join(name)).unwrap();
+    dir
+}
+
+#[test]
+fn a_library_outside_the_release_is_refused_with_its_hash_unless_pinned_or_allowed() {
+    let foreign = foreign_kidney();
+    let env = [("PERFUSE_PLUGIN_DIR", foreign.path())];
+    let hmp = protocol("kidney-hmp.ron");
+    let out = perfuse_env(&["check", hmp.to_str().unwrap()], &env);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let sha = kidney_sha256();
+    assert!(
+        err.contains("neither pinned by the protocol nor shipped beside perfuse")
+            && err.contains(&sha)
+            && err.contains("--allow-untrusted"),
+        "{err}"
+    );
+    // Allowed explicitly: it loads, and the summary records what ran.
+    let out = perfuse_env(&["check", hmp.to_str().unwrap(), "--allow-untrusted"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("untrusted (allowed)"),
+        "{}",
+        stdout(&out)
+    );
+    // Pinned: it loads without the option.
+    let (_d, pinned) = with_plugin(&format!(
+        r#"plugin: (id: "kidney", version: "^0.1", sha256: Some("{sha}")),"#
+    ));
+    let out = perfuse_env(&["check", pinned.to_str().unwrap()], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("kidney 0.1.0 pinned"),
+        "{}",
+        stdout(&out)
+    );
+    // `perfuse plugins` shows it as untrusted.
+    let out = perfuse_env(&["plugins"], &env);
+    let line = stdout(&out)
+        .lines()
+        .find(|l| l.contains(foreign.path().to_str().unwrap()))
+        .map(str::to_string)
+        .unwrap_or_default();
+    assert!(
+        line.starts_with("kidney ") && line.contains(" untrusted "),
+        "{line}"
+    );
+}
+
+#[test]
+fn empty_and_relative_plugin_dir_entries_never_reach_the_loader_s_own_search() {
+    let foreign = foreign_kidney();
+    // `:` gives two empty entries; `.` from inside the directory is relative.
+    let out = Command::new(env!("CARGO_BIN_EXE_perfuse"))
+        .args(["check", protocol("kidney-hmp.ron").to_str().unwrap()])
+        .env("PERFUSE_PLUGIN_DIR", ":.:")
+        .env("LD_LIBRARY_PATH", foreign.path())
+        .current_dir(foreign.path())
+        .output()
+        .unwrap();
+    // The relative entry became an absolute directory, whose library is not trusted (and the
+    // empty entries did not hand the name to the loader's LD_LIBRARY_PATH search).
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let path = err
+        .split("refusing to load ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .unwrap_or_else(|| panic!("{err}"));
+    assert!(Path::new(path).is_absolute(), "{err}");
+    assert!(path.starts_with(foreign.path().to_str().unwrap()), "{err}");
 }

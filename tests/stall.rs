@@ -44,9 +44,7 @@ impl Hal for Recording {
 fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl() {
     let file = protocol("kidney-hmp.ron");
     let loaded = config::load(&file).unwrap_or_else(|e| panic!("{e}"));
-    let policy = loader::SearchPolicy {
-        dirs: loader::search_dirs(&[]),
-    };
+    let policy = loader::SearchPolicy::new(&[], false);
     let plugin = worker::start(&loaded.plan, &policy).unwrap_or_else(|e| panic!("{e}"));
     let log: ActuatorLog = Arc::new(Mutex::new(Vec::new()));
     let device = Recording {

@@ -67,9 +67,7 @@ pub fn run_summary(file: &Path, extra: &[&str]) -> Value {
 /// A lockstep run of `file` with faults, ready to be stepped by the test.
 pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
-    let policy = loader::SearchPolicy {
-        dirs: loader::search_dirs(&[]),
-    };
+    let policy = loader::SearchPolicy::new(&[], false);
     let plugin = worker::start(&loaded.plan, &policy).unwrap_or_else(|e| panic!("{e}"));
     let faults: Vec<Fault> = faults
         .iter()

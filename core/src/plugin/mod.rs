@@ -24,6 +24,8 @@ pub struct PluginInfo {
     pub sha256: String,
     pub path: PathBuf,
     pub abi: (u16, u16),
+    /// Why the library was trusted: pinned, release, or untrusted (allowed).
+    pub trust: &'static str,
     pub derived_names: Vec<String>,
 }
 
@@ -56,7 +58,7 @@ fn strrefs(items: &[String]) -> Vec<StrRef> {
 pub fn load(plan: &Plan, policy: &SearchPolicy) -> Result<PluginInstance, PluginError> {
     let req = &plan.plugin;
     let path = loader::find(&req.id, &policy.dirs)?;
-    let lib = loader::open(&path, req.sha256.as_deref())?;
+    let lib = loader::open(&path, req.sha256.as_deref(), policy)?;
     if lib.id != req.id {
         return Err(PluginError::WrongPlugin {
             path,
@@ -136,6 +138,7 @@ pub fn load(plan: &Plan, policy: &SearchPolicy) -> Result<PluginInstance, Plugin
         sha256: lib.sha256.clone(),
         path: lib.path.clone(),
         abi: lib.abi,
+        trust: lib.trust.as_str(),
         derived_names,
     };
     Ok(PluginInstance { lib, inst, info })

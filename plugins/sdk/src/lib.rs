@@ -21,6 +21,9 @@
 //!
 //! The SDK depends on nothing of the core, and the core's types never appear here.
 
+pub mod metadata;
+
+pub use metadata::ParamSpec;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -355,6 +358,9 @@ pub trait Protocol: Sized + 'static {
     const VERSION: &'static str;
     /// Names of the derived values, in the order [`StepOutput::derived`] carries them.
     const DERIVED: &'static [&'static str];
+    /// The parameters it accepts, with unit, range and default, read by the host from the
+    /// library file without running it ([`metadata`]); none declared: the host checks nothing.
+    const PARAMS: &'static [ParamSpec] = &[];
 
     /// Checks the parameters a protocol file passes; the message says which and why.
     fn validate(params: Params<'_>) -> Result<(), String>;
@@ -568,6 +574,10 @@ macro_rules! export_plugin {
                 phase_event: __phase,
                 destroy: __destroy,
             };
+            // Read from the file by the host before the library is ever opened.
+            #[used]
+            #[unsafe(link_section = ".perfuse_plugin")]
+            static METADATA: [u8; $crate::metadata::SIZE] = $crate::metadata::record::<$ty>();
             #[unsafe(no_mangle)]
             pub extern "C" fn perfuse_plugin_descriptor_v1() -> *const $crate::PluginDescriptor {
                 &DESCRIPTOR
