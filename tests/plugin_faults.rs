@@ -26,7 +26,10 @@ fn faulty_protocol(dir: &tempfile::TempDir, mode: u32) -> std::path::PathBuf {
 
 fn run_mode(mode: u32) -> Value {
     let dir = tempfile::tempdir().unwrap();
-    run_summary(&faulty_protocol(&dir, mode), &["--duration", "40m"])
+    let mut args = vec!["--duration".to_string(), "40m".into()];
+    args.extend(fixture_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_summary(&faulty_protocol(&dir, mode), &args)
 }
 
 /// The fault is contained: faulted at 10 min for `reason`, one technical high alarm, the run
@@ -89,7 +92,14 @@ fn an_out_of_range_setpoint_is_clamped_not_obeyed() {
 fn a_plugin_that_panics_while_starting_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let file = faulty_protocol(&dir, 6);
-    let out = perfuse(&["run", file.to_str().unwrap(), "--quiet"]);
+    let mut args = vec![
+        "run".to_string(),
+        file.to_str().unwrap().into(),
+        "--quiet".into(),
+    ];
+    args.extend(fixture_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = perfuse(&args);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -127,7 +137,10 @@ fn realtime_hang_is_contained(mode: u32) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("hang.ron");
     std::fs::write(&file, edited).unwrap();
-    let s = run_summary(&file, &["--realtime", "--duration", "3s"]);
+    let mut args = vec!["--realtime".to_string(), "--duration".into(), "3s".into()];
+    args.extend(fixture_args());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let s = run_summary(&file, &args);
     assert_eq!(s["completed"], true);
     assert_eq!(s["plugin"]["fault"], "overran its time budget");
     // Faulted in the tick of the hung step (at 1 s), unless the machine made that tick late.

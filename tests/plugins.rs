@@ -47,6 +47,14 @@ fn kidney_sha256() -> String {
 fn plugins_lists_id_version_and_abi() {
     let out = perfuse(&["plugins"]);
     let text = stdout(&out);
+    // No test plugin is found beside the shipped binary.
+    assert!(
+        !text.contains("faulty") && !text.contains("wrong"),
+        "{text}"
+    );
+    let fixtures = fixtures_dir();
+    let out = perfuse(&["plugins", "--plugin-dir", fixtures.to_str().unwrap()]);
+    let text = stdout(&out);
     let kidney = text
         .lines()
         .find(|l| l.starts_with("kidney "))
@@ -100,7 +108,15 @@ fn a_malformed_pin_is_a_validation_error() {
 #[test]
 fn another_abi_major_is_refused_before_any_call() {
     let (_dir, file) = with_plugin(r#"plugin: (id: "test-wrong-abi", version: "^0.1"),"#);
-    let out = perfuse(&["check", file.to_str().unwrap()]);
+    let fixtures = fixtures_dir();
+    let dir = fixtures.to_str().unwrap();
+    let out = perfuse(&[
+        "check",
+        file.to_str().unwrap(),
+        "--plugin-dir",
+        dir,
+        "--allow-untrusted",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
     assert!(
@@ -145,10 +161,20 @@ fn listing_and_refusing_a_library_never_runs_it() {
     let dir = tempfile::tempdir().unwrap();
     let marker = dir.path().join("opened");
     let env = [("PERFUSE_TEST_CONSTRUCTOR_MARKER", marker.as_path())];
-    let out = perfuse_env(&["plugins"], &env);
+    let fixtures = fixtures_dir();
+    let out = perfuse_env(
+        &["plugins", "--plugin-dir", fixtures.to_str().unwrap()],
+        &env,
+    );
     assert!(stdout(&out).contains("plugin ABI 2.1"), "{}", stdout(&out));
     let (_d, file) = with_plugin(r#"plugin: (id: "test-wrong-abi", version: "^0.1"),"#);
-    let out = perfuse_env(&["check", file.to_str().unwrap()], &env);
+    let args = [
+        "check",
+        file.to_str().unwrap(),
+        "--plugin-dir",
+        fixtures.to_str().unwrap(),
+    ];
+    let out = perfuse_env(&[&args[..], &["--allow-untrusted"]].concat(), &env);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("plugin ABI 2.1"), "{}", stderr(&out));
     // The constructor did not run: the ABI was refused from the metadata record in the file.

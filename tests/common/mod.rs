@@ -26,6 +26,42 @@ pub fn corpus(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The directory the test-only plugins (tests/fixtures) are built in, building them on first
+/// use. They are a workspace of their own, so they are never found beside the shipped binary;
+/// tests name this directory with `--plugin-dir` and `--allow-untrusted`.
+pub fn fixtures_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let target = root.join("target/fixtures");
+            let out = Command::new(env!("CARGO"))
+                .args(["build", "--release", "--locked", "--quiet"])
+                .arg("--manifest-path")
+                .arg(root.join("tests/fixtures/Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&target)
+                .output()
+                .expect("cargo runs");
+            assert!(
+                out.status.success(),
+                "building the test plugins failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            target.join("release")
+        })
+        .clone()
+}
+
+/// The arguments that let `perfuse` load the test-only plugins.
+pub fn fixture_args() -> Vec<String> {
+    vec![
+        "--plugin-dir".into(),
+        fixtures_dir().to_string_lossy().into_owned(),
+        "--allow-untrusted".into(),
+    ]
+}
+
 /// Runs the `perfuse` binary.
 pub fn perfuse(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_perfuse"))
@@ -67,7 +103,12 @@ pub fn run_summary(file: &Path, extra: &[&str]) -> Value {
 /// A lockstep run of `file` with faults, ready to be stepped by the test.
 pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
-    let policy = loader::SearchPolicy::new(&[], false);
+    // The test-only plugins are found and allowed where a protocol names one.
+    let policy = if ["faulty", "test-wrong-abi"].contains(&loaded.plan.plugin.id.as_str()) {
+        loader::SearchPolicy::new(&[fixtures_dir()], true)
+    } else {
+        loader::SearchPolicy::new(&[], false)
+    };
     let plugin = worker::start(&loaded.plan, &policy).unwrap_or_else(|e| panic!("{e}"));
     let faults: Vec<Fault> = faults
         .iter()

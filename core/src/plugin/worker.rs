@@ -29,8 +29,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long one call may take.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Budget {
-    /// Wall time (real time: half a tick).
-    Wall(Duration),
+    /// Wall time from when the plugin thread takes the call up (real time: half a tick); the
+    /// thread may take up to `pickup` (a tick) to be scheduled before that counts as a hang.
+    Wall { run: Duration, pickup: Duration },
     /// CPU time of the plugin's thread (lockstep), with a wall-clock backstop for a plugin that
     /// blocks without using CPU. The backstop counts only time the control thread was awake
     /// waiting, so a paused process does not use it up.
@@ -61,8 +62,10 @@ struct Reply {
 mod state {
     /// The control thread owns both slots.
     pub const IDLE: u32 = 0;
-    /// The plugin thread owns both slots and is (about to be) running the request.
+    /// The plugin thread owns both slots; it has not taken the request up yet.
     pub const REQUEST: u32 = 1;
+    /// The plugin thread is running the request.
+    pub const RUNNING: u32 = 4;
     /// The reply is written; the control thread owns both slots again.
     pub const REPLY: u32 = 2;
     /// The control side is gone: the plugin thread destroys the instance and ends.
@@ -195,6 +198,7 @@ fn serve(mut instance: super::PluginInstance, mailbox: &Mailbox, control: &Threa
         if mailbox.state.load(Ordering::Acquire) == state::CLOSED {
             return;
         }
+        mailbox.state.store(state::RUNNING, Ordering::Relaxed);
         // SAFETY: in state REQUEST the plugin thread owns both slots.
         let (request, reply) = unsafe { (&*mailbox.request.get(), &mut *mailbox.reply.get()) };
         let result = match request {
@@ -296,12 +300,23 @@ impl PluginWorker {
         let started = Instant::now();
         let cpu_start = cpu_time(self.cpu_clock);
         let mut awake = Duration::ZERO;
+        let mut running_since = None;
         loop {
             let asked = Instant::now();
             // The plugin thread unparks this one when it replies.
             std::thread::park_timeout(SLICE);
             let over = match budget {
-                Budget::Wall(limit) => started.elapsed() > limit,
+                Budget::Wall { run, pickup } => {
+                    if running_since.is_none()
+                        && self.mailbox.state.load(Ordering::Relaxed) == state::RUNNING
+                    {
+                        running_since = Some(asked);
+                    }
+                    match running_since {
+                        Some(t) => t.elapsed() > run,
+                        None => started.elapsed() > pickup,
+                    }
+                }
                 Budget::Cpu { cpu, backstop } => {
                     // A pause of the whole process shows as one long slice: count at most two.
                     awake += asked.elapsed().min(2 * SLICE);

@@ -82,9 +82,10 @@ pub fn spawn_hal(
 const REALTIME_STEP_BUDGET: f64 = 0.5;
 
 pub fn run(run: &mut Run, mut status: impl FnMut(&Run)) -> u64 {
-    run.world.non_send_mut::<crate::tick::PluginSlot>().budget = Budget::Wall(
-        Duration::from_secs_f64(REALTIME_STEP_BUDGET * run.plan.period_s),
-    );
+    run.world.non_send_mut::<crate::tick::PluginSlot>().budget = Budget::Wall {
+        run: Duration::from_secs_f64(REALTIME_STEP_BUDGET * run.plan.period_s),
+        pickup: Duration::from_secs_f64(run.plan.period_s),
+    };
     let status_every = ((1.0 / run.plan.period_s).round() as u64).max(1);
     let heartbeat = Heartbeat::default();
     // Without its thread the run still has the devices' time to live; say so and go on.
