@@ -150,9 +150,75 @@ fn the_plugin_rejects_bad_parameters_with_its_reason() {
     let out = perfuse(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
+    // The host refuses it from the parameters the library declares, before opening it.
     assert!(
-        err.contains("invalid plugin_params: unknown parameter `kidney_mas_g`"),
+        err.contains("plugin_params.kidney_mas_g: not a parameter of plugin `kidney`; it declares kidney_mass_g, warm_threshold_c, warm_hold_s"),
         "{err}"
+    );
+}
+
+/// The HMP protocol with its kidney mass replaced by `value`, checked.
+fn check_kidney_mass(value: &str) -> std::process::Output {
+    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
+    let edited = text.replace(
+        r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
+        &format!(r#""kidney_mass_g": {value},"#),
+    );
+    assert_ne!(edited, text);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("mass.ron");
+    std::fs::write(&file, edited).unwrap();
+    perfuse(&["check", file.to_str().unwrap()])
+}
+
+#[test]
+fn a_parameter_outside_its_declared_range_is_refused() {
+    let out = check_kidney_mass("1e300");
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(
+        err.contains("plugin_params.kidney_mass_g: 1e300 g is outside the range 20 ..= 600 g plugin `kidney` declares"),
+        "{err}"
+    );
+    assert!(check_kidney_mass("600.0").status.success());
+}
+
+#[test]
+fn plugins_shows_each_declared_parameter_with_unit_range_and_default() {
+    let text = stdout(&perfuse(&["plugins"]));
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| l.starts_with("kidney "))
+        .expect("kidney listed");
+    let params: Vec<Vec<&str>> = lines[at + 1..at + 4]
+        .iter()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        params[0],
+        [
+            "param",
+            "kidney_mass_g",
+            "g",
+            "20",
+            "..=",
+            "600,",
+            "required"
+        ]
+    );
+    assert_eq!(
+        params[2],
+        [
+            "param",
+            "warm_hold_s",
+            "s",
+            "0",
+            "..=",
+            "1800,",
+            "default",
+            "60"
+        ]
     );
 }
 

@@ -444,6 +444,58 @@ pub fn check_metadata(path: &Path, metadata: &Metadata) -> Result<(), PluginErro
     Ok(())
 }
 
+/// Checks the protocol's `plugin_params` against the parameters the library declares in its
+/// metadata record (a library that declares none is left to check its own): every value named,
+/// inside its range, and every parameter without a default given.
+pub fn check_params(metadata: &Metadata, params: &[(String, f64)]) -> Result<(), String> {
+    if metadata.params.is_empty() {
+        return Ok(());
+    }
+    let declared = || {
+        let names: Vec<&str> = metadata.params.iter().map(|p| p.name.as_str()).collect();
+        names.join(", ")
+    };
+    for (name, value) in params {
+        let Some(p) = metadata.params.iter().find(|p| &p.name == name) else {
+            return Err(format!(
+                "plugin_params.{name}: not a parameter of plugin `{}`; it declares {}",
+                metadata.id,
+                declared()
+            ));
+        };
+        if !(p.min..=p.max).contains(value) {
+            return Err(format!(
+                "plugin_params.{name}: {} {} is outside the range {} ..= {} {} plugin `{}` declares",
+                short(*value),
+                p.unit,
+                p.min,
+                p.max,
+                p.unit,
+                metadata.id
+            ));
+        }
+    }
+    for p in metadata.params.iter().filter(|p| p.default.is_none()) {
+        if !params.iter().any(|(n, _)| n == &p.name) {
+            return Err(format!(
+                "plugin_params: missing `{}` ({}, {} ..= {}), which plugin `{}` requires",
+                p.name, p.unit, p.min, p.max, metadata.id
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A number as a message echoes it: huge and tiny ones in scientific notation, never hundreds
+/// of digits.
+fn short(v: f64) -> String {
+    if v != 0.0 && !(1e-3..1e6).contains(&v.abs()) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// Whether the library may be loaded, before anything of it runs.
 fn trust(lib: &Inspected, pin: Option<&str>, policy: &SearchPolicy) -> Result<Trust, PluginError> {
     if let Some(pin) = pin {
@@ -484,12 +536,13 @@ struct DescriptorHead {
 const V1_0_DESCRIPTOR_SIZE: usize = std::mem::size_of::<PluginDescriptor>();
 
 /// Reads, verifies and only then opens the library: trust (pin or release directory or
-/// `allow_untrusted`), metadata record and ABI, all from one open file, which is then loaded as
+/// `allow_untrusted`), metadata record, ABI and the protocol's `params` against the declared ones, all from one open file, which is then loaded as
 /// `/proc/self/fd/N` so the bytes checked are the bytes loaded; then reads and checks its
 /// descriptor against the record.
 pub fn open(
     path: &Path,
     pin: Option<&str>,
+    params: &[(String, f64)],
     policy: &SearchPolicy,
 ) -> Result<OpenedLibrary, PluginError> {
     let inspected = inspect(path)?;
@@ -500,6 +553,10 @@ pub fn open(
     let trust = trust(&inspected, pin, policy)?;
     let metadata = inspected.metadata.clone().map_err(bad)?;
     check_metadata(path, &metadata)?;
+    check_params(&metadata, params).map_err(|message| PluginError::Rejected {
+        id: metadata.id.clone(),
+        message,
+    })?;
     let fd_path = format!("/proc/self/fd/{}", inspected.file.as_raw_fd());
     // SAFETY: loading runs the library's initialisers; we only get here for a trusted file whose
     // metadata record matched, and load the very file that was hashed.

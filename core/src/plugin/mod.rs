@@ -58,7 +58,7 @@ fn strrefs(items: &[String]) -> Vec<StrRef> {
 pub fn load(plan: &Plan, policy: &SearchPolicy) -> Result<PluginInstance, PluginError> {
     let req = &plan.plugin;
     let path = loader::find(&req.id, &policy.dirs)?;
-    let lib = loader::open(&path, req.sha256.as_deref(), policy)?;
+    let lib = loader::open(&path, req.sha256.as_deref(), &req.params, policy)?;
     if lib.id != req.id {
         return Err(PluginError::WrongPlugin {
             path,

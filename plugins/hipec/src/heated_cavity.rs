@@ -28,6 +28,24 @@ const CEM_REF_C: f64 = 43.0;
 /// Plugin parameters this logic takes.
 const KNOWN: [&str; 2] = ["target_c", "target_hold_s"];
 
+/// The parameters, with the ranges `validate` enforces, for the host to check and list.
+pub const PARAMS: &[perfuse_plugin_sdk::ParamSpec] = &[
+    perfuse_plugin_sdk::ParamSpec {
+        name: "target_c",
+        unit: "°C",
+        min: 37.0,
+        max: 45.0,
+        default: None,
+    },
+    perfuse_plugin_sdk::ParamSpec {
+        name: "target_hold_s",
+        unit: "s",
+        min: 0.0,
+        max: 600.0,
+        default: Some(30.0),
+    },
+];
+
 /// Checks the plugin parameters: `target_c` (°C, 37–45) is required, `target_hold_s` (s, 0–600)
 /// is optional.
 pub fn validate(params: &Params<'_>, family: &str) -> Result<(), String> {

@@ -19,6 +19,7 @@ pub struct Hipec(HeatedCavity);
 impl Protocol for Hipec {
     const ID: &'static str = "hipec";
     const VERSION: &'static str = "0.1.0";
+    const PARAMS: &'static [perfuse_plugin_sdk::ParamSpec] = heated_cavity::PARAMS;
     const DERIVED: &'static [&'static str] = &[
         "cem43_inflow_min",
         "cem43_outflow_min",

@@ -21,6 +21,7 @@ pub struct Hithoc(HeatedCavity);
 impl Protocol for Hithoc {
     const ID: &'static str = "hithoc";
     const VERSION: &'static str = "0.1.0";
+    const PARAMS: &'static [perfuse_plugin_sdk::ParamSpec] = heated_cavity::PARAMS;
     const DERIVED: &'static [&'static str] = &[
         "cem43_inflow_min",
         "cem43_outflow_min",

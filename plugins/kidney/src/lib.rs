@@ -91,6 +91,31 @@ impl Protocol for Kidney {
         "evnp_points_urine",
     ];
 
+    const PARAMS: &'static [perfuse_plugin_sdk::ParamSpec] = &[
+        perfuse_plugin_sdk::ParamSpec {
+            name: "kidney_mass_g",
+            unit: "g",
+            // From a paediatric kidney to a large adult one.
+            min: 20.0,
+            max: 600.0,
+            default: None,
+        },
+        perfuse_plugin_sdk::ParamSpec {
+            name: "warm_threshold_c",
+            unit: "°C",
+            min: 30.0,
+            max: 38.0,
+            default: Some(35.5),
+        },
+        perfuse_plugin_sdk::ParamSpec {
+            name: "warm_hold_s",
+            unit: "s",
+            min: 0.0,
+            max: 1800.0,
+            default: Some(60.0),
+        },
+    ];
+
     fn validate(params: Params<'_>) -> Result<(), String> {
         const KNOWN: [&str; 3] = ["kidney_mass_g", "warm_threshold_c", "warm_hold_s"];
         for (name, _) in params.iter() {
