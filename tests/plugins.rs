@@ -326,3 +326,30 @@ fn empty_and_relative_plugin_dir_entries_never_reach_the_loader_s_own_search() {
     assert!(Path::new(path).is_absolute(), "{err}");
     assert!(path.starts_with(foreign.path().to_str().unwrap()), "{err}");
 }
+
+#[test]
+fn one_check_loads_every_shipped_plugin_each_from_its_own_file() {
+    // Each library is loaded as /proc/self/fd/N: a later one must not be mistaken for an earlier
+    // one whose descriptor number it reuses.
+    let dir = protocol("");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let out = perfuse(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    for id in [
+        "kidney", "lung", "heart", "liver", "ta-nrp", "ilp", "hipec", "hithoc",
+    ] {
+        assert!(
+            text.contains(&format!("plugin {id} 0.1.0 release")),
+            "{id}: {text}"
+        );
+    }
+}

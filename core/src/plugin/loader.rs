@@ -535,6 +535,53 @@ struct DescriptorHead {
 /// Size of the descriptor as ABI 1.0 defined it: every 1.x descriptor is at least this large.
 const V1_0_DESCRIPTOR_SIZE: usize = std::mem::size_of::<PluginDescriptor>();
 
+/// Libraries loaded in this process, by the device and inode of their file, with the sha256
+/// they were loaded with.
+///
+/// The dynamic loader knows a library by every name it was opened under, here `/proc/self/fd/N`,
+/// and would hand it out again for that name: so a file is handed to it once, and its descriptor
+/// stays open for the process (N never names another file); later loads of the same file take
+/// the library from here.
+type Loaded = Vec<((u64, u64), String, &'static libloading::Library)>;
+static LOADED: std::sync::Mutex<Loaded> = std::sync::Mutex::new(Vec::new());
+
+/// Loads the inspected file (once per process), returning the library.
+fn load_once(
+    inspected: Inspected,
+    path: &Path,
+) -> Result<&'static libloading::Library, PluginError> {
+    use std::os::unix::fs::MetadataExt;
+    let failed = |message: String| PluginError::Open {
+        path: path.to_path_buf(),
+        message,
+    };
+    let m = inspected
+        .file
+        .metadata()
+        .map_err(|e| failed(e.to_string()))?;
+    let key = (m.dev(), m.ino());
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, sha256, lib)) = loaded.iter().find(|(k, _, _)| *k == key) {
+        return if *sha256 == inspected.sha256 {
+            Ok(*lib)
+        } else {
+            Err(failed(format!(
+                "this file was changed in place after it was loaded (sha256 {sha256} then, {} now)",
+                inspected.sha256
+            )))
+        };
+    }
+    let fd_path = format!("/proc/self/fd/{}", inspected.file.as_raw_fd());
+    // SAFETY: loading runs the library's initialisers; we only get here for a trusted file whose
+    // metadata record matched, and load the very file that was hashed.
+    let lib = unsafe { libloading::Library::new(&fd_path) }.map_err(|e| failed(e.to_string()))?;
+    // Never unloaded (see the module docs), so the descriptor and its strings live for the process.
+    let lib: &'static libloading::Library = Box::leak(Box::new(lib));
+    loaded.push((key, inspected.sha256, lib));
+    std::mem::forget(inspected.file);
+    Ok(lib)
+}
+
 /// Reads, verifies and only then opens the library: trust (pin or release directory or
 /// `allow_untrusted`), metadata record, ABI and the protocol's `params` against the declared ones, all from one open file, which is then loaded as
 /// `/proc/self/fd/N` so the bytes checked are the bytes loaded; then reads and checks its
@@ -557,16 +604,8 @@ pub fn open(
         id: metadata.id.clone(),
         message,
     })?;
-    let fd_path = format!("/proc/self/fd/{}", inspected.file.as_raw_fd());
-    // SAFETY: loading runs the library's initialisers; we only get here for a trusted file whose
-    // metadata record matched, and load the very file that was hashed.
-    let lib = unsafe { libloading::Library::new(&fd_path) }.map_err(|e| PluginError::Open {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
     let sha256 = inspected.sha256.clone();
-    // Never unloaded (see the module docs), so the descriptor and its strings live for the process.
-    let lib: &'static libloading::Library = Box::leak(Box::new(lib));
+    let lib = load_once(inspected, path)?;
     // SAFETY: the symbol's type is fixed by the ABI; a library that exports it with another
     // signature is not a perfuse plugin, and the magic below is the first line of defence.
     let get: libloading::Symbol<'static, extern "C" fn() -> *const PluginDescriptor> =
