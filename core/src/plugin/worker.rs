@@ -257,11 +257,6 @@ impl PluginWorker {
         self.call(Request::Phase(*event), budget).map(|_| ())
     }
 
-    /// Whether a call overran and the plugin's thread was given up.
-    pub fn abandoned(&self) -> bool {
-        self.abandoned
-    }
-
     fn call(&mut self, request: Request, budget: Budget) -> Result<&Reply, i32> {
         if self.abandoned {
             return Err(FAULT_OVERRUN);
