@@ -213,25 +213,10 @@ fn default_record_path(protocol_file: &Path, seed: u64) -> PathBuf {
     path
 }
 
-/// `YYYYMMDDTHHMMSSZ` of a Unix time (the civil calendar from days since 1970).
+/// `YYYYMMDDTHHMMSSZ` of a Unix time.
 pub fn utc_stamp(unix_s: f64) -> String {
-    let secs = unix_s.max(0.0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
-    )
+    let (y, m, d, h, min, sec) = perfuse_record::schema::utc_civil(unix_s);
+    format!("{y:04}{m:02}{d:02}T{h:02}{min:02}{sec:02}Z")
 }
 
 /// The outputs of one run: status lines and recorder threads.

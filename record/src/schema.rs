@@ -82,6 +82,23 @@ pub fn now_unix_s() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// The UTC calendar date and time of a Unix time: year, month, day, hour, minute, second
+/// (proleptic Gregorian, from the days since 1970-01-01), for record names and reports.
+pub fn utc_civil(unix_s: f64) -> (i64, i64, i64, i64, i64, i64) {
+    let secs = unix_s.max(0.0).floor() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, rem / 3600, rem / 60 % 60, rem % 60)
+}
+
 /// Durable settings of every connection that writes: WAL, and a commit reaches the disk before
 /// it returns, so a power cut loses nothing committed.
 fn writing_pragmas(conn: &Connection) -> rusqlite::Result<()> {
@@ -315,4 +332,16 @@ pub fn stored_run(conn: &Connection) -> Result<StoredRun, String> {
 /// The sha256 of a text, as the record stores the protocol's.
 pub fn text_sha256(text: &str) -> String {
     sha256_hex(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_civil;
+
+    #[test]
+    fn unix_times_map_to_their_utc_calendar_date() {
+        assert_eq!(utc_civil(0.0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(utc_civil(951_868_799.0), (2000, 2, 29, 23, 59, 59));
+        assert_eq!(utc_civil(1_795_980_001.7), (2026, 11, 29, 19, 20, 1));
+    }
 }
