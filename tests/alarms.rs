@@ -5,16 +5,6 @@
 
 mod common;
 use common::*;
-use serde_json::Value;
-
-fn log_entries<'a>(s: &'a Value, id: &str) -> Vec<&'a Value> {
-    s["alarm_log"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["id"] == id)
-        .collect()
-}
 
 #[test]
 fn losing_a_sensor_keeps_its_active_alarm_and_raises_the_sensor_alarm() {

@@ -21,15 +21,6 @@ fn run_with(file: &Path, commands: &str, extra: &[&str]) -> Value {
     run_summary(file, &args)
 }
 
-fn log_entries<'a>(s: &'a Value, id: &str) -> Vec<&'a Value> {
-    s["alarm_log"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["id"] == id)
-        .collect()
-}
-
 /// Kidney HMP with its pump loop removed and the pump started at 250 mL/min: the pressure
 /// rises through the 40 mmHg stop, which latches.
 fn open_loop(dir: &tempfile::TempDir) -> PathBuf {

@@ -243,3 +243,13 @@ pub const USAGE: i32 = 2;
 
 /// Exit status of a failure of the program or its environment.
 pub const INTERNAL: i32 = 1;
+
+/// The entries of the summary's alarm log for one alarm, in order.
+pub fn log_entries<'a>(s: &'a Value, id: &str) -> Vec<&'a Value> {
+    s["alarm_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["id"] == id)
+        .collect()
+}
