@@ -20,6 +20,20 @@ struct Cli {
     command: Command,
 }
 
+/// The team monitor's options of `perfuse run`.
+#[derive(clap::Args)]
+struct MonitorArgs {
+    /// Serve a read-only live view of the run (web page, JSON, server-sent events) at this
+    /// address, e.g. 127.0.0.1:8080 (port 0: any free port); its URL with the run's token is
+    /// printed on stderr.
+    #[arg(long, value_name = "ADDR:PORT")]
+    monitor: Option<std::net::SocketAddr>,
+    /// Let --monitor listen on an address that is not loopback (anyone who can reach it and
+    /// has the URL sees the run).
+    #[arg(long, requires = "monitor")]
+    monitor_bind_any: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a protocol on the simulator.
@@ -78,6 +92,8 @@ enum Command {
         /// Extra directory to search for plugins; repeatable.
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        #[command(flatten)]
+        monitor: Box<MonitorArgs>,
     },
     /// Validate protocol files and their plugins; every problem is reported.
     Check {
@@ -168,6 +184,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             list_scenarios,
             labs,
             commands,
+            monitor,
         } => {
             if list_scenarios && let Some(file) = &file {
                 return scenarios(file).map(|()| exit::OK);
@@ -191,6 +208,8 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     (None, false) => RecordTo::Default,
                 },
                 record_hz,
+                monitor: monitor.monitor,
+                monitor_bind_any: monitor.monitor_bind_any,
             };
             let ended = match &resume {
                 Some(path) => wiring::resume(path, &args)?,

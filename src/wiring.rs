@@ -20,6 +20,10 @@ use std::time::Instant;
 /// Queue sizes: a few seconds of frames at a 100 Hz tick rate.
 const STATUS_QUEUE: usize = 256;
 const RECORD_QUEUE: usize = 1024;
+/// The monitor takes a frame a second of run time (and those with events).
+const MONITOR_QUEUE: usize = 256;
+/// After the run, the time the monitor's open streams get to send the end.
+const MONITOR_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where the run is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +52,9 @@ pub struct RunArgs {
     pub record: RecordTo,
     /// Samples per second in the record.
     pub record_hz: f64,
+    /// Where the team monitor listens (`--monitor`), and whether it may be off loopback.
+    pub monitor: Option<std::net::SocketAddr>,
+    pub monitor_bind_any: bool,
 }
 
 /// How a run ended, for the exit status: 0, or 130 / 143 after SIGINT / SIGTERM.
@@ -464,7 +471,30 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         (!args.quiet).then(|| status_every_ticks(args.realtime, args.status_every_s, period));
     let to_stdout = args.summary.as_deref() == Some(Path::new("-"));
     let outputs = start_outputs(&mut run, status_every, to_stdout, file, record)?;
-    drive_and_finish(run, outputs, &stop, args.summary.as_deref())
+    let monitor = start_monitor(&mut run, args)?;
+    let ended = drive_and_finish(run, outputs, &stop, args.summary.as_deref());
+    if let Some(m) = monitor {
+        m.finish(MONITOR_GRACE);
+    }
+    ended
+}
+
+/// Starts the team monitor when `--monitor` asks for it: an output that may lose frames (it
+/// shows the present, it keeps nothing), its URL with the run's token printed on stderr.
+fn start_monitor(
+    run: &mut Run,
+    args: &RunArgs,
+) -> Result<Option<perfuse_monitor::Monitor>, Failure> {
+    let Some(addr) = args.monitor else {
+        return Ok(None);
+    };
+    perfuse_monitor::check_address(addr, args.monitor_bind_any).map_err(Failure::usage)?;
+    let every = ((1.0 / run.plan.period_s).round() as u64).max(1);
+    let frames = run.attach_output(every, MONITOR_QUEUE, Delivery::Drop);
+    let monitor = perfuse_monitor::start(status::StatusNames::of(run), frames, addr)
+        .map_err(Failure::internal)?;
+    eprintln!("monitor: {}", monitor.url());
+    Ok(Some(monitor))
 }
 
 /// A real-time run keeps its state in its record at intervals, for a resume after a restart.
