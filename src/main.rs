@@ -1,9 +1,10 @@
 //! The `perfuse` command line: argument parsing and wiring only; the logic lives in the core.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use perfuse::exit::{self, Failure};
 use perfuse::wiring::{self, RecordTo, RunArgs, located};
 use perfuse_core::config::{self, Loaded};
+use perfuse_core::logging;
 use perfuse_core::plugin::{self, loader};
 use perfuse_hal_sim::SimHal;
 use std::path::{Path, PathBuf};
@@ -147,19 +148,37 @@ enum Command {
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
     },
+    /// Print a shell completion script (e.g. `perfuse completions bash > ~/.local/share/bash-completion/completions/perfuse`).
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff; e.g. `perfuse man | man -l -`), or write every page, one per
+    /// command, into a directory.
+    Man {
+        /// Write perfuse.1 and perfuse-<command>.1 here instead.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
-    perfuse_core::logging::init(log::LevelFilter::Info);
+    let rust_log = std::env::var("RUST_LOG").ok();
+    match logging::Filter::parse(rust_log.as_deref(), log::LevelFilter::Info) {
+        Ok(filter) => logging::init(filter),
+        Err(e) => {
+            logging::init(logging::Filter::level(log::LevelFilter::Info));
+            eprintln!("perfuse: {e}; logging at `info`");
+        }
+    }
     let cli = Cli::parse();
     // A panic is a bug: its own exit status, not the 101 of an unwinding main.
-    match std::panic::catch_unwind(|| dispatch(cli)) {
+    let code = match std::panic::catch_unwind(|| dispatch(cli)) {
         Ok(Ok(status)) => ExitCode::from(status),
         Ok(Err(f)) => exit::finish(Err(f)),
         Err(_) => exit::finish(Err(Failure::internal(
             "internal error: perfuse panicked (a bug; please report it with the command line)",
         ))),
-    }
+    };
+    log::logger().flush();
+    code
 }
 
 /// Runs the command; its exit status, or why it failed.
@@ -256,6 +275,28 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         )),
         Command::Check { files, plugin_dirs } => done(check(&files, &plugin_dirs)),
         Command::Plugins { plugin_dirs } => done(plugins(&plugin_dirs)),
+        Command::Completions { shell } => {
+            let mut text = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "perfuse", &mut text);
+            done(print(Ok(String::from_utf8_lossy(&text).into_owned())))
+        }
+        Command::Man { dir: Some(dir) } => {
+            let cmd = Cli::command();
+            clap_mangen::generate_to(cmd, &dir).map_err(|e| {
+                Failure::input(format!(
+                    "cannot write the manual pages in {}: {e}",
+                    dir.display()
+                ))
+            })?;
+            Ok(exit::OK)
+        }
+        Command::Man { dir: None } => {
+            let mut text = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut text)
+                .map_err(|e| Failure::internal(format!("cannot write the manual page: {e}")))?;
+            done(print(Ok(String::from_utf8_lossy(&text).into_owned())))
+        }
     }
 }
 

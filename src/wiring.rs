@@ -146,6 +146,16 @@ fn prepare(
     let dirs = loader::search_dirs(plugin_dirs);
     let plugin = plugin::load(&loaded.plan, &dirs)
         .map_err(|e| Failure::plugin(located(&loaded, file, "plugin", &e.to_string())))?;
+    log::debug!(
+        target: "perfuse",
+        "plugin {} {} (ABI {}.{}, sha256 {}) loaded from {}",
+        plugin.info.id,
+        plugin.info.version,
+        plugin.info.abi.0,
+        plugin.info.abi.1,
+        plugin.info.sha256,
+        plugin.info.path.display()
+    );
     let faults = inputs
         .faults
         .iter()
@@ -244,6 +254,18 @@ fn text_out(summary_to_stdout: bool) -> Box<dyn Write + Send> {
     }
 }
 
+/// Whether the status lines are coloured: on a terminal (the stream `text_out` writes them to),
+/// unless `NO_COLOR` says otherwise.
+fn colour(summary_to_stdout: bool) -> bool {
+    use std::io::IsTerminal;
+    let terminal = if summary_to_stdout {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
+    status::use_colour(terminal, std::env::var_os("NO_COLOR").as_deref())
+}
+
 /// Starts the status thread and the recorder on `run`.
 fn start_outputs(
     run: &mut Run,
@@ -265,6 +287,7 @@ fn start_outputs(
                     status::StatusNames::of(run),
                     rx,
                     text_out(summary_to_stdout),
+                    colour(summary_to_stdout),
                 )
                 .map_err(|e| format!("cannot start the status thread: {e}"))?,
             )

@@ -811,7 +811,7 @@ fn status_lines_come_from_the_frames() {
         .flat_map(|f| {
             f.events()
                 .iter()
-                .filter_map(|e| alarm_line(&names, f.tick, e))
+                .filter_map(|e| alarm_line(&names, f.tick, e, false))
         })
         .collect();
     assert_eq!(
@@ -823,7 +823,7 @@ fn status_lines_come_from_the_frames() {
     );
     let last = frames.last().unwrap();
     assert_eq!(last.tick, 7000, "the last frame is the run's end");
-    let text = line(&names, last);
+    let text = line(&names, last, false);
     assert!(text.starts_with("00:01:10 perfusion"), "{text}");
     assert!(
         text.contains("ALARMS: air_in_line [HIGH technical] | sound HIGH"),

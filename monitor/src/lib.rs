@@ -26,8 +26,11 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use view::View;
 
-/// How often the state is published (and streamed).
+/// How often the state is published (and streamed): about once a second.
 pub const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// The least wall time between two publications: below a second, so that the real-time frame
+/// of every second of run time goes out even when frames come a little early.
+pub const PUBLISH_MIN: Duration = Duration::from_millis(900);
 
 /// A running monitor.
 pub struct Monitor {
@@ -105,15 +108,16 @@ pub fn start(
     })
 }
 
-/// Takes every frame into the view and publishes the state once per [`PUBLISH_EVERY`] of wall
-/// time (formatting costs this thread only, at most once a second, whatever the frame rate),
-/// and a last time when the run ends.
+/// Takes every frame into the view and publishes the state when a frame brought something new
+/// and [`PUBLISH_MIN`] of wall time has passed since the last time: in real time once for each
+/// second of run time, as its frame arrives. Formatting costs this thread only, at most about
+/// once a second whatever the frame rate. A last state is published when the run ends.
 fn take_frames(mut view: View, frames: &FrameReceiver, shared: &Shared) {
     publish(&view, shared);
-    let mut next = Instant::now() + PUBLISH_EVERY;
+    let mut last = Instant::now();
     let mut fresh = false;
     loop {
-        match frames.recv_deadline(next) {
+        match frames.recv_timeout(PUBLISH_EVERY) {
             Ok(f) => {
                 view.update(&f);
                 fresh = true;
@@ -121,16 +125,10 @@ fn take_frames(mut view: View, frames: &FrameReceiver, shared: &Shared) {
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        if Instant::now() >= next {
-            if fresh {
-                publish(&view, shared);
-                fresh = false;
-            }
-            next += PUBLISH_EVERY;
-            // Behind by more than a period (a paused process): start again from now.
-            if next < Instant::now() {
-                next = Instant::now() + PUBLISH_EVERY;
-            }
+        if fresh && last.elapsed() >= PUBLISH_MIN {
+            publish(&view, shared);
+            last = Instant::now();
+            fresh = false;
         }
     }
     view.end();

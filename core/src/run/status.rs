@@ -58,8 +58,26 @@ pub fn priority_of(state: u8) -> Option<Priority> {
     }
 }
 
-/// One line: time, phase, every signal with a target in this phase, derived values, alarms.
-pub fn line(names: &StatusNames, f: &Frame) -> String {
+/// The ANSI colour of a priority on a terminal: high red (bold), medium yellow, low cyan, as
+/// IEC 60601-1-8 colours its indicators; the priority is written as text as well.
+fn colour_of(p: Priority) -> &'static str {
+    match p {
+        Priority::High => "\x1b[1;31m",
+        Priority::Medium => "\x1b[33m",
+        Priority::Low => "\x1b[36m",
+    }
+}
+const RESET: &str = "\x1b[0m";
+
+/// Whether status lines written to a stream are coloured: only on a terminal, and not when the
+/// `NO_COLOR` environment variable is set to anything but the empty string (no-color.org).
+pub fn use_colour(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// One line: time, phase, every signal with a target in this phase, derived values, alarms
+/// (coloured by priority when `colour`).
+pub fn line(names: &StatusNames, f: &Frame, colour: bool) -> String {
     let plan = &names.plan;
     let phase = &plan.phases[f.phase];
     let mut out = format!(
@@ -106,7 +124,13 @@ pub fn line(names: &StatusNames, f: &Frame) -> String {
         .collect();
     let paused = (f.audio_paused_until > f.tick)
         .then(|| (f.audio_paused_until - f.tick) as f64 * plan.period_s);
-    alarm_part(&mut out, &mut active, priority_of(f.sounding), paused);
+    alarm_part(
+        &mut out,
+        &mut active,
+        priority_of(f.sounding),
+        paused,
+        colour,
+    );
     out
 }
 
@@ -125,12 +149,14 @@ pub struct ActiveAlarm<'a> {
 
 /// The alarms part of a status line: the active alarms by priority (highest first), then by
 /// start time, each with its acknowledged (`ack`) and paused marks; what the sound is doing; and
-/// an audio pause with its remaining time. Plain data in, so any output can format it.
+/// an audio pause with its remaining time; each alarm in its priority's colour when `colour`.
+/// Plain data in, so any output can format it.
 pub fn alarm_part(
     out: &mut String,
     active: &mut [ActiveAlarm],
     sounding: Option<Priority>,
     paused_remaining_s: Option<f64>,
+    colour: bool,
 ) {
     active.sort_by_key(|a| (std::cmp::Reverse(a.priority), a.since));
     if active.is_empty() {
@@ -140,9 +166,14 @@ pub fn alarm_part(
         for (i, a) in active.iter().enumerate() {
             let sep = if i == 0 { " " } else { ", " };
             let kind = if a.technical { " technical" } else { "" };
+            let (on, off) = if colour {
+                (colour_of(a.priority), RESET)
+            } else {
+                ("", "")
+            };
             let _ = write!(
                 out,
-                "{sep}{} [{}{kind}]",
+                "{sep}{on}{} [{}{kind}]{off}",
                 a.id,
                 a.priority.as_str().to_uppercase()
             );
@@ -166,8 +197,9 @@ pub fn alarm_part(
     }
 }
 
-/// The line for an alarm raised or escalated this tick, as it happens (`None` for other events).
-pub fn alarm_line(names: &StatusNames, tick: u64, e: &Event) -> Option<String> {
+/// The line for an alarm raised or escalated this tick, as it happens (`None` for other events),
+/// in its priority's colour when `colour`.
+pub fn alarm_line(names: &StatusNames, tick: u64, e: &Event, colour: bool) -> Option<String> {
     let Event::Alarm {
         alarm,
         change,
@@ -183,19 +215,25 @@ pub fn alarm_line(names: &StatusNames, tick: u64, e: &Event) -> Option<String> {
         _ => return None,
     };
     let (id, text) = names.alarms.get(alarm)?;
+    let (on, off) = if colour {
+        (colour_of(priority), RESET)
+    } else {
+        ("", "")
+    };
     Some(format!(
-        "{} ALARM {id} [{}] {what}: {text}",
+        "{} {on}ALARM {id} [{}] {what}{off}: {text}",
         clock_text(tick as f64 * names.plan.period_s),
         priority.as_str().to_uppercase()
     ))
 }
 
 /// Starts the status thread: it prints a line for every sample frame and every raised alarm to
-/// `out`, and ends when the run hangs up or the writer fails.
+/// `out` (alarms coloured when `colour`), and ends when the run hangs up or the writer fails.
 pub fn spawn(
     names: StatusNames,
     frames: FrameReceiver,
     mut out: Box<dyn Write + Send>,
+    colour: bool,
 ) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("perfuse-status".into())
@@ -203,13 +241,13 @@ pub fn spawn(
             for f in frames.iter() {
                 let mut text = String::new();
                 for e in f.events() {
-                    if let Some(l) = alarm_line(&names, f.tick, e) {
+                    if let Some(l) = alarm_line(&names, f.tick, e, colour) {
                         text.push_str(&l);
                         text.push('\n');
                     }
                 }
                 if f.sample {
-                    text.push_str(&line(&names, &f));
+                    text.push_str(&line(&names, &f, colour));
                     text.push('\n');
                 }
                 // A failed write ends this thread: the port sees its queue hung up.
@@ -250,14 +288,37 @@ mod tests {
             },
         ];
         let mut out = String::new();
-        alarm_part(&mut out, &mut active, Some(Priority::Medium), Some(95.0));
+        alarm_part(
+            &mut out,
+            &mut active,
+            Some(Priority::Medium),
+            Some(95.0),
+            false,
+        );
         assert_eq!(
             out,
             " | ALARMS: output_failure [HIGH technical] (ack), alarm_log_full [MEDIUM technical] \
              (paused), tick_overrun [MEDIUM technical] | sound MEDIUM | audio paused 00:01:35"
         );
+        let mut coloured = String::new();
+        alarm_part(&mut coloured, &mut active, None, None, true);
+        assert_eq!(
+            coloured,
+            " | ALARMS: \x1b[1;31moutput_failure [HIGH technical]\x1b[0m (ack), \
+             \x1b[33malarm_log_full [MEDIUM technical]\x1b[0m (paused), \
+             \x1b[33mtick_overrun [MEDIUM technical]\x1b[0m | sound off"
+        );
         let mut none = String::new();
-        alarm_part(&mut none, &mut [], None, None);
+        alarm_part(&mut none, &mut [], None, None, true);
         assert_eq!(none, " | alarms: none");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
     }
 }
