@@ -494,8 +494,19 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         (!args.quiet).then(|| status_every_ticks(args.realtime, args.status_every_s, period));
     let to_stdout = args.summary.as_deref() == Some(Path::new("-"));
     let outputs = start_outputs(&mut run, status_every, to_stdout, file, record)?;
+    drive_monitored(run, outputs, &stop, args)
+}
+
+/// Starts the team monitor when `--monitor` asks for it, drives the run to its end, and gives
+/// the monitor's open streams a moment to send the end.
+fn drive_monitored(
+    mut run: Run,
+    outputs: Outputs,
+    stop: &StopRequest,
+    args: &RunArgs,
+) -> Result<Ended, Failure> {
     let monitor = start_monitor(&mut run, args)?;
-    let ended = drive_and_finish(run, outputs, &stop, args.summary.as_deref());
+    let ended = drive_and_finish(run, outputs, stop, args.summary.as_deref());
     if let Some(m) = monitor {
         m.finish(MONITOR_GRACE);
     }
@@ -629,7 +640,7 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         )),
         Some(path.to_path_buf()),
     )?;
-    drive_and_finish(run, outputs, &stop, args.summary.as_deref())
+    drive_monitored(run, outputs, &stop, args)
 }
 
 /// Resume of a real-time run: its last saved state is restored into a run built afresh from the
@@ -690,7 +701,7 @@ fn resume_realtime(
         Some((record, inputs.sample_every_ticks, 0)),
         Some(path.to_path_buf()),
     )?;
-    drive_and_finish(run, outputs, stop, args.summary.as_deref())
+    drive_monitored(run, outputs, stop, args)
 }
 
 /// `perfuse replay RECORD`: runs a recorded simulated run again from what the record holds and

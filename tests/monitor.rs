@@ -29,15 +29,17 @@ impl Monitored {
             .spawn()
             .expect("perfuse starts");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        // The URL is printed before the run starts (a log line may come first).
         let line = lines
-            .next()
-            .expect("a line on stderr")
-            .expect("readable stderr");
+            .by_ref()
+            .map(|l| l.expect("readable stderr"))
+            .find(|l| l.starts_with("monitor: "))
+            .expect("the monitor's URL on stderr");
         // The rest of stderr is drained so the run never waits on it.
         std::thread::spawn(move || lines.for_each(drop));
         let url = line
             .strip_prefix("monitor: http://")
-            .unwrap_or_else(|| panic!("the first line names the monitor: {line}"));
+            .unwrap_or_else(|| panic!("a monitor URL: {line}"));
         let (addr, token) = url.split_once("/?token=").expect("a URL with a token");
         Monitored {
             child,
