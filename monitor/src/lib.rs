@@ -90,6 +90,9 @@ pub fn start(
         .local_addr()
         .map_err(|e| format!("--monitor {addr}: {e}"))?;
     let shared = Arc::new(Shared::new(token.clone()));
+    // The state before the first frame (the protocol's name) is there from the first request.
+    let view = View::new(names);
+    publish(&view, &shared);
     let for_server = shared.clone();
     std::thread::Builder::new()
         .name("perfuse-monitor-http".into())
@@ -98,7 +101,7 @@ pub fn start(
     let for_frames = shared.clone();
     let frames = std::thread::Builder::new()
         .name("perfuse-monitor".into())
-        .spawn(move || take_frames(View::new(names), &frames, &for_frames))
+        .spawn(move || take_frames(view, &frames, &for_frames))
         .map_err(|e| format!("cannot start the monitor: {e}"))?;
     Ok(Monitor {
         addr,
@@ -113,7 +116,6 @@ pub fn start(
 /// second of run time, as its frame arrives. Formatting costs this thread only, at most about
 /// once a second whatever the frame rate. A last state is published when the run ends.
 fn take_frames(mut view: View, frames: &FrameReceiver, shared: &Shared) {
-    publish(&view, shared);
     let mut last = Instant::now();
     let mut fresh = false;
     loop {
