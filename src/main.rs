@@ -20,6 +20,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a protocol on the simulator.
@@ -78,6 +80,13 @@ enum Command {
         /// Extra directory to search for plugins; repeatable.
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        /// Full-screen operator console (alarms, trends, keyboard actions) instead of status
+        /// lines; in real time unless --speed is given.
+        #[arg(long, conflicts_with_all = ["resume", "quiet"])]
+        console: bool,
+        /// Pace a simulated run at N simulated seconds per wall second (e.g. 60: 6 h in 6 min).
+        #[arg(long, value_name = "N", conflicts_with_all = ["realtime", "resume"])]
+        speed: Option<f64>,
     },
     /// Validate protocol files and their plugins; every problem is reported.
     Check {
@@ -168,6 +177,8 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             list_scenarios,
             labs,
             commands,
+            console,
+            speed,
         } => {
             if list_scenarios && let Some(file) = &file {
                 return scenarios(file).map(|()| exit::OK);
@@ -191,6 +202,8 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     (None, false) => RecordTo::Default,
                 },
                 record_hz,
+                console,
+                speed,
             };
             let ended = match &resume {
                 Some(path) => wiring::resume(path, &args)?,

@@ -20,6 +20,9 @@ use std::time::Instant;
 /// Queue sizes: a few seconds of frames at a 100 Hz tick rate.
 const STATUS_QUEUE: usize = 256;
 const RECORD_QUEUE: usize = 1024;
+/// The console's queues: frames (a few seconds of its frames), and the operator's actions.
+const CONSOLE_QUEUE: usize = 64;
+const CONSOLE_INPUT_QUEUE: usize = 64;
 
 /// Where the run is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +51,10 @@ pub struct RunArgs {
     pub record: RecordTo,
     /// Samples per second in the record.
     pub record_hz: f64,
+    /// The full-screen console instead of status lines; real time unless `speed` is given.
+    pub console: bool,
+    /// Lockstep paced to this many simulated seconds per wall second.
+    pub speed: Option<f64>,
 }
 
 /// How a run ended, for the exit status: 0, or 130 / 143 after SIGINT / SIGTERM.
@@ -288,10 +295,14 @@ fn drive_and_finish(
     outputs: Outputs,
     stop: &StopRequest,
     summary_path: Option<&Path>,
+    speed: Option<f64>,
 ) -> Result<Ended, Failure> {
     let started = Instant::now();
     let overruns = if run.is_lockstep() {
-        run.run_lockstep(stop);
+        match speed {
+            Some(speed) => run.run_paced(stop, speed),
+            None => run.run_lockstep(stop),
+        }
         0
     } else {
         realtime::run(&mut run, stop)
@@ -404,6 +415,18 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
 /// `perfuse run`: runs a protocol on the simulator, recorded unless told otherwise.
 pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
     let stop = signals::install()?;
+    // The console runs in real time unless paced by `--speed`.
+    let args = &RunArgs {
+        realtime: args.realtime || (args.console && args.speed.is_none()),
+        ..args.clone()
+    };
+    if let Some(speed) = args.speed
+        && !(speed.is_finite() && speed > 0.0)
+    {
+        return Err(Failure::usage(format!(
+            "--speed {speed}: expected a number of simulated seconds per wall second, more than 0"
+        )));
+    }
     let inputs = RunInputs {
         protocol_path: args.file.display().to_string(),
         protocol_text: read_text(&args.file, "protocol")?,
@@ -460,11 +483,54 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
     {
         keep_states(&mut run, path)?;
     }
-    let status_every =
-        (!args.quiet).then(|| status_every_ticks(args.realtime, args.status_every_s, period));
+    let every = status_every_ticks(args.realtime, args.status_every_s, period);
+    // The console takes the status lines' place on the terminal.
+    let status_every = (!args.quiet && !args.console).then_some(every);
     let to_stdout = args.summary.as_deref() == Some(Path::new("-"));
-    let outputs = start_outputs(&mut run, status_every, to_stdout, file, record)?;
-    drive_and_finish(run, outputs, &stop, args.summary.as_deref())
+    let console = args
+        .console
+        .then(|| console_setup(&run, args, record.as_deref(), every));
+    let mut outputs = start_outputs(&mut run, status_every, to_stdout, file, record)?;
+    if let Some(setup) = console {
+        signals::survive_hangup()?;
+        outputs.status = Some(start_console(&mut run, setup, args.speed)?);
+    }
+    drive_and_finish(run, outputs, &stop, args.summary.as_deref(), args.speed)
+}
+
+/// What the console shows besides the frames.
+fn console_setup(
+    run: &Run,
+    args: &RunArgs,
+    record: Option<&Path>,
+    status_every_ticks: u64,
+) -> perfuse_console::Setup {
+    let period = run.plan.period_s;
+    perfuse_console::Setup {
+        names: status::StatusNames::of(run),
+        record: record.map(|p| p.display().to_string()),
+        end_tick: args.duration_s.map(|d| (d / period).round() as u64),
+        pace: match args.speed {
+            Some(s) => format!("×{} simulated", config::bounds::short_num(s)),
+            None => "real time".into(),
+        },
+        status_every_ticks,
+    }
+}
+
+/// Starts the console: its frames about ten times a wall second (at least every 0.25 s of run
+/// time), dropped rather than waited for; its actions to the tick through the live queue.
+fn start_console(
+    run: &mut Run,
+    setup: perfuse_console::Setup,
+    speed: Option<f64>,
+) -> Result<std::thread::JoinHandle<()>, Failure> {
+    let every_s = (0.1 * speed.unwrap_or(1.0)).max(0.25);
+    let every = ((every_s / run.plan.period_s).round() as u64).max(1);
+    let frames = run.attach_output(every, CONSOLE_QUEUE, Delivery::Drop);
+    let input = run.open_live_input(CONSOLE_INPUT_QUEUE);
+    perfuse_console::spawn(setup, frames, input)
+        .map_err(|e| Failure::internal(format!("cannot start the console: {e}")))
 }
 
 /// A real-time run keeps its state in its record at intervals, for a resume after a restart.
@@ -576,7 +642,7 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         )),
         Some(path.to_path_buf()),
     )?;
-    drive_and_finish(run, outputs, &stop, args.summary.as_deref())
+    drive_and_finish(run, outputs, &stop, args.summary.as_deref(), None)
 }
 
 /// Resume of a real-time run: its last saved state is restored into a run built afresh from the
@@ -637,7 +703,7 @@ fn resume_realtime(
         Some((record, inputs.sample_every_ticks, 0)),
         Some(path.to_path_buf()),
     )?;
-    drive_and_finish(run, outputs, stop, args.summary.as_deref())
+    drive_and_finish(run, outputs, stop, args.summary.as_deref(), None)
 }
 
 /// `perfuse replay RECORD`: runs a recorded simulated run again from what the record holds and

@@ -61,6 +61,22 @@ pub enum OperatorAction {
     Stop,
 }
 
+impl OperatorAction {
+    /// Why the core refuses this action when it does: for the record and the console.
+    pub fn refusal(self) -> &'static str {
+        match self {
+            OperatorAction::Setpoint { .. } => "outside the phase's band (or the signal's range)",
+            OperatorAction::Acknowledge(_) => "the alarm was not active or already acknowledged",
+            OperatorAction::Reset(_) => {
+                "the alarm was not latched and active, or its condition is still present"
+            }
+            OperatorAction::PauseAudio => "nothing sounded, or the pause limit was reached",
+            OperatorAction::ResumeAudio => "no audio pause was in force",
+            _ => "not allowed now",
+        }
+    }
+}
+
 /// One command at its tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OperatorCommand {

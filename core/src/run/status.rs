@@ -49,7 +49,7 @@ impl StatusNames {
 }
 
 /// The priority a frame's alarm state or sounding byte encodes (`None` for 0).
-fn priority_of(state: u8) -> Option<Priority> {
+pub fn priority_of(state: u8) -> Option<Priority> {
     match state & 0x0f {
         0 => None,
         1 => Some(Priority::Low),
