@@ -18,7 +18,7 @@ use ratatui::widgets::{Axis, Block, Borders, Chart, Clear, Dataset, GraphType, P
 /// Draws the whole screen.
 pub fn draw(frame: &mut Frame, view: &View, ui: &Ui, now_ms: u64) {
     let [header, message, main, lower, keys] = Layout::vertical([
-        Constraint::Length(2),
+        Constraint::Length(3),
         Constraint::Length(1),
         Constraint::Fill(3),
         Constraint::Fill(2),
@@ -61,10 +61,7 @@ fn header_lines(view: &View) -> Vec<Line<'static>> {
     let ended = if view.ended { " · RUN ENDED" } else { "" };
     let first = Line::from(vec![
         Span::styled(format!("{} ", plan.name), bold()),
-        Span::raw(format!(
-            "· run {run} · {} · record {record}{ended}",
-            view.setup.pace
-        )),
+        Span::raw(format!("· run {run} · {}{ended}", view.setup.pace)),
     ]);
     let phase = &plan.phases[f.phase];
     let left = view
@@ -81,7 +78,7 @@ fn header_lines(view: &View) -> Vec<Line<'static>> {
             clock_text(view.in_phase_s())
         )),
     ]);
-    vec![first, second]
+    vec![first, second, Line::from(format!("record {record}"))]
 }
 
 fn message_line(view: &View, ui: &Ui) -> Line<'static> {

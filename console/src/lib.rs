@@ -18,7 +18,7 @@ pub mod view;
 
 use perfuse_core::run::status::StatusNames;
 
-pub use terminal::spawn;
+pub use terminal::{spawn, supervise};
 
 /// What the console shows besides the frames.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, KeyCode, KeyEventKind, KeyModifiers};
 use ratatui::crossterm::{cursor, execute, terminal};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -33,17 +33,31 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("perfuse-console".into())
         .spawn(move || {
-            let mut view = View::new(setup.clone());
-            let outcome =
-                catch_unwind(AssertUnwindSafe(|| interactive(&mut view, &frames, &input)));
-            let why = match outcome {
-                Ok(Ok(())) => return,
-                Ok(Err(e)) => format!("the terminal failed ({e})"),
-                Err(_) => "the console crashed".to_string(),
-            };
-            eprintln!("console: {why}; the run goes on; status lines follow on stderr");
-            status_lines(&setup, &frames);
+            supervise(setup, &frames, &mut std::io::stderr(), |view| {
+                interactive(view, &frames, &input)
+            })
         })
+}
+
+/// Runs the console (`body`) until the run ends; should it fail or panic, the terminal is
+/// already restored: says why on `fallback` and carries on there as status lines, so the
+/// operator still sees the run.
+pub fn supervise(
+    setup: Setup,
+    frames: &FrameReceiver,
+    fallback: &mut dyn Write,
+    body: impl FnOnce(&mut View) -> std::io::Result<()>,
+) {
+    let mut view = View::new(setup.clone());
+    let why = match catch_unwind(AssertUnwindSafe(|| body(&mut view))) {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => format!("the terminal failed ({e})"),
+        Err(_) => "the console crashed".to_string(),
+    };
+    let note = format!("console: {why}; the run goes on; status lines follow\n");
+    if fallback.write_all(note.as_bytes()).is_ok() {
+        status_lines(&setup, frames, fallback);
+    }
 }
 
 /// Raw mode and the alternate screen for as long as it lives; restored when dropped, on a
@@ -103,6 +117,9 @@ fn interactive(
     frames: &FrameReceiver,
     input: &Sender<LiveInput>,
 ) -> std::io::Result<()> {
+    if !std::io::stdout().is_terminal() {
+        return Err(std::io::Error::other("standard output is not a terminal"));
+    }
     let _guard = TerminalGuard::enter()?;
     let mut term = Terminal::new(CrosstermBackend::new(std::io::stdout()))?;
     let start = Instant::now();
@@ -175,11 +192,10 @@ fn key_of(code: KeyCode, modifiers: KeyModifiers) -> Option<Key> {
     })
 }
 
-/// After the console failed: status lines on stderr for every `status_every_ticks` and every
+/// After the console failed: status lines for every `status_every_ticks` and every
 /// alarm raised, until the run ends or stderr fails too.
-fn status_lines(setup: &Setup, frames: &FrameReceiver) {
+fn status_lines(setup: &Setup, frames: &FrameReceiver, out: &mut dyn Write) {
     let mut next = 0;
-    let mut err = std::io::stderr();
     for f in frames.iter() {
         let mut text = String::new();
         for e in f.events() {
@@ -193,7 +209,7 @@ fn status_lines(setup: &Setup, frames: &FrameReceiver) {
             text.push_str(&status::line(&setup.names, &f));
             text.push('\n');
         }
-        if err.write_all(text.as_bytes()).is_err() {
+        if out.write_all(text.as_bytes()).is_err() {
             return;
         }
     }
