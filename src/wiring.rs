@@ -9,6 +9,7 @@ use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::state::{RunState, StateSink};
 use perfuse_core::run::{Run, RunOptions, StopRequest, realtime, status};
 use perfuse_core::tick::HalPort;
+use perfuse_core::tick::sample::OperatorInput;
 use perfuse_hal_sim::{Fault, SimHal};
 use perfuse_record::schema::{StoredRun, stored_run, text_sha256};
 use perfuse_record::{EndReason, RecordFile, RunInputs, checkpoint, compare, writer};
@@ -326,6 +327,11 @@ fn drive_and_finish(
             if let Some(e) = &w.error {
                 problems.push(format!("the record stopped early: {e}"));
             }
+            if let Some((labs, commands)) = live_operator_input(&run)
+                && let Err(e) = w.record.set_operator_input(&labs, &commands)
+            {
+                problems.push(e);
+            }
             if let Err(e) = w.record.finish(reason, run.tick(), &json) {
                 problems.push(e);
             }
@@ -395,6 +401,18 @@ fn drive_and_finish(
     } else {
         Err(Failure::internal(problems.join("\n")))
     }
+}
+
+/// With anything entered live (the console): the labs and commands files that reproduce the
+/// run's operator input, scripted and live.
+fn live_operator_input(run: &Run) -> Option<(String, String)> {
+    let input = run.world.resource::<OperatorInput>();
+    input.entered_live().then(|| {
+        (
+            config::labs_text(&run.plan, &input.entered_labs()),
+            config::commands_text(&run.plan, &input.entered_commands()),
+        )
+    })
 }
 
 /// Writes a file through a temporary file in the same directory and a rename: a reader sees

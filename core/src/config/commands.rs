@@ -90,6 +90,32 @@ pub fn alarm_ids(plan: &Plan) -> Vec<String> {
     crate::tick::alarms::alarm_ids(plan)
 }
 
+/// The commands as a commands file says them, which [`load_commands_str`] reads back to the
+/// same list: how a run keeps the commands its operator gave live (the console).
+pub fn commands_text(plan: &Plan, commands: &[OperatorCommand]) -> String {
+    let alarms = alarm_ids(plan);
+    let mut text = String::from("[\n");
+    for c in commands {
+        let command = match c.action {
+            OperatorAction::Acknowledge(i) => format!("Acknowledge(\"{}\")", alarms[i]),
+            OperatorAction::Reset(i) => format!("Reset(\"{}\")", alarms[i]),
+            OperatorAction::PauseAudio => "PauseAudio".into(),
+            OperatorAction::ResumeAudio => "ResumeAudio".into(),
+            OperatorAction::Setpoint { signal, value } => format!(
+                "Setpoint(signal: \"{}\", value: {value:?})",
+                plan.signals[signal].id
+            ),
+            OperatorAction::AdvancePhase => "AdvancePhase".into(),
+            OperatorAction::HoldPhase(hold) => format!("HoldPhase({hold})"),
+            OperatorAction::Stop => "Stop".into(),
+        };
+        let at_s = c.tick as f64 * plan.period_s;
+        text.push_str(&format!("    (at_s: {at_s:?}, command: {command}),\n"));
+    }
+    text.push_str("]\n");
+    text
+}
+
 /// Reads and checks a commands file against a plan and the run's `--duration`; commands come
 /// back in time order (commands at the same time keep their file order). A command beyond the
 /// run's end, and a `HoldPhase(true)` never released in a run without `--duration`, are errors.

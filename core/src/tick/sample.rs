@@ -47,8 +47,9 @@ pub struct OperatorInput {
     due: Vec<OperatorCommand>,
     /// The console's queue, drained with `try_recv` only.
     live: Option<Receiver<LiveInput>>,
-    /// Lab values entered live, in time order (room reserved).
+    /// Lab values and commands entered live, in time order (room reserved).
     live_labs: Vec<LabEntry>,
+    live_commands: Vec<OperatorCommand>,
     /// Live entries that named no operator sensor or controlled signal of the plan: not taken.
     pub live_refused: u64,
     /// What became of each command (room reserved for all of them).
@@ -69,6 +70,7 @@ impl OperatorInput {
             next_command: 0,
             live: None,
             live_labs: Vec::new(),
+            live_commands: Vec::new(),
             live_refused: 0,
         }
     }
@@ -78,6 +80,7 @@ impl OperatorInput {
         let (tx, rx) = bounded(capacity.max(1));
         self.live = Some(rx);
         self.live_labs.reserve(LIVE_RESERVE);
+        self.live_commands.reserve(LIVE_RESERVE);
         self.log.entries.reserve(LIVE_RESERVE);
         tx
     }
@@ -106,8 +109,13 @@ impl OperatorInput {
         for _ in 0..LIVE_PER_TICK {
             let Ok(input) = live.try_recv() else { break };
             match input {
-                LiveInput::Command(action) if live_action_fits(plan, action) => {
-                    self.due.push(OperatorCommand { tick, action });
+                LiveInput::Command(action)
+                    if live_action_fits(plan, action)
+                        && self.live_commands.len() < self.live_commands.capacity() =>
+                {
+                    let c = OperatorCommand { tick, action };
+                    self.due.push(c);
+                    self.live_commands.push(c);
                 }
                 LiveInput::Lab { sensor, value }
                     if plan.sensors.get(sensor).is_some_and(|s| s.operator)
@@ -136,6 +144,23 @@ impl OperatorInput {
             .collect();
         all.sort_by_key(|e| e.tick);
         all
+    }
+
+    /// The commands taken so far, scripted and live, in the order the tick took them.
+    pub fn entered_commands(&self) -> Vec<OperatorCommand> {
+        let mut all: Vec<OperatorCommand> = self.commands[..self.next_command]
+            .iter()
+            .chain(&self.live_commands)
+            .copied()
+            .collect();
+        // Stable: in a tick, the scripted commands came first, as they do here.
+        all.sort_by_key(|c| c.tick);
+        all
+    }
+
+    /// Whether anything was entered live (then the scripted files alone do not make the run).
+    pub fn entered_live(&self) -> bool {
+        !(self.live_commands.is_empty() && self.live_labs.is_empty())
     }
 
     /// The operator's commands due this tick, in order, with the log to record them in.
