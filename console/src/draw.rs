@@ -125,6 +125,7 @@ fn draw_signals(frame: &mut Frame, view: &View, area: Rect) {
     let mut order: Vec<usize> = (0..plan.signals.len()).collect();
     order.sort_by_key(|&i| phase.targets[i].is_none());
     let id_w = 14;
+    let in_phase_ticks = (view.in_phase_s() / plan.period_s).round() as u64;
     let mut lines = Vec::new();
     for i in order {
         let sig = &plan.signals[i];
@@ -136,9 +137,11 @@ fn draw_signals(frame: &mut Frame, view: &View, area: Rect) {
             validity::STUCK => Some("stuck"),
             _ => Some("invalid"),
         };
-        // Out of band: marked in text (HI / LO, for monochrome terminals) and in colour.
+        // Out of band: marked in text (HI / LO, for monochrome terminals) and in colour, once
+        // the band is in force (after the phase's settle time for the signal, as the core has it).
+        let settled = phase.targets[i].is_some_and(|t| in_phase_ticks >= t.settle_ticks);
         let out = band
-            .filter(|b| v.is_finite() && !b.contains(v))
+            .filter(|b| settled && v.is_finite() && !b.contains(v))
             .map(|b| if v > b.max { "HI" } else { "LO" });
         let mut spans = vec![Span::raw(format!("{:<id_w$.id_w$} ", sig.id))];
         match out {

@@ -124,10 +124,14 @@ use perfuse_core::tick::events::Event;
 use perfuse_core::tick::sample::LiveInput;
 use ratatui::style::Color;
 
-/// Kidney HMP at 00:10:00 in its one phase: pressure in band, perfusate too warm (out of its
-/// 1–8 °C band), three alarms (high occlusion, medium perfusate_warm acknowledged, low
-/// ice_warm) and the high one sounding.
+/// Kidney HMP at 00:20:00 in its one phase: pressure in band, perfusate too warm (out of its
+/// 1–8 °C band, in force after 15 min), three alarms (high occlusion, medium perfusate_warm
+/// acknowledged, low ice_warm) and the high one sounding.
 fn alarming_view() -> View {
+    view_until(120_000)
+}
+
+fn view_until(end_tick: u64) -> View {
     let s = setup("kidney-hmp.ron");
     let (occlusion, warm, ice) = (
         alarm_index(&s, "occlusion"),
@@ -136,7 +140,7 @@ fn alarming_view() -> View {
     );
     let sys = signal(&s, "systolic_pressure");
     let mut view = View::new(s.clone());
-    for t in (0..=60_000).step_by(100) {
+    for t in (0..=end_tick).step_by(100) {
         let mut f = frame(
             &s,
             t,
@@ -165,10 +169,10 @@ fn an_80_by_24_screen_shows_the_run_its_alarms_by_priority_and_the_keys() {
     println!("{screen}");
     for text in [
         "Kidney HMP",
-        "run 00:10:00",
+        "run 00:20:00",
         "×60 simulated",
         "record runs/kidney-test.sqlite",
-        "phase perfusion (1/1) · in phase 00:10:00",
+        "phase perfusion (1/1) · in phase 00:20:00 · left 05:40:00",
         "Alarms (3)",
         "sound HIGH",
         "▶HIGH   occlusion 00:05:00",
@@ -194,6 +198,13 @@ fn an_80_by_24_screen_shows_the_run_its_alarms_by_priority_and_the_keys() {
         .find(|r| r.starts_with("systolic_press"))
         .unwrap();
     assert!(sys.contains("  30.00 mmHg  sp 30.00"), "{sys}");
+    // Before the band is in force (the perfusate's settle time, 15 min), no mark.
+    let early = render(&view_until(60_000), &Ui::default(), 80, 24, 0);
+    let temp = rows(&early)
+        .into_iter()
+        .find(|r| r.starts_with("perfusate_temp"))
+        .unwrap();
+    assert!(temp.contains("    9.50"), "{temp}");
     // The bindings stay on screen.
     assert!(
         rows(&t)[22].starts_with("a ack · A ack all"),
@@ -253,7 +264,7 @@ fn a_refused_action_shows_its_reason_and_an_accepted_one_says_done() {
     let mut view = alarming_view();
     let s = view.setup.clone();
     let sys = signal(&s, "systolic_pressure");
-    let mut f = frame(&s, 60_100, &[]);
+    let mut f = frame(&s, 120_100, &[]);
     f.events[0] = Event::Operator {
         action: OperatorAction::Setpoint {
             signal: sys,
@@ -266,19 +277,19 @@ fn a_refused_action_shows_its_reason_and_an_accepted_one_says_done() {
     let t = render(&view, &Ui::default(), 100, 30, 0);
     let line = rows(&t)[3].clone();
     assert!(
-        line.contains("00:10:01 refused: setpoint systolic_pressure 45: outside the phase's band"),
+        line.contains("00:20:01 refused: setpoint systolic_pressure 45: outside the phase's band"),
         "{line}"
     );
-    assert_eq!(cell_of(&t, "» 00:10:01").fg, Color::Red);
-    f.tick = 60_200;
+    assert_eq!(cell_of(&t, "» 00:20:01").fg, Color::Red);
+    f.tick = 120_200;
     f.events[0] = Event::Operator {
         action: OperatorAction::Acknowledge(alarm_index(&s, "occlusion")),
         accepted: true,
     };
     view.take(&f);
     let t = render(&view, &Ui::default(), 100, 30, 0);
-    assert!(screen_has(&t, "» 00:10:02 done: acknowledge occlusion"));
-    assert_eq!(cell_of(&t, "» 00:10:02").fg, Color::Green);
+    assert!(screen_has(&t, "» 00:20:02 done: acknowledge occlusion"));
+    assert_eq!(cell_of(&t, "» 00:20:02").fg, Color::Green);
 }
 
 #[test]
