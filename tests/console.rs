@@ -176,12 +176,12 @@ fn wait_for_file(path: &Path, limit: Duration) {
     }
 }
 
-/// The console command for a kidney run with an occlusion at 1 min, 4 min at ×60.
-fn console_run(dir: &Path) -> (String, PathBuf, PathBuf) {
+/// The console command for a kidney run with an occlusion at 1 min, `duration` at ×60.
+fn console_run(dir: &Path, duration: &str) -> (String, PathBuf, PathBuf) {
     let record = dir.join("run.sqlite");
     let summary = dir.join("summary.json");
     let cmd = format!(
-        "{} run {} --console --speed 60 --duration 4m --fault occlusion@1m --record {} --summary {}",
+        "{} run {} --console --speed 60 --duration {duration} --fault occlusion@1m --record {} --summary {}",
         env!("CARGO_BIN_EXE_perfuse"),
         protocol("kidney-hmp.ron").display(),
         record.display(),
@@ -193,7 +193,7 @@ fn console_run(dir: &Path) -> (String, PathBuf, PathBuf) {
 #[test]
 fn an_alarm_acknowledged_from_the_keyboard_is_in_the_record() {
     let dir = tempfile::tempdir().unwrap();
-    let (cmd, record, summary) = console_run(dir.path());
+    let (cmd, record, summary) = console_run(dir.path(), "10m");
     let tmux = Tmux::start(&cmd, 80, 24);
     let screen = tmux.wait_for("HIGH   occlusion", Duration::from_secs(30));
     assert!(screen.contains("Kidney HMP"), "{screen}");
@@ -201,6 +201,12 @@ fn an_alarm_acknowledged_from_the_keyboard_is_in_the_record() {
     tmux.keys("a");
     let screen = tmux.wait_for("done: acknowledge occlusion", Duration::from_secs(10));
     assert!(screen.contains("ACK"), "{screen}");
+    // A resize is drawn at the new size.
+    tmux.tmux(&["resize-window", "-t", "run", "-x", "120", "-y", "40"]);
+    tmux.wait_for(
+        "Flow lost with pressure present: check the",
+        Duration::from_secs(10),
+    );
     wait_for_file(&summary, Duration::from_secs(30));
     let conn = Connection::open(&record).unwrap();
     let (subject, accepted, tick): (String, i64, i64) = conn
@@ -243,7 +249,7 @@ fn an_alarm_acknowledged_from_the_keyboard_is_in_the_record() {
 #[test]
 fn a_terminal_closed_mid_run_leaves_the_run_going_to_its_end() {
     let dir = tempfile::tempdir().unwrap();
-    let (cmd, record, summary) = console_run(dir.path());
+    let (cmd, record, summary) = console_run(dir.path(), "4m");
     let tmux = Tmux::start(&cmd, 100, 30);
     tmux.wait_for("run 00:00:", Duration::from_secs(30));
     // The terminal goes away (hang-up, then writes fail): the run goes on, recorded.
