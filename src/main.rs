@@ -95,6 +95,13 @@ enum Command {
         plugin_dirs: Vec<PathBuf>,
         #[command(flatten)]
         monitor: Box<MonitorArgs>,
+        /// Full-screen operator console (alarms, trends, keyboard actions) instead of status
+        /// lines; in real time unless --speed is given.
+        #[arg(long, conflicts_with_all = ["resume", "quiet"])]
+        console: bool,
+        /// Pace a simulated run at N simulated seconds per wall second (e.g. 60: 6 h in 6 min).
+        #[arg(long, value_name = "N", conflicts_with_all = ["realtime", "resume"])]
+        speed: Option<f64>,
     },
     /// Validate protocol files and their plugins; every problem is reported.
     Check {
@@ -204,6 +211,8 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             labs,
             commands,
             monitor,
+            console,
+            speed,
         } => {
             if list_scenarios && let Some(file) = &file {
                 return scenarios(file).map(|()| exit::OK);
@@ -229,6 +238,8 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 record_hz,
                 monitor: monitor.monitor,
                 monitor_bind_any: monitor.monitor_bind_any,
+                console,
+                speed,
             };
             let ended = match &resume {
                 Some(path) => wiring::resume(path, &args)?,

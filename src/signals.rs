@@ -3,7 +3,7 @@
 //! the record stays consistent, since SQLite commits are atomic.
 
 use perfuse_core::run::StopRequest;
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -20,4 +20,12 @@ pub fn install() -> Result<StopRequest, String> {
         signal_hook::flag::register_usize(sig, stop.0.clone(), sig as usize).map_err(fail)?;
     }
     Ok(stop)
+}
+
+/// A run with the console outlives its terminal: a hang-up (the terminal closed) no longer ends
+/// the process; the console notices its terminal gone and the run goes on, recorded.
+pub fn survive_hangup() -> Result<(), String> {
+    signal_hook::flag::register(SIGHUP, Arc::new(AtomicBool::new(false)))
+        .map(|_| ())
+        .map_err(|e| format!("cannot install the hang-up handler: {e}"))
 }

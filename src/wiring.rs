@@ -9,6 +9,7 @@ use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::state::{RunState, StateSink};
 use perfuse_core::run::{Run, RunOptions, StopRequest, realtime, status};
 use perfuse_core::tick::HalPort;
+use perfuse_core::tick::sample::OperatorInput;
 use perfuse_hal_sim::{Fault, SimHal};
 use perfuse_record::schema::{StoredRun, stored_run, text_sha256};
 use perfuse_record::{EndReason, RecordFile, RunInputs, checkpoint, compare, writer};
@@ -24,6 +25,9 @@ const RECORD_QUEUE: usize = 1024;
 const MONITOR_QUEUE: usize = 256;
 /// After the run, the time the monitor's open streams get to send the end.
 const MONITOR_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// The console's queues: frames (a few seconds of its frames), and the operator's actions.
+const CONSOLE_QUEUE: usize = 64;
+const CONSOLE_INPUT_QUEUE: usize = 64;
 
 /// Where the run is recorded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +59,10 @@ pub struct RunArgs {
     /// Where the team monitor listens (`--monitor`), and whether it may be off loopback.
     pub monitor: Option<std::net::SocketAddr>,
     pub monitor_bind_any: bool,
+    /// The full-screen console instead of status lines; real time unless `speed` is given.
+    pub console: bool,
+    /// Lockstep paced to this many simulated seconds per wall second.
+    pub speed: Option<f64>,
 }
 
 /// How a run ended, for the exit status: 0, or 130 / 143 after SIGINT / SIGTERM.
@@ -318,10 +326,14 @@ fn drive_and_finish(
     outputs: Outputs,
     stop: &StopRequest,
     summary_path: Option<&Path>,
+    speed: Option<f64>,
 ) -> Result<Ended, Failure> {
     let started = Instant::now();
     let overruns = if run.is_lockstep() {
-        run.run_lockstep(stop);
+        match speed {
+            Some(speed) => run.run_paced(stop, speed),
+            None => run.run_lockstep(stop),
+        }
         0
     } else {
         realtime::run(&mut run, stop)
@@ -344,6 +356,11 @@ fn drive_and_finish(
         Some(Ok(w)) => {
             if let Some(e) = &w.error {
                 problems.push(format!("the record stopped early: {e}"));
+            }
+            if let Some((labs, commands)) = live_operator_input(&run)
+                && let Err(e) = w.record.set_operator_input(&labs, &commands)
+            {
+                problems.push(e);
             }
             if let Err(e) = w.record.finish(reason, run.tick(), &json) {
                 problems.push(e);
@@ -416,6 +433,18 @@ fn drive_and_finish(
     }
 }
 
+/// With anything entered live (the console): the labs and commands files that reproduce the
+/// run's operator input, scripted and live.
+fn live_operator_input(run: &Run) -> Option<(String, String)> {
+    let input = run.world.resource::<OperatorInput>();
+    input.entered_live().then(|| {
+        (
+            config::labs_text(&run.plan, &input.entered_labs()),
+            config::commands_text(&run.plan, &input.entered_commands()),
+        )
+    })
+}
+
 /// Writes a file through a temporary file in the same directory and a rename: a reader sees
 /// the old file or the whole new one, never half.
 pub fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
@@ -434,6 +463,18 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
 /// `perfuse run`: runs a protocol on the simulator, recorded unless told otherwise.
 pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
     let stop = signals::install()?;
+    // The console runs in real time unless paced by `--speed`.
+    let args = &RunArgs {
+        realtime: args.realtime || (args.console && args.speed.is_none()),
+        ..args.clone()
+    };
+    if let Some(speed) = args.speed
+        && !(speed.is_finite() && speed > 0.0)
+    {
+        return Err(Failure::usage(format!(
+            "--speed {speed}: expected a number of simulated seconds per wall second, more than 0"
+        )));
+    }
     let inputs = RunInputs {
         protocol_path: args.file.display().to_string(),
         protocol_text: read_text(&args.file, "protocol")?,
@@ -490,10 +531,18 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
     {
         keep_states(&mut run, path)?;
     }
-    let status_every =
-        (!args.quiet).then(|| status_every_ticks(args.realtime, args.status_every_s, period));
+    let every = status_every_ticks(args.realtime, args.status_every_s, period);
+    // The console takes the status lines' place on the terminal.
+    let status_every = (!args.quiet && !args.console).then_some(every);
     let to_stdout = args.summary.as_deref() == Some(Path::new("-"));
-    let outputs = start_outputs(&mut run, status_every, to_stdout, file, record)?;
+    let console = args
+        .console
+        .then(|| console_setup(&run, args, record.as_deref(), every));
+    let mut outputs = start_outputs(&mut run, status_every, to_stdout, file, record)?;
+    if let Some(setup) = console {
+        signals::survive_hangup()?;
+        outputs.status = Some(start_console(&mut run, setup, args.speed)?);
+    }
     drive_monitored(run, outputs, &stop, args)
 }
 
@@ -506,7 +555,7 @@ fn drive_monitored(
     args: &RunArgs,
 ) -> Result<Ended, Failure> {
     let monitor = start_monitor(&mut run, args)?;
-    let ended = drive_and_finish(run, outputs, stop, args.summary.as_deref());
+    let ended = drive_and_finish(run, outputs, stop, args.summary.as_deref(), args.speed);
     if let Some(m) = monitor {
         m.finish(MONITOR_GRACE);
     }
@@ -529,6 +578,41 @@ fn start_monitor(
         .map_err(Failure::internal)?;
     eprintln!("monitor: {}", monitor.url());
     Ok(Some(monitor))
+}
+
+/// What the console shows besides the frames.
+fn console_setup(
+    run: &Run,
+    args: &RunArgs,
+    record: Option<&Path>,
+    status_every_ticks: u64,
+) -> perfuse_console::Setup {
+    let period = run.plan.period_s;
+    perfuse_console::Setup {
+        names: status::StatusNames::of(run),
+        record: record.map(|p| p.display().to_string()),
+        end_tick: args.duration_s.map(|d| (d / period).round() as u64),
+        pace: match args.speed {
+            Some(s) => format!("×{} simulated", config::bounds::short_num(s)),
+            None => "real time".into(),
+        },
+        status_every_ticks,
+    }
+}
+
+/// Starts the console: its frames about ten times a wall second (at least every 0.25 s of run
+/// time), dropped rather than waited for; its actions to the tick through the live queue.
+fn start_console(
+    run: &mut Run,
+    setup: perfuse_console::Setup,
+    speed: Option<f64>,
+) -> Result<std::thread::JoinHandle<()>, Failure> {
+    let every_s = (0.1 * speed.unwrap_or(1.0)).max(0.25);
+    let every = ((every_s / run.plan.period_s).round() as u64).max(1);
+    let frames = run.attach_output(every, CONSOLE_QUEUE, Delivery::Drop);
+    let input = run.open_live_input(CONSOLE_INPUT_QUEUE);
+    perfuse_console::spawn(setup, frames, input)
+        .map_err(|e| Failure::internal(format!("cannot start the console: {e}")))
 }
 
 /// A real-time run keeps its state in its record at intervals, for a resume after a restart.

@@ -144,6 +144,18 @@ impl RecordFile {
         })
     }
 
+    /// Replaces the run's labs and commands inputs with what the operator entered, scripted
+    /// and live (from the console), so the record re-runs as it ran: replay, summary.
+    pub fn set_operator_input(&self, labs: &str, commands: &str) -> Result<(), String> {
+        self.conn
+            .execute(
+                "UPDATE run SET labs = ?1, commands = ?2",
+                params![labs, commands],
+            )
+            .map(|_| ())
+            .map_err(|e| format!("cannot record the operator's input: {e}"))
+    }
+
     /// Writes how the run ended and its summary.
     pub fn finish(
         &self,

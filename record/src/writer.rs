@@ -239,7 +239,7 @@ fn insert_event(conn: &Connection, names: &Names, f: &Frame, e: &Event) -> rusql
             subject = Some(command_text(plan, &names.alarm_ids, action));
             accepted = Some(ok);
             if !ok {
-                detail = Some(refusal(action).into());
+                detail = Some(action.refusal().into());
             }
             "operator"
         }
@@ -301,18 +301,6 @@ fn insert_event(conn: &Connection, names: &Names, f: &Frame, e: &Event) -> rusql
         detail
     ])?;
     Ok(())
-}
-
-/// Why the core refuses a command of this kind.
-fn refusal(action: perfuse_core::config::OperatorAction) -> &'static str {
-    use perfuse_core::config::OperatorAction as A;
-    match action {
-        A::Setpoint { .. } => "outside the phase's band (or the signal's range)",
-        A::Acknowledge(_) => "the alarm was not active or already acknowledged",
-        A::Reset(_) => "the alarm was not latched and active, or its condition is still present",
-        A::PauseAudio => "nothing sounded, or the pause limit was reached",
-        _ => "not allowed now",
-    }
 }
 
 /// Adds an event the run itself writes (e.g. `resumed`), committed at once.

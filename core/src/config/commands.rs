@@ -61,6 +61,22 @@ pub enum OperatorAction {
     Stop,
 }
 
+impl OperatorAction {
+    /// Why the core refuses this action when it does: for the record and the console.
+    pub fn refusal(self) -> &'static str {
+        match self {
+            OperatorAction::Setpoint { .. } => "outside the phase's band (or the signal's range)",
+            OperatorAction::Acknowledge(_) => "the alarm was not active or already acknowledged",
+            OperatorAction::Reset(_) => {
+                "the alarm was not latched and active, or its condition is still present"
+            }
+            OperatorAction::PauseAudio => "nothing sounded, or the pause limit was reached",
+            OperatorAction::ResumeAudio => "no audio pause was in force",
+            _ => "not allowed now",
+        }
+    }
+}
+
 /// One command at its tick.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OperatorCommand {
@@ -72,6 +88,32 @@ pub struct OperatorCommand {
 /// then the core's own.
 pub fn alarm_ids(plan: &Plan) -> Vec<String> {
     crate::tick::alarms::alarm_ids(plan)
+}
+
+/// The commands as a commands file says them, which [`load_commands_str`] reads back to the
+/// same list: how a run keeps the commands its operator gave live (the console).
+pub fn commands_text(plan: &Plan, commands: &[OperatorCommand]) -> String {
+    let alarms = alarm_ids(plan);
+    let mut text = String::from("[\n");
+    for c in commands {
+        let command = match c.action {
+            OperatorAction::Acknowledge(i) => format!("Acknowledge(\"{}\")", alarms[i]),
+            OperatorAction::Reset(i) => format!("Reset(\"{}\")", alarms[i]),
+            OperatorAction::PauseAudio => "PauseAudio".into(),
+            OperatorAction::ResumeAudio => "ResumeAudio".into(),
+            OperatorAction::Setpoint { signal, value } => format!(
+                "Setpoint(signal: \"{}\", value: {value:?})",
+                plan.signals[signal].id
+            ),
+            OperatorAction::AdvancePhase => "AdvancePhase".into(),
+            OperatorAction::HoldPhase(hold) => format!("HoldPhase({hold})"),
+            OperatorAction::Stop => "Stop".into(),
+        };
+        let at_s = c.tick as f64 * plan.period_s;
+        text.push_str(&format!("    (at_s: {at_s:?}, command: {command}),\n"));
+    }
+    text.push_str("]\n");
+    text
 }
 
 /// Reads and checks a commands file against a plan and the run's `--duration`; commands come

@@ -34,6 +34,21 @@ pub struct LabEntry {
     pub value: f64,
 }
 
+/// The entries as a labs file says them, which [`load_labs_str`] reads back to the same list:
+/// how a run keeps the values its operator entered live (the console).
+pub fn labs_text(plan: &Plan, labs: &[LabEntry]) -> String {
+    let mut text = String::from("[\n");
+    for e in labs {
+        let at_s = e.tick as f64 * plan.period_s;
+        text.push_str(&format!(
+            "    (at_s: {at_s:?}, sensor: \"{}\", value: {:?}),\n",
+            plan.sensors[e.sensor].id, e.value
+        ));
+    }
+    text.push_str("]\n");
+    text
+}
+
 /// Reads and checks a labs file against a plan and the run's end (`end_s`); entries come back in
 /// time order. An entry beyond the run's end, or a value outside its sensor's range, is an error.
 pub fn load_labs(path: &Path, plan: &Plan, end_s: f64) -> Result<Vec<LabEntry>, LoadError> {

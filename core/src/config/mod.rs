@@ -16,9 +16,11 @@ mod run_end;
 pub mod schema;
 mod validate;
 
-pub use commands::{OperatorAction, OperatorCommand, alarm_ids, load_commands, load_commands_str};
+pub use commands::{
+    OperatorAction, OperatorCommand, alarm_ids, commands_text, load_commands, load_commands_str,
+};
 pub use duration::{parse_duration, parse_run_duration};
-pub use labs::{LabEntry, load_labs, load_labs_str};
+pub use labs::{LabEntry, labs_text, load_labs, load_labs_str};
 pub use ron_doc::{Diagnostic, Span};
 pub use run_end::run_end_s;
 pub use schema::*;

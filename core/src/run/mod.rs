@@ -101,6 +101,19 @@ impl Run {
             .insert_resource(crate::tick::sample::OperatorInput::new(labs, commands));
     }
 
+    /// Opens the queue the operator's live input (the console) reaches the tick through, with
+    /// room for `capacity` entries; call it after [`Run::enter_operator_input`]. The Sample stage
+    /// drains it with `try_recv`: live commands pass the same checks and reach the same record
+    /// as scripted ones.
+    pub fn open_live_input(
+        &mut self,
+        capacity: usize,
+    ) -> crossbeam_channel::Sender<crate::tick::sample::LiveInput> {
+        self.world
+            .resource_mut::<crate::tick::sample::OperatorInput>()
+            .open_live(capacity)
+    }
+
     /// Checks the schedule builds (ambiguities are errors) before the first tick.
     pub fn initialize(&mut self) -> Result<(), String> {
         let n = self.alarms().list.len();
@@ -157,6 +170,28 @@ impl Run {
             }
             self.step_lockstep();
             self.read_outputs_health();
+        }
+    }
+
+    /// Runs to the end in lockstep paced to `speed` times the wall clock (simulated time runs
+    /// `speed` s per wall second), or until `stop` is requested. A tick that falls behind its
+    /// wall deadline is not skipped: simulated time stays exact and catches up.
+    pub fn run_paced(&mut self, stop: &StopRequest, speed: f64) {
+        let start = std::time::Instant::now();
+        let first = self.tick();
+        let wall_per_tick = self.plan.period_s / speed;
+        while !self.finished() {
+            if let Some(sig) = stop.signal() {
+                self.stop_by_signal(sig);
+                break;
+            }
+            self.step_lockstep();
+            self.read_outputs_health();
+            let due =
+                std::time::Duration::from_secs_f64((self.tick() - first) as f64 * wall_per_tick);
+            if let Some(wait) = (start + due).checked_duration_since(std::time::Instant::now()) {
+                std::thread::sleep(wait);
+            }
         }
     }
 

@@ -227,6 +227,22 @@ pub fn alarm_line(names: &StatusNames, tick: u64, e: &Event, colour: bool) -> Op
     ))
 }
 
+/// What a frame prints: a line per raised alarm, then, when `with_status`, its status line.
+pub fn frame_text(names: &StatusNames, f: &Frame, with_status: bool, colour: bool) -> String {
+    let mut text = String::new();
+    for e in f.events() {
+        if let Some(l) = alarm_line(names, f.tick, e, colour) {
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    if with_status {
+        text.push_str(&line(names, f, colour));
+        text.push('\n');
+    }
+    text
+}
+
 /// Starts the status thread: it prints a line for every sample frame and every raised alarm to
 /// `out` (alarms coloured when `colour`), and ends when the run hangs up or the writer fails.
 pub fn spawn(
@@ -239,17 +255,7 @@ pub fn spawn(
         .name("perfuse-status".into())
         .spawn(move || {
             for f in frames.iter() {
-                let mut text = String::new();
-                for e in f.events() {
-                    if let Some(l) = alarm_line(&names, f.tick, e, colour) {
-                        text.push_str(&l);
-                        text.push('\n');
-                    }
-                }
-                if f.sample {
-                    text.push_str(&line(&names, &f, colour));
-                    text.push('\n');
-                }
+                let text = frame_text(&names, &f, f.sample, colour);
                 // A failed write ends this thread: the port sees its queue hung up.
                 if out
                     .write_all(text.as_bytes())

@@ -303,17 +303,26 @@ pub fn coverage_id(plan: &Plan, i: usize) -> String {
     format!("{}_{suffix}", plan.signals[c.signal].id)
 }
 
+/// How many alarms a run has: as many as [`alarm_ids`] names, without allocating.
+pub fn alarm_count(plan: &Plan) -> usize {
+    plan.rules.len() + plan.coverage.len() + CORE_ALARMS
+}
+
+/// The core's own alarms, after the rules and the coverage alarms.
+const CORE_ALARMS: usize = 4;
+
 /// Ids of every alarm, in the order of `Alarms::list`: the rules in file order, the core's
 /// sensor coverage, then the core's own.
 pub fn alarm_ids(plan: &Plan) -> Vec<String> {
     let mut ids: Vec<String> = plan.rules.iter().map(|r| r.id.clone()).collect();
     ids.extend((0..plan.coverage.len()).map(|i| coverage_id(plan, i)));
-    for id in [
+    let core: [&str; CORE_ALARMS] = [
         PLUGIN_FAULT_ALARM,
         TICK_OVERRUN_ALARM,
         OUTPUT_FAILURE_ALARM,
         LOG_FULL_ALARM,
-    ] {
+    ];
+    for id in core {
         ids.push(id.to_string());
     }
     ids
