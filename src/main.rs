@@ -6,6 +6,7 @@ use perfuse::wiring::{self, RecordTo, RunArgs, located};
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plugin::{self, loader};
 use perfuse_hal_sim::SimHal;
+use perfuse_plugin_sdk::metadata;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -78,14 +79,23 @@ enum Command {
         /// Extra directory to search for plugins; repeatable.
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        /// Load a plugin library that is neither pinned by the protocol nor shipped beside
+        /// perfuse (its sha256 is still recorded).
+        #[arg(long)]
+        allow_untrusted: bool,
     },
     /// Validate protocol files and their plugins; every problem is reported.
     Check {
         files: Vec<PathBuf>,
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        /// Load a plugin library that is neither pinned by the protocol nor shipped beside
+        /// perfuse (its sha256 is still recorded).
+        #[arg(long)]
+        allow_untrusted: bool,
     },
-    /// List the plugins found, with id, version and ABI version.
+    /// List the plugins found, read from their files without running them: id, version, ABI,
+    /// trust, sha256 and declared parameters.
     Plugins {
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
@@ -99,6 +109,10 @@ enum Command {
         out: Option<PathBuf>,
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        /// Load a plugin library that is neither pinned by the protocol nor shipped beside
+        /// perfuse (its sha256 is still recorded).
+        #[arg(long)]
+        allow_untrusted: bool,
     },
     /// List the records in a directory (default `runs`).
     Runs {
@@ -130,6 +144,10 @@ enum Command {
         record: PathBuf,
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        /// Load a plugin library that is neither pinned by the protocol nor shipped beside
+        /// perfuse (its sha256 is still recorded).
+        #[arg(long)]
+        allow_untrusted: bool,
     },
 }
 
@@ -168,6 +186,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             list_scenarios,
             labs,
             commands,
+            allow_untrusted,
         } => {
             if list_scenarios && let Some(file) = &file {
                 return scenarios(file).map(|()| exit::OK);
@@ -184,7 +203,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 commands,
                 faults,
                 status_every_s: status_every,
-                plugin_dirs,
+                plugins: loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
                 record: match (record, no_record) {
                     (Some(p), _) => RecordTo::Path(p),
                     (None, true) => RecordTo::None,
@@ -202,7 +221,12 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             record,
             out,
             plugin_dirs,
-        } => match wiring::replay(&record, &plugin_dirs, out.as_deref())? {
+            allow_untrusted,
+        } => match wiring::replay(
+            &record,
+            &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
+            out.as_deref(),
+        )? {
             None => {
                 println!("{}: replay identical", record.display());
                 Ok(exit::OK)
@@ -232,11 +256,20 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Summary {
             record,
             plugin_dirs,
-        } => done(print(
-            wiring::summary(&record, &plugin_dirs).map(|j| j + "\n"),
+            allow_untrusted,
+        } => {
+            let plugins = loader::SearchPolicy::new(&plugin_dirs, allow_untrusted);
+            done(print(wiring::summary(&record, &plugins).map(|j| j + "\n")))
+        }
+        Command::Check {
+            files,
+            plugin_dirs,
+            allow_untrusted,
+        } => done(check(
+            &files,
+            &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
         )),
-        Command::Check { files, plugin_dirs } => done(check(&files, &plugin_dirs)),
-        Command::Plugins { plugin_dirs } => done(plugins(&plugin_dirs)),
+        Command::Plugins { plugin_dirs } => done(print(plugins(&plugin_dirs))),
     }
 }
 
@@ -255,19 +288,18 @@ fn load(file: &Path) -> Result<Loaded, Failure> {
 
 /// Checks every file; the status is invalid input when any file is invalid, else a refused
 /// plugin when any plugin was refused.
-fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), Failure> {
+fn check(files: &[PathBuf], plugins: &loader::SearchPolicy) -> Result<(), Failure> {
     if files.is_empty() {
         return Err(Failure::usage(
             "perfuse check: name at least one protocol file",
         ));
     }
-    let dirs = loader::search_dirs(plugin_dirs);
     let mut failed = 0;
     let mut status = exit::PLUGIN_REFUSED;
     for file in files {
         let outcome = load(file).and_then(|loaded| {
-            let plugin = plugin::load(&loaded.plan, &dirs)
-                .map_err(|e| Failure::plugin(located(&loaded, file, "plugin", &e.to_string())))?;
+            let plugin = plugin::load(&loaded.plan, plugins)
+                .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
             // Every scenario must build a simulator, not only the default one.
             let names = loaded.plan.scenarios.iter().map(|s| Some(s.as_str()));
             for scenario in std::iter::once(None).chain(names) {
@@ -284,13 +316,14 @@ fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), Failure> {
                 format!("; scenarios: {}", loaded.plan.scenarios.join(", "))
             };
             Ok(format!(
-                "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} sha256 {})",
+                "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} {} sha256 {})",
                 file.display(),
                 loaded.plan.name,
                 loaded.plan.phases.len(),
                 loaded.plan.rules.len(),
                 plugin.info.id,
                 plugin.info.version,
+                plugin.info.trust,
                 plugin.info.sha256
             ))
         });
@@ -334,7 +367,8 @@ fn scenarios(file: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn plugins(plugin_dirs: &[PathBuf]) -> Result<(), Failure> {
+/// Lists the plugins found, from their files alone: listing never runs a library.
+fn plugins(plugin_dirs: &[PathBuf]) -> Result<String, Failure> {
     let dirs = loader::search_dirs(plugin_dirs);
     let found = loader::discover(&dirs);
     if found.is_empty() {
@@ -344,22 +378,61 @@ fn plugins(plugin_dirs: &[PathBuf]) -> Result<(), Failure> {
             list.join(", ")
         )));
     }
-    println!(
-        "{:<12} {:<10} {:<6} {:<64} path",
-        "id", "version", "abi", "sha256"
+    let mut text = format!(
+        "{:<12} {:<10} {:<6} {:<9} {:<64} path\n",
+        "id", "version", "abi", "trust", "sha256"
     );
     for path in found {
-        match loader::open(&path, None) {
-            Ok(lib) => println!(
-                "{:<12} {:<10} {:<6} {:<64} {}",
-                lib.id,
-                lib.version,
-                format!("{}.{}", lib.abi.0, lib.abi.1),
-                lib.sha256,
-                path.display()
-            ),
-            Err(e) => println!("(refused) {e}"),
+        match describe(&path) {
+            Ok(lines) => text.push_str(&lines),
+            Err(e) => text.push_str(&format!("(refused) {e}")),
         }
+        text.push('\n');
     }
-    Ok(())
+    Ok(text)
+}
+
+/// A plugin's line in `perfuse plugins`, then one line per declared parameter.
+fn describe(path: &Path) -> Result<String, String> {
+    let lib = loader::inspect(path).map_err(|e| e.to_string())?;
+    let trust = if lib.in_release_dir() {
+        "release"
+    } else {
+        "untrusted"
+    };
+    let metadata = lib
+        .metadata()
+        .map_err(|e| format!("refusing {}: {e}", path.display()))?;
+    let Some(m) = metadata else {
+        return Ok(format!(
+            "{:<12} {:<10} {:<6} {trust:<9} {:<64} {} (no metadata record: built with an older SDK; nothing of it is known until it is loaded)",
+            "?",
+            "?",
+            "?",
+            lib.sha256,
+            path.display()
+        ));
+    };
+    loader::check_abi(path, m.abi).map_err(|e| e.to_string())?;
+    let mut text = format!(
+        "{:<12} {:<10} {:<6} {trust:<9} {:<64} {}",
+        m.id,
+        m.version,
+        format!("{}.{}", m.abi.0, m.abi.1),
+        lib.sha256,
+        path.display()
+    );
+    for p in &m.params {
+        let default = p.default.map_or("required".to_string(), |d| {
+            format!("default {}", metadata::number(d))
+        });
+        text.push_str(&format!(
+            "\n    {:<24} {:<8} {} to {}, {default}",
+            p.name,
+            p.unit,
+            metadata::number(p.min),
+            metadata::number(p.max)
+        ));
+    }
+    Ok(text)
 }
