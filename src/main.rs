@@ -423,9 +423,11 @@ fn describe(path: &Path) -> Result<String, String> {
         path.display()
     );
     for p in &m.params {
-        let default = p.default.map_or("required".to_string(), |d| {
-            format!("default {}", metadata::number(d))
-        });
+        let default = match (p.required, p.default) {
+            (true, _) => "required".to_string(),
+            (false, Some(d)) => format!("default {}", metadata::number(d)),
+            (false, None) => "optional".to_string(),
+        };
         text.push_str(&format!(
             "\n    {:<24} {:<8} {} to {}, {default}",
             p.name,

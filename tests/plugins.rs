@@ -434,22 +434,95 @@ fn one_check_loads_every_shipped_plugin_each_from_its_own_file() {
     }
 }
 
-#[test]
-fn the_plugin_rejects_bad_parameters_with_its_reason() {
+/// The HMP protocol with its `kidney_mass_g` line replaced, in a temporary file.
+fn with_mass_line(line: &str) -> (tempfile::TempDir, PathBuf) {
     let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
-    let edited = text.replace(
-        r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
-        r#""kidney_mas_g": 150.0,"#,
-    );
+    let edited = text.replace(r#""kidney_mass_g": 150.0, // §10.2 [T]"#, line);
     assert_ne!(edited, text, "the edit matched");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("params.ron");
     std::fs::write(&file, edited).unwrap();
-    let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
-    let err = stderr(&out);
-    assert!(
-        err.contains("invalid plugin_params: unknown parameter `kidney_mas_g`"),
-        "{err}"
+    (dir, file)
+}
+
+#[test]
+fn unknown_missing_and_out_of_range_parameters_are_refused_from_the_declaration_with_their_place() {
+    let cases = [
+        // `kidney_mass_g: 1e308` was accepted before the plugins declared their ranges.
+        (
+            r#""kidney_mass_g": 1e308,"#,
+            r#"params.ron:19:26: plugin_params["kidney_mass_g"]: plugin `kidney` refuses it: expected kidney_mass_g from 20 to 1000 g, found 1e308"#,
+        ),
+        (
+            r#""kidney_mas_g": 150.0,"#,
+            r#"params.ron:19:25: plugin_params["kidney_mas_g"]: plugin `kidney` refuses it: unknown parameter `kidney_mas_g`; the plugin takes kidney_mass_g, warm_threshold_c, warm_hold_s"#,
+        ),
+        (
+            "",
+            r#"params.ron:18:20: plugin_params["kidney_mass_g"]: plugin `kidney` refuses it: missing parameter `kidney_mass_g` (g from 20 to 1000), which the plugin requires"#,
+        ),
+        (
+            r#""kidney_mass_g": 150.0, "warm_hold_s": -1.0,"#,
+            r#"params.ron:19:48: plugin_params["warm_hold_s"]: plugin `kidney` refuses it: expected warm_hold_s from 0 to 3600 s, found -1"#,
+        ),
+    ];
+    for (line, expected) in cases {
+        let (dir, file) = with_mass_line(line);
+        let out = perfuse(&["check", file.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
+        let err = stderr(&out);
+        let first = err.lines().next().unwrap_or_default();
+        let prefix = format!("{}/", dir.path().display());
+        assert_eq!(first.strip_prefix(&prefix), Some(expected), "{err}");
+    }
+    // `perfuse plugins` shows what the plugin declares.
+    let out = perfuse(&["plugins"]);
+    let text = stdout(&out);
+    let kidney = text.lines().position(|l| l.starts_with("kidney ")).unwrap();
+    let params: Vec<&str> = text.lines().skip(kidney + 1).take(3).collect();
+    let params: Vec<String> = params
+        .iter()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        params,
+        [
+            "kidney_mass_g g 20 to 1000, required",
+            "warm_threshold_c °C 20 to 38, default 35.5",
+            "warm_hold_s s 0 to 3600, default 60",
+        ]
     );
+}
+
+#[test]
+fn every_shipped_plugin_that_takes_parameters_declares_them() {
+    // Each shipped protocol's parameters are all declared by its plugin: listed under it.
+    let out = perfuse(&["plugins"]);
+    let text = stdout(&out);
+    for entry in std::fs::read_dir(protocol("")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "ron") {
+            continue;
+        }
+        let loaded = perfuse_core::config::load(&path).unwrap();
+        let plugin = &loaded.plan.plugin;
+        let start = text
+            .lines()
+            .position(|l| l.starts_with(&format!("{} ", plugin.id)))
+            .unwrap_or_else(|| panic!("{} not listed", plugin.id));
+        let declared: Vec<&str> = text
+            .lines()
+            .skip(start + 1)
+            .take_while(|l| l.starts_with("    "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        for (name, _) in &plugin.params {
+            assert!(
+                declared.contains(&name.as_str()),
+                "{}: `{name}` not declared by `{}`",
+                path.display(),
+                plugin.id
+            );
+        }
+    }
 }

@@ -16,8 +16,8 @@
 //! Layout, little-endian, offsets in bytes: `0` [`MAGIC`]; `8` [`FORMAT`] (u16); `10` ABI major
 //! (u16); `12` ABI minor (u16); `14` number of parameters (u16); `16` id ([`ID_LEN`] bytes,
 //! NUL-padded); `48` version ([`VERSION_LEN`]); `64` [`MAX_PARAMS`] parameter entries of
-//! [`PARAM_SIZE`] bytes: name ([`NAME_LEN`]), unit ([`UNIT_LEN`]), min, max, default (f64; a NaN
-//! default: the parameter is required).
+//! [`PARAM_SIZE`] bytes: name ([`NAME_LEN`]), unit ([`UNIT_LEN`]), min, max, default (f64; NaN:
+//! none), flags (u64; bit 0: required).
 
 use crate::{ABI_MAJOR, ABI_MINOR, MAX_PARAMS, Protocol};
 
@@ -33,7 +33,7 @@ pub const VERSION_LEN: usize = 16;
 pub const NAME_LEN: usize = 32;
 pub const UNIT_LEN: usize = 16;
 /// Size of one parameter entry.
-pub const PARAM_SIZE: usize = NAME_LEN + UNIT_LEN + 3 * 8;
+pub const PARAM_SIZE: usize = NAME_LEN + UNIT_LEN + 4 * 8;
 /// Offset of the first parameter entry.
 const PARAMS_AT: usize = 64;
 /// Size of the whole record.
@@ -49,8 +49,55 @@ pub struct ParamSpec<'a> {
     /// Values outside `min..=max` are refused by the host before the library is opened.
     pub min: f64,
     pub max: f64,
-    /// The value the plugin uses when the file leaves it out; `None`: the file must give it.
+    /// The file must give it.
+    pub required: bool,
+    /// The value the plugin uses when the file leaves it out (none for a required parameter;
+    /// none for an optional one that the plugin needs only in some protocols, and then asks for).
     pub default: Option<f64>,
+}
+
+impl ParamSpec<'static> {
+    /// A parameter the file must give.
+    pub const fn required(name: &'static str, unit: &'static str, min: f64, max: f64) -> Self {
+        ParamSpec {
+            name,
+            unit,
+            min,
+            max,
+            required: true,
+            default: None,
+        }
+    }
+
+    /// A parameter with a default.
+    pub const fn with_default(
+        name: &'static str,
+        unit: &'static str,
+        min: f64,
+        max: f64,
+        default: f64,
+    ) -> Self {
+        ParamSpec {
+            name,
+            unit,
+            min,
+            max,
+            required: false,
+            default: Some(default),
+        }
+    }
+
+    /// An optional parameter without a default: the plugin asks for it where it needs it.
+    pub const fn optional(name: &'static str, unit: &'static str, min: f64, max: f64) -> Self {
+        ParamSpec {
+            name,
+            unit,
+            min,
+            max,
+            required: false,
+            default: None,
+        }
+    }
 }
 
 impl ParamSpec<'_> {
@@ -117,6 +164,8 @@ pub const fn record_of(
             None => f64::NAN,
         };
         put(&mut out, numbers + 16, &default.to_le_bytes(), 8);
+        let flags: u64 = if p.required { 1 } else { 0 };
+        put(&mut out, numbers + 24, &flags.to_le_bytes(), 8);
         i += 1;
     }
     out
@@ -153,10 +202,16 @@ pub fn parse(rec: &[u8]) -> Result<Metadata<'_>, String> {
         let name = text(&rec[at..at + NAME_LEN], "a parameter name")?;
         let (min, max, default) = (f64_at(numbers), f64_at(numbers + 8), f64_at(numbers + 16));
         let default = (!default.is_nan()).then_some(default);
+        let flags = f64_at(numbers + 24).to_bits();
+        let required = flags == 1;
         let ordered = min.is_finite() && max.is_finite() && min <= max;
-        if name.is_empty() || !ordered || default.is_some_and(|d| !(min..=max).contains(&d)) {
+        let default_ok = match default {
+            Some(d) => !required && (min..=max).contains(&d),
+            None => true,
+        };
+        if name.is_empty() || flags > 1 || !ordered || !default_ok {
             return Err(format!(
-                "its metadata record declares parameter `{name}` without a name or with a range or default that is not ordered and finite"
+                "its metadata record declares parameter `{name}` without a name, with unknown flags, or with a range or default that is not ordered, finite and inside"
             ));
         }
         params.push(ParamSpec {
@@ -164,6 +219,7 @@ pub fn parse(rec: &[u8]) -> Result<Metadata<'_>, String> {
             unit: text(&rec[at + NAME_LEN..numbers], "a parameter unit")?,
             min,
             max,
+            required,
             default,
         });
     }
@@ -197,7 +253,7 @@ pub struct ParamError {
 }
 
 /// Checks given parameters against the declared ones: every name declared, every value finite
-/// and inside its range, every parameter without a default given.
+/// and inside its range, every required parameter given.
 pub fn check<'n>(
     declared: &[ParamSpec<'_>],
     given: impl IntoIterator<Item = (&'n str, f64)>,
@@ -231,12 +287,12 @@ pub fn check<'n>(
     }
     match declared
         .iter()
-        .find(|p| p.default.is_none() && !given.iter().any(|(n, _)| *n == p.name))
+        .find(|p| p.required && !given.iter().any(|(n, _)| *n == p.name))
     {
         Some(p) => Err(ParamError {
             name: p.name.to_string(),
             message: format!(
-                "missing parameter `{}` ({} from {} to {}), which has no default",
+                "missing parameter `{}` ({} from {} to {}), which the plugin requires",
                 p.name,
                 p.unit,
                 number(p.min),
@@ -270,20 +326,9 @@ mod tests {
     use super::*;
 
     const PARAMS: &[ParamSpec<'static>] = &[
-        ParamSpec {
-            name: "mass_g",
-            unit: "g",
-            min: 10.0,
-            max: 1000.0,
-            default: None,
-        },
-        ParamSpec {
-            name: "hold_s",
-            unit: "s",
-            min: 0.0,
-            max: 600.0,
-            default: Some(30.0),
-        },
+        ParamSpec::required("mass_g", "g", 10.0, 1000.0),
+        ParamSpec::with_default("hold_s", "s", 0.0, 600.0, 30.0),
+        ParamSpec::optional("at_s", "s", 0.0, 60.0),
     ];
 
     #[test]
@@ -326,12 +371,12 @@ mod tests {
         let e = check(PARAMS, [("mass_g", 150.0), ("mas_g", 1.0)]).unwrap_err();
         assert_eq!(
             e.message,
-            "unknown parameter `mas_g`; the plugin takes mass_g, hold_s"
+            "unknown parameter `mas_g`; the plugin takes mass_g, hold_s, at_s"
         );
         let e = check(PARAMS, [("hold_s", 1.0)]).unwrap_err();
         assert_eq!(
             e.message,
-            "missing parameter `mass_g` (g from 10 to 1000), which has no default"
+            "missing parameter `mass_g` (g from 10 to 1000), which the plugin requires"
         );
     }
 }
