@@ -371,11 +371,9 @@ fn elf_section<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, Stri
             .and_then(|o| o.checked_add(shoff))
             .ok_or_else(truncated)
     };
+    let field = |h: usize, off: usize| h.checked_add(off).ok_or_else(truncated);
     let contents = |h: usize| -> Result<&'a [u8], String> {
-        at(
-            num(h.checked_add(0x18).ok_or_else(truncated)?, 8)?,
-            num(h + 0x20, 8)?,
-        )
+        at(num(field(h, 0x18)?, 8)?, num(field(h, 0x20)?, 8)?)
     };
     let names = contents(header(shstrndx)?)?;
     for i in 0..shnum {
@@ -632,5 +630,38 @@ mod memfd {
             return Err(std::io::Error::last_os_error());
         }
         Ok(file.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_elf_file_is_an_error_never_a_panic() {
+        // This test's own executable is an ELF file with a `.text` section.
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(elf_section(&exe, ".text").unwrap().is_some());
+        assert_eq!(elf_section(&exe, ".no_such_section"), Ok(None));
+        // Cut anywhere, or with its header fields overwritten, it never panics.
+        for len in [
+            0,
+            5,
+            6,
+            0x27,
+            0x40,
+            0x41,
+            4096,
+            exe.len() / 2,
+            exe.len() - 1,
+        ] {
+            let _ = elf_section(&exe[..len], ".text");
+        }
+        for at in (0x28..0x40).step_by(2) {
+            let mut bad = exe.clone();
+            bad[at..at + 2].copy_from_slice(&[0xff, 0xff]);
+            let _ = elf_section(&bad, ".text");
+        }
+        assert!(elf_section(b"MZ not an ELF file", ".text").is_err());
     }
 }
