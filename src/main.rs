@@ -7,6 +7,7 @@ use perfuse_core::config::{self, Loaded};
 use perfuse_core::logging;
 use perfuse_core::plugin::{self, loader};
 use perfuse_hal_sim::SimHal;
+use perfuse_plugin_sdk::metadata;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -102,14 +103,23 @@ enum Command {
         /// Pace a simulated run at N simulated seconds per wall second (e.g. 60: 6 h in 6 min).
         #[arg(long, value_name = "N", conflicts_with_all = ["realtime", "resume"])]
         speed: Option<f64>,
+        /// Load a plugin library that is neither pinned by the protocol nor shipped beside
+        /// perfuse (its sha256 is still recorded).
+        #[arg(long)]
+        allow_untrusted: bool,
     },
     /// Validate protocol files and their plugins; every problem is reported.
     Check {
         files: Vec<PathBuf>,
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        /// Load a plugin library that is neither pinned by the protocol nor shipped beside
+        /// perfuse (its sha256 is still recorded).
+        #[arg(long)]
+        allow_untrusted: bool,
     },
-    /// List the plugins found, with id, version and ABI version.
+    /// List the plugins found, read from their files without running them: id, version, ABI,
+    /// trust, sha256 and declared parameters.
     Plugins {
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
@@ -123,6 +133,10 @@ enum Command {
         out: Option<PathBuf>,
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        /// Load a plugin library that is neither pinned by the protocol nor shipped beside
+        /// perfuse (its sha256 is still recorded).
+        #[arg(long)]
+        allow_untrusted: bool,
     },
     /// List the records in a directory (default `runs`).
     Runs {
@@ -154,6 +168,10 @@ enum Command {
         record: PathBuf,
         #[arg(long = "plugin-dir")]
         plugin_dirs: Vec<PathBuf>,
+        /// Load a plugin library that is neither pinned by the protocol nor shipped beside
+        /// perfuse (its sha256 is still recorded).
+        #[arg(long)]
+        allow_untrusted: bool,
     },
     /// Print a shell completion script (e.g. `perfuse completions bash > ~/.local/share/bash-completion/completions/perfuse`).
     Completions { shell: clap_complete::Shell },
@@ -213,6 +231,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             monitor,
             console,
             speed,
+            allow_untrusted,
         } => {
             if list_scenarios && let Some(file) = &file {
                 return scenarios(file).map(|()| exit::OK);
@@ -229,7 +248,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 commands,
                 faults,
                 status_every_s: status_every,
-                plugin_dirs,
+                plugins: loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
                 record: match (record, no_record) {
                     (Some(p), _) => RecordTo::Path(p),
                     (None, true) => RecordTo::None,
@@ -251,7 +270,12 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             record,
             out,
             plugin_dirs,
-        } => match wiring::replay(&record, &plugin_dirs, out.as_deref())? {
+            allow_untrusted,
+        } => match wiring::replay(
+            &record,
+            &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
+            out.as_deref(),
+        )? {
             None => {
                 println!("{}: replay identical", record.display());
                 Ok(exit::OK)
@@ -281,11 +305,20 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
         Command::Summary {
             record,
             plugin_dirs,
-        } => done(print(
-            wiring::summary(&record, &plugin_dirs).map(|j| j + "\n"),
+            allow_untrusted,
+        } => {
+            let plugins = loader::SearchPolicy::new(&plugin_dirs, allow_untrusted);
+            done(print(wiring::summary(&record, &plugins).map(|j| j + "\n")))
+        }
+        Command::Check {
+            files,
+            plugin_dirs,
+            allow_untrusted,
+        } => done(check(
+            &files,
+            &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
         )),
-        Command::Check { files, plugin_dirs } => done(check(&files, &plugin_dirs)),
-        Command::Plugins { plugin_dirs } => done(plugins(&plugin_dirs)),
+        Command::Plugins { plugin_dirs } => done(print(plugins(&plugin_dirs))),
         Command::Completions { shell } => {
             let mut text = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "perfuse", &mut text);
@@ -326,19 +359,18 @@ fn load(file: &Path) -> Result<Loaded, Failure> {
 
 /// Checks every file; the status is invalid input when any file is invalid, else a refused
 /// plugin when any plugin was refused.
-fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), Failure> {
+fn check(files: &[PathBuf], plugins: &loader::SearchPolicy) -> Result<(), Failure> {
     if files.is_empty() {
         return Err(Failure::usage(
             "perfuse check: name at least one protocol file",
         ));
     }
-    let dirs = loader::search_dirs(plugin_dirs);
     let mut failed = 0;
     let mut status = exit::PLUGIN_REFUSED;
     for file in files {
         let outcome = load(file).and_then(|loaded| {
-            let plugin = plugin::load(&loaded.plan, &dirs)
-                .map_err(|e| Failure::plugin(located(&loaded, file, "plugin", &e.to_string())))?;
+            let plugin = plugin::load(&loaded.plan, plugins)
+                .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
             // Every scenario must build a simulator, not only the default one.
             let names = loaded.plan.scenarios.iter().map(|s| Some(s.as_str()));
             for scenario in std::iter::once(None).chain(names) {
@@ -355,13 +387,14 @@ fn check(files: &[PathBuf], plugin_dirs: &[PathBuf]) -> Result<(), Failure> {
                 format!("; scenarios: {}", loaded.plan.scenarios.join(", "))
             };
             Ok(format!(
-                "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} sha256 {})",
+                "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} {} sha256 {})",
                 file.display(),
                 loaded.plan.name,
                 loaded.plan.phases.len(),
                 loaded.plan.rules.len(),
                 plugin.info.id,
                 plugin.info.version,
+                plugin.info.trust,
                 plugin.info.sha256
             ))
         });
@@ -405,7 +438,8 @@ fn scenarios(file: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-fn plugins(plugin_dirs: &[PathBuf]) -> Result<(), Failure> {
+/// Lists the plugins found, from their files alone: listing never runs a library.
+fn plugins(plugin_dirs: &[PathBuf]) -> Result<String, Failure> {
     let dirs = loader::search_dirs(plugin_dirs);
     let found = loader::discover(&dirs);
     if found.is_empty() {
@@ -415,22 +449,63 @@ fn plugins(plugin_dirs: &[PathBuf]) -> Result<(), Failure> {
             list.join(", ")
         )));
     }
-    println!(
-        "{:<12} {:<10} {:<6} {:<64} path",
-        "id", "version", "abi", "sha256"
+    let mut text = format!(
+        "{:<12} {:<10} {:<6} {:<9} {:<64} path\n",
+        "id", "version", "abi", "trust", "sha256"
     );
     for path in found {
-        match loader::open(&path, None) {
-            Ok(lib) => println!(
-                "{:<12} {:<10} {:<6} {:<64} {}",
-                lib.id,
-                lib.version,
-                format!("{}.{}", lib.abi.0, lib.abi.1),
-                lib.sha256,
-                path.display()
-            ),
-            Err(e) => println!("(refused) {e}"),
+        match describe(&path) {
+            Ok(lines) => text.push_str(&lines),
+            Err(e) => text.push_str(&format!("(refused) {e}")),
         }
+        text.push('\n');
     }
-    Ok(())
+    Ok(text)
+}
+
+/// A plugin's line in `perfuse plugins`, then one line per declared parameter.
+fn describe(path: &Path) -> Result<String, String> {
+    let lib = loader::inspect(path).map_err(|e| e.to_string())?;
+    let trust = if lib.in_release_dir() {
+        "release"
+    } else {
+        "untrusted"
+    };
+    let metadata = lib
+        .metadata()
+        .map_err(|e| format!("refusing {}: {e}", path.display()))?;
+    let Some(m) = metadata else {
+        return Ok(format!(
+            "{:<12} {:<10} {:<6} {trust:<9} {:<64} {} (no metadata record: built with an older SDK; nothing of it is known until it is loaded)",
+            "?",
+            "?",
+            "?",
+            lib.sha256,
+            path.display()
+        ));
+    };
+    loader::check_abi(path, m.abi).map_err(|e| e.to_string())?;
+    let mut text = format!(
+        "{:<12} {:<10} {:<6} {trust:<9} {:<64} {}",
+        m.id,
+        m.version,
+        format!("{}.{}", m.abi.0, m.abi.1),
+        lib.sha256,
+        path.display()
+    );
+    for p in &m.params {
+        let default = match (p.required, p.default) {
+            (true, _) => "required".to_string(),
+            (false, Some(d)) => format!("default {}", metadata::number(d)),
+            (false, None) => "optional".to_string(),
+        };
+        text.push_str(&format!(
+            "\n    {:<24} {:<8} {} to {}, {default}",
+            p.name,
+            p.unit,
+            metadata::number(p.min),
+            metadata::number(p.max)
+        ));
+    }
+    Ok(text)
 }

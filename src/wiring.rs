@@ -52,7 +52,8 @@ pub struct RunArgs {
     pub commands: Option<PathBuf>,
     pub faults: Vec<String>,
     pub status_every_s: f64,
-    pub plugin_dirs: Vec<PathBuf>,
+    /// Where the plugin is looked for and whether an untrusted one may load.
+    pub plugins: loader::SearchPolicy,
     pub record: RecordTo,
     /// Samples per second in the record.
     pub record_hz: f64,
@@ -133,7 +134,7 @@ impl<'a> Sources<'a> {
 fn prepare(
     inputs: RunInputs,
     src: &Sources<'_>,
-    plugin_dirs: &[PathBuf],
+    plugins: &loader::SearchPolicy,
 ) -> Result<Prepared, Failure> {
     let file = src.protocol;
     let input = |e: config::LoadError| Failure::input(e.to_string());
@@ -151,9 +152,8 @@ fn prepare(
         Some(text) => config::load_labs_str(text, src.labs, &loaded.plan, end_s).map_err(input)?,
         None => Vec::new(),
     };
-    let dirs = loader::search_dirs(plugin_dirs);
-    let plugin = plugin::load(&loaded.plan, &dirs)
-        .map_err(|e| Failure::plugin(located(&loaded, file, "plugin", &e.to_string())))?;
+    let plugin = plugin::load(&loaded.plan, plugins)
+        .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
     log::debug!(
         target: "perfuse",
         "plugin {} {} (ABI {}.{}, sha256 {}) loaded from {}",
@@ -505,7 +505,7 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
     let Prepared {
         mut run,
         mut inputs,
-    } = prepare(inputs, &sources, &args.plugin_dirs)?;
+    } = prepare(inputs, &sources, &args.plugins)?;
     let period = run.plan.period_s;
     inputs.sample_every_ticks = sample_every(period, args.record_hz)?;
     if !args.realtime {
@@ -676,11 +676,8 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         )));
     };
     drop(conn);
-    let Prepared { mut run, inputs } = prepare(
-        s.inputs.clone(),
-        &Sources::recorded(&file),
-        &args.plugin_dirs,
-    )?;
+    let Prepared { mut run, inputs } =
+        prepare(s.inputs.clone(), &Sources::recorded(&file), &args.plugins)?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     let probe = run.attach_output(inputs.checkpoint_every_ticks, 4, Delivery::Wait);
     let mut reached = None;
@@ -754,11 +751,8 @@ fn resume_realtime(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
-    let Prepared { mut run, inputs } = prepare(
-        s.inputs.clone(),
-        &Sources::recorded(file),
-        &args.plugin_dirs,
-    )?;
+    let Prepared { mut run, inputs } =
+        prepare(s.inputs.clone(), &Sources::recorded(file), &args.plugins)?;
     same_plugin(&run, s).map_err(Failure::plugin)?;
     let period = run.plan.period_s;
     // Down since the state was saved, and at least past what the record already holds.
@@ -792,7 +786,7 @@ fn resume_realtime(
 /// compares the new record with the stored one. `Ok(None)`: identical.
 pub fn replay(
     path: &Path,
-    plugin_dirs: &[PathBuf],
+    plugins: &loader::SearchPolicy,
     out: Option<&Path>,
 ) -> Result<Option<compare::Difference>, Failure> {
     let stored_conn = perfuse_record::open_existing(path, false).map_err(Failure::input)?;
@@ -804,7 +798,7 @@ pub fn replay(
         )));
     }
     let Prepared { mut run, inputs } =
-        prepare(s.inputs.clone(), &Sources::recorded(&file), plugin_dirs)?;
+        prepare(s.inputs.clone(), &Sources::recorded(&file), plugins)?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     let tmp;
     let new_path = match out {
@@ -892,7 +886,7 @@ fn tempdir() -> Result<TempDir, String> {
 /// `perfuse summary RECORD`: the summary JSON of a recorded run. A finished run's is stored
 /// with it; an interrupted lockstep run's is rebuilt by running its inputs again to where the
 /// record ends.
-pub fn summary(path: &Path, plugin_dirs: &[PathBuf]) -> Result<String, Failure> {
+pub fn summary(path: &Path, plugins: &loader::SearchPolicy) -> Result<String, Failure> {
     let conn = perfuse_record::open_existing(path, false).map_err(Failure::input)?;
     let (s, file) = stored(&conn).map_err(Failure::input)?;
     if let Some(json) = s.summary {
@@ -912,8 +906,7 @@ pub fn summary(path: &Path, plugin_dirs: &[PathBuf]) -> Result<String, Failure> 
         )
         .map_err(|e| e.to_string())?;
     let end = last.map_or(0, |t| t as u64 + 1);
-    let Prepared { mut run, .. } =
-        prepare(s.inputs.clone(), &Sources::recorded(&file), plugin_dirs)?;
+    let Prepared { mut run, .. } = prepare(s.inputs.clone(), &Sources::recorded(&file), plugins)?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     while !run.finished() && run.tick() < end {
         run.step_lockstep();

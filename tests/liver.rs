@@ -488,7 +488,9 @@ fn the_protocols_check_and_bad_plugin_parameters_are_named() {
     let out = perfuse(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     assert!(
-        stderr(&out).contains("`ph_target` must be from 6.8 to 7.8, found 9"),
+        stderr(&out).contains(
+            "plugin_params[\"ph_target\"]: plugin `liver` refuses it: expected ph_target from 6.8 to 7.8 pH, found 9"
+        ),
         "{}",
         stderr(&out)
     );

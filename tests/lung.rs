@@ -342,12 +342,12 @@ fn the_plugin_refuses_a_missing_or_out_of_range_parameter() {
         (
             "\"peep_cmh2o\": 5.0,",
             "\"peep_cmh2o\": 50.0,",
-            "`peep_cmh2o` = 50: must be a number from 0 to 20",
+            "plugin_params[\"peep_cmh2o\"]: plugin `lung` refuses it: expected peep_cmh2o from 0 to 20 cmH2O, found 50",
         ),
         (
             "\"donor_weight_kg\": 70.0,",
             "",
-            "missing plugin parameter `donor_weight_kg`",
+            "plugin `lung` refuses it: missing parameter `donor_weight_kg` (kg from 10 to 200), which the plugin requires",
         ),
     ];
     for (from, to, expected) in cases {

@@ -26,7 +26,11 @@ fn faulty_protocol(dir: &tempfile::TempDir, mode: u32) -> std::path::PathBuf {
 
 fn run_mode(mode: u32) -> Value {
     let dir = tempfile::tempdir().unwrap();
-    run_summary(&faulty_protocol(&dir, mode), &["--duration", "40m"])
+    let fixture = fixture_args();
+    run_summary(
+        &faulty_protocol(&dir, mode),
+        &with_fixture_args(&["--duration", "40m"], &fixture),
+    )
 }
 
 /// The fault is contained: faulted at 10 min for `reason`, one technical high alarm, the run
@@ -89,7 +93,11 @@ fn an_out_of_range_setpoint_is_clamped_not_obeyed() {
 fn a_plugin_that_panics_while_starting_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let file = faulty_protocol(&dir, 6);
-    let out = perfuse(&["run", file.to_str().unwrap(), "--quiet"]);
+    let fixture = fixture_args();
+    let out = perfuse(&with_fixture_args(
+        &["run", file.to_str().unwrap(), "--quiet"],
+        &fixture,
+    ));
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     let err = stderr(&out);
     assert!(

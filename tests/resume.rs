@@ -11,7 +11,7 @@
 mod common;
 use common::*;
 use perfuse_core::config;
-use perfuse_core::plugin::{self, loader};
+use perfuse_core::plugin;
 use perfuse_core::run::state::{RunState, STATE_VERSION};
 use perfuse_core::run::{Run, RunOptions, realtime};
 use perfuse_core::tick::control::{ActuatorChannel, ControlLoop, LoopMemory};
@@ -52,8 +52,8 @@ fn build(spec: Spec<'_>, input: bool) -> Run {
 
 fn build_from(file: &Path, spec: Spec<'_>, input: bool) -> Run {
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
-    let dirs = loader::search_dirs(&[]);
-    let plugin = plugin::load(&loaded.plan, &dirs).unwrap_or_else(|e| panic!("{e}"));
+    let plugin =
+        plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
     let faults: Vec<Fault> = spec
         .faults
         .iter()
@@ -680,8 +680,10 @@ fn a_plugin_built_for_abi_1_1_runs_and_resumes_without_plugin_state() {
     std::fs::write(&file, edited).unwrap();
 
     // Through the command line, like any plugin.
-    let s = run_summary(&file, &["--duration", "10m"]);
+    let fixture = fixture_args();
+    let s = run_summary(&file, &with_fixture_args(&["--duration", "10m"], &fixture));
     assert_eq!(s["completed"], true);
+    assert_eq!(s["plugin"]["trust"], "untrusted (allowed)");
     assert_eq!(s["plugin"]["fault"], serde_json::Value::Null);
     assert_eq!(f(&s["derived"]["steps"]), 60_000.0);
 
@@ -717,7 +719,7 @@ fn a_real_time_run_goes_on_from_its_restored_tick() {
     let state = save_through_json(&saved);
 
     let loaded = config::load(&protocol("kidney-hmp.ron")).unwrap();
-    let plugin = plugin::load(&loaded.plan, &loader::search_dirs(&[])).unwrap();
+    let plugin = plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap();
     let sim = SimHal::new(&loaded.file, SEED, &[]).unwrap();
     let plan = Arc::new(loaded.plan);
     let (channels, _hal) = realtime::spawn_hal(Box::new(sim), plan.period_s).unwrap();

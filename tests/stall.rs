@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use perfuse_core::config;
 use perfuse_core::hal::{CommandFrame, Hal, SensorFrame};
-use perfuse_core::plugin::{self, loader};
+use perfuse_core::plugin;
 use perfuse_core::run::{Run, RunOptions, realtime};
 use perfuse_core::tick::HalPort;
 use perfuse_hal_sim::SimHal;
@@ -54,7 +54,7 @@ fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl
 
     let loaded = config::load(&file).unwrap_or_else(|e| panic!("{e}"));
     let plugin =
-        plugin::load(&loaded.plan, &loader::search_dirs(&[])).unwrap_or_else(|e| panic!("{e}"));
+        plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
     let log: ActuatorLog = Arc::new(Mutex::new(Vec::new()));
     let device = Recording {
         sim: SimHal::new(&loaded.file, 1, &[]).unwrap(),

@@ -264,7 +264,7 @@ fn plugin_parameters_are_checked_with_their_name() {
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     let err = stderr(&out) + &stdout(&out);
     assert!(
-        err.contains("`bsa_m2` must be a number from 0.2 to 3.5, found 9"),
+        err.contains("plugin_params[\"bsa_m2\"]: plugin `ta-nrp` refuses it: expected bsa_m2 from 0.2 to 3.5 m², found 9"),
         "{err}"
     );
 }

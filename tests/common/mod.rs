@@ -26,6 +26,67 @@ pub fn corpus(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The ids of the test-only plugins (tests/fixtures).
+pub const FIXTURES: [&str; 3] = ["faulty", "test-abi-1-1", "test-wrong-abi"];
+
+/// The directory the test-only plugins are built in, building them on first use. They are a
+/// workspace of their own (tests/fixtures), so they are never found beside the shipped binary;
+/// tests name this directory with `--plugin-dir` and allow them with `--allow-untrusted`.
+pub fn fixtures_dir() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let target = root.join("target/fixtures");
+            let out = Command::new(env!("CARGO"))
+                .args([
+                    "build",
+                    "--release",
+                    "--locked",
+                    "--quiet",
+                    "--manifest-path",
+                ])
+                .arg(root.join("tests/fixtures/Cargo.toml"))
+                .arg("--target-dir")
+                .arg(&target)
+                .output()
+                .expect("cargo runs");
+            assert!(
+                out.status.success(),
+                "building the test plugins failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            target.join("release")
+        })
+        .clone()
+}
+
+/// The arguments that let `perfuse` find and load the test-only plugins.
+pub fn fixture_args() -> Vec<String> {
+    vec![
+        "--plugin-dir".into(),
+        fixtures_dir().to_string_lossy().into_owned(),
+        "--allow-untrusted".into(),
+    ]
+}
+
+/// `args` followed by [`fixture_args`].
+pub fn with_fixture_args<'a>(args: &[&'a str], fixture: &'a [String]) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    all.extend(fixture.iter().map(String::as_str));
+    all
+}
+
+/// How a test loads the plugin `plan` names: a shipped one from the release directory, a
+/// test-only one from [`fixtures_dir`], explicitly allowed.
+pub fn plugin_policy(plan: &perfuse_core::plan::Plan) -> loader::SearchPolicy {
+    if FIXTURES.contains(&plan.plugin.id.as_str()) {
+        loader::SearchPolicy::new(&[fixtures_dir()], true)
+    } else {
+        loader::SearchPolicy::new(&[], false)
+    }
+}
+
 /// Runs the `perfuse` binary. A `run` that names no record is not recorded, so that tests never
 /// leave records in the repository's `runs/`.
 pub fn perfuse(args: &[&str]) -> Output {
@@ -73,8 +134,8 @@ pub fn run_summary(file: &Path, extra: &[&str]) -> Value {
 /// A lockstep run of `file` with faults, ready to be stepped by the test.
 pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
-    let dirs = loader::search_dirs(&[]);
-    let plugin = plugin::load(&loaded.plan, &dirs).unwrap_or_else(|e| panic!("{e}"));
+    let plugin =
+        plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
     let faults: Vec<Fault> = faults
         .iter()
         .map(|f| Fault::parse(f, &loaded.file).unwrap_or_else(|e| panic!("{f}: {e}")))

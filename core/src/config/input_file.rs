@@ -24,31 +24,36 @@ pub fn read_text(path: &Path, what: &str) -> Result<String, Diagnostic> {
         ),
         found,
     };
-    let file = open_nonblocking(path).map_err(|e| fail(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| fail(e.to_string()))?;
-    let kind = meta.file_type();
-    if !kind.is_file() {
-        return Err(fail(describe_kind(&kind)));
-    }
-    if meta.len() > MAX_INPUT_BYTES {
-        return Err(fail(format!("a file of {} bytes", meta.len())));
-    }
-    // The file may grow after the check: never read more than the limit and one byte.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_INPUT_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| fail(e.to_string()))?;
-    if bytes.len() as u64 > MAX_INPUT_BYTES {
-        return Err(fail(format!(
-            "a file growing beyond {MAX_INPUT_BYTES} bytes"
-        )));
-    }
+    let bytes = read_regular(path, MAX_INPUT_BYTES).map_err(fail)?;
     String::from_utf8(bytes).map_err(|e| {
         fail(format!(
             "bytes that are not UTF-8 (at byte {})",
             e.utf8_error().valid_up_to()
         ))
     })
+}
+
+/// Reads `path` whole if it is a regular file of at most `max` bytes, from one open file;
+/// otherwise says what it found ("a FIFO (named pipe)", "a file of 3000000000 bytes").
+pub fn read_regular(path: &Path, max: u64) -> Result<Vec<u8>, String> {
+    let file = open_nonblocking(path).map_err(|e| e.to_string())?;
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        return Err(describe_kind(&kind));
+    }
+    if meta.len() > max {
+        return Err(format!("a file of {} bytes", meta.len()));
+    }
+    // The file may grow after the check: never read more than the limit and one byte.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 > max {
+        return Err(format!("a file growing beyond {max} bytes"));
+    }
+    Ok(bytes)
 }
 
 /// Opens for reading without blocking on a FIFO that has no writer.

@@ -1,14 +1,23 @@
 //! Finding, checking and opening plugin libraries.
 //!
-//! Opening a library runs its constructors, so a library is only opened after its file name
-//! matched the plugin naming convention and its sha256 matched the pin where one is given.
+//! Opening a library runs its constructors, so nothing is opened before it is verified. A file
+//! is read once (a regular file, bounded in size) and everything is checked on those bytes: its
+//! sha256, its trust (the protocol's pin, or the release directory beside perfuse, or the
+//! user's `--allow-untrusted`), its metadata record (the ELF section the SDK's export macro
+//! writes: ABI and declared parameters) and the protocol's parameters against it. Only then are
+//! the same bytes handed to the dynamic loader, from a sealed memory file: nothing that happens
+//! to the file on disk after it was read can change what runs. Search paths are absolute.
 //! Libraries are never closed: a Rust library that used thread-locals crashes at thread exit
 //! once unloaded.
 
+use crate::config::input_file;
+use perfuse_plugin_sdk::metadata::{self, Metadata, ParamError};
 use perfuse_plugin_sdk::{ABI_MAJOR, ABI_MINOR, DESCRIPTOR_SYMBOL, MAGIC, PluginDescriptor};
-use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// Largest plugin library read: 64 MiB (the shipped ones, with line tables, are about 4.5 MiB).
+pub const MAX_LIBRARY_BYTES: u64 = 64 << 20;
 
 /// File-name prefix of every plugin library (`libperfuse_plugin_<id>.so` on Linux).
 const FILE_PREFIX: &str = "perfuse_plugin_";
@@ -28,6 +37,16 @@ pub enum PluginError {
         path: PathBuf,
         pinned: String,
         actual: String,
+    },
+    /// Neither pinned nor in a release directory, and not allowed by the user.
+    Untrusted {
+        path: PathBuf,
+        sha256: String,
+    },
+    /// The protocol's `plugin_params` do not fit the parameters the library declares.
+    Params {
+        id: String,
+        error: ParamError,
     },
     Open {
         path: PathBuf,
@@ -87,6 +106,14 @@ impl fmt::Display for PluginError {
                 "refusing to load {}: its sha256 does not match the pin\n  pinned: {pinned}\n  actual: {actual}",
                 path.display()
             ),
+            PluginError::Untrusted { path, sha256 } => write!(
+                f,
+                "refusing to load {}: it is neither pinned by the protocol nor shipped beside perfuse (sha256 {sha256}); pin it with `sha256: Some(\"{sha256}\")` in the protocol's `plugin`, or run with --allow-untrusted",
+                path.display()
+            ),
+            PluginError::Params { id, error } => {
+                write!(f, "plugin `{id}` refuses it: {}", error.message)
+            }
             PluginError::Open { path, message } => {
                 write!(f, "cannot open {}: {message}", path.display())
             }
@@ -126,6 +153,16 @@ impl fmt::Display for PluginError {
 
 impl std::error::Error for PluginError {}
 
+impl PluginError {
+    /// The protocol field the error is about, for its location in the file.
+    pub fn field(&self) -> String {
+        match self {
+            PluginError::Params { error, .. } => format!("plugin_params[\"{}\"]", error.name),
+            _ => "plugin".into(),
+        }
+    }
+}
+
 /// The platform's file name for plugin `id`.
 pub fn library_file_name(id: &str) -> String {
     let stem = format!("{FILE_PREFIX}{}", id.replace('-', "_"));
@@ -136,26 +173,63 @@ pub fn library_file_name(id: &str) -> String {
     )
 }
 
-/// The directories searched for plugins, in order: the given ones, `$PERFUSE_PLUGIN_DIR`, then
-/// the directory of the running executable and its `deps/` (where cargo leaves the plugin
-/// libraries it builds as dependencies of the command line).
+/// The directories searched for plugins, in order: the given ones, `$PERFUSE_PLUGIN_DIR`
+/// (empty entries ignored), then the release directories ([`release_dirs`]). Relative entries
+/// are made absolute against the working directory.
 pub fn search_dirs(extra: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = extra.to_vec();
+    let mut given: Vec<PathBuf> = extra.to_vec();
     if let Some(env) = std::env::var_os("PERFUSE_PLUGIN_DIR") {
-        dirs.extend(std::env::split_paths(&env));
+        given.extend(std::env::split_paths(&env));
     }
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut dirs: Vec<PathBuf> = given
+        .into_iter()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(|d| std::path::absolute(cwd.join(d)).unwrap_or_else(|_| cwd.clone()))
+        .collect();
+    dirs.extend(release_dirs());
+    dirs
+}
+
+/// Where the release keeps its plugins: cargo's `deps/` beside the running executable (where
+/// cargo builds the plugin libraries as dependencies of the command line, always fresh), then
+/// the executable's own directory (where a release puts them; cargo's copies there are only
+/// refreshed when a plugin package is built directly). For a test executable, which lives in
+/// `deps/`, that directory alone. Whoever can write there can replace perfuse itself, so a
+/// library found there is trusted.
+pub fn release_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
     {
         if dir.ends_with("deps") {
-            // A test executable: cargo's build directory is one level up.
-            dirs.push(dir.to_path_buf());
+            dirs.push(dir);
         } else {
-            dirs.push(dir.to_path_buf());
             dirs.push(dir.join("deps"));
+            dirs.push(dir);
         }
     }
     dirs
+}
+
+/// Where plugins are looked for, and which may be loaded.
+#[derive(Debug, Clone, Default)]
+pub struct SearchPolicy {
+    /// Absolute directories, searched in order.
+    pub dirs: Vec<PathBuf>,
+    /// Load a library that is neither pinned nor in a release directory (`--allow-untrusted`).
+    pub allow_untrusted: bool,
+}
+
+impl SearchPolicy {
+    /// The standard search path with `extra` directories first.
+    pub fn new(extra: &[PathBuf], allow_untrusted: bool) -> Self {
+        SearchPolicy {
+            dirs: search_dirs(extra),
+            allow_untrusted,
+        }
+    }
 }
 
 /// Finds the library file of plugin `id`.
@@ -163,7 +237,8 @@ pub fn find(id: &str, dirs: &[PathBuf]) -> Result<PathBuf, PluginError> {
     let name = library_file_name(id);
     dirs.iter()
         .map(|d| d.join(&name))
-        .find(|p| p.is_file())
+        // Whatever has the name, so that a FIFO or a directory is reported, not passed over.
+        .find(|p| p.exists())
         .ok_or_else(|| PluginError::NotFound {
             id: id.to_string(),
             searched: dirs.to_vec(),
@@ -200,22 +275,158 @@ pub fn discover(dirs: &[PathBuf]) -> Vec<PathBuf> {
     found
 }
 
-/// The sha256 of a file, in lower-case hex.
-pub fn sha256_file(path: &Path) -> Result<String, PluginError> {
-    let bytes = std::fs::read(path).map_err(|e| PluginError::Io {
+/// Why a library was trusted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// Its sha256 matched the protocol's pin.
+    Pinned,
+    /// It lies in a release directory beside perfuse.
+    Release,
+    /// Neither, and the user allowed it (`--allow-untrusted`).
+    Allowed,
+}
+
+impl Trust {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trust::Pinned => "pinned",
+            Trust::Release => "release",
+            Trust::Allowed => "untrusted (allowed)",
+        }
+    }
+}
+
+/// A library file read once and never executed: its bytes and their sha256.
+pub struct Inspected {
+    pub path: PathBuf,
+    pub sha256: String,
+    bytes: Vec<u8>,
+}
+
+impl Inspected {
+    /// The library's metadata record; `Ok(None)` when it has none (built with an SDK from
+    /// before the record), an error when the file is no ELF library or the record is damaged.
+    pub fn metadata(&self) -> Result<Option<Metadata<'_>>, String> {
+        elf_section(&self.bytes, metadata::SECTION)?
+            .map(metadata::parse)
+            .transpose()
+    }
+
+    /// Whether the file lies in one of the release directories.
+    pub fn in_release_dir(&self) -> bool {
+        let dir = self.path.parent().and_then(|d| d.canonicalize().ok());
+        dir.is_some_and(|dir| {
+            release_dirs()
+                .iter()
+                .filter_map(|d| d.canonicalize().ok())
+                .any(|d| d == dir)
+        })
+    }
+}
+
+/// Reads `path` once (a regular file of at most [`MAX_LIBRARY_BYTES`]) and hashes it. Nothing
+/// of it runs.
+pub fn inspect(path: &Path) -> Result<Inspected, PluginError> {
+    let bytes =
+        input_file::read_regular(path, MAX_LIBRARY_BYTES).map_err(|found| PluginError::Io {
+            path: path.to_path_buf(),
+            message: format!(
+                "expected a plugin library (a regular file of at most {} MiB), found {found}",
+                MAX_LIBRARY_BYTES >> 20
+            ),
+        })?;
+    Ok(Inspected {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    Ok(Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+        sha256: crate::config::sha256_hex(&bytes),
+        bytes,
+    })
+}
+
+/// The contents of section `name` of a 64-bit little-endian ELF file; `None` when it has no
+/// such section. Every offset is bounds-checked: a damaged file is an error, never a panic.
+fn elf_section<'a>(bytes: &'a [u8], name: &str) -> Result<Option<&'a [u8]>, String> {
+    let truncated = || "a truncated or damaged ELF file".to_string();
+    let at = |off: usize, len: usize| -> Result<&'a [u8], String> {
+        off.checked_add(len)
+            .and_then(|end| bytes.get(off..end))
+            .ok_or_else(truncated)
+    };
+    let num = |off: usize, len: usize| -> Result<usize, String> {
+        let mut b = [0u8; 8];
+        b[..len].copy_from_slice(at(off, len)?);
+        usize::try_from(u64::from_le_bytes(b)).map_err(|_| truncated())
+    };
+    if bytes.get(..6) != Some(b"\x7fELF\x02\x01") {
+        return Err("not a 64-bit little-endian ELF library".into());
+    }
+    // ELF64 header: e_shoff at 0x28, e_shentsize at 0x3a, e_shnum at 0x3c, e_shstrndx at 0x3e.
+    let (shoff, shentsize, shnum, shstrndx) =
+        (num(0x28, 8)?, num(0x3a, 2)?, num(0x3c, 2)?, num(0x3e, 2)?);
+    if shentsize < 0x40 {
+        return Err(truncated());
+    }
+    // Section header i: sh_name at 0, sh_offset at 0x18, sh_size at 0x20.
+    let header = |i: usize| {
+        i.checked_mul(shentsize)
+            .and_then(|o| o.checked_add(shoff))
+            .ok_or_else(truncated)
+    };
+    let field = |h: usize, off: usize| h.checked_add(off).ok_or_else(truncated);
+    let contents = |h: usize| -> Result<&'a [u8], String> {
+        at(num(field(h, 0x18)?, 8)?, num(field(h, 0x20)?, 8)?)
+    };
+    let names = contents(header(shstrndx)?)?;
+    for i in 0..shnum {
+        let h = header(i)?;
+        let n = num(h, 4)?;
+        let section_name = names.get(n..).and_then(|s| s.split(|&b| b == 0).next());
+        if section_name == Some(name.as_bytes()) {
+            return contents(h).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// Refuses an ABI the host cannot run: another major, or a newer minor.
+pub fn check_abi(path: &Path, (major, minor): (u16, u16)) -> Result<(), PluginError> {
+    if major != ABI_MAJOR || minor > ABI_MINOR {
+        return Err(PluginError::AbiMismatch {
+            path: path.to_path_buf(),
+            plugin: (major, minor),
+            host: (ABI_MAJOR, ABI_MINOR),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the library may be loaded, decided before anything of it runs.
+fn trust(lib: &Inspected, pin: Option<&str>, allow_untrusted: bool) -> Result<Trust, PluginError> {
+    if let Some(pin) = pin {
+        return if pin.eq_ignore_ascii_case(&lib.sha256) {
+            Ok(Trust::Pinned)
+        } else {
+            Err(PluginError::PinMismatch {
+                path: lib.path.clone(),
+                pinned: pin.to_ascii_lowercase(),
+                actual: lib.sha256.clone(),
+            })
+        };
+    }
+    match (lib.in_release_dir(), allow_untrusted) {
+        (true, _) => Ok(Trust::Release),
+        (false, true) => Ok(Trust::Allowed),
+        (false, false) => Err(PluginError::Untrusted {
+            path: lib.path.clone(),
+            sha256: lib.sha256.clone(),
+        }),
+    }
 }
 
 /// A library that passed every check before any of its functions was called.
 pub struct OpenedLibrary {
     pub path: PathBuf,
     pub sha256: String,
+    pub trust: Trust,
     pub id: String,
     pub version: String,
     pub abi: (u16, u16),
@@ -234,26 +445,67 @@ struct DescriptorHead {
 /// descriptor is at least this large.
 const V1_0_DESCRIPTOR_SIZE: usize = std::mem::offset_of!(PluginDescriptor, save);
 
-/// Checks the pin, opens the library, reads and checks its descriptor.
-pub fn open(path: &Path, pin: Option<&str>) -> Result<OpenedLibrary, PluginError> {
-    let sha256 = sha256_file(path)?;
-    if let Some(pin) = pin
-        && !pin.eq_ignore_ascii_case(&sha256)
-    {
-        return Err(PluginError::PinMismatch {
-            path: path.to_path_buf(),
-            pinned: pin.to_ascii_lowercase(),
-            actual: sha256,
-        });
-    }
-    // SAFETY: loading runs the library's initialisers; we only get here for files named as
-    // perfuse plugins whose hash matched the pin when one was given.
-    let lib = unsafe { libloading::Library::new(path) }.map_err(|e| PluginError::Open {
+/// What was read about the library before it was opened, and what it must then agree with.
+struct Verified {
+    trust: Trust,
+    /// Id, version and ABI from the metadata record, when the library has one.
+    declared: Option<(String, String, (u16, u16))>,
+}
+
+/// Reads, verifies and only then loads the library at `path`: trust (`pin`, release directory
+/// or `policy.allow_untrusted`), its metadata record (ABI) and `params` against the parameters
+/// it declares; then its descriptor, which must agree with the record.
+pub fn open(
+    path: &Path,
+    pin: Option<&str>,
+    params: &[(String, f64)],
+    policy: &SearchPolicy,
+) -> Result<OpenedLibrary, PluginError> {
+    open_inspected(inspect(path)?, pin, params, policy)
+}
+
+/// [`open`] for bytes already read: what is verified and loaded is `inspected`'s bytes, whatever
+/// has become of the file since.
+pub fn open_inspected(
+    inspected: Inspected,
+    pin: Option<&str>,
+    params: &[(String, f64)],
+    policy: &SearchPolicy,
+) -> Result<OpenedLibrary, PluginError> {
+    let path = &inspected.path.clone();
+    let bad = |message: String| PluginError::BadDescriptor {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message,
+    };
+    let trust = trust(&inspected, pin, policy.allow_untrusted)?;
+    let declared = match inspected.metadata().map_err(bad)? {
+        Some(m) => {
+            check_abi(path, m.abi)?;
+            if !m.params.is_empty() {
+                let given = params.iter().map(|(k, v)| (k.as_str(), *v));
+                metadata::check(&m.params, given).map_err(|error| PluginError::Params {
+                    id: m.id.to_string(),
+                    error,
+                })?;
+            }
+            Some((m.id.to_string(), m.version.to_string(), m.abi))
+        }
+        None => None,
+    };
+    let verified = Verified { trust, declared };
+    let lib = memfd::load(inspected).map_err(|message| PluginError::Open {
+        path: path.to_path_buf(),
+        message,
     })?;
-    // Never unloaded (see the module docs), so the descriptor and its strings live for the process.
-    let lib: &'static libloading::Library = Box::leak(Box::new(lib));
+    read_descriptor(path, lib, verified)
+}
+
+/// Reads and checks the descriptor of a loaded library.
+fn read_descriptor(
+    path: &Path,
+    lib: Loaded,
+    verified: Verified,
+) -> Result<OpenedLibrary, PluginError> {
     let bad = |message: String| PluginError::BadDescriptor {
         path: path.to_path_buf(),
         message,
@@ -261,7 +513,7 @@ pub fn open(path: &Path, pin: Option<&str>) -> Result<OpenedLibrary, PluginError
     // SAFETY: the symbol's type is fixed by the ABI; a library that exports it with another
     // signature is not a perfuse plugin, and the magic below is the first line of defence.
     let get: libloading::Symbol<'static, extern "C" fn() -> *const PluginDescriptor> =
-        unsafe { lib.get(DESCRIPTOR_SYMBOL) }
+        unsafe { lib.library.get(DESCRIPTOR_SYMBOL) }
             .map_err(|e| bad(format!("no plugin descriptor symbol ({e})")))?;
     let ptr = get();
     if ptr.is_null() {
@@ -276,14 +528,8 @@ pub fn open(path: &Path, pin: Option<&str>) -> Result<OpenedLibrary, PluginError
             head.magic
         )));
     }
-    let (major, minor) = (head.abi_major, head.abi_minor);
-    if major != ABI_MAJOR || minor > ABI_MINOR {
-        return Err(PluginError::AbiMismatch {
-            path: path.to_path_buf(),
-            plugin: (major, minor),
-            host: (ABI_MAJOR, ABI_MINOR),
-        });
-    }
+    let abi = (head.abi_major, head.abi_minor);
+    check_abi(path, abi)?;
     // SAFETY: magic and major match, so the 1.x layout applies.
     let descriptor: &'static PluginDescriptor = unsafe { &*ptr };
     if (descriptor.size as usize) < V1_0_DESCRIPTOR_SIZE {
@@ -299,12 +545,123 @@ pub fn open(path: &Path, pin: Option<&str>) -> Result<OpenedLibrary, PluginError
     let version = unsafe { descriptor.version.as_str() }
         .ok_or_else(|| bad("its version is not UTF-8".into()))?
         .to_string();
+    if let Some((m_id, m_version, m_abi)) = verified.declared
+        && (m_id != id || m_version != version || m_abi != abi)
+    {
+        return Err(bad(format!(
+            "its descriptor ({id} {version}, ABI {}.{}) differs from its metadata record ({m_id} {m_version}, ABI {}.{})",
+            abi.0, abi.1, m_abi.0, m_abi.1
+        )));
+    }
     Ok(OpenedLibrary {
         path: path.to_path_buf(),
-        sha256,
+        sha256: lib.sha256,
+        trust: verified.trust,
         id,
         version,
-        abi: (major, minor),
+        abi,
         descriptor,
     })
+}
+
+/// A library handed to the dynamic loader, with the sha256 of its bytes.
+struct Loaded {
+    library: &'static libloading::Library,
+    sha256: String,
+}
+
+mod memfd {
+    //! Loading verified bytes: they are copied into a memory file that is then sealed against
+    //! every change, and the dynamic loader opens that file as `/proc/self/fd/N`.
+    //!
+    //! The loader knows a library by the name it was opened under and would return the same
+    //! library for the same name: so every memory file stays open for the life of the process
+    //! (its N is never reused), and a library already loaded is found again by its sha256.
+
+    use super::{Inspected, Loaded};
+    use std::io::Write;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::Mutex;
+
+    /// Every library loaded in this process, by sha256, with the memory file it came from.
+    static LOADED: Mutex<Vec<(String, &'static libloading::Library, OwnedFd)>> =
+        Mutex::new(Vec::new());
+
+    pub(super) fn load(inspected: Inspected) -> Result<Loaded, String> {
+        let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((sha256, library, _)) = loaded.iter().find(|(s, ..)| *s == inspected.sha256) {
+            return Ok(Loaded {
+                library,
+                sha256: sha256.clone(),
+            });
+        }
+        let fd = sealed_copy(&inspected.bytes)
+            .map_err(|e| format!("cannot copy it into a sealed memory file: {e}"))?;
+        let name = format!("/proc/self/fd/{}", fd.as_raw_fd());
+        // SAFETY: loading runs the library's initialisers; we only get here for bytes that were
+        // trusted and whose metadata record matched, and the sealed file holds exactly them.
+        let library = unsafe { libloading::Library::new(&name) }.map_err(|e| e.to_string())?;
+        // Never unloaded (see the module docs), so the descriptor and its strings live for the
+        // process.
+        let library: &'static libloading::Library = Box::leak(Box::new(library));
+        loaded.push((inspected.sha256.clone(), library, fd));
+        Ok(Loaded {
+            library,
+            sha256: inspected.sha256,
+        })
+    }
+
+    /// A memory file holding `bytes`, sealed against writing, growing and shrinking.
+    fn sealed_copy(bytes: &[u8]) -> std::io::Result<OwnedFd> {
+        let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+        // SAFETY: a NUL-terminated name and valid flags; the result is checked.
+        let raw = unsafe { libc::memfd_create(c"perfuse-plugin".as_ptr(), flags) };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut file = std::fs::File::from(fd);
+        file.write_all(bytes)?;
+        let seals =
+            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        // SAFETY: a valid descriptor and seal flags.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(file.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_elf_file_is_an_error_never_a_panic() {
+        // This test's own executable is an ELF file with a `.text` section.
+        let exe = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert!(elf_section(&exe, ".text").unwrap().is_some());
+        assert_eq!(elf_section(&exe, ".no_such_section"), Ok(None));
+        // Cut anywhere, or with its header fields overwritten, it never panics.
+        for len in [
+            0,
+            5,
+            6,
+            0x27,
+            0x40,
+            0x41,
+            4096,
+            exe.len() / 2,
+            exe.len() - 1,
+        ] {
+            let _ = elf_section(&exe[..len], ".text");
+        }
+        for at in (0x28..0x40).step_by(2) {
+            let mut bad = exe.clone();
+            bad[at..at + 2].copy_from_slice(&[0xff, 0xff]);
+            let _ = elf_section(&bad, ".text");
+        }
+        assert!(elf_section(b"MZ not an ELF file", ".text").is_err());
+    }
 }

@@ -7,7 +7,7 @@
 pub mod loader;
 
 use crate::plan::Plan;
-use loader::{OpenedLibrary, PluginError};
+use loader::{OpenedLibrary, PluginError, SearchPolicy};
 use perfuse_plugin_sdk::{
     CreateArgs, ErrorBuf, HostApi, MAX_DERIVED, Param, PhaseEvent, PluginDescriptor, StepInput,
     StepOutput, StrRef, level, status,
@@ -23,6 +23,8 @@ pub struct PluginInfo {
     pub sha256: String,
     pub path: PathBuf,
     pub abi: (u16, u16),
+    /// Why the library was trusted: `pinned`, `release` or `untrusted (allowed)`.
+    pub trust: &'static str,
     pub derived_names: Vec<String>,
 }
 
@@ -49,11 +51,11 @@ fn strrefs(items: &[String]) -> Vec<StrRef> {
     items.iter().map(|s| StrRef::new(s)).collect()
 }
 
-/// Finds, checks, opens and instantiates the plugin `plan` requires.
-pub fn load(plan: &Plan, dirs: &[PathBuf]) -> Result<PluginInstance, PluginError> {
+/// Finds, verifies, opens and instantiates the plugin `plan` requires.
+pub fn load(plan: &Plan, policy: &SearchPolicy) -> Result<PluginInstance, PluginError> {
     let req = &plan.plugin;
-    let path = loader::find(&req.id, dirs)?;
-    let lib = loader::open(&path, req.sha256.as_deref())?;
+    let path = loader::find(&req.id, &policy.dirs)?;
+    let lib = loader::open(&path, req.sha256.as_deref(), &req.params, policy)?;
     if lib.id != req.id {
         return Err(PluginError::WrongPlugin {
             path,
@@ -133,6 +135,7 @@ pub fn load(plan: &Plan, dirs: &[PathBuf]) -> Result<PluginInstance, PluginError
         sha256: lib.sha256.clone(),
         path: lib.path.clone(),
         abi: lib.abi,
+        trust: lib.trust.as_str(),
         derived_names,
     };
     Ok(PluginInstance { lib, inst, info })

@@ -18,6 +18,8 @@ pub struct PluginSummary {
     pub id: String,
     pub version: String,
     pub sha256: String,
+    /// Why the library was loaded: `pinned`, `release` or `untrusted (allowed)`.
+    pub trust: String,
     /// Why the plugin was marked faulted, and when; null while it behaved.
     pub fault: Option<String>,
     pub fault_s: Option<f64>,
@@ -279,6 +281,7 @@ impl Run {
                 id: self.plugin.id.clone(),
                 version: self.plugin.version.clone(),
                 sha256: self.plugin.sha256.clone(),
+                trust: self.plugin.trust.to_string(),
                 fault: health
                     .faulted
                     .then(|| fault_reason(health.fault_code).to_string()),

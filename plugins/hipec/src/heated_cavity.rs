@@ -14,7 +14,7 @@
 //!   its duration whatever the plugin says, so the record must show which it was.
 
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, StepInput, StepOutput, state, validity,
+    CreateContext, ParamSpec, PhaseEvent, StepInput, StepOutput, state, validity,
 };
 
 /// Probes, in the order of their thermal doses: inflow, outflow, upper cavity, lower cavity, core.
@@ -27,37 +27,12 @@ pub const DERIVED: usize = PROBES + 5;
 /// Reference temperature of CEM43, °C.
 const CEM_REF_C: f64 = 43.0;
 
-/// Plugin parameters this logic takes.
-const KNOWN: [&str; 2] = ["target_c", "target_hold_s"];
-
-/// Checks the plugin parameters: `target_c` (°C, 37–45) is required, `target_hold_s` (s, 0–600)
-/// is optional.
-pub fn validate(params: &Params<'_>, family: &str) -> Result<(), String> {
-    for (name, _) in params.iter() {
-        if !KNOWN.contains(&name) {
-            return Err(format!(
-                "unknown parameter `{name}`; the {family} plugin takes {}",
-                KNOWN.join(", ")
-            ));
-        }
-    }
-    let target = params
-        .get("target_c")
-        .ok_or("missing `target_c` (the cavity temperature at which the drug goes in, °C)")?;
-    if !(37.0..=45.0).contains(&target) {
-        return Err(format!(
-            "`target_c` must be a temperature from 37 to 45 °C, found {target}"
-        ));
-    }
-    if let Some(hold) = params.get("target_hold_s")
-        && !(0.0..=600.0).contains(&hold)
-    {
-        return Err(format!(
-            "`target_hold_s` must be from 0 to 600 s, found {hold}"
-        ));
-    }
-    Ok(())
-}
+/// The plugin parameters this logic takes: the cavity temperature at which the drug goes in,
+/// and how long it must hold before.
+pub const PARAMS: &[ParamSpec<'static>] = &[
+    ParamSpec::required("target_c", "°C", 37.0, 45.0),
+    ParamSpec::with_default("target_hold_s", "s", 0.0, 600.0, 30.0),
+];
 
 /// The state of one heated cavity perfusion.
 pub struct HeatedCavity {

@@ -11,7 +11,8 @@ pub mod heated_cavity;
 
 use heated_cavity::HeatedCavity;
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
+    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
+    state,
 };
 
 pub struct Hipec(HeatedCavity);
@@ -32,8 +33,11 @@ impl Protocol for Hipec {
         "drug_started_at_target",
     ];
 
-    fn validate(params: Params<'_>) -> Result<(), String> {
-        heated_cavity::validate(&params, "hipec")
+    const PARAMS: &'static [ParamSpec<'static>] = heated_cavity::PARAMS;
+
+    fn validate(_params: Params<'_>) -> Result<(), String> {
+        // Every parameter is checked against `PARAMS` before this is called.
+        Ok(())
     }
 
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {

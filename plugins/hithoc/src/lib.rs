@@ -13,7 +13,8 @@ mod heated_cavity;
 
 use heated_cavity::HeatedCavity;
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
+    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
+    state,
 };
 
 pub struct Hithoc(HeatedCavity);
@@ -34,8 +35,11 @@ impl Protocol for Hithoc {
         "drug_started_at_target",
     ];
 
-    fn validate(params: Params<'_>) -> Result<(), String> {
-        heated_cavity::validate(&params, "hithoc")
+    const PARAMS: &'static [ParamSpec<'static>] = heated_cavity::PARAMS;
+
+    fn validate(_params: Params<'_>) -> Result<(), String> {
+        // Every parameter is checked against `PARAMS` before this is called.
+        Ok(())
     }
 
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {

@@ -18,8 +18,8 @@
 //! `line_pressure`, `systemic_pressure` (mmHg), `pump_flow` (mL/min), `leak_pct` (%).
 
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
-    validity,
+    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
+    state, validity,
 };
 
 /// Tissue band of mild hyperthermia, °C (§6 [S]).
@@ -32,30 +32,25 @@ const HOT_GAIN: f64 = 4.0;
 /// The leak rate is taken across this many minutes.
 const LEAK_WINDOW_MIN: usize = 10;
 
-/// The parameters the plugin takes, each with its default and allowed range.
-const PARAMS: [(&str, f64, f64, f64); 8] = [
-    ("tissue_target_c", 39.0, 36.0, 40.0),
-    ("inflow_max_c", 42.0, 37.0, 43.0),
-    ("cascade_kp", 2.0, 0.0, 20.0),
-    ("cascade_ti_s", 600.0, 10.0, 36_000.0),
-    ("warm_threshold_c", 38.5, 36.0, 40.0),
-    ("warm_hold_s", 60.0, 0.0, 3600.0),
-    ("pressure_margin_mmhg", 10.0, 0.0, 50.0),
-    ("flow_per_mmhg", 10.0, 0.0, 100.0),
+/// The parameters the plugin takes, each with its unit, allowed range and default.
+const PARAMS: &[ParamSpec<'static>] = &[
+    ParamSpec::with_default("tissue_target_c", "°C", 36.0, 40.0, 39.0),
+    ParamSpec::with_default("inflow_max_c", "°C", 37.0, 43.0, 42.0),
+    ParamSpec::with_default("cascade_kp", "°C/°C", 0.0, 20.0, 2.0),
+    ParamSpec::with_default("cascade_ti_s", "s", 10.0, 36_000.0, 600.0),
+    ParamSpec::with_default("warm_threshold_c", "°C", 36.0, 40.0, 38.5),
+    ParamSpec::with_default("warm_hold_s", "s", 0.0, 3600.0, 60.0),
+    ParamSpec::with_default("pressure_margin_mmhg", "mmHg", 0.0, 50.0, 10.0),
+    ParamSpec::with_default("flow_per_mmhg", "mL/min/mmHg", 0.0, 100.0, 10.0),
 ];
 
+/// The file's value of a declared parameter, or its default.
 fn param(params: &Params<'_>, name: &str) -> Result<f64, String> {
-    let &(_, default, min, max) = PARAMS
+    PARAMS
         .iter()
-        .find(|p| p.0 == name)
-        .ok_or_else(|| format!("no parameter `{name}`"))?;
-    match params.get(name) {
-        Some(v) if v.is_finite() && (min..=max).contains(&v) => Ok(v),
-        Some(v) => Err(format!(
-            "`{name}` must be a number from {min} to {max}, found {v}"
-        )),
-        None => Ok(default),
-    }
+        .find(|p| p.name == name)
+        .and_then(|p| p.value(params))
+        .ok_or_else(|| format!("missing plugin parameter `{name}`"))
 }
 
 pub struct Ilp {
@@ -122,19 +117,11 @@ impl Protocol for Ilp {
         "tissue_in_band_min",
     ];
 
+    const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
+
     fn validate(params: Params<'_>) -> Result<(), String> {
-        for (name, _) in params.iter() {
-            if !PARAMS.iter().any(|p| p.0 == name) {
-                let known: Vec<&str> = PARAMS.iter().map(|p| p.0).collect();
-                return Err(format!(
-                    "unknown parameter `{name}`; the ilp plugin takes {}",
-                    known.join(", ")
-                ));
-            }
-        }
-        for (name, ..) in PARAMS {
-            param(&params, name)?;
-        }
+        // Each parameter is checked against `PARAMS` before this is called; what is left is
+        // how two of them relate.
         if param(&params, "tissue_target_c")? >= param(&params, "inflow_max_c")? {
             return Err("`tissue_target_c` must be below `inflow_max_c`".to_string());
         }

@@ -16,8 +16,8 @@
 //! (°C), and optionally `urine_volume` (mL).
 
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
-    validity,
+    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
+    state, validity,
 };
 
 /// Flow above which the kidney counts as perfused (EXAM, §4A).
@@ -64,14 +64,22 @@ impl Kidney {
     }
 }
 
-fn positive(params: &Params<'_>, name: &str) -> Result<Option<f64>, String> {
-    match params.get(name) {
-        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
-        Some(v) => Err(format!(
-            "`{name}` must be a number greater than 0, found {v}"
-        )),
-        None => Ok(None),
-    }
+/// The parameters the plugin takes.
+const PARAMS: &[ParamSpec<'static>] = &[
+    // An adult kidney weighs about 150 g (§10.2); the range takes paediatric to large grafts.
+    ParamSpec::required("kidney_mass_g", "g", 20.0, 1000.0),
+    // NMP: assessment starts once the perfusate has held this temperature for `warm_hold_s`.
+    ParamSpec::with_default("warm_threshold_c", "°C", 20.0, 38.0, 35.5),
+    ParamSpec::with_default("warm_hold_s", "s", 0.0, 3600.0, 60.0),
+];
+
+/// The file's value of a declared parameter, or its default.
+fn param(params: &Params<'_>, name: &str) -> Result<f64, String> {
+    PARAMS
+        .iter()
+        .find(|p| p.name == name)
+        .and_then(|p| p.value(params))
+        .ok_or_else(|| format!("missing plugin parameter `{name}`"))
 }
 
 impl Protocol for Kidney {
@@ -92,19 +100,10 @@ impl Protocol for Kidney {
         "evnp_points_urine",
     ];
 
-    fn validate(params: Params<'_>) -> Result<(), String> {
-        const KNOWN: [&str; 3] = ["kidney_mass_g", "warm_threshold_c", "warm_hold_s"];
-        for (name, _) in params.iter() {
-            if !KNOWN.contains(&name) {
-                return Err(format!(
-                    "unknown parameter `{name}`; the kidney plugin takes {}",
-                    KNOWN.join(", ")
-                ));
-            }
-        }
-        positive(&params, "kidney_mass_g")?.ok_or("missing `kidney_mass_g` (grams)")?;
-        positive(&params, "warm_threshold_c")?;
-        positive(&params, "warm_hold_s")?;
+    const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
+
+    fn validate(_params: Params<'_>) -> Result<(), String> {
+        // Every parameter is checked against `PARAMS` before this is called.
         Ok(())
     }
 
@@ -115,11 +114,11 @@ impl Protocol for Kidney {
             mean_flow: ctx.signal("mean_flow")?,
             perfusate_temp: ctx.signal("perfusate_temp")?,
             urine_volume: ctx.signal("urine_volume").ok(),
-            mass_g: p.require("kidney_mass_g")?,
+            mass_g: param(p, "kidney_mass_g")?,
             assessment_phase: ctx.phase("assessment").ok().map(|i| i as u32),
             warm_up_phase: ctx.phase("warm_up").ok().map(|i| i as u32),
-            warm_threshold_c: p.get("warm_threshold_c").unwrap_or(35.5),
-            warm_hold_s: p.get("warm_hold_s").unwrap_or(60.0),
+            warm_threshold_c: param(p, "warm_threshold_c")?,
+            warm_hold_s: param(p, "warm_hold_s")?,
             period_s: ctx.period_s,
             warm_since_s: None,
             ri_at_2min: f64::NAN,

@@ -21,8 +21,8 @@ mod viability;
 
 use automation::{DrugLoop, SweepLoop, Trigger};
 use perfuse_plugin_sdk::{
-    CreateContext, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
-    validity,
+    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
+    state, validity,
 };
 use viability::{Evidence, Verdict, groningen, vittal};
 
@@ -35,33 +35,25 @@ const BILE_SAMPLES: usize = 61;
 /// Flow below which a resistance is not defined, mL/min.
 const MIN_FLOW_ML_MIN: f64 = 5.0;
 
-const PARAMS: [&str; 14] = [
-    "warm_threshold_c",
-    "warm_hold_s",
-    "vittal_at_s",
-    "groningen_at_s",
-    "drug_interval_s",
-    "vasodilator_below_ml_min",
-    "vasodilator_step_ml_h",
-    "insulin_above_mmol_l",
-    "insulin_step_ml_h",
-    "glucagon_below_mmol_l",
-    "glucagon_step_ml_h",
-    "sweep_interval_s",
-    "ph_target",
-    "sweep_gain_l_min_per_ph",
+/// The parameters the plugin takes. None has a default: each is needed only by protocols with
+/// the part it serves (a warm-up phase, drug pumps, a sweep gas flow, lactate), and `create`
+/// asks for it there.
+const PARAMS: &[ParamSpec<'static>] = &[
+    ParamSpec::optional("warm_threshold_c", "°C", 20.0, 38.0),
+    ParamSpec::optional("warm_hold_s", "s", 1.0, 3600.0),
+    ParamSpec::optional("vittal_at_s", "s", 60.0, 86_400.0),
+    ParamSpec::optional("groningen_at_s", "s", 60.0, 86_400.0),
+    ParamSpec::optional("drug_interval_s", "s", 10.0, 3600.0),
+    ParamSpec::optional("vasodilator_below_ml_min", "mL/min", 1.0, 2000.0),
+    ParamSpec::optional("vasodilator_step_ml_h", "mL/h", 0.01, 50.0),
+    ParamSpec::optional("insulin_above_mmol_l", "mmol/L", 1.0, 40.0),
+    ParamSpec::optional("insulin_step_ml_h", "mL/h", 0.01, 50.0),
+    ParamSpec::optional("glucagon_below_mmol_l", "mmol/L", 0.5, 20.0),
+    ParamSpec::optional("glucagon_step_ml_h", "mL/h", 0.01, 50.0),
+    ParamSpec::optional("sweep_interval_s", "s", 1.0, 3600.0),
+    ParamSpec::optional("ph_target", "pH", 6.8, 7.8),
+    ParamSpec::optional("sweep_gain_l_min_per_ph", "L/min/pH", 0.01, 20.0),
 ];
-
-/// A finite parameter above 0, if given.
-fn positive(params: &Params<'_>, name: &str) -> Result<Option<f64>, String> {
-    match params.get(name) {
-        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
-        Some(v) => Err(format!(
-            "`{name}` must be a number greater than 0, found {v}"
-        )),
-        None => Ok(None),
-    }
-}
 
 /// A parameter the protocol's circuit makes necessary.
 fn needed(params: &Params<'_>, name: &str, why: &str) -> Result<f64, String> {
@@ -209,22 +201,11 @@ impl Protocol for Liver {
         "groningen_viable",
     ];
 
+    const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
+
     fn validate(params: Params<'_>) -> Result<(), String> {
-        for (name, v) in params.iter() {
-            if !PARAMS.contains(&name) {
-                return Err(format!(
-                    "unknown parameter `{name}`; the liver plugin takes {}",
-                    PARAMS.join(", ")
-                ));
-            }
-            if name == "ph_target" {
-                if !(6.8..=7.8).contains(&v) {
-                    return Err(format!("`ph_target` must be from 6.8 to 7.8, found {v}"));
-                }
-            } else {
-                positive(&params, name)?;
-            }
-        }
+        // Each parameter is checked against `PARAMS` before this is called; what is left is
+        // how two of them relate.
         if let (Some(lo), Some(hi)) = (
             params.get("glucagon_below_mmol_l"),
             params.get("insulin_above_mmol_l"),

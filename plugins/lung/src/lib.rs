@@ -22,7 +22,8 @@ mod settings;
 pub mod verdict;
 
 use perfuse_plugin_sdk::{
-    CreateContext, Params, Protocol, StepInput, StepOutput, export_plugin, state, validity,
+    CreateContext, ParamSpec, Params, Protocol, StepInput, StepOutput, export_plugin, state,
+    validity,
 };
 
 use settings::Settings;
@@ -142,6 +143,8 @@ impl Protocol for Lung {
         "reason_peak_pressure_worse",
         "verdict_suitable",
     ];
+
+    const PARAMS: &'static [ParamSpec<'static>] = &settings::PARAMS;
 
     fn validate(params: Params<'_>) -> Result<(), String> {
         Settings::from_pairs(&params.iter().collect::<Vec<_>>()).map(|_| ())

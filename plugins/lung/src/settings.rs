@@ -1,17 +1,27 @@
 //! The plugin's parameters: every number of the Toronto protocol that the RON file cannot express
 //! as a setpoint, checked once in `validate` and read as plain fields afterwards.
 
-/// One parameter: its name (with its unit), its allowed range and what it means.
+use perfuse_plugin_sdk::ParamSpec;
+
+/// One parameter: its name, its unit, its allowed range and what it means.
 struct Def {
     name: &'static str,
+    unit: &'static str,
     min: f64,
     max: f64,
     meaning: &'static str,
 }
 
-const fn def(name: &'static str, min: f64, max: f64, meaning: &'static str) -> Def {
+const fn def(
+    name: &'static str,
+    unit: &'static str,
+    min: f64,
+    max: f64,
+    meaning: &'static str,
+) -> Def {
     Def {
         name,
+        unit,
         min,
         max,
         meaning,
@@ -20,83 +30,120 @@ const fn def(name: &'static str, min: f64, max: f64, meaning: &'static str) -> D
 
 /// Every parameter, all required: the protocol file carries each number with its source.
 const DEFS: [Def; 16] = [
-    def("donor_weight_kg", 10.0, 200.0, "donor body weight"),
+    def("donor_weight_kg", "kg", 10.0, 200.0, "donor body weight"),
     def(
         "cardiac_output_ml_kg_min",
+        "mL/kg/min",
         20.0,
         200.0,
         "estimated cardiac output per kg of donor weight",
     ),
     def(
         "target_flow_fraction",
+        "1",
         0.05,
         1.5,
         "target flow as a fraction of the estimated cardiac output",
     ),
     def(
         "flow_start_fraction",
+        "1",
         0.01,
         1.0,
         "first flow step as a fraction of the target flow",
     ),
-    def("flow_step_s", 1.0, 7200.0, "time between flow steps"),
+    def("flow_step_s", "s", 1.0, 7200.0, "time between flow steps"),
     def(
         "flow_rampup_s",
+        "s",
         1.0,
         14_400.0,
         "time to reach the target flow",
     ),
     def(
         "ventilation_start_c",
+        "°C",
         20.0,
         37.5,
         "perfusate temperature at which ventilation starts",
     ),
     def(
         "tidal_volume_ml_kg",
+        "mL/kg",
         1.0,
         15.0,
         "tidal volume per kg of donor weight",
     ),
-    def("respiratory_rate_per_min", 1.0, 40.0, "ventilator rate"),
-    def("peep_cmh2o", 0.0, 20.0, "positive end-expiratory pressure"),
+    def(
+        "respiratory_rate_per_min",
+        "1/min",
+        1.0,
+        40.0,
+        "ventilator rate",
+    ),
+    def(
+        "peep_cmh2o",
+        "cmH2O",
+        0.0,
+        20.0,
+        "positive end-expiratory pressure",
+    ),
     def(
         "fio2_maintenance_pct",
+        "%",
         21.0,
         100.0,
         "inspired oxygen between assessments",
     ),
     def(
         "fio2_assessment_pct",
+        "%",
         21.0,
         100.0,
         "inspired oxygen during an assessment",
     ),
     def(
         "assessment_every_s",
+        "s",
         60.0,
         86_400.0,
         "time between assessments",
     ),
     def(
         "assessment_wait_s",
+        "s",
         10.0,
         3600.0,
         "time at assessment FiO2 before the assessment is recorded",
     ),
     def(
         "pf_threshold_mmhg",
+        "mmHg",
         50.0,
         700.0,
         "P/F ratio below which the lung is declined",
     ),
     def(
         "deterioration_fraction",
+        "1",
         0.01,
         1.0,
         "change between assessments that counts as deterioration",
     ),
 ];
+
+/// The parameters as the plugin declares them (metadata record, `perfuse plugins`): every one
+/// required, in its range.
+pub const PARAMS: [ParamSpec<'static>; DEFS.len()] = {
+    let mut out = [ParamSpec::required("", "", 0.0, 0.0); DEFS.len()];
+    let mut i = 0;
+    while i < DEFS.len() {
+        let d = &DEFS[i];
+        out[i] = ParamSpec::required(d.name, d.unit, d.min, d.max);
+        i += 1;
+    }
+    out
+};
 
 /// The checked parameters.
 #[derive(Debug, Clone, Copy)]

@@ -22,8 +22,14 @@
 //!   [`PluginDescriptor::restore`], [`Protocol::save`], [`Protocol::restore`], [`state`]). The host
 //!   reads the two appended fields only from plugins of minor 2 or later.
 //!
+//! The [`metadata`] record the export macro also writes (id, version, ABI, declared parameters)
+//! has its own format version: a host reads it from the library file without running it.
+//!
 //! The SDK depends on nothing of the core, and the core's types never appear here.
 
+pub mod metadata;
+
+pub use metadata::ParamSpec;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -369,6 +375,12 @@ pub trait Protocol: Sized + 'static {
     const VERSION: &'static str;
     /// Names of the derived values, in the order [`StepOutput::derived`] carries them.
     const DERIVED: &'static [&'static str];
+    /// The parameters it takes from `plugin_params`, with unit, range and default. They are
+    /// written into the library's [`metadata`] record, so the host refuses unknown, missing and
+    /// out-of-range values before it opens the library, and `perfuse plugins` lists them; the
+    /// SDK checks them again before [`Protocol::validate`]. None declared (the default): the
+    /// plugin checks its own.
+    const PARAMS: &'static [ParamSpec<'static>] = &[];
 
     /// Checks the parameters a protocol file passes; the message says which and why.
     fn validate(params: Params<'_>) -> Result<(), String>;
@@ -631,7 +643,13 @@ pub mod __rt {
     /// # Safety
     /// See the module documentation.
     pub unsafe fn validate<P: Protocol>(ptr: *const Param, n: usize, err: *mut ErrorBuf) -> i32 {
-        match catch_unwind(|| P::validate(params(ptr, n))) {
+        let checked = |p: Params<'_>| {
+            if !P::PARAMS.is_empty() {
+                metadata::check(P::PARAMS, p.iter()).map_err(|e| e.message)?;
+            }
+            P::validate(p)
+        };
+        match catch_unwind(|| checked(params(ptr, n))) {
             Ok(Ok(())) => status::OK,
             Ok(Err(msg)) => {
                 write_err(err, &msg);
@@ -864,6 +882,10 @@ macro_rules! export_plugin {
                 save: Some(__save),
                 restore: Some(__restore),
             };
+            // Read from the file by the host before the library is ever opened.
+            #[used]
+            #[unsafe(link_section = ".perfuse_plugin")]
+            static METADATA: [u8; $crate::metadata::SIZE] = $crate::metadata::record::<$ty>();
             #[unsafe(no_mangle)]
             pub extern "C" fn perfuse_plugin_descriptor_v1() -> *const $crate::PluginDescriptor {
                 &DESCRIPTOR

@@ -14,7 +14,8 @@
 //! (mmol/L, measured in the arterial line).
 
 use perfuse_plugin_sdk::{
-    CreateContext, Params, Protocol, StepInput, StepOutput, export_plugin, state, validity,
+    CreateContext, ParamSpec, Params, Protocol, StepInput, StepOutput, export_plugin, state,
+    validity,
 };
 
 /// Pump flow above which the donor counts as reperfused, mL/min (my choice: well above the
@@ -38,29 +39,23 @@ pub struct TaNrp {
     lactate_at_reperfusion: f64,
 }
 
-/// The parameters the plugin takes, each with its default (NaN: required) and allowed range.
-const PARAMS: [(&str, f64, f64, f64); 6] = [
-    ("bsa_m2", f64::NAN, 0.2, 3.5),
-    ("flow_index_l_min_m2", 2.4, 1.0, 4.0),
-    ("ramp_s", 300.0, 0.0, 3600.0),
-    ("wean_step_fraction", 0.25, 0.01, 1.0),
-    ("wean_step_s", 300.0, 1.0, 3600.0),
-    ("wean_min_fraction", 0.5, 0.0, 1.0),
+/// The parameters the plugin takes, each with its unit, allowed range and default.
+const PARAMS: &[ParamSpec<'static>] = &[
+    ParamSpec::required("bsa_m2", "m²", 0.2, 3.5),
+    ParamSpec::with_default("flow_index_l_min_m2", "L/min/m²", 1.0, 4.0, 2.4),
+    ParamSpec::with_default("ramp_s", "s", 0.0, 3600.0, 300.0),
+    ParamSpec::with_default("wean_step_fraction", "1", 0.01, 1.0, 0.25),
+    ParamSpec::with_default("wean_step_s", "s", 1.0, 3600.0, 300.0),
+    ParamSpec::with_default("wean_min_fraction", "1", 0.0, 1.0, 0.5),
 ];
 
+/// The file's value of a declared parameter, or its default.
 fn param(params: &Params<'_>, name: &str) -> Result<f64, String> {
-    let &(_, default, min, max) = PARAMS
+    PARAMS
         .iter()
-        .find(|p| p.0 == name)
-        .ok_or_else(|| format!("no parameter `{name}`"))?;
-    match params.get(name) {
-        Some(v) if v.is_finite() && (min..=max).contains(&v) => Ok(v),
-        Some(v) => Err(format!(
-            "`{name}` must be a number from {min} to {max}, found {v}"
-        )),
-        None if default.is_nan() => Err(format!("missing `{name}`")),
-        None => Ok(default),
-    }
+        .find(|p| p.name == name)
+        .and_then(|p| p.value(params))
+        .ok_or_else(|| format!("missing plugin parameter `{name}`"))
 }
 
 impl TaNrp {
@@ -80,19 +75,10 @@ impl Protocol for TaNrp {
         "lactate_cleared_pct",
     ];
 
-    fn validate(params: Params<'_>) -> Result<(), String> {
-        for (name, _) in params.iter() {
-            if !PARAMS.iter().any(|p| p.0 == name) {
-                let known: Vec<&str> = PARAMS.iter().map(|p| p.0).collect();
-                return Err(format!(
-                    "unknown parameter `{name}`; the ta-nrp plugin takes {}",
-                    known.join(", ")
-                ));
-            }
-        }
-        for (name, ..) in PARAMS {
-            param(&params, name)?;
-        }
+    const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
+
+    fn validate(_params: Params<'_>) -> Result<(), String> {
+        // Every parameter is checked against `PARAMS` before this is called.
         Ok(())
     }
 
@@ -177,10 +163,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_parameter_table_has_a_range_for_every_default() {
-        for (name, default, min, max) in PARAMS {
-            assert!(min < max, "{name}");
-            assert!(default.is_nan() || (min..=max).contains(&default), "{name}");
-        }
+    fn the_declared_parameters_read_back_from_the_metadata_record() {
+        // The reader refuses unordered ranges and defaults outside them.
+        let record = perfuse_plugin_sdk::metadata::record::<TaNrp>();
+        let read = perfuse_plugin_sdk::metadata::parse(&record).unwrap();
+        assert_eq!(read.params, PARAMS);
     }
 }
