@@ -258,7 +258,10 @@ impl SimHal {
                 FaultKind::HeaterRunaway { heater } => {
                     self.each_actuator(heater, ActuatorKind::is_heater, Actuator::run_away)
                 }
-                FaultKind::ActuatorLoss { actuator } => self.actuators[actuator].lose(),
+                FaultKind::ActuatorLoss {
+                    actuator,
+                    duration_s,
+                } => self.actuators[actuator].lose(f.at_s + duration_s),
                 FaultKind::MainsLoss => self.supply.lose_mains(f.at_s),
             }
         }

@@ -398,9 +398,21 @@ impl Alarms {
                     rules.join(", ")
                 )
             } else {
+                let backup = plan
+                    .sensors
+                    .iter()
+                    .find(|s| s.signal == c.signal)
+                    .and_then(|s| s.backup);
+                let failed = match backup {
+                    Some(b) => format!(
+                        "Sensor `{sensor}` and its backup `{}` failed",
+                        plan.signals[b].id
+                    ),
+                    None => format!("Sensor `{sensor}` failed"),
+                };
                 format!(
-                    "Sensor `{sensor}` failed: {} cannot be judged; the most protective of \
-                     their actions is taken",
+                    "{failed}: {} cannot be judged; the most protective of their actions is \
+                     taken",
                     rules.join(", ")
                 )
             };

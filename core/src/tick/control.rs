@@ -1,6 +1,7 @@
 //! Control: one PI loop per controlled actuator, with feed-forward, anti-windup and pulsatile
 //! modulation. Its output is a request; the Safety stage decides what is sent.
 
+use super::feedback::FeedbackCheck;
 use super::protocol::{PluginOutputs, Targets};
 use super::{Clock, LatestFrame, Signals};
 use crate::plan::{ActuatorPlan, FeedforwardPlan, LoopPlan};
@@ -49,10 +50,19 @@ impl Command {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Restraint {
     None,
-    /// A safety action cut the output, or the actuator does not follow its commands; the
-    /// actuator got (or delivered) this mean command, and the loop continues from it.
+    /// A safety action cut the output: the actuator got this mean command, and the loop
+    /// continues from it.
     Track {
         delivered: f64,
+    },
+    /// The actuator does not follow its commands (its `not_following` alarm is active): it
+    /// delivered this mean command, and the output stays within `margin` of it. The margin,
+    /// half the actuator's feedback tolerance, lets the loop find out that the actuator listens
+    /// again: then each delivery moves the band on, and control resumes at the actuator's rate
+    /// limit instead of stepping to a wound-up command.
+    Follow {
+        delivered: f64,
+        margin: f64,
     },
     /// The actuator's rate limit slowed the output, or its delivery is unknown: the integral
     /// holds.
@@ -148,8 +158,19 @@ impl ControlLoop {
         }
         // The integral alone never exceeds what the actuator can deliver.
         self.integral = self.integral.clamp(lo - ff, hi - ff);
-        self.mean_output = (ff + p.kp * error + self.integral).clamp(lo, hi);
-        self.mean_output
+        let mut output = (ff + p.kp * error + self.integral).clamp(lo, hi);
+        if let Restraint::Follow { delivered, margin } = restraint {
+            // Back-calculation: the integral is set so that the output sits at the band's edge.
+            let followed = output
+                .clamp(delivered - margin, delivered + margin)
+                .clamp(lo, hi);
+            if followed != output {
+                self.integral = followed - ff - p.kp * error;
+                output = followed;
+            }
+        }
+        self.mean_output = output;
+        output
     }
 }
 
@@ -193,12 +214,14 @@ pub fn run_loops(
         // What the actuator really got, as a mean: what it reports it delivered (last tick's
         // command as the device applied it) while it does not follow, or what safety let
         // through when it cut the request last tick. A near-zero pulsatile factor says nothing
-        // about the mean: that tick is not tracked.
+        // about the mean: that tick is not tracked. Without a report the integral holds.
         let delivered = frame.0.delivered[ch.index];
         let restraint = if cmd.not_following {
             if delivered.is_finite() && lp.modulation > 0.2 {
-                Restraint::Track {
+                let half_tolerance = FeedbackCheck::new(spec, dt).tolerance(delivered) / 2.0;
+                Restraint::Follow {
                     delivered: delivered / lp.modulation,
+                    margin: half_tolerance / lp.modulation,
                 }
             } else {
                 Restraint::Hold
@@ -270,6 +293,31 @@ mod tests {
         // Released: the first output continues from 20, it does not jump.
         let first = lp.update(10.0, 0.0, 0.01, (0.0, 100.0), Restraint::None);
         assert!((first - 20.0).abs() < 0.2, "jumped to {first}");
+    }
+
+    #[test]
+    fn a_loop_whose_actuator_does_not_follow_stays_near_the_delivery_and_resumes_from_it() {
+        let mut lp = pi(0.5, 1.0);
+        let follow = |d| Restraint::Follow {
+            delivered: d,
+            margin: 2.0,
+        };
+        // The actuator holds 20 while the loop wants far more: no wind-up beyond the margin.
+        for _ in 0..10_000 {
+            lp.update(10.0, 0.0, 0.01, (0.0, 100.0), follow(20.0));
+        }
+        assert_eq!(lp.mean_output, 22.0);
+        // It listens again: the loop goes on from there at its own pace (its integral), never
+        // more than the margin beyond the last delivery.
+        let mut d = 22.0;
+        for _ in 0..500 {
+            let out = lp.update(10.0, 0.0, 0.01, (0.0, 100.0), follow(d));
+            assert!(out <= d + 2.0 + 1e-9, "{out} from {d}");
+            assert!(out > d, "resumed");
+            d = out;
+        }
+        // 5 s of the integral's push (1 × error 10 per s) on top of 22.
+        assert!((d - 72.0).abs() < 0.5, "{d}");
     }
 
     #[test]
