@@ -157,9 +157,9 @@ pub fn record_tick(
     phase: Res<PhaseState>,
     actuators: Query<(&ActuatorChannel, &Command)>,
     mut rec: ResMut<Recorder>,
-    (sent, latest, plugin, alarms, events): (
+    latest: Res<LatestFrame>,
+    (sent, plugin, alarms, events): (
         Res<SentCommands>,
-        Res<LatestFrame>,
         Res<PluginOutputs>,
         Res<Alarms>,
         Res<TickEvents>,
