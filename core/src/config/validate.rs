@@ -868,11 +868,7 @@ fn check_coverage(
             .fold(0, |m, r| m | r.phases);
         let n = file.phases.len().min(64);
         let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-        if sensor.backup.is_some() {
-            out.push(plan);
-            continue;
-        }
-        if plan.phases & !watched & all == 0 {
+        if sensor.backup.is_none() && plan.phases & !watched & all == 0 {
             continue;
         }
         if !accepted {
