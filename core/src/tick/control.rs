@@ -56,7 +56,9 @@ pub enum Restraint {
         delivered: f64,
     },
     /// The actuator does not follow its commands (its `not_following` alarm is active): it
-    /// delivered this mean command, and the output stays within `margin` of it. The margin,
+    /// delivered this mean command, and the output stays at most `margin` above it. Only from
+    /// above: an actuator that delivers more than commanded (a runaway heater) never pulls the
+    /// command up after it. The margin,
     /// half the actuator's feedback tolerance, lets the loop find out that the actuator listens
     /// again: then each delivery moves the band on, and control resumes at the actuator's rate
     /// limit instead of stepping to a wound-up command.
@@ -160,10 +162,8 @@ impl ControlLoop {
         self.integral = self.integral.clamp(lo - ff, hi - ff);
         let mut output = (ff + p.kp * error + self.integral).clamp(lo, hi);
         if let Restraint::Follow { delivered, margin } = restraint {
-            // Back-calculation: the integral is set so that the output sits at the band's edge.
-            let followed = output
-                .clamp(delivered - margin, delivered + margin)
-                .clamp(lo, hi);
+            // Back-calculation: the integral is set so that the output sits at the cap.
+            let followed = output.min(delivered + margin).clamp(lo, hi);
             if followed != output {
                 self.integral = followed - ff - p.kp * error;
                 output = followed;
