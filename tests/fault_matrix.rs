@@ -90,6 +90,47 @@ const fn lost_then(
     }
 }
 
+/// An actuator's channel lost: it hears no command, holds its last one or falls to its safe
+/// state, and reports what it delivers. The bound is the time until the loop's command leaves
+/// the delivery by more than the tolerance (at once for a pump that stops; for one that holds,
+/// when the organ's needs drift from what it holds), plus the kind's persistence.
+const fn actuator_lost(
+    protocol: &'static str,
+    fault: &'static str,
+    alarm: &'static str,
+    safe: &'static [(&'static str, Expect)],
+    bound: u64,
+) -> Case {
+    case(
+        protocol,
+        fault,
+        "HAL channel lost (actuator)",
+        alarm,
+        "high",
+        safe,
+        bound,
+    )
+}
+
+/// Every probe of the temperature a heater's loop controls lost: HIGH, heater off, flow on.
+const fn probes_lost(
+    protocol: &'static str,
+    fault: &'static str,
+    alarm: &'static str,
+    safe: &'static [(&'static str, Expect)],
+    bound: u64,
+) -> Case {
+    case(
+        protocol,
+        fault,
+        "every probe of the controlled temperature lost",
+        alarm,
+        "high",
+        safe,
+        bound,
+    )
+}
+
 const fn plugin(mode: u32, class: &'static str, bound: u64) -> Case {
     Case {
         protocol: "kidney-hmp.ron",
@@ -407,7 +448,7 @@ const MATRIX: &[Case] = &[
         "sensor dropout (NaN)",
         "temperature_sensor_failed",
         "high",
-        &[("heater", AtMost(50.0)), ("pv_pump", Above(0.0))],
+        &[("heater", Is(0.0)), ("pv_pump", Above(0.0))],
         52,
     ),
     // The runaway heater takes a little over 2 minutes to push the perfusate from 37 to 38.5 °C.
@@ -482,15 +523,6 @@ const MATRIX: &[Case] = &[
         &[("pv_pump", Above(0.0))],
         12,
     ),
-    case(
-        "liver-hope.ron",
-        "channel-loss:perfusate_temp@20m",
-        "HAL channel lost (sensor)",
-        "temperature_sensor_failed",
-        "high",
-        &[("cooler", AtMost(0.0)), ("pv_pump", Above(0.0))],
-        52,
-    ),
     // The heater-cooler at full heat needs about 15 minutes to warm the perfusate from 10 to 15 °C.
     case(
         "liver-hope.ron",
@@ -545,15 +577,6 @@ const MATRIX: &[Case] = &[
         "high",
         &[("pv_pump", Above(0.0))],
         12,
-    ),
-    case(
-        "liver-dhope.ron",
-        "channel-loss:perfusate_temp@20m",
-        "HAL channel lost (sensor)",
-        "temperature_sensor_failed",
-        "high",
-        &[("cooler", AtMost(0.0)), ("pv_pump", Above(0.0))],
-        52,
     ),
     case(
         "liver-dhope.ron",
@@ -1268,6 +1291,200 @@ const MATRIX: &[Case] = &[
         "air@20m",
         "bubble_sensor_failed",
         HIPEC_SAFE,
+        12,
+    ),
+    actuator_lost(
+        "kidney-hmp.ron",
+        "channel-loss:pump@10m",
+        "pump_not_following",
+        &[],
+        230,
+    ),
+    actuator_lost(
+        "kidney-nmp.ron",
+        "channel-loss:pump@20m",
+        "pump_not_following",
+        &[("pump", Above(100.0))],
+        3700,
+    ),
+    actuator_lost(
+        "heart-nmp.ron",
+        "channel-loss:pump@30m",
+        "pump_not_following",
+        &[("pump", Above(0.0))],
+        6000,
+    ),
+    actuator_lost(
+        "heart-hope.ron",
+        "channel-loss:pump@30m",
+        "pump_not_following",
+        &[],
+        250,
+    ),
+    actuator_lost(
+        "lung-evlp.ron",
+        "channel-loss:pump@60m",
+        "pump_not_following",
+        &[("pump", Above(0.0))],
+        400,
+    ),
+    actuator_lost(
+        "liver-nmp.ron",
+        "channel-loss:ha_pump@40m",
+        "ha_pump_not_following",
+        &[("ha_pump", Above(0.0))],
+        5000,
+    ),
+    actuator_lost(
+        "liver-hope.ron",
+        "channel-loss:pv_pump@20m",
+        "pv_pump_not_following",
+        &[],
+        250,
+    ),
+    actuator_lost(
+        "liver-dhope.ron",
+        "channel-loss:ha_pump@20m",
+        "ha_pump_not_following",
+        &[],
+        250,
+    ),
+    actuator_lost(
+        "ta-nrp.ron",
+        "channel-loss:pump@20m",
+        "pump_not_following",
+        &[("pump", Above(0.0))],
+        11500,
+    ),
+    actuator_lost(
+        "ilp-leg.ron",
+        "channel-loss:pump@45m",
+        "pump_not_following",
+        &[("pump", Above(0.0))],
+        36000,
+    ),
+    actuator_lost(
+        "ilp-arm.ron",
+        "channel-loss:pump@45m",
+        "pump_not_following",
+        &[("pump", Above(0.0))],
+        20000,
+    ),
+    actuator_lost(
+        "hipec-mmc.ron",
+        "channel-loss:inflow_pump@20m",
+        "inflow_pump_not_following",
+        &[],
+        300,
+    ),
+    actuator_lost(
+        "hipec-oxaliplatin.ron",
+        "channel-loss:inflow_pump@25m",
+        "inflow_pump_not_following",
+        &[],
+        300,
+    ),
+    actuator_lost(
+        "hithoc.ron",
+        "channel-loss:inflow_pump@20m",
+        "inflow_pump_not_following",
+        &[],
+        300,
+    ),
+    // Every probe of each heater loop's temperature lost. Kidney NMP's loop reads the
+    // arterial-line probe backed up by the reservoir one: only losing both leaves it blind.
+    Case {
+        then: "channel-loss:reservoir_temp@20m",
+        ..probes_lost(
+            "kidney-nmp.ron",
+            "channel-loss:perfusate_temp@20m",
+            "perfusate_temp_sensor_failed",
+            &[("heater", Is(0.0)), ("pump", Above(100.0))],
+            102,
+        )
+    },
+    probes_lost(
+        "heart-nmp.ron",
+        "channel-loss:perfusate_temp@30m",
+        "temperature_probe_failed",
+        &[("heater", Is(0.0)), ("pump", Above(0.0))],
+        52,
+    ),
+    probes_lost(
+        "heart-hope.ron",
+        "channel-loss:perfusate_temp@30m",
+        "temperature_probe_failed",
+        &[("cooler", Is(0.0)), ("pump", Above(0.0))],
+        52,
+    ),
+    probes_lost(
+        "lung-evlp.ron",
+        "channel-loss:perfusate_temp@60m",
+        "temperature_sensor_failed",
+        &[("heater", Is(0.0)), ("pump", Above(0.0))],
+        102,
+    ),
+    probes_lost(
+        "liver-nmp.ron",
+        "channel-loss:perfusate_temp@40m",
+        "temperature_sensor_failed",
+        &[("heater", Is(0.0)), ("pv_pump", Above(0.0))],
+        52,
+    ),
+    probes_lost(
+        "liver-hope.ron",
+        "channel-loss:perfusate_temp@20m",
+        "temperature_sensor_failed",
+        &[("cooler", Is(0.0)), ("pv_pump", Above(0.0))],
+        52,
+    ),
+    probes_lost(
+        "liver-dhope.ron",
+        "channel-loss:perfusate_temp@20m",
+        "temperature_sensor_failed",
+        &[("cooler", Is(0.0)), ("pv_pump", Above(0.0))],
+        52,
+    ),
+    probes_lost(
+        "ta-nrp.ron",
+        "channel-loss:blood_temp@20m",
+        "blood_temp_sensor_failed",
+        &[("heater_cooler", Is(0.0)), ("pump", Above(0.0))],
+        102,
+    ),
+    probes_lost(
+        "ilp-leg.ron",
+        "channel-loss:inflow_temp@45m",
+        "inflow_temp_sensor_failed",
+        &[("heater", Is(0.0)), ("pump", Above(0.0))],
+        102,
+    ),
+    probes_lost(
+        "ilp-arm.ron",
+        "channel-loss:inflow_temp@45m",
+        "inflow_temp_sensor_failed",
+        &[("heater", Is(0.0)), ("pump", Above(0.0))],
+        102,
+    ),
+    probes_lost(
+        "hipec-mmc.ron",
+        "channel-loss:inflow_temp@20m",
+        "inflow_probe_failed",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        12,
+    ),
+    probes_lost(
+        "hipec-oxaliplatin.ron",
+        "channel-loss:inflow_temp@25m",
+        "inflow_probe_failed",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
+        12,
+    ),
+    probes_lost(
+        "hithoc.ron",
+        "channel-loss:inflow_temp@20m",
+        "inflow_probe_failed",
+        &[("heater", Is(0.0)), ("inflow_pump", Above(0.0))],
         12,
     ),
     // The plugin, for any protocol (here kidney HMP): contained, control goes on.

@@ -324,14 +324,17 @@ fn a_lost_left_atrial_pressure_is_reported() {
 }
 
 #[test]
-fn a_lost_temperature_probe_limits_the_heater() {
+fn a_lost_temperature_probe_switches_the_heater_off() {
+    // The heater loop's only probe: nothing to fall back on, so the heater is not run blind.
     let mut run = lockstep(&evlp(), &["dropout:perfusate_temp:60@10m"], 8);
-    let heater = actuator(&run, "heater");
+    let (heater, pump) = (actuator(&run, "heater"), actuator(&run, "pump"));
     let (_, before) = interlock(&mut run, "temperature_sensor_failed", 1.0, 610.0, |r| {
         r.signal("perfusate_temp").unwrap().1 == validity::IMPLAUSIBLE
     });
     assert_eq!(priority(&run, "temperature_sensor_failed"), "high");
-    capped(&mut run, heater, before[heater], 30.0, 50.0);
+    assert!(before[heater] > 0.0, "heating before");
+    assert_eq!(run.commands().values[heater], 0.0);
+    assert!(run.commands().values[pump] > 0.0, "perfusion continues");
 }
 
 #[test]

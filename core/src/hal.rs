@@ -8,7 +8,7 @@ pub const MAX_SENSORS: usize = 32;
 /// Most actuators a circuit may declare.
 pub const MAX_ACTUATORS: usize = 16;
 
-/// The newest readings of every sensor.
+/// The newest readings of every sensor, and what every actuator delivered.
 #[derive(Debug, Clone, Copy)]
 pub struct SensorFrame {
     /// Device time of the frame in seconds.
@@ -17,6 +17,10 @@ pub struct SensorFrame {
     pub seq: u64,
     /// One value per sensor; NaN where the channel delivered nothing.
     pub values: [f64; MAX_SENSORS],
+    /// What each actuator delivered since the previous frame, as the device reports it (pump
+    /// speed or flow, heater power, clamp position), in the unit of its command; NaN where the
+    /// device reports nothing. The core compares it with what it commanded.
+    pub delivered: [f64; MAX_ACTUATORS],
 }
 
 impl Default for SensorFrame {
@@ -25,6 +29,7 @@ impl Default for SensorFrame {
             t_s: 0.0,
             seq: 0,
             values: [f64::NAN; MAX_SENSORS],
+            delivered: [f64::NAN; MAX_ACTUATORS],
         }
     }
 }

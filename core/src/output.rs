@@ -40,6 +40,9 @@ pub struct Frame {
     pub setpoints: [f64; MAX_SIGNALS],
     /// The command sent to every actuator this tick.
     pub commands: [f64; MAX_ACTUATORS],
+    /// What every actuator delivered, as the device reported it this tick (the previous
+    /// tick's command as applied; NaN where the device reports nothing).
+    pub delivered: [f64; MAX_ACTUATORS],
     /// The plugin's derived values (NaN while undefined).
     pub derived: [f64; MAX_DERIVED],
     /// With an [`Event::Assessment`] this tick: the values it recorded (else NaN).
@@ -71,6 +74,7 @@ impl Frame {
             validity: [0; MAX_SIGNALS],
             setpoints: [f64::NAN; MAX_SIGNALS],
             commands: [0.0; MAX_ACTUATORS],
+            delivered: [f64::NAN; MAX_ACTUATORS],
             derived: [f64::NAN; MAX_DERIVED],
             assessment: [f64::NAN; MAX_DERIVED],
             alarms: [0; MAX_ALARMS],

@@ -21,7 +21,8 @@ pub(crate) struct Actuator {
     full: f64,
     stalled: bool,
     runaway: bool,
-    lost: bool,
+    /// Until this device time no command reaches the actuator (its channel is lost).
+    lost_until_s: f64,
 }
 
 impl Actuator {
@@ -55,7 +56,7 @@ impl Actuator {
             },
             stalled: false,
             runaway: false,
-            lost: false,
+            lost_until_s: f64::NEG_INFINITY,
         })
     }
 
@@ -63,7 +64,7 @@ impl Actuator {
     /// is refused like an expired one: the actuator goes to its safe state.
     #[inline]
     pub(crate) fn command(&mut self, value: f64, ttl_s: f64, now_s: f64) {
-        if self.lost {
+        if now_s < self.lost_until_s - TIME_RESOLUTION_S {
             return;
         }
         if value.is_finite() {
@@ -111,8 +112,9 @@ impl Actuator {
         self.runaway = true;
     }
 
-    /// A lost channel receives no more commands; the one in force expires as usual.
-    pub(crate) fn lose(&mut self) {
-        self.lost = true;
+    /// A lost channel receives no commands until device time `until_s` (infinite: never
+    /// again); the one in force expires as usual.
+    pub(crate) fn lose(&mut self, until_s: f64) {
+        self.lost_until_s = until_s;
     }
 }

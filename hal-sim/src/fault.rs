@@ -8,7 +8,7 @@ use crate::plant::Model;
 pub const FAULT_SYNTAX: &str = "KIND[:ARG[:VALUE]]@TIME with KIND one of: air, occlusion[:FACTOR], \
      leak[:R_MMHG_MIN_ML], stuck:SENSOR, drift:SENSOR[:UNITS_PER_MIN], dropout:SENSOR[:SECONDS], \
      spike:SENSOR[:UNITS], pump-stall[:PUMP], heater-runaway[:HEATER], \
-     channel-loss:SENSOR_OR_ACTUATOR, mains-loss, or an event of the plant model (e.g. vf for the heart); \
+     channel-loss:SENSOR_OR_ACTUATOR[:SECONDS], mains-loss, or an event of the plant model (e.g. vf for the heart); \
      TIME like 90s, 30m, 1h30m";
 
 /// Default renal resistance multiplier of an occlusion (my choice: the brief asks for ×20 or more).
@@ -53,9 +53,10 @@ pub enum FaultKind {
     HeaterRunaway { heater: Option<usize> },
     /// The sensor's channel is lost: NaN from then on.
     SensorLoss { sensor: usize },
-    /// The actuator's channel is lost: no command reaches it, so it falls to its safe state when
-    /// the command in force expires.
-    ActuatorLoss { actuator: usize },
+    /// The actuator's channel is lost for `duration_s` (infinite: for good): no command reaches
+    /// it, so it falls to its safe state when the command in force expires; it still reports
+    /// what it delivers.
+    ActuatorLoss { actuator: usize, duration_s: f64 },
     /// The mains supply fails: the device runs on its battery from then on.
     MainsLoss,
     /// An event the plant model declares, by its index in the model's event list.
@@ -201,16 +202,20 @@ impl Fault {
                 }
             }
             "channel-loss" => {
-                none(value)?;
                 let id = arg.ok_or_else(|| {
                     fail("`channel-loss` needs a sensor or actuator: `channel-loss:ID`".into())
                 })?;
                 if let Some(sensor) = sensor_index(protocol, id) {
+                    // A sensor that comes back is a dropout (`dropout:SENSOR:SECONDS`).
+                    none(value)?;
                     FaultKind::SensorLoss { sensor }
                 } else if let Some(actuator) =
                     protocol.circuit.actuators.iter().position(|a| a.id == id)
                 {
-                    FaultKind::ActuatorLoss { actuator }
+                    FaultKind::ActuatorLoss {
+                        actuator,
+                        duration_s: number(value, f64::INFINITY)?,
+                    }
                 } else {
                     return Err(fail(format!(
                         "no sensor or actuator `{id}`; sensors: {}; actuators: {}",
@@ -325,7 +330,17 @@ impl Fault {
             FaultKind::HeaterRunaway { heater } => {
                 actuator_ok(heater, Some(("heater", ActuatorKind::is_heater)))
             }
-            FaultKind::ActuatorLoss { actuator } => actuator_ok(Some(actuator), None),
+            FaultKind::ActuatorLoss {
+                actuator,
+                duration_s,
+            } => {
+                actuator_ok(Some(actuator), None)?;
+                if duration_s > 0.0 {
+                    Ok(())
+                } else {
+                    Err(format!("channel-loss length {duration_s} must be positive"))
+                }
+            }
             FaultKind::Event { index } => {
                 let events = Model::by_name(&protocol.simulator.model)?.events;
                 if index < events.len() {

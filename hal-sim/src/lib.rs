@@ -13,6 +13,9 @@
 //!   state (Off: 0; Closed: clamp 1; Open: clamp 0; HoldLast: keeps the command; Fixed: that
 //!   command). Before the first write each actuator holds its `initial`. Commands are limited to
 //!   the kind's hardware range; a non-finite command puts the actuator in its safe state at once.
+//! - Every frame reports what each actuator delivered over the step that ended with it
+//!   ([`SensorFrame::delivered`]): the command written before the step, as the device applied it
+//!   (a stalled pump 0, a runaway heater full power, a lost channel its held or safe value).
 //! - Pumps at one site add their flows and heaters their powers; clamps close the line if any
 //!   one reads ≥ 0.5.
 //! - Readings: true value, a first-order lag for temperature probes, Gaussian noise, then
@@ -255,7 +258,10 @@ impl SimHal {
                 FaultKind::HeaterRunaway { heater } => {
                     self.each_actuator(heater, ActuatorKind::is_heater, Actuator::run_away)
                 }
-                FaultKind::ActuatorLoss { actuator } => self.actuators[actuator].lose(),
+                FaultKind::ActuatorLoss {
+                    actuator,
+                    duration_s,
+                } => self.actuators[actuator].lose(f.at_s + duration_s),
                 FaultKind::MainsLoss => self.supply.lose_mains(f.at_s),
             }
         }
@@ -289,6 +295,10 @@ impl SimHal {
                 None => f64::NAN,
             };
         }
+        // What each actuator did over the step, as a device reports its drive's speed, power or
+        // position: the command it took one step ago, or what a fault or its safe state made it.
+        self.frame.delivered[..self.actuators.len()]
+            .copy_from_slice(&self.applied[..self.actuators.len()]);
         self.frame.t_s = t_s;
         self.frame.seq += 1;
     }

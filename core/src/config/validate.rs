@@ -819,7 +819,10 @@ fn value_sensors(
 /// Sensor-health coverage: every sensor a rule reads (directly or through estimates) is watched,
 /// by a health rule of the protocol (`Stale` or `Implausible` on it, judged in every phase its
 /// dependent rules are) or else by the core's own alarm, planned here. Without the protocol's
-/// `core_sensor_alarms: Some(true)`, each sensor the core must cover is reported.
+/// `core_sensor_alarms: Some(true)`, each sensor the core must cover is reported. A sensor with
+/// a backup is always covered too: its health rules see its own reading fail while the backup
+/// stands in, but once the backup fails as well no dependent rule can be judged, and the core's
+/// alarm (raised only then) takes their priority and most protective action.
 fn check_coverage(
     c: &mut Checker,
     file: &ProtocolFile,
@@ -865,7 +868,7 @@ fn check_coverage(
             .fold(0, |m, r| m | r.phases);
         let n = file.phases.len().min(64);
         let all = if n == 64 { u64::MAX } else { (1u64 << n) - 1 };
-        if plan.phases & !watched & all == 0 {
+        if sensor.backup.is_none() && plan.phases & !watched & all == 0 {
             continue;
         }
         if !accepted {

@@ -10,6 +10,7 @@ use crate::config::{OperatorAction, OperatorCommand, Priority};
 use crate::hal::MAX_ACTUATORS;
 use crate::plan::{ActionPlan, ConditionPlan, Plan};
 use crate::tick::events::{AlarmChange, Event, TickEvents};
+use crate::tick::feedback::FeedbackCheck;
 use crate::tick::protocol::OperatorLog;
 use crate::tick::safety::judge;
 use bevy_ecs::prelude::*;
@@ -23,6 +24,8 @@ pub const TICK_OVERRUN_ALARM: &str = "tick_overrun";
 pub const OUTPUT_FAILURE_ALARM: &str = "output_failure";
 /// Id of the core's own alarm that low-priority log entries are being dropped.
 pub const LOG_FULL_ALARM: &str = "alarm_log_full";
+/// Suffix of the core's alarm that an actuator does not follow its commands.
+pub const NOT_FOLLOWING_SUFFIX: &str = "not_following";
 /// A tick-overrun alarm that lasts this long becomes high priority [P].
 const OVERRUN_ESCALATE_S: f64 = 10.0;
 
@@ -87,6 +90,9 @@ pub enum AlarmSource {
     OutputFailure,
     /// The core's own alarm that low-priority log entries were dropped recently.
     LogFull,
+    /// The core's alarm that the actuator with this index does not deliver what it was
+    /// commanded (see `tick::feedback`).
+    NotFollowing(usize),
 }
 
 /// One alarm: its identity and its state over the run.
@@ -157,6 +163,10 @@ pub struct Alarms {
     pub timeline: Vec<(u64, Option<Priority>)>,
     pub timeline_dropped: u32,
     burst_ticks: u64,
+    /// Per actuator: how closely it must follow its commands.
+    feedback: Vec<FeedbackCheck>,
+    /// Index in `list` of the first actuator's `NotFollowing` alarm (the rest follow in order).
+    first_not_following: usize,
 }
 
 /// One activation of an alarm, as the alarm log keeps it.
@@ -305,14 +315,19 @@ pub fn coverage_id(plan: &Plan, i: usize) -> String {
 
 /// How many alarms a run has: as many as [`alarm_ids`] names, without allocating.
 pub fn alarm_count(plan: &Plan) -> usize {
-    plan.rules.len() + plan.coverage.len() + CORE_ALARMS
+    plan.rules.len() + plan.coverage.len() + CORE_ALARMS + plan.actuators.len()
 }
 
 /// The core's own alarms, after the rules and the coverage alarms.
 const CORE_ALARMS: usize = 4;
 
+/// What the core's alarm that actuator `i` does not follow its commands is called.
+pub fn not_following_id(plan: &Plan, i: usize) -> String {
+    format!("{}_{NOT_FOLLOWING_SUFFIX}", plan.actuators[i].id)
+}
+
 /// Ids of every alarm, in the order of `Alarms::list`: the rules in file order, the core's
-/// sensor coverage, then the core's own.
+/// sensor coverage, the core's own, then one per actuator that does not follow.
 pub fn alarm_ids(plan: &Plan) -> Vec<String> {
     let mut ids: Vec<String> = plan.rules.iter().map(|r| r.id.clone()).collect();
     ids.extend((0..plan.coverage.len()).map(|i| coverage_id(plan, i)));
@@ -325,6 +340,7 @@ pub fn alarm_ids(plan: &Plan) -> Vec<String> {
     for id in core {
         ids.push(id.to_string());
     }
+    ids.extend((0..plan.actuators.len()).map(|i| not_following_id(plan, i)));
     ids
 }
 
@@ -391,9 +407,21 @@ impl Alarms {
                     rules.join(", ")
                 )
             } else {
+                let backup = plan
+                    .sensors
+                    .iter()
+                    .find(|s| s.signal == c.signal)
+                    .and_then(|s| s.backup);
+                let failed = match backup {
+                    Some(b) => format!(
+                        "Sensor `{sensor}` and its backup `{}` failed",
+                        plan.signals[b].id
+                    ),
+                    None => format!("Sensor `{sensor}` failed"),
+                };
                 format!(
-                    "Sensor `{sensor}` failed: {} cannot be judged; the most protective of \
-                     their actions is taken",
+                    "{failed}: {} cannot be judged; the most protective of their actions is \
+                     taken",
                     rules.join(", ")
                 )
             };
@@ -442,7 +470,26 @@ impl Alarms {
         for (id, text, priority, latch, source) in own {
             list.push(alarm(id.into(), text.into(), priority, true, latch, source));
         }
+        let first_not_following = list.len();
+        for (i, a) in plan.actuators.iter().enumerate() {
+            // Latched: once the loop follows what the actuator delivers, command and delivery
+            // agree again although the actuator may still not listen; the operator resets it.
+            let text = format!(
+                "Actuator `{}` does not deliver what it is commanded: check the device and its \
+                 connection; its control follows what it delivers",
+                a.id
+            );
+            let id = not_following_id(plan, i);
+            let source = AlarmSource::NotFollowing(i);
+            list.push(alarm(id, text, Priority::High, true, true, source));
+        }
         Alarms {
+            feedback: plan
+                .actuators
+                .iter()
+                .map(|a| FeedbackCheck::new(a, plan.period_s))
+                .collect(),
+            first_not_following,
             log: AlarmLog::new(list.len()),
             list,
             overruns: Overruns::default(),
@@ -455,6 +502,13 @@ impl Alarms {
             timeline_dropped: 0,
             burst_ticks: ticks(AUDIO_BURST_S, plan.period_s),
         }
+    }
+
+    /// Whether actuator `i`'s `NotFollowing` alarm is active.
+    pub fn not_following(&self, i: usize) -> bool {
+        self.list
+            .get(self.first_not_following + i)
+            .is_some_and(|a| a.active)
     }
 
     /// Whether the audible signal sounds at `tick`.
@@ -580,7 +634,8 @@ impl Alarms {
     }
 
     /// Updates every alarm and calls `act` with the action of each active one (and, for
-    /// `Reduce`, the command at its onset).
+    /// `Reduce`, the command at its onset). `last_sent` is the command frame of the previous
+    /// tick, `delivered` what the device reports each actuator did with it.
     #[allow(clippy::too_many_arguments)]
     pub fn update(
         &mut self,
@@ -590,6 +645,7 @@ impl Alarms {
         phase: usize,
         plugin_faulted: bool,
         last_sent: &[f64; MAX_ACTUATORS],
+        delivered: &[f64; MAX_ACTUATORS],
         events: &mut TickEvents,
         mut act: impl FnMut(ActionPlan, f64),
     ) {
@@ -600,6 +656,7 @@ impl Alarms {
             self.end_pause(tick, false, events);
         }
         let (log, overruns, outputs) = (&mut self.log, &self.overruns, &self.outputs);
+        let feedback = &self.feedback;
         let in_phase = |mask: u64| phase < 64 && mask & (1 << phase) != 0;
         let second = ticks(1.0, plan.period_s);
         for (index, alarm) in self.list.iter_mut().enumerate() {
@@ -664,6 +721,14 @@ impl Alarms {
                     action: ActionPlan::AlarmOnly,
                     escalate: None,
                 },
+                AlarmSource::NotFollowing(i) => Judged {
+                    cond: Some(!feedback[i].follows(last_sent[i], delivered[i])),
+                    timed: false,
+                    persist: feedback[i].persist_ticks,
+                    clear: 0,
+                    action: ActionPlan::AlarmOnly,
+                    escalate: None,
+                },
                 AlarmSource::LogFull => {
                     let window = ticks(LOG_FULL_WINDOW_S, plan.period_s);
                     Judged {
@@ -676,9 +741,12 @@ impl Alarms {
                     }
                 }
             };
-            step(
-                alarm, index, tick, &j, plan, signals, last_sent, log, events,
-            );
+            let acts = Actuation {
+                sent: last_sent,
+                delivered,
+                feedback,
+            };
+            step(alarm, index, tick, &j, plan, signals, &acts, log, events);
             if alarm.active {
                 act(j.action, alarm.onset_command);
             }
@@ -696,6 +764,14 @@ impl Alarms {
     }
 }
 
+/// The actuators as an alarm's activation records them: last tick's commands, what was
+/// delivered, and the tolerance each must keep.
+struct Actuation<'a> {
+    sent: &'a [f64; MAX_ACTUATORS],
+    delivered: &'a [f64; MAX_ACTUATORS],
+    feedback: &'a [FeedbackCheck],
+}
+
 /// One alarm's tick: persistence, activation, clearing, escalation and acknowledgement expiry.
 #[allow(clippy::too_many_arguments)]
 fn step(
@@ -705,7 +781,7 @@ fn step(
     j: &Judged,
     plan: &Plan,
     signals: &Signals,
-    last_sent: &[f64; MAX_ACTUATORS],
+    acts: &Actuation,
     log: &mut AlarmLog,
     events: &mut TickEvents,
 ) {
@@ -745,7 +821,7 @@ fn step(
     let persisted = j.timed || alarm.held_ticks > j.persist;
     if j.cond == Some(true) && persisted && !alarm.active {
         activate(
-            alarm, index, tick, j.action, plan, signals, last_sent, log, events,
+            alarm, index, tick, j.action, plan, signals, acts, log, events,
         );
     } else if alarm.active && !alarm.latch && alarm.absent && alarm.absent_ticks > j.clear {
         end(alarm, index, tick, log, events);
@@ -783,7 +859,7 @@ fn activate(
     action: ActionPlan,
     plan: &Plan,
     signals: &Signals,
-    last_sent: &[f64; MAX_ACTUATORS],
+    acts: &Actuation,
     log: &mut AlarmLog,
     events: &mut TickEvents,
 ) {
@@ -796,11 +872,16 @@ fn activate(
     alarm.count += 1;
     alarm.first_tick.get_or_insert(tick);
     if let ActionPlan::Reduce { actuator, .. } = action {
-        alarm.onset_command = last_sent[actuator];
+        alarm.onset_command = acts.sent[actuator];
     }
     let (limit, value) = match alarm.source {
         AlarmSource::Rule(i) => limit_and_value(&plan.rules[i].condition, signals),
         AlarmSource::Coverage(i) => (f64::NAN, signals.values[plan.coverage[i].signal]),
+        // The tolerance, and how far the delivery was from the command.
+        AlarmSource::NotFollowing(i) => (
+            acts.feedback[i].tolerance(acts.sent[i]),
+            acts.delivered[i] - acts.sent[i],
+        ),
         _ => (f64::NAN, f64::NAN),
     };
     events.push(Event::Alarm {
@@ -946,6 +1027,7 @@ mod tests {
                 &s,
                 0,
                 false,
+                &last_sent,
                 &last_sent,
                 &mut self.events,
                 |_, _| {},

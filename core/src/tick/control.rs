@@ -1,8 +1,9 @@
 //! Control: one PI loop per controlled actuator, with feed-forward, anti-windup and pulsatile
 //! modulation. Its output is a request; the Safety stage decides what is sent.
 
+use super::feedback::FeedbackCheck;
 use super::protocol::{PluginOutputs, Targets};
-use super::{Clock, Signals};
+use super::{Clock, LatestFrame, Signals};
 use crate::plan::{ActuatorPlan, FeedforwardPlan, LoopPlan};
 use bevy_ecs::prelude::*;
 use std::f64::consts::TAU;
@@ -27,6 +28,9 @@ pub struct Command {
     pub limited: bool,
     /// The actuator's rate limit slowed the request this tick: the loop's integral holds.
     pub rate_limited: bool,
+    /// The actuator does not deliver what it is commanded (its `not_following` alarm is
+    /// active): the loop follows what it delivers.
+    pub not_following: bool,
 }
 
 impl Command {
@@ -37,6 +41,7 @@ impl Command {
             last_safe: initial,
             limited: false,
             rate_limited: false,
+            not_following: false,
         }
     }
 }
@@ -45,12 +50,25 @@ impl Command {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Restraint {
     None,
-    /// A safety action cut the output; the actuator got this mean command.
-    Safety {
+    /// A safety action cut the output: the actuator got this mean command, and the loop
+    /// continues from it.
+    Track {
         delivered: f64,
     },
-    /// The actuator's rate limit slowed the output.
-    RateLimit,
+    /// The actuator does not follow its commands (its `not_following` alarm is active): it
+    /// delivered this mean command, and the output stays at most `margin` above it. Only from
+    /// above: an actuator that delivers more than commanded (a runaway heater) never pulls the
+    /// command up after it. The margin,
+    /// half the actuator's feedback tolerance, lets the loop find out that the actuator listens
+    /// again: then each delivery moves the band on, and control resumes at the actuator's rate
+    /// limit instead of stepping to a wound-up command.
+    Follow {
+        delivered: f64,
+        margin: f64,
+    },
+    /// The actuator's rate limit slowed the output, or its delivery is unknown: the integral
+    /// holds.
+    Hold,
 }
 
 /// What a loop carries from one tick to the next: saved with a run's state so that a restarted
@@ -111,10 +129,11 @@ impl ControlLoop {
 
     /// One PI update with output range `[lo, hi]`.
     ///
-    /// After a safety cut the integral is set so that the output continues from what the
-    /// actuator got (tracking anti-windup): the loop resumes smoothly when the limit lifts
-    /// instead of jumping back to what it had wound up to. The actuator's rate limit and its
-    /// range stop the integral where it is.
+    /// After a safety cut, or while the actuator does not follow, the integral is set so that
+    /// the output continues from what the actuator got (tracking anti-windup): the loop resumes
+    /// smoothly when the limit lifts or the actuator listens again, instead of jumping back to
+    /// what it had wound up to. The actuator's rate limit and its range stop the integral where
+    /// it is.
     pub fn update(
         &mut self,
         setpoint: f64,
@@ -125,10 +144,10 @@ impl ControlLoop {
     ) -> f64 {
         let (p, ff) = (&self.plan, self.feedforward);
         let error = setpoint - measured;
-        if let Restraint::Safety { delivered } = restraint {
+        if let Restraint::Track { delivered } = restraint {
             self.integral = delivered - ff - p.kp * error;
         } else {
-            let hold = restraint == Restraint::RateLimit;
+            let hold = restraint == Restraint::Hold;
             // The integral's push has the sign of `ki × error`: a reverse-acting loop (negative
             // gains, e.g. suction on a cavity pressure) winds up in the other direction.
             let unconstrained = ff + p.kp * error + self.integral;
@@ -141,8 +160,17 @@ impl ControlLoop {
         }
         // The integral alone never exceeds what the actuator can deliver.
         self.integral = self.integral.clamp(lo - ff, hi - ff);
-        self.mean_output = (ff + p.kp * error + self.integral).clamp(lo, hi);
-        self.mean_output
+        let mut output = (ff + p.kp * error + self.integral).clamp(lo, hi);
+        if let Restraint::Follow { delivered, margin } = restraint {
+            // Back-calculation: the integral is set so that the output sits at the cap.
+            let followed = output.min(delivered + margin).clamp(lo, hi);
+            if followed != output {
+                self.integral = followed - ff - p.kp * error;
+                output = followed;
+            }
+        }
+        self.mean_output = output;
+        output
     }
 }
 
@@ -151,6 +179,7 @@ impl ControlLoop {
 pub fn run_loops(
     clock: Res<Clock>,
     signals: Res<Signals>,
+    frame: Res<LatestFrame>,
     targets: Res<Targets>,
     plugin: Res<PluginOutputs>,
     mut actuators: Query<(&ActuatorChannel, Option<&mut ControlLoop>, &mut Command)>,
@@ -182,14 +211,27 @@ pub fn run_loops(
         }
         let sig = lp.plan.signal;
         let setpoint = targets.setpoints[sig];
-        // What the actuator really got, as a mean, when safety cut the request last tick. A
-        // near-zero pulsatile factor says nothing about the mean: that tick is not tracked.
-        let restraint = if cmd.limited && lp.modulation > 0.2 {
-            Restraint::Safety {
+        // What the actuator really got, as a mean: what it reports it delivered (last tick's
+        // command as the device applied it) while it does not follow, or what safety let
+        // through when it cut the request last tick. A near-zero pulsatile factor says nothing
+        // about the mean: that tick is not tracked. Without a report the integral holds.
+        let delivered = frame.0.delivered[ch.index];
+        let restraint = if cmd.not_following {
+            if delivered.is_finite() && lp.modulation > 0.2 {
+                let half_tolerance = FeedbackCheck::new(spec, dt).tolerance(delivered) / 2.0;
+                Restraint::Follow {
+                    delivered: delivered / lp.modulation,
+                    margin: half_tolerance / lp.modulation,
+                }
+            } else {
+                Restraint::Hold
+            }
+        } else if cmd.limited && lp.modulation > 0.2 {
+            Restraint::Track {
                 delivered: cmd.sent / lp.modulation,
             }
         } else if cmd.rate_limited {
-            Restraint::RateLimit
+            Restraint::Hold
         } else {
             Restraint::None
         };
@@ -244,13 +286,38 @@ mod tests {
                 0.0,
                 0.01,
                 (0.0, 100.0),
-                Restraint::Safety { delivered: 20.0 },
+                Restraint::Track { delivered: 20.0 },
             );
         }
         assert!((lp.mean_output - 20.0).abs() < 1e-9);
         // Released: the first output continues from 20, it does not jump.
         let first = lp.update(10.0, 0.0, 0.01, (0.0, 100.0), Restraint::None);
         assert!((first - 20.0).abs() < 0.2, "jumped to {first}");
+    }
+
+    #[test]
+    fn a_loop_whose_actuator_does_not_follow_stays_near_the_delivery_and_resumes_from_it() {
+        let mut lp = pi(0.5, 1.0);
+        let follow = |d| Restraint::Follow {
+            delivered: d,
+            margin: 2.0,
+        };
+        // The actuator holds 20 while the loop wants far more: no wind-up beyond the margin.
+        for _ in 0..10_000 {
+            lp.update(10.0, 0.0, 0.01, (0.0, 100.0), follow(20.0));
+        }
+        assert_eq!(lp.mean_output, 22.0);
+        // It listens again: the loop goes on from there at its own pace (its integral), never
+        // more than the margin beyond the last delivery.
+        let mut d = 22.0;
+        for _ in 0..500 {
+            let out = lp.update(10.0, 0.0, 0.01, (0.0, 100.0), follow(d));
+            assert!(out <= d + 2.0 + 1e-9, "{out} from {d}");
+            assert!(out > d, "resumed");
+            d = out;
+        }
+        // 5 s of the integral's push (1 × error 10 per s) on top of 22.
+        assert!((d - 72.0).abs() < 0.5, "{d}");
     }
 
     #[test]
@@ -276,7 +343,7 @@ mod tests {
         }
         assert!(lp.integral <= 100.0);
         let before = lp.integral;
-        lp.update(1e6, 0.0, 0.01, (0.0, 1e9), Restraint::RateLimit);
+        lp.update(1e6, 0.0, 0.01, (0.0, 1e9), Restraint::Hold);
         assert_eq!(lp.integral, before, "held while rate-limited");
     }
 }

@@ -13,6 +13,7 @@ pub mod control;
 pub mod dose;
 pub mod estimate;
 pub mod events;
+pub mod feedback;
 pub mod protocol;
 pub mod record;
 pub mod safety;

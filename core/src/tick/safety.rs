@@ -8,7 +8,7 @@ use super::dose::DoseWindow;
 use super::events::TickEvents;
 use super::protocol::{PhaseState, PluginOutputs};
 use super::sample::OperatorInput;
-use super::{Clock, PlanRes, Signals};
+use super::{Clock, LatestFrame, PlanRes, Signals};
 use crate::hal::MAX_ACTUATORS;
 use crate::plan::{ActionPlan, ActuatorPlan, ConditionPlan};
 use bevy_ecs::prelude::*;
@@ -69,8 +69,9 @@ pub fn judge(c: &ConditionPlan, s: &Signals, deadband: f64) -> Option<bool> {
     }
 }
 
-/// The Safety stage: the operator's alarm commands, the rules, then every command clamped by
-/// what the active alarms demand.
+/// The Safety stage: the operator's alarm commands, the rules and the actuators' feedback (what
+/// each delivered against last tick's command), then every command clamped by what the active
+/// alarms demand.
 #[allow(clippy::too_many_arguments)]
 pub fn safety_stage(
     clock: Res<Clock>,
@@ -78,6 +79,7 @@ pub fn safety_stage(
     signals: Res<Signals>,
     plugin: Res<PluginOutputs>,
     phase: Res<PhaseState>,
+    frame: Res<LatestFrame>,
     mut operator: ResMut<OperatorInput>,
     mut alarms: ResMut<Alarms>,
     mut safety: ResMut<SafetyState>,
@@ -101,9 +103,13 @@ pub fn safety_stage(
         phase.index,
         faulted,
         &last_sent,
+        &frame.0.delivered,
         &mut events,
         |action, onset| apply(&mut safety, action, onset),
     );
+    for (ch, mut cmd, _) in &mut actuators {
+        cmd.not_following = alarms.not_following(ch.index);
+    }
     enforce_limits(&safety, plan.period_s, &mut actuators);
 }
 

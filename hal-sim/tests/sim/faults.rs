@@ -323,7 +323,17 @@ fn parse_reads_every_kind_with_defaults_and_values() {
     );
     assert_eq!(
         parsed("channel-loss:clamp@1m").kind,
-        FaultKind::ActuatorLoss { actuator: CLAMP }
+        FaultKind::ActuatorLoss {
+            actuator: CLAMP,
+            duration_s: f64::INFINITY
+        }
+    );
+    assert_eq!(
+        parsed("channel-loss:pump:30@1m").kind,
+        FaultKind::ActuatorLoss {
+            actuator: PUMP,
+            duration_s: 30.0
+        }
     );
 }
 
@@ -354,6 +364,8 @@ fn parse_errors_name_the_problem_and_list_the_kinds() {
         "{e}"
     );
     assert!(err("channel-loss:nothing@1m").contains("actuators: pump, clamp, heater"));
+    assert!(err("channel-loss:air:5@1m").contains("takes no `:5`"));
+    assert!(err("channel-loss:pump:0@1m").contains("must be positive"));
 }
 
 #[test]

@@ -4,6 +4,7 @@ use perfuse_core::config::SafeState;
 use perfuse_core::hal::{CommandFrame, Hal, SensorFrame};
 
 use crate::common::*;
+use perfuse_hal_sim::{Fault, SimHal};
 
 #[test]
 fn actuators_hold_their_initial_command_until_the_first_frame() {
@@ -91,4 +92,38 @@ fn time_and_frames_advance_together() {
     hal.read(&mut f);
     assert_eq!((f.seq, f.t_s), (2, 0.01));
     assert_eq!(hal.time_s(), 0.01);
+}
+
+#[test]
+fn every_frame_reports_what_each_actuator_delivered() {
+    let mut p = quiet_kidney(&[]);
+    p.circuit.actuators[PUMP].safe_state = SafeState::HoldLast;
+    // The pump's channel is lost from 1 s for 2 s; the heater runs away at 4 s.
+    let faults = [
+        Fault::parse("channel-loss:pump:2@1s", &p).unwrap(),
+        Fault::parse("heater-runaway:heater@4s", &p).unwrap(),
+    ];
+    let mut hal = sim(&p, &faults);
+    let mut f = SensorFrame::default();
+    let mut delivered_at = |hal: &mut SimHal, pump: f64, steps: usize| {
+        for _ in 0..steps {
+            command(hal, pump, 0.0, 10.0, 0.1);
+            hal.advance(0.01);
+        }
+        hal.read(&mut f);
+        [f.delivered[PUMP], f.delivered[CLAMP], f.delivered[HEATER]]
+    };
+    // What was commanded before the step is what the frame after it reports.
+    assert_eq!(delivered_at(&mut hal, 100.0, 100), [100.0, 0.0, 10.0]);
+    // Lost: the pump holds 100 whatever it is told, and says so.
+    assert_eq!(delivered_at(&mut hal, 150.0, 100), [100.0, 0.0, 10.0]);
+    // The channel is back at 3 s: the pump takes the command in force.
+    assert_eq!(delivered_at(&mut hal, 150.0, 101), [150.0, 0.0, 10.0]);
+    // A runaway heater delivers its full power (the protocol's range maximum).
+    let full = p.circuit.actuators[HEATER].range.max;
+    assert_eq!(delivered_at(&mut hal, 150.0, 100), [150.0, 0.0, full]);
+    assert!(
+        f.delivered[3..].iter().all(|v| v.is_nan()),
+        "no such actuator"
+    );
 }
