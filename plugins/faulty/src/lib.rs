@@ -5,10 +5,13 @@
 //! 1. panics in `step`;
 //! 2. requests an infinite setpoint;
 //! 3. commands an actuator with an infinite value;
-//! 4. overruns its time budget (sleeps `sleep_s`, default 1 s, in one `step`);
+//! 4. overruns its time budget: one `step` runs on the CPU for `busy_s` (default 1 s) of its
+//!    own thread's CPU time, then it behaves;
 //! 5. requests a finite setpoint far outside every band (which the host must clamp, not obey);
 //! 6. panics in `create`;
-//! 7. panics in `save` (ABI 1.2) once `at_s` has passed; its `restore` takes back the steps.
+//! 7. panics in `save` (ABI 1.2) once `at_s` has passed; its `restore` takes back the steps;
+//! 8. never returns from `step`, looping on the CPU;
+//! 9. never returns from `step`, blocked without using the CPU.
 //!
 //! Before `at_s` it requests nothing and reports how many steps it has taken.
 
@@ -19,13 +22,13 @@ use perfuse_plugin_sdk::{
 pub struct Faulty {
     mode: u32,
     at_s: f64,
-    sleep_s: f64,
+    busy_s: f64,
     steps: f64,
     /// The time of the last step, for mode 7.
     t_s: f64,
 }
 
-const MODES: std::ops::RangeInclusive<u32> = 1..=7;
+const MODES: std::ops::RangeInclusive<u32> = 1..=9;
 
 fn mode(params: &Params<'_>) -> Result<u32, String> {
     let m = params.require("mode")?;
@@ -33,7 +36,7 @@ fn mode(params: &Params<'_>) -> Result<u32, String> {
         Ok(m as u32)
     } else {
         Err(format!(
-            "`mode` must be a whole number from 1 to 7, found {m}"
+            "`mode` must be a whole number from 1 to 9, found {m}"
         ))
     }
 }
@@ -60,7 +63,7 @@ impl Protocol for Faulty {
         Ok(Faulty {
             mode,
             at_s: ctx.params.require("at_s")?,
-            sleep_s: ctx.params.get("sleep_s").unwrap_or(1.0),
+            busy_s: ctx.params.get("busy_s").unwrap_or(1.0),
             steps: 0.0,
             t_s: 0.0,
         })
@@ -80,11 +83,20 @@ impl Protocol for Faulty {
             (1, _) => panic!("faulty plugin: mode 1 panics in step"),
             (2, Some(i)) => out.setpoints[i] = f64::INFINITY,
             (3, _) => out.commands[0] = f64::INFINITY,
-            (4, _) if self.sleep_s > 0.0 => {
+            (4, _) if self.busy_s > 0.0 => {
                 // One slow step, then it behaves: the host must not call it again anyway.
-                std::thread::sleep(std::time::Duration::from_secs_f64(self.sleep_s));
-                self.sleep_s = 0.0;
+                let start = thread_cpu_s();
+                while thread_cpu_s() - start < self.busy_s {
+                    std::hint::black_box(input.tick);
+                }
+                self.busy_s = 0.0;
             }
+            (8, _) => loop {
+                std::hint::black_box(input.tick);
+            },
+            (9, _) => loop {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+            },
             (5, Some(i)) => out.setpoints[i] = 1.0e6,
             _ => {}
         }
@@ -101,6 +113,17 @@ impl Protocol for Faulty {
         input.read(&mut self.steps)?;
         input.read(&mut self.t_s)
     }
+}
+
+/// CPU time of the calling thread, so the overrun does not depend on the machine's load.
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid place to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 export_plugin!(Faulty);
