@@ -36,6 +36,8 @@ struct MonitorArgs {
     monitor_bind_any: bool,
 }
 
+// Parsed once per process: the size of its largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Run a protocol on the simulator.

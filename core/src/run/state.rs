@@ -281,7 +281,8 @@ impl Run {
         });
         let mut state = None;
         if fault.is_none() {
-            match self.world.non_send::<PluginSlot>().instance.save() {
+            let slot = self.world.non_send::<PluginSlot>();
+            match slot.instance.save(slot.budget) {
                 Ok(bytes) => state = bytes,
                 Err(code) => {
                     log::error!(
@@ -518,11 +519,10 @@ impl Run {
         let mut fault = p.fault;
         if fault.is_none()
             && let Some(bytes) = &p.state
-            && let Err(code) = self
-                .world
-                .non_send_mut::<PluginSlot>()
-                .instance
-                .restore(bytes)
+            && let Err(code) = {
+                let slot = &mut *self.world.non_send_mut::<PluginSlot>();
+                slot.instance.restore(bytes, slot.budget)
+            }
         {
             log::error!(
                 "plugin {} refused its saved state (status {code}): it is faulted",
