@@ -213,6 +213,7 @@ pub fn sha256_file(path: &Path) -> Result<String, PluginError> {
 }
 
 /// A library that passed every check before any of its functions was called.
+#[derive(Clone)]
 pub struct OpenedLibrary {
     pub path: PathBuf,
     pub sha256: String,

@@ -51,9 +51,22 @@ fn strrefs(items: &[String]) -> Vec<StrRef> {
 
 /// Finds, checks, opens and instantiates the plugin `plan` requires.
 pub fn load(plan: &Plan, dirs: &[PathBuf]) -> Result<PluginInstance, PluginError> {
+    instantiate(plan, open(plan, dirs)?)
+}
+
+/// Finds, checks and opens the library of the plugin `plan` requires, without instantiating it:
+/// many runs of one protocol (a sweep) open it once and [`instantiate`] it per run.
+pub fn open(plan: &Plan, dirs: &[PathBuf]) -> Result<OpenedLibrary, PluginError> {
     let req = &plan.plugin;
     let path = loader::find(&req.id, dirs)?;
-    let lib = loader::open(&path, req.sha256.as_deref())?;
+    loader::open(&path, req.sha256.as_deref())
+}
+
+/// A new instance of an opened plugin for a run of `plan`, once the library is checked to be
+/// the plugin and version `plan` requires and the plugin accepts the protocol's parameters.
+pub fn instantiate(plan: &Plan, lib: OpenedLibrary) -> Result<PluginInstance, PluginError> {
+    let req = &plan.plugin;
+    let path = lib.path.clone();
     if lib.id != req.id {
         return Err(PluginError::WrongPlugin {
             path,
