@@ -187,7 +187,7 @@ pub fn summarize(csv: &Path, out: &Path) -> Result<String, Failure> {
 
 /// A number for the summary, to 4 significant digits.
 fn short(v: f64) -> String {
-    if v == 0.0 || !v.is_finite() {
+    if v.fract() == 0.0 || !v.is_finite() {
         return v.to_string();
     }
     let digits = (3 - v.abs().log10().floor() as i32).max(0) as usize;
