@@ -36,80 +36,137 @@ struct MonitorArgs {
     monitor_bind_any: bool,
 }
 
-// Parsed once per process: the size of its largest variant costs nothing.
-#[allow(clippy::large_enum_variant)]
+/// `perfuse run`'s arguments.
+#[derive(clap::Args)]
+struct RunCmd {
+    /// The protocol file (RON).
+    #[arg(required_unless_present = "resume")]
+    file: Option<PathBuf>,
+    /// Run length, overriding the protocol's (e.g. 90m, 6h, 1h30m; at most 168h).
+    #[arg(long, value_parser = config::parse_run_duration)]
+    duration: Option<f64>,
+    /// Simulator seed: the same seed gives the same record.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Draw the organ or patient from the protocol's virtual cohort with this seed
+    /// (separate from the noise seed); without it, the protocol's own organ.
+    #[arg(long)]
+    organ_seed: Option<u64>,
+    /// Simulator scenario the protocol declares (e.g. healthy, injured).
+    #[arg(long)]
+    scenario: Option<String>,
+    /// List the protocol's scenarios and exit.
+    #[arg(long)]
+    list_scenarios: bool,
+    /// Write the run summary (JSON) here; `-`: to stdout (status lines then go to stderr).
+    #[arg(long)]
+    summary: Option<PathBuf>,
+    /// Record the run in this file (default: a new file in `runs/`).
+    #[arg(long, conflicts_with = "no_record")]
+    record: Option<PathBuf>,
+    /// Do not record the run.
+    #[arg(long)]
+    no_record: bool,
+    /// Samples per second in the record (at most the tick rate).
+    #[arg(long, default_value_t = 1.0)]
+    record_hz: f64,
+    /// Continue an interrupted lockstep run from its record's last checkpoint.
+    #[arg(long, conflicts_with_all = ["file", "record", "no_record", "realtime"])]
+    resume: Option<PathBuf>,
+    /// No status lines while running.
+    #[arg(long)]
+    quiet: bool,
+    /// Tick against the wall clock, the simulator on its own thread.
+    #[arg(long)]
+    realtime: bool,
+    /// Laboratory values the operator enters during the run, as a RON list of
+    /// `(at_s, sensor, value)` for the protocol's sensors at the `operator` site.
+    #[arg(long)]
+    labs: Option<PathBuf>,
+    /// Operator commands during the run, as a RON list of `(at_s, command)` with command
+    /// one of Acknowledge("alarm"), Reset("alarm"), PauseAudio, ResumeAudio,
+    /// Setpoint(signal, value), AdvancePhase, HoldPhase(bool), Stop.
+    #[arg(long)]
+    commands: Option<PathBuf>,
+    /// Inject a fault, KIND@TIME (e.g. air@30m, occlusion@1h, stuck:arterial_pressure@30m); repeatable.
+    #[arg(long = "fault")]
+    faults: Vec<String>,
+    /// Simulated time between status lines in lockstep runs.
+    #[arg(long, default_value = "10m", value_parser = config::parse_duration)]
+    status_every: f64,
+    /// Extra directory to search for plugins; repeatable.
+    #[arg(long = "plugin-dir")]
+    plugin_dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    monitor: MonitorArgs,
+    /// Full-screen operator console (alarms, trends, keyboard actions) instead of status
+    /// lines; in real time unless --speed is given.
+    #[arg(long, conflicts_with_all = ["resume", "quiet"])]
+    console: bool,
+    /// Pace a simulated run at N simulated seconds per wall second (e.g. 60: 6 h in 6 min).
+    #[arg(long, value_name = "N", conflicts_with_all = ["realtime", "resume"])]
+    speed: Option<f64>,
+    /// Load a plugin library that is neither pinned by the protocol nor shipped beside
+    /// perfuse (its sha256 is still recorded).
+    #[arg(long)]
+    allow_untrusted: bool,
+}
+
+/// `perfuse sweep`'s arguments.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SweepCmd {
+    #[command(subcommand)]
+    merge: Option<SweepMerge>,
+    /// The protocol file (RON).
+    #[arg(required = true)]
+    file: Option<PathBuf>,
+    /// Cases in the whole sweep; case i runs with noise and organ seed `--seed` + i.
+    #[arg(long, required = true)]
+    cases: Option<u64>,
+    /// Cases run at once (worker threads); default: the machine's cores.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Length of every case, overriding the protocol's (e.g. 1h).
+    #[arg(long, value_parser = config::parse_run_duration)]
+    duration: Option<f64>,
+    /// Simulator scenario: its settings pin those parameters in every case.
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Seeds of case 0.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Inject a fault in every case, KIND@TIME or KIND@FROM..TO (e.g. occlusion@10m..50m, the
+    /// time drawn per case); repeatable.
+    #[arg(long = "fault")]
+    faults: Vec<String>,
+    /// The directory for cases.csv, summary.md and sweep.json.
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+    /// Run only the K-th of N deterministic slices of the cases (e.g. 3/10); join the slices'
+    /// directories with `perfuse sweep merge`.
+    #[arg(long, value_parser = perfuse::sweep::parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Extra directory to search for plugins; repeatable.
+    #[arg(long = "plugin-dir")]
+    plugin_dirs: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum SweepMerge {
+    /// Join the shards of one sweep (every shard once) into the table of the whole sweep.
+    Merge {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a protocol on the simulator.
-    Run {
-        /// The protocol file (RON).
-        #[arg(required_unless_present = "resume")]
-        file: Option<PathBuf>,
-        /// Run length, overriding the protocol's (e.g. 90m, 6h, 1h30m; at most 168h).
-        #[arg(long, value_parser = config::parse_run_duration)]
-        duration: Option<f64>,
-        /// Simulator seed: the same seed gives the same record.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Simulator scenario the protocol declares (e.g. healthy, injured).
-        #[arg(long)]
-        scenario: Option<String>,
-        /// List the protocol's scenarios and exit.
-        #[arg(long)]
-        list_scenarios: bool,
-        /// Write the run summary (JSON) here; `-`: to stdout (status lines then go to stderr).
-        #[arg(long)]
-        summary: Option<PathBuf>,
-        /// Record the run in this file (default: a new file in `runs/`).
-        #[arg(long, conflicts_with = "no_record")]
-        record: Option<PathBuf>,
-        /// Do not record the run.
-        #[arg(long)]
-        no_record: bool,
-        /// Samples per second in the record (at most the tick rate).
-        #[arg(long, default_value_t = 1.0)]
-        record_hz: f64,
-        /// Continue an interrupted lockstep run from its record's last checkpoint.
-        #[arg(long, conflicts_with_all = ["file", "record", "no_record", "realtime"])]
-        resume: Option<PathBuf>,
-        /// No status lines while running.
-        #[arg(long)]
-        quiet: bool,
-        /// Tick against the wall clock, the simulator on its own thread.
-        #[arg(long)]
-        realtime: bool,
-        /// Laboratory values the operator enters during the run, as a RON list of
-        /// `(at_s, sensor, value)` for the protocol's sensors at the `operator` site.
-        #[arg(long)]
-        labs: Option<PathBuf>,
-        /// Operator commands during the run, as a RON list of `(at_s, command)` with command
-        /// one of Acknowledge("alarm"), Reset("alarm"), PauseAudio, ResumeAudio,
-        /// Setpoint(signal, value), AdvancePhase, HoldPhase(bool), Stop.
-        #[arg(long)]
-        commands: Option<PathBuf>,
-        /// Inject a fault, KIND@TIME (e.g. air@30m, occlusion@1h, stuck:arterial_pressure@30m); repeatable.
-        #[arg(long = "fault")]
-        faults: Vec<String>,
-        /// Simulated time between status lines in lockstep runs.
-        #[arg(long, default_value = "10m", value_parser = config::parse_duration)]
-        status_every: f64,
-        /// Extra directory to search for plugins; repeatable.
-        #[arg(long = "plugin-dir")]
-        plugin_dirs: Vec<PathBuf>,
-        #[command(flatten)]
-        monitor: Box<MonitorArgs>,
-        /// Full-screen operator console (alarms, trends, keyboard actions) instead of status
-        /// lines; in real time unless --speed is given.
-        #[arg(long, conflicts_with_all = ["resume", "quiet"])]
-        console: bool,
-        /// Pace a simulated run at N simulated seconds per wall second (e.g. 60: 6 h in 6 min).
-        #[arg(long, value_name = "N", conflicts_with_all = ["realtime", "resume"])]
-        speed: Option<f64>,
-        /// Load a plugin library that is neither pinned by the protocol nor shipped beside
-        /// perfuse (its sha256 is still recorded).
-        #[arg(long)]
-        allow_untrusted: bool,
-    },
+    Run(Box<RunCmd>),
     /// Validate protocol files and their plugins; every problem is reported.
     Check {
         files: Vec<PathBuf>,
@@ -165,6 +222,9 @@ enum Command {
         #[arg(long, default_value = "html")]
         format: String,
     },
+    /// Run many cohort members of a protocol in parallel (`perfuse sweep FILE --cases N`), or
+    /// join the shards of a sweep (`perfuse sweep merge DIR... --out DIR`).
+    Sweep(Box<SweepCmd>),
     /// Print the summary JSON of a record.
     Summary {
         record: PathBuf,
@@ -212,29 +272,31 @@ fn main() -> ExitCode {
 fn dispatch(cli: Cli) -> Result<u8, Failure> {
     let done = |r: Result<(), Failure>| r.map(|()| exit::OK);
     match cli.command {
-        Command::Run {
-            file,
-            duration,
-            seed,
-            summary,
-            record,
-            no_record,
-            record_hz,
-            resume,
-            quiet,
-            realtime,
-            faults,
-            status_every,
-            plugin_dirs,
-            scenario,
-            list_scenarios,
-            labs,
-            commands,
-            monitor,
-            console,
-            speed,
-            allow_untrusted,
-        } => {
+        Command::Run(cmd) => {
+            let RunCmd {
+                file,
+                duration,
+                seed,
+                organ_seed,
+                summary,
+                record,
+                no_record,
+                record_hz,
+                resume,
+                quiet,
+                realtime,
+                faults,
+                status_every,
+                plugin_dirs,
+                scenario,
+                list_scenarios,
+                labs,
+                commands,
+                monitor,
+                console,
+                speed,
+                allow_untrusted,
+            } = *cmd;
             if list_scenarios && let Some(file) = &file {
                 return scenarios(file).map(|()| exit::OK);
             }
@@ -242,6 +304,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 file: file.unwrap_or_default(),
                 duration_s: duration,
                 seed,
+                organ_seed,
                 scenario,
                 summary,
                 quiet,
@@ -304,6 +367,41 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 .and_then(|f| perfuse_report::run(&records, out.as_deref(), f))
                 .map_err(Failure::input),
         )),
+        Command::Sweep(cmd) => match *cmd {
+            SweepCmd {
+                merge: Some(SweepMerge::Merge { dirs, out }),
+                ..
+            } => {
+                let summary = perfuse::sweep::merge(&dirs, &out)?;
+                print!("{summary}");
+                Ok(exit::OK)
+            }
+            SweepCmd {
+                merge: None,
+                file,
+                cases,
+                jobs,
+                duration,
+                scenario,
+                seed,
+                faults,
+                out,
+                shard,
+                plugin_dirs,
+            } => perfuse::sweep::run(&perfuse::sweep::SweepArgs {
+                file: file.unwrap_or_default(),
+                cases: cases.unwrap_or_default(),
+                jobs: jobs
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
+                duration_s: duration,
+                scenario,
+                seed,
+                faults,
+                out: out.unwrap_or_default(),
+                shard,
+                plugin_dirs,
+            }),
+        },
         Command::Summary {
             record,
             plugin_dirs,

@@ -11,7 +11,7 @@ use perfuse_core::run::watchdog::{self, WatchdogEvent, WatchdogOutput};
 use perfuse_core::run::{Run, RunOptions, StopRequest, realtime, status};
 use perfuse_core::tick::HalPort;
 use perfuse_core::tick::sample::OperatorInput;
-use perfuse_hal_sim::{Fault, SimHal};
+use perfuse_hal_sim::{Fault, Organ, SimHal};
 use perfuse_record::schema::{StoredRun, stored_run, text_sha256};
 use perfuse_record::{EndReason, RecordFile, RunInputs, checkpoint, compare, writer};
 use std::io::Write;
@@ -45,6 +45,8 @@ pub struct RunArgs {
     pub file: PathBuf,
     pub duration_s: Option<f64>,
     pub seed: u64,
+    /// Draw the organ from the protocol's cohort with this seed (`None`: the protocol's organ).
+    pub organ_seed: Option<u64>,
     pub scenario: Option<String>,
     pub summary: Option<PathBuf>,
     pub quiet: bool,
@@ -181,18 +183,29 @@ fn prepare(
             Ok(fault)
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let sim = SimHal::with_scenario(
+    let simulator_error = |e: String| Failure::input(located(&loaded, file, "simulator", &e));
+    let organ = inputs
+        .organ_seed
+        .map(|s| Organ::draw(&loaded.file, inputs.scenario.as_deref(), s))
+        .transpose()
+        .map_err(simulator_error)?;
+    let sim = SimHal::with_organ(
         &loaded.file,
         inputs.scenario.as_deref(),
+        organ.as_ref(),
         inputs.seed,
         &faults,
     )
-    .map_err(|e| Failure::input(located(&loaded, file, "simulator", &e)))?;
+    .map_err(simulator_error)?;
     let scenario = inputs
         .scenario
         .clone()
         .or(loaded.plan.default_scenario.clone());
     let opts = RunOptions {
+        organ: organ.map(|o| perfuse_core::run::Organ {
+            seed: o.seed,
+            params: o.params,
+        }),
         seed: inputs.seed,
         scenario,
         duration_s: inputs.duration_s,
@@ -390,7 +403,10 @@ fn drive_and_finish(
         status::clock_text(summary.simulated_s),
         wall_s,
         summary.ticks,
-        summary.seed,
+        match &summary.organ {
+            Some(o) => format!("{}, organ seed {}", summary.seed, o.seed),
+            None => summary.seed.to_string(),
+        },
         summary.final_phase
     );
     for a in &summary.alarms {
@@ -480,6 +496,7 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         protocol_path: args.file.display().to_string(),
         protocol_text: read_text(&args.file, "protocol")?,
         seed: args.seed,
+        organ_seed: args.organ_seed,
         scenario: args.scenario.clone(),
         duration_s: args.duration_s,
         faults: args.faults.clone(),

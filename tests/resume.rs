@@ -62,6 +62,7 @@ fn build_from(file: &Path, spec: Spec<'_>, input: bool) -> Run {
     let sim = SimHal::with_scenario(&loaded.file, spec.scenario, SEED, &faults)
         .unwrap_or_else(|e| panic!("{e}"));
     let opts = RunOptions {
+        organ: None,
         seed: SEED,
         scenario: spec.scenario.map(str::to_string),
         duration_s: None,
@@ -724,6 +725,7 @@ fn a_real_time_run_goes_on_from_its_restored_tick() {
     let plan = Arc::new(loaded.plan);
     let (channels, _hal) = realtime::spawn_hal(Box::new(sim), plan.period_s).unwrap();
     let opts = RunOptions {
+        organ: None,
         seed: SEED,
         scenario: None,
         duration_s: Some(602.0),

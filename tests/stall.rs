@@ -84,6 +84,7 @@ fn a_stalled_control_thread_leaves_every_actuator_in_its_fallback_within_its_ttl
     let ttl = plan.actuators[pump].ttl_s;
     let (channels, _thread) = realtime::spawn_hal(Box::new(device), plan.period_s).unwrap();
     let opts = RunOptions {
+        organ: None,
         seed: 1,
         scenario: None,
         duration_s: Some(4.0),

@@ -46,6 +46,7 @@
 //! `stuck:arterial_pressure@30m`, `drift:perfusate_temp:0.5@2h`, `channel-loss:pump@10m`.
 
 mod actuator;
+pub mod cohort;
 mod fault;
 mod params;
 mod plant;
@@ -58,6 +59,7 @@ use perfuse_core::config::{ActuatorKind, ProtocolFile};
 use perfuse_core::hal::{CommandFrame, Hal, MAX_ACTUATORS, MAX_SENSORS, SensorFrame};
 
 use actuator::Actuator;
+pub use cohort::Organ;
 pub use fault::{FAULT_SYNTAX, Fault, FaultKind};
 use plant::{MAX_INPUTS, Model, Plant, PlantFault};
 use sensor::{Channel, SensorParams};
@@ -114,8 +116,23 @@ impl SimHal {
         seed: u64,
         faults: &[Fault],
     ) -> Result<SimHal, String> {
+        Self::with_organ(protocol, scenario, None, seed, faults)
+    }
+
+    /// As [`SimHal::with_scenario`], with the plant's parameters overridden by a drawn organ
+    /// ([`Organ::draw`] for the same protocol and scenario; `None`: the protocol's organ).
+    pub fn with_organ(
+        protocol: &ProtocolFile,
+        scenario: Option<&str>,
+        organ: Option<&Organ>,
+        seed: u64,
+        faults: &[Fault],
+    ) -> Result<SimHal, String> {
         let model = Model::by_name(&protocol.simulator.model)?;
-        let given = protocol.simulator.params_for(scenario)?;
+        let mut given = protocol.simulator.params_for(scenario)?;
+        if let Some(organ) = organ {
+            given.extend(organ.params.iter().map(|(k, v)| (k.clone(), *v)));
+        }
         params::reject_unknown(model.name, &given, &[model.params, SensorParams::DEFS])?;
         let mut sensor_params = SensorParams::default();
         let sensor_check = sensor_params.apply(&given);

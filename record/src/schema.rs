@@ -2,7 +2,9 @@
 //!
 //! Tables: `meta` (the format marker), `run` (one row: inputs, plugin, start, end), `channels`
 //! (what each sample column is, with its unit), `samples` (one row per sampled tick, wide by
-//! signal), `events` (every event at its tick), `checkpoints` (lockstep resume points). The schema
+//! signal), `events` (every event at its tick), `checkpoints` (lockstep resume points), `organ`
+//! (the simulator parameters of an organ drawn from a cohort, by name; its seed is the `meta` row
+//! `organ_seed`; both empty for the protocol's own organ). The schema
 //! version is SQLite's `user_version`; a newer one is refused, naming both.
 
 use crate::names::{Names, quote};
@@ -21,6 +23,8 @@ pub struct RunInputs {
     pub protocol_path: String,
     pub protocol_text: String,
     pub seed: u64,
+    /// The seed of the organ drawn from a cohort (`None`: the protocol's organ).
+    pub organ_seed: Option<u64>,
     pub scenario: Option<String>,
     pub duration_s: Option<f64>,
     /// `--fault` specifications as given.
@@ -188,6 +192,7 @@ fn create_schema(conn: &Connection, names: &Names) -> rusqlite::Result<()> {
             sample_every_ticks INTEGER NOT NULL, checkpoint_every_ticks INTEGER NOT NULL,
             started_at REAL NOT NULL,
             ended_at REAL, end_reason TEXT, end_tick INTEGER, summary TEXT);
+         CREATE TABLE organ(param TEXT PRIMARY KEY, value REAL NOT NULL);
          CREATE TABLE channels(col INTEGER PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, unit TEXT NOT NULL);
          CREATE TABLE events(
             seq INTEGER PRIMARY KEY, tick INTEGER NOT NULL, t_s REAL NOT NULL,
@@ -258,7 +263,35 @@ fn write_run(conn: &Connection, run: &Run, inputs: &RunInputs) -> rusqlite::Resu
             now_unix_s(),
         ],
     )?;
+    if let Some(seed) = inputs.organ_seed {
+        conn.execute(
+            "INSERT INTO meta VALUES ('organ_seed', ?1)",
+            [seed.to_string()],
+        )?;
+    }
+    if let Some(organ) = &run.organ {
+        let mut ins = conn.prepare("INSERT INTO organ VALUES (?1, ?2)")?;
+        for (name, value) in &organ.params {
+            ins.execute(params![name, value])?;
+        }
+    }
     Ok(())
+}
+
+/// The organ seed a record was run with (`None`: the protocol's organ, or a record from before
+/// cohorts).
+fn stored_organ_seed(conn: &Connection) -> Result<Option<u64>, String> {
+    let text: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'organ_seed'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| format!("the record's organ seed cannot be read: {e}"))?;
+    text.map(|t| {
+        t.parse()
+            .map_err(|_| format!("the record's organ seed `{t}` is not a number"))
+    })
+    .transpose()
 }
 
 /// Opens a record, refusing a file that is not a perfuse record or one of a newer schema.
@@ -308,6 +341,12 @@ pub struct StoredRun {
 }
 
 pub fn stored_run(conn: &Connection) -> Result<StoredRun, String> {
+    let mut stored = stored_run_row(conn)?;
+    stored.inputs.organ_seed = stored_organ_seed(conn)?;
+    Ok(stored)
+}
+
+fn stored_run_row(conn: &Connection) -> Result<StoredRun, String> {
     conn.query_row(
         "SELECT protocol_path, protocol_text, seed, scenario, duration_s, faults, labs, commands,
                 mode, sample_every_ticks, checkpoint_every_ticks, protocol_sha256, plugin_sha256,
@@ -321,6 +360,7 @@ pub fn stored_run(conn: &Connection) -> Result<StoredRun, String> {
                     protocol_path: r.get(0)?,
                     protocol_text: r.get(1)?,
                     seed: r.get::<_, i64>(2)? as u64,
+                    organ_seed: None,
                     scenario: r.get(3)?,
                     duration_s: r.get(4)?,
                     faults: serde_json::from_str(&faults).unwrap_or_default(),

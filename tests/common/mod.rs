@@ -142,6 +142,7 @@ pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
         .collect();
     let sim = SimHal::new(&loaded.file, seed, &faults).unwrap_or_else(|e| panic!("{e}"));
     let opts = RunOptions {
+        organ: None,
         seed,
         scenario: None,
         duration_s: None,

@@ -423,6 +423,7 @@ fn trust(lib: &Inspected, pin: Option<&str>, allow_untrusted: bool) -> Result<Tr
 }
 
 /// A library that passed every check before any of its functions was called.
+#[derive(Clone)]
 pub struct OpenedLibrary {
     pub path: PathBuf,
     pub sha256: String,

@@ -35,12 +35,23 @@ impl StopRequest {
     }
 }
 
+/// An organ or patient drawn from a virtual cohort: its organ seed and the simulator
+/// parameters drawn, by name.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Organ {
+    pub seed: u64,
+    pub params: std::collections::BTreeMap<String, f64>,
+}
+
 /// How a run is driven.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub seed: u64,
     /// The simulator scenario run (for the record; the simulator itself was built with it).
     pub scenario: Option<String>,
+    /// The organ drawn from a cohort (for the record and the summary; the simulator itself was
+    /// built with it); `None`: the protocol's organ.
+    pub organ: Option<Organ>,
     /// Overrides the protocol's length; the last phase is stretched or the run cut short.
     pub duration_s: Option<f64>,
 }
@@ -53,6 +64,7 @@ pub struct Run {
     pub plugin: PluginInfo,
     pub seed: u64,
     pub scenario: Option<String>,
+    pub organ: Option<Organ>,
     /// The outputs' health as the driver last read it.
     pub outputs: OutputHealth,
     /// The signal that ended the run, if one did.
@@ -79,6 +91,7 @@ impl Run {
             plugin: info,
             seed: opts.seed,
             scenario: opts.scenario.clone(),
+            organ: opts.organ.clone(),
             outputs: OutputHealth::default(),
             ended_by_signal: None,
             state_sink: None,

@@ -140,6 +140,9 @@ pub struct Summary {
     pub seed: u64,
     /// The simulator scenario (null: the protocol's parameters as written).
     pub scenario: Option<String>,
+    /// The organ drawn from a cohort (`perfuse run --organ-seed`); absent: the protocol's organ.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organ: Option<super::Organ>,
     pub simulated_s: f64,
     pub wall_s: f64,
     pub ticks: u64,
@@ -289,6 +292,7 @@ impl Run {
             },
             seed: self.seed,
             scenario: self.scenario.clone(),
+            organ: self.organ.clone(),
             simulated_s: self.tick() as f64 * period,
             wall_s,
             ticks: rec.ticks,
