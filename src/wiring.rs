@@ -26,6 +26,8 @@ const RECORD_QUEUE: usize = 1024;
 const MONITOR_QUEUE: usize = 256;
 /// After the run, the time the monitor's open streams get to send the end.
 const MONITOR_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long the end of a run waits for the console to finish.
+const CONSOLE_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 /// The console's queues: frames (a few seconds of its frames), and the operator's actions.
 const CONSOLE_QUEUE: usize = 64;
 const CONSOLE_INPUT_QUEUE: usize = 64;
@@ -258,9 +260,11 @@ pub fn utc_stamp(unix_s: f64) -> String {
     format!("{y:04}{m:02}{d:02}T{h:02}{min:02}{sec:02}Z")
 }
 
-/// The outputs of one run: status lines and recorder threads.
+/// The outputs of one run: status lines or console, and recorder threads.
 struct Outputs {
     status: Option<std::thread::JoinHandle<()>>,
+    /// The console, in the status lines' place.
+    console: Option<std::thread::JoinHandle<()>>,
     recorder: Option<std::thread::JoinHandle<writer::Written>>,
     /// The record's file, named in the closing lines.
     record_path: Option<PathBuf>,
@@ -328,6 +332,7 @@ fn start_outputs(
     };
     Ok(Outputs {
         status,
+        console: None,
         recorder,
         record_path,
     })
@@ -432,6 +437,9 @@ fn drive_and_finish(
     }
     if let Some(h) = outputs.status {
         let _ = h.join();
+    }
+    if let Some(h) = outputs.console {
+        finish_console(h);
     }
     if let Some(p) = &outputs.record_path {
         text.push_str(&format!("  recorded in {}\n", p.display()));
@@ -559,9 +567,24 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
     let mut outputs = start_outputs(&mut run, status_every, to_stdout, file, record)?;
     if let Some(setup) = console {
         signals::survive_hangup()?;
-        outputs.status = Some(start_console(&mut run, setup, args.speed)?);
+        outputs.console = Some(start_console(&mut run, setup, args.speed)?);
     }
     drive_monitored(run, outputs, &stop, args)
+}
+
+/// Waits for the console to show the end and restore the terminal, at most [`CONSOLE_GRACE`]:
+/// a console stuck on a terminal that went away must not keep the process from ending (the
+/// record and the summary are written by then).
+fn finish_console(h: std::thread::JoinHandle<()>) {
+    let started = Instant::now();
+    while !h.is_finished() {
+        if started.elapsed() > CONSOLE_GRACE {
+            eprintln!("perfuse: the console did not finish; ending without it");
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = h.join();
 }
 
 /// Starts the team monitor when `--monitor` asks for it, drives the run to its end, and gives

@@ -168,6 +168,15 @@ impl Drop for Tmux {
     }
 }
 
+/// Whether a process whose command line names `record` still runs.
+fn still_running(record: &Path) -> bool {
+    let name = record.to_str().unwrap();
+    std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(name))
+    })
+}
+
 fn wait_for_file(path: &Path, limit: Duration) {
     let start = Instant::now();
     while !path.exists() {
@@ -255,6 +264,15 @@ fn a_terminal_closed_mid_run_leaves_the_run_going_to_its_end() {
     // The terminal goes away (hang-up, then writes fail): the run goes on, recorded.
     drop(tmux);
     wait_for_file(&summary, Duration::from_secs(60));
+    // And the process ends: a console left on a terminal that went away must not keep it.
+    let start = Instant::now();
+    while still_running(&record) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the run's process did not end after its terminal closed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
     assert_eq!(f(&s["simulated_s"]), 240.0);
