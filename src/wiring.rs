@@ -5,9 +5,8 @@ use crate::exit::Failure;
 use crate::signals;
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::output::{Delivery, FrameReceiver};
-use perfuse_core::plugin::{loader, worker};
+use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::state::{RunState, StateSink};
-use perfuse_core::run::watchdog::{self, WatchdogEvent, WatchdogOutput};
 use perfuse_core::run::{Run, RunOptions, StopRequest, realtime, status};
 use perfuse_core::tick::HalPort;
 use perfuse_core::tick::sample::OperatorInput;
@@ -157,7 +156,7 @@ fn prepare(
         Some(text) => config::load_labs_str(text, src.labs, &loaded.plan, end_s).map_err(input)?,
         None => Vec::new(),
     };
-    let plugin = worker::start(&loaded.plan, plugins)
+    let plugin = plugin::load(&loaded.plan, plugins)
         .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
     log::debug!(
         target: "perfuse",
@@ -660,39 +659,7 @@ fn start_console(
 fn keep_states(run: &mut Run, record: &Path) -> Result<(), Failure> {
     let (tx, _writer) = checkpoint::spawn_state_writer(record)?;
     run.state_sink = Some(StateSink::new(tx, run.plan.period_s, run.tick()));
-    run.watchdog_outputs
-        .push(watchdog_to_record(record, run.plan.period_s)?);
     Ok(())
-}
-
-/// The watchdog's alarm in the record: a `watchdog` event through a connection of its own
-/// (the recorder's thread may be what stalled), after the stderr line.
-fn watchdog_to_record(record: &Path, period_s: f64) -> Result<WatchdogOutput, Failure> {
-    let conn = perfuse_record::schema::open_existing(record, true)?;
-    conn.busy_timeout(std::time::Duration::from_secs(1))
-        .map_err(|e| e.to_string())?;
-    Ok(Box::new(move |e: &WatchdogEvent| {
-        let (tick, silent, change) = match *e {
-            WatchdogEvent::NotResponding { tick, silent } => (tick, silent, "raised"),
-            WatchdogEvent::Responding { tick, silent } => (tick, silent, "cleared"),
-        };
-        let detail = serde_json::json!({
-            "alarm": watchdog::ALARM_ID,
-            "change": change,
-            "priority": "high",
-            "technical": true,
-            "silent_s": silent.as_secs_f64(),
-            "text": watchdog::ALARM_TEXT,
-        });
-        // Nothing else can be done about a failed write here: the stderr line is out.
-        let _ = writer::insert_run_event(
-            &conn,
-            tick,
-            tick as f64 * period_s,
-            "watchdog",
-            &detail.to_string(),
-        );
-    }))
 }
 
 /// Status lines every `every_s` of simulated time in lockstep, every second in real time.

@@ -1513,7 +1513,7 @@ fn protocol_file(c: &Case, dir: &tempfile::TempDir) -> PathBuf {
         )
         .replace(
             r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
-            &format!(r#""mode": {mode}.0, "at_s": 600.0, "busy_s": 0.8,"#),
+            &format!(r#""mode": {mode}.0, "at_s": 600.0, "sleep_s": 0.8,"#),
         );
     let file = dir.path().join("faulty.ron");
     std::fs::write(&file, text).unwrap();

@@ -8,17 +8,6 @@ use serde_json::Value;
 
 /// Kidney HMP driven by the faulty plugin in `mode`, misbehaving from 10 minutes.
 fn faulty_protocol(dir: &tempfile::TempDir, mode: u32) -> std::path::PathBuf {
-    faulty_protocol_with(dir, mode, 600.0, 0.8)
-}
-
-/// Kidney HMP driven by the faulty plugin in `mode`, misbehaving from `at_s`; mode 4 runs on the
-/// CPU for `busy_s` in one step.
-fn faulty_protocol_with(
-    dir: &tempfile::TempDir,
-    mode: u32,
-    at_s: f64,
-    busy_s: f64,
-) -> std::path::PathBuf {
     let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
     let text = text
         .replace(
@@ -27,14 +16,10 @@ fn faulty_protocol_with(
         )
         .replace(
             r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
-            // Mode 4 runs 0.8 s on the CPU once: over the 0.5 s a lockstep step may take.
-            &format!(r#""mode": {mode}.0, "at_s": {at_s:?}, "busy_s": {busy_s:?},"#),
+            // Mode 4 sleeps 0.8 s once: over the 0.5 s a lockstep step may take.
+            &format!(r#""mode": {mode}.0, "at_s": 600.0, "sleep_s": 0.8,"#),
         );
-    assert!(
-        text.contains(r#""mode": "#),
-        "the protocol's plugin lines changed"
-    );
-    let file = dir.path().join(format!("faulty-{mode}-{at_s}.ron"));
+    let file = dir.path().join(format!("faulty-{mode}.ron"));
     std::fs::write(&file, text).unwrap();
     file
 }
@@ -121,107 +106,4 @@ fn a_plugin_that_panics_while_starting_is_refused() {
         ),
         "{err}"
     );
-}
-
-#[test]
-fn a_plugin_that_never_returns_on_the_cpu_is_contained() {
-    // Faulted once its thread has used 0.5 s of CPU; the thread is abandoned, spinning.
-    assert_contained(&run_mode(8), "overran its time budget");
-}
-
-#[test]
-fn a_plugin_that_blocks_forever_is_contained() {
-    // It uses no CPU: the wall-clock backstop (3 s of the control thread waiting) catches it.
-    let started = std::time::Instant::now();
-    assert_contained(&run_mode(9), "overran its time budget");
-    assert!(started.elapsed().as_secs_f64() >= 3.0);
-}
-
-/// A real-time run of 4 s whose plugin hangs at 2 s in `mode`.
-fn realtime_hang(mode: u32) {
-    let dir = tempfile::tempdir().unwrap();
-    let file = faulty_protocol_with(&dir, mode, 2.0, 0.8);
-    let s = run_summary(&file, &["--realtime", "--duration", "4s"]);
-    assert_eq!(s["completed"], true);
-    assert_eq!(s["plugin"]["fault"], "overran its time budget");
-    // Half a tick of budget, and up to a tick for the plugin thread to take the call up.
-    let at = f(&s["plugin"]["fault_s"]);
-    assert!((2.0..2.05).contains(&at), "faulted at {at} s");
-    let alarm = alarm(&s, "plugin_fault").expect("plugin fault alarm");
-    assert_eq!(alarm["priority"], "high");
-    // Control went on: every tick ran or was counted as missed, and the pump kept running.
-    let ticks = s["ticks"].as_u64().unwrap();
-    let overruns = s["overruns"].as_u64().unwrap();
-    assert_eq!(ticks + overruns, 400, "ticks {ticks}, overruns {overruns}");
-    assert!(ticks > 300, "{ticks} ticks run of 400");
-    assert!(f(&s["actuators"]["pump"]["mean"]) > 0.0);
-}
-
-#[test]
-fn a_plugin_that_never_returns_is_contained_in_real_time() {
-    realtime_hang(8);
-}
-
-#[test]
-fn a_plugin_that_blocks_forever_is_contained_in_real_time() {
-    realtime_hang(9);
-}
-
-/// The summary without what depends on the machine.
-fn without_wall(mut s: serde_json::Value) -> serde_json::Value {
-    s.as_object_mut().unwrap().remove("wall_s");
-    s
-}
-
-#[test]
-fn pausing_the_process_never_changes_a_lockstep_record() {
-    // One step takes 0.3 s of CPU, within its 0.5 s budget; the process is paused for 0.6 s at a
-    // time throughout the run, so the step's wall time goes well over the budget.
-    let dir = tempfile::tempdir().unwrap();
-    let file = faulty_protocol_with(&dir, 4, 60.0, 0.3);
-    let calm = run_summary(&file, &["--duration", "5m"]);
-    assert_eq!(
-        calm["plugin"]["fault"],
-        serde_json::Value::Null,
-        "within budget"
-    );
-
-    let summary = dir.path().join("paused.json");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_perfuse"))
-        .args([
-            "run",
-            file.to_str().unwrap(),
-            "--duration",
-            "5m",
-            "--quiet",
-            "--no-record",
-            "--summary",
-            summary.to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap();
-    let pid = child.id().to_string();
-    let signal = |sig: &str| {
-        std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .unwrap()
-    };
-    let mut pauses = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if signal("-STOP").success() {
-            pauses += 1;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(600));
-        signal("-CONT");
-        std::thread::sleep(std::time::Duration::from_millis(30));
-    };
-    assert!(status.success());
-    assert!(pauses >= 2, "paused {pauses} times");
-    let paused: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
-    assert_eq!(without_wall(paused), without_wall(calm));
 }

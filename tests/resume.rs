@@ -11,7 +11,7 @@
 mod common;
 use common::*;
 use perfuse_core::config;
-use perfuse_core::plugin::worker;
+use perfuse_core::plugin;
 use perfuse_core::run::state::{RunState, STATE_VERSION};
 use perfuse_core::run::{Run, RunOptions, realtime};
 use perfuse_core::tick::control::{ActuatorChannel, ControlLoop, LoopMemory};
@@ -53,7 +53,7 @@ fn build(spec: Spec<'_>, input: bool) -> Run {
 fn build_from(file: &Path, spec: Spec<'_>, input: bool) -> Run {
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
     let plugin =
-        worker::start(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
+        plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
     let faults: Vec<Fault> = spec
         .faults
         .iter()
@@ -720,7 +720,7 @@ fn a_real_time_run_goes_on_from_its_restored_tick() {
     let state = save_through_json(&saved);
 
     let loaded = config::load(&protocol("kidney-hmp.ron")).unwrap();
-    let plugin = worker::start(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap();
+    let plugin = plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap();
     let sim = SimHal::new(&loaded.file, SEED, &[]).unwrap();
     let plan = Arc::new(loaded.plan);
     let (channels, _hal) = realtime::spawn_hal(Box::new(sim), plan.period_s).unwrap();

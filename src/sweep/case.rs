@@ -6,7 +6,7 @@ use crate::exit::Failure;
 use crate::wiring::located;
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plan::Plan;
-use perfuse_core::plugin::{self, loader, worker};
+use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::summary::Summary;
 use perfuse_core::run::{Run, RunOptions};
 use perfuse_core::tick::alarms::alarm_ids;
@@ -148,9 +148,9 @@ impl Worker<'_> {
             .map(|f| Fault::parse(f, protocol).map_err(|e| format!("--fault {f}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
         let sim = SimHal::with_organ(protocol, scenario, Some(&organ), spec.seed, &faults)?;
-        // Each case's plugin runs on a thread of its own; the loader keeps the verified
-        // library loaded, so later cases only read and hash its file again.
-        let plugin = worker::start(&sw.plan, &sw.plugins).map_err(|e| e.to_string())?;
+        // The loader keeps a verified library loaded (by its sha256): later cases only read
+        // and hash its file again.
+        let plugin = plugin::load(&sw.plan, &sw.plugins).map_err(|e| e.to_string())?;
         let opts = RunOptions {
             seed: spec.seed,
             scenario: sw.scenario.clone().or(sw.plan.default_scenario.clone()),

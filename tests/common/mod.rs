@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use perfuse_core::config;
-use perfuse_core::plugin::{loader, worker};
+use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::{Run, RunOptions};
 use perfuse_hal_sim::{Fault, SimHal};
 use perfuse_plugin_sdk::validity;
@@ -135,7 +135,7 @@ pub fn run_summary(file: &Path, extra: &[&str]) -> Value {
 pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
     let plugin =
-        worker::start(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
+        plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
     let faults: Vec<Fault> = faults
         .iter()
         .map(|f| Fault::parse(f, &loaded.file).unwrap_or_else(|e| panic!("{f}: {e}")))

@@ -2,11 +2,9 @@
 //!
 //! Everything a plugin returns is an untrusted request: the Protocol stage checks it and the
 //! Safety stage clamps what follows from it. A plugin that panics or returns garbage is marked
-//! faulted for the rest of the run and is not called again. In a run the plugin lives on its own
-//! thread ([`worker`]), so a call that never returns faults it instead of stopping control.
+//! faulted for the rest of the run and is not called again.
 
 pub mod loader;
-pub mod worker;
 
 use crate::plan::Plan;
 use loader::{OpenedLibrary, PluginError, SearchPolicy};
@@ -30,8 +28,7 @@ pub struct PluginInfo {
     pub derived_names: Vec<String>,
 }
 
-/// A live plugin instance. Not `Send`: it is created, called and destroyed on the plugin's own
-/// thread ([`worker`]); `perfuse check` uses it directly.
+/// A live plugin instance. Not `Send`: it is only ever called from the control thread.
 pub struct PluginInstance {
     lib: OpenedLibrary,
     inst: *mut c_void,

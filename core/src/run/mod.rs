@@ -8,13 +8,11 @@ pub mod realtime;
 pub mod state;
 pub mod status;
 pub mod summary;
-pub mod watchdog;
 
 use crate::hal::{CommandFrame, Hal};
 use crate::output::{Delivery, FrameReceiver, OutputHealth, Outputs};
 use crate::plan::Plan;
-use crate::plugin::PluginInfo;
-use crate::plugin::worker::PluginWorker;
+use crate::plugin::{PluginInfo, PluginInstance};
 use crate::tick::alarms::Alarms;
 use crate::tick::{Clock, HalPort, Signals, build_schedule, build_world, protocol::PhaseState};
 use bevy_ecs::prelude::*;
@@ -71,14 +69,11 @@ pub struct Run {
     pub ended_by_signal: Option<i32>,
     /// Where a real-time run's state goes at intervals, for a resume after a restart.
     pub state_sink: Option<state::StateSink>,
-    /// Where the real-time driver's watchdog raises "controller not responding": stderr, and
-    /// whatever the caller adds (the record).
-    pub watchdog_outputs: Vec<watchdog::WatchdogOutput>,
 }
 
 impl Run {
     /// Builds the world around a device and a plugin instance.
-    pub fn new(plan: Arc<Plan>, hal: HalPort, plugin: PluginWorker, opts: &RunOptions) -> Self {
+    pub fn new(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance, opts: &RunOptions) -> Self {
         let info = plugin.info.clone();
         let mut world = build_world(plan.clone(), hal, plugin);
         if let Some(d) = opts.duration_s {
@@ -95,7 +90,6 @@ impl Run {
             outputs: OutputHealth::default(),
             ended_by_signal: None,
             state_sink: None,
-            watchdog_outputs: vec![watchdog::stderr_output()],
         }
     }
 
@@ -103,7 +97,7 @@ impl Run {
     pub fn direct(
         plan: Arc<Plan>,
         hal: Box<dyn Hal>,
-        plugin: PluginWorker,
+        plugin: PluginInstance,
         opts: &RunOptions,
     ) -> Self {
         Run::new(plan, HalPort::Direct(hal), plugin, opts)

@@ -4,10 +4,8 @@
 //! A tick that misses its deadline by more than a period is counted and the missed ticks are
 //! skipped, never bunched up: tick indices keep matching wall time.
 
-use super::watchdog::{Heartbeat, Watchdog};
 use super::{Run, StopRequest};
 use crate::hal::{CommandFrame, Hal, SensorFrame};
-use crate::plugin::worker::Budget;
 use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -83,17 +81,8 @@ const REALTIME_STEP_BUDGET: f64 = 0.5;
 
 /// A stop request (a signal) ends the run like the operator's Stop, between two ticks.
 pub fn run(run: &mut Run, stop: &StopRequest) -> u64 {
-    run.world.non_send_mut::<crate::tick::PluginSlot>().budget = Budget::Wall {
-        run: Duration::from_secs_f64(REALTIME_STEP_BUDGET * run.plan.period_s),
-        pickup: Duration::from_secs_f64(run.plan.period_s),
-    };
-    let heartbeat = Heartbeat::default();
-    heartbeat.beat(run.tick());
-    let outputs = std::mem::take(&mut run.watchdog_outputs);
-    let period = Duration::from_secs_f64(run.plan.period_s);
-    // Without its thread the run still has the devices' time to live: say so and go on.
-    let _watchdog = Watchdog::start(&heartbeat, period, outputs)
-        .inspect_err(|e| log::error!("cannot start the control watchdog: {e}"));
+    run.world.non_send_mut::<crate::tick::PluginSlot>().budget_s =
+        REALTIME_STEP_BUDGET * run.plan.period_s;
     let start = Instant::now();
     // A resumed run starts at its restored tick, not at 0.
     let first = run.tick();
@@ -104,7 +93,6 @@ pub fn run(run: &mut Run, stop: &StopRequest) -> u64 {
             break;
         }
         run.run_tick();
-        heartbeat.beat(run.tick());
         run.read_outputs_health();
         run.offer_state();
         let mut next = run.tick();

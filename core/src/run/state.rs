@@ -281,8 +281,7 @@ impl Run {
         });
         let mut state = None;
         if fault.is_none() {
-            let slot = self.world.non_send::<PluginSlot>();
-            match slot.instance.save(slot.budget) {
+            match self.world.non_send::<PluginSlot>().instance.save() {
                 Ok(bytes) => state = bytes,
                 Err(code) => {
                     log::error!(
@@ -519,10 +518,11 @@ impl Run {
         let mut fault = p.fault;
         if fault.is_none()
             && let Some(bytes) = &p.state
-            && let Err(code) = {
-                let slot = &mut *self.world.non_send_mut::<PluginSlot>();
-                slot.instance.restore(bytes, slot.budget)
-            }
+            && let Err(code) = self
+                .world
+                .non_send_mut::<PluginSlot>()
+                .instance
+                .restore(bytes)
         {
             log::error!(
                 "plugin {} refused its saved state (status {code}): it is faulted",

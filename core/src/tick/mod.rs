@@ -21,7 +21,7 @@ pub mod sample;
 
 use crate::hal::{Hal, MAX_SENSORS};
 use crate::plan::Plan;
-use crate::plugin::worker::{Budget, PluginWorker};
+use crate::plugin::PluginInstance;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
 use perfuse_plugin_sdk::MAX_SIGNALS;
@@ -96,19 +96,21 @@ pub enum HalPort {
 #[derive(Resource, Default)]
 pub struct LatestFrame(pub crate::hal::SensorFrame);
 
-/// The handle on the plugin's thread (not `Send`: a non-send resource of the control thread),
-/// and the step's input and output, kept here so control reads them whatever the plugin does.
+/// Wall time a plugin step may take in simulated time before it counts as hung. Generous on
+/// purpose: the machine's load must never decide a lockstep record, only a real hang.
+pub const LOCKSTEP_STEP_BUDGET_S: f64 = 0.5;
+
+/// The plugin instance (not `Send`: a non-send resource of the control thread).
 pub struct PluginSlot {
-    pub instance: PluginWorker,
-    /// How long one call may take before the plugin is marked faulted (the driver's choice:
-    /// CPU time in lockstep, so load and pauses never change a record; wall time in real time).
-    pub budget: Budget,
+    pub instance: PluginInstance,
+    /// Wall time one step may take before the plugin is marked faulted (the driver's choice).
+    pub budget_s: f64,
     pub input: perfuse_plugin_sdk::StepInput,
     pub output: perfuse_plugin_sdk::StepOutput,
 }
 
 /// Builds the world for a run: resources, then one entity per sensor and actuator in file order.
-pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginWorker) -> World {
+pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> World {
     let mut world = World::new();
     world.insert_resource(Clock {
         tick: 0,
@@ -134,7 +136,7 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginWorker) -> World
     world.insert_non_send(hal);
     world.insert_non_send(PluginSlot {
         instance: plugin,
-        budget: Budget::LOCKSTEP,
+        budget_s: LOCKSTEP_STEP_BUDGET_S,
         input: protocol::empty_input(),
         output: perfuse_plugin_sdk::StepOutput::default(),
     });

@@ -156,7 +156,8 @@ impl PluginOutputs {
     }
 }
 
-pub use crate::plugin::worker::FAULT_OVERRUN;
+/// Fault code for a plugin whose step took longer than its time budget.
+pub const FAULT_OVERRUN: i32 = 101;
 
 /// What a fault code means, for the operator and the record.
 pub fn fault_reason(code: i32) -> &'static str {
@@ -377,7 +378,7 @@ fn advance_phase(
             from: from as u32,
             to: phase.index as u32,
         };
-        if let Err(code) = plugin.instance.phase_event(&event, plugin.budget) {
+        if let Err(code) = plugin.instance.phase_event(&event) {
             fault(health, clock.tick, code);
         }
     }
@@ -431,12 +432,13 @@ fn step_plugin(
         slot.output.commands = [f64::NAN; MAX_ACTUATORS];
         slot.output.advance_phase = 0;
         slot.output.assessment = 0;
-        // The step runs on the plugin's thread; one that does not answer within its budget
-        // faults the plugin in this tick (`FAULT_OVERRUN`) and control goes on without it.
-        match slot
-            .instance
-            .step(&slot.input, &mut slot.output, slot.budget)
-        {
+        // The one clock read of the tick: a watchdog on the plugin, never control time. A plugin
+        // within its budget is unaffected, so lockstep runs stay deterministic.
+        let started = std::time::Instant::now();
+        let result = slot.instance.step(&slot.input, &mut slot.output);
+        let overran = started.elapsed().as_secs_f64() > slot.budget_s;
+        match result {
+            Ok(()) if overran => fault(out.health, clock.tick, FAULT_OVERRUN),
             Ok(()) => {
                 let o = &slot.output;
                 // NaN means "no request"; an infinity is garbage.
