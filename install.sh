@@ -28,7 +28,11 @@ mkdir -p "$lib" "$prefix/bin" "$prefix/share/perfuse" "$prefix/share/man/man1" \
     "$prefix/share/fish/vendor_completions.d"
 install -m 755 "$from/perfuse" "$lib/perfuse"
 for p in $plugins; do
-    install -m 755 "$from/libperfuse_plugin_$p.so" "$lib/"
+    # `cargo build` puts each plugin beside the binary; a build made by `cargo test` keeps it in
+    # deps/ only.
+    so="$from/libperfuse_plugin_$p.so"
+    [ -f "$so" ] || so="$from/deps/libperfuse_plugin_$p.so"
+    install -m 755 "$so" "$lib/"
 done
 ln -sfn ../lib/perfuse/perfuse "$prefix/bin/perfuse"
 rm -rf "$prefix/share/perfuse/protocols"
