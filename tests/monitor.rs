@@ -249,7 +249,9 @@ fn chromium() -> &'static str {
 #[test]
 fn a_headless_browser_shows_the_alarms_values_and_trends() {
     let browser = chromium();
-    let m = Monitored::start("10s");
+    // Long enough for a browser that takes seconds to start on a loaded machine to find the
+    // run still going.
+    let m = Monitored::start("30s");
     std::thread::sleep(Duration::from_secs(3));
     let profile = tempfile::tempdir().unwrap();
     // With an open event stream the browser dumps the page when the stream ends, with the run.
