@@ -79,11 +79,7 @@ const PARAMS: &[ParamSpec<'static>] = &[
 
 /// The file's value of a parameter, or its default (NaN for an undeclared name).
 fn param(params: &Params<'_>, name: &str) -> f64 {
-    PARAMS
-        .iter()
-        .find(|s| s.name == name)
-        .and_then(|s| s.value(params))
-        .unwrap_or(f64::NAN)
+    perfuse_plugin_sdk::metadata::declared_value(PARAMS, params, name).unwrap_or(f64::NAN)
 }
 
 impl Protocol for Heart {

@@ -75,11 +75,7 @@ const PARAMS: &[ParamSpec<'static>] = &[
 
 /// The file's value of a declared parameter, or its default.
 fn param(params: &Params<'_>, name: &str) -> Result<f64, String> {
-    PARAMS
-        .iter()
-        .find(|p| p.name == name)
-        .and_then(|p| p.value(params))
-        .ok_or_else(|| format!("missing plugin parameter `{name}`"))
+    perfuse_plugin_sdk::metadata::declared_value(PARAMS, params, name)
 }
 
 impl Protocol for Kidney {
