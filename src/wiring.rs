@@ -340,21 +340,21 @@ fn start_outputs(
 /// Drives the run to its end (or a signal), closes the outputs, writes the record's end and
 /// the summary, prints the closing lines.
 fn drive_and_finish(
-    mut run: Run,
+    run: Run,
     outputs: Outputs,
     stop: &StopRequest,
     summary_path: Option<&Path>,
     speed: Option<f64>,
 ) -> Result<Ended, Failure> {
     let started = Instant::now();
-    let overruns = if run.is_lockstep() {
-        match speed {
+    let (mut run, overruns) = if run.is_lockstep() {
+        let run = match speed {
             Some(speed) => run.run_paced(stop, speed),
             None => run.run_lockstep(stop),
-        }
-        0
+        };
+        (run, 0)
     } else {
-        realtime::run(&mut run, stop)
+        realtime::run(run, stop)
     };
     let wall_s = started.elapsed().as_secs_f64();
     run.close_outputs();

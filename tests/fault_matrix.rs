@@ -1513,8 +1513,10 @@ fn protocol_file(c: &Case, dir: &tempfile::TempDir) -> PathBuf {
         )
         .replace(
             r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
-            &format!(r#""mode": {mode}.0, "at_s": 600.0, "sleep_s": 0.8,"#),
+            // Mode 4 uses 0.8 s of CPU in one step: over the lockstep budget of 0.5 s.
+            &format!(r#""mode": {mode}.0, "at_s": 600.0, "busy_s": 0.8,"#),
         );
+    assert!(text.contains(r#"id: "faulty""#), "edit missed");
     let file = dir.path().join("faulty.ron");
     std::fs::write(&file, text).unwrap();
     file
@@ -1565,6 +1567,11 @@ fn run_case(c: &Case) {
         .iter()
         .position(|a| a.id == c.alarm)
         .unwrap_or_else(|| panic!("{}: no alarm `{}`", c.protocol, c.alarm));
+    if c.faulty_plugin.is_some() {
+        // The plugin's budget is watched by the supervised driver only.
+        let stop = perfuse_core::run::StopRequest::default();
+        run = run.run_lockstep_until(fault_tick + c.bound + 1, &stop);
+    }
     while run.tick() <= fault_tick + c.bound && !run.alarms().list[alarm].active {
         run.step_lockstep();
     }

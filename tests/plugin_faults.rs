@@ -16,9 +16,14 @@ fn faulty_protocol(dir: &tempfile::TempDir, mode: u32) -> std::path::PathBuf {
         )
         .replace(
             r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
-            // Mode 4 sleeps 0.8 s once: over the 0.5 s a lockstep step may take.
-            &format!(r#""mode": {mode}.0, "at_s": 600.0, "sleep_s": 0.8,"#),
+            // Mode 4 uses 0.8 s of CPU once: over the 0.5 s a lockstep step may take. Mode 10
+            // sleeps 0.8 s once, which uses no CPU.
+            &format!(r#""mode": {mode}.0, "at_s": 600.0, "busy_s": 0.8, "sleep_s": 0.8,"#),
         );
+    assert!(
+        text.contains(&format!(r#""mode": {mode}.0"#)),
+        "edit missed"
+    );
     let file = dir.path().join(format!("faulty-{mode}.ron"));
     std::fs::write(&file, text).unwrap();
     file
@@ -72,7 +77,75 @@ fn an_infinite_command_is_contained() {
 
 #[test]
 fn an_overrun_of_the_time_budget_is_contained() {
-    assert_contained(&run_mode(4), "overran its time budget");
+    // Given up while still busy: the call did not return within its budget.
+    assert_contained(&run_mode(4), HUNG);
+}
+
+const HUNG: &str = "hung: its call did not return within its time budget";
+
+#[test]
+fn a_plugin_that_hangs_busy_for_ever_is_given_up_and_the_run_ends() {
+    assert_contained(&run_mode(8), HUNG);
+}
+
+#[test]
+fn a_plugin_that_hangs_blocked_for_ever_is_given_up_and_the_run_ends() {
+    assert_contained(&run_mode(9), HUNG);
+}
+
+/// In lockstep the budget is CPU time: a step that sleeps (as a paused process or a loaded
+/// machine would make it) changes nothing, so the record stays the machine's load's to decide
+/// never.
+#[test]
+fn a_slow_step_that_uses_no_cpu_does_not_fault_a_lockstep_run() {
+    let s = run_mode(10);
+    assert_eq!(s["completed"], true);
+    assert_eq!(s["plugin"]["fault"], Value::Null, "{}", s["plugin"]);
+    assert_eq!(f(&s["derived"]["steps"]), 240_000.0, "every step taken");
+}
+
+/// Pausing the whole process (SIGSTOP, SIGCONT) several times during a lockstep run leaves its
+/// summary as it is without pauses.
+#[test]
+fn pauses_of_the_process_never_change_a_lockstep_record() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let file = protocol("liver-nmp.ron");
+    let summary = |name: &str, pause: bool| {
+        let path = dir.path().join(name);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_perfuse"))
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--duration",
+                "3h",
+                "--no-record",
+            ])
+            .args(["--quiet", "--summary", path.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        if pause {
+            let pid = child.id().to_string();
+            for _ in 0..4 {
+                std::thread::sleep(std::time::Duration::from_millis(150));
+                let stop = Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(700));
+                let cont = Command::new("kill").args(["-CONT", &pid]).status().unwrap();
+                // The run may have ended before all the pauses were made.
+                if !(stop.success() && cont.success()) {
+                    break;
+                }
+            }
+        }
+        assert!(child.wait().unwrap().success());
+        let mut s: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        s.as_object_mut().unwrap().remove("wall_s");
+        s
+    };
+    let paused = summary("paused.json", true);
+    assert_eq!(paused["plugin"]["fault"], Value::Null);
+    assert_eq!(paused, summary("plain.json", false));
 }
 
 #[test]

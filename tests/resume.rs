@@ -93,7 +93,7 @@ fn enter_commands(run: &mut Run, commands: &str) {
 }
 
 /// Saves `run`'s state and reads it back from its JSON text, which must give the same state.
-fn save_through_json(run: &Run) -> RunState {
+fn save_through_json(run: &mut Run) -> RunState {
     let state = run.save_state();
     let back = RunState::from_json(&state.to_json()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(back, state, "the state survives serialisation");
@@ -112,16 +112,16 @@ fn resume_at(spec: Spec<'_>, t_s: f64) -> Resumed {
     let mut original = build(spec, true);
     let n = ticks(&original, t_s);
     step(&mut original, n);
-    let state = save_through_json(&original);
+    let state = save_through_json(&mut original);
     let mut twin = build(spec, true);
     step(&mut twin, n);
     let mut resumed = build(spec, false);
     resumed
         .restore_state(&state, 0.0)
         .unwrap_or_else(|e| panic!("{}: {e}", spec.file));
-    let plant = twin.world.remove_non_send::<HalPort>().expect("a HAL");
-    resumed.world.insert_non_send(plant);
-    assert_restored(&original, &state, &resumed);
+    let plant = twin.world.remove_resource::<HalPort>().expect("a HAL");
+    resumed.world.insert_resource(plant);
+    assert_restored(&original, &state, &mut resumed);
     Resumed {
         original,
         state,
@@ -130,7 +130,7 @@ fn resume_at(spec: Spec<'_>, t_s: f64) -> Resumed {
 }
 
 /// What every restore must give back, before the resumed run's first tick.
-fn assert_restored(original: &Run, state: &RunState, resumed: &Run) {
+fn assert_restored(original: &Run, state: &RunState, resumed: &mut Run) {
     assert_eq!(resumed.tick(), original.tick());
     assert_eq!(resumed.phase(), original.phase());
     assert_eq!(
@@ -439,7 +439,7 @@ fn an_acknowledged_alarm_is_active_and_unacknowledged_again_and_keeps_its_action
     let before = alarm_state(&original, "air_in_line");
     assert!(before.active && before.acknowledged);
     assert!(!original.alarms().audio_sounding(original.tick()), "paused");
-    let state = save_through_json(&original);
+    let state = save_through_json(&mut original);
 
     // Restarted on a circuit whose air was cleared while the controller was down.
     let mut resumed = build(Spec::new("kidney-hmp.ron"), false);
@@ -518,7 +518,7 @@ fn a_restart_never_gives_more_than_the_dose_cap_in_its_window() {
     // volume at most.
     let spec_max = original.plan.actuators[vasodilator].range.max;
     let one_tick = spec_max * original.plan.period_s / 3600.0;
-    let state = save_through_json(&original);
+    let state = save_through_json(&mut original);
     let saved = state
         .actuators
         .iter()
@@ -569,7 +569,7 @@ fn a_restart_never_gives_more_than_the_dose_cap_in_its_window() {
 fn downtime_counts_toward_the_phase_clock_unless_the_phase_is_held() {
     let mut run = build(Spec::new("kidney-nmp.ron"), false);
     run_for(&mut run, 2400.0);
-    let state = save_through_json(&run);
+    let state = save_through_json(&mut run);
     let mut resumed = build(Spec::new("kidney-nmp.ron"), false);
     resumed.restore_state(&state, 120.0).unwrap();
     let down = ticks(&resumed, 120.0);
@@ -582,7 +582,7 @@ fn downtime_counts_toward_the_phase_clock_unless_the_phase_is_held() {
     };
     let mut run = build(held, true);
     run_for(&mut run, 2400.0);
-    let state = save_through_json(&run);
+    let state = save_through_json(&mut run);
     assert!(state.phase.held);
     let mut resumed = build(held, false);
     resumed.restore_state(&state, 120.0).unwrap();
@@ -692,7 +692,7 @@ fn a_plugin_built_for_abi_1_1_runs_and_resumes_without_plugin_state() {
     let mut run = build_from(&file, spec, false);
     assert_eq!(run.plugin.abi, (1, 1));
     run_for(&mut run, 300.0);
-    let state = save_through_json(&run);
+    let state = save_through_json(&mut run);
     assert_eq!(state.plugin.state, None, "a 1.1 plugin has no save");
     assert_eq!(state.plugin.fault, None);
     let mut resumed = build_from(&file, spec, false);
@@ -717,7 +717,7 @@ fn a_real_time_run_goes_on_from_its_restored_tick() {
     // Saved after 10 min in lockstep, resumed against the wall clock for 2 s more.
     let mut saved = build(Spec::new("kidney-hmp.ron"), false);
     run_for(&mut saved, 600.0);
-    let state = save_through_json(&saved);
+    let state = save_through_json(&mut saved);
 
     let loaded = config::load(&protocol("kidney-hmp.ron")).unwrap();
     let plugin = plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap();
@@ -734,7 +734,7 @@ fn a_real_time_run_goes_on_from_its_restored_tick() {
     run.initialize().unwrap();
     run.restore_state(&state, 0.0).unwrap();
     let started = std::time::Instant::now();
-    realtime::run(&mut run, &perfuse_core::run::StopRequest::default());
+    let (run, _) = realtime::run(run, &perfuse_core::run::StopRequest::default());
     let wall = started.elapsed().as_secs_f64();
     // Deadlines count from the restored tick: 2 s of ticks, not 602 s.
     assert!((1.9..10.0).contains(&wall), "{wall} s of wall time");
@@ -779,7 +779,7 @@ fn a_plugin_whose_save_fails_resumes_faulted() {
 
     let mut run = build_from(&file, spec, false);
     run_for(&mut run, 200.0);
-    let state = save_through_json(&run);
+    let state = save_through_json(&mut run);
     assert!(state.plugin.state.is_some() && state.plugin.fault.is_none());
     let mut resumed = build_from(&file, spec, false);
     resumed.restore_state(&state, 0.0).unwrap();
@@ -787,7 +787,7 @@ fn a_plugin_whose_save_fails_resumes_faulted() {
     assert_eq!(derived(&resumed, "steps"), 20_001.0, "its count went on");
 
     run_for(&mut run, 200.0);
-    let state = save_through_json(&run);
+    let state = save_through_json(&mut run);
     assert_eq!(state.plugin.state, None);
     let fault = state.plugin.fault.expect("saved as faulted");
     assert_eq!(fault.code, perfuse_plugin_sdk::status::PANICKED);

@@ -7,6 +7,7 @@ use crate::keys::{Entry, Mode, Pending, Ui, trend_signals};
 use crate::view::View;
 use perfuse_core::config::Priority;
 use perfuse_core::run::status::clock_text;
+use perfuse_core::tick::events::{WATCHDOG_ALARM, WATCHDOG_TEXT};
 use perfuse_plugin_sdk::validity;
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -213,15 +214,33 @@ fn draw_alarms(frame: &mut Frame, view: &View, ui: &Ui, area: Rect, now_ms: u64)
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let names = &view.setup.names;
+    let mut lines = Vec::new();
+    // The watchdog's alarm comes first: nothing else on screen is current while it stands.
+    if let Some(tick) = view.not_responding_since {
+        lines.push(Line::from(vec![
+            Span::raw(" "),
+            Span::styled("HIGH  ", alarm_style(Priority::High, now_ms)),
+            Span::styled(format!(" {WATCHDOG_ALARM}"), bold()),
+            Span::raw(format!(
+                " {} tech",
+                clock_text(tick as f64 * view.period_s())
+            )),
+        ]));
+        lines.push(Line::from(format!("  {WATCHDOG_TEXT}")));
+    }
     if rows.is_empty() {
-        frame.render_widget(Paragraph::new("no active alarm"), inner);
+        if lines.is_empty() {
+            lines.push(Line::from("no active alarm"));
+        }
+        frame.render_widget(Paragraph::new(lines), inner);
         return;
     }
     let selected = ui.selected.min(rows.len() - 1);
     // Keep the selected alarm on screen: two lines per alarm.
-    let fit = (inner.height as usize / 2).max(1);
+    let fit = (inner.height as usize / 2)
+        .saturating_sub(lines.len() / 2)
+        .max(1);
     let first = selected.saturating_sub(fit - 1);
-    let mut lines = Vec::new();
     for (n, r) in rows.iter().enumerate().skip(first) {
         let (id, text) = &names.alarms[r.index];
         let technical = if names.technical.get(r.index) == Some(&true) {

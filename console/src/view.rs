@@ -56,6 +56,8 @@ pub struct View {
     pub frames_seen: u64,
     /// The run has ended (its queue hung up).
     pub ended: bool,
+    /// While the watchdog reports no control tick: the last tick done.
+    pub not_responding_since: Option<u64>,
 }
 
 impl View {
@@ -73,6 +75,7 @@ impl View {
             assessment: None,
             frames_seen: 0,
             ended: false,
+            not_responding_since: None,
         }
     }
 
@@ -83,6 +86,15 @@ impl View {
     /// Takes in one frame.
     pub fn take(&mut self, f: &Frame) {
         self.frames_seen += 1;
+        // The watchdog's frame carries its alarm only: the state shown stays the last tick's.
+        if let Some((responding, silent_ms)) = f.watchdog_event() {
+            self.not_responding_since = (!responding).then_some(f.tick);
+            if responding {
+                let text = format!("the controller is ticking again after {silent_ms} ms");
+                self.message(f.tick, text, false);
+            }
+            return;
+        }
         let plan = self.setup.names.plan.clone();
         if self.frame.as_ref().is_none_or(|old| old.phase != f.phase) {
             // A phase change whose event frame was lost still restarts the phase clock.

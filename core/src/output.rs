@@ -92,6 +92,32 @@ impl Frame {
     pub fn events(&self) -> &[Event] {
         &self.events[..self.n_events]
     }
+
+    /// The watchdog's frame: only its event counts (the tick is the last one done); outputs
+    /// keep the state they have and show the alarm.
+    pub fn watchdog(tick: u64, responding: bool, silent_ms: u64) -> Self {
+        let mut f = Frame::new();
+        f.tick = tick;
+        f.events[0] = Event::Watchdog {
+            responding,
+            silent_ms,
+        };
+        f.n_events = 1;
+        f
+    }
+
+    /// The watchdog's event, if this is the watchdog's frame.
+    pub fn watchdog_event(&self) -> Option<(bool, u64)> {
+        match self.events() {
+            [
+                Event::Watchdog {
+                    responding,
+                    silent_ms,
+                },
+            ] => Some((*responding, *silent_ms)),
+            _ => None,
+        }
+    }
 }
 
 impl Default for Frame {
@@ -134,6 +160,8 @@ pub struct Outputs {
 
 /// An output's queue, as its thread holds it.
 pub type FrameReceiver = Receiver<Frame>;
+/// An output's queue, as the run holds it.
+pub type FrameSender = Sender<Frame>;
 
 impl Outputs {
     /// Opens a port with room for `capacity` frames; frames go out every `every_ticks` ticks and
@@ -225,6 +253,12 @@ impl Outputs {
                 p.tx = None;
             }
         }
+    }
+
+    /// A second end of every open queue, for the watchdog, which must reach the outputs while
+    /// the control thread cannot.
+    pub fn senders(&self) -> Vec<FrameSender> {
+        self.ports.iter().filter_map(|p| p.tx.clone()).collect()
     }
 
     /// Removes every port on purpose, between ticks: an output that has had what it needed

@@ -3,6 +3,7 @@
 
 use perfuse_core::output::{ALARM_ACKNOWLEDGED, ALARM_PAUSED, Frame};
 use perfuse_core::run::status::{StatusNames, clock_text, priority_of};
+use perfuse_core::tick::events::{WATCHDOG_ALARM, WATCHDOG_TEXT};
 use perfuse_plugin_sdk::validity;
 use serde_json::{Value, json};
 use std::collections::VecDeque;
@@ -20,6 +21,8 @@ pub struct View {
     /// Run time of the last trend point, so one is taken per second of run time.
     last_point_s: f64,
     ended: bool,
+    /// While the watchdog reports no control tick: the last tick done.
+    not_responding_since: Option<u64>,
 }
 
 fn finite(v: f64) -> Value {
@@ -43,11 +46,17 @@ impl View {
             trend: VecDeque::with_capacity(TREND_POINTS),
             last_point_s: f64::NEG_INFINITY,
             ended: false,
+            not_responding_since: None,
         }
     }
 
     /// Takes a frame: the newest state, and a trend point once per second of run time.
     pub fn update(&mut self, f: &Frame) {
+        // The watchdog's frame carries its alarm only: the state shown stays the last tick's.
+        if let Some((responding, _)) = f.watchdog_event() {
+            self.not_responding_since = (!responding).then_some(f.tick);
+            return;
+        }
         let t_s = f.tick as f64 * self.names.plan.period_s;
         if f.sample && t_s >= self.last_point_s + 1.0 - 1e-9 {
             let n = self.names.plan.signals.len();
@@ -140,6 +149,21 @@ impl View {
             .collect();
         // Highest priority first, then the oldest.
         alarms.sort_by_key(|(p, since, _)| (std::cmp::Reverse(*p), *since));
+        // The watchdog's alarm first: nothing else shown is current while it stands.
+        if let Some(tick) = self.not_responding_since {
+            let since_s = tick as f64 * plan.period_s;
+            let alarm = json!({
+                "id": WATCHDOG_ALARM,
+                "priority": "HIGH",
+                "text": WATCHDOG_TEXT,
+                "technical": true,
+                "acknowledged": false,
+                "paused": false,
+                "since_s": since_s,
+                "since": clock_text(since_s),
+            });
+            alarms.insert(0, (3, tick, alarm));
+        }
         let paused_s = (f.audio_paused_until > f.tick)
             .then(|| (f.audio_paused_until - f.tick) as f64 * plan.period_s);
         json!({

@@ -10,7 +10,7 @@ use crate::schema::RecordFile;
 use crossbeam_channel::RecvTimeoutError;
 use perfuse_core::output::{Frame, FrameReceiver};
 use perfuse_core::run::summary::command_text;
-use perfuse_core::tick::events::{AlarmChange, Event};
+use perfuse_core::tick::events::{AlarmChange, Event, WATCHDOG_ALARM, WATCHDOG_TEXT};
 use perfuse_core::tick::protocol::fault_reason;
 use rusqlite::{Connection, params, params_from_iter, types::Value};
 use std::thread::JoinHandle;
@@ -282,6 +282,27 @@ fn insert_event(conn: &Connection, names: &Names, f: &Frame, e: &Event) -> rusql
         Event::AudioResumed { early } => {
             subject = Some(if early { "resumed" } else { "pause_ended" }.into());
             "audio"
+        }
+        Event::Watchdog {
+            responding,
+            silent_ms,
+        } => {
+            // The watchdog's alarm, recorded like the protocol's own: the report lists it.
+            subject = Some(WATCHDOG_ALARM.into());
+            change = Some(if responding { "ended" } else { "raised" });
+            priority = Some("high");
+            value = Value::Real(silent_ms as f64 / 1000.0);
+            if !responding {
+                detail = Some(
+                    serde_json::json!({
+                        "text": WATCHDOG_TEXT,
+                        "technical": true,
+                        "action": "check the controller; the devices are in their safe state",
+                    })
+                    .to_string(),
+                );
+            }
+            "alarm"
         }
     };
     conn.prepare_cached(

@@ -8,7 +8,7 @@ use perfuse_core::config::{self, Loaded};
 use perfuse_core::plan::Plan;
 use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::summary::Summary;
-use perfuse_core::run::{Run, RunOptions};
+use perfuse_core::run::{Run, RunOptions, StopRequest};
 use perfuse_core::tick::alarms::alarm_ids;
 use perfuse_hal_sim::{Fault, Organ, SimHal};
 use perfuse_record::schema::text_sha256;
@@ -163,9 +163,8 @@ impl Worker<'_> {
         let mut run = Run::direct(sw.plan.clone(), Box::new(sim), plugin, &opts);
         run.enter_operator_input(Vec::new(), Vec::new());
         run.initialize()?;
-        while !run.finished() {
-            run.step_lockstep();
-        }
+        // Supervised: a case whose plugin hangs faults it and finishes, like `perfuse run`.
+        let run = run.run_lockstep(&StopRequest::default());
         Ok(self.row(spec, &run.summary(0.0, 0)))
     }
 

@@ -28,12 +28,20 @@ pub struct PluginInfo {
     pub derived_names: Vec<String>,
 }
 
-/// A live plugin instance. Not `Send`: it is only ever called from the control thread.
+/// A live plugin instance. It is called by one control thread at a time; a run that moves to
+/// another control thread (see `run::supervise`) takes it along.
 pub struct PluginInstance {
     lib: OpenedLibrary,
     inst: *mut c_void,
     pub info: PluginInfo,
 }
+
+// SAFETY: the ABI lets the host call an instance from any thread, one call at a time; every
+// method that calls into the plugin takes `&mut self`, so calls never overlap.
+unsafe impl Send for PluginInstance {}
+// SAFETY: through `&PluginInstance` no plugin code runs (only `info` and the descriptor's
+// fields are read), so sharing references across threads calls nothing concurrently.
+unsafe impl Sync for PluginInstance {}
 
 extern "C" fn host_log(lvl: u32, msg: StrRef) {
     // SAFETY: the plugin passes a string valid for this call.
@@ -187,7 +195,7 @@ impl PluginInstance {
 
     /// The plugin's state, in a buffer the host owns; `Ok(None)` for a plugin without
     /// save/restore (ABI 1.1 or older). Between ticks only: it allocates.
-    pub fn save(&self) -> Result<Option<Vec<u8>>, i32> {
+    pub fn save(&mut self) -> Result<Option<Vec<u8>>, i32> {
         let Some((save, _)) = self.state_fns() else {
             return Ok(None);
         };

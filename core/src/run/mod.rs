@@ -1,23 +1,31 @@
-//! Running a protocol: the world, the schedule and one of two drivers.
+//! Running a protocol: the world, the schedules and one of two drivers.
 //!
 //! - Lockstep ([`Run::run_lockstep`]): the simulator advances one period after every tick, as
 //!   fast as the CPU allows; the same seed gives the same record.
 //! - Real time ([`realtime::run`]): ticks at absolute deadlines, the HAL on its own thread.
+//!
+//! Both drive the run on a control thread under a supervisor ([`supervise`]): a plugin call that
+//! never returns is given up and the run goes on without the plugin.
 
 pub mod realtime;
 pub mod state;
 pub mod status;
 pub mod summary;
+pub mod supervise;
 
 use crate::hal::{CommandFrame, Hal};
 use crate::output::{Delivery, FrameReceiver, OutputHealth, Outputs};
 use crate::plan::Plan;
 use crate::plugin::{PluginInfo, PluginInstance};
 use crate::tick::alarms::Alarms;
-use crate::tick::{Clock, HalPort, Signals, build_schedule, build_world, protocol::PhaseState};
+use crate::tick::plugin_call::{PluginCall, PluginSlot, call_inline};
+use crate::tick::{
+    Clock, HalPort, Signals, TickSchedules, build_schedules, build_world, protocol::PhaseState,
+};
 use bevy_ecs::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use supervise::{Budget, Pace, Watch};
 
 /// Set by a signal handler (to the signal's number) to end the run like the operator's Stop;
 /// the drivers look at it between ticks. 0: no request.
@@ -57,7 +65,7 @@ pub struct RunOptions {
 /// A prepared run: the world, its schedule and what it needs to report.
 pub struct Run {
     pub world: World,
-    schedule: Schedule,
+    schedules: TickSchedules,
     pub plan: Arc<Plan>,
     pub plugin: PluginInfo,
     pub seed: u64,
@@ -81,7 +89,7 @@ impl Run {
         }
         Run {
             world,
-            schedule: build_schedule(),
+            schedules: build_schedules(),
             plan,
             plugin: info,
             seed: opts.seed,
@@ -100,7 +108,7 @@ impl Run {
         plugin: PluginInstance,
         opts: &RunOptions,
     ) -> Self {
-        Run::new(plan, HalPort::Direct(hal), plugin, opts)
+        Run::new(plan, HalPort::direct(hal), plugin, opts)
     }
 
     /// Schedules what the operator enters: laboratory values (from `config::load_labs`) and
@@ -136,15 +144,12 @@ impl Run {
                 crate::output::MAX_ALARMS
             ));
         }
-        self.schedule
-            .initialize(&mut self.world)
-            .map(|_| ())
-            .map_err(|e| format!("the tick schedule does not build: {e:?}"))
+        self.schedules.initialize(&mut self.world)
     }
 
     /// Whether the device is driven in this thread (lockstep simulation).
     pub fn is_lockstep(&self) -> bool {
-        matches!(self.world.non_send::<HalPort>(), HalPort::Direct(_))
+        matches!(self.world.resource::<HalPort>(), HalPort::Direct(_))
     }
 
     pub fn tick(&self) -> u64 {
@@ -157,55 +162,88 @@ impl Run {
             .finished(&self.plan, self.tick())
     }
 
-    /// Runs one tick at the current clock, then moves the clock to the next tick.
+    /// Runs one tick at the current clock on this thread (the plugin called inline, without a
+    /// supervisor), then moves the clock to the next tick.
     pub fn run_tick(&mut self) {
-        self.schedule.run(&mut self.world);
+        self.first_half();
+        let save = self.state_due_after_tick();
+        call_inline(&mut self.world, save);
+        self.second_half();
+    }
+
+    /// The tick up to the plugin's call.
+    fn first_half(&mut self) {
+        self.schedules.before.run(&mut self.world);
+    }
+
+    /// The call the first half made ready, taken out of the world; it saves the plugin's
+    /// state too when the run's state is due after this tick.
+    fn take_due_call(&mut self) -> Option<Box<PluginCall>> {
+        let save = self.state_due_after_tick();
+        let mut call = self.world.resource_mut::<PluginSlot>().take_due()?;
+        call.save = save;
+        Some(call)
+    }
+
+    fn put_back_call(&mut self, call: Box<PluginCall>) {
+        self.world.resource_mut::<PluginSlot>().call = Some(call);
+    }
+
+    /// The tick from the plugin's result on; then the clock moves to the next tick.
+    fn second_half(&mut self) {
+        self.schedules.after.run(&mut self.world);
         self.world.resource_mut::<Clock>().tick += 1;
     }
 
-    /// One lockstep step: a tick, its frame handed to every output (waiting for the lossless
-    /// ones), then one period of device time.
+    /// One lockstep step on this thread, without a supervisor: a tick, its frame handed to every
+    /// output (waiting for the lossless ones), then one period of device time. For stepping by
+    /// hand (tests, probes); [`Run::run_lockstep`] guards against a hung plugin.
     pub fn step_lockstep(&mut self) {
         self.run_tick();
-        self.world.resource_mut::<Outputs>().hand_over_held();
-        let dt = self.plan.period_s;
-        if let HalPort::Direct(h) = &mut *self.world.non_send_mut::<HalPort>() {
-            h.advance(dt);
-        }
+        self.lockstep_after_tick();
     }
 
-    /// Runs to the end in lockstep, or until `stop` is requested.
-    pub fn run_lockstep(&mut self, stop: &StopRequest) {
-        while !self.finished() {
-            if let Some(sig) = stop.signal() {
-                self.stop_by_signal(sig);
-                break;
-            }
-            self.step_lockstep();
-            self.read_outputs_health();
+    /// Between lockstep ticks: frames held for lossless outputs, then a period of device time.
+    fn lockstep_after_tick(&mut self) {
+        self.world.resource_mut::<Outputs>().hand_over_held();
+        let dt = self.plan.period_s;
+        if let HalPort::Direct(h) = &mut *self.world.resource_mut::<HalPort>() {
+            h.get().advance(dt);
         }
+        self.read_outputs_health();
+    }
+
+    /// Runs to the end in lockstep, or until `stop` is requested, on a supervised control
+    /// thread.
+    pub fn run_lockstep(self, stop: &StopRequest) -> Run {
+        self.run_lockstep_until(u64::MAX, stop)
+    }
+
+    /// Runs in lockstep until the clock reaches `end_tick` (or the run ends, or `stop` is
+    /// requested), on a supervised control thread.
+    pub fn run_lockstep_until(self, end_tick: u64, stop: &StopRequest) -> Run {
+        let pace = Lockstep {
+            stop: stop.clone(),
+            end_tick,
+            paced: None,
+        };
+        supervise::drive(self, pace, LOCKSTEP_WATCH).0
     }
 
     /// Runs to the end in lockstep paced to `speed` times the wall clock (simulated time runs
     /// `speed` s per wall second), or until `stop` is requested. A tick that falls behind its
     /// wall deadline is not skipped: simulated time stays exact and catches up.
-    pub fn run_paced(&mut self, stop: &StopRequest, speed: f64) {
-        let start = std::time::Instant::now();
-        let first = self.tick();
-        let wall_per_tick = self.plan.period_s / speed;
-        while !self.finished() {
-            if let Some(sig) = stop.signal() {
-                self.stop_by_signal(sig);
-                break;
-            }
-            self.step_lockstep();
-            self.read_outputs_health();
-            let due =
-                std::time::Duration::from_secs_f64((self.tick() - first) as f64 * wall_per_tick);
-            if let Some(wait) = (start + due).checked_duration_since(std::time::Instant::now()) {
-                std::thread::sleep(wait);
-            }
-        }
+    pub fn run_paced(self, stop: &StopRequest, speed: f64) -> Run {
+        let pace = Lockstep {
+            stop: stop.clone(),
+            end_tick: u64::MAX,
+            paced: Some(Paced {
+                start: std::time::Instant::now(),
+                first: self.tick(),
+                wall_per_tick: self.plan.period_s / speed,
+            }),
+        };
+        supervise::drive(self, pace, LOCKSTEP_WATCH).0
     }
 
     /// Opens an output: it gets the frame of every `every_ticks`-th tick and of every tick with
@@ -278,8 +316,8 @@ impl Run {
         self.world
             .resource_mut::<crate::tick::actuate::SentCommands>()
             .frame = frame;
-        match &mut *self.world.non_send_mut::<HalPort>() {
-            HalPort::Direct(h) => h.write(&frame),
+        match &mut *self.world.resource_mut::<HalPort>() {
+            HalPort::Direct(h) => h.get().write(&frame),
             HalPort::Threaded(ch) => {
                 ch.send(&frame);
             }
@@ -307,5 +345,53 @@ impl Run {
 
     pub fn phase(&self) -> &str {
         &self.plan.phases[self.world.resource::<PhaseState>().index].id
+    }
+}
+
+/// CPU time a lockstep plugin call may take: generous, since only a hang should reach it.
+pub const LOCKSTEP_STEP_BUDGET_S: f64 = 0.5;
+
+/// How a lockstep run is supervised: CPU time, looked at every 20 ms, no watchdog.
+const LOCKSTEP_WATCH: Watch = Watch {
+    budget: Budget::Cpu(LOCKSTEP_STEP_BUDGET_S),
+    poll: std::time::Duration::from_millis(20),
+    watchdog: false,
+};
+
+/// The lockstep driver's pacing.
+struct Lockstep {
+    stop: StopRequest,
+    end_tick: u64,
+    /// Paced to the wall clock (`--speed`).
+    paced: Option<Paced>,
+}
+
+struct Paced {
+    start: std::time::Instant,
+    first: u64,
+    wall_per_tick: f64,
+}
+
+impl Pace for Lockstep {
+    fn go_on(&mut self, run: &mut Run) -> bool {
+        if run.finished() || run.tick() >= self.end_tick {
+            return false;
+        }
+        if let Some(sig) = self.stop.signal() {
+            run.stop_by_signal(sig);
+            return false;
+        }
+        true
+    }
+
+    fn after_tick(&mut self, run: &mut Run) {
+        run.lockstep_after_tick();
+        if let Some(p) = &self.paced {
+            let due =
+                std::time::Duration::from_secs_f64((run.tick() - p.first) as f64 * p.wall_per_tick);
+            if let Some(wait) = (p.start + due).checked_duration_since(std::time::Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
     }
 }

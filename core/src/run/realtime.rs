@@ -4,6 +4,7 @@
 //! A tick that misses its deadline by more than a period is counted and the missed ticks are
 //! skipped, never bunched up: tick indices keep matching wall time.
 
+use super::supervise::{self, Budget, Pace, Watch};
 use super::{Run, StopRequest};
 use crate::hal::{CommandFrame, Hal, SensorFrame};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
@@ -75,43 +76,73 @@ pub fn spawn_hal(
     ))
 }
 
-/// Runs `run` to its end in real time and returns the number of overruns (missed deadlines).
 /// A plugin step may take half a tick in real time: beyond that the tick misses its deadline.
 const REALTIME_STEP_BUDGET: f64 = 0.5;
 
-/// A stop request (a signal) ends the run like the operator's Stop, between two ticks.
-pub fn run(run: &mut Run, stop: &StopRequest) -> u64 {
-    run.world.non_send_mut::<crate::tick::PluginSlot>().budget_s =
-        REALTIME_STEP_BUDGET * run.plan.period_s;
-    let start = Instant::now();
-    // A resumed run starts at its restored tick, not at 0.
-    let first = run.tick();
-    let mut overruns = 0;
-    while !run.finished() {
-        if let Some(sig) = stop.signal() {
-            run.stop_by_signal(sig);
-            break;
+/// Runs `run` to its end in real time on a supervised control thread; returns the run and the
+/// number of overruns (missed deadlines). A stop request (a signal) ends the run like the
+/// operator's Stop, between two ticks. A plugin call longer than half a tick is given up within
+/// the next tick, and the watchdog raises `controller_not_responding` on every output when no
+/// tick finishes for [`supervise::STALL`].
+pub fn run(run: Run, stop: &StopRequest) -> (Run, u64) {
+    let period = Duration::from_secs_f64(run.plan.period_s);
+    let watch = Watch {
+        budget: Budget::Wall(REALTIME_STEP_BUDGET * run.plan.period_s),
+        // Often enough to give up a hung call within a tick after its budget.
+        poll: (period / 4).clamp(Duration::from_millis(1), Duration::from_millis(20)),
+        watchdog: true,
+    };
+    let pace = RealTime {
+        stop: stop.clone(),
+        start: Instant::now(),
+        first: run.tick(),
+        overruns: 0,
+    };
+    let (run, pace) = supervise::drive(run, pace, watch);
+    (run, pace.overruns)
+}
+
+/// The real-time driver's pacing: absolute deadlines from the start.
+struct RealTime {
+    stop: StopRequest,
+    start: Instant,
+    /// A resumed run starts at its restored tick, not at 0.
+    first: u64,
+    overruns: u64,
+}
+
+impl Pace for RealTime {
+    fn go_on(&mut self, run: &mut Run) -> bool {
+        if run.finished() {
+            return false;
         }
-        run.run_tick();
+        if let Some(sig) = self.stop.signal() {
+            run.stop_by_signal(sig);
+            return false;
+        }
+        true
+    }
+
+    fn after_tick(&mut self, run: &mut Run) {
         run.read_outputs_health();
         run.offer_state();
         let mut next = run.tick();
         let now = Instant::now();
-        let behind = first + (now.duration_since(start).as_secs_f64() / run.plan.period_s) as u64;
+        let elapsed = now.duration_since(self.start).as_secs_f64();
+        let behind = self.first + (elapsed / run.plan.period_s) as u64;
         if behind > next {
             // Skip the ticks whose deadlines have passed; count every missed deadline, and tell
             // the tick, whose `tick_overrun` alarm reports it.
-            overruns += behind - next;
+            self.overruns += behind - next;
             next = behind;
             run.world.resource_mut::<crate::tick::Clock>().tick = next;
             let mut alarms = run.world.resource_mut::<crate::tick::alarms::Alarms>();
-            alarms.overruns.total = overruns;
+            alarms.overruns.total = self.overruns;
             alarms.overruns.last_tick = Some(next);
         }
-        let deadline = start + Duration::from_secs_f64((next - first) as f64 * run.plan.period_s);
-        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
+        let due = Duration::from_secs_f64((next - self.first) as f64 * run.plan.period_s);
+        if let Some(wait) = (self.start + due).checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
     }
-    overruns
 }

@@ -12,14 +12,15 @@
 
 use super::Run;
 use crate::config::Priority;
+use crate::tick::Clock;
 use crate::tick::actuate::SentCommands;
 use crate::tick::alarms::Alarms;
 use crate::tick::control::{ActuatorChannel, Command, ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
+use crate::tick::plugin_call::PluginSlot;
 use crate::tick::protocol::{PhaseState, PluginOutputs, Targets};
 use crate::tick::safety::SafetyState;
 use crate::tick::sample::SensorHealth;
-use crate::tick::{Clock, PluginSlot};
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +177,14 @@ impl StateSink {
 }
 
 impl Run {
+    /// Whether the run's state is due after the tick under way (between its halves): the
+    /// plugin then saves its own in its call.
+    pub(crate) fn state_due_after_tick(&self) -> bool {
+        self.state_sink
+            .as_ref()
+            .is_some_and(|s| self.tick() + 1 >= s.next_tick)
+    }
+
     /// Between two ticks: sends the run's state to its sink when an interval has passed.
     pub fn offer_state(&mut self) {
         let tick = self.tick();
@@ -189,9 +198,9 @@ impl Run {
         }
     }
 
-    /// Snapshot of the run between two ticks (`&self`: never inside one). The plugin is asked
-    /// for its state (ABI 1.2).
-    pub fn save_state(&self) -> RunState {
+    /// Snapshot of the run between two ticks (never inside one). The plugin is asked for its
+    /// state (ABI 1.2).
+    pub fn save_state(&mut self) -> RunState {
         let w = &self.world;
         let plan = &self.plan;
         let tick = w.resource::<Clock>().tick;
@@ -273,15 +282,28 @@ impl Run {
 
     /// The plugin's identity, fault, derived values and own state. A plugin whose `save` fails
     /// is saved as faulted, so the resumed run does not trust it.
-    fn save_plugin(&self, tick: u64) -> PluginSnapshot {
-        let outputs = self.world.resource::<PluginOutputs>();
-        let mut fault = outputs.health.faulted.then_some(PluginFault {
-            tick: outputs.health.fault_tick,
-            code: outputs.health.fault_code,
+    fn save_plugin(&mut self, tick: u64) -> PluginSnapshot {
+        let health = self.world.resource::<PluginOutputs>().health;
+        let mut fault = health.faulted.then_some(PluginFault {
+            tick: health.fault_tick,
+            code: health.fault_code,
         });
         let mut state = None;
         if fault.is_none() {
-            match self.world.non_send::<PluginSlot>().instance.save() {
+            let mut slot = self.world.resource_mut::<PluginSlot>();
+            // Saved in the last tick's call when the state was due (watched like the step);
+            // else asked now.
+            let last_tick = tick.checked_sub(1);
+            let in_call = slot
+                .call
+                .as_mut()
+                .and_then(|c| c.saved.take())
+                .filter(|(at, _)| Some(*at) == last_tick);
+            let saved = match in_call {
+                Some((_, saved)) => saved,
+                None => slot.instance_mut().map_or(Ok(None), |p| p.save()),
+            };
+            match saved {
                 Ok(bytes) => state = bytes,
                 Err(code) => {
                     log::error!(
@@ -293,6 +315,7 @@ impl Run {
                 }
             }
         }
+        let outputs = self.world.resource::<PluginOutputs>();
         PluginSnapshot {
             id: self.plugin.id.clone(),
             version: self.plugin.version.clone(),
@@ -461,7 +484,10 @@ impl Run {
     }
 
     fn plugin_has_state(&self) -> bool {
-        self.world.non_send::<PluginSlot>().instance.has_state()
+        self.world
+            .resource::<PluginSlot>()
+            .instance()
+            .is_some_and(|p| p.has_state())
     }
 
     /// Commands, loops and dose windows. While the controller was down each infusion pump ran
@@ -518,11 +544,11 @@ impl Run {
         let mut fault = p.fault;
         if fault.is_none()
             && let Some(bytes) = &p.state
-            && let Err(code) = self
+            && let Some(Err(code)) = self
                 .world
-                .non_send_mut::<PluginSlot>()
-                .instance
-                .restore(bytes)
+                .resource_mut::<PluginSlot>()
+                .instance_mut()
+                .map(|p| p.restore(bytes))
         {
             log::error!(
                 "plugin {} refused its saved state (status {code}): it is faulted",

@@ -7,7 +7,7 @@ use super::Run;
 use crate::config::Priority;
 use crate::output::{ALARM_ACKNOWLEDGED, ALARM_PAUSED, Frame, FrameReceiver};
 use crate::plan::Plan;
-use crate::tick::events::{AlarmChange, Event};
+use crate::tick::events::{AlarmChange, Event, WATCHDOG_ALARM, WATCHDOG_TEXT};
 use perfuse_plugin_sdk::validity;
 use std::fmt::Write as _;
 use std::io::Write;
@@ -200,6 +200,23 @@ pub fn alarm_part(
 /// The line for an alarm raised or escalated this tick, as it happens (`None` for other events),
 /// in its priority's colour when `colour`.
 pub fn alarm_line(names: &StatusNames, tick: u64, e: &Event, colour: bool) -> Option<String> {
+    let at = clock_text(tick as f64 * names.plan.period_s);
+    if let Event::Watchdog {
+        responding,
+        silent_ms,
+    } = *e
+    {
+        let (on, off) = if colour {
+            (colour_of(Priority::High), RESET)
+        } else {
+            ("", "")
+        };
+        return Some(if responding {
+            format!("{at} ALARM {WATCHDOG_ALARM} ended: ticking again after {silent_ms} ms")
+        } else {
+            format!("{at} {on}ALARM {WATCHDOG_ALARM} [HIGH] raised{off}: {WATCHDOG_TEXT}")
+        });
+    }
     let Event::Alarm {
         alarm,
         change,
@@ -222,7 +239,7 @@ pub fn alarm_line(names: &StatusNames, tick: u64, e: &Event, colour: bool) -> Op
     };
     Some(format!(
         "{} {on}ALARM {id} [{}] {what}{off}: {text}",
-        clock_text(tick as f64 * names.plan.period_s),
+        at,
         priority.as_str().to_uppercase()
     ))
 }

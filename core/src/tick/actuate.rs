@@ -15,7 +15,7 @@ pub struct SentCommands {
 pub fn send_commands(
     clock: Res<Clock>,
     actuators: Query<(&ActuatorChannel, &Command)>,
-    mut hal: NonSendMut<HalPort>,
+    mut hal: ResMut<HalPort>,
     mut sent: ResMut<SentCommands>,
 ) {
     sent.frame.t_s = clock.t_s();
@@ -24,7 +24,7 @@ pub fn send_commands(
         sent.frame.ttl_s[ch.index] = ch.spec.ttl_s;
     }
     match hal.as_mut() {
-        HalPort::Direct(h) => h.write(&sent.frame),
+        HalPort::Direct(h) => h.get().write(&sent.frame),
         HalPort::Threaded(ch) => {
             if !ch.send(&sent.frame) {
                 sent.dropped += 1;

@@ -62,7 +62,16 @@ pub enum Event {
     AudioPaused { until_tick: u64 },
     /// The audio pause ended: by the operator (`early`) or because its time ran out.
     AudioResumed { early: bool },
+    /// The real-time watchdog (never the tick): no tick finished for `silent_ms` ms, the HIGH
+    /// technical alarm `controller_not_responding` (`responding: false`), or ticks came again.
+    Watchdog { responding: bool, silent_ms: u64 },
 }
+
+/// Id of the watchdog's alarm.
+pub const WATCHDOG_ALARM: &str = "controller_not_responding";
+/// Text of the watchdog's alarm.
+pub const WATCHDOG_TEXT: &str = "controller not responding: no control tick; each device puts its \
+     actuators in their safe state when their commands expire";
 
 /// This tick's events, in a buffer reserved when the world is built.
 #[derive(Resource, Debug, Clone)]

@@ -1,11 +1,12 @@
-//! The control tick: one bevy_ecs schedule, run once per period, as a chain of stages.
+//! The control tick: two bevy_ecs schedules, run once per period, as a chain of stages.
 //!
-//! Sample → Estimate → Protocol → Control → Safety → Actuate → Record. Each stage is a system
-//! set holding one system; the sets are chained, so every pair of systems touching the same data
-//! has an order (ambiguities are build errors). One system per stage also keeps the scheduler's
-//! per-system cost, a large part of a tick this small, to seven calls. Time inside systems is
-//! the tick index times the period: no system reads a clock. Nothing in a system allocates,
-//! locks, formats or blocks.
+//! Sample → Estimate → Protocol → (the plugin's call) → Control → Safety → Actuate → Record.
+//! Each stage is a system set holding one system (Protocol two: one prepares the plugin's call,
+//! one takes its result); the sets are chained, so every pair of systems touching the same data
+//! has an order (ambiguities are build errors). The plugin is called between the two schedules,
+//! outside the world ([`plugin_call`]), so that a call that never returns holds nothing the run
+//! needs. Time inside systems is the tick index times the period: no system reads a clock.
+//! Nothing in a system allocates, locks, formats or blocks.
 
 pub mod actuate;
 pub mod alarms;
@@ -14,6 +15,7 @@ pub mod dose;
 pub mod estimate;
 pub mod events;
 pub mod feedback;
+pub mod plugin_call;
 pub mod protocol;
 pub mod record;
 pub mod safety;
@@ -24,6 +26,7 @@ use crate::plan::Plan;
 use crate::plugin::PluginInstance;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
+use bevy_platform::cell::SyncCell;
 use perfuse_plugin_sdk::MAX_SIGNALS;
 use std::sync::Arc;
 
@@ -39,9 +42,13 @@ pub enum Stage {
     Record,
 }
 
-/// Label of the tick schedule.
+/// Label of the tick's first half: Sample, Estimate, Protocol (up to the plugin's call).
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Tick;
+pub struct BeforePlugin;
+
+/// Label of the tick's second half: the plugin's result, Control, Safety, Actuate, Record.
+#[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AfterPlugin;
 
 /// The tick index and period; `t = tick × period_s`.
 #[derive(Resource, Debug, Clone, Copy)]
@@ -86,28 +93,25 @@ impl Signals {
     }
 }
 
-/// Where the HAL is: in this thread (lockstep simulation) or behind channels to its own thread.
+/// Where the HAL is: driven by the control thread (lockstep simulation) or behind channels to its
+/// own thread. A resource like the others, so that a run can move to another control thread; the
+/// cell gives the device to one `&mut` user at a time.
+#[derive(Resource)]
 pub enum HalPort {
-    Direct(Box<dyn Hal>),
+    Direct(SyncCell<Box<dyn Hal>>),
     Threaded(crate::run::realtime::HalChannels),
+}
+
+impl HalPort {
+    /// A device driven by the control thread.
+    pub fn direct(hal: Box<dyn Hal>) -> Self {
+        HalPort::Direct(SyncCell::new(hal))
+    }
 }
 
 /// The newest sensor frame taken from the HAL.
 #[derive(Resource, Default)]
 pub struct LatestFrame(pub crate::hal::SensorFrame);
-
-/// Wall time a plugin step may take in simulated time before it counts as hung. Generous on
-/// purpose: the machine's load must never decide a lockstep record, only a real hang.
-pub const LOCKSTEP_STEP_BUDGET_S: f64 = 0.5;
-
-/// The plugin instance (not `Send`: a non-send resource of the control thread).
-pub struct PluginSlot {
-    pub instance: PluginInstance,
-    /// Wall time one step may take before the plugin is marked faulted (the driver's choice).
-    pub budget_s: f64,
-    pub input: perfuse_plugin_sdk::StepInput,
-    pub output: perfuse_plugin_sdk::StepOutput,
-}
 
 /// Builds the world for a run: resources, then one entity per sensor and actuator in file order.
 pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> World {
@@ -133,13 +137,8 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(actuate::SentCommands::default());
     world.insert_resource(record::Recorder::new(&plan));
     world.insert_resource(crate::output::Outputs::default());
-    world.insert_non_send(hal);
-    world.insert_non_send(PluginSlot {
-        instance: plugin,
-        budget_s: LOCKSTEP_STEP_BUDGET_S,
-        input: protocol::empty_input(),
-        output: perfuse_plugin_sdk::StepOutput::default(),
-    });
+    world.insert_resource(hal);
+    world.insert_resource(plugin_call::PluginSlot::new(plugin));
     debug_assert!(plan.sensors.len() <= MAX_SENSORS);
     for (i, s) in plan.sensors.iter().enumerate() {
         world.spawn((
@@ -169,18 +168,47 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world
 }
 
-/// Builds the tick schedule: single-threaded, every ambiguity an error.
-pub fn build_schedule() -> Schedule {
-    let mut schedule = Schedule::new(Tick);
+/// The tick's two halves; the plugin is called between them.
+pub struct TickSchedules {
+    pub before: Schedule,
+    pub after: Schedule,
+}
+
+impl TickSchedules {
+    /// Builds both halves (see [`build_schedules`]) in every world they will run in.
+    pub fn initialize(&mut self, world: &mut World) -> Result<(), String> {
+        for s in [&mut self.before, &mut self.after] {
+            s.initialize(world)
+                .map_err(|e| format!("the tick schedule does not build: {e:?}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A single-threaded schedule in which every ambiguity is an error.
+fn schedule(label: impl ScheduleLabel) -> Schedule {
+    let mut schedule = Schedule::new(label);
     schedule.set_executor(SingleThreadedExecutor::new());
     schedule.set_build_settings(ScheduleBuildSettings {
         ambiguity_detection: LogLevel::Error,
         ..ScheduleBuildSettings::default()
     });
-    schedule.configure_sets(
+    schedule
+}
+
+/// Builds the tick's two schedules: Sample → Estimate → Protocol (prepare the plugin's call),
+/// then Protocol (the plugin's result) → Control → Safety → Actuate → Record.
+pub fn build_schedules() -> TickSchedules {
+    let mut before = schedule(BeforePlugin);
+    before.configure_sets((Stage::Sample, Stage::Estimate, Stage::Protocol).chain());
+    before.add_systems((
+        sample::sample_sensors.in_set(Stage::Sample),
+        estimate::estimate_signals.in_set(Stage::Estimate),
+        protocol::protocol_stage.in_set(Stage::Protocol),
+    ));
+    let mut after = schedule(AfterPlugin);
+    after.configure_sets(
         (
-            Stage::Sample,
-            Stage::Estimate,
             Stage::Protocol,
             Stage::Control,
             Stage::Safety,
@@ -189,14 +217,12 @@ pub fn build_schedule() -> Schedule {
         )
             .chain(),
     );
-    schedule.add_systems((
-        sample::sample_sensors.in_set(Stage::Sample),
-        estimate::estimate_signals.in_set(Stage::Estimate),
-        protocol::protocol_stage.in_set(Stage::Protocol),
+    after.add_systems((
+        protocol::plugin_result_stage.in_set(Stage::Protocol),
         control::run_loops.in_set(Stage::Control),
         safety::safety_stage.in_set(Stage::Safety),
         actuate::send_commands.in_set(Stage::Actuate),
         record::record_tick.in_set(Stage::Record),
     ));
-    schedule
+    TickSchedules { before, after }
 }

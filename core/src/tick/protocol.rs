@@ -1,12 +1,14 @@
-//! Protocol: advance the phase, then ask the plugin for its requests and derived values.
+//! Protocol: advance the phase, then take the plugin's requests and derived values (the call
+//! itself is made between the tick's halves, see [`super::plugin_call`]).
 //!
 //! The plugin's setpoints are requests: a non-finite one faults the plugin, a finite one is
 //! clamped into the phase's band (or the signal's range). While the plugin is faulted, or a
 //! safety rule holds setpoints, the targets stay where they were.
 
 use super::events::{Event, TickEvents};
+use super::plugin_call::{FAULT_HUNG, PluginCall, PluginSlot};
 use super::sample::OperatorInput;
-use super::{Clock, PlanRes, PluginSlot, Signals, actuate::SentCommands, safety::SafetyState};
+use super::{Clock, PlanRes, Signals, actuate::SentCommands, safety::SafetyState};
 use crate::config::Range;
 use crate::config::{OperatorAction, OperatorCommand};
 use crate::plan::Plan;
@@ -70,6 +72,8 @@ pub struct Targets {
     pub bands: [Option<Range>; MAX_SIGNALS],
     /// Setpoints the operator set for the rest of the phase (NaN: none).
     pub operator: [f64; MAX_SIGNALS],
+    /// The protocol file's setpoint at this point of the phase (NaN: none).
+    pub file: [f64; MAX_SIGNALS],
 }
 
 impl Default for Targets {
@@ -78,6 +82,7 @@ impl Default for Targets {
             setpoints: [f64::NAN; MAX_SIGNALS],
             bands: [None; MAX_SIGNALS],
             operator: [f64::NAN; MAX_SIGNALS],
+            file: [f64::NAN; MAX_SIGNALS],
         }
     }
 }
@@ -165,6 +170,7 @@ pub fn fault_reason(code: i32) -> &'static str {
         perfuse_plugin_sdk::status::PANICKED => "panicked",
         FAULT_NON_FINITE => "returned a value that is not finite",
         FAULT_OVERRUN => "overran its time budget",
+        FAULT_HUNG => "hung: its call did not return within its time budget",
         _ => "reported a failure",
     }
 }
@@ -202,22 +208,22 @@ pub fn empty_input() -> StepInput {
     }
 }
 
-/// The Protocol stage: first the phase, then the plugin's step for the (possibly new) phase.
+/// The Protocol stage's first system: the operator's commands, the phase, then the plugin's
+/// call for the (possibly new) phase, made ready for the driver to make between the halves.
 #[allow(clippy::too_many_arguments)]
 pub fn protocol_stage(
     clock: Res<Clock>,
     plan: Res<PlanRes>,
     signals: Res<Signals>,
-    safety: Res<SafetyState>,
     sent: Res<SentCommands>,
+    plugin: Res<PluginOutputs>,
     mut phase: ResMut<PhaseState>,
-    mut slot: NonSendMut<PluginSlot>,
+    mut slot: ResMut<PluginSlot>,
     mut targets: ResMut<Targets>,
-    mut plugin: ResMut<PluginOutputs>,
     mut operator: ResMut<OperatorInput>,
     mut events: ResMut<TickEvents>,
 ) {
-    let (plan, slot, plugin) = (&plan.0, &mut *slot, &mut *plugin);
+    let plan = &plan.0;
     let (due, log) = operator.due_with_log();
     take_operator_commands(
         &clock,
@@ -229,9 +235,9 @@ pub fn protocol_stage(
         &mut events,
     );
     let before = phase.index;
-    let faulted_before = plugin.health.faulted;
-    let assessments_before = plugin.assessments.list.len();
-    advance_phase(&clock, plan, &mut phase, slot, &mut plugin.health);
+    let callable = !plugin.health.faulted;
+    let call = slot.call.as_deref_mut().filter(|_| callable);
+    let call = advance_phase(&clock, plan, &mut phase, call);
     if phase.index != before {
         // An operator's setpoint lasts for the phase it was set in.
         targets.operator = [f64::NAN; MAX_SIGNALS];
@@ -239,6 +245,36 @@ pub fn protocol_stage(
     if phase.index != before || clock.tick == 0 {
         events.push(Event::PhaseStarted { phase: phase.index });
     }
+    let file = prepare_step(
+        &clock,
+        plan,
+        &signals,
+        &sent.frame.values,
+        &phase,
+        &mut targets,
+        call,
+    );
+    slot.due = file;
+}
+
+/// The Protocol stage's second system: the plugin's answer checked and turned into this tick's
+/// targets and commands; a call that failed, overran or was abandoned faults the plugin.
+#[allow(clippy::too_many_arguments)]
+pub fn plugin_result_stage(
+    clock: Res<Clock>,
+    plan: Res<PlanRes>,
+    safety: Res<SafetyState>,
+    mut phase: ResMut<PhaseState>,
+    mut slot: ResMut<PluginSlot>,
+    mut targets: ResMut<Targets>,
+    mut plugin: ResMut<PluginOutputs>,
+    mut events: ResMut<TickEvents>,
+) {
+    let (plan, slot, plugin) = (&plan.0, &mut *slot, &mut *plugin);
+    let faulted_before = plugin.health.faulted;
+    let assessments_before = plugin.assessments.list.len();
+    let called = std::mem::take(&mut slot.due);
+    let budget = slot.wall_budget_s;
     let out = Outputs {
         targets: &mut targets,
         health: &mut plugin.health,
@@ -246,17 +282,20 @@ pub fn protocol_stage(
         commands: &mut plugin.commands,
         assessments: &mut plugin.assessments,
     };
-    let hold = safety.hold_setpoints;
-    step_plugin(
-        &clock,
-        plan,
-        &signals,
-        &sent.frame.values,
-        hold,
-        &mut phase,
-        slot,
-        out,
-    );
+    match slot.call.as_deref() {
+        // A call abandoned by the supervisor: the plugin keeps the thread it hangs in.
+        None => fault(out.health, clock.tick, FAULT_HUNG),
+        Some(call) => take_result(
+            &clock,
+            plan,
+            safety.hold_setpoints,
+            &mut phase,
+            call,
+            called,
+            budget,
+            out,
+        ),
+    }
     if plugin.assessments.list.len() > assessments_before {
         events.push(Event::Assessment {
             index: assessments_before,
@@ -348,14 +387,14 @@ struct Outputs<'a> {
     assessments: &'a mut Assessments,
 }
 
-/// Moves to the next phase when the current one has run its duration or the plugin asked.
-fn advance_phase(
+/// Moves to the next phase when the current one has run its duration or the plugin asked; the
+/// plugin (`call`, unless faulted) is told of the change before its next step.
+fn advance_phase<'a>(
     clock: &Clock,
     plan: &Plan,
     phase: &mut PhaseState,
-    plugin: &mut PluginSlot,
-    health: &mut PluginHealth,
-) {
+    mut call: Option<&'a mut PluginCall>,
+) -> Option<&'a mut PluginCall> {
     if phase.held {
         // The phase clock stands still: its start moves with the tick.
         phase.start_tick += 1;
@@ -366,22 +405,20 @@ fn advance_phase(
     // The last phase never advances: the run ends after it (see `PhaseState::finished`).
     if last || !(timed_out || phase.advance_requested) {
         phase.advance_requested = false;
-        return;
+        return call;
     }
     let from = phase.index;
     phase.index += 1;
     phase.start_tick = clock.tick;
     phase.advance_requested = false;
-    if !health.faulted {
-        let event = PhaseEvent {
+    if let Some(c) = call.as_deref_mut() {
+        c.phase_event = Some(PhaseEvent {
             t_s: clock.t_s(),
             from: from as u32,
             to: phase.index as u32,
-        };
-        if let Err(code) = plugin.instance.phase_event(&event) {
-            fault(health, clock.tick, code);
-        }
+        });
     }
+    call
 }
 
 fn fault(health: &mut PluginHealth, tick: u64, code: i32) {
@@ -392,55 +429,70 @@ fn fault(health: &mut PluginHealth, tick: u64, code: i32) {
     }
 }
 
-/// Calls the plugin and turns its output into this tick's targets and commands.
-#[allow(clippy::too_many_arguments)]
-fn step_plugin(
+/// Sets this tick's bands and the file's setpoints, and fills the step's input when the plugin
+/// is to be called (`call`); returns whether it is.
+fn prepare_step(
     clock: &Clock,
     plan: &Plan,
     signals: &Signals,
     last_commands: &[f64; MAX_ACTUATORS],
-    hold_setpoints: bool,
-    phase: &mut PhaseState,
-    slot: &mut PluginSlot,
-    out: Outputs<'_>,
-) {
+    phase: &PhaseState,
+    targets: &mut Targets,
+    call: Option<&mut PluginCall>,
+) -> bool {
     let n = plan.signals.len();
     let p = &plan.phases[phase.index];
     let elapsed = clock.tick - phase.start_tick;
     let elapsed_s = elapsed as f64 * plan.period_s;
-
     for i in 0..n {
         let target = p.targets[i];
-        slot.input.setpoints[i] = target
+        targets.file[i] = target
             .and_then(|t| t.setpoint)
             .map_or(f64::NAN, |s| s.at(elapsed_s));
-        out.targets.bands[i] = target.and_then(|t| t.band.filter(|_| elapsed >= t.settle_ticks));
+        targets.bands[i] = target.and_then(|t| t.band.filter(|_| elapsed >= t.settle_ticks));
     }
+    let Some(call) = call else {
+        return false;
+    };
+    let input = &mut call.input;
+    input.tick = clock.tick;
+    input.t_s = clock.t_s();
+    input.phase = phase.index as u32;
+    input.phase_elapsed_s = elapsed_s;
+    input.n_signals = n as u32;
+    input.values[..n].copy_from_slice(&signals.values[..n]);
+    input.validity[..n].copy_from_slice(&signals.validity[..n]);
+    input.setpoints[..n].copy_from_slice(&targets.file[..n]);
+    input.commands = *last_commands;
+    let output = &mut call.output;
+    output.setpoints = [f64::NAN; MAX_SIGNALS];
+    output.commands = [f64::NAN; MAX_ACTUATORS];
+    output.advance_phase = 0;
+    output.assessment = 0;
+    true
+}
 
+/// Checks the plugin's answer (when it was `called` this tick) and sets the targets: the
+/// operator's, else the plugin's request clamped into the band, else the file's.
+#[allow(clippy::too_many_arguments)]
+fn take_result(
+    clock: &Clock,
+    plan: &Plan,
+    hold_setpoints: bool,
+    phase: &mut PhaseState,
+    call: &PluginCall,
+    called: bool,
+    wall_budget_s: Option<f64>,
+    out: Outputs<'_>,
+) {
+    let n = plan.signals.len();
     out.commands.0 = [f64::NAN; MAX_ACTUATORS];
-    if !out.health.faulted {
-        let input = &mut slot.input;
-        input.tick = clock.tick;
-        input.t_s = clock.t_s();
-        input.phase = phase.index as u32;
-        input.phase_elapsed_s = elapsed_s;
-        input.n_signals = n as u32;
-        input.values[..n].copy_from_slice(&signals.values[..n]);
-        input.validity[..n].copy_from_slice(&signals.validity[..n]);
-        input.commands = *last_commands;
-        slot.output.setpoints = [f64::NAN; MAX_SIGNALS];
-        slot.output.commands = [f64::NAN; MAX_ACTUATORS];
-        slot.output.advance_phase = 0;
-        slot.output.assessment = 0;
-        // The one clock read of the tick: a watchdog on the plugin, never control time. A plugin
-        // within its budget is unaffected, so lockstep runs stay deterministic.
-        let started = std::time::Instant::now();
-        let result = slot.instance.step(&slot.input, &mut slot.output);
-        let overran = started.elapsed().as_secs_f64() > slot.budget_s;
-        match result {
+    if called {
+        let overran = wall_budget_s.is_some_and(|b| call.wall_s > b);
+        match call.result {
             Ok(()) if overran => fault(out.health, clock.tick, FAULT_OVERRUN),
             Ok(()) => {
-                let o = &slot.output;
+                let o = &call.output;
                 // NaN means "no request"; an infinity is garbage.
                 let garbage = o.setpoints[..n].iter().any(|v| v.is_infinite())
                     || o.commands.iter().any(|v| v.is_infinite());
@@ -465,13 +517,14 @@ fn step_plugin(
         out.commands.0 = [f64::NAN; MAX_ACTUATORS];
         return;
     }
+    let p = &plan.phases[phase.index];
     for i in 0..n {
-        let file = slot.input.setpoints[i];
+        let file = out.targets.file[i];
         if file.is_nan() {
             out.targets.setpoints[i] = f64::NAN;
             continue;
         }
-        let request = slot.output.setpoints[i];
+        let request = call.output.setpoints[i];
         let by_operator = out.targets.operator[i];
         out.targets.setpoints[i] = if by_operator.is_finite() {
             by_operator

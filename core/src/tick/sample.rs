@@ -243,7 +243,7 @@ pub fn judge(ch: &SensorChannel, h: &SensorHealth, value: f64, tick: u64) -> u8 
 pub fn sample_sensors(
     clock: Res<Clock>,
     plan: Res<PlanRes>,
-    mut hal: NonSendMut<HalPort>,
+    mut hal: ResMut<HalPort>,
     mut frame: ResMut<LatestFrame>,
     mut operator: ResMut<OperatorInput>,
     mut sensors: Query<(&SensorChannel, &mut SensorHealth)>,
@@ -254,7 +254,7 @@ pub fn sample_sensors(
     // The first stage: a new tick's events start here.
     events.clear();
     match hal.as_mut() {
-        HalPort::Direct(h) => h.read(&mut frame.0),
+        HalPort::Direct(h) => h.get().read(&mut frame.0),
         HalPort::Threaded(ch) => ch.take_newest(&mut frame.0),
     }
     operator.apply_due(&plan.0, tick, &mut events);

@@ -368,7 +368,10 @@ impl Logger {
 }
 
 /// A protocol plugin. Implement this and call [`export_plugin!`].
-pub trait Protocol: Sized + 'static {
+///
+/// The host calls an instance one call at a time, but not always from the same thread (a run
+/// whose plugin call hangs goes on on a new control thread): hence `Send`.
+pub trait Protocol: Sized + Send + 'static {
     /// Stable identifier that protocol files name, e.g. `"kidney"`.
     const ID: &'static str;
     /// Semantic version of this plugin, e.g. `"0.1.0"`.
