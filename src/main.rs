@@ -2,11 +2,10 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use perfuse::exit::{self, Failure};
-use perfuse::wiring::{self, RecordTo, RunArgs, located};
+use perfuse::wiring::{self, RecordTo, RunArgs};
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::logging;
-use perfuse_core::plugin::{self, loader};
-use perfuse_hal_sim::SimHal;
+use perfuse_core::plugin::loader;
 use perfuse_plugin_sdk::metadata;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -414,7 +413,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             files,
             plugin_dirs,
             allow_untrusted,
-        } => done(check(
+        } => done(perfuse::check::check(
             &files,
             &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
         )),
@@ -455,71 +454,6 @@ fn print(result: Result<String, Failure>) -> Result<(), Failure> {
 /// Loads a protocol file; the error lists every problem.
 fn load(file: &Path) -> Result<Loaded, Failure> {
     config::load(file).map_err(|e| Failure::input(e.to_string()))
-}
-
-/// Checks every file; the status is invalid input when any file is invalid, else a refused
-/// plugin when any plugin was refused.
-fn check(files: &[PathBuf], plugins: &loader::SearchPolicy) -> Result<(), Failure> {
-    if files.is_empty() {
-        return Err(Failure::usage(
-            "perfuse check: name at least one protocol file",
-        ));
-    }
-    let mut failed = 0;
-    let mut status = exit::PLUGIN_REFUSED;
-    for file in files {
-        let outcome = load(file).and_then(|loaded| {
-            let plugin = plugin::load(&loaded.plan, plugins)
-                .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
-            // Every scenario must build a simulator, not only the default one.
-            let names = loaded.plan.scenarios.iter().map(|s| Some(s.as_str()));
-            for scenario in std::iter::once(None).chain(names) {
-                SimHal::with_scenario(&loaded.file, scenario, 0, &[]).map_err(|e| {
-                    let path = scenario.map_or("simulator".to_string(), |s| {
-                        format!("simulator.scenarios[\"{s}\"]")
-                    });
-                    Failure::input(located(&loaded, file, &path, &e))
-                })?;
-            }
-            let scenarios = if loaded.plan.scenarios.is_empty() {
-                String::new()
-            } else {
-                format!("; scenarios: {}", loaded.plan.scenarios.join(", "))
-            };
-            Ok(format!(
-                "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} {} sha256 {})",
-                file.display(),
-                loaded.plan.name,
-                loaded.plan.phases.len(),
-                loaded.plan.rules.len(),
-                plugin.info.id,
-                plugin.info.version,
-                plugin.info.trust,
-                plugin.info.sha256
-            ))
-        });
-        match outcome {
-            Ok(line) => println!("{line}"),
-            Err(e) => {
-                eprintln!("{}", e.message);
-                failed += 1;
-                if e.status != exit::PLUGIN_REFUSED {
-                    status = e.status;
-                }
-            }
-        }
-    }
-    if failed > 0 {
-        Err(Failure {
-            status,
-            message: format!(
-                "{failed} of {} protocol file(s) failed the check",
-                files.len()
-            ),
-        })
-    } else {
-        Ok(())
-    }
 }
 
 fn scenarios(file: &Path) -> Result<(), Failure> {
