@@ -162,6 +162,23 @@ enum SweepMerge {
     },
 }
 
+/// What `perfuse new` makes.
+#[derive(Subcommand)]
+enum New {
+    /// A plugin crate of its own (depending on this checkout's SDK by path), with a skeleton
+    /// plugin, its unit tests and a protocol file on the simulator's kidney model.
+    Plugin {
+        /// The plugin's id: lower-case letters, digits, `-` and `_`, e.g. `va-ecmo`.
+        id: String,
+        /// Where to write it (default `./ID`); it must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The SDK to depend on (default: the SDK of the checkout perfuse was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a protocol on the simulator.
@@ -176,6 +193,16 @@ enum Command {
         #[arg(long)]
         allow_untrusted: bool,
     },
+    /// Pin a protocol file's plugin: write the sha256 of the library it would load into the
+    /// file's `plugin` section (comments and layout kept), so that it is trusted wherever it lies.
+    Pin {
+        file: PathBuf,
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+    /// Start something new outside this checkout.
+    #[command(subcommand)]
+    New(New),
     /// List the plugins found, read from their files without running them: id, version, ABI,
     /// trust, sha256 and declared parameters.
     Plugins {
@@ -418,6 +445,12 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
         )),
         Command::Plugins { plugin_dirs } => done(print(plugins(&plugin_dirs))),
+        Command::Pin { file, plugin_dirs } => done(print(perfuse::pin::pin(&file, &plugin_dirs))),
+        Command::New(New::Plugin { id, dir, sdk }) => done(print(perfuse::scaffold::new_plugin(
+            &id,
+            dir.as_deref(),
+            sdk.as_deref(),
+        ))),
         Command::Completions { shell } => {
             let mut text = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "perfuse", &mut text);

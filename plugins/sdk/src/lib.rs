@@ -89,10 +89,7 @@
 //! }
 //!
 //! export_plugin!(FlowIndex);
-//! # use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_SIGNALS};
-//! # let mut input = StepInput { tick: 0, t_s: 0.0, phase: 0, phase_elapsed_s: 0.0, n_signals: 1,
-//! #     values: [0.0; MAX_SIGNALS], validity: [validity::OK; MAX_SIGNALS],
-//! #     setpoints: [f64::NAN; MAX_SIGNALS], commands: [0.0; MAX_ACTUATORS] };
+//! # let mut input = StepInput { n_signals: 1, ..StepInput::default() };
 //! # input.values[0] = 90.0;
 //! # let mut p = FlowIndex { flow: 0, per_100g: 100.0 / 150.0 };
 //! # let mut out = StepOutput::default();
@@ -320,6 +317,24 @@ pub struct StepInput {
     pub setpoints: [f64; MAX_SIGNALS],
     /// The command each actuator received on the previous tick (1.1).
     pub commands: [f64; MAX_ACTUATORS],
+}
+
+/// An input for a plugin's unit tests: tick 0, phase 0, no signals in use, every value 0 and
+/// [`validity::OK`], no setpoints (NaN), every previous command 0. The host fills its own.
+impl Default for StepInput {
+    fn default() -> Self {
+        StepInput {
+            tick: 0,
+            t_s: 0.0,
+            phase: 0,
+            phase_elapsed_s: 0.0,
+            n_signals: 0,
+            values: [0.0; MAX_SIGNALS],
+            validity: [validity::OK; MAX_SIGNALS],
+            setpoints: [f64::NAN; MAX_SIGNALS],
+            commands: [0.0; MAX_ACTUATORS],
+        }
+    }
 }
 
 /// What a step returns. The host treats all of it as an untrusted request.
