@@ -5,7 +5,7 @@
 //! section [`SECTION`] of the library: plain bytes without pointers (so without relocations),
 //! which the host reads from the file. It holds the ABI version the plugin was built for, its id
 //! and version, and every parameter it declares with unit, range and default
-//! ([`Protocol::PARAMS`](crate::Protocol::PARAMS)). The writer ([`record`]) and the reader
+//! ([`Protocol::PARAMS`]). The writer ([`record`]) and the reader
 //! ([`parse`]) of the format both live here.
 //!
 //! The record has its own format version ([`FORMAT`]); it does not change the descriptor, so
@@ -131,11 +131,11 @@ pub fn declared_value(
 pub struct Metadata<'a> {
     /// ABI major and minor the library was built for.
     pub abi: (u16, u16),
-    /// [`Protocol::ID`](crate::Protocol::ID).
+    /// [`Protocol::ID`].
     pub id: &'a str,
-    /// [`Protocol::VERSION`](crate::Protocol::VERSION).
+    /// [`Protocol::VERSION`].
     pub version: &'a str,
-    /// [`Protocol::PARAMS`](crate::Protocol::PARAMS).
+    /// [`Protocol::PARAMS`].
     pub params: Vec<ParamSpec<'a>>,
 }
 
