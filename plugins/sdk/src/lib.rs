@@ -1056,6 +1056,9 @@ pub mod __rt {
 macro_rules! export_plugin {
     ($ty:ty) => {
         const _: () = {
+            // Each entry point is an `unsafe extern "C" fn`: the host calls it under the contract
+            // of `PluginDescriptor` (valid or null pointers, live instances, one thread at a
+            // time), which is the `# Safety` condition of the `__rt` function it forwards to.
             use $crate::{CreateArgs, ErrorBuf, Param, PhaseEvent, StepInput, StepOutput, StrRef};
             unsafe extern "C" fn __validate(p: *const Param, n: usize, e: *mut ErrorBuf) -> i32 {
                 unsafe { $crate::__rt::validate::<$ty>(p, n, e) }
