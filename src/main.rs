@@ -2,11 +2,10 @@
 
 use clap::{CommandFactory, Parser, Subcommand};
 use perfuse::exit::{self, Failure};
-use perfuse::wiring::{self, RecordTo, RunArgs, located};
+use perfuse::wiring::{self, RecordTo, RunArgs};
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::logging;
-use perfuse_core::plugin::{self, loader};
-use perfuse_hal_sim::SimHal;
+use perfuse_core::plugin::loader;
 use perfuse_plugin_sdk::metadata;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -163,6 +162,23 @@ enum SweepMerge {
     },
 }
 
+/// What `perfuse new` makes.
+#[derive(Subcommand)]
+enum New {
+    /// A plugin crate of its own (depending on this checkout's SDK by path), with a skeleton
+    /// plugin, its unit tests and a protocol file on the simulator's kidney model.
+    Plugin {
+        /// The plugin's id: lower-case letters, digits, `-` and `_`, e.g. `va-ecmo`.
+        id: String,
+        /// Where to write it (default `./ID`); it must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The SDK to depend on (default: the SDK of the checkout perfuse was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a protocol on the simulator.
@@ -177,6 +193,16 @@ enum Command {
         #[arg(long)]
         allow_untrusted: bool,
     },
+    /// Pin a protocol file's plugin: write the sha256 of the library it would load into the
+    /// file's `plugin` section (comments and layout kept), so that it is trusted wherever it lies.
+    Pin {
+        file: PathBuf,
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+    },
+    /// Start something new outside this checkout.
+    #[command(subcommand)]
+    New(New),
     /// List the plugins found, read from their files without running them: id, version, ABI,
     /// trust, sha256 and declared parameters.
     Plugins {
@@ -414,11 +440,17 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             files,
             plugin_dirs,
             allow_untrusted,
-        } => done(check(
+        } => done(perfuse::check::check(
             &files,
             &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
         )),
         Command::Plugins { plugin_dirs } => done(print(plugins(&plugin_dirs))),
+        Command::Pin { file, plugin_dirs } => done(print(perfuse::pin::pin(&file, &plugin_dirs))),
+        Command::New(New::Plugin { id, dir, sdk }) => done(print(perfuse::scaffold::new_plugin(
+            &id,
+            dir.as_deref(),
+            sdk.as_deref(),
+        ))),
         Command::Completions { shell } => {
             let mut text = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "perfuse", &mut text);
@@ -455,71 +487,6 @@ fn print(result: Result<String, Failure>) -> Result<(), Failure> {
 /// Loads a protocol file; the error lists every problem.
 fn load(file: &Path) -> Result<Loaded, Failure> {
     config::load(file).map_err(|e| Failure::input(e.to_string()))
-}
-
-/// Checks every file; the status is invalid input when any file is invalid, else a refused
-/// plugin when any plugin was refused.
-fn check(files: &[PathBuf], plugins: &loader::SearchPolicy) -> Result<(), Failure> {
-    if files.is_empty() {
-        return Err(Failure::usage(
-            "perfuse check: name at least one protocol file",
-        ));
-    }
-    let mut failed = 0;
-    let mut status = exit::PLUGIN_REFUSED;
-    for file in files {
-        let outcome = load(file).and_then(|loaded| {
-            let plugin = plugin::load(&loaded.plan, plugins)
-                .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
-            // Every scenario must build a simulator, not only the default one.
-            let names = loaded.plan.scenarios.iter().map(|s| Some(s.as_str()));
-            for scenario in std::iter::once(None).chain(names) {
-                SimHal::with_scenario(&loaded.file, scenario, 0, &[]).map_err(|e| {
-                    let path = scenario.map_or("simulator".to_string(), |s| {
-                        format!("simulator.scenarios[\"{s}\"]")
-                    });
-                    Failure::input(located(&loaded, file, &path, &e))
-                })?;
-            }
-            let scenarios = if loaded.plan.scenarios.is_empty() {
-                String::new()
-            } else {
-                format!("; scenarios: {}", loaded.plan.scenarios.join(", "))
-            };
-            Ok(format!(
-                "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} {} sha256 {})",
-                file.display(),
-                loaded.plan.name,
-                loaded.plan.phases.len(),
-                loaded.plan.rules.len(),
-                plugin.info.id,
-                plugin.info.version,
-                plugin.info.trust,
-                plugin.info.sha256
-            ))
-        });
-        match outcome {
-            Ok(line) => println!("{line}"),
-            Err(e) => {
-                eprintln!("{}", e.message);
-                failed += 1;
-                if e.status != exit::PLUGIN_REFUSED {
-                    status = e.status;
-                }
-            }
-        }
-    }
-    if failed > 0 {
-        Err(Failure {
-            status,
-            message: format!(
-                "{failed} of {} protocol file(s) failed the check",
-                files.len()
-            ),
-        })
-    } else {
-        Ok(())
-    }
 }
 
 fn scenarios(file: &Path) -> Result<(), Failure> {

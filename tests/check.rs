@@ -88,6 +88,15 @@ const CORPUS: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "several_stages.ron",
+        &[
+            "several_stages.ron:19:26: plugin_params[\"kidney_mass_g\"]: plugin `kidney` refuses it: expected kidney_mass_g from 20 to 1000 g, found 5000",
+            "several_stages.ron:22:16: simulator: unknown simulator param `kidney_grams` for model `kidney`",
+            "several_stages.ron:120:66: rules[2].condition.limit: expected a limit within `systolic_pressure`'s range -20 to 150 mmHg, found 200",
+            "several_stages.ron: 7 problem(s)",
+        ],
+    ),
+    (
         "syntax_error.ron",
         &["syntax_error.ron:73:11: estimates: expected `,` or `]`, found `:`"],
     ),
@@ -134,6 +143,23 @@ fn every_broken_file_gets_its_diagnostic_and_exit_status() {
             "{name} has no expected diagnostic"
         );
     }
+}
+
+#[test]
+fn problems_of_every_stage_come_in_one_pass_sorted_by_position() {
+    let out = perfuse(&["check", corpus("several_stages.ron").to_str().unwrap()]);
+    let err = stderr(&out);
+    // Plugin, simulator and validation problems, each found by another stage, in file order.
+    let at = |s: &str| err.find(s).unwrap_or_else(|| panic!("no `{s}` in\n{err}"));
+    let order = [
+        at("several_stages.ron:19:26: plugin_params"),
+        at("several_stages.ron:22:16: simulator:"),
+        at("several_stages.ron:102:24: rules[0].condition"),
+        at("several_stages.ron:120:66: rules[2].condition.limit"),
+        at("several_stages.ron:181:24: rules[8].condition"),
+    ];
+    assert!(order.is_sorted(), "not in file order:\n{err}");
+    assert_eq!(out.status.code(), Some(INVALID_INPUT), "{err}");
 }
 
 #[test]

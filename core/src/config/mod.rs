@@ -123,20 +123,93 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 
 /// As [`load`], from text; `path` only names the file in diagnostics.
 pub fn load_str(src: &str, path: &Path) -> Result<Loaded, LoadError> {
-    let fail = |diagnostics| LoadError {
-        file: path.to_path_buf(),
-        diagnostics,
+    let checked = check_str(src);
+    match checked.loaded {
+        Some(loaded) => Ok(loaded),
+        None => Err(LoadError {
+            file: path.to_path_buf(),
+            diagnostics: checked.diagnostics,
+        }),
+    }
+}
+
+/// A protocol file read as far as its problems allow, so that later checks (the plugin, the
+/// simulator) can run on a file that failed validation and every problem is reported at once.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The file with its plan, when it passed every check.
+    pub loaded: Option<Loaded>,
+    /// Every problem found, sorted by position.
+    pub diagnostics: Vec<Diagnostic>,
+    /// The file's contents when it failed validation but every field has its type.
+    unvalidated: Option<ProtocolFile>,
+    root: Option<ron_doc::Node>,
+}
+
+impl Checked {
+    /// The file's contents, when it parsed and every field has its type (other problems aside).
+    pub fn file(&self) -> Option<&ProtocolFile> {
+        self.loaded
+            .as_ref()
+            .map(|l| &l.file)
+            .or(self.unvalidated.as_ref())
+    }
+
+    /// Line and column of the field at `path`, or of its nearest enclosing field (1:1 when the
+    /// file did not parse).
+    pub fn span_of(&self, path: &str) -> Span {
+        let root = self.loaded.as_ref().map(|l| &l.root).or(self.root.as_ref());
+        root.map_or(Span { line: 1, col: 1 }, |root| span_of(root, path))
+    }
+}
+
+/// Reads and checks a protocol file as [`load`] does, keeping what could be read.
+pub fn check(path: &Path) -> Checked {
+    match input_file::read_text(path, "protocol") {
+        Ok(src) => check_str(&src),
+        Err(d) => Checked {
+            loaded: None,
+            diagnostics: vec![d],
+            unvalidated: None,
+            root: None,
+        },
+    }
+}
+
+/// As [`check`], from text.
+pub fn check_str(src: &str) -> Checked {
+    let root = match ron_doc::parse(src) {
+        Ok(root) => root,
+        Err(d) => {
+            return Checked {
+                loaded: None,
+                diagnostics: vec![d],
+                unvalidated: None,
+                root: None,
+            };
+        }
     };
-    let root = ron_doc::parse(src).map_err(|d| fail(vec![d]))?;
     let (file, diagnostics) = de::from_node::<ProtocolFile>(&root);
     let file = match file {
         Some(file) if diagnostics.is_empty() => file,
-        _ => return Err(fail(diagnostics)),
+        _ => {
+            return Checked {
+                loaded: None,
+                diagnostics,
+                unvalidated: None,
+                root: Some(root),
+            };
+        }
     };
     match compile(&file) {
         Ok(mut plan) => {
             plan.source_sha256 = sha256_hex(src.as_bytes());
-            Ok(Loaded { file, plan, root })
+            Checked {
+                loaded: Some(Loaded { file, plan, root }),
+                diagnostics: Vec::new(),
+                unvalidated: None,
+                root: None,
+            }
         }
         Err(problems) => {
             let mut diagnostics: Vec<Diagnostic> = problems
@@ -149,7 +222,12 @@ pub fn load_str(src: &str, path: &Path) -> Result<Loaded, LoadError> {
                 })
                 .collect();
             diagnostics.sort_by_key(|d| (d.span.line, d.span.col));
-            Err(fail(diagnostics))
+            Checked {
+                loaded: None,
+                diagnostics,
+                unvalidated: Some(file),
+                root: Some(root),
+            }
         }
     }
 }

@@ -12,7 +12,9 @@
 
 use crate::config::input_file;
 use perfuse_plugin_sdk::metadata::{self, Metadata, ParamError};
-use perfuse_plugin_sdk::{ABI_MAJOR, ABI_MINOR, DESCRIPTOR_SYMBOL, MAGIC, PluginDescriptor};
+use perfuse_plugin_sdk::{
+    ABI_MAJOR, ABI_MINOR, DESCRIPTOR_SIZE_1_0, DESCRIPTOR_SYMBOL, MAGIC, PluginDescriptor,
+};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -442,10 +444,6 @@ struct DescriptorHead {
     abi_minor: u16,
 }
 
-/// Size of the descriptor as ABI 1.0 defined it (every field before 1.2's `save`): every 1.x
-/// descriptor is at least this large.
-const V1_0_DESCRIPTOR_SIZE: usize = std::mem::offset_of!(PluginDescriptor, save);
-
 /// What was read about the library before it was opened, and what it must then agree with.
 struct Verified {
     trust: Trust,
@@ -513,10 +511,11 @@ fn read_descriptor(
     };
     // SAFETY: the symbol's type is fixed by the ABI; a library that exports it with another
     // signature is not a perfuse plugin, and the magic below is the first line of defence.
-    let get: libloading::Symbol<'static, extern "C" fn() -> *const PluginDescriptor> =
+    let get: libloading::Symbol<'static, unsafe extern "C" fn() -> *const PluginDescriptor> =
         unsafe { lib.library.get(DESCRIPTOR_SYMBOL) }
             .map_err(|e| bad(format!("no plugin descriptor symbol ({e})")))?;
-    let ptr = get();
+    // SAFETY: the ABI's descriptor function takes nothing and returns a pointer to static data.
+    let ptr = unsafe { get() };
     if ptr.is_null() {
         return Err(bad("the descriptor function returned null".into()));
     }
@@ -533,9 +532,9 @@ fn read_descriptor(
     check_abi(path, abi)?;
     // SAFETY: magic and major match, so the 1.x layout applies.
     let descriptor: &'static PluginDescriptor = unsafe { &*ptr };
-    if (descriptor.size as usize) < V1_0_DESCRIPTOR_SIZE {
+    if (descriptor.size as usize) < DESCRIPTOR_SIZE_1_0 {
         return Err(bad(format!(
-            "descriptor is {} bytes, smaller than the {V1_0_DESCRIPTOR_SIZE} of ABI 1.0",
+            "descriptor is {} bytes, smaller than the {DESCRIPTOR_SIZE_1_0} of ABI 1.0",
             descriptor.size
         )));
     }

@@ -43,8 +43,8 @@ unsafe impl Send for PluginInstance {}
 // fields are read), so sharing references across threads calls nothing concurrently.
 unsafe impl Sync for PluginInstance {}
 
-extern "C" fn host_log(lvl: u32, msg: StrRef) {
-    // SAFETY: the plugin passes a string valid for this call.
+unsafe extern "C" fn host_log(lvl: u32, msg: StrRef) {
+    // SAFETY: the ABI requires the plugin to pass a string valid for this call.
     let text = unsafe { msg.as_str() }.unwrap_or("<non-UTF-8 message>");
     let level = match lvl {
         level::ERROR => log::Level::Error,
@@ -96,7 +96,9 @@ pub fn load(plan: &Plan, policy: &SearchPolicy) -> Result<PluginInstance, Plugin
         message,
     };
     let mut err = ErrorBuf::default();
-    if (d.validate)(params.as_ptr(), params.len(), &mut err) != status::OK {
+    // SAFETY: `params` and the names it points at live until the end of this function;
+    // `err` is an exclusive buffer.
+    if unsafe { (d.validate)(params.as_ptr(), params.len(), &mut err) } != status::OK {
         return Err(rejected(format!(
             "invalid plugin_params: {}",
             err.message()
@@ -120,14 +122,18 @@ pub fn load(plan: &Plan, policy: &SearchPolicy) -> Result<PluginInstance, Plugin
         n_actuators: actuators.len(),
     };
     let mut err = ErrorBuf::default();
-    let inst = (d.create)(&args, &mut err);
+    // SAFETY: `args` and every array and string it points at outlive the call; `err` is an
+    // exclusive buffer.
+    let inst = unsafe { (d.create)(&args, &mut err) };
     if inst.is_null() {
         return Err(rejected(format!("could not start: {}", err.message())));
     }
     let mut raw = [StrRef::empty(); MAX_DERIVED];
-    let n = (d.derived_names)(raw.as_mut_ptr(), MAX_DERIVED);
+    // SAFETY: `raw` has room for the `MAX_DERIVED` entries offered.
+    let n = unsafe { (d.derived_names)(raw.as_mut_ptr(), MAX_DERIVED) };
     if n > MAX_DERIVED {
-        (d.destroy)(inst);
+        // SAFETY: `inst` came from this descriptor's `create` and is not used again.
+        unsafe { (d.destroy)(inst) };
         return Err(rejected(format!(
             "declares {n} derived values; at most {MAX_DERIVED} are allowed"
         )));
@@ -152,7 +158,9 @@ pub fn load(plan: &Plan, policy: &SearchPolicy) -> Result<PluginInstance, Plugin
 impl PluginInstance {
     /// One step; `Err` with the ABI status when the plugin failed.
     pub fn step(&mut self, input: &StepInput, out: &mut StepOutput) -> Result<(), i32> {
-        match (self.lib.descriptor.step)(self.inst, input, out) {
+        // SAFETY: `inst` is live (freed only on drop), `input` and `out` are valid and exclusive
+        // for the call, and `&mut self` keeps the instance on one thread at a time.
+        match unsafe { (self.lib.descriptor.step)(self.inst, input, out) } {
             status::OK => Ok(()),
             code => Err(code),
         }
@@ -160,7 +168,8 @@ impl PluginInstance {
 
     /// Tells the plugin about a phase change.
     pub fn phase_event(&mut self, event: &PhaseEvent) -> Result<(), i32> {
-        match (self.lib.descriptor.phase_event)(self.inst, event) {
+        // SAFETY: as in `step`.
+        match unsafe { (self.lib.descriptor.phase_event)(self.inst, event) } {
             status::OK => Ok(()),
             code => Err(code),
         }
@@ -168,8 +177,8 @@ impl PluginInstance {
 }
 
 /// The save and restore functions of an ABI 1.2 descriptor.
-type SaveFn = extern "C" fn(*mut c_void, *mut u8, usize, *mut usize) -> i32;
-type RestoreFn = extern "C" fn(*mut c_void, *const u8, usize) -> i32;
+type SaveFn = unsafe extern "C" fn(*mut c_void, *mut u8, usize, *mut usize) -> i32;
+type RestoreFn = unsafe extern "C" fn(*mut c_void, *const u8, usize) -> i32;
 
 /// Room first offered to a plugin's `save`; a plugin that needs more says how much.
 const STATE_BUFFER: usize = 4096;
@@ -202,7 +211,9 @@ impl PluginInstance {
         let mut buf = vec![0u8; STATE_BUFFER];
         for _ in 0..2 {
             let mut len = 0usize;
-            match save(self.inst, buf.as_mut_ptr(), buf.len(), &mut len) {
+            // SAFETY: `inst` is live; `buf` has room for the `buf.len()` bytes offered and `len`
+            // is a valid, exclusive out-parameter.
+            match unsafe { save(self.inst, buf.as_mut_ptr(), buf.len(), &mut len) } {
                 status::OK if len <= buf.len() => {
                     buf.truncate(len);
                     return Ok(Some(buf));
@@ -223,7 +234,8 @@ impl PluginInstance {
         let Some((_, restore)) = self.state_fns() else {
             return Err(status::INVALID);
         };
-        match restore(self.inst, bytes.as_ptr(), bytes.len()) {
+        // SAFETY: `inst` is live and `bytes` is valid for the call.
+        match unsafe { restore(self.inst, bytes.as_ptr(), bytes.len()) } {
             status::OK => Ok(()),
             code => Err(code),
         }
@@ -233,6 +245,7 @@ impl PluginInstance {
 impl Drop for PluginInstance {
     fn drop(&mut self) {
         // The instance is freed by the plugin that allocated it; the library itself stays loaded.
-        (self.lib.descriptor.destroy)(self.inst);
+        // SAFETY: `inst` came from this descriptor's `create` and is freed once, here.
+        unsafe { (self.lib.descriptor.destroy)(self.inst) };
     }
 }

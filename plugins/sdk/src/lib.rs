@@ -25,7 +25,87 @@
 //! The [`metadata`] record the export macro also writes (id, version, ABI, declared parameters)
 //! has its own format version: a host reads it from the library file without running it.
 //!
+//! # Three version numbers
+//! - The ABI version, [`ABI_MAJOR`]`.`[`ABI_MINOR`], is what the host checks: it says which
+//!   layout the descriptor and the structures have. It is stamped into every plugin at build time.
+//! - The SDK crate's own version (`perfuse-plugin-sdk` in its `Cargo.toml`) versions this Rust
+//!   API: helpers may be added without any change of ABI. This SDK, version 0.1.0, speaks ABI 1.2;
+//!   an ABI minor bump is at least a minor bump of the crate, an ABI major bump a major one.
+//! - [`Protocol::VERSION`] is the plugin's own version, chosen by its author; protocol files
+//!   require it with a semver range (`plugin: (id: "kidney", version: "^0.1")`).
+//!
+//! # What a plugin sees, and when
+//! - [`Protocol::validate`] and [`Protocol::create`] run when a protocol is loaded: by `perfuse
+//!   run` before the first tick, and by `perfuse check`, which creates an instance (and drops it)
+//!   to prove that the file and the plugin agree. Neither may therefore have effects outside the
+//!   instance (files, network, threads).
+//! - [`Protocol::step`] runs once per control tick, on the control thread, with the tick's
+//!   signals ([`StepInput`]). A reading whose [`StepInput::validity`] is not [`validity::OK`]
+//!   still carries a number in [`StepInput::values`], but that number is whatever the sensor last
+//!   delivered (an old, stuck or out-of-range value, or NaN), never a substitute: read the
+//!   validity first. An estimate with no valid input is NaN.
+//! - Everything [`StepOutput`] carries is a request: the core clamps setpoints into the phase's
+//!   band and commands into the actuator's limits, and its alarms and safety actions do not
+//!   depend on the plugin.
+//!
+//! # Example
+//! A complete plugin (this example is compiled and its test run by `cargo test --doc`):
+//! it holds the perfusion-pressure setpoint the protocol file gives, and reports the flow
+//! index (flow per 100 g of organ) as a derived value.
+//!
+//! ```
+//! use perfuse_plugin_sdk::{
+//!     CreateContext, ParamSpec, Params, Protocol, StepInput, StepOutput, export_plugin,
+//!     metadata, validity,
+//! };
+//!
+//! pub struct FlowIndex {
+//!     flow: usize,
+//!     per_100g: f64,
+//! }
+//!
+//! const PARAMS: &[ParamSpec<'static>] = &[ParamSpec::required("organ_mass_g", "g", 20.0, 3000.0)];
+//!
+//! impl Protocol for FlowIndex {
+//!     const ID: &'static str = "flow-index";
+//!     const VERSION: &'static str = "0.1.0";
+//!     const DERIVED: &'static [&'static str] = &["flow_index_ml_min_100g"];
+//!     const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
+//!
+//!     fn validate(_params: Params<'_>) -> Result<(), String> {
+//!         Ok(()) // the declared range is checked by the host and the SDK
+//!     }
+//!
+//!     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
+//!         let mass = metadata::declared_value(PARAMS, &ctx.params, "organ_mass_g")?;
+//!         Ok(FlowIndex { flow: ctx.signal("flow")?, per_100g: 100.0 / mass })
+//!     }
+//!
+//!     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
+//!         if input.validity[self.flow] == validity::OK {
+//!             out.derived[0] = input.values[self.flow] * self.per_100g;
+//!         }
+//!     }
+//! }
+//!
+//! export_plugin!(FlowIndex);
+//! # let mut input = StepInput { n_signals: 1, ..StepInput::default() };
+//! # input.values[0] = 90.0;
+//! # let mut p = FlowIndex { flow: 0, per_100g: 100.0 / 150.0 };
+//! # let mut out = StepOutput::default();
+//! # p.step(&input, &mut out);
+//! # assert!((out.derived[0] - 60.0).abs() < 1e-9);
+//! # input.validity[0] = validity::STALE;
+//! # let mut out = StepOutput::default();
+//! # p.step(&input, &mut out);
+//! # assert!(out.derived[0].is_nan(), "a stale flow gives no index");
+//! ```
+//!
+//! `perfuse new plugin ID` writes a crate like this, with unit tests and a protocol file.
+//!
 //! The SDK depends on nothing of the core, and the core's types never appear here.
+
+#![deny(missing_docs)]
 
 pub mod metadata;
 
@@ -39,6 +119,9 @@ pub const MAGIC: u32 = 0x5052_4653;
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: grows when fields are appended.
 pub const ABI_MINOR: u16 = 2;
+/// Size in bytes of a [`PluginDescriptor`] as ABI 1.0 laid it out (every field up to and
+/// including `destroy`; 1.0 and 1.1 descriptors are this size): no 1.x descriptor is smaller.
+pub const DESCRIPTOR_SIZE_1_0: usize = 96;
 /// The one symbol a plugin library exports (NUL-terminated for `dlsym`).
 pub const DESCRIPTOR_SYMBOL: &[u8] = b"perfuse_plugin_descriptor_v1\0";
 
@@ -67,7 +150,9 @@ pub mod status {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct StrRef {
+    /// The first byte; null only for an empty string.
     pub ptr: *const u8,
+    /// Length in bytes.
     pub len: usize,
 }
 
@@ -106,14 +191,18 @@ impl StrRef {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct Param {
+    /// The parameter's name, as the file spells it.
     pub name: StrRef,
+    /// Its value.
     pub value: f64,
 }
 
 /// A buffer the plugin writes an error message into (truncated to fit).
 #[repr(C)]
 pub struct ErrorBuf {
+    /// The message's bytes (UTF-8), of which the first `len` are used.
     pub bytes: [u8; 512],
+    /// Length of the message in bytes.
     pub len: usize,
 }
 
@@ -145,9 +234,13 @@ impl ErrorBuf {
 
 /// Log levels of the host's log callback (same order as the `log` crate).
 pub mod level {
+    /// Something failed.
     pub const ERROR: u32 = 1;
+    /// Something is wrong but the plugin goes on.
     pub const WARN: u32 = 2;
+    /// Worth knowing in a normal run.
     pub const INFO: u32 = 3;
+    /// Detail for the plugin's author.
     pub const DEBUG: u32 = 4;
 }
 
@@ -156,25 +249,34 @@ pub mod level {
 #[derive(Clone, Copy)]
 pub struct HostApi {
     /// Logs a message through the host's non-blocking logger; `msg` is valid for the call only.
-    pub log: extern "C" fn(level: u32, msg: StrRef),
+    ///
+    /// # Safety
+    /// `msg` points at `len` readable bytes for the duration of the call.
+    pub log: unsafe extern "C" fn(level: u32, msg: StrRef),
 }
 
 /// What a plugin instance is created with. Strings are valid for the `create` call only.
 #[repr(C)]
 pub struct CreateArgs {
+    /// The host's functions.
     pub host: HostApi,
+    /// The protocol file's `plugin_params`, in file order.
     pub params: *const Param,
+    /// Number of entries behind `params`.
     pub n_params: usize,
     /// Signal ids in the order of [`StepInput::values`].
     pub signals: *const StrRef,
+    /// Number of entries behind `signals`.
     pub n_signals: usize,
     /// Phase ids in protocol order.
     pub phases: *const StrRef,
+    /// Number of entries behind `phases`.
     pub n_phases: usize,
     /// The control tick period in seconds.
     pub period_s: f64,
     /// Actuator ids in the order of [`StepInput::commands`] and [`StepOutput::commands`] (1.1).
     pub actuators: *const StrRef,
+    /// Number of entries behind `actuators` (1.1).
     pub n_actuators: usize,
 }
 
@@ -194,18 +296,45 @@ pub mod validity {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct StepInput {
+    /// Number of this tick, from 0 at the start of the run.
     pub tick: u64,
     /// `tick × period`: plugins never read a clock.
     pub t_s: f64,
+    /// Index of the current phase in protocol order ([`CreateContext::phases`]).
     pub phase: u32,
+    /// Seconds since the current phase started.
     pub phase_elapsed_s: f64,
+    /// Number of signals in use at the front of `values`, `validity` and `setpoints`.
     pub n_signals: u32,
+    /// Each signal's value this tick, in the order of [`CreateContext::signals`]. Where
+    /// `validity` is not [`validity::OK`] the number is what the sensor last delivered (old,
+    /// stuck, out of range or NaN): never use it without checking. An estimate without valid
+    /// input is NaN.
     pub values: [f64; MAX_SIGNALS],
+    /// Each signal's [`validity`] code.
     pub validity: [u8; MAX_SIGNALS],
     /// The protocol file's setpoint for each signal in this phase (NaN where it has none).
     pub setpoints: [f64; MAX_SIGNALS],
     /// The command each actuator received on the previous tick (1.1).
     pub commands: [f64; MAX_ACTUATORS],
+}
+
+/// An input for a plugin's unit tests: tick 0, phase 0, no signals in use, every value 0 and
+/// [`validity::OK`], no setpoints (NaN), every previous command 0. The host fills its own.
+impl Default for StepInput {
+    fn default() -> Self {
+        StepInput {
+            tick: 0,
+            t_s: 0.0,
+            phase: 0,
+            phase_elapsed_s: 0.0,
+            n_signals: 0,
+            values: [0.0; MAX_SIGNALS],
+            validity: [validity::OK; MAX_SIGNALS],
+            setpoints: [f64::NAN; MAX_SIGNALS],
+            commands: [0.0; MAX_ACTUATORS],
+        }
+    }
 }
 
 /// What a step returns. The host treats all of it as an untrusted request.
@@ -242,41 +371,124 @@ impl Default for StepOutput {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct PhaseEvent {
+    /// Run time of the change in seconds.
     pub t_s: f64,
+    /// Index of the phase that ended.
     pub from: u32,
+    /// Index of the phase that began.
     pub to: u32,
 }
 
 /// The table of functions behind [`DESCRIPTOR_SYMBOL`].
+///
+/// Every function is `unsafe` to call: the callee trusts the pointers it is given. The caller
+/// passes pointers that are null or valid (and, for outputs, exclusive) for the duration of the
+/// call, counts that match them, and instance pointers that `create` of the same descriptor
+/// returned and `destroy` has not yet freed; it calls an instance from one thread at a time.
 #[repr(C)]
 pub struct PluginDescriptor {
+    /// [`MAGIC`].
     pub magic: u32,
+    /// [`ABI_MAJOR`] as the plugin was built.
     pub abi_major: u16,
+    /// [`ABI_MINOR`] as the plugin was built.
     pub abi_minor: u16,
     /// `size_of::<PluginDescriptor>()` as the plugin was built.
     pub size: u32,
+    /// [`Protocol::ID`] (static, valid for the process).
     pub id: StrRef,
+    /// [`Protocol::VERSION`] (static, valid for the process).
     pub version: StrRef,
     /// Checks the protocol file's parameters; writes the reason into `err` when it returns non-zero.
-    pub validate: extern "C" fn(params: *const Param, n: usize, err: *mut ErrorBuf) -> i32,
+    pub validate: unsafe extern "C" fn(params: *const Param, n: usize, err: *mut ErrorBuf) -> i32,
     /// Creates an instance; null on failure, with the reason in `err`.
-    pub create: extern "C" fn(args: *const CreateArgs, err: *mut ErrorBuf) -> *mut c_void,
+    pub create: unsafe extern "C" fn(args: *const CreateArgs, err: *mut ErrorBuf) -> *mut c_void,
     /// Number of derived values and their names (static strings, valid for the process).
-    pub derived_names: extern "C" fn(out: *mut StrRef, cap: usize) -> usize,
-    pub step:
-        extern "C" fn(inst: *mut c_void, input: *const StepInput, out: *mut StepOutput) -> i32,
-    pub phase_event: extern "C" fn(inst: *mut c_void, event: *const PhaseEvent) -> i32,
-    pub destroy: extern "C" fn(inst: *mut c_void),
+    pub derived_names: unsafe extern "C" fn(out: *mut StrRef, cap: usize) -> usize,
+    /// One tick: reads `input`, writes requests into `out`. Before each call the host resets
+    /// `out`'s setpoints and commands to NaN and its flags to 0; `derived` keeps what the
+    /// plugin last wrote.
+    pub step: unsafe extern "C" fn(
+        inst: *mut c_void,
+        input: *const StepInput,
+        out: *mut StepOutput,
+    ) -> i32,
+    /// Tells the instance about a phase change the host made.
+    pub phase_event: unsafe extern "C" fn(inst: *mut c_void, event: *const PhaseEvent) -> i32,
+    /// Frees an instance; it is not used again.
+    pub destroy: unsafe extern "C" fn(inst: *mut c_void),
     /// Writes the instance's state into the host's buffer `buf` of `cap` bytes and its size into
     /// `len`; when `cap` is too small it writes nothing else, sets `len` to the size needed and
     /// returns [`status::BUFFER_TOO_SMALL`]. Called between ticks only. `None`: no state (1.2).
-    pub save:
-        Option<extern "C" fn(inst: *mut c_void, buf: *mut u8, cap: usize, len: *mut usize) -> i32>,
+    pub save: Option<
+        unsafe extern "C" fn(inst: *mut c_void, buf: *mut u8, cap: usize, len: *mut usize) -> i32,
+    >,
     /// Replaces the state of a freshly created instance with `len` bytes that `save` wrote
     /// (borrowed for the call); [`status::INVALID`] when they are not a state it understands.
     /// Called before the first tick of a resumed run. `None`: no state (1.2).
-    pub restore: Option<extern "C" fn(inst: *mut c_void, bytes: *const u8, len: usize) -> i32>,
+    pub restore:
+        Option<unsafe extern "C" fn(inst: *mut c_void, bytes: *const u8, len: usize) -> i32>,
 }
+
+/// The layouts are the ABI: a change that moves a field fails the build here, not a plugin at
+/// run time. Offsets are those of a 64-bit target, the only one perfuse runs on.
+#[cfg(target_pointer_width = "64")]
+const _: () = {
+    use std::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<StrRef>() == 16 && offset_of!(StrRef, len) == 8);
+    assert!(size_of::<Param>() == 24 && offset_of!(Param, value) == 16);
+    assert!(size_of::<ErrorBuf>() == 520 && offset_of!(ErrorBuf, len) == 512);
+    assert!(size_of::<HostApi>() == 8);
+    assert!(offset_of!(CreateArgs, host) == 0);
+    assert!(offset_of!(CreateArgs, params) == 8);
+    assert!(offset_of!(CreateArgs, n_params) == 16);
+    assert!(offset_of!(CreateArgs, signals) == 24);
+    assert!(offset_of!(CreateArgs, n_signals) == 32);
+    assert!(offset_of!(CreateArgs, phases) == 40);
+    assert!(offset_of!(CreateArgs, n_phases) == 48);
+    assert!(offset_of!(CreateArgs, period_s) == 56);
+    assert!(offset_of!(CreateArgs, actuators) == 64);
+    assert!(offset_of!(CreateArgs, n_actuators) == 72);
+    assert!(size_of::<CreateArgs>() == 80);
+    assert!(offset_of!(StepInput, tick) == 0);
+    assert!(offset_of!(StepInput, t_s) == 8);
+    assert!(offset_of!(StepInput, phase) == 16);
+    assert!(offset_of!(StepInput, phase_elapsed_s) == 24);
+    assert!(offset_of!(StepInput, n_signals) == 32);
+    assert!(offset_of!(StepInput, values) == 40);
+    assert!(offset_of!(StepInput, validity) == 40 + 8 * MAX_SIGNALS);
+    assert!(offset_of!(StepInput, setpoints) == 40 + 9 * MAX_SIGNALS);
+    assert!(offset_of!(StepInput, commands) == 40 + 17 * MAX_SIGNALS);
+    assert!(size_of::<StepInput>() == 40 + 17 * MAX_SIGNALS + 8 * MAX_ACTUATORS);
+    assert!(offset_of!(StepOutput, setpoints) == 0);
+    assert!(offset_of!(StepOutput, advance_phase) == 8 * MAX_SIGNALS);
+    assert!(offset_of!(StepOutput, derived) == 8 * MAX_SIGNALS + 8);
+    assert!(offset_of!(StepOutput, commands) == 8 * (MAX_SIGNALS + 1 + MAX_DERIVED));
+    assert!(
+        offset_of!(StepOutput, assessment) == 8 * (MAX_SIGNALS + 1 + MAX_DERIVED + MAX_ACTUATORS)
+    );
+    assert!(size_of::<StepOutput>() == 8 * (MAX_SIGNALS + 2 + MAX_DERIVED + MAX_ACTUATORS));
+    assert!(size_of::<PhaseEvent>() == 16 && offset_of!(PhaseEvent, to) == 12);
+    assert!(offset_of!(PluginDescriptor, magic) == 0);
+    assert!(offset_of!(PluginDescriptor, abi_major) == 4);
+    assert!(offset_of!(PluginDescriptor, abi_minor) == 6);
+    assert!(offset_of!(PluginDescriptor, size) == 8);
+    assert!(offset_of!(PluginDescriptor, id) == 16);
+    assert!(offset_of!(PluginDescriptor, version) == 32);
+    assert!(offset_of!(PluginDescriptor, validate) == 48);
+    assert!(offset_of!(PluginDescriptor, create) == 56);
+    assert!(offset_of!(PluginDescriptor, derived_names) == 64);
+    assert!(offset_of!(PluginDescriptor, step) == 72);
+    assert!(offset_of!(PluginDescriptor, phase_event) == 80);
+    assert!(offset_of!(PluginDescriptor, destroy) == 88);
+    // ABI 1.0 ended after `destroy`; 1.2 appended `save` and `restore`.
+    assert!(offset_of!(PluginDescriptor, save) == DESCRIPTOR_SIZE_1_0);
+    assert!(offset_of!(PluginDescriptor, restore) == DESCRIPTOR_SIZE_1_0 + 8);
+    assert!(size_of::<PluginDescriptor>() == DESCRIPTOR_SIZE_1_0 + 16);
+    assert!(align_of::<PluginDescriptor>() == 8);
+    // `Option` of a function pointer is a nullable pointer: `None` is null on the C side.
+    assert!(size_of::<Option<unsafe extern "C" fn(*mut c_void)>>() == 8);
+};
 
 // SAFETY: the descriptor is immutable static data; its strings point at 'static literals.
 unsafe impl Sync for PluginDescriptor {}
@@ -310,10 +522,15 @@ impl<'a> Params<'a> {
 
 /// What [`Protocol::create`] is given.
 pub struct CreateContext<'a> {
+    /// The protocol file's `plugin_params`.
     pub params: Params<'a>,
+    /// Signal ids in the order of [`StepInput::values`] (see [`CreateContext::signal`]).
     pub signals: Vec<&'a str>,
+    /// Phase ids in protocol order, the indices of [`StepInput::phase`].
     pub phases: Vec<&'a str>,
+    /// Actuator ids in the order of [`StepInput::commands`] and [`StepOutput::commands`].
     pub actuators: Vec<&'a str>,
+    /// The control tick period in seconds.
     pub period_s: f64,
     host: HostApi,
 }
@@ -356,12 +573,16 @@ pub struct Logger {
 }
 
 impl Logger {
+    /// Logs `msg` at a [`level`].
     pub fn log(&self, level: u32, msg: &str) {
-        (self.host.log)(level, StrRef::new(msg));
+        // SAFETY: `msg` outlives the call, and the host's log function reads it only during it.
+        unsafe { (self.host.log)(level, StrRef::new(msg)) };
     }
+    /// Logs `msg` at [`level::INFO`].
     pub fn info(&self, msg: &str) {
         self.log(level::INFO, msg);
     }
+    /// Logs `msg` at [`level::WARN`].
     pub fn warn(&self, msg: &str) {
         self.log(level::WARN, msg);
     }
@@ -374,7 +595,8 @@ impl Logger {
 pub trait Protocol: Sized + Send + 'static {
     /// Stable identifier that protocol files name, e.g. `"kidney"`.
     const ID: &'static str;
-    /// Semantic version of this plugin, e.g. `"0.1.0"`.
+    /// Semantic version of this plugin, e.g. `"0.1.0"`: the plugin's own, which protocol files
+    /// require with a range; neither the SDK crate's version nor the ABI version.
     const VERSION: &'static str;
     /// Names of the derived values, in the order [`StepOutput::derived`] carries them.
     const DERIVED: &'static [&'static str];
@@ -388,6 +610,8 @@ pub trait Protocol: Sized + Send + 'static {
     /// Checks the parameters a protocol file passes; the message says which and why.
     fn validate(params: Params<'_>) -> Result<(), String>;
     /// Builds an instance; may allocate. Resolve signal and phase indices here, not in `step`.
+    /// Runs when a protocol is loaded: before a run's first tick, and also in `perfuse check`,
+    /// which drops the instance again; so no effects outside the instance.
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String>;
     /// Called once per tick. Must not allocate, lock, block or format.
     fn step(&mut self, input: &StepInput, out: &mut StepOutput);
@@ -417,6 +641,7 @@ pub mod state {
     }
 
     impl Writer {
+        /// An empty state.
         pub fn new() -> Self {
             Writer::default()
         }
@@ -427,6 +652,7 @@ pub mod state {
             self
         }
 
+        /// The bytes written so far.
         pub fn bytes(&self) -> &[u8] {
             &self.bytes
         }
@@ -444,6 +670,7 @@ pub mod state {
     }
 
     impl<'a> Reader<'a> {
+        /// Reads `bytes` from the start.
         pub fn new(bytes: &'a [u8]) -> Self {
             Reader { bytes, pos: 0 }
         }
@@ -486,7 +713,9 @@ pub mod state {
 
     /// A value that can be saved and restored.
     pub trait Field: Sized {
+        /// Appends the value's bytes.
         fn put(&self, w: &mut Writer);
+        /// Reads a value back; an error when the state ends early or is not such a value.
         fn get(r: &mut Reader<'_>) -> Result<Self, String>;
     }
 
@@ -823,42 +1052,43 @@ pub mod __rt {
     }
 }
 
-/// Exports a [`Protocol`] implementation as a perfuse plugin.
-///
-/// ```ignore
-/// perfuse_plugin_sdk::export_plugin!(MyProtocol);
-/// ```
+/// Exports a [`Protocol`] implementation as a perfuse plugin: the descriptor, the
+/// [`DESCRIPTOR_SYMBOL`] function returning it, and the [`metadata`] record. Call it once per
+/// `cdylib` crate, as in the crate-level example.
 #[macro_export]
 macro_rules! export_plugin {
     ($ty:ty) => {
         const _: () = {
+            // Each entry point is an `unsafe extern "C" fn`: the host calls it under the contract
+            // of `PluginDescriptor` (valid or null pointers, live instances, one thread at a
+            // time), which is the `# Safety` condition of the `__rt` function it forwards to.
             use $crate::{CreateArgs, ErrorBuf, Param, PhaseEvent, StepInput, StepOutput, StrRef};
-            extern "C" fn __validate(p: *const Param, n: usize, e: *mut ErrorBuf) -> i32 {
+            unsafe extern "C" fn __validate(p: *const Param, n: usize, e: *mut ErrorBuf) -> i32 {
                 unsafe { $crate::__rt::validate::<$ty>(p, n, e) }
             }
-            extern "C" fn __create(
+            unsafe extern "C" fn __create(
                 a: *const CreateArgs,
                 e: *mut ErrorBuf,
             ) -> *mut ::std::ffi::c_void {
                 unsafe { $crate::__rt::create::<$ty>(a, e) }
             }
-            extern "C" fn __derived(o: *mut StrRef, c: usize) -> usize {
+            unsafe extern "C" fn __derived(o: *mut StrRef, c: usize) -> usize {
                 unsafe { $crate::__rt::derived_names::<$ty>(o, c) }
             }
-            extern "C" fn __step(
+            unsafe extern "C" fn __step(
                 i: *mut ::std::ffi::c_void,
                 x: *const StepInput,
                 o: *mut StepOutput,
             ) -> i32 {
                 unsafe { $crate::__rt::step::<$ty>(i, x, o) }
             }
-            extern "C" fn __phase(i: *mut ::std::ffi::c_void, e: *const PhaseEvent) -> i32 {
+            unsafe extern "C" fn __phase(i: *mut ::std::ffi::c_void, e: *const PhaseEvent) -> i32 {
                 unsafe { $crate::__rt::phase_event::<$ty>(i, e) }
             }
-            extern "C" fn __destroy(i: *mut ::std::ffi::c_void) {
+            unsafe extern "C" fn __destroy(i: *mut ::std::ffi::c_void) {
                 unsafe { $crate::__rt::destroy::<$ty>(i) }
             }
-            extern "C" fn __save(
+            unsafe extern "C" fn __save(
                 i: *mut ::std::ffi::c_void,
                 b: *mut u8,
                 c: usize,
@@ -866,7 +1096,11 @@ macro_rules! export_plugin {
             ) -> i32 {
                 unsafe { $crate::__rt::save::<$ty>(i, b, c, l) }
             }
-            extern "C" fn __restore(i: *mut ::std::ffi::c_void, b: *const u8, l: usize) -> i32 {
+            unsafe extern "C" fn __restore(
+                i: *mut ::std::ffi::c_void,
+                b: *const u8,
+                l: usize,
+            ) -> i32 {
                 unsafe { $crate::__rt::restore::<$ty>(i, b, l) }
             }
             static DESCRIPTOR: $crate::PluginDescriptor = $crate::PluginDescriptor {

@@ -5,7 +5,7 @@
 //! section [`SECTION`] of the library: plain bytes without pointers (so without relocations),
 //! which the host reads from the file. It holds the ABI version the plugin was built for, its id
 //! and version, and every parameter it declares with unit, range and default
-//! ([`Protocol::PARAMS`](crate::Protocol::PARAMS)). The writer ([`record`]) and the reader
+//! ([`Protocol::PARAMS`]). The writer ([`record`]) and the reader
 //! ([`parse`]) of the format both live here.
 //!
 //! The record has its own format version ([`FORMAT`]); it does not change the descriptor, so
@@ -27,10 +27,13 @@ pub const SECTION: &str = ".perfuse_plugin";
 pub const MAGIC: [u8; 8] = *b"PRFSMETA";
 /// Version of this layout.
 pub const FORMAT: u16 = 1;
-/// Longest id, version, parameter name and unit, in bytes.
+/// Longest id, in bytes.
 pub const ID_LEN: usize = 32;
+/// Longest version, in bytes.
 pub const VERSION_LEN: usize = 16;
+/// Longest parameter name, in bytes.
 pub const NAME_LEN: usize = 32;
+/// Longest unit, in bytes.
 pub const UNIT_LEN: usize = 16;
 /// Size of one parameter entry.
 pub const PARAM_SIZE: usize = NAME_LEN + UNIT_LEN + 4 * 8;
@@ -42,12 +45,14 @@ pub const SIZE: usize = PARAMS_AT + MAX_PARAMS * PARAM_SIZE;
 /// One parameter a plugin takes from the protocol file's `plugin_params`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ParamSpec<'a> {
+    /// The key in `plugin_params`, with its unit as suffix (`kidney_mass_g`).
     pub name: &'a str,
     /// The unit the name's suffix says (`"g"`, `"s"`, `"°C"`, `"mmHg"`; `"1"` for a ratio or a
     /// count).
     pub unit: &'a str,
     /// Values outside `min..=max` are refused by the host before the library is opened.
     pub min: f64,
+    /// The largest value accepted.
     pub max: f64,
     /// The file must give it.
     pub required: bool,
@@ -124,9 +129,13 @@ pub fn declared_value(
 /// What a library's record says, borrowed from the record's bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata<'a> {
+    /// ABI major and minor the library was built for.
     pub abi: (u16, u16),
+    /// [`Protocol::ID`].
     pub id: &'a str,
+    /// [`Protocol::VERSION`].
     pub version: &'a str,
+    /// [`Protocol::PARAMS`].
     pub params: Vec<ParamSpec<'a>>,
 }
 
@@ -263,6 +272,7 @@ fn text<'a>(raw: &'a [u8], what: &str) -> Result<&'a str, String> {
 pub struct ParamError {
     /// The parameter the message is about.
     pub name: String,
+    /// What is wrong, for the user.
     pub message: String,
 }
 

@@ -1,0 +1,174 @@
+//! `perfuse check`: every problem of a protocol file in one pass.
+//!
+//! The stages a run goes through (reading the file, validating it, the plugin, the simulator for
+//! each scenario) each report what they find, and the problems of all of them are printed
+//! together, sorted by their position in the file. Only a file that cannot be read into a
+//! protocol at all (a syntax error, a field of the wrong type) stops the later stages: they need
+//! its contents.
+
+use crate::exit::{self, Failure};
+use perfuse_core::config::{self, Checked, ProtocolFile};
+use perfuse_core::plugin::{self, loader};
+use perfuse_hal_sim::SimHal;
+use std::path::{Path, PathBuf};
+
+/// One problem, at its place in the file.
+struct Problem {
+    line: u32,
+    col: u32,
+    text: String,
+    /// Whether it is about the plugin (a refused plugin has its own exit status).
+    plugin: bool,
+}
+
+/// Checks every file; the status is invalid input when any file has a problem other than its
+/// plugin, else a refused plugin when any plugin was refused.
+pub fn check(files: &[PathBuf], plugins: &loader::SearchPolicy) -> Result<(), Failure> {
+    if files.is_empty() {
+        return Err(Failure::usage(
+            "perfuse check: name at least one protocol file",
+        ));
+    }
+    let mut failed = 0;
+    let mut status = exit::PLUGIN_REFUSED;
+    for file in files {
+        match check_file(file, plugins) {
+            Ok(line) => println!("{line}"),
+            Err(problems) => {
+                failed += 1;
+                if problems.iter().any(|p| !p.plugin) {
+                    status = exit::INVALID_INPUT;
+                }
+                for p in &problems {
+                    eprintln!("{}", p.text);
+                }
+                eprintln!(
+                    "{}: {} problem(s)",
+                    config::bounds::escaped(&file.display().to_string(), 200),
+                    problems.len()
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        Err(Failure {
+            status,
+            message: format!(
+                "{failed} of {} protocol file(s) failed the check",
+                files.len()
+            ),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// The file's `ok` line, or every problem of every stage, sorted by position.
+fn check_file(file: &Path, plugins: &loader::SearchPolicy) -> Result<String, Vec<Problem>> {
+    let checked = config::check(file);
+    let mut problems: Vec<Problem> = checked
+        .diagnostics
+        .iter()
+        .map(|d| Problem {
+            line: d.span.line,
+            col: d.span.col,
+            text: config::format_diagnostic(file, d),
+            plugin: false,
+        })
+        .collect();
+    let located = |path: &str, message: &str, plugin: bool| {
+        let span = checked.span_of(path);
+        Problem {
+            line: span.line,
+            col: span.col,
+            text: format!(
+                "{}:{}:{}: {path}: {message}",
+                file.display(),
+                span.line,
+                span.col
+            ),
+            plugin,
+        }
+    };
+    let Some(protocol) = checked.file() else {
+        return Err(problems);
+    };
+    problems.extend(
+        simulator_problems(protocol)
+            .into_iter()
+            .map(|(path, message)| located(&path, &message, false)),
+    );
+    let plugin = match plugin_stage(&checked, protocol, plugins) {
+        Ok(info) => info,
+        Err(e) => {
+            problems.push(located(&e.field(), &e.to_string(), true));
+            None
+        }
+    };
+    let (Some(loaded), Some(plugin), true) = (&checked.loaded, plugin, problems.is_empty()) else {
+        // Stable: problems at the same place stay in stage order.
+        problems.sort_by_key(|p| (p.line, p.col));
+        return Err(problems);
+    };
+    let scenarios = if loaded.plan.scenarios.is_empty() {
+        String::new()
+    } else {
+        format!("; scenarios: {}", loaded.plan.scenarios.join(", "))
+    };
+    Ok(format!(
+        "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} {} sha256 {})",
+        file.display(),
+        loaded.plan.name,
+        loaded.plan.phases.len(),
+        loaded.plan.rules.len(),
+        plugin.id,
+        plugin.version,
+        plugin.trust,
+        plugin.sha256
+    ))
+}
+
+/// Every scenario must build a simulator, not only the default one.
+fn simulator_problems(protocol: &ProtocolFile) -> Vec<(String, String)> {
+    let names = protocol.simulator.scenarios.iter().flat_map(|s| s.keys());
+    std::iter::once(None)
+        .chain(names.map(|s| Some(s.as_str())))
+        .filter_map(|scenario| {
+            let e = SimHal::with_scenario(protocol, scenario, 0, &[]).err()?;
+            let path = scenario.map_or("simulator".to_string(), |s| {
+                format!("simulator.scenarios[\"{s}\"]")
+            });
+            Some((path, e))
+        })
+        .collect()
+}
+
+/// The plugin, created as a run creates it when the file is valid. When it is not, there is no
+/// plan to create an instance from: the library is still found, verified and its declared
+/// parameters checked against the file's, unless the file's `plugin` section itself is wrong.
+fn plugin_stage(
+    checked: &Checked,
+    protocol: &ProtocolFile,
+    policy: &loader::SearchPolicy,
+) -> Result<Option<plugin::PluginInfo>, loader::PluginError> {
+    if let Some(loaded) = &checked.loaded {
+        return plugin::load(&loaded.plan, policy).map(|p| Some(p.info.clone()));
+    }
+    let section_wrong = checked.diagnostics.iter().any(|d| {
+        d.path == "plugin" || d.path.starts_with("plugin.") || d.path.starts_with("plugin_params")
+    });
+    if section_wrong {
+        return Ok(None);
+    }
+    let req = &protocol.plugin;
+    let params: Vec<(String, f64)> = protocol
+        .plugin_params
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    let path = loader::find(&req.id, &policy.dirs)?;
+    let pin = req.sha256.as_ref().map(|s| s.to_ascii_lowercase());
+    loader::open(&path, pin.as_deref(), &params, policy)?;
+    Ok(None)
+}
