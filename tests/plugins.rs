@@ -364,8 +364,10 @@ fn a_pinned_library_swapped_while_perfuse_loads_it_never_runs_the_foreign_one() 
     let mark_dir = tempfile::tempdir().unwrap();
     let mark = mark_dir.path().join("opened");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapped = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let swapper = {
         let (stop, path, dir) = (stop.clone(), path.clone(), dir.path().to_path_buf());
+        let swapped = swapped.clone();
         std::thread::spawn(move || {
             let mut i = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -382,6 +384,7 @@ fn a_pinned_library_swapped_while_perfuse_loads_it_never_runs_the_foreign_one() 
                     std::fs::write(&path, bytes).unwrap();
                 }
                 i += 1;
+                swapped.store(i, std::sync::atomic::Ordering::Relaxed);
             }
             i
         })
@@ -391,7 +394,10 @@ fn a_pinned_library_swapped_while_perfuse_loads_it_never_runs_the_foreign_one() 
         ("PERFUSE_TEST_CONSTRUCTOR_MARK", mark.as_path()),
     ];
     let (mut loaded, mut refused) = (0, 0);
-    for _ in 0..40 {
+    // At least 40 checks, and on until the swapper (which a loaded machine may starve) has
+    // swapped 40 times too.
+    let swaps_so_far = || swapped.load(std::sync::atomic::Ordering::Relaxed);
+    while loaded + refused < 40 || (swaps_so_far() <= 40 && loaded + refused < 400) {
         let out = perfuse_env(&["check", pinned.to_str().unwrap()], &env);
         if out.status.success() {
             assert!(stdout(&out).contains(&format!("pinned sha256 {sha}")));
@@ -405,7 +411,7 @@ fn a_pinned_library_swapped_while_perfuse_loads_it_never_runs_the_foreign_one() 
     let swaps = swapper.join().unwrap();
     assert!(!mark.exists(), "the foreign library ran");
     assert!(swaps > 40, "{swaps} swaps");
-    assert_eq!(loaded + refused, 40);
+    assert!(loaded + refused >= 40);
 }
 
 #[test]

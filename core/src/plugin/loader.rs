@@ -433,7 +433,9 @@ pub struct OpenedLibrary {
     pub id: String,
     pub version: String,
     pub abi: (u16, u16),
-    pub descriptor: &'static PluginDescriptor,
+    /// The host's copy of the library's descriptor; fields beyond the library's own descriptor
+    /// (an older ABI minor) are `None`.
+    pub descriptor: PluginDescriptor,
 }
 
 /// The fields every ABI version starts with, read before anything else.
@@ -442,6 +444,7 @@ struct DescriptorHead {
     magic: u32,
     abi_major: u16,
     abi_minor: u16,
+    size: u32,
 }
 
 /// What was read about the library before it was opened, and what it must then agree with.
@@ -530,14 +533,27 @@ fn read_descriptor(
     }
     let abi = (head.abi_major, head.abi_minor);
     check_abi(path, abi)?;
-    // SAFETY: magic and major match, so the 1.x layout applies.
-    let descriptor: &'static PluginDescriptor = unsafe { &*ptr };
-    if (descriptor.size as usize) < DESCRIPTOR_SIZE_1_0 {
+    let size = head.size as usize;
+    if size < DESCRIPTOR_SIZE_1_0 {
         return Err(bad(format!(
-            "descriptor is {} bytes, smaller than the {DESCRIPTOR_SIZE_1_0} of ABI 1.0",
-            descriptor.size
+            "descriptor is {size} bytes, smaller than the {DESCRIPTOR_SIZE_1_0} of ABI 1.0"
         )));
     }
+    // An older minor's descriptor is shorter than this one: copy only the bytes it has, into a
+    // zeroed descriptor whose later fields (all `Option`s of functions) then read `None`.
+    let mut copy = std::mem::MaybeUninit::<PluginDescriptor>::zeroed();
+    // SAFETY: magic and major match, so the 1.x layout applies to the first `size` bytes the
+    // library provides; at most a whole descriptor is copied into the host's own.
+    unsafe {
+        std::ptr::copy_nonoverlapping(
+            ptr.cast::<u8>(),
+            copy.as_mut_ptr().cast::<u8>(),
+            size.min(std::mem::size_of::<PluginDescriptor>()),
+        );
+    }
+    // SAFETY: the 1.0 fields (non-null function pointers among them) came from the library; every
+    // field after them is an `Option` of a function, for which zero is `None`.
+    let descriptor = unsafe { copy.assume_init() };
     // SAFETY: the strings point at the library's static data, which is never unloaded.
     let id = unsafe { descriptor.id.as_str() }
         .ok_or_else(|| bad("its id is not UTF-8".into()))?

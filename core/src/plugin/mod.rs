@@ -9,8 +9,8 @@ pub mod loader;
 use crate::plan::Plan;
 use loader::{OpenedLibrary, PluginError, SearchPolicy};
 use perfuse_plugin_sdk::{
-    CreateArgs, ErrorBuf, HostApi, MAX_DERIVED, Param, PhaseEvent, PluginDescriptor, StepInput,
-    StepOutput, StrRef, level, status,
+    CreateArgs, ErrorBuf, HostApi, MAX_DERIVED, Param, PhaseEvent, StepInput, StepOutput, StrRef,
+    level, status,
 };
 use std::ffi::c_void;
 use std::path::PathBuf;
@@ -186,12 +186,11 @@ const STATE_BUFFER: usize = 4096;
 const MAX_STATE: usize = 16 << 20;
 
 impl PluginInstance {
-    /// The save/restore pair, only for a plugin of ABI 1.2 or later whose descriptor is large
-    /// enough to hold it: an older descriptor ends before these fields, which are never read.
+    /// The save/restore pair, only for a plugin of ABI 1.2 or later (an older descriptor ends
+    /// before these fields, which the loader's copy then holds as `None`).
     fn state_fns(&self) -> Option<(SaveFn, RestoreFn)> {
-        let d = self.lib.descriptor;
-        let sized = d.size as usize >= std::mem::size_of::<PluginDescriptor>();
-        if self.info.abi.1 < 2 || !sized {
+        let d = &self.lib.descriptor;
+        if self.info.abi.1 < 2 {
             return None;
         }
         Some((d.save?, d.restore?))

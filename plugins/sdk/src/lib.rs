@@ -386,6 +386,7 @@ pub struct PhaseEvent {
 /// call, counts that match them, and instance pointers that `create` of the same descriptor
 /// returned and `destroy` has not yet freed; it calls an instance from one thread at a time.
 #[repr(C)]
+#[derive(Clone, Copy)]
 pub struct PluginDescriptor {
     /// [`MAGIC`].
     pub magic: u32,
