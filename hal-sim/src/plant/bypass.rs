@@ -11,7 +11,7 @@
 //! - The systemic resistance follows viscosity: in proportion to the haematocrit (the fall of
 //!   MAP when a clear prime dilutes the blood, §12F [S 61]) and rising 2 % per °C of cooling [T].
 //! - The heart beats before the cross-clamp and recovers after it; it ejects
-//!   `G·(P_v − P_fill)` when filled, nothing while the venous line empties it (full bypass) or
+//!   `Q_max·(1 − e^(−G·(P_v − P_fill)/Q_max))` when filled (a Starling curve that levels off), nothing while the venous line empties it (full bypass) or
 //!   while the aorta is cross-clamped (arrest).
 //! - Cardioplegia (§12C): a roller pump delivers del Nido solution (1 part blood from the
 //!   arterial line, 4 parts crystalloid, [S 29]) into the aortic root; with the cross-clamp
@@ -101,6 +101,9 @@ const HILL_N: f64 = 2.7;
 const LUNG_PCO2_MMHG: f64 = 40.0;
 /// Saturation of a ventilated lung's outflow (normal value).
 const LUNG_SAT: f64 = 0.98;
+/// Longest time the cardioplegia console's dose timer shows, s (my choice: inside the absolute
+/// range of a duration reading).
+const CP_TIMER_MAX_S: f64 = 9999.0;
 /// Longest integration sub-step, s: the arterial compliance's time constant is ~1 s.
 const MAX_SUBSTEP_S: f64 = 0.02;
 
@@ -225,6 +228,8 @@ param_set! {
         coronary_r_mmhg_min_ml: [0.01, 10.0],
         /// beating heart's output per mmHg of filling above `heart_fill_mmhg` in mL/min/mmHg
         heart_gain_ml_min_mmhg: [0.0, 5000.0],
+        /// most the heart ejects in mL/min
+        heart_max_ml_min: [100.0, 20_000.0],
         /// venous pressure below which the heart ejects nothing in mmHg
         heart_fill_mmhg: [-20.0, 30.0],
         /// time constant of the heart's recovery after the cross-clamp in s
@@ -304,8 +309,10 @@ impl BypassParams {
         cannula_r_mmhg_min_ml: 0.019,
         // My choice: ~90 mmHg at 300 mL/min, the 75–95 mmHg of the pig study (§12C [S 35]).
         coronary_r_mmhg_min_ml: 0.3,
-        // My choice: a heart that ejects ~4 L/min at a CVP of 12 once recovered.
-        heart_gain_ml_min_mmhg: 700.0,
+        // My choice: ~3.5 L/min and a MAP near 65 mmHg before bypass at a CVP of ~9, ~4 L/min
+        // off bypass at a CVP of 10, levelling off toward 7 L/min.
+        heart_gain_ml_min_mmhg: 1500.0,
+        heart_max_ml_min: 7000.0,
         heart_fill_mmhg: 6.0,
         heart_recovery_tau_s: 300.0,
         // §12F: ~110 mL/min/m² at 37 °C [D], Q10 2.4 [S 64].
@@ -495,7 +502,8 @@ impl Bypass {
             p.heart_recovery_tau_s
         };
         self.heart = relax(self.heart, target, (-h / tau).exp());
-        let q_heart = self.heart * p.heart_gain_ml_min_mmhg * (pv - p.heart_fill_mmhg).max(0.0);
+        let starling = p.heart_gain_ml_min_mmhg * (pv - p.heart_fill_mmhg).max(0.0);
+        let q_heart = self.heart * p.heart_max_ml_min * -(-starling / p.heart_max_ml_min).exp_m1();
 
         let line_p = pa + p.cannula_r_mmhg_min_ml * self.occlusion * q_pump;
         let q_leak = self.leak_ml_min_mmhg * line_p.max(0.0);
@@ -515,7 +523,7 @@ impl Bypass {
         self.cp_since_s = if q_cp > CP_DOSING_ML_MIN {
             0.0
         } else {
-            self.cp_since_s + h
+            (self.cp_since_s + h).min(CP_TIMER_MAX_S)
         };
 
         // Gases: O2 use and CO2 production with temperature; Fick for the venous saturation.
