@@ -709,6 +709,168 @@ const MATRIX: &[Case] = &[
         &[],
         110,
     ),
+    // Cardiopulmonary bypass (fault at 30 min, 10 min into the cross-clamp, the induction dose
+    // given). Bypass is the patient's circulation: only air, an empty reservoir or a blocked
+    // line stop the arterial pump. An air lock empties the ~2.3-L reservoir at full flow in
+    // about 25 s; a failing membrane takes about 11 min to bring PaO2 below 100 mmHg (the
+    // blender's FiO2 rising against it), a clot 15 and 31 min to add half and all of the
+    // oxygenator's pressure drop; a stalled cardioplegia pump misses the re-dose at 80 min after
+    // the induction, and the dose timer reaches its 85-min reminder.
+    case(
+        "cpb-adult.ron",
+        "air@30m",
+        "air in line",
+        "air_in_line",
+        "high",
+        &[
+            ("arterial_pump", Is(0.0)),
+            ("arterial_clamp", Is(1.0)),
+            ("cp_pump", Is(0.0)),
+        ],
+        3,
+    ),
+    case(
+        "cpb-adult.ron",
+        "venous-drainage-loss@30m",
+        "venous drainage lost",
+        "reservoir_low",
+        "medium",
+        &[("uf_pump", AtMost(0.0)), ("arterial_pump", Above(0.0))],
+        3000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "venous-drainage-loss@30m",
+        "venous drainage lost",
+        "reservoir_critical",
+        "high",
+        &[("arterial_pump", Is(0.0)), ("arterial_clamp", Is(1.0))],
+        3500,
+    ),
+    case(
+        "cpb-adult.ron",
+        "occlusion:2.2@30m",
+        "occlusion",
+        "line_pressure_high",
+        "medium",
+        &[("arterial_pump", AtMost(3320.0))],
+        60,
+    ),
+    case(
+        "cpb-adult.ron",
+        "occlusion:3@30m",
+        "occlusion",
+        "line_pressure_critical",
+        "high",
+        &[("arterial_pump", Is(0.0))],
+        30,
+    ),
+    case(
+        "cpb-adult.ron",
+        "oxygenator-failure@30m",
+        "oxygenator failure",
+        "oxygenator_failure",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        70_000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "gas-supply-loss@30m",
+        "gas supply lost",
+        "gas_supply_lost",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        4000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "clot@30m",
+        "clot",
+        "oxygenator_pressure_drop",
+        "medium",
+        &[("arterial_pump", Above(0.0))],
+        97_000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "clot@30m",
+        "clot",
+        "oxygenator_clot",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        190_000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "cardioplegia-occlusion@21m",
+        "cardioplegia occlusion",
+        "root_pressure_critical",
+        "high",
+        &[("cp_pump", Is(0.0)), ("arterial_pump", Above(0.0))],
+        60,
+    ),
+    case(
+        "cpb-adult.ron",
+        "pump-stall:cp_pump@30m",
+        "pump stall",
+        "cardioplegia_due",
+        "medium",
+        &[("arterial_pump", Above(0.0))],
+        490_000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "pump-stall:arterial_pump@30m",
+        "pump stall",
+        "flow_low",
+        "high",
+        &[],
+        1200,
+    ),
+    case(
+        "cpb-adult.ron",
+        "heater-runaway@30m",
+        "heater runaway",
+        "outlet_hot",
+        "high",
+        &[("heater_cooler", Is(0.0)), ("arterial_pump", Above(0.0))],
+        3000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "stuck:pump_flow@30m",
+        "sensor stuck",
+        "flow_sensor_failed",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        202,
+    ),
+    case(
+        "cpb-adult.ron",
+        "dropout:reservoir_level@30m",
+        "sensor dropout (NaN)",
+        "level_sensor_failed",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        12,
+    ),
+    case(
+        "cpb-adult.ron",
+        "channel-loss:bubble@30m",
+        "HAL channel lost (sensor)",
+        "bubble_sensor_failed",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        12,
+    ),
+    probes_lost(
+        "cpb-adult.ron",
+        "channel-loss:arterial_temp@30m",
+        "arterial_temp_sensor_failed",
+        &[("heater_cooler", Is(0.0)), ("arterial_pump", Above(0.0))],
+        102,
+    ),
     // ILP (fault in the TNF phase; the warm-up ends by 40 min): the limb keeps its flow unless air
     // is in the line, and a leak is the operator's decision. The systemic-leak event raises the
     // gamma-probe leak to 5 % in about 22 minutes; the default `leak` empties the reservoir fast
@@ -1494,6 +1656,21 @@ const MATRIX: &[Case] = &[
 ];
 
 /// Time of the fault: from the specification, or 10 min for the faulty plugin's rows.
+/// The laboratory values a protocol's rows are run with: bypass starts only after an ACT.
+fn labs(protocol: &str) -> &'static str {
+    match protocol {
+        "cpb-adult.ron" => {
+            "[(at_s: 120.0, sensor: \"act\", value: 520.0), \
+             (at_s: 1800.0, sensor: \"act\", value: 510.0), \
+             (at_s: 3600.0, sensor: \"act\", value: 500.0), \
+             (at_s: 5400.0, sensor: \"act\", value: 495.0), \
+             (at_s: 7200.0, sensor: \"act\", value: 490.0), \
+             (at_s: 9000.0, sensor: \"act\", value: 485.0)]"
+        }
+        _ => "[]",
+    }
+}
+
 fn fault_s(c: &Case) -> f64 {
     match c.fault.rsplit_once('@') {
         Some((_, t)) => perfuse_core::config::parse_duration(t).unwrap(),
@@ -1554,7 +1731,7 @@ fn run_case(c: &Case) {
         .into_iter()
         .filter(|f| !f.is_empty())
         .collect();
-    let mut run = lockstep(&protocol_file(c, &dir), &faults, 1);
+    let mut run = lockstep_with_labs(&protocol_file(c, &dir), &faults, 1, labs(c.protocol));
     let fault_tick = ticks(&run, fault_s(c));
     if c.alarm.is_empty() {
         return run_quiet_case(c, run, fault_tick);
@@ -1661,6 +1838,11 @@ fn liver_hope_rows() {
 #[test]
 fn ta_nrp_rows() {
     run_rows(&["ta-nrp.ron"], false);
+}
+
+#[test]
+fn cpb_rows() {
+    run_rows(&["cpb-adult.ron"], false);
 }
 
 #[test]

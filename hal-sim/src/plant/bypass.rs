@@ -30,7 +30,8 @@
 //!   heat and loses heat to the room. The arterial outlet reads the circuit blood, the venous
 //!   inflow and the nasopharynx read the body.
 //! - Faults: `venous-drainage-loss` (an air lock: nothing drains, the reservoir empties),
-//!   `oxygenator-failure`, `gas-supply-loss`, `clot` (the oxygenator's resistance grows);
+//!   `oxygenator-failure`, `gas-supply-loss`, `clot` (the oxygenator's resistance grows),
+//!   `cardioplegia-occlusion` (the root pressure of a dose triples);
 //!   air sets the bubble output; an occlusion multiplies the arterial cannula's resistance
 //!   (a kinked line: the line pressure rises); a leak drains the arterial line.
 
@@ -82,6 +83,10 @@ const EVENT_DRAINAGE_LOSS: usize = 0;
 const EVENT_OXYGENATOR_FAILURE: usize = 1;
 const EVENT_GAS_LOSS: usize = 2;
 const EVENT_CLOT: usize = 3;
+const EVENT_CP_OCCLUSION: usize = 4;
+/// Factor on the coronary resistance of a `cardioplegia-occlusion` (my choice: a cannula tip
+/// against the aortic wall triples the resistance it delivers into).
+const CP_OCCLUSION_FACTOR: f64 = 3.0;
 
 /// Cardioplegia flow above which a dose counts as running, mL/min (my choice: above any
 /// priming drip, far below a dose's rate).
@@ -189,6 +194,7 @@ pub(crate) const MODEL: Model = Model {
         "oxygenator-failure",
         "gas-supply-loss",
         "clot",
+        "cardioplegia-occlusion",
     ],
     build,
 };
@@ -385,6 +391,7 @@ struct Bypass {
     /// 1 beating, 0 arrested.
     heart: f64,
     drainage_lost: bool,
+    coronary_factor: f64,
     occlusion: f64,
     leak_ml_min_mmhg: f64,
     air: bool,
@@ -426,6 +433,7 @@ impl Bypass {
             cp_since_s: 0.0,
             heart: 1.0,
             drainage_lost: false,
+            coronary_factor: 1.0,
             occlusion: 1.0,
             leak_ml_min_mmhg: 0.0,
             air: false,
@@ -586,7 +594,7 @@ impl Bypass {
             hct,
             self.volume_v / p.venous_compliance_ml_mmhg,
             if cross_clamped {
-                q_cp * p.coronary_r_mmhg_min_ml
+                q_cp * p.coronary_r_mmhg_min_ml * self.coronary_factor
             } else {
                 pa
             },
@@ -623,6 +631,7 @@ impl Plant for Bypass {
             PlantFault::Event(EVENT_OXYGENATOR_FAILURE) => self.oxygenator.fail(),
             PlantFault::Event(EVENT_GAS_LOSS) => self.oxygenator.lose_gas(),
             PlantFault::Event(EVENT_CLOT) => self.oxygenator.clot(),
+            PlantFault::Event(EVENT_CP_OCCLUSION) => self.coronary_factor = CP_OCCLUSION_FACTOR,
             PlantFault::Event(_) => {}
         }
     }
