@@ -241,6 +241,7 @@ fn the_shipped_protocols_pass_every_bound() {
         "hipec-oxaliplatin.ron",
         "hithoc.ron",
         "cpb-adult.ron",
+        "ecmo-va.ron",
     ];
     let files: Vec<String> = names
         .iter()

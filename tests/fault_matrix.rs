@@ -871,6 +871,101 @@ const MATRIX: &[Case] = &[
         &[("heater_cooler", Is(0.0)), ("arterial_pump", Above(0.0))],
         102,
     ),
+    // VA-ECMO (fault at 2 h, on steady support; 20 ticks a second). The circuit is the
+    // patient's circulation: only air or blood running backwards stop it. A 1.8-L bleed
+    // collapses the vein around the drainage cannula within about 2 min; a kinked return line
+    // (×5) passes 300 mmHg as the flow loop speeds the pump up; a clot doubles the
+    // oxygenator's pressure drop in 6 h; a stalled pump runs backwards at once.
+    case(
+        "ecmo-va.ron",
+        "air@2h",
+        "air in line",
+        "air_in_line",
+        "high",
+        &[("pump", Is(0.0)), ("return_clamp", Is(1.0))],
+        2,
+    ),
+    case(
+        "ecmo-va.ron",
+        "pump-stall@2h",
+        "pump stall",
+        "flow_reversal",
+        "high",
+        &[("pump", Is(0.0)), ("return_clamp", Is(1.0))],
+        40,
+    ),
+    case(
+        "ecmo-va.ron",
+        "hypovolaemia@2h",
+        "hypovolaemia",
+        "drainage_negative",
+        "medium",
+        &[("pump", Above(0.0))],
+        3600,
+    ),
+    case(
+        "ecmo-va.ron",
+        "occlusion:5@2h",
+        "occlusion",
+        "return_pressure_high",
+        "high",
+        &[("pump", Above(0.0))],
+        400,
+    ),
+    case(
+        "ecmo-va.ron",
+        "clot@2h",
+        "clot",
+        "oxygenator_clot",
+        "high",
+        &[("pump", Above(0.0))],
+        440_000,
+    ),
+    case(
+        "ecmo-va.ron",
+        "gas-supply-loss@2h",
+        "gas supply lost",
+        "gas_supply_lost",
+        "high",
+        &[("pump", Above(0.0))],
+        1000,
+    ),
+    case(
+        "ecmo-va.ron",
+        "oxygenator-failure@2h",
+        "oxygenator failure",
+        "oxygenator_failure",
+        "high",
+        &[("pump", Above(0.0))],
+        20_000,
+    ),
+    case(
+        "ecmo-va.ron",
+        "stuck:pump_flow@2h",
+        "sensor stuck",
+        "flow_sensor_failed",
+        "high",
+        &[("pump", Above(0.0))],
+        102,
+    ),
+    case(
+        "ecmo-va.ron",
+        "dropout:drainage_pressure@2h",
+        "sensor dropout (NaN)",
+        "drainage_sensor_failed",
+        "high",
+        &[("pump", Above(0.0))],
+        6,
+    ),
+    case(
+        "ecmo-va.ron",
+        "heater-runaway@2h",
+        "heater runaway",
+        "fever",
+        "high",
+        &[("heater_cooler", Is(0.0)), ("pump", Above(0.0))],
+        20_000,
+    ),
     // ILP (fault in the TNF phase; the warm-up ends by 40 min): the limb keeps its flow unless air
     // is in the line, and a leak is the operator's decision. The systemic-leak event raises the
     // gamma-probe leak to 5 % in about 22 minutes; the default `leak` empties the reservoir fast
@@ -1843,6 +1938,11 @@ fn ta_nrp_rows() {
 #[test]
 fn cpb_rows() {
     run_rows(&["cpb-adult.ron"], false);
+}
+
+#[test]
+fn ecmo_rows() {
+    run_rows(&["ecmo-va.ron"], false);
 }
 
 #[test]

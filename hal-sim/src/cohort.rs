@@ -18,8 +18,9 @@ use std::collections::BTreeMap;
 use perfuse_core::config::ProtocolFile;
 
 use crate::plant::{
-    bypass::BypassParams, cavity::CavityParams, donor::DonorParams, heart::HeartParams,
-    kidney::KidneyParams, limb::LimbParams, liver::LiverParams, lung::LungParams,
+    bypass::BypassParams, cavity::CavityParams, donor::DonorParams, ecmo::EcmoParams,
+    heart::HeartParams, kidney::KidneyParams, limb::LimbParams, liver::LiverParams,
+    lung::LungParams,
 };
 use crate::rng::NoiseStream;
 
@@ -61,6 +62,7 @@ impl Organ {
             "limb" => limb(&mut d),
             "cavity" => cavity(&mut d),
             "bypass" => bypass(&mut d),
+            "ecmo" => ecmo(&mut d),
             other => return Err(format!("no cohort for simulator model `{other}`")),
         }
         let mut params = d.out;
@@ -384,6 +386,17 @@ fn bypass(d: &mut Draws) {
     d.set("systemic_r_mmhg_min_ml", r, 0.008, 0.02);
 }
 
+/// Adult on VA-ECMO (§15.0, §15.12): body weight, and a systemic resistance in inverse
+/// proportion to it [P].
+fn ecmo(d: &mut Draws) {
+    let p = EcmoParams::DEFAULT;
+    let woman = is_woman(d);
+    let kg = body_kg(d, woman);
+    d.set("body_kg", kg, 40.0, 150.0);
+    let r = p.systemic_r_mmhg_min_ml * p.body_kg / kg;
+    d.set("systemic_r_mmhg_min_ml", r, 0.005, 0.025);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +428,7 @@ mod tests {
         "hipec-oxaliplatin",
         "hithoc",
         "cpb-adult",
+        "ecmo-va",
     ];
 
     /// `n` organs of seeds 1..=n.

@@ -14,6 +14,7 @@ use crate::params::ParamDef;
 pub(crate) mod bypass;
 pub(crate) mod cavity;
 pub(crate) mod donor;
+pub(crate) mod ecmo;
 pub(crate) mod heart;
 pub(crate) mod kidney;
 pub(crate) mod limb;
@@ -113,6 +114,7 @@ pub(crate) const MODELS: &[Model] = &[
     limb::MODEL,
     cavity::MODEL,
     bypass::MODEL,
+    ecmo::MODEL,
 ];
 
 impl Model {
