@@ -119,8 +119,6 @@ pub struct Cpb {
     period_s: f64,
 
     act_confirmed: bool,
-    phase: u32,
-    phase_started_s: f64,
     on_bypass_at_s: f64,
     cross_clamp_s: f64,
     blender: Option<Blender>,
@@ -217,7 +215,7 @@ impl Settings {
 impl Cpb {
     /// The flow fraction the phase asks for (of the full target).
     fn flow_fraction(&mut self, input: &StepInput) -> f64 {
-        let elapsed = input.t_s - self.phase_started_s;
+        let elapsed = input.phase_elapsed_s;
         let ph = &self.ph;
         if !self.act_confirmed || input.phase == ph.heparin || input.phase == ph.off_bypass {
             0.0
@@ -396,8 +394,6 @@ impl Protocol for Cpb {
             set: Settings::read(&ctx.params)?,
             period_s: ctx.period_s,
             act_confirmed: false,
-            phase: u32::MAX,
-            phase_started_s: 0.0,
             on_bypass_at_s: f64::NAN,
             cross_clamp_s: 0.0,
             blender: None,
@@ -409,10 +405,6 @@ impl Protocol for Cpb {
     }
 
     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
-        if input.phase != self.phase {
-            self.phase = input.phase;
-            self.phase_started_s = input.t_s - input.phase_elapsed_s;
-        }
         let flow = value(input, self.s.pump_flow);
         let core = value(input, self.s.core_temp);
         if value(input, self.s.act).is_some_and(|a| a >= self.set.act_min_s) {
@@ -478,8 +470,6 @@ impl Protocol for Cpb {
             (b.sweep_l_min, b.fio2_pct, b.adjusted_at_s)
         });
         out.put(&self.act_confirmed)
-            .put(&self.phase)
-            .put(&self.phase_started_s)
             .put(&self.on_bypass_at_s)
             .put(&self.cross_clamp_s)
             .put(&sweep)
@@ -496,8 +486,6 @@ impl Protocol for Cpb {
 
     fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
         input.read(&mut self.act_confirmed)?;
-        input.read(&mut self.phase)?;
-        input.read(&mut self.phase_started_s)?;
         input.read(&mut self.on_bypass_at_s)?;
         input.read(&mut self.cross_clamp_s)?;
         let sweep: f64 = input.get()?;
