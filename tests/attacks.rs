@@ -240,6 +240,8 @@ fn the_shipped_protocols_pass_every_bound() {
         "hipec-mmc.ron",
         "hipec-oxaliplatin.ron",
         "hithoc.ron",
+        "cpb-adult.ron",
+        "ecmo-va.ron",
     ];
     let files: Vec<String> = names
         .iter()

@@ -709,6 +709,263 @@ const MATRIX: &[Case] = &[
         &[],
         110,
     ),
+    // Cardiopulmonary bypass (fault at 30 min, 10 min into the cross-clamp, the induction dose
+    // given). Bypass is the patient's circulation: only air, an empty reservoir or a blocked
+    // line stop the arterial pump. An air lock empties the ~2.3-L reservoir at full flow in
+    // about 25 s; a failing membrane takes about 11 min to bring PaO2 below 100 mmHg (the
+    // blender's FiO2 rising against it), a clot 15 and 31 min to add half and all of the
+    // oxygenator's pressure drop; a stalled cardioplegia pump misses the re-dose at 80 min after
+    // the induction, and the dose timer reaches its 85-min reminder.
+    case(
+        "cpb-adult.ron",
+        "air@30m",
+        "air in line",
+        "air_in_line",
+        "high",
+        &[
+            ("arterial_pump", Is(0.0)),
+            ("arterial_clamp", Is(1.0)),
+            ("cp_pump", Is(0.0)),
+        ],
+        3,
+    ),
+    case(
+        "cpb-adult.ron",
+        "venous-drainage-loss@30m",
+        "venous drainage lost",
+        "reservoir_low",
+        "medium",
+        &[("uf_pump", AtMost(0.0)), ("arterial_pump", Above(0.0))],
+        3000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "venous-drainage-loss@30m",
+        "venous drainage lost",
+        "reservoir_critical",
+        "high",
+        &[("arterial_pump", Is(0.0)), ("arterial_clamp", Is(1.0))],
+        3500,
+    ),
+    case(
+        "cpb-adult.ron",
+        "occlusion:2.2@30m",
+        "occlusion",
+        "line_pressure_high",
+        "medium",
+        &[("arterial_pump", AtMost(3320.0))],
+        60,
+    ),
+    case(
+        "cpb-adult.ron",
+        "occlusion:3@30m",
+        "occlusion",
+        "line_pressure_critical",
+        "high",
+        &[("arterial_pump", Is(0.0))],
+        30,
+    ),
+    case(
+        "cpb-adult.ron",
+        "oxygenator-failure@30m",
+        "oxygenator failure",
+        "oxygenator_failure",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        70_000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "gas-supply-loss@30m",
+        "gas supply lost",
+        "gas_supply_lost",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        4000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "clot@30m",
+        "clot",
+        "oxygenator_pressure_drop",
+        "medium",
+        &[("arterial_pump", Above(0.0))],
+        97_000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "clot@30m",
+        "clot",
+        "oxygenator_clot",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        190_000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "cardioplegia-occlusion@21m",
+        "cardioplegia occlusion",
+        "root_pressure_critical",
+        "high",
+        &[("cp_pump", Is(0.0)), ("arterial_pump", Above(0.0))],
+        60,
+    ),
+    case(
+        "cpb-adult.ron",
+        "pump-stall:cp_pump@30m",
+        "pump stall",
+        "cardioplegia_due",
+        "medium",
+        &[("arterial_pump", Above(0.0))],
+        490_000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "pump-stall:arterial_pump@30m",
+        "pump stall",
+        "flow_low",
+        "high",
+        &[],
+        1200,
+    ),
+    case(
+        "cpb-adult.ron",
+        "heater-runaway@30m",
+        "heater runaway",
+        "outlet_hot",
+        "high",
+        &[("heater_cooler", Is(0.0)), ("arterial_pump", Above(0.0))],
+        3000,
+    ),
+    case(
+        "cpb-adult.ron",
+        "stuck:pump_flow@30m",
+        "sensor stuck",
+        "flow_sensor_failed",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        202,
+    ),
+    case(
+        "cpb-adult.ron",
+        "dropout:reservoir_level@30m",
+        "sensor dropout (NaN)",
+        "level_sensor_failed",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        12,
+    ),
+    case(
+        "cpb-adult.ron",
+        "channel-loss:bubble@30m",
+        "HAL channel lost (sensor)",
+        "bubble_sensor_failed",
+        "high",
+        &[("arterial_pump", Above(0.0))],
+        12,
+    ),
+    probes_lost(
+        "cpb-adult.ron",
+        "channel-loss:arterial_temp@30m",
+        "arterial_temp_sensor_failed",
+        &[("heater_cooler", Is(0.0)), ("arterial_pump", Above(0.0))],
+        102,
+    ),
+    // VA-ECMO (fault at 2 h, on steady support; 20 ticks a second). The circuit is the
+    // patient's circulation: only air or blood running backwards stop it. A 1.8-L bleed
+    // collapses the vein around the drainage cannula within about 2 min; a kinked return line
+    // (×5) passes 300 mmHg as the flow loop speeds the pump up; a clot doubles the
+    // oxygenator's pressure drop in 6 h; a stalled pump runs backwards at once.
+    case(
+        "ecmo-va.ron",
+        "air@2h",
+        "air in line",
+        "air_in_line",
+        "high",
+        &[("pump", Is(0.0)), ("return_clamp", Is(1.0))],
+        2,
+    ),
+    case(
+        "ecmo-va.ron",
+        "pump-stall@2h",
+        "pump stall",
+        "flow_reversal",
+        "high",
+        &[("pump", Is(0.0)), ("return_clamp", Is(1.0))],
+        40,
+    ),
+    case(
+        "ecmo-va.ron",
+        "hypovolaemia@2h",
+        "hypovolaemia",
+        "drainage_negative",
+        "medium",
+        &[("pump", Above(0.0))],
+        3600,
+    ),
+    case(
+        "ecmo-va.ron",
+        "occlusion:5@2h",
+        "occlusion",
+        "return_pressure_high",
+        "high",
+        &[("pump", Above(0.0))],
+        400,
+    ),
+    case(
+        "ecmo-va.ron",
+        "clot@2h",
+        "clot",
+        "oxygenator_clot",
+        "high",
+        &[("pump", Above(0.0))],
+        440_000,
+    ),
+    case(
+        "ecmo-va.ron",
+        "gas-supply-loss@2h",
+        "gas supply lost",
+        "gas_supply_lost",
+        "high",
+        &[("pump", Above(0.0))],
+        1000,
+    ),
+    case(
+        "ecmo-va.ron",
+        "oxygenator-failure@2h",
+        "oxygenator failure",
+        "oxygenator_failure",
+        "high",
+        &[("pump", Above(0.0))],
+        20_000,
+    ),
+    case(
+        "ecmo-va.ron",
+        "stuck:pump_flow@2h",
+        "sensor stuck",
+        "flow_sensor_failed",
+        "high",
+        &[("pump", Above(0.0))],
+        102,
+    ),
+    case(
+        "ecmo-va.ron",
+        "dropout:drainage_pressure@2h",
+        "sensor dropout (NaN)",
+        "drainage_sensor_failed",
+        "high",
+        &[("pump", Above(0.0))],
+        6,
+    ),
+    case(
+        "ecmo-va.ron",
+        "heater-runaway@2h",
+        "heater runaway",
+        "fever",
+        "high",
+        &[("heater_cooler", Is(0.0)), ("pump", Above(0.0))],
+        20_000,
+    ),
     // ILP (fault in the TNF phase; the warm-up ends by 40 min): the limb keeps its flow unless air
     // is in the line, and a leak is the operator's decision. The systemic-leak event raises the
     // gamma-probe leak to 5 % in about 22 minutes; the default `leak` empties the reservoir fast
@@ -1494,6 +1751,21 @@ const MATRIX: &[Case] = &[
 ];
 
 /// Time of the fault: from the specification, or 10 min for the faulty plugin's rows.
+/// The laboratory values a protocol's rows are run with: bypass starts only after an ACT.
+fn labs(protocol: &str) -> &'static str {
+    match protocol {
+        "cpb-adult.ron" => {
+            "[(at_s: 120.0, sensor: \"act\", value: 520.0), \
+             (at_s: 1800.0, sensor: \"act\", value: 510.0), \
+             (at_s: 3600.0, sensor: \"act\", value: 500.0), \
+             (at_s: 5400.0, sensor: \"act\", value: 495.0), \
+             (at_s: 7200.0, sensor: \"act\", value: 490.0), \
+             (at_s: 9000.0, sensor: \"act\", value: 485.0)]"
+        }
+        _ => "[]",
+    }
+}
+
 fn fault_s(c: &Case) -> f64 {
     match c.fault.rsplit_once('@') {
         Some((_, t)) => perfuse_core::config::parse_duration(t).unwrap(),
@@ -1556,7 +1828,7 @@ fn run_case(c: &Case) {
         .into_iter()
         .filter(|f| !f.is_empty())
         .collect();
-    let mut run = lockstep(&protocol_file(c, &dir), &faults, 1);
+    let mut run = lockstep_with_labs(&protocol_file(c, &dir), &faults, 1, labs(c.protocol));
     let fault_tick = ticks(&run, fault_s(c));
     if c.alarm.is_empty() {
         return run_quiet_case(c, run, fault_tick);
@@ -1668,6 +1940,16 @@ fn liver_hope_rows() {
 #[test]
 fn ta_nrp_rows() {
     run_rows(&["ta-nrp.ron"], false);
+}
+
+#[test]
+fn cpb_rows() {
+    run_rows(&["cpb-adult.ron"], false);
+}
+
+#[test]
+fn ecmo_rows() {
+    run_rows(&["ecmo-va.ron"], false);
 }
 
 #[test]

@@ -431,7 +431,7 @@ fn one_check_loads_every_shipped_plugin_each_from_its_own_file() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     for id in [
-        "kidney", "lung", "heart", "liver", "ta-nrp", "ilp", "hipec", "hithoc",
+        "kidney", "lung", "heart", "liver", "ta-nrp", "ilp", "hipec", "hithoc", "cpb", "ecmo",
     ] {
         assert!(
             text.contains(&format!("plugin {id} 0.1.0 release sha256")),

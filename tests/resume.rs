@@ -800,3 +800,16 @@ fn a_plugin_whose_save_fails_resumes_faulted() {
     assert_eq!(alarm.priority, perfuse_core::config::Priority::High);
     assert!(command(&resumed, "pump") > 0.0, "control goes on");
 }
+
+#[test]
+fn ecmo_keeps_its_blender_settings() {
+    let mut r = resume_at(Spec::new("ecmo-va.ron"), 7200.0);
+    assert_eq!(r.resumed.phase(), "support");
+    let fio2 = derived(&r.resumed, "fio2_pct");
+    assert!(fio2 < 100.0, "titrated down by 2 h: {fio2}");
+    continue_both(&mut r, 60.0);
+    for name in ["fio2_pct", "sweep_l_min"] {
+        let (a, b) = (derived(&r.original, name), derived(&r.resumed, name));
+        assert_eq!(a, b, "`{name}`: {b}, uninterrupted {a}");
+    }
+}

@@ -18,8 +18,9 @@ use std::collections::BTreeMap;
 use perfuse_core::config::ProtocolFile;
 
 use crate::plant::{
-    cavity::CavityParams, donor::DonorParams, heart::HeartParams, kidney::KidneyParams,
-    limb::LimbParams, liver::LiverParams, lung::LungParams,
+    bypass::BypassParams, cavity::CavityParams, donor::DonorParams, ecmo::EcmoParams,
+    heart::HeartParams, kidney::KidneyParams, limb::LimbParams, liver::LiverParams,
+    lung::LungParams,
 };
 use crate::rng::NoiseStream;
 
@@ -60,6 +61,8 @@ impl Organ {
             "donor" => donor(&mut d),
             "limb" => limb(&mut d),
             "cavity" => cavity(&mut d),
+            "bypass" => bypass(&mut d),
+            "ecmo" => ecmo(&mut d),
             other => return Err(format!("no cohort for simulator model `{other}`")),
         }
         let mut params = d.out;
@@ -366,6 +369,34 @@ fn cavity(d: &mut Draws) {
     d.set("thermoregulation_ua_w_k", ua, base / 3.0, base * 3.0);
 }
 
+/// Adult patient on cardiopulmonary bypass (§15.0, §15.12).
+fn bypass(d: &mut Draws) {
+    let p = BypassParams::DEFAULT;
+    let woman = is_woman(d);
+    let kg = body_kg(d, woman);
+    d.set("body_kg", kg, 40.0, 150.0);
+    // Body surface area with DuBois's weight exponent at the reference height (§12 [S 75], [D]).
+    let bsa = p.bsa_m2 * (kg / p.body_kg).powf(0.425);
+    d.set("bsa_m2", bsa, 1.3, 2.8);
+    // Haematocrit before bypass: women 38 %, men 43 %, SD 3 % [T, §15.12].
+    let hct = if woman { 38.0 } else { 43.0 } + 3.0 * d.normal();
+    d.set("hct_start_pct", hct, 28.0, 52.0);
+    // Systemic resistance in inverse proportion to body size, as the donor's [P].
+    let r = p.systemic_r_mmhg_min_ml * p.bsa_m2 / bsa;
+    d.set("systemic_r_mmhg_min_ml", r, 0.008, 0.02);
+}
+
+/// Adult on VA-ECMO (§15.0, §15.12): body weight, and a systemic resistance in inverse
+/// proportion to it [P].
+fn ecmo(d: &mut Draws) {
+    let p = EcmoParams::DEFAULT;
+    let woman = is_woman(d);
+    let kg = body_kg(d, woman);
+    d.set("body_kg", kg, 40.0, 150.0);
+    let r = p.systemic_r_mmhg_min_ml * p.body_kg / kg;
+    d.set("systemic_r_mmhg_min_ml", r, 0.005, 0.025);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,6 +427,8 @@ mod tests {
         "hipec-mmc",
         "hipec-oxaliplatin",
         "hithoc",
+        "cpb-adult",
+        "ecmo-va",
     ];
 
     /// `n` organs of seeds 1..=n.

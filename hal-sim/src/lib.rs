@@ -37,6 +37,10 @@
 //! | `donor` | `plant/donor.rs` | donor body under regional perfusion, venous drainage | `cerebral-flow`, `hypovolaemia` |
 //! | `limb` | `plant/limb.rs` | isolated limb, tissue heat, systemic leak | `systemic-leak` |
 //! | `cavity` | `plant/cavity.rs` | peritoneal or pleural cavity, patient core | `malignant-hyperthermia` |
+//! | `bypass` | `plant/bypass.rs` | patient on the heart–lung machine: reservoir, oxygenator, cardioplegia, haemofilter | `venous-drainage-loss`, `oxygenator-failure`, `gas-supply-loss`, `clot`, `cardioplegia-occlusion` |
+//! | `ecmo` | `plant/ecmo.rs` | patient on VA-ECMO: centrifugal pump, drainage collapse, failing heart | `hypovolaemia`, `oxygenator-failure`, `gas-supply-loss`, `clot` |
+//!
+//! `plant/oxygenator.rs` is the membrane oxygenator and gas blender that `bypass` and `ecmo` step.
 //!
 //! Parameters of every model (probes): `pressure_noise_mmhg` 0.3, `flow_noise_ml_min` 1.0,
 //! `temperature_noise_c` 0.05, `volume_noise_ml` 0.2, `temperature_lag_s` 5.

@@ -133,7 +133,15 @@ pub fn run_summary(file: &Path, extra: &[&str]) -> Value {
 
 /// A lockstep run of `file` with faults, ready to be stepped by the test.
 pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
+    lockstep_with_labs(file, faults, seed, "[]")
+}
+
+/// As [`lockstep`], with the laboratory values of `labs` (the text of a `--labs` file) entered
+/// by the operator at their times.
+pub fn lockstep_with_labs(file: &Path, faults: &[&str], seed: u64, labs: &str) -> Run {
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
+    let labs = config::load_labs_str(labs, Path::new("labs.ron"), &loaded.plan, f64::INFINITY)
+        .unwrap_or_else(|e| panic!("{e}"));
     let plugin =
         plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
     let faults: Vec<Fault> = faults
@@ -148,6 +156,7 @@ pub fn lockstep(file: &Path, faults: &[&str], seed: u64) -> Run {
         duration_s: None,
     };
     let mut run = Run::direct(Arc::new(loaded.plan), Box::new(sim), plugin, &opts);
+    run.enter_operator_input(labs, Vec::new());
     run.initialize().expect("the schedule builds");
     run
 }

@@ -22,8 +22,8 @@
 //!   titrates bicarbonate); bile flows at `bile_ml_h` after an onset, with a bile–perfusate pH
 //!   difference `bile_dph` that builds with it. Metabolism runs whether or not the liver is
 //!   perfused: a stopped inflow is a fault that the protocol's rules end within seconds.
-//! - Inputs: MAX_INPUTS = 8 leaves one input for both line clamps, so a closed clamp on either
-//!   line stops both inflows (every protocol closes them together).
+//! - Inputs: one input serves both line clamps, so a closed clamp on either line stops both
+//!   inflows (every protocol closes them together).
 //! - Faults: air sets the bubble output; an occlusion multiplies both inflow beds; a leak opens
 //!   a path from the HA line; the event `outflow-obstruction` multiplies `R_out`.
 

@@ -11,18 +11,21 @@ use perfuse_core::config::{ActuatorKind, SensorKind};
 
 use crate::params::ParamDef;
 
+pub(crate) mod bypass;
 pub(crate) mod cavity;
 pub(crate) mod donor;
+pub(crate) mod ecmo;
 pub(crate) mod heart;
 pub(crate) mod kidney;
 pub(crate) mod limb;
 pub(crate) mod liver;
 pub(crate) mod lung;
+pub(crate) mod oxygenator;
 mod physics;
 mod thermal;
 
 /// Most inputs a plant may take (combined actuator commands).
-pub(crate) const MAX_INPUTS: usize = 8;
+pub(crate) const MAX_INPUTS: usize = 12;
 
 /// A simulated plant, integrated in steps of device time.
 pub(crate) trait Plant: Send {
@@ -110,6 +113,8 @@ pub(crate) const MODELS: &[Model] = &[
     donor::MODEL,
     limb::MODEL,
     cavity::MODEL,
+    bypass::MODEL,
+    ecmo::MODEL,
 ];
 
 impl Model {

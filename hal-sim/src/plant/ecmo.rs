@@ -1,0 +1,503 @@
+//! An adult on veno-arterial ECMO after cardiac arrest or in cardiogenic shock (§13F): a
+//! centrifugal pump drains the venous side through a drainage cannula, pushes the blood through
+//! the oxygenator ([`super::oxygenator`]) and returns it through an arterial cannula, in parallel
+//! with a failing heart.
+//!
+//! - Pump (§13F): a pressure source `ΔP = a·rpm² − b·Q`, so the flow depends on the afterload
+//!   and runs backwards through a stopped or slow pump when the arterial pressure exceeds the
+//!   head; a closed return clamp stops the line. The drainage (pre-pump) pressure is
+//!   `P_v − R_d·Q`; once the venous side empties below 0 mmHg the vein collapses around the
+//!   cannula and `R_d` grows, so the pressure plunges and the flow falls (chatter, §13B [S 88]
+//!   [S 89] [S 90]).
+//! - Circulation: arterial and venous compliances and the systemic resistance, as the donor
+//!   model; the failing heart ejects `Q_max·(1 − e^(−G·(P_v − P_fill)/Q_max))` with a small
+//!   `Q_max` (total CI 1.5–2 before support, §13F [P]).
+//! - Gases: O2 use 3 mL/kg/min at 37 °C (§13F [S 93]) with the Q10 of §12F; CO2 production 0.8 of
+//!   it; a CO2 store with the ~50-min PaCO2 plateau of §13F [S 72]; the ventilated lungs clear
+//!   CO2 from the heart's output.
+//! - Heat: circuit blood and body, two nodes as the bypass model.
+//! - Faults: `hypovolaemia` bleeds `bleed_ml` (drainage pressure falls: chatter),
+//!   `oxygenator-failure`, `gas-supply-loss`, `clot`; air sets the bubble output; an occlusion
+//!   multiplies the return cannula's resistance; a leak drains the return line.
+
+use std::collections::BTreeMap;
+
+use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
+
+use super::oxygenator::{Inlet, Oxygenator, OxygenatorParams};
+use super::physics::{BLOOD_J_G_K, relax};
+use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};
+use crate::params::param_set;
+
+// Output points.
+const MAP: usize = 0;
+const PUMP_FLOW: usize = 1;
+const DRAINAGE_P: usize = 2;
+const PRE_OXY_P: usize = 3;
+const RETURN_P: usize = 4;
+const BLOOD_T: usize = 5;
+const BODY_T: usize = 6;
+const AIR: usize = 7;
+const PO2: usize = 8;
+const PCO2: usize = 9;
+const SWEEP: usize = 10;
+const CVP: usize = 11;
+const OUTPUTS: usize = 12;
+
+// Inputs.
+const PUMP: usize = 0;
+const CLAMP: usize = 1;
+const HEATER: usize = 2;
+const FIO2: usize = 3;
+const GAS: usize = 4;
+
+const EVENT_HYPOVOLAEMIA: usize = 0;
+const EVENT_OXYGENATOR_FAILURE: usize = 1;
+const EVENT_GAS_LOSS: usize = 2;
+const EVENT_CLOT: usize = 3;
+
+/// Respiratory quotient (typical).
+const RQ: f64 = 0.8;
+/// Oxygen's heat of combustion, J per mL O2 (physiological constant).
+const J_PER_ML_O2: f64 = 20.1;
+/// Venous PO2 the membrane starts from, mmHg (normal mixed-venous value).
+const VENOUS_PO2_MMHG: f64 = 40.0;
+/// PaCO2 of the ventilated lungs' outflow, mmHg (normal value).
+const LUNG_PCO2_MMHG: f64 = 40.0;
+/// Negative venous pressure over which the drainage cannula's resistance doubles as the vein
+/// collapses around it, mmHg (my choice: the "suck-down" of §13B [S 90]).
+const COLLAPSE_MMHG: f64 = 5.0;
+/// Longest integration sub-step, s.
+const MAX_SUBSTEP_S: f64 = 0.02;
+
+/// The VA-ECMO model as the protocol's `simulator.model` names it.
+pub(crate) const MODEL: Model = Model {
+    name: "ecmo",
+    params: EcmoParams::DEFS,
+    sites: &[
+        Site {
+            name: "aorta",
+            sensors: &[(S::Pressure, MAP)],
+            actuators: &[],
+        },
+        Site {
+            name: "arterial_line",
+            sensors: &[
+                (S::Flow, PUMP_FLOW),
+                (S::Pressure, RETURN_P),
+                (S::Temperature, BLOOD_T),
+                (S::Bubble, AIR),
+                (S::PartialPressure, PO2),
+            ],
+            actuators: &[(A::CentrifugalPump, PUMP), (A::Clamp, CLAMP)],
+        },
+        Site {
+            name: "venous_line",
+            sensors: &[(S::Pressure, DRAINAGE_P)],
+            actuators: &[],
+        },
+        Site {
+            name: "oxygenator",
+            sensors: &[(S::Pressure, PRE_OXY_P), (S::PartialPressure, PCO2)],
+            actuators: &[(A::Fio2, FIO2), (A::GasFlow, GAS)],
+        },
+        Site {
+            name: "gas_line",
+            sensors: &[(S::Flow, SWEEP)],
+            actuators: &[],
+        },
+        Site {
+            name: "heat_exchanger",
+            sensors: &[(S::Temperature, BLOOD_T)],
+            actuators: &[(A::HeaterCooler, HEATER)],
+        },
+        Site {
+            name: "right_atrium",
+            sensors: &[(S::Pressure, CVP)],
+            actuators: &[],
+        },
+        Site {
+            name: "body",
+            sensors: &[(S::Temperature, BODY_T)],
+            actuators: &[],
+        },
+    ],
+    events: &[
+        "hypovolaemia",
+        "oxygenator-failure",
+        "gas-supply-loss",
+        "clot",
+    ],
+    build,
+};
+
+param_set! {
+    /// VA-ECMO model parameters; defaults in [`EcmoParams::DEFAULT`].
+    pub(crate) struct EcmoParams {
+        /// body mass in kg
+        body_kg: [10.0, 250.0],
+        /// pump head coefficient a in mmHg per (1000 rpm)²
+        pump_head_mmhg_krpm2: [1.0, 100.0],
+        /// pump head loss with flow b in mmHg/(mL/min)
+        pump_slip_mmhg_min_ml: [0.0, 1.0],
+        /// drainage cannula resistance in mmHg/(mL/min)
+        drainage_r_mmhg_min_ml: [0.0001, 1.0],
+        /// return cannula resistance in mmHg/(mL/min)
+        return_r_mmhg_min_ml: [0.0001, 1.0],
+        /// systemic resistance in mmHg/(mL/min)
+        systemic_r_mmhg_min_ml: [0.001, 1.0],
+        /// arterial compliance in mL/mmHg
+        arterial_compliance_ml_mmhg: [0.1, 20.0],
+        /// venous compliance in mL/mmHg
+        venous_compliance_ml_mmhg: [1.0, 1000.0],
+        /// stressed volume of patient and circuit in mL
+        stressed_volume_ml: [0.0, 5000.0],
+        /// failing heart's gain in mL/min per mmHg of filling
+        heart_gain_ml_min_mmhg: [0.0, 5000.0],
+        /// most the failing heart ejects in mL/min
+        heart_max_ml_min: [0.0, 10_000.0],
+        /// venous pressure below which the heart ejects nothing in mmHg
+        heart_fill_mmhg: [-20.0, 30.0],
+        /// blood lost in a hypovolaemia event in mL
+        bleed_ml: [0.0, 5000.0],
+        /// rate of that loss in mL/min
+        bleed_ml_min: [1.0, 10_000.0],
+        /// O2 consumption at 37 °C in mL/kg/min
+        vo2_ml_kg_min: [0.5, 10.0],
+        /// Q10 of whole-body O2 consumption
+        q10: [1.0, 5.0],
+        /// CO2 store of the body in mL per mmHg
+        co2_store_ml_mmhg: [1.0, 10_000.0],
+        /// venous PCO2 at the start in mmHg
+        pco2_start_mmhg: [10.0, 120.0],
+        /// body temperature at the start in °C
+        body_start_c: [20.0, 42.0],
+        /// body heat capacity in J/(kg·K)
+        body_j_kg_k: [1000.0, 5000.0],
+        /// circuit blood volume in mL
+        circuit_ml: [100.0, 3000.0],
+        /// heat capacity of circuit parts in J/K
+        circuit_j_k: [0.0, 100_000.0],
+        /// room temperature in °C
+        ambient_c: [-10.0, 45.0],
+        /// body-to-room heat conductance in W/K
+        body_ua_w_k: [0.0, 200.0],
+        /// circuit-to-room heat conductance in W/K
+        circuit_ua_w_k: [0.0, 50.0],
+        /// oxygenator: fraction of the gas-side PO2 reached with ample sweep
+        oxy_o2_efficiency: [0.05, 1.0],
+        /// oxygenator: sweep-to-blood ratio at 63 % of the O2 transfer
+        oxy_sweep_ratio: [0.01, 5.0],
+        /// oxygenator: rated blood flow in mL/min
+        oxy_rated_ml_min: [100.0, 10_000.0],
+        /// blood CO2 content slope in mL/L/mmHg
+        co2_slope_ml_l_mmhg: [0.5, 20.0],
+        /// oxygenator: fraction of the sweep that exchanges CO2
+        oxy_co2_efficiency: [0.05, 1.0],
+        /// oxygenator blood-side resistance in mmHg/(mL/min)
+        oxy_r_mmhg_min_ml: [0.0001, 1.0],
+        /// time constant of the gas path in s
+        gas_tau_s: [0.1, 600.0],
+        /// time constant of a failing oxygenator in s
+        oxy_failure_tau_s: [1.0, 1.0e5],
+        /// efficiency a failed oxygenator keeps (fraction)
+        oxy_failure_floor: [0.0, 1.0],
+        /// time for a clot to add one healthy oxygenator resistance in s
+        clot_doubling_s: [1.0, 1.0e6],
+    }
+}
+
+impl EcmoParams {
+    /// Every number sourced (§ of docs/clinical-basis.md) or marked as my choice.
+    pub(crate) const DEFAULT: EcmoParams = EcmoParams {
+        // The reference patient of §12/§13: 80 kg.
+        body_kg: 80.0,
+        // My choice (§13F gives the form): ~3400 rpm for 4.8 L/min into a MAP of ~70 mmHg.
+        pump_head_mmhg_krpm2: 25.0,
+        pump_slip_mmhg_min_ml: 0.01,
+        // My choice: ~-45 mmHg of drainage pressure at 4.8 L/min (inside the -80 warning of
+        // §13B [P]); a return cannula of ~60 mmHg.
+        drainage_r_mmhg_min_ml: 0.011,
+        return_r_mmhg_min_ml: 0.0125,
+        // [D] MAP ~70 mmHg at ~5.6 L/min of total flow (circuit and heart), a shocked
+        // vasoconstricted patient.
+        systemic_r_mmhg_min_ml: 0.011,
+        arterial_compliance_ml_mmhg: 1.5,
+        venous_compliance_ml_mmhg: 80.0,
+        // My choice: a CVP near 6 mmHg on full support.
+        stressed_volume_ml: 700.0,
+        // My choice: a heart that ejects under 1.5 L/min (total CI 1.5–2 before support, §13F
+        // [P], with a weak heart).
+        heart_gain_ml_min_mmhg: 300.0,
+        heart_max_ml_min: 1500.0,
+        heart_fill_mmhg: 4.0,
+        // My choice: a major bleed, as the donor model's.
+        bleed_ml: 1800.0,
+        bleed_ml_min: 600.0,
+        // §13F: 3 mL/kg/min [S 93]; Q10 2.4 (§12F [S 64]).
+        vo2_ml_kg_min: 3.0,
+        q10: 2.4,
+        // [D] the ~50-min PaCO2 plateau of §13F [S 72], as the bypass model.
+        co2_store_ml_mmhg: 60.0,
+        pco2_start_mmhg: 55.0,
+        // My choice: after an out-of-hospital arrest, a little cooled.
+        body_start_c: 35.5,
+        body_j_kg_k: 3500.0,
+        // My choice: an adult ECMO circuit's prime.
+        circuit_ml: 600.0,
+        circuit_j_k: 800.0,
+        ambient_c: 22.0,
+        // My choice: a covered patient in intensive care.
+        body_ua_w_k: 3.0,
+        circuit_ua_w_k: 1.0,
+        // As the bypass model's oxygenator (§12F, §13C).
+        oxy_o2_efficiency: 0.6,
+        oxy_sweep_ratio: 0.25,
+        oxy_rated_ml_min: 7000.0,
+        co2_slope_ml_l_mmhg: 5.0,
+        oxy_co2_efficiency: 1.0,
+        oxy_r_mmhg_min_ml: 0.006,
+        gas_tau_s: 10.0,
+        oxy_failure_tau_s: 300.0,
+        oxy_failure_floor: 0.05,
+        // My choice: a slow clot over a day, doubling ΔP in 6 h (§13C [S 86]).
+        clot_doubling_s: 21_600.0,
+    };
+}
+
+fn build(given: &BTreeMap<String, f64>) -> Result<Box<dyn Plant>, String> {
+    let mut p = EcmoParams::DEFAULT;
+    p.apply(given)?;
+    Ok(Box::new(Ecmo::new(p)))
+}
+
+struct Ecmo {
+    p: EcmoParams,
+    oxygenator: Oxygenator,
+    volume_a: f64,
+    volume_v: f64,
+    bleed_left_ml: f64,
+    occlusion: f64,
+    leak_ml_min_mmhg: f64,
+    air: bool,
+    pco2_v: f64,
+    blood_c: f64,
+    body_c: f64,
+    blood_j_k: f64,
+    body_j_k: f64,
+    out: [f64; OUTPUTS],
+}
+
+impl Ecmo {
+    fn new(p: EcmoParams) -> Self {
+        let oxy = OxygenatorParams {
+            o2_efficiency: p.oxy_o2_efficiency,
+            o2_sweep_ratio: p.oxy_sweep_ratio,
+            rated_flow_ml_min: p.oxy_rated_ml_min,
+            co2_slope_ml_l_mmhg: p.co2_slope_ml_l_mmhg,
+            co2_efficiency: p.oxy_co2_efficiency,
+            resistance_mmhg_min_ml: p.oxy_r_mmhg_min_ml,
+            gas_tau_s: p.gas_tau_s,
+            failure_tau_s: p.oxy_failure_tau_s,
+            failure_floor: p.oxy_failure_floor,
+            clot_doubling_s: p.clot_doubling_s,
+        };
+        let mut e = Ecmo {
+            oxygenator: Oxygenator::new(oxy, VENOUS_PO2_MMHG, p.pco2_start_mmhg),
+            volume_a: 0.0,
+            volume_v: p.stressed_volume_ml,
+            bleed_left_ml: 0.0,
+            occlusion: 1.0,
+            leak_ml_min_mmhg: 0.0,
+            air: false,
+            pco2_v: p.pco2_start_mmhg,
+            blood_c: p.body_start_c,
+            body_c: p.body_start_c,
+            blood_j_k: p.circuit_ml * BLOOD_J_G_K + p.circuit_j_k,
+            body_j_k: p.body_kg * p.body_j_kg_k,
+            out: [0.0; OUTPUTS],
+            p,
+        };
+        // The failing heart's own circulation before the pump starts, the line clamped.
+        let mut idle = [0.0; MAX_INPUTS];
+        idle[CLAMP] = 1.0;
+        for _ in 0..3000 {
+            e.substep(&idle, 0.02);
+        }
+        e
+    }
+
+    fn substep(&mut self, u: &[f64; MAX_INPUTS], h: f64) {
+        let p = self.p;
+        let pa = self.volume_a / p.arterial_compliance_ml_mmhg;
+        let pv = self.volume_v / p.venous_compliance_ml_mmhg;
+        let r_oxy = self.oxygenator.resistance();
+        let r_drain = p.drainage_r_mmhg_min_ml * (1.0 + (-pv).max(0.0) / COLLAPSE_MMHG);
+        let r_return = p.return_r_mmhg_min_ml * self.occlusion;
+        let rpm_k = u[PUMP].max(0.0) / 1000.0;
+        let head = p.pump_head_mmhg_krpm2 * rpm_k * rpm_k;
+        // Forward or backward through the whole line; nothing through a closed clamp.
+        let q_pump = if u[CLAMP] >= 0.5 {
+            0.0
+        } else {
+            (head + pv - pa) / (p.pump_slip_mmhg_min_ml + r_drain + r_oxy + r_return)
+        };
+        let q_sys = (pa - pv) / p.systemic_r_mmhg_min_ml;
+        let starling = p.heart_gain_ml_min_mmhg * (pv - p.heart_fill_mmhg).max(0.0);
+        let q_heart = p.heart_max_ml_min * -(-starling / p.heart_max_ml_min.max(1e-9)).exp_m1();
+        let return_p = pa + r_return * q_pump;
+        let q_leak = self.leak_ml_min_mmhg * return_p.max(0.0);
+        let bleed = if self.bleed_left_ml > 0.0 {
+            let ml = (p.bleed_ml_min * h / 60.0).min(self.bleed_left_ml);
+            self.bleed_left_ml -= ml;
+            ml
+        } else {
+            0.0
+        };
+        let to_min = h / 60.0;
+        self.volume_a += (q_pump + q_heart - q_sys - q_leak) * to_min;
+        self.volume_v += (q_sys - q_pump - q_heart) * to_min - bleed;
+
+        // Gases: the membrane sees the venous blood.
+        let vo2 = p.vo2_ml_kg_min * p.body_kg * p.q10.powf((self.body_c - 37.0) / 10.0);
+        self.oxygenator.step(
+            Inlet {
+                flow_ml_min: q_pump,
+                po2_mmhg: VENOUS_PO2_MMHG,
+                pco2_mmhg: self.pco2_v,
+            },
+            u[FIO2],
+            u[GAS],
+            h,
+        );
+        let lungs = q_heart / 1000.0 * p.co2_slope_ml_l_mmhg * (self.pco2_v - LUNG_PCO2_MMHG);
+        let removed = self.oxygenator.vco2_ml_min + lungs.max(0.0);
+        self.pco2_v += (RQ * vo2 - removed) * to_min / p.co2_store_ml_mmhg;
+
+        // Heat, as the bypass model.
+        let g_flow = q_pump.abs() * BLOOD_J_G_K / 60.0;
+        let blood_g = g_flow + p.circuit_ua_w_k;
+        let blood_eq =
+            (u[HEATER] + g_flow * self.body_c + p.circuit_ua_w_k * p.ambient_c) / blood_g;
+        self.blood_c = relax(
+            self.blood_c,
+            blood_eq,
+            (-h * blood_g / self.blood_j_k).exp(),
+        );
+        let body_g = g_flow + p.body_ua_w_k;
+        let body_eq =
+            (g_flow * self.blood_c + vo2 * J_PER_ML_O2 / 60.0 + p.body_ua_w_k * p.ambient_c)
+                / body_g.max(1e-9);
+        self.body_c = relax(self.body_c, body_eq, (-h * body_g / self.body_j_k).exp());
+
+        let pa = self.volume_a / p.arterial_compliance_ml_mmhg;
+        let pv = self.volume_v / p.venous_compliance_ml_mmhg;
+        let return_p = pa + r_return * q_pump;
+        self.out = [
+            pa,
+            q_pump,
+            pv - r_drain * q_pump,
+            return_p + self.oxygenator.delta_p_mmhg,
+            return_p,
+            self.blood_c,
+            self.body_c,
+            if self.air { 1.0 } else { 0.0 },
+            self.oxygenator.po2_out_mmhg,
+            self.oxygenator.pco2_out_mmhg,
+            self.oxygenator.sweep_l_min() * 1000.0,
+            pv,
+        ];
+    }
+}
+
+impl Plant for Ecmo {
+    fn step(&mut self, inputs: &[f64; MAX_INPUTS], dt_s: f64) {
+        let n = (dt_s / MAX_SUBSTEP_S).ceil().max(1.0);
+        let h = dt_s / n;
+        for _ in 0..n as usize {
+            self.substep(inputs, h);
+        }
+    }
+
+    fn outputs(&self) -> &[f64] {
+        &self.out
+    }
+
+    fn inject(&mut self, fault: PlantFault) {
+        match fault {
+            PlantFault::Air => self.air = true,
+            PlantFault::Occlusion { factor } => self.occlusion = factor,
+            PlantFault::Leak {
+                resistance_mmhg_min_ml,
+            } => self.leak_ml_min_mmhg = 1.0 / resistance_mmhg_min_ml,
+            PlantFault::Event(EVENT_HYPOVOLAEMIA) => self.bleed_left_ml += self.p.bleed_ml,
+            PlantFault::Event(EVENT_OXYGENATOR_FAILURE) => self.oxygenator.fail(),
+            PlantFault::Event(EVENT_GAS_LOSS) => self.oxygenator.lose_gas(),
+            PlantFault::Event(EVENT_CLOT) => self.oxygenator.clot(),
+            PlantFault::Event(_) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn support(rpm: f64) -> [f64; MAX_INPUTS] {
+        let mut u = [0.0; MAX_INPUTS];
+        u[PUMP] = rpm;
+        u[FIO2] = 60.0;
+        u[GAS] = 4.0;
+        u
+    }
+
+    fn run(e: &mut Ecmo, u: &[f64; MAX_INPUTS], seconds: f64) {
+        for _ in 0..(seconds * 100.0) as usize {
+            e.step(u, 0.01);
+        }
+    }
+
+    #[test]
+    fn full_support_restores_pressure_and_gases() {
+        let mut e = Ecmo::new(EcmoParams::DEFAULT);
+        let shocked = e.out[MAP];
+        assert!(shocked < 30.0, "MAP before support {shocked}");
+        run(&mut e, &support(3400.0), 600.0);
+        let o = e.out;
+        assert!(
+            (4000.0..5600.0).contains(&o[PUMP_FLOW]),
+            "flow {}",
+            o[PUMP_FLOW]
+        );
+        assert!((55.0..90.0).contains(&o[MAP]), "MAP {}", o[MAP]);
+        assert!(
+            (-80.0..0.0).contains(&o[DRAINAGE_P]),
+            "drainage {}",
+            o[DRAINAGE_P]
+        );
+        assert!((100.0..350.0).contains(&o[PO2]), "PO2 {}", o[PO2]);
+        assert_eq!(o[AIR], 0.0);
+    }
+
+    #[test]
+    fn a_stopped_pump_runs_backwards_and_bleeding_sucks_the_drainage_down() {
+        let mut e = Ecmo::new(EcmoParams::DEFAULT);
+        run(&mut e, &support(3400.0), 300.0);
+        let drainage = e.out[DRAINAGE_P];
+        let mut stopped = Ecmo::new(EcmoParams::DEFAULT);
+        run(&mut stopped, &support(3400.0), 300.0);
+        run(&mut stopped, &support(0.0), 2.0);
+        assert!(
+            stopped.out[PUMP_FLOW] < -100.0,
+            "reversal {}",
+            stopped.out[PUMP_FLOW]
+        );
+        e.inject(PlantFault::Event(EVENT_HYPOVOLAEMIA));
+        run(&mut e, &support(3400.0), 240.0);
+        assert!(
+            e.out[DRAINAGE_P] < drainage - 30.0,
+            "{drainage} → {}",
+            e.out[DRAINAGE_P]
+        );
+    }
+}
