@@ -4,6 +4,7 @@
 //!   fast as the CPU allows; the same seed gives the same record.
 //! - Real time ([`realtime::run`]): ticks at absolute deadlines, the HAL on its own thread.
 
+pub mod lateness;
 pub mod realtime;
 pub mod state;
 pub mod status;
@@ -69,6 +70,8 @@ pub struct Run {
     pub ended_by_signal: Option<i32>,
     /// Where a real-time run's state goes at intervals, for a resume after a restart.
     pub state_sink: Option<state::StateSink>,
+    /// How late the real-time driver's ticks started (`None` in lockstep).
+    pub lateness: Option<lateness::Lateness>,
 }
 
 impl Run {
@@ -90,6 +93,7 @@ impl Run {
             outputs: OutputHealth::default(),
             ended_by_signal: None,
             state_sink: None,
+            lateness: None,
         }
     }
 

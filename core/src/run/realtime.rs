@@ -87,6 +87,7 @@ pub fn run(run: &mut Run, stop: &StopRequest) -> u64 {
     // A resumed run starts at its restored tick, not at 0.
     let first = run.tick();
     let mut overruns = 0;
+    let mut lateness = super::lateness::Lateness::default();
     while !run.finished() {
         if let Some(sig) = stop.signal() {
             run.stop_by_signal(sig);
@@ -112,6 +113,8 @@ pub fn run(run: &mut Run, stop: &StopRequest) -> u64 {
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
+        lateness.record(Instant::now().saturating_duration_since(deadline));
     }
+    run.lateness = Some(lateness);
     overruns
 }
