@@ -255,7 +255,6 @@ impl Run {
                 targets: world.resource(),
                 phase: world.resource(),
                 sent: world.resource(),
-                latest: world.resource(),
                 plugin: world.resource(),
                 alarms: world.resource(),
                 events: world.resource(),

@@ -60,7 +60,9 @@ impl Clock {
 #[derive(Resource, Clone)]
 pub struct PlanRes(pub Arc<Plan>);
 
-/// This tick's value and validity of every signal (sensors, then estimates).
+/// This tick's value and validity of every signal (sensors, then estimates), and the sensor
+/// frame they were read from: one resource, because every stage that reads one reads the other
+/// (each resource a system takes costs a lookup every tick).
 #[derive(Resource, Debug, Clone, Copy)]
 pub struct Signals {
     pub values: [f64; MAX_SIGNALS],
@@ -68,6 +70,8 @@ pub struct Signals {
     /// For sensors: the validity of the sensor's own reading, which the sensor-health rules
     /// judge even while its signal runs on a backup sensor.
     pub health: [u8; MAX_SIGNALS],
+    /// The newest sensor frame taken from the HAL, with what every actuator delivered.
+    pub frame: crate::hal::SensorFrame,
 }
 
 impl Default for Signals {
@@ -76,6 +80,7 @@ impl Default for Signals {
             values: [f64::NAN; MAX_SIGNALS],
             validity: [perfuse_plugin_sdk::validity::STALE; MAX_SIGNALS],
             health: [perfuse_plugin_sdk::validity::STALE; MAX_SIGNALS],
+            frame: crate::hal::SensorFrame::default(),
         }
     }
 }
@@ -91,10 +96,6 @@ pub enum HalPort {
     Direct(Box<dyn Hal>),
     Threaded(crate::run::realtime::HalChannels),
 }
-
-/// The newest sensor frame taken from the HAL.
-#[derive(Resource, Default)]
-pub struct LatestFrame(pub crate::hal::SensorFrame);
 
 /// Wall time a plugin step may take in simulated time before it counts as hung. Generous on
 /// purpose: the machine's load must never decide a lockstep record, only a real hang.
@@ -117,7 +118,6 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
         period_s: plan.period_s,
     });
     world.insert_resource(Signals::default());
-    world.insert_resource(LatestFrame::default());
     world.insert_resource(events::TickEvents::new());
     world.insert_resource(sample::OperatorInput::new(Vec::new(), Vec::new()));
     world.insert_resource(estimate::Estimators::new(&plan));
