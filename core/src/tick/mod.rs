@@ -60,6 +60,17 @@ impl Clock {
 #[derive(Resource, Clone)]
 pub struct PlanRes(pub Arc<Plan>);
 
+/// The validated protocol as a stage keeps it (`Local<PlanRef>`): taken from [`PlanRes`] once,
+/// when the schedule is initialized, rather than looked up as a resource every tick; the plan
+/// never changes during a run.
+pub struct PlanRef(pub Arc<Plan>);
+
+impl FromWorld for PlanRef {
+    fn from_world(world: &mut World) -> Self {
+        PlanRef(world.resource::<PlanRes>().0.clone())
+    }
+}
+
 /// This tick's value and validity of every signal (sensors, then estimates), and the sensor
 /// frame they were read from: one resource, because every stage that reads one reads the other
 /// (each resource a system takes costs a lookup every tick).

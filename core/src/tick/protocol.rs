@@ -6,7 +6,7 @@
 
 use super::events::{Event, TickEvents};
 use super::sample::OperatorInput;
-use super::{Clock, PlanRes, PluginSlot, Signals, actuate::SentCommands, safety::SafetyState};
+use super::{Clock, PlanRef, PluginSlot, Signals, actuate::SentCommands, safety::SafetyState};
 use crate::config::Range;
 use crate::config::{OperatorAction, OperatorCommand};
 use crate::plan::Plan;
@@ -206,7 +206,7 @@ pub fn empty_input() -> StepInput {
 #[allow(clippy::too_many_arguments)]
 pub fn protocol_stage(
     clock: Res<Clock>,
-    plan: Res<PlanRes>,
+    plan: Local<PlanRef>,
     signals: Res<Signals>,
     safety: Res<SafetyState>,
     sent: Res<SentCommands>,

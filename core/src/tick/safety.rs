@@ -8,7 +8,7 @@ use super::dose::DoseWindow;
 use super::events::TickEvents;
 use super::protocol::{PhaseState, PluginOutputs};
 use super::sample::OperatorInput;
-use super::{Clock, PlanRes, Signals};
+use super::{Clock, PlanRef, Signals};
 use crate::hal::MAX_ACTUATORS;
 use crate::plan::{ActionPlan, ActuatorPlan, ConditionPlan};
 use bevy_ecs::prelude::*;
@@ -78,7 +78,7 @@ fn judge_all(list: &[ConditionPlan], s: &Signals, deadband: f64) -> Option<bool>
 #[allow(clippy::too_many_arguments)]
 pub fn safety_stage(
     clock: Res<Clock>,
-    plan: Res<PlanRes>,
+    plan: Local<PlanRef>,
     signals: Res<Signals>,
     plugin: Res<PluginOutputs>,
     phase: Res<PhaseState>,

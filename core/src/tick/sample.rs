@@ -4,7 +4,7 @@
 
 use super::events::{Event, TickEvents};
 use super::protocol::OperatorLog;
-use super::{Clock, HalPort, PlanRes, Signals};
+use super::{Clock, HalPort, PlanRef, Signals};
 use crate::config::{LabEntry, OperatorAction, OperatorCommand, Range};
 use crate::hal::MAX_SENSORS;
 use crate::plan::{Plan, SensorPlan};
@@ -241,7 +241,7 @@ pub fn judge(ch: &SensorChannel, h: &SensorHealth, value: f64, tick: u64) -> u8 
 
 pub fn sample_sensors(
     clock: Res<Clock>,
-    plan: Res<PlanRes>,
+    plan: Local<PlanRef>,
     mut hal: NonSendMut<HalPort>,
     mut operator: ResMut<OperatorInput>,
     mut sensors: Query<(&SensorChannel, &mut SensorHealth)>,
