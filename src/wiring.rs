@@ -434,6 +434,12 @@ fn drive_and_finish(
             summary.alarm_log_dropped
         ));
     }
+    if let Some(l) = &summary.lateness {
+        text.push_str(&format!(
+            "  tick lateness: p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs ({} overruns)\n",
+            l.p50_us, l.p99_us, l.p999_us, l.max_us, summary.overruns
+        ));
+    }
     if let Some(h) = outputs.status {
         let _ = h.join();
     }

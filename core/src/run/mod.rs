@@ -7,6 +7,7 @@
 //! Both drive the run on a control thread under a supervisor ([`supervise`]): a plugin call that
 //! never returns is given up and the run goes on without the plugin.
 
+pub mod lateness;
 pub mod realtime;
 pub mod state;
 pub mod status;
@@ -77,6 +78,8 @@ pub struct Run {
     pub ended_by_signal: Option<i32>,
     /// Where a real-time run's state goes at intervals, for a resume after a restart.
     pub state_sink: Option<state::StateSink>,
+    /// How late the real-time driver's ticks started (`None` in lockstep).
+    pub lateness: Option<lateness::Lateness>,
 }
 
 impl Run {
@@ -98,6 +101,7 @@ impl Run {
             outputs: OutputHealth::default(),
             ended_by_signal: None,
             state_sink: None,
+            lateness: None,
         }
     }
 
@@ -289,7 +293,6 @@ impl Run {
                 targets: world.resource(),
                 phase: world.resource(),
                 sent: world.resource(),
-                latest: world.resource(),
                 plugin: world.resource(),
                 alarms: world.resource(),
                 events: world.resource(),

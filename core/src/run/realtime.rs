@@ -97,8 +97,10 @@ pub fn run(run: Run, stop: &StopRequest) -> (Run, u64) {
         start: Instant::now(),
         first: run.tick(),
         overruns: 0,
+        lateness: super::lateness::Lateness::default(),
     };
-    let (run, pace) = supervise::drive(run, pace, watch);
+    let (mut run, pace) = supervise::drive(run, pace, watch);
+    run.lateness = Some(pace.lateness);
     (run, pace.overruns)
 }
 
@@ -109,6 +111,8 @@ struct RealTime {
     /// A resumed run starts at its restored tick, not at 0.
     first: u64,
     overruns: u64,
+    /// How late each tick started after its deadline.
+    lateness: super::lateness::Lateness,
 }
 
 impl Pace for RealTime {
@@ -140,9 +144,12 @@ impl Pace for RealTime {
             alarms.overruns.total = self.overruns;
             alarms.overruns.last_tick = Some(next);
         }
-        let due = Duration::from_secs_f64((next - self.first) as f64 * run.plan.period_s);
-        if let Some(wait) = (self.start + due).checked_duration_since(Instant::now()) {
+        let deadline =
+            self.start + Duration::from_secs_f64((next - self.first) as f64 * run.plan.period_s);
+        if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
+        self.lateness
+            .record(Instant::now().saturating_duration_since(deadline));
     }
 }

@@ -170,6 +170,9 @@ pub struct Summary {
     pub assessments: Vec<AssessmentSummary>,
     /// Ticks that missed their deadline in real time (always 0 in lockstep).
     pub overruns: u64,
+    /// How late real-time ticks started after their deadlines; absent in lockstep.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lateness: Option<super::lateness::LatenessSummary>,
     /// The signal (2 SIGINT, 15 SIGTERM) that stopped the run; null otherwise.
     pub signal: Option<i32>,
     /// The outputs (status lines, record): how many failed, and frames lagging ones lost.
@@ -320,6 +323,7 @@ impl Run {
             derived,
             assessments: self.assessment_summaries(),
             overruns,
+            lateness: self.lateness.as_ref().map(|l| l.summary()),
             signal: self.ended_by_signal,
             outputs: OutputsSummary {
                 failed: self.outputs.failed,

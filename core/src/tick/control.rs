@@ -3,7 +3,7 @@
 
 use super::feedback::FeedbackCheck;
 use super::protocol::{PluginOutputs, Targets};
-use super::{Clock, LatestFrame, Signals};
+use super::{Clock, Signals};
 use crate::plan::{ActuatorPlan, FeedforwardPlan, LoopPlan};
 use bevy_ecs::prelude::*;
 use std::f64::consts::TAU;
@@ -179,7 +179,6 @@ impl ControlLoop {
 pub fn run_loops(
     clock: Res<Clock>,
     signals: Res<Signals>,
-    frame: Res<LatestFrame>,
     targets: Res<Targets>,
     plugin: Res<PluginOutputs>,
     mut actuators: Query<(&ActuatorChannel, Option<&mut ControlLoop>, &mut Command)>,
@@ -215,7 +214,7 @@ pub fn run_loops(
         // command as the device applied it) while it does not follow, or what safety let
         // through when it cut the request last tick. A near-zero pulsatile factor says nothing
         // about the mean: that tick is not tracked. Without a report the integral holds.
-        let delivered = frame.0.delivered[ch.index];
+        let delivered = signals.frame.delivered[ch.index];
         let restraint = if cmd.not_following {
             if delivered.is_finite() && lp.modulation > 0.2 {
                 let half_tolerance = FeedbackCheck::new(spec, dt).tolerance(delivered) / 2.0;

@@ -67,7 +67,20 @@ impl Clock {
 #[derive(Resource, Clone)]
 pub struct PlanRes(pub Arc<Plan>);
 
-/// This tick's value and validity of every signal (sensors, then estimates).
+/// The validated protocol as a stage keeps it (`Local<PlanRef>`): taken from [`PlanRes`] once,
+/// when the schedule is initialized, rather than looked up as a resource every tick; the plan
+/// never changes during a run.
+pub struct PlanRef(pub Arc<Plan>);
+
+impl FromWorld for PlanRef {
+    fn from_world(world: &mut World) -> Self {
+        PlanRef(world.resource::<PlanRes>().0.clone())
+    }
+}
+
+/// This tick's value and validity of every signal (sensors, then estimates), and the sensor
+/// frame they were read from: one resource, because every stage that reads one reads the other
+/// (each resource a system takes costs a lookup every tick).
 #[derive(Resource, Debug, Clone, Copy)]
 pub struct Signals {
     pub values: [f64; MAX_SIGNALS],
@@ -75,6 +88,8 @@ pub struct Signals {
     /// For sensors: the validity of the sensor's own reading, which the sensor-health rules
     /// judge even while its signal runs on a backup sensor.
     pub health: [u8; MAX_SIGNALS],
+    /// The newest sensor frame taken from the HAL, with what every actuator delivered.
+    pub frame: crate::hal::SensorFrame,
 }
 
 impl Default for Signals {
@@ -83,6 +98,7 @@ impl Default for Signals {
             values: [f64::NAN; MAX_SIGNALS],
             validity: [perfuse_plugin_sdk::validity::STALE; MAX_SIGNALS],
             health: [perfuse_plugin_sdk::validity::STALE; MAX_SIGNALS],
+            frame: crate::hal::SensorFrame::default(),
         }
     }
 }
@@ -109,10 +125,6 @@ impl HalPort {
     }
 }
 
-/// The newest sensor frame taken from the HAL.
-#[derive(Resource, Default)]
-pub struct LatestFrame(pub crate::hal::SensorFrame);
-
 /// Builds the world for a run: resources, then one entity per sensor and actuator in file order.
 pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> World {
     let mut world = World::new();
@@ -121,7 +133,6 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
         period_s: plan.period_s,
     });
     world.insert_resource(Signals::default());
-    world.insert_resource(LatestFrame::default());
     world.insert_resource(events::TickEvents::new());
     world.insert_resource(sample::OperatorInput::new(Vec::new(), Vec::new()));
     world.insert_resource(estimate::Estimators::new(&plan));

@@ -8,7 +8,7 @@
 use super::events::{Event, TickEvents};
 use super::plugin_call::{FAULT_HUNG, PluginCall, PluginSlot};
 use super::sample::OperatorInput;
-use super::{Clock, PlanRes, Signals, actuate::SentCommands, safety::SafetyState};
+use super::{Clock, PlanRef, Signals, actuate::SentCommands, safety::SafetyState};
 use crate::config::Range;
 use crate::config::{OperatorAction, OperatorCommand};
 use crate::plan::Plan;
@@ -213,7 +213,7 @@ pub fn empty_input() -> StepInput {
 #[allow(clippy::too_many_arguments)]
 pub fn protocol_stage(
     clock: Res<Clock>,
-    plan: Res<PlanRes>,
+    plan: Local<PlanRef>,
     signals: Res<Signals>,
     sent: Res<SentCommands>,
     plugin: Res<PluginOutputs>,
@@ -262,7 +262,7 @@ pub fn protocol_stage(
 #[allow(clippy::too_many_arguments)]
 pub fn plugin_result_stage(
     clock: Res<Clock>,
-    plan: Res<PlanRes>,
+    plan: Local<PlanRef>,
     safety: Res<SafetyState>,
     mut phase: ResMut<PhaseState>,
     mut slot: ResMut<PluginSlot>,

@@ -6,7 +6,7 @@ use super::alarms::Alarms;
 use super::control::{ActuatorChannel, Command};
 use super::events::{Event, TickEvents};
 use super::protocol::{PhaseState, PluginOutputs, Targets};
-use super::{Clock, LatestFrame, Signals};
+use super::{Clock, Signals};
 use crate::config::Priority;
 use crate::output::{ALARM_ACKNOWLEDGED, ALARM_PAUSED, FRAME_EVENTS, Frame, Outputs};
 use crate::plan::Plan;
@@ -84,7 +84,6 @@ pub struct FrameSources<'a> {
     pub targets: &'a Targets,
     pub phase: &'a PhaseState,
     pub sent: &'a SentCommands,
-    pub latest: &'a LatestFrame,
     pub plugin: &'a PluginOutputs,
     pub alarms: &'a Alarms,
     pub events: &'a TickEvents,
@@ -99,7 +98,7 @@ pub fn fill_frame(f: &mut Frame, src: &FrameSources<'_>, seen_dropped: &mut u64)
     f.validity = src.signals.validity;
     f.setpoints = src.targets.setpoints;
     f.commands = src.sent.frame.values;
-    f.delivered = src.latest.0.delivered;
+    f.delivered = src.signals.frame.delivered;
     f.derived = src.plugin.derived.values;
     f.overruns = src.alarms.overruns.total;
     let code = |p: Priority| match p {
@@ -157,7 +156,6 @@ pub fn record_tick(
     phase: Res<PhaseState>,
     actuators: Query<(&ActuatorChannel, &Command)>,
     mut rec: ResMut<Recorder>,
-    latest: Res<LatestFrame>,
     (sent, plugin, alarms, events): (
         Res<SentCommands>,
         Res<PluginOutputs>,
@@ -174,7 +172,6 @@ pub fn record_tick(
             targets: &targets,
             phase: &phase,
             sent: &sent,
-            latest: &latest,
             plugin: &plugin,
             alarms: &alarms,
             events: &events,

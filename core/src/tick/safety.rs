@@ -8,7 +8,7 @@ use super::dose::DoseWindow;
 use super::events::TickEvents;
 use super::protocol::{PhaseState, PluginOutputs};
 use super::sample::OperatorInput;
-use super::{Clock, LatestFrame, PlanRes, Signals};
+use super::{Clock, PlanRef, Signals};
 use crate::hal::MAX_ACTUATORS;
 use crate::plan::{ActionPlan, ActuatorPlan, ConditionPlan};
 use bevy_ecs::prelude::*;
@@ -40,6 +40,7 @@ impl Default for SafetyState {
 /// when a value it needs is invalid (nobody can tell; the sensor-health rules and the core's
 /// coverage catch the failure instead). `deadband` moves every value limit inward, so that an
 /// active alarm's condition counts as absent only once the value is that far back inside.
+#[inline] // Called for every rule every tick: the call itself was a fair part of its cost.
 pub fn judge(c: &ConditionPlan, s: &Signals, deadband: f64) -> Option<bool> {
     let value = |i: usize| s.is_valid(i).then_some(s.values[i]);
     match c {
@@ -54,19 +55,21 @@ pub fn judge(c: &ConditionPlan, s: &Signals, deadband: f64) -> Option<bool> {
         ConditionPlan::Disagree { a, b, tolerance } => {
             Some((value(*a)? - value(*b)?).abs() > *tolerance - deadband)
         }
-        // False as soon as one part is known false; true only when every part is known true.
-        ConditionPlan::All(list) => {
-            let mut all = Some(true);
-            for c in list {
-                match judge(c, s, deadband) {
-                    Some(false) => return Some(false),
-                    None => all = None,
-                    Some(true) => {}
-                }
-            }
-            all
+        ConditionPlan::All(list) => judge_all(list, s, deadband),
+    }
+}
+
+/// False as soon as one part is known false; true only when every part is known true.
+fn judge_all(list: &[ConditionPlan], s: &Signals, deadband: f64) -> Option<bool> {
+    let mut all = Some(true);
+    for c in list {
+        match judge(c, s, deadband) {
+            Some(false) => return Some(false),
+            None => all = None,
+            Some(true) => {}
         }
     }
+    all
 }
 
 /// The Safety stage: the operator's alarm commands, the rules and the actuators' feedback (what
@@ -75,11 +78,10 @@ pub fn judge(c: &ConditionPlan, s: &Signals, deadband: f64) -> Option<bool> {
 #[allow(clippy::too_many_arguments)]
 pub fn safety_stage(
     clock: Res<Clock>,
-    plan: Res<PlanRes>,
+    plan: Local<PlanRef>,
     signals: Res<Signals>,
     plugin: Res<PluginOutputs>,
     phase: Res<PhaseState>,
-    frame: Res<LatestFrame>,
     mut operator: ResMut<OperatorInput>,
     mut alarms: ResMut<Alarms>,
     mut safety: ResMut<SafetyState>,
@@ -103,7 +105,7 @@ pub fn safety_stage(
         phase.index,
         faulted,
         &last_sent,
-        &frame.0.delivered,
+        &signals.frame.delivered,
         &mut events,
         |action, onset| apply(&mut safety, action, onset),
     );

@@ -4,7 +4,7 @@
 
 use super::events::{Event, TickEvents};
 use super::protocol::OperatorLog;
-use super::{Clock, HalPort, LatestFrame, PlanRes, Signals};
+use super::{Clock, HalPort, PlanRef, Signals};
 use crate::config::{LabEntry, OperatorAction, OperatorCommand, Range};
 use crate::hal::MAX_SENSORS;
 use crate::plan::{Plan, SensorPlan};
@@ -239,12 +239,10 @@ pub fn judge(ch: &SensorChannel, h: &SensorHealth, value: f64, tick: u64) -> u8 
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub fn sample_sensors(
     clock: Res<Clock>,
-    plan: Res<PlanRes>,
+    plan: Local<PlanRef>,
     mut hal: ResMut<HalPort>,
-    mut frame: ResMut<LatestFrame>,
     mut operator: ResMut<OperatorInput>,
     mut sensors: Query<(&SensorChannel, &mut SensorHealth)>,
     mut signals: ResMut<Signals>,
@@ -253,16 +251,17 @@ pub fn sample_sensors(
     let tick = clock.tick;
     // The first stage: a new tick's events start here.
     events.clear();
+    let signals = &mut *signals;
     match hal.as_mut() {
-        HalPort::Direct(h) => h.get().read(&mut frame.0),
-        HalPort::Threaded(ch) => ch.take_newest(&mut frame.0),
+        HalPort::Direct(h) => h.get().read(&mut signals.frame),
+        HalPort::Threaded(ch) => ch.take_newest(&mut signals.frame),
     }
     operator.apply_due(&plan.0, tick, &mut events);
     for (ch, mut h) in &mut sensors {
         let (value, seq) = if ch.operator {
             (operator.values[ch.index], operator.seq[ch.index])
         } else {
-            (frame.0.values[ch.index], frame.0.seq)
+            (signals.frame.values[ch.index], signals.frame.seq)
         };
         if seq != h.last_seq {
             h.last_seq = seq;
