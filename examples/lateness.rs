@@ -69,7 +69,7 @@ fn main() -> Result<(), String> {
     run.initialize()?;
 
     let bare = std::thread::spawn(move || bare_loop(period, ticks));
-    let overruns = realtime::run(&mut run, &StopRequest::default());
+    let (run, overruns) = realtime::run(run, &StopRequest::default());
     let bare = bare.join().map_err(|_| "the bare loop panicked")?.summary();
     let tick = run
         .lateness
