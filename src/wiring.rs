@@ -68,6 +68,17 @@ pub struct RunArgs {
     pub console: bool,
     /// Lockstep paced to this many simulated seconds per wall second.
     pub speed: Option<f64>,
+    /// Real devices over Modbus instead of the simulator (`--hal modbus`).
+    pub devices: Option<DeviceArgs>,
+}
+
+/// Where the devices of a `--hal modbus` run are.
+#[derive(Debug, Clone)]
+pub struct DeviceArgs {
+    /// The device profile (`--profile`).
+    pub profile: PathBuf,
+    /// Every device at this `host:port` instead of its profile's endpoint (`--devices`).
+    pub endpoint: Option<String>,
 }
 
 /// How a run ended, for the exit status: 0, or 130 / 143 after SIGINT / SIGTERM.
@@ -139,6 +150,7 @@ fn prepare(
     inputs: RunInputs,
     src: &Sources<'_>,
     plugins: &loader::SearchPolicy,
+    devices: Option<&DeviceArgs>,
 ) -> Result<Prepared, Failure> {
     let file = src.protocol;
     let input = |e: config::LoadError| Failure::input(e.to_string());
@@ -155,6 +167,13 @@ fn prepare(
     let labs = match &inputs.labs {
         Some(text) => config::load_labs_str(text, src.labs, &loaded.plan, end_s).map_err(input)?,
         None => Vec::new(),
+    };
+    // The devices are checked before the plugin is even loaded: nothing is commanded on a rig
+    // that is not there, or not as its profile says.
+    let mut loaded = loaded;
+    let modbus = match devices {
+        Some(d) => Some(connect_devices(d, &mut loaded.plan, &inputs)?),
+        None => None,
     };
     let plugin = plugin::load(&loaded.plan, plugins)
         .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
@@ -190,14 +209,19 @@ fn prepare(
         .map(|s| Organ::draw(&loaded.file, inputs.scenario.as_deref(), s))
         .transpose()
         .map_err(simulator_error)?;
-    let sim = SimHal::with_organ(
-        &loaded.file,
-        inputs.scenario.as_deref(),
-        organ.as_ref(),
-        inputs.seed,
-        &faults,
-    )
-    .map_err(simulator_error)?;
+    let hal: Box<dyn perfuse_core::hal::Hal> = match modbus {
+        Some(m) => Box::new(m),
+        None => Box::new(
+            SimHal::with_organ(
+                &loaded.file,
+                inputs.scenario.as_deref(),
+                organ.as_ref(),
+                inputs.seed,
+                &faults,
+            )
+            .map_err(simulator_error)?,
+        ),
+    };
     let scenario = inputs
         .scenario
         .clone()
@@ -213,15 +237,41 @@ fn prepare(
     };
     let plan = Arc::new(loaded.plan);
     let mut run = if inputs.realtime {
-        let (channels, _hal_thread) = realtime::spawn_hal(Box::new(sim), plan.period_s)
+        let (channels, _hal_thread) = realtime::spawn_hal(hal, plan.period_s)
             .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
         Run::new(plan, HalPort::Threaded(channels), plugin, &opts)
     } else {
-        Run::direct(plan, Box::new(sim), plugin, &opts)
+        Run::direct(plan, hal, plugin, &opts)
     };
     run.enter_operator_input(labs, commands);
     run.initialize()?;
     Ok(Prepared { run, inputs })
+}
+
+/// Reads the device profile against the protocol, names the plan's device links after its
+/// devices, and connects to every device (refused with [`exit::DEVICES_UNREACHABLE`]).
+fn connect_devices(
+    d: &DeviceArgs,
+    plan: &mut perfuse_core::plan::Plan,
+    inputs: &RunInputs,
+) -> Result<perfuse_hal_modbus::ModbusHal, Failure> {
+    if !inputs.realtime {
+        return Err(Failure::usage(
+            "--hal modbus drives real devices: it needs --realtime",
+        ));
+    }
+    if !inputs.faults.is_empty() {
+        return Err(Failure::usage(
+            "--fault injects into the simulator: give it to `perfuse devsim`, not to a --hal modbus run",
+        ));
+    }
+    let profile = perfuse_hal_modbus::profile::load(&d.profile, plan)
+        .map_err(|e| Failure::input(e.to_string()))?;
+    plan.links = profile.devices.iter().map(|d| d.id.clone()).collect();
+    perfuse_hal_modbus::ModbusHal::connect(&profile, d.endpoint.as_deref()).map_err(|e| Failure {
+        status: crate::exit::DEVICES_UNREACHABLE,
+        message: format!("{e}: not started, nothing was commanded"),
+    })
 }
 
 /// Ticks between samples for a rate in Hz, refused beyond the tick rate.
@@ -530,7 +580,7 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
     let Prepared {
         mut run,
         mut inputs,
-    } = prepare(inputs, &sources, &args.plugins)?;
+    } = prepare(inputs, &sources, &args.plugins, args.devices.as_ref())?;
     let period = run.plan.period_s;
     inputs.sample_every_ticks = sample_every(period, args.record_hz)?;
     if !args.realtime {
@@ -716,8 +766,12 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         )));
     };
     drop(conn);
-    let Prepared { mut run, inputs } =
-        prepare(s.inputs.clone(), &Sources::recorded(&file), &args.plugins)?;
+    let Prepared { mut run, inputs } = prepare(
+        s.inputs.clone(),
+        &Sources::recorded(&file),
+        &args.plugins,
+        None,
+    )?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     let probe = run.attach_output(inputs.checkpoint_every_ticks, 4, Delivery::Wait);
     let mut reached = None;
@@ -791,8 +845,12 @@ fn resume_realtime(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
-    let Prepared { mut run, inputs } =
-        prepare(s.inputs.clone(), &Sources::recorded(file), &args.plugins)?;
+    let Prepared { mut run, inputs } = prepare(
+        s.inputs.clone(),
+        &Sources::recorded(file),
+        &args.plugins,
+        None,
+    )?;
     same_plugin(&run, s).map_err(Failure::plugin)?;
     let period = run.plan.period_s;
     // Down since the state was saved, and at least past what the record already holds.
@@ -838,7 +896,7 @@ pub fn replay(
         )));
     }
     let Prepared { mut run, inputs } =
-        prepare(s.inputs.clone(), &Sources::recorded(&file), plugins)?;
+        prepare(s.inputs.clone(), &Sources::recorded(&file), plugins, None)?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     let tmp;
     let new_path = match out {
@@ -946,7 +1004,8 @@ pub fn summary(path: &Path, plugins: &loader::SearchPolicy) -> Result<String, Fa
         )
         .map_err(|e| e.to_string())?;
     let end = last.map_or(0, |t| t as u64 + 1);
-    let Prepared { mut run, .. } = prepare(s.inputs.clone(), &Sources::recorded(&file), plugins)?;
+    let Prepared { mut run, .. } =
+        prepare(s.inputs.clone(), &Sources::recorded(&file), plugins, None)?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     while !run.finished() && run.tick() < end {
         run.step_lockstep();

@@ -96,6 +96,10 @@ pub fn safety_stage(
     alarms.take_commands(tick, plan.period_s, due, log, &mut events);
     *safety = SafetyState::default();
     let faulted = plugin.health.faulted;
+    alarms.links = crate::tick::alarms::LinkHealth {
+        down: frame.0.links_down,
+        degraded: frame.0.links_degraded,
+    };
     alarms.update(
         tick,
         plan,

@@ -259,12 +259,13 @@ pub fn sample_sensors(
     }
     operator.apply_due(&plan.0, tick, &mut events);
     for (ch, mut h) in &mut sensors {
-        let (value, seq) = if ch.operator {
-            (operator.values[ch.index], operator.seq[ch.index])
+        let (value, seq, fresh) = if ch.operator {
+            (operator.values[ch.index], operator.seq[ch.index], true)
         } else {
-            (frame.0.values[ch.index], frame.0.seq)
+            let fresh = frame.0.not_fresh & (1 << ch.index) == 0;
+            (frame.0.values[ch.index], frame.0.seq, fresh)
         };
-        if seq != h.last_seq {
+        if seq != h.last_seq && fresh {
             h.last_seq = seq;
             h.fresh_tick = tick;
             let bits = value.to_bits();
