@@ -154,7 +154,12 @@ fn prepare(
 ) -> Result<Prepared, Failure> {
     let file = src.protocol;
     let input = |e: config::LoadError| Failure::input(e.to_string());
-    let loaded = config::load_str(&inputs.protocol_text, file).map_err(input)?;
+    let mut loaded = config::load_str(&inputs.protocol_text, file).map_err(input)?;
+    // The devices' links have alarms a commands file may name: known before it is read.
+    let profile = match devices {
+        Some(d) => Some(device_profile(d, &mut loaded.plan, &inputs)?),
+        None => None,
+    };
     let commands = match &inputs.commands {
         Some(text) => {
             config::load_commands_str(text, src.commands, &loaded.plan, inputs.duration_s)
@@ -170,10 +175,9 @@ fn prepare(
     };
     // The devices are checked before the plugin is even loaded: nothing is commanded on a rig
     // that is not there, or not as its profile says.
-    let mut loaded = loaded;
-    let modbus = match devices {
-        Some(d) => Some(connect_devices(d, &mut loaded.plan, &inputs)?),
-        None => None,
+    let modbus = match (devices, &profile) {
+        (Some(d), Some(p)) => Some(connect_devices(d, p)?),
+        _ => None,
     };
     let plugin = plugin::load(&loaded.plan, plugins)
         .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
@@ -248,13 +252,13 @@ fn prepare(
     Ok(Prepared { run, inputs })
 }
 
-/// Reads the device profile against the protocol, names the plan's device links after its
-/// devices, and connects to every device (refused with [`exit::DEVICES_UNREACHABLE`]).
-fn connect_devices(
+/// Reads the device profile against the protocol and names the plan's device links after its
+/// devices.
+fn device_profile(
     d: &DeviceArgs,
     plan: &mut perfuse_core::plan::Plan,
     inputs: &RunInputs,
-) -> Result<perfuse_hal_modbus::ModbusHal, Failure> {
+) -> Result<perfuse_hal_modbus::profile::Profile, Failure> {
     if !inputs.realtime {
         return Err(Failure::usage(
             "--hal modbus drives real devices: it needs --realtime",
@@ -268,7 +272,15 @@ fn connect_devices(
     let profile = perfuse_hal_modbus::profile::load(&d.profile, plan)
         .map_err(|e| Failure::input(e.to_string()))?;
     plan.links = profile.devices.iter().map(|d| d.id.clone()).collect();
-    perfuse_hal_modbus::ModbusHal::connect(&profile, d.endpoint.as_deref()).map_err(|e| Failure {
+    Ok(profile)
+}
+
+/// Connects to every device of the profile (refused with [`crate::exit::DEVICES_UNREACHABLE`]).
+fn connect_devices(
+    d: &DeviceArgs,
+    profile: &perfuse_hal_modbus::profile::Profile,
+) -> Result<perfuse_hal_modbus::ModbusHal, Failure> {
+    perfuse_hal_modbus::ModbusHal::connect(profile, d.endpoint.as_deref()).map_err(|e| Failure {
         status: crate::exit::DEVICES_UNREACHABLE,
         message: format!("{e}: not started, nothing was commanded"),
     })

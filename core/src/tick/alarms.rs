@@ -1046,8 +1046,14 @@ mod tests {
         p.links = vec!["pump_drive".into(), "thermometer".into()];
         assert_eq!(alarm_count(&p), alarm_ids(&p).len());
         let ids = alarm_ids(&p);
-        let lost = ids.iter().position(|i| i == "pump_drive_link_lost").unwrap();
-        let slow = ids.iter().position(|i| i == "thermometer_link_degraded").unwrap();
+        let lost = ids
+            .iter()
+            .position(|i| i == "pump_drive_link_lost")
+            .unwrap();
+        let slow = ids
+            .iter()
+            .position(|i| i == "thermometer_link_degraded")
+            .unwrap();
         let mut b = Bench::new(p);
         b.run(10, 50.0);
         assert!(!b.alarms.list[lost].active);
@@ -1061,7 +1067,10 @@ mod tests {
             degraded: 0b10,
         };
         b.tick(50.0, true, &[]);
-        assert!(!b.alarms.list[lost].active, "not latched: the link came back");
+        assert!(
+            !b.alarms.list[lost].active,
+            "not latched: the link came back"
+        );
         assert!(b.alarms.list[slow].active);
         assert_eq!(b.alarms.list[slow].priority, Priority::Medium);
     }
