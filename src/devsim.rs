@@ -18,6 +18,8 @@ pub struct DevsimArgs {
     pub seed: u64,
     pub scenario: Option<String>,
     pub faults: Vec<String>,
+    /// Devices that answer one request in four late.
+    pub slow: Vec<String>,
 }
 
 pub fn run(args: &DevsimArgs) -> Result<(), Failure> {
@@ -38,6 +40,11 @@ pub fn run(args: &DevsimArgs) -> Result<(), Failure> {
         })?;
     let mut devsim =
         DevSim::new(profile, Box::new(sim), loaded.plan.period_s).map_err(Failure::input)?;
+    for id in &args.slow {
+        devsim
+            .slow_device(id)
+            .map_err(|e| Failure::input(format!("--slow {id}: {e}")))?;
+    }
     let listener = std::net::TcpListener::bind(&args.listen)
         .map_err(|e| Failure::input(format!("--listen {}: {e}", args.listen)))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;

@@ -151,6 +151,10 @@ struct DevsimCmd {
     /// Inject a fault, KIND@TIME from the devsim's start (as `perfuse run --fault`); repeatable.
     #[arg(long = "fault")]
     faults: Vec<String>,
+    /// Make this device of the profile answer one request in four late (three times its
+    /// timeout): an overloaded device, to rehearse slow answers; repeatable.
+    #[arg(long, value_name = "DEVICE")]
+    slow: Vec<String>,
 }
 
 /// `perfuse sweep`'s arguments.
@@ -393,6 +397,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 seed,
                 scenario,
                 faults,
+                slow,
             } = *cmd;
             done(perfuse::devsim::run(&perfuse::devsim::DevsimArgs {
                 file,
@@ -401,6 +406,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 seed,
                 scenario,
                 faults,
+                slow,
             }))
         }
         Command::Replay {

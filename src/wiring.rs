@@ -124,6 +124,8 @@ fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
 struct Prepared {
     run: Run,
     inputs: RunInputs,
+    /// The device links' counters of a `--hal modbus` run, told on stderr at its end.
+    links: Vec<(String, Arc<perfuse_hal_modbus::link::LinkStats>)>,
 }
 
 /// The names diagnostics give the protocol, labs and commands files.
@@ -213,6 +215,7 @@ fn prepare(
         .map(|s| Organ::draw(&loaded.file, inputs.scenario.as_deref(), s))
         .transpose()
         .map_err(simulator_error)?;
+    let links = modbus.as_ref().map(|m| m.stats()).unwrap_or_default();
     let hal: Box<dyn perfuse_core::hal::Hal> = match modbus {
         Some(m) => Box::new(m),
         None => Box::new(
@@ -249,7 +252,7 @@ fn prepare(
     };
     run.enter_operator_input(labs, commands);
     run.initialize()?;
-    Ok(Prepared { run, inputs })
+    Ok(Prepared { run, inputs, links })
 }
 
 /// Reads the device profile against the protocol and names the plan's device links after its
@@ -592,6 +595,7 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
     let Prepared {
         mut run,
         mut inputs,
+        links,
     } = prepare(inputs, &sources, &args.plugins, args.devices.as_ref())?;
     let period = run.plan.period_s;
     inputs.sample_every_ticks = sample_every(period, args.record_hz)?;
@@ -630,7 +634,31 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         signals::survive_hangup()?;
         outputs.console = Some(start_console(&mut run, setup, args.speed)?);
     }
-    drive_monitored(run, outputs, &stop, args)
+    let ended = drive_monitored(run, outputs, &stop, args);
+    for (device, stats) in &links {
+        eprintln!("{}", link_line(device, stats));
+    }
+    ended
+}
+
+/// One device link's counters: requests, failures, reconnections and round trips.
+fn link_line(device: &str, s: &perfuse_hal_modbus::link::LinkStats) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let q = |p| {
+        s.rtt_quantile_us(p)
+            .map_or("-".to_string(), |us| us.to_string())
+    };
+    format!(
+        "device `{device}`: {} requests, {} timeouts, {} exceptions, {} corrupted, {} reconnections; round trip p50 {} us, p99 {} us, max {} us",
+        s.requests.load(Relaxed),
+        s.timeouts.load(Relaxed),
+        s.exceptions.load(Relaxed),
+        s.corrupt.load(Relaxed),
+        s.reconnects.load(Relaxed),
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    )
 }
 
 /// Waits for the console to show the end and restore the terminal, at most [`CONSOLE_GRACE`]:
@@ -778,7 +806,9 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         )));
     };
     drop(conn);
-    let Prepared { mut run, inputs } = prepare(
+    let Prepared {
+        mut run, inputs, ..
+    } = prepare(
         s.inputs.clone(),
         &Sources::recorded(&file),
         &args.plugins,
@@ -857,7 +887,9 @@ fn resume_realtime(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
-    let Prepared { mut run, inputs } = prepare(
+    let Prepared {
+        mut run, inputs, ..
+    } = prepare(
         s.inputs.clone(),
         &Sources::recorded(file),
         &args.plugins,
@@ -907,8 +939,9 @@ pub fn replay(
             path.display()
         )));
     }
-    let Prepared { mut run, inputs } =
-        prepare(s.inputs.clone(), &Sources::recorded(&file), plugins, None)?;
+    let Prepared {
+        mut run, inputs, ..
+    } = prepare(s.inputs.clone(), &Sources::recorded(&file), plugins, None)?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     let tmp;
     let new_path = match out {

@@ -475,3 +475,66 @@ fn a_profile_is_checked_against_its_protocol_with_every_problem_located() {
     assert!(err.contains("a mapping for sensor `bubble`"), "{err}");
     assert!(err.contains("6 problem(s)"), "{err}");
 }
+
+#[test]
+fn a_device_that_answers_late_persistently_is_alarmed_degraded_and_its_timeouts_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = protocol("kidney-hmp.ron");
+    let prof = profile("kidney-hmp.ron");
+    // One request in four of the flow meter comes three timeouts late.
+    let args = [
+        "devsim".to_string(),
+        file.display().to_string(),
+        "--profile".into(),
+        prof.display().to_string(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--slow".into(),
+        "flow_meter".into(),
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_perfuse"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = collect(child.stdout.take().unwrap());
+    let (_, line) = wait_line(&out, "listening on ", Duration::from_secs(20)).unwrap();
+    let slow = Devsim {
+        child,
+        addr: line.trim_start_matches("listening on ").trim().to_string(),
+        stderr: Arc::default(),
+    };
+    let path = dir.path().join("s.json");
+    let out = controller(&file, &prof, &slow.addr, "8s", &path, &[])
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = read_summary(&path);
+    let a = alarm(&s, "flow_meter_link_degraded").unwrap_or_else(|| panic!("{}", s["alarms"]));
+    assert_eq!(a["priority"], "medium");
+    // Late, not lost: every other answer comes.
+    assert!(
+        alarm(&s, "flow_meter_link_lost").is_none(),
+        "{}",
+        s["alarms"]
+    );
+    assert!(
+        alarm(&s, "pressure_monitor_link_degraded").is_none(),
+        "{}",
+        s["alarms"]
+    );
+    // The timeouts are counted in the run's last words about its devices.
+    let err = stderr(&out);
+    let counted = err
+        .lines()
+        .find(|l| l.starts_with("device `flow_meter`"))
+        .unwrap_or_else(|| panic!("{err}"));
+    let timeouts: u64 = counted
+        .split(", ")
+        .find_map(|p| p.strip_suffix(" timeouts"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{counted}"));
+    // 8 s of 100 requests per second, one in four late.
+    assert!(timeouts > 50, "{counted}");
+}

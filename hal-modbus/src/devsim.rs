@@ -47,7 +47,18 @@ pub struct DevSim {
     hal: Box<dyn Hal>,
     period_s: f64,
     shared: Arc<Mutex<Shared>>,
+    slow: Option<Slow>,
 }
+
+/// A device that answers one request in [`SLOW_EVERY`] late: overloaded, or on a poor line.
+#[derive(Debug, Clone, Copy)]
+struct Slow {
+    unit: u8,
+    late_by: Duration,
+}
+
+/// One request in this many of a slow device is answered late.
+pub const SLOW_EVERY: u64 = 4;
 
 impl DevSim {
     /// Serves `hal` (the simulator) as `profile`'s devices, stepping it every `period_s`. All
@@ -82,7 +93,23 @@ impl DevSim {
             hal,
             period_s,
             shared: Arc::new(Mutex::new(shared)),
+            slow: None,
         })
+    }
+
+    /// Makes device `id` answer one request in [`SLOW_EVERY`] three times its timeout late.
+    pub fn slow_device(&mut self, id: &str) -> Result<(), String> {
+        let d = self
+            .profile
+            .devices
+            .iter()
+            .find(|d| d.id == id)
+            .ok_or_else(|| format!("no device `{id}` in the profile"))?;
+        self.slow = Some(Slow {
+            unit: d.unit,
+            late_by: d.timeout * 3,
+        });
+        Ok(())
     }
 
     /// Accepts clients on `listener` on threads of their own, until the process ends.
@@ -104,6 +131,7 @@ impl DevSim {
             })
             .collect();
         let shared = self.shared.clone();
+        let slow = self.slow;
         std::thread::Builder::new()
             .name("devsim-accept".into())
             .spawn(move || {
@@ -112,7 +140,7 @@ impl DevSim {
                     let actuators = actuators.clone();
                     let _ = std::thread::Builder::new()
                         .name("devsim-client".into())
-                        .spawn(move || client(stream, framing, &shared, &actuators));
+                        .spawn(move || client(stream, framing, &shared, &actuators, slow));
                 }
             })?;
         Ok(())
@@ -223,7 +251,9 @@ fn client(
     framing: Framing,
     shared: &Mutex<Shared>,
     actuators: &[(usize, u16, usize)],
+    slow: Option<Slow>,
 ) {
+    let mut asked_slow: u64 = 0;
     let _ = s.set_nodelay(true);
     let p = proto(framing);
     let mut buf = Vec::with_capacity(256);
@@ -234,6 +264,14 @@ fn client(
         }
         let unit_at = if p == ModbusProto::TcpUdp { 6 } else { 0 };
         let unit = buf[unit_at];
+        if let Some(slow) = slow
+            && slow.unit == unit
+        {
+            asked_slow += 1;
+            if asked_slow.is_multiple_of(SLOW_EVERY) {
+                std::thread::sleep(slow.late_by);
+            }
+        }
         let mut sh = shared.lock().unwrap_or_else(|e| e.into_inner());
         let Some(di) = sh.units.iter().position(|(u, _)| *u == unit) else {
             // No such device on this line: nobody answers.

@@ -77,10 +77,8 @@ impl ModbusHal {
                 endpoint: ep.clone(),
                 reason,
             };
-            let mut s = link::connect(&ep, d.timeout.max(Duration::from_millis(500)))
-                .map_err(|e| fail(e.to_string()))?;
-            // The first answers may be slow (a device waking up): a generous timeout here only.
-            s.set_read_timeout(Some(Duration::from_secs(1)))
+            // The first answers may be slow (a device waking up): generous timeouts here only.
+            let mut s = link::connect(&ep, Duration::from_millis(500), Duration::from_secs(1))
                 .map_err(|e| fail(e.to_string()))?;
             let mut x = wire::Exchange::new(d.unit, d.framing);
             let regs = d

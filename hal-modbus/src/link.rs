@@ -101,15 +101,16 @@ impl LinkStats {
     }
 }
 
-/// Opens a connection to `endpoint` within `timeout`, ready for requests.
-pub fn connect(endpoint: &str, timeout: Duration) -> std::io::Result<TcpStream> {
+/// Opens a connection to `endpoint` within `connect`, ready for requests answered within
+/// `answer`.
+pub fn connect(endpoint: &str, connect: Duration, answer: Duration) -> std::io::Result<TcpStream> {
     let mut last = None;
     for addr in endpoint.to_socket_addrs()? {
-        match TcpStream::connect_timeout(&addr, timeout) {
+        match TcpStream::connect_timeout(&addr, connect) {
             Ok(s) => {
                 s.set_nodelay(true)?;
-                s.set_read_timeout(Some(timeout))?;
-                s.set_write_timeout(Some(timeout))?;
+                s.set_read_timeout(Some(answer))?;
+                s.set_write_timeout(Some(answer))?;
                 return Ok(s);
             }
             Err(e) => last = Some(e),
@@ -138,8 +139,10 @@ impl Link {
             ..Report::default()
         };
         let mut command: Option<[f64; MAX_ACTUATORS]> = None;
-        let mut next_poll_s = vec![Instant::now(); dev.sensors.len()];
-        let mut next_poll_a = vec![Instant::now(); dev.actuators.len()];
+        // Each channel is polled every so many of the device's cycles.
+        let every = |poll: Duration| (poll.as_nanos() / dev.cycle.as_nanos().max(1)).max(1) as u32;
+        let every_s: Vec<u32> = dev.sensors.iter().map(|c| every(c.poll)).collect();
+        let every_a: Vec<u32> = dev.actuators.iter().map(|a| every(a.poll)).collect();
         let mut backoff = BACKOFF_FIRST;
         let mut retry_at = Instant::now();
         let mut silent_cycles = 0;
@@ -157,7 +160,9 @@ impl Link {
             }
             let now = Instant::now();
             if self.stream.is_none() && now >= retry_at {
-                match connect(&self.endpoint, dev.timeout.max(Duration::from_millis(50))) {
+                // A connection takes longer than an answer: a few round trips.
+                let within = dev.timeout.max(Duration::from_millis(50));
+                match connect(&self.endpoint, within, dev.timeout) {
                     Ok(s) => {
                         self.stream = Some(s);
                         self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
@@ -201,7 +206,7 @@ impl Link {
                     }
                 }
                 for (k, ch) in dev.sensors.iter().enumerate() {
-                    if failure.is_some() || now < next_poll_s[k] {
+                    if failure.is_some() || !n.is_multiple_of(every_s[k]) {
                         continue;
                     }
                     let words = ch.enc.ty.words();
@@ -215,12 +220,11 @@ impl Link {
                         }
                     };
                     answered = true;
-                    next_poll_s[k] = now + ch.poll;
                     report.values[ch.index] = value;
                     report.read_at[ch.index] = Some(Instant::now());
                 }
                 for (k, a) in dev.actuators.iter().enumerate() {
-                    if failure.is_some() || now < next_poll_a[k] {
+                    if failure.is_some() || !n.is_multiple_of(every_a[k]) {
                         continue;
                     }
                     let words = a.enc.ty.words();
@@ -234,7 +238,6 @@ impl Link {
                         }
                     };
                     answered = true;
-                    next_poll_a[k] = now + a.poll;
                     report.delivered[a.index] = value;
                     report.delivered_at[a.index] = Some(Instant::now());
                 }
