@@ -20,6 +20,8 @@ pub struct DevsimArgs {
     pub faults: Vec<String>,
     /// Devices that answer one request in four late.
     pub slow: Vec<String>,
+    /// Devices that garble one answer in ten (RTU framing).
+    pub corrupt: Vec<String>,
 }
 
 pub fn run(args: &DevsimArgs) -> Result<(), Failure> {
@@ -44,6 +46,11 @@ pub fn run(args: &DevsimArgs) -> Result<(), Failure> {
         devsim
             .slow_device(id)
             .map_err(|e| Failure::input(format!("--slow {id}: {e}")))?;
+    }
+    for id in &args.corrupt {
+        devsim
+            .corrupt_device(id)
+            .map_err(|e| Failure::input(format!("--corrupt {id}: {e}")))?;
     }
     let listener = std::net::TcpListener::bind(&args.listen)
         .map_err(|e| Failure::input(format!("--listen {}: {e}", args.listen)))?;

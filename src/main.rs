@@ -155,6 +155,10 @@ struct DevsimCmd {
     /// timeout): an overloaded device, to rehearse slow answers; repeatable.
     #[arg(long, value_name = "DEVICE")]
     slow: Vec<String>,
+    /// Make this device garble one answer in ten (a bit flipped), to rehearse a noisy serial
+    /// line; its profile must use RTU framing, whose CRC tells; repeatable.
+    #[arg(long, value_name = "DEVICE")]
+    corrupt: Vec<String>,
 }
 
 /// `perfuse sweep`'s arguments.
@@ -398,6 +402,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 scenario,
                 faults,
                 slow,
+                corrupt,
             } = *cmd;
             done(perfuse::devsim::run(&perfuse::devsim::DevsimArgs {
                 file,
@@ -407,6 +412,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 scenario,
                 faults,
                 slow,
+                corrupt,
             }))
         }
         Command::Replay {

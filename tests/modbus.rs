@@ -52,7 +52,8 @@ struct Devsim {
 }
 
 impl Devsim {
-    fn start(protocol: &Path, profile: &Path, listen: &str, faults: &[&str]) -> Devsim {
+    /// `extra`: more of devsim's options (`--fault`, `--slow`, `--corrupt`).
+    fn start(protocol: &Path, profile: &Path, listen: &str, extra: &[&str]) -> Devsim {
         let mut args = vec![
             "devsim".to_string(),
             protocol.display().to_string(),
@@ -61,10 +62,7 @@ impl Devsim {
             "--listen".into(),
             listen.into(),
         ];
-        for f in faults {
-            args.push("--fault".into());
-            args.push(f.to_string());
-        }
+        args.extend(extra.iter().map(|a| a.to_string()));
         let mut child = Command::new(env!("CARGO_BIN_EXE_perfuse"))
             .args(&args)
             .stdout(Stdio::piped())
@@ -387,7 +385,7 @@ fn an_exception_answer_makes_the_reading_invalid_under_the_sensor_rules() {
         &file,
         &prof,
         "127.0.0.1:0",
-        &["channel-loss:arterial_pressure@3s"],
+        &["--fault", "channel-loss:arterial_pressure@3s"],
     );
     let path = dir.path().join("s.json");
     let out = controller(&file, &prof, &devsim.addr, "8s", &path, &[])
@@ -482,29 +480,7 @@ fn a_device_that_answers_late_persistently_is_alarmed_degraded_and_its_timeouts_
     let file = protocol("kidney-hmp.ron");
     let prof = profile("kidney-hmp.ron");
     // One request in four of the flow meter comes three timeouts late.
-    let args = [
-        "devsim".to_string(),
-        file.display().to_string(),
-        "--profile".into(),
-        prof.display().to_string(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--slow".into(),
-        "flow_meter".into(),
-    ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_perfuse"))
-        .args(&args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = collect(child.stdout.take().unwrap());
-    let (_, line) = wait_line(&out, "listening on ", Duration::from_secs(20)).unwrap();
-    let slow = Devsim {
-        child,
-        addr: line.trim_start_matches("listening on ").trim().to_string(),
-        stderr: Arc::default(),
-    };
+    let slow = Devsim::start(&file, &prof, "127.0.0.1:0", &["--slow", "flow_meter"]);
     let path = dir.path().join("s.json");
     let out = controller(&file, &prof, &slow.addr, "8s", &path, &[])
         .wait_with_output()
@@ -525,16 +501,62 @@ fn a_device_that_answers_late_persistently_is_alarmed_degraded_and_its_timeouts_
         s["alarms"]
     );
     // The timeouts are counted in the run's last words about its devices.
-    let err = stderr(&out);
-    let counted = err
-        .lines()
-        .find(|l| l.starts_with("device `flow_meter`"))
-        .unwrap_or_else(|| panic!("{err}"));
-    let timeouts: u64 = counted
-        .split(", ")
-        .find_map(|p| p.strip_suffix(" timeouts"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{counted}"));
+    let timeouts = counted(&stderr(&out), "flow_meter", "timeouts");
     // 8 s of 100 requests per second, one in four late.
-    assert!(timeouts > 50, "{counted}");
+    assert!(timeouts > 50, "{}", stderr(&out));
+}
+
+/// Link counter `what` of `device` from the run's last words on stderr.
+fn counted(err: &str, device: &str, what: &str) -> u64 {
+    let line = err
+        .lines()
+        .find(|l| l.starts_with(&format!("device `{device}`")))
+        .unwrap_or_else(|| panic!("{err}"));
+    line.split(&[',', ';'][..])
+        .find_map(|p| p.trim().strip_suffix(what))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {what} in {line}"))
+}
+
+#[test]
+fn rtu_frames_work_across_processes_and_a_garbled_one_is_caught_by_its_crc() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = protocol("kidney-hmp.ron");
+    let original = std::fs::read_to_string(profile("kidney-hmp.ron")).unwrap();
+    let text = original.replace("framing: Tcp", "framing: Rtu");
+    assert_ne!(text, original);
+    let prof = dir.path().join("rtu.ron");
+    std::fs::write(&prof, text).unwrap();
+    let devsim = Devsim::start(&file, &prof, "127.0.0.1:0", &["--corrupt", "flow_meter"]);
+    let path = dir.path().join("s.json");
+    let out = controller(&file, &prof, &devsim.addr, "6s", &path, &[])
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = read_summary(&path);
+    let err = stderr(&out);
+    // One answer in ten garbled, each caught by its CRC and the link started afresh.
+    let corrupted = counted(&err, "flow_meter", "corrupted");
+    assert!(corrupted > 20, "{err}");
+    assert_eq!(counted(&err, "pressure_monitor", "corrupted"), 0, "{err}");
+    let a = alarm(&s, "flow_meter_link_degraded").unwrap_or_else(|| panic!("{}", s["alarms"]));
+    assert_eq!(a["priority"], "medium");
+    for id in [
+        "pressure_monitor",
+        "flow_meter",
+        "thermometer",
+        "pump_drive",
+    ] {
+        assert!(
+            alarm(&s, &format!("{id}_link_lost")).is_none(),
+            "{}",
+            s["alarms"]
+        );
+    }
+    // The RTU devices were driven: the pressure follows the soft start.
+    assert!(
+        f(&s["channels"]["systolic_pressure"]["max"]) > 3.0,
+        "{}",
+        s["channels"]
+    );
 }

@@ -47,18 +47,22 @@ pub struct DevSim {
     hal: Box<dyn Hal>,
     period_s: f64,
     shared: Arc<Mutex<Shared>>,
-    slow: Option<Slow>,
+    faulty: Faulty,
 }
 
-/// A device that answers one request in [`SLOW_EVERY`] late: overloaded, or on a poor line.
-#[derive(Debug, Clone, Copy)]
-struct Slow {
-    unit: u8,
-    late_by: Duration,
+/// Devices that misbehave on the wire, to rehearse what a real line does.
+#[derive(Debug, Clone, Copy, Default)]
+struct Faulty {
+    /// A device that answers one request in [`SLOW_EVERY`] late (overloaded), and by how much.
+    slow: Option<(u8, Duration)>,
+    /// A device one of whose answers in [`CORRUPT_EVERY`] has a bit flipped (a noisy line).
+    corrupt: Option<u8>,
 }
 
 /// One request in this many of a slow device is answered late.
 pub const SLOW_EVERY: u64 = 4;
+/// One answer in this many of a corrupting device is garbled.
+pub const CORRUPT_EVERY: u64 = 10;
 
 impl DevSim {
     /// Serves `hal` (the simulator) as `profile`'s devices, stepping it every `period_s`. All
@@ -93,22 +97,37 @@ impl DevSim {
             hal,
             period_s,
             shared: Arc::new(Mutex::new(shared)),
-            slow: None,
+            faulty: Faulty::default(),
         })
+    }
+
+    fn unit_of(&self, id: &str) -> Result<&Device, String> {
+        self.profile
+            .devices
+            .iter()
+            .find(|d| d.id == id)
+            .ok_or_else(|| format!("no device `{id}` in the profile"))
     }
 
     /// Makes device `id` answer one request in [`SLOW_EVERY`] three times its timeout late.
     pub fn slow_device(&mut self, id: &str) -> Result<(), String> {
-        let d = self
-            .profile
-            .devices
-            .iter()
-            .find(|d| d.id == id)
-            .ok_or_else(|| format!("no device `{id}` in the profile"))?;
-        self.slow = Some(Slow {
-            unit: d.unit,
-            late_by: d.timeout * 3,
-        });
+        let d = self.unit_of(id)?;
+        self.faulty.slow = Some((d.unit, d.timeout * 3));
+        Ok(())
+    }
+
+    /// Makes device `id` garble one answer in [`CORRUPT_EVERY`] (one bit flipped): only RTU
+    /// frames carry a checksum that tells.
+    pub fn corrupt_device(&mut self, id: &str) -> Result<(), String> {
+        let d = self.unit_of(id)?;
+        if d.framing != Framing::Rtu {
+            return Err(format!(
+                "device `{id}` uses {:?} framing, whose frames carry no checksum: a garbled \
+                 answer would go unnoticed (TCP itself checks the bytes)",
+                d.framing
+            ));
+        }
+        self.faulty.corrupt = Some(d.unit);
         Ok(())
     }
 
@@ -131,7 +150,7 @@ impl DevSim {
             })
             .collect();
         let shared = self.shared.clone();
-        let slow = self.slow;
+        let faulty = self.faulty;
         std::thread::Builder::new()
             .name("devsim-accept".into())
             .spawn(move || {
@@ -140,7 +159,7 @@ impl DevSim {
                     let actuators = actuators.clone();
                     let _ = std::thread::Builder::new()
                         .name("devsim-client".into())
-                        .spawn(move || client(stream, framing, &shared, &actuators, slow));
+                        .spawn(move || client(stream, framing, &shared, &actuators, faulty));
                 }
             })?;
         Ok(())
@@ -251,9 +270,9 @@ fn client(
     framing: Framing,
     shared: &Mutex<Shared>,
     actuators: &[(usize, u16, usize)],
-    slow: Option<Slow>,
+    faulty: Faulty,
 ) {
-    let mut asked_slow: u64 = 0;
+    let mut asked: u64 = 0;
     let _ = s.set_nodelay(true);
     let p = proto(framing);
     let mut buf = Vec::with_capacity(256);
@@ -264,14 +283,17 @@ fn client(
         }
         let unit_at = if p == ModbusProto::TcpUdp { 6 } else { 0 };
         let unit = buf[unit_at];
-        if let Some(slow) = slow
-            && slow.unit == unit
-        {
-            asked_slow += 1;
-            if asked_slow.is_multiple_of(SLOW_EVERY) {
-                std::thread::sleep(slow.late_by);
-            }
+        let misbehaves = faulty.slow.map(|s| s.0) == Some(unit) || faulty.corrupt == Some(unit);
+        if misbehaves {
+            asked += 1;
         }
+        if let Some((u, late_by)) = faulty.slow
+            && u == unit
+            && asked.is_multiple_of(SLOW_EVERY)
+        {
+            std::thread::sleep(late_by);
+        }
+        let garble = faulty.corrupt == Some(unit) && asked.is_multiple_of(CORRUPT_EVERY);
         let mut sh = shared.lock().unwrap_or_else(|e| e.into_inner());
         let Some(di) = sh.units.iter().position(|(u, _)| *u == unit) else {
             // No such device on this line: nobody answers.
@@ -314,6 +336,9 @@ fn client(
                 return;
             }
             drop(sh);
+            if garble && let Some(b) = response.get_mut(3) {
+                *b ^= 0x10;
+            }
             if s.write_all(&response).is_err() {
                 return;
             }
