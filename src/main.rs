@@ -352,6 +352,11 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 profile,
                 devices,
             } = *cmd;
+            if hal == HalKind::Sim && (profile.is_some() || devices.is_some()) {
+                return Err(Failure::usage(
+                    "--profile and --devices name real devices: give them with --hal modbus",
+                ));
+            }
             if list_scenarios && let Some(file) = &file {
                 return scenarios(file).map(|()| exit::OK);
             }
