@@ -17,6 +17,9 @@ pub const INVALID_INPUT: u8 = 3;
 pub const PLUGIN_REFUSED: u8 = 4;
 /// `perfuse replay`: the replayed run differs from its record (the first difference is printed).
 pub const REPLAY_DIFFERS: u8 = 5;
+/// `perfuse run --hal modbus`: a device of the profile did not answer at start; nothing was
+/// commanded.
+pub const DEVICES_UNREACHABLE: u8 = 6;
 // 130 and 143 (128 + SIGINT, 128 + SIGTERM): a run ended by a signal (`wiring::Ended`).
 
 /// Why a command failed: the message for stderr and the exit status.

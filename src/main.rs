@@ -109,6 +109,55 @@ struct RunCmd {
     /// perfuse (its sha256 is still recorded).
     #[arg(long)]
     allow_untrusted: bool,
+    /// The devices: the built-in simulator, or real devices over Modbus as --profile maps them
+    /// (needs --realtime).
+    #[arg(long, value_enum, default_value_t = HalKind::Sim, conflicts_with = "resume")]
+    hal: HalKind,
+    /// The device profile (RON) of a --hal modbus run.
+    #[arg(long, required_if_eq("hal", "modbus"))]
+    profile: Option<PathBuf>,
+    /// Reach every device at this HOST:PORT instead of its profile's endpoint (a devsim
+    /// rehearsal).
+    #[arg(long, value_name = "HOST:PORT", requires = "profile")]
+    devices: Option<String>,
+}
+
+/// Where a run's devices are.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum HalKind {
+    Sim,
+    Modbus,
+}
+
+/// `perfuse devsim`'s arguments.
+#[derive(clap::Args)]
+struct DevsimCmd {
+    /// The protocol file (RON).
+    file: PathBuf,
+    /// The device profile (RON) whose devices are served.
+    #[arg(long)]
+    profile: PathBuf,
+    /// Address to serve the devices at, e.g. 127.0.0.1:5020 (port 0: any free port; the
+    /// address is printed).
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: String,
+    /// Simulator seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Simulator scenario the protocol declares.
+    #[arg(long)]
+    scenario: Option<String>,
+    /// Inject a fault, KIND@TIME from the devsim's start (as `perfuse run --fault`); repeatable.
+    #[arg(long = "fault")]
+    faults: Vec<String>,
+    /// Make this device of the profile answer one request in four late (three times its
+    /// timeout): an overloaded device, to rehearse slow answers; repeatable.
+    #[arg(long, value_name = "DEVICE")]
+    slow: Vec<String>,
+    /// Make this device garble one answer in ten (a bit flipped), to rehearse a noisy serial
+    /// line; its profile must use RTU framing, whose CRC tells; repeatable.
+    #[arg(long, value_name = "DEVICE")]
+    corrupt: Vec<String>,
 }
 
 /// `perfuse sweep`'s arguments.
@@ -181,8 +230,11 @@ enum New {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run a protocol on the simulator.
+    /// Run a protocol on the simulator, or on real devices (--hal modbus).
     Run(Box<RunCmd>),
+    /// Serve the simulator as the Modbus devices of a profile, in real time, until stopped: a
+    /// rehearsal rig for `perfuse run --hal modbus`.
+    Devsim(Box<DevsimCmd>),
     /// Validate protocol files and their plugins; every problem is reported.
     Check {
         files: Vec<PathBuf>,
@@ -322,7 +374,15 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 console,
                 speed,
                 allow_untrusted,
+                hal,
+                profile,
+                devices,
             } = *cmd;
+            if hal == HalKind::Sim && (profile.is_some() || devices.is_some()) {
+                return Err(Failure::usage(
+                    "--profile and --devices name real devices: give them with --hal modbus",
+                ));
+            }
             if list_scenarios && let Some(file) = &file {
                 return scenarios(file).map(|()| exit::OK);
             }
@@ -350,12 +410,41 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 monitor_bind_any: monitor.monitor_bind_any,
                 console,
                 speed,
+                devices: match (hal, profile) {
+                    (HalKind::Modbus, Some(profile)) => Some(wiring::DeviceArgs {
+                        profile,
+                        endpoint: devices,
+                    }),
+                    _ => None,
+                },
             };
             let ended = match &resume {
                 Some(path) => wiring::resume(path, &args)?,
                 None => wiring::run(&args)?,
             };
             Ok(ended.exit_code())
+        }
+        Command::Devsim(cmd) => {
+            let DevsimCmd {
+                file,
+                profile,
+                listen,
+                seed,
+                scenario,
+                faults,
+                slow,
+                corrupt,
+            } = *cmd;
+            done(perfuse::devsim::run(&perfuse::devsim::DevsimArgs {
+                file,
+                profile,
+                listen,
+                seed,
+                scenario,
+                faults,
+                slow,
+                corrupt,
+            }))
         }
         Command::Replay {
             record,

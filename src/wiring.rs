@@ -68,6 +68,17 @@ pub struct RunArgs {
     pub console: bool,
     /// Lockstep paced to this many simulated seconds per wall second.
     pub speed: Option<f64>,
+    /// Real devices over Modbus instead of the simulator (`--hal modbus`).
+    pub devices: Option<DeviceArgs>,
+}
+
+/// Where the devices of a `--hal modbus` run are.
+#[derive(Debug, Clone)]
+pub struct DeviceArgs {
+    /// The device profile (`--profile`).
+    pub profile: PathBuf,
+    /// Every device at this `host:port` instead of its profile's endpoint (`--devices`).
+    pub endpoint: Option<String>,
 }
 
 /// How a run ended, for the exit status: 0, or 130 / 143 after SIGINT / SIGTERM.
@@ -113,6 +124,8 @@ fn read_text(path: &Path, what: &str) -> Result<String, Failure> {
 struct Prepared {
     run: Run,
     inputs: RunInputs,
+    /// The device links' counters of a `--hal modbus` run, told on stderr at its end.
+    links: Vec<(String, Arc<perfuse_hal_modbus::link::LinkStats>)>,
 }
 
 /// The names diagnostics give the protocol, labs and commands files.
@@ -139,10 +152,16 @@ fn prepare(
     inputs: RunInputs,
     src: &Sources<'_>,
     plugins: &loader::SearchPolicy,
+    devices: Option<&DeviceArgs>,
 ) -> Result<Prepared, Failure> {
     let file = src.protocol;
     let input = |e: config::LoadError| Failure::input(e.to_string());
-    let loaded = config::load_str(&inputs.protocol_text, file).map_err(input)?;
+    let mut loaded = config::load_str(&inputs.protocol_text, file).map_err(input)?;
+    // The devices' links have alarms a commands file may name: known before it is read.
+    let profile = match devices {
+        Some(d) => Some(device_profile(d, &mut loaded.plan, &inputs)?),
+        None => None,
+    };
     let commands = match &inputs.commands {
         Some(text) => {
             config::load_commands_str(text, src.commands, &loaded.plan, inputs.duration_s)
@@ -155,6 +174,12 @@ fn prepare(
     let labs = match &inputs.labs {
         Some(text) => config::load_labs_str(text, src.labs, &loaded.plan, end_s).map_err(input)?,
         None => Vec::new(),
+    };
+    // The devices are checked before the plugin is even loaded: nothing is commanded on a rig
+    // that is not there, or not as its profile says.
+    let modbus = match (devices, &profile) {
+        (Some(d), Some(p)) => Some(connect_devices(d, p)?),
+        _ => None,
     };
     let plugin = plugin::load(&loaded.plan, plugins)
         .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
@@ -190,14 +215,20 @@ fn prepare(
         .map(|s| Organ::draw(&loaded.file, inputs.scenario.as_deref(), s))
         .transpose()
         .map_err(simulator_error)?;
-    let sim = SimHal::with_organ(
-        &loaded.file,
-        inputs.scenario.as_deref(),
-        organ.as_ref(),
-        inputs.seed,
-        &faults,
-    )
-    .map_err(simulator_error)?;
+    let links = modbus.as_ref().map(|m| m.stats()).unwrap_or_default();
+    let hal: Box<dyn perfuse_core::hal::Hal> = match modbus {
+        Some(m) => Box::new(m),
+        None => Box::new(
+            SimHal::with_organ(
+                &loaded.file,
+                inputs.scenario.as_deref(),
+                organ.as_ref(),
+                inputs.seed,
+                &faults,
+            )
+            .map_err(simulator_error)?,
+        ),
+    };
     let scenario = inputs
         .scenario
         .clone()
@@ -213,15 +244,49 @@ fn prepare(
     };
     let plan = Arc::new(loaded.plan);
     let mut run = if inputs.realtime {
-        let (channels, _hal_thread) = realtime::spawn_hal(Box::new(sim), plan.period_s)
+        let (channels, _hal_thread) = realtime::spawn_hal(hal, plan.period_s)
             .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
         Run::new(plan, HalPort::Threaded(channels), plugin, &opts)
     } else {
-        Run::direct(plan, Box::new(sim), plugin, &opts)
+        Run::direct(plan, hal, plugin, &opts)
     };
     run.enter_operator_input(labs, commands);
     run.initialize()?;
-    Ok(Prepared { run, inputs })
+    Ok(Prepared { run, inputs, links })
+}
+
+/// Reads the device profile against the protocol and names the plan's device links after its
+/// devices.
+fn device_profile(
+    d: &DeviceArgs,
+    plan: &mut perfuse_core::plan::Plan,
+    inputs: &RunInputs,
+) -> Result<perfuse_hal_modbus::profile::Profile, Failure> {
+    if !inputs.realtime {
+        return Err(Failure::usage(
+            "--hal modbus drives real devices: it needs --realtime",
+        ));
+    }
+    if !inputs.faults.is_empty() {
+        return Err(Failure::usage(
+            "--fault injects into the simulator: give it to `perfuse devsim`, not to a --hal modbus run",
+        ));
+    }
+    let profile = perfuse_hal_modbus::profile::load(&d.profile, plan)
+        .map_err(|e| Failure::input(e.to_string()))?;
+    plan.links = profile.devices.iter().map(|d| d.id.clone()).collect();
+    Ok(profile)
+}
+
+/// Connects to every device of the profile (refused with [`crate::exit::DEVICES_UNREACHABLE`]).
+fn connect_devices(
+    d: &DeviceArgs,
+    profile: &perfuse_hal_modbus::profile::Profile,
+) -> Result<perfuse_hal_modbus::ModbusHal, Failure> {
+    perfuse_hal_modbus::ModbusHal::connect(profile, d.endpoint.as_deref()).map_err(|e| Failure {
+        status: crate::exit::DEVICES_UNREACHABLE,
+        message: format!("{e}: not started, nothing was commanded"),
+    })
 }
 
 /// Ticks between samples for a rate in Hz, refused beyond the tick rate.
@@ -536,7 +601,8 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
     let Prepared {
         mut run,
         mut inputs,
-    } = prepare(inputs, &sources, &args.plugins)?;
+        links,
+    } = prepare(inputs, &sources, &args.plugins, args.devices.as_ref())?;
     let period = run.plan.period_s;
     inputs.sample_every_ticks = sample_every(period, args.record_hz)?;
     if !args.realtime {
@@ -574,7 +640,31 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         signals::survive_hangup()?;
         outputs.console = Some(start_console(&mut run, setup, args.speed)?);
     }
-    drive_monitored(run, outputs, &stop, args)
+    let ended = drive_monitored(run, outputs, &stop, args);
+    for (device, stats) in &links {
+        eprintln!("{}", link_line(device, stats));
+    }
+    ended
+}
+
+/// One device link's counters: requests, failures, reconnections and round trips.
+fn link_line(device: &str, s: &perfuse_hal_modbus::link::LinkStats) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let q = |p| {
+        s.rtt_quantile_us(p)
+            .map_or("-".to_string(), |us| us.to_string())
+    };
+    format!(
+        "device `{device}`: {} requests, {} timeouts, {} exceptions, {} corrupted, {} reconnections; round trip p50 {} us, p99 {} us, max {} us",
+        s.requests.load(Relaxed),
+        s.timeouts.load(Relaxed),
+        s.exceptions.load(Relaxed),
+        s.corrupt.load(Relaxed),
+        s.reconnects.load(Relaxed),
+        q(0.5),
+        q(0.99),
+        q(1.0)
+    )
 }
 
 /// Waits for the console to show the end and restore the terminal, at most [`CONSOLE_GRACE`]:
@@ -722,8 +812,14 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         )));
     };
     drop(conn);
-    let Prepared { mut run, inputs } =
-        prepare(s.inputs.clone(), &Sources::recorded(&file), &args.plugins)?;
+    let Prepared {
+        mut run, inputs, ..
+    } = prepare(
+        s.inputs.clone(),
+        &Sources::recorded(&file),
+        &args.plugins,
+        None,
+    )?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     let probe = run.attach_output(inputs.checkpoint_every_ticks, 4, Delivery::Wait);
     let mut reached = None;
@@ -797,8 +893,14 @@ fn resume_realtime(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
-    let Prepared { mut run, inputs } =
-        prepare(s.inputs.clone(), &Sources::recorded(file), &args.plugins)?;
+    let Prepared {
+        mut run, inputs, ..
+    } = prepare(
+        s.inputs.clone(),
+        &Sources::recorded(file),
+        &args.plugins,
+        None,
+    )?;
     same_plugin(&run, s).map_err(Failure::plugin)?;
     let period = run.plan.period_s;
     // Down since the state was saved, and at least past what the record already holds.
@@ -843,8 +945,9 @@ pub fn replay(
             path.display()
         )));
     }
-    let Prepared { mut run, inputs } =
-        prepare(s.inputs.clone(), &Sources::recorded(&file), plugins)?;
+    let Prepared {
+        mut run, inputs, ..
+    } = prepare(s.inputs.clone(), &Sources::recorded(&file), plugins, None)?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     let tmp;
     let new_path = match out {
@@ -952,7 +1055,8 @@ pub fn summary(path: &Path, plugins: &loader::SearchPolicy) -> Result<String, Fa
         )
         .map_err(|e| e.to_string())?;
     let end = last.map_or(0, |t| t as u64 + 1);
-    let Prepared { mut run, .. } = prepare(s.inputs.clone(), &Sources::recorded(&file), plugins)?;
+    let Prepared { mut run, .. } =
+        prepare(s.inputs.clone(), &Sources::recorded(&file), plugins, None)?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     while !run.finished() && run.tick() < end {
         run.step_lockstep();

@@ -7,6 +7,8 @@
 pub const MAX_SENSORS: usize = 32;
 /// Most actuators a circuit may declare.
 pub const MAX_ACTUATORS: usize = 16;
+/// Most device links a run may watch (one bit each in [`SensorFrame::links_down`]).
+pub const MAX_LINKS: usize = 32;
 
 /// The newest readings of every sensor, and what every actuator delivered.
 #[derive(Debug, Clone, Copy)]
@@ -21,6 +23,15 @@ pub struct SensorFrame {
     /// speed or flow, heater power, clamp position), in the unit of its command; NaN where the
     /// device reports nothing. The core compares it with what it commanded.
     pub delivered: [f64; MAX_ACTUATORS],
+    /// Sensors (bit i: sensor i) whose reading did not come fresh with this frame although
+    /// `seq` moved: a device that stopped answering while others did. Their readings age
+    /// towards stale as a whole stale frame would. Always 0 for a single device.
+    pub not_fresh: u32,
+    /// Device links (bit i: the plan's link i, see [`crate::plan::Plan::links`]) that are down:
+    /// no answer, connection lost.
+    pub links_down: u32,
+    /// Device links that answer, but late or with errors persistently.
+    pub links_degraded: u32,
 }
 
 impl Default for SensorFrame {
@@ -30,6 +41,9 @@ impl Default for SensorFrame {
             seq: 0,
             values: [f64::NAN; MAX_SENSORS],
             delivered: [f64::NAN; MAX_ACTUATORS],
+            not_fresh: 0,
+            links_down: 0,
+            links_degraded: 0,
         }
     }
 }

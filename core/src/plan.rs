@@ -224,6 +224,9 @@ pub struct Plan {
     pub source_sha256: String,
     /// The core's alarms for sensors no health rule watches, in sensor order.
     pub coverage: Vec<CoveragePlan>,
+    /// The device links the HAL reports on (e.g. Modbus devices), by name; empty for the
+    /// simulator. Each gets the core's `<link>_link_lost` and `<link>_link_degraded` alarms.
+    pub links: Vec<String>,
 }
 
 impl Plan {

@@ -103,6 +103,31 @@ fn span_of(root: &ron_doc::Node, path: &str) -> Span {
     }
 }
 
+/// A RON document of another kind than a protocol (a device profile), read with the protocol
+/// files' parser so that its problems are reported the same way: all at once, each located.
+#[derive(Debug, Clone)]
+pub struct Document {
+    root: ron_doc::Node,
+}
+
+impl Document {
+    /// Line and column of the field at `path`, or of its nearest enclosing field.
+    pub fn span_of(&self, path: &str) -> Span {
+        span_of(&self.root, path)
+    }
+}
+
+/// Parses and type-checks `src` as a `T`: the value and its document, or every problem found.
+pub fn read_document<T: serde::de::DeserializeOwned>(
+    src: &str,
+) -> Result<(T, Document), Vec<Diagnostic>> {
+    let root = ron_doc::parse(src).map_err(|d| vec![d])?;
+    match de::from_node::<T>(&root) {
+        (Some(value), diagnostics) if diagnostics.is_empty() => Ok((value, Document { root })),
+        (_, diagnostics) => Err(diagnostics),
+    }
+}
+
 /// The sha256 of `bytes` in lower-case hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};

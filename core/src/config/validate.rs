@@ -181,6 +181,7 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
             rules,
             source_sha256: String::new(),
             coverage,
+            links: Vec::new(),
         })
     } else {
         Err(c.problems)

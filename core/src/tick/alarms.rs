@@ -93,6 +93,10 @@ pub enum AlarmSource {
     /// The core's alarm that the actuator with this index does not deliver what it was
     /// commanded (see `tick::feedback`).
     NotFollowing(usize),
+    /// The core's alarm that the device link with this index (into `Plan::links`) is down.
+    LinkLost(usize),
+    /// The core's alarm that the device link with this index answers late or with errors.
+    LinkDegraded(usize),
 }
 
 /// One alarm: its identity and its state over the run.
@@ -167,6 +171,16 @@ pub struct Alarms {
     feedback: Vec<FeedbackCheck>,
     /// Index in `list` of the first actuator's `NotFollowing` alarm (the rest follow in order).
     first_not_following: usize,
+    /// The device links' health as the newest sensor frame reports it (bit per link).
+    pub links: LinkHealth,
+}
+
+/// Which device links are down or degraded (bit i: `Plan::links[i]`), told by the Safety stage
+/// from the newest sensor frame.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LinkHealth {
+    pub down: u32,
+    pub degraded: u32,
 }
 
 /// One activation of an alarm, as the alarm log keeps it.
@@ -315,7 +329,21 @@ pub fn coverage_id(plan: &Plan, i: usize) -> String {
 
 /// How many alarms a run has: as many as [`alarm_ids`] names, without allocating.
 pub fn alarm_count(plan: &Plan) -> usize {
-    plan.rules.len() + plan.coverage.len() + CORE_ALARMS + plan.actuators.len()
+    plan.rules.len()
+        + plan.coverage.len()
+        + CORE_ALARMS
+        + plan.actuators.len()
+        + 2 * plan.links.len()
+}
+
+/// What the core's alarm that device link `i` is down is called.
+pub fn link_lost_id(plan: &Plan, i: usize) -> String {
+    format!("{}_link_lost", plan.links[i])
+}
+
+/// What the core's alarm that device link `i` answers late or with errors is called.
+pub fn link_degraded_id(plan: &Plan, i: usize) -> String {
+    format!("{}_link_degraded", plan.links[i])
 }
 
 /// The core's own alarms, after the rules and the coverage alarms.
@@ -341,6 +369,10 @@ pub fn alarm_ids(plan: &Plan) -> Vec<String> {
         ids.push(id.to_string());
     }
     ids.extend((0..plan.actuators.len()).map(|i| not_following_id(plan, i)));
+    for i in 0..plan.links.len() {
+        ids.push(link_lost_id(plan, i));
+        ids.push(link_degraded_id(plan, i));
+    }
     ids
 }
 
@@ -483,7 +515,30 @@ impl Alarms {
             let source = AlarmSource::NotFollowing(i);
             list.push(alarm(id, text, Priority::High, true, true, source));
         }
+        for (i, link) in plan.links.iter().enumerate() {
+            // Not latched: the alarm's start and end in the record are the gap in the link.
+            let text = format!(
+                "Device `{link}` does not answer: its readings go stale and its actuators fall \
+                 to their safe state by the device's watchdog; reconnecting"
+            );
+            let source = AlarmSource::LinkLost(i);
+            list.push(alarm(
+                link_lost_id(plan, i),
+                text,
+                Priority::High,
+                true,
+                false,
+                source,
+            ));
+            let text = format!(
+                "Device `{link}` answers late or with errors: check its connection and load"
+            );
+            let source = AlarmSource::LinkDegraded(i);
+            let id = link_degraded_id(plan, i);
+            list.push(alarm(id, text, Priority::Medium, true, false, source));
+        }
         Alarms {
+            links: LinkHealth::default(),
             feedback: plan
                 .actuators
                 .iter()
@@ -656,6 +711,7 @@ impl Alarms {
             self.end_pause(tick, false, events);
         }
         let (log, overruns, outputs) = (&mut self.log, &self.overruns, &self.outputs);
+        let links = self.links;
         let feedback = &self.feedback;
         let in_phase = |mask: u64| phase < 64 && mask & (1 << phase) != 0;
         let second = ticks(1.0, plan.period_s);
@@ -725,6 +781,22 @@ impl Alarms {
                     cond: Some(!feedback[i].follows(last_sent[i], delivered[i])),
                     timed: false,
                     persist: feedback[i].persist_ticks,
+                    clear: 0,
+                    action: ActionPlan::AlarmOnly,
+                    escalate: None,
+                },
+                AlarmSource::LinkLost(i) => Judged {
+                    cond: Some(links.down & (1 << i) != 0),
+                    timed: true,
+                    persist: 0,
+                    clear: 0,
+                    action: ActionPlan::AlarmOnly,
+                    escalate: None,
+                },
+                AlarmSource::LinkDegraded(i) => Judged {
+                    cond: Some(links.degraded & (1 << i) != 0),
+                    timed: true,
+                    persist: 0,
                     clear: 0,
                     action: ActionPlan::AlarmOnly,
                     escalate: None,
@@ -971,7 +1043,43 @@ mod tests {
             rules,
             coverage: Vec::new(),
             source_sha256: String::new(),
+            links: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_lost_device_link_is_a_high_alarm_named_after_the_device_for_as_long_as_it_lasts() {
+        let mut p = plan(Vec::new());
+        p.links = vec!["pump_drive".into(), "thermometer".into()];
+        assert_eq!(alarm_count(&p), alarm_ids(&p).len());
+        let ids = alarm_ids(&p);
+        let lost = ids
+            .iter()
+            .position(|i| i == "pump_drive_link_lost")
+            .unwrap();
+        let slow = ids
+            .iter()
+            .position(|i| i == "thermometer_link_degraded")
+            .unwrap();
+        let mut b = Bench::new(p);
+        b.run(10, 50.0);
+        assert!(!b.alarms.list[lost].active);
+        b.alarms.links.down = 1;
+        b.tick(50.0, true, &[]);
+        let a = &b.alarms.list[lost];
+        assert!(a.active && a.priority == Priority::High && a.technical);
+        assert!(a.text.contains("`pump_drive`"), "{}", a.text);
+        b.alarms.links = LinkHealth {
+            down: 0,
+            degraded: 0b10,
+        };
+        b.tick(50.0, true, &[]);
+        assert!(
+            !b.alarms.list[lost].active,
+            "not latched: the link came back"
+        );
+        assert!(b.alarms.list[slow].active);
+        assert_eq!(b.alarms.list[slow].priority, Priority::Medium);
     }
 
     fn above(id: &str, priority: Priority, limit: f64, persist_s: f64) -> RulePlan {

@@ -98,6 +98,10 @@ pub fn safety_stage(
     alarms.take_commands(tick, plan.period_s, due, log, &mut events);
     *safety = SafetyState::default();
     let faulted = plugin.health.faulted;
+    alarms.links = crate::tick::alarms::LinkHealth {
+        down: signals.frame.links_down,
+        degraded: signals.frame.links_degraded,
+    };
     alarms.update(
         tick,
         plan,

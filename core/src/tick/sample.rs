@@ -258,12 +258,13 @@ pub fn sample_sensors(
     }
     operator.apply_due(&plan.0, tick, &mut events);
     for (ch, mut h) in &mut sensors {
-        let (value, seq) = if ch.operator {
-            (operator.values[ch.index], operator.seq[ch.index])
+        let (value, seq, fresh) = if ch.operator {
+            (operator.values[ch.index], operator.seq[ch.index], true)
         } else {
-            (signals.frame.values[ch.index], signals.frame.seq)
+            let fresh = signals.frame.not_fresh & (1 << ch.index) == 0;
+            (signals.frame.values[ch.index], signals.frame.seq, fresh)
         };
-        if seq != h.last_seq {
+        if seq != h.last_seq && fresh {
             h.last_seq = seq;
             h.fresh_tick = tick;
             let bits = value.to_bits();

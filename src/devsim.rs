@@ -1,0 +1,81 @@
+//! `perfuse devsim`: the simulator served as the devices of a profile, in its own process, until
+//! SIGINT or SIGTERM. Prints `listening on ADDR` once clients can connect, and every device
+//! watchdog's change on stderr.
+
+use crate::exit::Failure;
+use perfuse_core::config;
+use perfuse_hal_modbus::devsim::{DevSim, WatchdogEvent};
+use perfuse_hal_sim::{Fault, SimHal};
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Everything `perfuse devsim` was given.
+#[derive(Debug, Clone)]
+pub struct DevsimArgs {
+    pub file: PathBuf,
+    pub profile: PathBuf,
+    pub listen: String,
+    pub seed: u64,
+    pub scenario: Option<String>,
+    pub faults: Vec<String>,
+    /// Devices that answer one request in four late.
+    pub slow: Vec<String>,
+    /// Devices that garble one answer in ten (RTU framing).
+    pub corrupt: Vec<String>,
+}
+
+pub fn run(args: &DevsimArgs) -> Result<(), Failure> {
+    let stop = crate::signals::install()?;
+    let loaded = config::load(&args.file).map_err(|e| Failure::input(e.to_string()))?;
+    let profile = perfuse_hal_modbus::profile::load(&args.profile, &loaded.plan)
+        .map_err(|e| Failure::input(e.to_string()))?;
+    let faults = args
+        .faults
+        .iter()
+        .map(|s| {
+            Fault::parse(s, &loaded.file).map_err(|e| Failure::input(format!("--fault {s}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let sim = SimHal::with_scenario(&loaded.file, args.scenario.as_deref(), args.seed, &faults)
+        .map_err(|e| {
+            Failure::input(crate::wiring::located(&loaded, &args.file, "simulator", &e))
+        })?;
+    let mut devsim =
+        DevSim::new(profile, Box::new(sim), loaded.plan.period_s).map_err(Failure::input)?;
+    for id in &args.slow {
+        devsim
+            .slow_device(id)
+            .map_err(|e| Failure::input(format!("--slow {id}: {e}")))?;
+    }
+    for id in &args.corrupt {
+        devsim
+            .corrupt_device(id)
+            .map_err(|e| Failure::input(format!("--corrupt {id}: {e}")))?;
+    }
+    let listener = std::net::TcpListener::bind(&args.listen)
+        .map_err(|e| Failure::input(format!("--listen {}: {e}", args.listen)))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    devsim
+        .serve(listener)
+        .map_err(|e| format!("cannot start the devsim server: {e}"))?;
+    println!("listening on {addr}");
+    let _ = std::io::stdout().flush();
+    let names: Vec<String> = loaded.plan.actuators.iter().map(|a| a.id.clone()).collect();
+    let stopped = || stop.signal().is_some();
+    devsim.run(&stopped, |e| match e {
+        WatchdogEvent::Tripped {
+            actuator,
+            safe_value,
+        } => eprintln!(
+            "devsim: watchdog: no command for `{}`: safe value {safe_value}",
+            names[actuator]
+        ),
+        WatchdogEvent::Resumed { actuator } => {
+            eprintln!(
+                "devsim: watchdog: commands for `{}` resumed",
+                names[actuator]
+            )
+        }
+    });
+    Ok(())
+}
