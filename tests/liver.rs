@@ -572,3 +572,53 @@ fn hope_sensor_failures_raise_high_alarms_and_perfusion_continues() {
     step(&mut run, 1000);
     assert!(command(&run, "pv_pump") > 50.0, "held at its last flow");
 }
+
+#[test]
+fn nmp_low_ha_flow_high_ivc_pressure_and_low_ph_warn() {
+    // The injured liver's HA flow settles at ~114 mL/min, under VITTAL's 150 (§3A); while its
+    // artery is still constricted it is under 100 for more than 5 min.
+    let s = run_summary(
+        &protocol("liver-nmp.ron"),
+        &["--scenario", "injured", "--duration", "1h"],
+    );
+    let low = alarm(&s, "ha_flow_low").unwrap_or_else(|| panic!("{}", s["alarms"]));
+    assert_eq!(low["priority"], "low");
+    assert_eq!(low["active_at_end"], true);
+    let critical = alarm(&s, "ha_flow_critical").unwrap_or_else(|| panic!("{}", s["alarms"]));
+    assert_eq!(critical["priority"], "medium");
+    assert_eq!(critical["active_at_end"], false);
+    // The viable liver raises none of the three.
+    let s = run_summary(&protocol("liver-nmp.ron"), &["--duration", "1h"]);
+    for id in [
+        "ha_flow_low",
+        "ha_flow_critical",
+        "ivc_pressure_high",
+        "ph_low",
+    ] {
+        assert!(alarm(&s, id).is_none(), "{id}: {}", s["alarms"]);
+    }
+    // An obstructed outflow passes 5 mmHg (warning) on its way above 8 (high).
+    let s = run_summary(
+        &protocol("liver-nmp.ron"),
+        &["--fault", "outflow-obstruction@20m", "--duration", "25m"],
+    );
+    assert_eq!(alarm(&s, "ivc_pressure_high").unwrap()["priority"], "low");
+    // A sweep that cannot exceed 0.3 L/min leaves CO2 in the perfusate: pH below 7.30 warns,
+    // below 7.20 the existing medium alarm.
+    let text = std::fs::read_to_string(protocol("liver-nmp.ron")).unwrap();
+    let weak = text
+        .replace(
+            "range: (min: 0.2, max: 5.0), // L/min [P]",
+            "range: (min: 0.2, max: 0.3), // L/min [P]",
+        )
+        .replace("initial: 1.0, // [P]", "initial: 0.3, // [P]");
+    assert_ne!(weak, text);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("weak-sweep.ron");
+    std::fs::write(&file, weak).unwrap();
+    let s = run_summary(&file, &["--duration", "40m"]);
+    assert_eq!(alarm(&s, "ph_low").unwrap()["priority"], "low");
+    // Not in the warm-up: the sweep loop settles there.
+    let warm_up_end = f(&s["phases"][1]["start_s"]);
+    assert!(f(&alarm(&s, "ph_low").unwrap()["first_s"]) >= warm_up_end);
+}
