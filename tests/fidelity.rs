@@ -319,6 +319,15 @@ const ROWS: &[Row] = &[
         3000.0,
         Mean("pump_flow", 600.0),
     ),
+    row(
+        "ta-nrp.ron",
+        "mean arterial pressure in situ",
+        "mmHg",
+        "§5 [T]",
+        Range(60.0, 80.0),
+        3000.0,
+        Mean("mean_pressure", 600.0),
+    ),
     // ILP.
     row(
         "ilp-leg.ron",
@@ -326,7 +335,7 @@ const ROWS: &[Row] = &[
         "%",
         "§6 [S7]: median",
         Value(2.7),
-        7600.0,
+        7190.0,
         Max("leak_pct"),
     ),
     row(
@@ -335,8 +344,8 @@ const ROWS: &[Row] = &[
         "°C",
         "§6 [S2]: 38.5–39.5",
         Celsius(39.0),
-        7000.0,
-        Mean("tissue_proximal", 3500.0),
+        6600.0,
+        Mean("tissue_proximal", 3000.0),
     ),
     row(
         "ilp-leg.ron",
@@ -344,7 +353,7 @@ const ROWS: &[Row] = &[
         "°C",
         "§6 [S3]: up to ~42",
         Celsius(42.0),
-        7000.0,
+        7190.0,
         Max("inflow_temp"),
     ),
     row(
@@ -353,7 +362,7 @@ const ROWS: &[Row] = &[
         "%",
         "§6 [S7], §15.8 [T]: 2.7 × 0.6",
         Value(1.6),
-        7700.0,
+        7190.0,
         Max("leak_pct"),
     ),
     row(
@@ -362,8 +371,8 @@ const ROWS: &[Row] = &[
         "°C",
         "§6 [S2]: 38.5–39.5",
         Celsius(39.0),
-        7100.0,
-        Mean("tissue_proximal", 3600.0),
+        6600.0,
+        Mean("tissue_proximal", 3000.0),
     ),
     row(
         "ilp-arm.ron",
@@ -371,7 +380,7 @@ const ROWS: &[Row] = &[
         "°C",
         "§6 [S3]: up to ~42",
         Celsius(42.0),
-        7100.0,
+        7190.0,
         Max("inflow_temp"),
     ),
     // HIPEC.
