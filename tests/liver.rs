@@ -140,9 +140,10 @@ fn hope_and_dhope_run_to_their_end_in_band() {
             "{file}: {}",
             s["alarms"]
         );
-        // The portal resistance falls during cold perfusion (§10.2): flow rises at fixed pressure.
+        // The portal resistance falls during cold perfusion (§10.2): flow rises at fixed pressure,
+        // into 150–300 mL/min (HOPE at 2.5 mmHg, D-HOPE at 5).
         let pv = &s["channels"]["mean_pv_flow"];
-        assert!(f(&pv["max"]) > 200.0, "{file}: {pv}");
+        assert!(f(&pv["max"]) > 170.0, "{file}: {pv}");
         // No lactate monitor: the normothermic verdicts are not defined.
         assert!(s["derived"]["vittal_viable"].is_null(), "{file}");
         assert!(f(&s["derived"]["pv_resistance"]) > 0.0);
@@ -253,11 +254,11 @@ fn hope_occlusion_halves_the_portal_pump_at_the_persistence_time() {
         &mut run,
         "pv_over_pressure",
         "mean_pv_pressure",
-        5.0,
+        3.0,
         0.5,
         1260.0,
     );
-    assert!(run.signal("mean_pv_pressure").unwrap().0 > 5.0);
+    assert!(run.signal("mean_pv_pressure").unwrap().0 > 3.0);
     assert_reduced(&mut run, "pv_over_pressure", "pv_pump", 0.5);
     // The blocked bed then trips the occlusion alarm; perfusion is reduced, not stopped.
     let half_minute = ticks(&run, 30.0);
