@@ -300,6 +300,15 @@ const ROWS: &[Row] = &[
         3600.0,
         Signal("mean_ha_flow"),
     ),
+    row(
+        "liver-dhope.ron",
+        "HA resistance",
+        "mmHg/(mL/min)",
+        "§3B [D]: 25/(50–100)",
+        Range(0.25, 0.5),
+        3600.0,
+        Ratio("mean_ha_pressure", "mean_ha_flow"),
+    ),
     // TA-NRP.
     row(
         "ta-nrp.ron",
