@@ -643,7 +643,7 @@ const MATRIX: &[Case] = &[
         "venous_chatter",
         "medium",
         &[("pump", Above(0.0))],
-        11_000,
+        13_000,
     ),
     case(
         "ta-nrp.ron",

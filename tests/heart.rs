@@ -164,6 +164,14 @@ fn nmp_poor_heart_lactate_rises_and_the_verdict_rejects() {
     // Pressure is still held; only the metabolic picture is bad: no high alarm.
     assert!(in_band(&s, "mean_pressure") >= 0.95);
     assert!(high_alarms(&s).is_empty(), "high alarms: {}", s["alarms"]);
+    // The rising lactate is an alarm of its own, once the 30-min trend has run 10 min above
+    // 0.3 mmol/L/h (§1A).
+    let rising = alarm(&s, "lactate_rising").unwrap_or_else(|| panic!("{}", s["alarms"]));
+    assert_eq!(rising["priority"], "low");
+    assert!(
+        (2400.0..3600.0).contains(&f(&rising["first_s"])),
+        "{rising}"
+    );
 }
 
 #[test]

@@ -432,3 +432,23 @@ fn the_oxaliplatin_protocol_answers_the_same_faults() {
     assert_eq!(alarm(&s, "core_warm").unwrap()["priority"], "medium");
     high("dropout:inflow_temp:10@20m", "21m", "inflow_probe_failed");
 }
+
+#[test]
+fn a_cavity_cooling_below_40_5_degrees_in_the_drug_phase_is_sub_therapeutic() {
+    // The default run stays above it (lowest 41.0 °C in the drug phase).
+    let s = run_summary(&protocol("hipec-mmc.ron"), &["--duration", "40m"]);
+    for id in ["ip_upper_subtherapeutic", "ip_pelvis_subtherapeutic"] {
+        assert!(alarm(&s, id).is_none(), "{id}: {}", s["alarms"]);
+    }
+    // A heater whose channel is lost in the drug phase falls to off; the cavity cools (§7).
+    let s = run_summary(
+        &protocol("hipec-mmc.ron"),
+        &["--fault", "channel-loss:heater@30m", "--duration", "70m"],
+    );
+    let drug_start = f(&s["phases"][1]["start_s"]);
+    for id in ["ip_upper_subtherapeutic", "ip_pelvis_subtherapeutic"] {
+        let a = alarm(&s, id).unwrap_or_else(|| panic!("{id}: {}", s["alarms"]));
+        assert_eq!(a["priority"], "medium");
+        assert!(f(&a["first_s"]) > 1800.0 && f(&a["first_s"]) > drug_start);
+    }
+}

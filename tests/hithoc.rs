@@ -138,3 +138,16 @@ fn a_failed_inflow_probe_turns_the_heater_off() {
     assert!(alarm(&s, "no_flow").is_none(), "{}", s["alarms"]);
     assert!(f(&s["channels"]["mean_inflow"]["in_band_fraction"]) >= 0.95);
 }
+
+#[test]
+fn a_hemithorax_cooling_below_41_degrees_in_the_drug_phase_warns() {
+    let s = run_summary(
+        &protocol("hithoc.ron"),
+        &["--fault", "channel-loss:heater@25m", "--duration", "60m"],
+    );
+    for id in ["pleural_apex_subtherapeutic", "pleural_base_subtherapeutic"] {
+        let a = alarm(&s, id).unwrap_or_else(|| panic!("{id}: {}", s["alarms"]));
+        assert_eq!(a["priority"], "medium");
+        assert!(f(&a["first_s"]) > 1500.0);
+    }
+}

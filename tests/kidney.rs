@@ -199,3 +199,31 @@ fn a_phase_scoped_rule_is_judged_only_in_its_phases() {
         "perfusion continues"
     );
 }
+
+#[test]
+fn a_stiff_kidney_raises_the_steady_phase_flow_and_resistance_alarms_after_15_min() {
+    // A kidney with a plateau RI of 0.9 (the LifePort's kidneys plateau at 0.14–0.25, §4A):
+    // §4A's limits are flow 50 mL/min and RI 0.4 and 0.6.
+    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
+    let stiff = text.replace(
+        "\"kidney_g\": 150.0, // §10.2 [T]",
+        "\"kidney_g\": 150.0, \"r_inf_mmhg_min_ml\": 0.9,",
+    );
+    assert_ne!(stiff, text);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stiff.ron");
+    std::fs::write(&file, stiff).unwrap();
+    let s = run_summary(&file, &["--duration", "20m"]);
+    for (id, priority) in [
+        ("low_flow", "low"),
+        ("ri_above_0_4", "low"),
+        ("ri_above_0_6", "medium"),
+    ] {
+        let a = alarm(&s, id).unwrap_or_else(|| panic!("{id}: {}", s["alarms"]));
+        assert_eq!(a["priority"], priority, "{id}");
+        let first = f(&a["first_s"]);
+        assert!((900.0..1000.0).contains(&first), "{id} at {first} s");
+    }
+    // A good kidney raises none of them: hmp_six_hours_reaches_and_holds_its_targets checks it
+    // has no alarm at all in six hours.
+}

@@ -51,7 +51,7 @@ fn assessment(s: &Value, t_s: f64) -> &Value {
 }
 
 #[test]
-fn nmp_viable_liver_clears_lactate_and_passes_vittal_and_groningen() {
+fn nmp_viable_liver_clears_lactate_like_mergentals_and_passes_vittal() {
     let s = run_summary(&protocol("liver-nmp.ron"), &["--seed", "1"]);
     assert_eq!(s["completed"], true);
     assert_eq!(s["scenario"], "viable");
@@ -71,14 +71,18 @@ fn nmp_viable_liver_clears_lactate_and_passes_vittal_and_groningen() {
 
     // Groningen at 2.5 h, VITTAL at 4 h, each recorded once with its reasons.
     assert_eq!(s["assessments"].as_array().unwrap().len(), 2);
+    // Mergental's clearing livers had 3.0 mmol/L at 2 h (§10.2), so the default liver is still
+    // above Groningen's 1.7 at 2.5 h while passing every other Groningen criterion.
     let groningen = &assessment(&s, 9000.0)["values"];
-    for reason in ["lactate", "ph", "bile", "bile_ph", "viable"] {
+    for reason in ["ph", "bile", "bile_ph"] {
         assert_eq!(
             f(&groningen[format!("groningen_{reason}")]),
             1.0,
             "{groningen}"
         );
     }
+    assert_eq!(f(&groningen["groningen_lactate"]), 0.0, "{groningen}");
+    assert_eq!(f(&groningen["groningen_viable"]), 0.0, "{groningen}");
     let vittal = &assessment(&s, 14_400.0)["values"];
     // Lactate ≤ 2.5 mmol/L within 4 h, and all four secondary criteria.
     for reason in ["lactate", "bile", "glucose", "flows", "ph", "viable"] {
@@ -136,9 +140,10 @@ fn hope_and_dhope_run_to_their_end_in_band() {
             "{file}: {}",
             s["alarms"]
         );
-        // The portal resistance falls during cold perfusion (§10.2): flow rises at fixed pressure.
+        // The portal resistance falls during cold perfusion (§10.2): flow rises at fixed pressure,
+        // into 150–300 mL/min (HOPE at 2.5 mmHg, D-HOPE at 5).
         let pv = &s["channels"]["mean_pv_flow"];
-        assert!(f(&pv["max"]) > 200.0, "{file}: {pv}");
+        assert!(f(&pv["max"]) > 170.0, "{file}: {pv}");
         // No lactate monitor: the normothermic verdicts are not defined.
         assert!(s["derived"]["vittal_viable"].is_null(), "{file}");
         assert!(f(&s["derived"]["pv_resistance"]) > 0.0);
@@ -249,11 +254,11 @@ fn hope_occlusion_halves_the_portal_pump_at_the_persistence_time() {
         &mut run,
         "pv_over_pressure",
         "mean_pv_pressure",
-        5.0,
+        3.0,
         0.5,
         1260.0,
     );
-    assert!(run.signal("mean_pv_pressure").unwrap().0 > 5.0);
+    assert!(run.signal("mean_pv_pressure").unwrap().0 > 3.0);
     assert_reduced(&mut run, "pv_over_pressure", "pv_pump", 0.5);
     // The blocked bed then trips the occlusion alarm; perfusion is reduced, not stopped.
     let half_minute = ticks(&run, 30.0);
@@ -567,4 +572,54 @@ fn hope_sensor_failures_raise_high_alarms_and_perfusion_continues() {
     );
     step(&mut run, 1000);
     assert!(command(&run, "pv_pump") > 50.0, "held at its last flow");
+}
+
+#[test]
+fn nmp_low_ha_flow_high_ivc_pressure_and_low_ph_warn() {
+    // The injured liver's HA flow settles at ~114 mL/min, under VITTAL's 150 (§3A); while its
+    // artery is still constricted it is under 100 for more than 5 min.
+    let s = run_summary(
+        &protocol("liver-nmp.ron"),
+        &["--scenario", "injured", "--duration", "1h"],
+    );
+    let low = alarm(&s, "ha_flow_low").unwrap_or_else(|| panic!("{}", s["alarms"]));
+    assert_eq!(low["priority"], "low");
+    assert_eq!(low["active_at_end"], true);
+    let critical = alarm(&s, "ha_flow_critical").unwrap_or_else(|| panic!("{}", s["alarms"]));
+    assert_eq!(critical["priority"], "medium");
+    assert_eq!(critical["active_at_end"], false);
+    // The viable liver raises none of the three.
+    let s = run_summary(&protocol("liver-nmp.ron"), &["--duration", "1h"]);
+    for id in [
+        "ha_flow_low",
+        "ha_flow_critical",
+        "ivc_pressure_high",
+        "ph_low",
+    ] {
+        assert!(alarm(&s, id).is_none(), "{id}: {}", s["alarms"]);
+    }
+    // An obstructed outflow passes 5 mmHg (warning) on its way above 8 (high).
+    let s = run_summary(
+        &protocol("liver-nmp.ron"),
+        &["--fault", "outflow-obstruction@20m", "--duration", "25m"],
+    );
+    assert_eq!(alarm(&s, "ivc_pressure_high").unwrap()["priority"], "low");
+    // A sweep that cannot exceed 0.3 L/min leaves CO2 in the perfusate: pH below 7.30 warns,
+    // below 7.20 the existing medium alarm.
+    let text = std::fs::read_to_string(protocol("liver-nmp.ron")).unwrap();
+    let weak = text
+        .replace(
+            "range: (min: 0.2, max: 5.0), // L/min [P]",
+            "range: (min: 0.2, max: 0.3), // L/min [P]",
+        )
+        .replace("initial: 1.0, // [P]", "initial: 0.3, // [P]");
+    assert_ne!(weak, text);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("weak-sweep.ron");
+    std::fs::write(&file, weak).unwrap();
+    let s = run_summary(&file, &["--duration", "40m"]);
+    assert_eq!(alarm(&s, "ph_low").unwrap()["priority"], "low");
+    // Not in the warm-up: the sweep loop settles there.
+    let warm_up_end = f(&s["phases"][1]["start_s"]);
+    assert!(f(&alarm(&s, "ph_low").unwrap()["first_s"]) >= warm_up_end);
 }

@@ -362,3 +362,23 @@ fn the_plugin_refuses_a_missing_or_out_of_range_parameter() {
         assert!(stderr(&out).contains(expected), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn a_left_atrial_pressure_outside_2_to_6_mmhg_warns() {
+    // §2A: LAP 3–5 mmHg, warning below 2 or above 6 [P]; the collapse goes on to the high alarm.
+    let mut run = lockstep(&evlp(), &["la_collapse@5m"], 2);
+    interlock(&mut run, "lap_warning", 30.0, 400.0, |r| {
+        below(r, "mean_lap", 2.0)
+    });
+    assert_eq!(priority(&run, "lap_warning"), "low");
+}
+
+#[test]
+fn a_peak_airway_pressure_above_20_warns_before_the_tidal_volume_is_limited() {
+    // §2A: Ppeak median 14, warning above 20, critical above 25 cmH2O [P].
+    let mut run = lockstep(&evlp(), &["bronchospasm@30m"], 3);
+    interlock(&mut run, "peak_airway_warning", 10.0, 1830.0, |r| {
+        above(r, "peak_airway_pressure", 20.0)
+    });
+    assert_eq!(priority(&run, "peak_airway_warning"), "low");
+}

@@ -229,7 +229,7 @@ fn liver(d: &mut Draws) {
             let steady = d.log_normal(l.lactate_steady_mmol_l, 0.3);
             d.set("lactate_steady_mmol_l", steady, 0.4, 2.0);
             let tau = d.log_normal(l.lactate_tau_s, 0.3);
-            d.set("lactate_tau_s", tau, 1800.0, 7200.0);
+            d.set("lactate_tau_s", tau, 1800.0, 10_800.0);
             let bile = d.log_normal(l.bile_ml_h, 0.4);
             d.set("bile_ml_h", bile, 2.0, 20.0);
         } else {
@@ -534,9 +534,9 @@ mod tests {
             "clearing livers {clearing}"
         );
         // Limbs: 13 % leak 10 % or more against a median of 2.7 % [S48, S49]; the leg's median
-        // rate is 1 %/h.
+        // rate is 2 %/h.
         let leaky = share(&cohort(&shipped("ilp-leg"), 4000), |p| {
-            p["leak_pct_h"] >= 10.0 / 2.7
+            p["leak_pct_h"] >= 2.0 * 10.0 / 2.7
         });
         assert!((0.11..0.15).contains(&leaky), "leaky limbs {leaky}");
         // Lungs: 89 % reconditionable [S41].

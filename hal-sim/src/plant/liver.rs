@@ -8,7 +8,9 @@
 //!   linear 2×2 system, stepped by backward Euler (one 2×2 solve per step, stable for any step).
 //! - Resistances: `R = R_inf + A·e^(−t/τ)` per bed, `t` counting only perfused time; an occlusion
 //!   multiplies both inflow beds; the vasodilator lowers the HA bed by up to `vasodilator_max`
-//!   (Emax model on its perfusate concentration).
+//!   (Emax model on its perfusate concentration). Both beds are given at `viscosity_ref_c` and
+//!   scale with the perfusate's viscosity (water's, §10.5), so a HOPE liver kept at 14 °C instead
+//!   of 10 °C has ~11 % lower resistances.
 //! - Heat (§10.1, two nodes): as the kidney model — exchanger water and a perfusate node that
 //!   lumps perfusate, liver and circuit; the exchanger takes a heater or heater-cooler.
 //! - Metabolism, all scaled by `q10^((T−37)/10)` and advanced by explicit steps (their time
@@ -31,7 +33,7 @@ use std::collections::BTreeMap;
 
 use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
 
-use super::physics::{METABOLIC_REF_C, WATER_J_G_K, flush};
+use super::physics::{METABOLIC_REF_C, WATER_J_G_K, flush, viscosity_ratio};
 use super::thermal::TwoNode;
 use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};
 use crate::params::{mode, param_set};
@@ -175,6 +177,8 @@ param_set! {
         r_pv_extra_mmhg_min_ml: [0.0, 5.0],
         /// time constant of the PV resistance fall in s of perfusion
         r_pv_tau_s: [1.0, 1.0e6],
+        /// perfusate temperature at which the bed resistances hold in °C
+        viscosity_ref_c: [-2.0, 45.0],
         /// outflow (IVC cannula to reservoir) resistance in mmHg/(mL/min)
         r_out_mmhg_min_ml: [0.0, 1.0],
         /// factor on the outflow resistance after the `outflow-obstruction` event
@@ -270,6 +274,8 @@ impl LiverParams {
             r_pv_inf_mmhg_min_ml: pick(0.012, 0.0065),
             r_pv_extra_mmhg_min_ml: pick(0.018, 0.003),
             r_pv_tau_s: pick(1200.0, 900.0),
+            // The temperatures the flows above are given at: 10 °C HOPE, 37 °C NMP (§3A, §3B).
+            viscosity_ref_c: pick(10.0, 37.0),
             // IVC ~0–3 mmHg with free outflow (§3A [T]): 2 mmHg at ~1.2 L/min [D].
             r_out_mmhg_min_ml: 0.0017,
             // My choice: a kinked outflow cannula.
@@ -297,11 +303,13 @@ impl LiverParams {
             // §10.1 [T]: Q10 2–3.
             q10: 2.5,
             // Viable defaults (§10.2 [S 3A-1]: clearing livers 3.0 mmol/L at 2 h): from 8 mmol/L
-            // with τ 55 min to 0.8 gives 1.6 at 2 h, 1.3 at 2.5 h (my fit, below the Groningen
-            // 1.7). Injured livers are a scenario in the protocol file.
+            // with τ 90 min at 37 °C to 0.8 gives ~3.0 at 2 h of NMP (the first minutes are
+            // cooler, §10.5), 2.4 at 2.5 h (above the Groningen 1.7, as Mergental's clearing
+            // livers were) and 1.3 at 4 h (VITTAL ≤ 2.5). Injured livers are a scenario in the
+            // protocol file.
             lactate_start_mmol_l: 8.0,
             lactate_steady_mmol_l: 0.8,
-            lactate_tau_s: 3300.0,
+            lactate_tau_s: 5400.0,
             // My choices for the §10.2 behaviour (hyperglycaemia early → insulin; hypoglycaemia
             // late → glucagon): release and uptake balance at 3.6 mmol/L, a glycogen burst
             // lifts glucose above 10 mmol/L in the first hour.
@@ -396,6 +404,8 @@ struct Liver {
     /// `exp` on almost every step.
     q10_factor: f64,
     q10_at_c: f64,
+    /// Perfusate viscosity relative to that at `viscosity_ref_c`, from the step's start.
+    viscosity: f64,
     // Metabolism.
     lactate: f64,
     glucose: f64,
@@ -444,6 +454,7 @@ impl Liver {
             ln_q10_per_c: p.q10.ln() / 10.0,
             q10_factor: 1.0,
             q10_at_c: f64::INFINITY,
+            viscosity: viscosity_ratio(p.perfusate_start_c, p.viscosity_ref_c),
             lactate: p.lactate_start_mmol_l,
             glucose: p.glucose_start_mmol_l,
             glycogen: 1.0,
@@ -479,8 +490,11 @@ impl Liver {
         let dilation =
             1.0 - self.p.vasodilator_max * self.vasodilator.effect(self.p.vasodilator_ec50_ml_l);
         (
-            (self.p.r_ha_inf_mmhg_min_ml + self.r_ha_extra) * self.occlusion * dilation,
-            (self.p.r_pv_inf_mmhg_min_ml + self.r_pv_extra) * self.occlusion,
+            (self.p.r_ha_inf_mmhg_min_ml + self.r_ha_extra)
+                * self.occlusion
+                * self.viscosity
+                * dilation,
+            (self.p.r_pv_inf_mmhg_min_ml + self.r_pv_extra) * self.occlusion * self.viscosity,
         )
     }
 
@@ -557,6 +571,7 @@ impl Plant for Liver {
         } else {
             (inputs[HA_PUMP].max(0.0), inputs[PV_PUMP].max(0.0))
         };
+        self.viscosity = viscosity_ratio(self.temps_c[1], self.p.viscosity_ref_c);
         let (r_ha, r_pv) = self.resistances();
         let (g_ha, g_pv) = (1.0 / r_ha, 1.0 / r_pv);
         self.step_hydraulics(q_ha_in, q_pv_in, g_ha, g_pv, dt_s);
@@ -677,16 +692,15 @@ mod tests {
     fn a_viable_liver_clears_lactate_like_mergentals_clearing_livers() {
         let mut l = plant(&warm());
         run_warm(&mut l, 7200, 1000.0, 1.0);
+        // Mergental's clearing livers: 3.0 mmol/L at 2 h (§10.2 [S 3A-1]), within 20 %.
         let at_2h = l.out[LACTATE];
-        assert!((1.2..=3.0).contains(&at_2h), "lactate {at_2h} at 2 h");
+        assert!((2.4..=3.6).contains(&at_2h), "lactate {at_2h} at 2 h");
         run_warm(&mut l, 1800, 1000.0, 1.0);
-        assert!(
-            l.out[LACTATE] < 1.7,
-            "Groningen at 2.5 h: {}",
-            l.out[LACTATE]
-        );
         assert!(l.out[BILE_ML] > 10.0, "bile {}", l.out[BILE_ML]);
         assert!(l.out[BILE_PH] - l.out[PH] > 0.10);
+        // VITTAL: ≤ 2.5 mmol/L within 4 h (§3A).
+        run_warm(&mut l, 5400, 1000.0, 1.0);
+        assert!(l.out[LACTATE] < 2.5, "VITTAL at 4 h: {}", l.out[LACTATE]);
     }
 
     #[test]
@@ -697,9 +711,9 @@ mod tests {
             ("metabolic_mw_g", 0.0),
         ]);
         run_warm(&mut l, 7200, 1000.0, 1.0);
-        // 2.5^(-2.7) ≈ 0.084 of the 37 °C rate (§10.1): lactate fell by ~1.2 mmol/L in 2 h,
-        // where a warm liver clears ~6.4.
-        assert!((6.5..7.2).contains(&l.out[LACTATE]), "{}", l.out[LACTATE]);
+        // 2.5^(-2.7) ≈ 0.084 of the 37 °C rate (§10.1): lactate fell by ~0.8 mmol/L in 2 h,
+        // where a warm liver clears ~5.3.
+        assert!((7.0..7.5).contains(&l.out[LACTATE]), "{}", l.out[LACTATE]);
     }
 
     #[test]
@@ -741,7 +755,8 @@ mod tests {
         run_warm(&mut l, 600, 1000.0, 1.0);
         let (r_ha, r_pv) = l.resistances();
         l.inject(PlantFault::Occlusion { factor: 30.0 });
-        assert_eq!(l.resistances(), (30.0 * r_ha, 30.0 * r_pv));
+        let (ha, pv) = l.resistances();
+        assert!((ha / r_ha - 30.0).abs() < 1e-9 && (pv / r_pv - 30.0).abs() < 1e-9);
         let mut l = plant(&warm());
         run_warm(&mut l, 600, 1000.0, 1.0);
         l.inject(PlantFault::Event(OUTFLOW_OBSTRUCTION));

@@ -25,7 +25,7 @@
 //! - Heat (§10.1, two nodes): heat-exchanger water and the perfusate with lungs and circuit.
 //! - Faults: air; occlusion multiplies PVR; leak opens a path from the pulmonary artery; events
 //!   `ventilator_failure` (no more breaths), `la_collapse` (the left-atrial reservoir falls below
-//!   the lungs), `bronchospasm` (airway resistance ×4, compliance ×0.5).
+//!   the lungs), `bronchospasm` (airway resistance ×5, compliance ×0.5).
 
 use std::collections::BTreeMap;
 
@@ -210,14 +210,16 @@ impl Default for LungParams {
             // My choices: ~2000 rpm for 2 L/min against the circuit (§10.1 form).
             pump_head_mmhg_krpm2: 16.75,
             circuit_mmhg_min_ml: 0.03,
-            // §2A [S]: Cstat 117 (88–148), Cdyn 77 (58–92), Ppeak 14 (12–16), Pplat 11 (10–12);
-            // the medians do not fit one lung at VT 490 mL, so my choice sits inside every
-            // range: Cstat 90 → Pplat 10.4; R_aw 15 → Ppeak 13, Cdyn 61.
-            static_compliance_ml_cmh2o: 90.0,
+            // §2A [S]: Cstat 117 (88–148), Cdyn 77 (58–92), Ppeak 14 (12–16), Pplat 11 (10–12).
+            // The medians describe one lung at VT ≈ 700 mL (117 × 6 = 77 × 9 ≈ 700) [D]; at the
+            // protocol's 490 mL the compliances are kept near their medians (§10.5): 127 with
+            // the recruitment and oedema of hours 1–3 gives Cstat ≈ 112 and, with R_aw 14, Cdyn
+            // ≈ 73, so Pplat ≈ 9.4 and Ppeak ≈ 11.7 sit 15 % under theirs.
+            static_compliance_ml_cmh2o: 127.0,
             // My choice: a collapsed lung recruits over the first half hour of ventilation.
             compliance_start_fraction: 0.75,
             recruitment_tau_s: 1800.0,
-            airway_resistance_cmh2o_s_l: 15.0,
+            airway_resistance_cmh2o_s_l: 14.0,
             // [D] from §10.2: LA pO2 514 at FiO2 1.0 with PA pO2 85 → shunt ≈ 0.29 in all;
             // 0.25 plus oedema.
             shunt_fraction: 0.25,
@@ -523,7 +525,7 @@ impl Plant for Lung {
             PlantFault::Event(VENTILATOR_FAILURE) => self.ventilator_failed = true,
             PlantFault::Event(LA_COLLAPSE) => self.la_level = self.p.la_collapse_mmhg,
             PlantFault::Event(BRONCHOSPASM) => {
-                self.airway_factor = 4.0;
+                self.airway_factor = 5.0;
                 self.compliance_factor = 0.5;
             }
             PlantFault::Event(_) => {}
@@ -581,9 +583,14 @@ mod tests {
         let mut l = plant(&[("compliance_start_fraction", 1.0)]);
         let u = inputs(2010.0, [490.0, 7.0, 5.0, 100.0]);
         let peak = run(&mut l, &u, 600.0);
-        assert!((12.0..=16.0).contains(&peak), "Ppeak {peak}");
         let plateau = l.out[PLATEAU_P];
-        assert!((10.0..=12.0).contains(&plateau), "Pplat {plateau}");
+        // §2A: Cstat 88–148, Cdyn 58–92 mL/cmH2O; at VT 490 mL the pressures sit below the
+        // medians' 14 and 11 cmH2O, within 20 % (§10.5).
+        let (cstat, cdyn) = (490.0 / (plateau - 5.0), 490.0 / (peak - 5.0));
+        assert!((88.0..=148.0).contains(&cstat), "Cstat {cstat}");
+        assert!((58.0..=92.0).contains(&cdyn), "Cdyn {cdyn}");
+        assert!((14.0 * 0.8..=16.0).contains(&peak), "Ppeak {peak}");
+        assert!((11.0 * 0.8..=12.0).contains(&plateau), "Pplat {plateau}");
         let po2 = l.out[LA_PO2];
         assert!((460.0..=560.0).contains(&po2), "LA pO2 {po2} at FiO2 1.0");
         run(&mut l, &inputs(2010.0, [490.0, 7.0, 5.0, 21.0]), 600.0);

@@ -25,9 +25,14 @@ fn resistance_index_falls_along_the_lifeport_trajectory() {
 
 #[test]
 fn pulsatile_pump_gives_a_lifeport_pulse_pressure() {
-    // Resistance already at its plateau; mean flow for a mean pressure of ~27 mmHg.
+    // Resistance already at its plateau, at the 4.8 °C it is given for; mean flow for a mean
+    // pressure of ~27 mmHg.
     let mut hal = sim(
-        &quiet_kidney(&[("r_fast_mmhg_min_ml", 0.0), ("r_slow_mmhg_min_ml", 0.0)]),
+        &quiet_kidney(&[
+            ("r_fast_mmhg_min_ml", 0.0),
+            ("r_slow_mmhg_min_ml", 0.0),
+            ("perfusate_start_c", 4.8),
+        ]),
         &[],
     );
     let frames = record(&mut hal, 20.0, 30.0, 0.01, |f| {

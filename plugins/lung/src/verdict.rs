@@ -1,8 +1,9 @@
 //! The Toronto-style verdict (§2A): a lung is suitable when its P/F ratio at the latest
 //! assessment reaches the threshold and none of PVR, dynamic compliance, static compliance or
-//! peak airway pressure has worsened by the deterioration fraction between two consecutive
-//! assessments of the run. A deterioration, once seen, stays a reason: a lung that got worse and
-//! then held still is not stable.
+//! peak airway pressure has worsened by the deterioration fraction, either since the previous
+//! assessment or since the first one of the run (a lung whose PVR creeps up by 10 % an hour is
+//! 46 % worse after four hours without ever failing a step). A deterioration, once seen, stays a
+//! reason: a lung that got worse and then held still is not stable.
 
 use perfuse_plugin_sdk::state::{self, Field};
 
@@ -56,6 +57,8 @@ pub struct Verdict {
     pf_threshold_mmhg: f64,
     deterioration: f64,
     previous: Option<Measures>,
+    /// The first complete assessment, the lung's baseline.
+    first: Option<Measures>,
     pub reasons: Reasons,
     /// Whether the latest assessment had every measure (a failed sensor leaves it open).
     pub complete: bool,
@@ -68,6 +71,7 @@ impl Verdict {
             pf_threshold_mmhg,
             deterioration,
             previous: None,
+            first: None,
             reasons: Reasons::default(),
             complete: false,
             count: 0,
@@ -80,18 +84,19 @@ impl Verdict {
         self.complete = now.all_finite();
         let r = &mut self.reasons;
         r.pf_below_threshold = now.pf_mmhg < self.pf_threshold_mmhg;
-        if let Some(before) = self.previous.filter(|_| self.complete) {
+        if self.complete {
             let up = 1.0 + self.deterioration;
             let down = 1.0 - self.deterioration;
-            r.pvr_worse |= now.pvr_dyn_s_cm5 >= before.pvr_dyn_s_cm5 * up;
-            r.dynamic_compliance_worse |=
-                now.dynamic_compliance_ml_cmh2o <= before.dynamic_compliance_ml_cmh2o * down;
-            r.static_compliance_worse |=
-                now.static_compliance_ml_cmh2o <= before.static_compliance_ml_cmh2o * down;
-            r.peak_pressure_worse |= now.peak_pressure_cmh2o >= before.peak_pressure_cmh2o * up;
-        }
-        if self.complete {
+            for before in [self.previous, self.first].into_iter().flatten() {
+                r.pvr_worse |= now.pvr_dyn_s_cm5 >= before.pvr_dyn_s_cm5 * up;
+                r.dynamic_compliance_worse |=
+                    now.dynamic_compliance_ml_cmh2o <= before.dynamic_compliance_ml_cmh2o * down;
+                r.static_compliance_worse |=
+                    now.static_compliance_ml_cmh2o <= before.static_compliance_ml_cmh2o * down;
+                r.peak_pressure_worse |= now.peak_pressure_cmh2o >= before.peak_pressure_cmh2o * up;
+            }
             self.previous = Some(now);
+            self.first.get_or_insert(now);
         }
     }
 
@@ -105,7 +110,8 @@ impl Verdict {
             .put(&r.static_compliance_worse)
             .put(&r.peak_pressure_worse)
             .put(&self.complete)
-            .put(&self.count);
+            .put(&self.count)
+            .put(&self.first);
     }
 
     pub fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
@@ -117,7 +123,8 @@ impl Verdict {
         input.read(&mut r.static_compliance_worse)?;
         input.read(&mut r.peak_pressure_worse)?;
         input.read(&mut self.complete)?;
-        input.read(&mut self.count)
+        input.read(&mut self.count)?;
+        input.read(&mut self.first)
     }
 }
 
@@ -185,6 +192,19 @@ mod tests {
         v.assess(m(420.0, 140.0, 50.0, 76.0, 15.0));
         assert!(!v.reasons.pf_below_threshold && v.reasons.pvr_worse);
         assert!(!v.reasons.suitable());
+    }
+
+    #[test]
+    fn a_slow_deterioration_is_measured_against_the_first_assessment() {
+        // PVR +10 % per assessment: no step reaches 15 %, but the fourth is 33 % above the first
+        // (a 12-h lung whose PVR rose 48 % stayed "suitable" when only steps were compared).
+        let mut v = Verdict::new(400.0, 0.15);
+        v.assess(m(500.0, 120.0, 60.0, 90.0, 13.0));
+        v.assess(m(500.0, 132.0, 60.0, 90.0, 13.0));
+        assert!(v.reasons.suitable());
+        v.assess(m(500.0, 145.2, 60.0, 90.0, 13.0));
+        assert!(v.reasons.pvr_worse && !v.reasons.suitable());
+        assert!(!v.reasons.dynamic_compliance_worse && !v.reasons.peak_pressure_worse);
     }
 
     #[test]

@@ -1,0 +1,683 @@
+//! The fidelity table: published figures the simulated organs and patients reproduce, each
+//! computed by running the shipped protocol in lockstep (model, plugin and controller together)
+//! and read from what the run measured, never from a setpoint. A row fails outside its tolerance
+//! (±20 % of the published value, or of a published range's ends; ±1 °C for temperatures). The
+//! README's table is rendered from the rows and the values of this run, and a test keeps it from
+//! drifting (run with `PERFUSE_BLESS=1` to rewrite it after changing a row or the model).
+//! Sources are sections of docs/clinical-basis.md; §10.5 explains the model changes.
+
+mod common;
+use common::*;
+use perfuse_core::config;
+use perfuse_core::plugin;
+use perfuse_core::run::{Run, RunOptions};
+use perfuse_hal_sim::SimHal;
+use std::sync::Arc;
+
+/// What a row reads from the run.
+#[derive(Clone, Copy)]
+enum Read {
+    /// A signal's value at the time.
+    Signal(&'static str),
+    /// The plugin's derived value at the time.
+    Derived(&'static str),
+    /// A signal's largest value up to the time.
+    Max(&'static str),
+    /// A signal's mean from `from_s` to the time.
+    Mean(&'static str, f64),
+    /// One signal divided by another at the time.
+    Ratio(&'static str, &'static str),
+}
+
+/// The published figure.
+#[derive(Clone, Copy)]
+enum Published {
+    Value(f64),
+    Range(f64, f64),
+    /// A temperature, in °C, held to ±1 °C.
+    Celsius(f64),
+}
+
+struct Row {
+    protocol: &'static str,
+    scenario: Option<&'static str>,
+    figure: &'static str,
+    unit: &'static str,
+    source: &'static str,
+    published: Published,
+    at_s: f64,
+    read: Read,
+}
+
+const fn row(
+    protocol: &'static str,
+    figure: &'static str,
+    unit: &'static str,
+    source: &'static str,
+    published: Published,
+    at_s: f64,
+    read: Read,
+) -> Row {
+    Row {
+        protocol,
+        scenario: None,
+        figure,
+        unit,
+        source,
+        published,
+        at_s,
+        read,
+    }
+}
+
+use Published::{Celsius, Range, Value};
+use Read::{Derived, Max, Mean, Ratio, Signal};
+
+const ROWS: &[Row] = &[
+    // Kidney HMP against the LifePort logs.
+    row(
+        "kidney-hmp.ron",
+        "RI at 5 min",
+        "mmHg/(mL/min)",
+        "§10.2 [S 4A-1]",
+        Value(0.40),
+        300.0,
+        Ratio("mean_pressure", "mean_flow"),
+    ),
+    row(
+        "kidney-hmp.ron",
+        "RI at 30 min",
+        "mmHg/(mL/min)",
+        "§10.2 [S 4A-1]",
+        Value(0.24),
+        3600.0,
+        Derived("ri_at_30min"),
+    ),
+    row(
+        "kidney-hmp.ron",
+        "mean RI after 30 min",
+        "mmHg/(mL/min)",
+        "§15.1 [S1], 482 runs",
+        Value(0.221),
+        3600.0,
+        Derived("mean_ri_after_30min"),
+    ),
+    row(
+        "kidney-hmp.ron",
+        "mean flow after 30 min",
+        "mL/min",
+        "§15.1 [S1], 482 runs",
+        Value(115.0),
+        3600.0,
+        Derived("mean_flow_after_30min_ml_min"),
+    ),
+    // Kidney NMP (EVNP).
+    row(
+        "kidney-nmp.ron",
+        "renal blood flow at 1 h",
+        "mL/min",
+        "§10.2 [S 4B-2]",
+        Range(200.0, 250.0),
+        3600.0,
+        Signal("mean_flow"),
+    ),
+    row(
+        "kidney-nmp.ron",
+        "renal resistance (MAP/RBF)",
+        "mmHg/(mL/min)",
+        "§10.2 [D]",
+        Value(0.33),
+        3600.0,
+        Derived("resistance_index"),
+    ),
+    row(
+        "kidney-nmp.ron",
+        "urine in the first hour",
+        "mL",
+        "§10.2 [S 4B-2]",
+        Range(40.0, 260.0),
+        3600.0,
+        Signal("urine_volume"),
+    ),
+    // Heart NMP (OCS), a transplanted and a turned-down heart.
+    row(
+        "heart-nmp.ron",
+        "arterial lactate at 221 min (transplanted)",
+        "mmol/L",
+        "§1A [S1]",
+        Value(2.3),
+        13_260.0,
+        Signal("arterial_lactate"),
+    ),
+    row(
+        "heart-nmp.ron",
+        "coronary resistance (AoP/CF)",
+        "mmHg/(mL/min)",
+        "§10.2 [D]",
+        Value(0.10),
+        13_260.0,
+        Derived("coronary_vascular_resistance"),
+    ),
+    Row {
+        scenario: Some("poor"),
+        ..row(
+            "heart-nmp.ron",
+            "arterial lactate at 4 h 8 min (turned down)",
+            "mmol/L",
+            "§1A [S1]: 5.3 at 293 ± 118 min",
+            Value(5.3),
+            14_880.0,
+            Signal("arterial_lactate"),
+        )
+    },
+    // Heart HOPE.
+    row(
+        "heart-hope.ron",
+        "coronary flow at 20–25 mmHg, 8 °C",
+        "mL/min",
+        "§1B [T]",
+        Range(100.0, 250.0),
+        3600.0,
+        Signal("mean_coronary_flow"),
+    ),
+    row(
+        "heart-hope.ron",
+        "coronary resistance",
+        "mmHg/(mL/min)",
+        "§1B [D]: (20–25)/(100–250)",
+        Range(0.08, 0.25),
+        3600.0,
+        Ratio("mean_pressure", "mean_coronary_flow"),
+    ),
+    // Lung EVLP at the first assessment.
+    row(
+        "lung-evlp.ron",
+        "dynamic compliance",
+        "mL/cmH2O",
+        "§2A [S3]",
+        Value(77.0),
+        3900.0,
+        Derived("dynamic_compliance_ml_cmh2o"),
+    ),
+    row(
+        "lung-evlp.ron",
+        "static compliance",
+        "mL/cmH2O",
+        "§2A [S3]",
+        Value(117.0),
+        3900.0,
+        Derived("static_compliance_ml_cmh2o"),
+    ),
+    row(
+        "lung-evlp.ron",
+        "peak airway pressure",
+        "cmH2O",
+        "§2A [S3]",
+        Value(14.0),
+        3900.0,
+        Derived("peak_airway_pressure_cmh2o"),
+    ),
+    row(
+        "lung-evlp.ron",
+        "PA pressure",
+        "mmHg",
+        "§2A [S3]",
+        Value(7.0),
+        3900.0,
+        Signal("mean_pap"),
+    ),
+    row(
+        "lung-evlp.ron",
+        "LA pO2 at FiO2 1.0",
+        "mmHg",
+        "§2A [S3]",
+        Value(514.0),
+        3900.0,
+        Derived("pf_ratio_mmhg"),
+    ),
+    // Liver NMP.
+    row(
+        "liver-nmp.ron",
+        "lactate at 2 h (clearing liver)",
+        "mmol/L",
+        "§10.2 [S 3A-1]",
+        Value(3.0),
+        7200.0,
+        Signal("lactate"),
+    ),
+    row(
+        "liver-nmp.ron",
+        "PV pressure at 1 L/min",
+        "mmHg",
+        "§3A [T]",
+        Range(5.0, 10.0),
+        7200.0,
+        Signal("mean_pv_pressure"),
+    ),
+    row(
+        "liver-nmp.ron",
+        "IVC pressure, free outflow",
+        "mmHg",
+        "§3A [T]",
+        Range(0.0, 3.0),
+        7200.0,
+        Mean("ivc_pressure", 3600.0),
+    ),
+    // Liver HOPE and D-HOPE.
+    row(
+        "liver-hope.ron",
+        "PV flow at ≤ 3 mmHg, 10 °C",
+        "mL/min",
+        "§10.2 [T]",
+        Range(150.0, 300.0),
+        3600.0,
+        Signal("mean_pv_flow"),
+    ),
+    row(
+        "liver-hope.ron",
+        "PV resistance",
+        "mmHg/(mL/min)",
+        "§10.2 [D]: 3/(150–300)",
+        Range(0.01, 0.02),
+        3600.0,
+        Ratio("mean_pv_pressure", "mean_pv_flow"),
+    ),
+    row(
+        "liver-dhope.ron",
+        "PV flow at 5 mmHg, 10 °C",
+        "mL/min",
+        "§3B [T]",
+        Range(150.0, 300.0),
+        3600.0,
+        Signal("mean_pv_flow"),
+    ),
+    row(
+        "liver-dhope.ron",
+        "HA flow at 25 mmHg, 10 °C",
+        "mL/min",
+        "§3B [T]",
+        Range(50.0, 100.0),
+        3600.0,
+        Signal("mean_ha_flow"),
+    ),
+    row(
+        "liver-dhope.ron",
+        "HA resistance",
+        "mmHg/(mL/min)",
+        "§3B [D]: 25/(50–100)",
+        Range(0.25, 0.5),
+        3600.0,
+        Ratio("mean_ha_pressure", "mean_ha_flow"),
+    ),
+    // TA-NRP.
+    row(
+        "ta-nrp.ron",
+        "donor body temperature",
+        "°C",
+        "§10.2 [T]: 35.5–37.5",
+        Celsius(36.5),
+        3000.0,
+        Mean("body_temp", 600.0),
+    ),
+    row(
+        "ta-nrp.ron",
+        "NRP flow",
+        "mL/min",
+        "§10.2 [T]",
+        Range(2500.0, 4000.0),
+        3000.0,
+        Mean("pump_flow", 600.0),
+    ),
+    row(
+        "ta-nrp.ron",
+        "mean arterial pressure in situ",
+        "mmHg",
+        "§5 [T]",
+        Range(60.0, 80.0),
+        3000.0,
+        Mean("mean_pressure", 600.0),
+    ),
+    // ILP.
+    row(
+        "ilp-leg.ron",
+        "maximum systemic leak (leg)",
+        "%",
+        "§6 [S7]: median",
+        Value(2.7),
+        7190.0,
+        Max("leak_pct"),
+    ),
+    row(
+        "ilp-leg.ron",
+        "tissue temperature, melphalan phase",
+        "°C",
+        "§6 [S2]: 38.5–39.5",
+        Celsius(39.0),
+        6600.0,
+        Mean("tissue_proximal", 3000.0),
+    ),
+    row(
+        "ilp-leg.ron",
+        "highest inflow temperature",
+        "°C",
+        "§6 [S3]: up to ~42",
+        Celsius(42.0),
+        7190.0,
+        Max("inflow_temp"),
+    ),
+    row(
+        "ilp-arm.ron",
+        "maximum systemic leak (arm)",
+        "%",
+        "§6 [S7], §15.8 [T]: 2.7 × 0.6",
+        Value(1.6),
+        7190.0,
+        Max("leak_pct"),
+    ),
+    row(
+        "ilp-arm.ron",
+        "tissue temperature, melphalan phase",
+        "°C",
+        "§6 [S2]: 38.5–39.5",
+        Celsius(39.0),
+        6600.0,
+        Mean("tissue_proximal", 3000.0),
+    ),
+    row(
+        "ilp-arm.ron",
+        "highest inflow temperature",
+        "°C",
+        "§6 [S3]: up to ~42",
+        Celsius(42.0),
+        7190.0,
+        Max("inflow_temp"),
+    ),
+    // HIPEC.
+    row(
+        "hipec-mmc.ron",
+        "intraperitoneal temperature, drug phase",
+        "°C",
+        "§7 [S3]: mean perfusate 42",
+        Celsius(42.0),
+        6300.0,
+        Mean("ip_upper_temp", 1000.0),
+    ),
+    row(
+        "hipec-mmc.ron",
+        "highest core temperature",
+        "°C",
+        "§15.9 [D from S58]: 53 % ≥ 38",
+        Celsius(38.0),
+        6300.0,
+        Max("core_temp"),
+    ),
+    row(
+        "hipec-mmc.ron",
+        "intra-abdominal pressure",
+        "mmHg",
+        "§15.9 [S60]: 10–20 in 62 %",
+        Range(10.0, 20.0),
+        6300.0,
+        Mean("iap", 1000.0),
+    ),
+    row(
+        "hipec-oxaliplatin.ron",
+        "intraperitoneal temperature, drug phase",
+        "°C",
+        "§7 [S2]: 42–44",
+        Celsius(43.0),
+        2500.0,
+        Mean("ip_upper_temp", 800.0),
+    ),
+    row(
+        "hipec-oxaliplatin.ron",
+        "highest core temperature",
+        "°C",
+        "§15.9 [D from S58]: 53 % ≥ 38",
+        Celsius(38.0),
+        2500.0,
+        Max("core_temp"),
+    ),
+    row(
+        "hipec-oxaliplatin.ron",
+        "intra-abdominal pressure",
+        "mmHg",
+        "§15.9 [S60]: 10–20 in 62 %",
+        Range(10.0, 20.0),
+        2500.0,
+        Mean("iap", 800.0),
+    ),
+    // HITHOC.
+    row(
+        "hithoc.ron",
+        "intrathoracic temperature, drug phase",
+        "°C",
+        "§8 [S1]",
+        Celsius(42.0),
+        4400.0,
+        Mean("pleural_apex_temp", 900.0),
+    ),
+    row(
+        "hithoc.ron",
+        "highest systemic temperature",
+        "°C",
+        "§15.10 [S62]",
+        Celsius(38.0),
+        4400.0,
+        Max("core_temp"),
+    ),
+    row(
+        "hithoc.ron",
+        "highest inflow temperature",
+        "°C",
+        "§8 [S2]: kept < 45",
+        Celsius(44.0),
+        4400.0,
+        Max("inflow_temp"),
+    ),
+];
+
+/// A lockstep run of a shipped protocol in a scenario (`None`: its default).
+fn lockstep_in(file: &str, scenario: Option<&str>) -> Run {
+    let loaded = config::load(&protocol(file)).unwrap_or_else(|e| panic!("{e}"));
+    let plugin =
+        plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
+    let sim =
+        SimHal::with_scenario(&loaded.file, scenario, 1, &[]).unwrap_or_else(|e| panic!("{e}"));
+    let opts = RunOptions {
+        organ: None,
+        seed: 1,
+        scenario: scenario.map(str::to_string),
+        duration_s: None,
+    };
+    let mut run = Run::direct(Arc::new(loaded.plan), Box::new(sim), plugin, &opts);
+    run.initialize().expect("the schedule builds");
+    run
+}
+
+fn value(run: &Run, id: &str) -> f64 {
+    run.signal(id).unwrap_or_else(|| panic!("no signal {id}")).0
+}
+
+/// Runs one protocol in one scenario as long as its rows need, and returns each row's value.
+fn simulate(rows: &[&Row]) -> Vec<f64> {
+    let mut run = lockstep_in(rows[0].protocol, rows[0].scenario);
+    let period = run.plan.period_s;
+    let end = rows.iter().map(|r| r.at_s).fold(0.0, f64::max);
+    // Per row: running max or (sum, n), and the value once read.
+    let mut acc: Vec<(f64, f64, f64)> = vec![(f64::MIN, 0.0, 0.0); rows.len()];
+    let mut out: Vec<Option<f64>> = vec![None; rows.len()];
+    while out.iter().any(Option::is_none) {
+        assert!(
+            !run.finished(),
+            "{}: ended before {end} s",
+            rows[0].protocol
+        );
+        run.step_lockstep();
+        let t = run.tick() as f64 * period;
+        assert!(t <= end + 1.0, "{}: ran past {end} s", rows[0].protocol);
+        for (i, r) in rows.iter().enumerate() {
+            if out[i].is_some() {
+                continue;
+            }
+            match r.read {
+                Max(id) => acc[i].0 = acc[i].0.max(value(&run, id)),
+                Mean(id, from) if t >= from => {
+                    acc[i].1 += value(&run, id);
+                    acc[i].2 += 1.0;
+                }
+                _ => {}
+            }
+            if t + 1e-9 < r.at_s {
+                continue;
+            }
+            out[i] = Some(match r.read {
+                Signal(id) => value(&run, id),
+                Ratio(a, b) => value(&run, a) / value(&run, b),
+                Max(_) => acc[i].0,
+                Mean(..) => acc[i].1 / acc[i].2,
+                Derived(id) => run.summary(0.0, 0).derived[id]
+                    .unwrap_or_else(|| panic!("{}: derived {id} undefined", r.protocol)),
+            });
+        }
+    }
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+/// Three significant digits.
+fn sig3(v: f64) -> String {
+    let a = v.abs();
+    if a == 0.0 {
+        "0".to_string()
+    } else if a >= 100.0 {
+        format!("{v:.0}")
+    } else if a >= 10.0 {
+        format!("{v:.1}")
+    } else if a >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+impl Row {
+    fn within(&self, v: f64) -> bool {
+        match self.published {
+            Value(p) => (v - p).abs() <= 0.2 * p.abs(),
+            Range(lo, hi) => v >= 0.8 * lo && v <= 1.2 * hi,
+            Celsius(c) => (v - c).abs() <= 1.0,
+        }
+    }
+
+    fn published_text(&self) -> String {
+        match self.published {
+            Value(p) => sig3(p),
+            Range(lo, hi) => format!("{}–{}", sig3(lo), sig3(hi)),
+            Celsius(c) => sig3(c),
+        }
+    }
+
+    fn tolerance_text(&self) -> &'static str {
+        match self.published {
+            Value(_) => "±20 %",
+            Range(..) => "range ±20 %",
+            Celsius(_) => "±1 °C",
+        }
+    }
+}
+
+/// Every row's simulated value, the protocols run in parallel.
+fn simulated() -> Vec<f64> {
+    let mut groups: Vec<(&str, Option<&str>)> = Vec::new();
+    for r in ROWS {
+        if !groups.contains(&(r.protocol, r.scenario)) {
+            groups.push((r.protocol, r.scenario));
+        }
+    }
+    let results: Vec<(usize, f64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = groups
+            .iter()
+            .map(|g| {
+                s.spawn(move || {
+                    let idx: Vec<usize> = (0..ROWS.len())
+                        .filter(|&i| (ROWS[i].protocol, ROWS[i].scenario) == *g)
+                        .collect();
+                    let rows: Vec<&Row> = idx.iter().map(|&i| &ROWS[i]).collect();
+                    idx.into_iter().zip(simulate(&rows)).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a protocol's run panicked"))
+            .collect()
+    });
+    let mut values = vec![f64::NAN; ROWS.len()];
+    for (i, v) in results {
+        values[i] = v;
+    }
+    values
+}
+
+/// The table as the README shows it.
+fn table(values: &[f64]) -> String {
+    let mut out = String::from(
+        "| protocol | figure | source | published | simulated | tolerance |\n|---|---|---|---|---|---|\n",
+    );
+    for (r, v) in ROWS.iter().zip(values) {
+        let scenario = r.scenario.map_or(String::new(), |s| format!(" (`{s}`)"));
+        out.push_str(&format!(
+            "| {}{scenario} | {} ({}) | {} | {} | {} | {} |\n",
+            r.protocol,
+            r.figure,
+            r.unit,
+            r.source,
+            r.published_text(),
+            sig3(*v),
+            r.tolerance_text()
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_protocol_reproduces_three_published_figures_and_the_readme_shows_them() {
+    let values = simulated();
+    let failed: Vec<String> = ROWS
+        .iter()
+        .zip(&values)
+        .filter(|(r, v)| !r.within(**v))
+        .map(|(r, v)| {
+            format!(
+                "{} {}: simulated {v}, published {} {}",
+                r.protocol,
+                r.figure,
+                r.published_text(),
+                r.tolerance_text()
+            )
+        })
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "outside tolerance:\n{}",
+        failed.join("\n")
+    );
+
+    const START: &str = "<!-- fidelity:start -->\n";
+    const END: &str = "<!-- fidelity:end -->";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let (before, rest) = readme
+        .split_once(START)
+        .expect("README has the fidelity markers");
+    let (current, after) = rest.split_once(END).expect("README has the end marker");
+    let wanted = table(&values);
+    if std::env::var_os("PERFUSE_BLESS").is_some() {
+        std::fs::write(&path, format!("{before}{START}{wanted}{END}{after}")).unwrap();
+    } else {
+        assert_eq!(
+            current, wanted,
+            "README's fidelity table is stale: run with PERFUSE_BLESS=1"
+        );
+    }
+}
