@@ -142,6 +142,23 @@ fn read_summary(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("summary written")).unwrap()
 }
 
+/// Runs the controller on devsim's devices to its end, which must be a success; its summary
+/// and its stderr (where the links' counters are).
+fn run_to_end(
+    protocol: &Path,
+    profile: &Path,
+    addr: &str,
+    duration: &str,
+    dir: &Path,
+) -> (Value, String) {
+    let path = dir.join("summary.json");
+    let out = controller(protocol, profile, addr, duration, &path, &[])
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    (read_summary(&path), stderr(&out))
+}
+
 /// The protocol with its soft start and settling shortened, so that a 60-s run spends most of
 /// its time where the band counts; the edit must match the shipped text.
 fn shortened(name: &str, edits: &[(&str, &str)], dir: &Path) -> PathBuf {
@@ -163,12 +180,7 @@ fn same_bands_as_in_process(file: &Path, profile: &Path) {
     let dir = tempfile::tempdir().unwrap();
     let inproc = run_summary(file, &["--duration", "60s"]);
     let devsim = Devsim::start(file, profile, "127.0.0.1:0", &[]);
-    let path = dir.path().join("summary.json");
-    let out = controller(file, profile, &devsim.addr, "60s", &path, &[])
-        .wait_with_output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let s = read_summary(&path);
+    let (s, _) = run_to_end(file, profile, &devsim.addr, "60s", dir.path());
     assert_eq!(s["completed"], true);
     let mut bands = 0;
     for (id, ch) in inproc["channels"].as_object().unwrap() {
@@ -403,12 +415,7 @@ fn an_exception_answer_makes_the_reading_invalid_under_the_sensor_rules() {
         "127.0.0.1:0",
         &["--fault", "channel-loss:arterial_pressure@3s"],
     );
-    let path = dir.path().join("s.json");
-    let out = controller(&file, &prof, &devsim.addr, "8s", &path, &[])
-        .wait_with_output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let s = read_summary(&path);
+    let (s, _) = run_to_end(&file, &prof, &devsim.addr, "8s", dir.path());
     let a = alarm(&s, "pressure_sensor_failed").unwrap_or_else(|| panic!("{}", s["alarms"]));
     assert_eq!(a["priority"], "high");
     // The link itself is fine: the device answered.
@@ -499,12 +506,7 @@ fn a_device_that_answers_late_persistently_is_alarmed_degraded_and_its_timeouts_
     let prof = profile("kidney-hmp.ron");
     // One request in four of the flow meter comes three timeouts late.
     let slow = Devsim::start(&file, &prof, "127.0.0.1:0", &["--slow", "flow_meter"]);
-    let path = dir.path().join("s.json");
-    let out = controller(&file, &prof, &slow.addr, "8s", &path, &[])
-        .wait_with_output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let s = read_summary(&path);
+    let (s, err) = run_to_end(&file, &prof, &slow.addr, "8s", dir.path());
     let a = alarm(&s, "flow_meter_link_degraded").unwrap_or_else(|| panic!("{}", s["alarms"]));
     assert_eq!(a["priority"], "medium");
     // Late, not lost: every other answer comes.
@@ -519,9 +521,9 @@ fn a_device_that_answers_late_persistently_is_alarmed_degraded_and_its_timeouts_
         s["alarms"]
     );
     // The timeouts are counted in the run's last words about its devices.
-    let timeouts = counted(&stderr(&out), "flow_meter", "timeouts");
+    let timeouts = counted(&err, "flow_meter", "timeouts");
     // 8 s of 100 requests per second, one in four late.
-    assert!(timeouts > 50, "{}", stderr(&out));
+    assert!(timeouts > 50, "{err}");
 }
 
 /// Link counter `what` of `device` from the run's last words on stderr.
@@ -547,13 +549,7 @@ fn rtu_frames_work_across_processes_and_a_garbled_one_is_caught_by_its_crc() {
     let prof = dir.path().join("rtu.ron");
     std::fs::write(&prof, text).unwrap();
     let devsim = Devsim::start(&file, &prof, "127.0.0.1:0", &["--corrupt", "flow_meter"]);
-    let path = dir.path().join("s.json");
-    let out = controller(&file, &prof, &devsim.addr, "6s", &path, &[])
-        .wait_with_output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let s = read_summary(&path);
-    let err = stderr(&out);
+    let (s, err) = run_to_end(&file, &prof, &devsim.addr, "6s", dir.path());
     // One answer in ten garbled, each caught by its CRC and the link started afresh.
     let corrupted = counted(&err, "flow_meter", "corrupted");
     assert!(corrupted > 20, "{err}");
