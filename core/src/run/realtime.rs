@@ -7,7 +7,7 @@
 use super::supervise::{self, Budget, Pace, Watch};
 use super::{Run, StopRequest};
 use crate::hal::{CommandFrame, Hal, SensorFrame};
-use crossbeam_channel::{Receiver, Sender, TryRecvError, bounded};
+use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,6 +39,8 @@ pub fn spawn_hal(
 ) -> std::io::Result<(HalChannels, JoinHandle<()>)> {
     let (cmd_tx, cmd_rx) = bounded::<CommandFrame>(4);
     let (frame_tx, frame_rx) = bounded::<SensorFrame>(4);
+    // The device thread's own end of the frame queue, to drop the oldest frame when it is full.
+    let oldest = frame_rx.clone();
     let handle = std::thread::Builder::new()
         .name("perfuse-hal".into())
         .spawn(move || {
@@ -58,8 +60,12 @@ pub fn spawn_hal(
                 }
                 hal.advance(period_s);
                 hal.read(&mut frame);
-                // A full queue means the control thread is behind: it wants the newest frame.
-                let _ = frame_tx.try_send(frame);
+                // A full queue means the control thread is behind: it wants the newest frame, so
+                // the oldest makes room.
+                if let Err(TrySendError::Full(f)) = frame_tx.try_send(frame) {
+                    let _ = oldest.try_recv();
+                    let _ = frame_tx.try_send(f);
+                }
                 n += 1;
                 let deadline = start + period * n;
                 if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
