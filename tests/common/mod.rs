@@ -95,8 +95,11 @@ pub fn perfuse(args: &[&str]) -> Output {
     if args.first() == Some(&"run") && !args.iter().any(chooses) {
         all.push("--no-record");
     }
+    // Without backtraces whatever the caller's environment: symbolising a panicking plugin's
+    // backtrace can take longer than its lockstep CPU budget, which then reports it hung.
     Command::new(env!("CARGO_BIN_EXE_perfuse"))
         .args(&all)
+        .env("RUST_BACKTRACE", "0")
         .output()
         .expect("the perfuse binary runs")
 }
