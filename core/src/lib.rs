@@ -6,7 +6,8 @@
 //! time and writes the summary. The device is reached only through [`hal::Hal`].
 
 pub mod config;
-pub mod hal;
+/// The device boundary, its own crate so that device crates need not depend on the core.
+pub use perfuse_hal as hal;
 pub mod logging;
 pub mod output;
 pub mod plan;

@@ -27,7 +27,7 @@ pub struct SensorFrame {
     /// `seq` moved: a device that stopped answering while others did. Their readings age
     /// towards stale as a whole stale frame would. Always 0 for a single device.
     pub not_fresh: u32,
-    /// Device links (bit i: the plan's link i, see [`crate::plan::Plan::links`]) that are down:
+    /// Device links (bit i: the plan's link i, see `perfuse_protocol::plan::Plan::links`) that are down:
     /// no answer, connection lost.
     pub links_down: u32,
     /// Device links that answer, but late or with errors persistently.
