@@ -15,6 +15,7 @@
 //! ]
 //! ```
 
+use super::alarm_ids::alarm_ids;
 use super::{Diagnostic, LoadError, de, ron_doc, span_of};
 use crate::plan::Plan;
 use serde::Deserialize;
@@ -82,12 +83,6 @@ impl OperatorAction {
 pub struct OperatorCommand {
     pub tick: u64,
     pub action: OperatorAction,
-}
-
-/// Ids of the alarms a command may name: the rules in file order, the core's sensor coverage,
-/// then the core's own.
-pub fn alarm_ids(plan: &Plan) -> Vec<String> {
-    crate::tick::alarms::alarm_ids(plan)
 }
 
 /// The commands as a commands file says them, which [`load_commands_str`] reads back to the

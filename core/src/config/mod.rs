@@ -5,6 +5,7 @@
 //! problem of a file is reported at once, each with file, line, column, the field's path, what
 //! was expected and what was found.
 
+pub mod alarm_ids;
 pub mod bounds;
 mod commands;
 mod de;
@@ -16,8 +17,9 @@ mod run_end;
 pub mod schema;
 mod validate;
 
+pub use alarm_ids::alarm_ids;
 pub use commands::{
-    OperatorAction, OperatorCommand, alarm_ids, commands_text, load_commands, load_commands_str,
+    OperatorAction, OperatorCommand, commands_text, load_commands, load_commands_str,
 };
 pub use duration::{parse_duration, parse_run_duration};
 pub use labs::{LabEntry, labs_text, load_labs, load_labs_str};
