@@ -5,12 +5,14 @@
 //! the protocol's plugin is loaded by [`plugin`]; [`run`] drives the tick in simulated or real
 //! time and writes the summary. The device is reached only through [`hal::Hal`].
 
-pub mod config;
 /// The device boundary, its own crate so that device crates need not depend on the core.
 pub use perfuse_hal as hal;
+/// Protocol, labs and commands files, their own crate so that they can be checked without the
+/// runtime.
+pub use perfuse_protocol as config;
 pub mod logging;
 pub mod output;
-pub mod plan;
+pub use perfuse_protocol::plan;
 pub mod plugin;
 pub mod run;
 pub mod tick;

@@ -12,6 +12,7 @@ mod de;
 mod duration;
 pub mod input_file;
 mod labs;
+pub mod plan;
 mod ron_doc;
 mod run_end;
 pub mod schema;

@@ -9,7 +9,7 @@ fn every_shipped_protocol_validates() {
     for entry in std::fs::read_dir(&dir).expect("protocols/ exists") {
         let path = entry.expect("readable entry").path();
         if path.extension().is_some_and(|e| e == "ron") {
-            if let Err(e) = perfuse_core::config::load(&path) {
+            if let Err(e) = perfuse_protocol::load(&path) {
                 panic!("{e}");
             }
             checked += 1;

@@ -1,11 +1,9 @@
 //! A validated protocol with every name resolved to an index, ready for the tick.
 //!
-//! Only [`crate::config::compile`] builds a `Plan`, so holding one means the file passed
+//! Only [`crate::compile`] builds a `Plan`, so holding one means the file passed
 //! validation. Signals are the sensors (in file order) followed by the estimates (in file order).
 
-use crate::config::{
-    ActuatorKind, DoseCap, EstimateKind, Priority, Pulsatile, Range, SafeState, Setpoint,
-};
+use crate::{ActuatorKind, DoseCap, EstimateKind, Priority, Pulsatile, Range, SafeState, Setpoint};
 
 #[derive(Debug, Clone)]
 pub struct SignalPlan {

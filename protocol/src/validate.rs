@@ -4,8 +4,8 @@
 //! what was expected and what was found; the loader turns paths into line and column.
 
 use super::schema::*;
-use crate::hal::{MAX_ACTUATORS, MAX_SENSORS};
 use crate::plan::*;
+use perfuse_hal::{MAX_ACTUATORS, MAX_SENSORS};
 use perfuse_plugin_sdk::{MAX_PARAMS, MAX_SIGNALS};
 use std::collections::BTreeSet;
 

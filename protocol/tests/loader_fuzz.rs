@@ -1,7 +1,7 @@
 //! Mutated and random protocol files never panic the loader: each ends in a plan or in at least
 //! one diagnostic with a position inside the file.
 
-use perfuse_core::config::load_str;
+use perfuse_protocol::load_str;
 use proptest::prelude::*;
 use std::path::Path;
 
