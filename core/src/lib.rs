@@ -7,9 +7,7 @@
 
 /// The device boundary, its own crate so that device crates need not depend on the core.
 pub use perfuse_hal as hal;
-/// Protocol, labs and commands files, their own crate so that they can be checked without the
-/// runtime.
-pub use perfuse_protocol as config;
+pub mod config;
 pub mod logging;
 pub mod output;
 pub use perfuse_protocol::plan;

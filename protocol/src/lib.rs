@@ -131,15 +131,6 @@ pub fn read_document<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The sha256 of `bytes` in lower-case hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Reads, parses, type-checks and validates a protocol file.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     let src = input_file::read_text(path, "protocol").map_err(|d| LoadError {
@@ -230,15 +221,12 @@ pub fn check_str(src: &str) -> Checked {
         }
     };
     match compile(&file) {
-        Ok(mut plan) => {
-            plan.source_sha256 = sha256_hex(src.as_bytes());
-            Checked {
-                loaded: Some(Loaded { file, plan, root }),
-                diagnostics: Vec::new(),
-                unvalidated: None,
-                root: None,
-            }
-        }
+        Ok(plan) => Checked {
+            loaded: Some(Loaded { file, plan, root }),
+            diagnostics: Vec::new(),
+            unvalidated: None,
+            root: None,
+        },
         Err(problems) => {
             let mut diagnostics: Vec<Diagnostic> = problems
                 .into_iter()

@@ -218,7 +218,9 @@ pub struct Plan {
     pub phases: Vec<PhasePlan>,
     pub rules: Vec<RulePlan>,
     /// The sha256 of the protocol file's text, in lower-case hex: a saved run state is restored
-    /// only into the protocol it was saved from.
+    /// only into the protocol it was saved from. Set by the runtime's loader
+    /// (`perfuse_core::config::load`); empty when the plan comes from this crate alone, which
+    /// validates files and needs no fingerprint.
     pub source_sha256: String,
     /// The core's alarms for sensors no health rule watches, in sensor order.
     pub coverage: Vec<CoveragePlan>,
