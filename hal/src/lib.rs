@@ -3,6 +3,12 @@
 //! Frames are fixed-size so that passing them through the tick or a channel never allocates.
 //! Sensors and actuators are indexed in the protocol file's order.
 
+mod kinds;
+mod thread;
+
+pub use kinds::{ActuatorKind, SafeState, SensorKind};
+pub use thread::{HalChannels, spawn_hal};
+
 /// Most sensors a circuit may declare.
 pub const MAX_SENSORS: usize = 32;
 /// Most actuators a circuit may declare.
