@@ -10,7 +10,7 @@
 
 use crate::profile::{Device, Framing, Profile, SafeValue};
 use crate::wire::{WireError, proto};
-use perfuse_core::hal::{CommandFrame, Hal, MAX_ACTUATORS, SensorFrame};
+use perfuse_hal::{CommandFrame, Hal, MAX_ACTUATORS, SensorFrame};
 use rmodbus::server::ModbusFrame;
 use rmodbus::server::storage::ModbusStorage;
 use rmodbus::{ErrorKind, ModbusProto, guess_request_frame_len};

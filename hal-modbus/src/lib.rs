@@ -18,7 +18,7 @@ pub mod wire;
 
 use crossbeam_channel::{Receiver, Sender, bounded};
 use link::{Link, LinkStats, Report};
-use perfuse_core::hal::{CommandFrame, Hal, MAX_ACTUATORS, SensorFrame};
+use perfuse_hal::{CommandFrame, Hal, MAX_ACTUATORS, SensorFrame};
 use profile::{Device, Profile};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 use crate::profile::Device;
 use crate::wire::{Exchange, WireError};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
-use perfuse_core::hal::{MAX_ACTUATORS, MAX_SENSORS};
+use perfuse_hal::{MAX_ACTUATORS, MAX_SENSORS};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

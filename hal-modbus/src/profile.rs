@@ -5,9 +5,9 @@
 //! command's time to live and the protocol's safe state).
 
 use crate::codec::{Encoding, RegType, WordOrder};
-use perfuse_core::config::{self, Diagnostic, Document, LoadError, SafeState};
-use perfuse_core::hal::MAX_LINKS;
-use perfuse_core::plan::Plan;
+use perfuse_hal::MAX_LINKS;
+use perfuse_protocol::plan::Plan;
+use perfuse_protocol::{self as config, Diagnostic, Document, LoadError, SafeState};
 use serde::Deserialize;
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Actuators as the device sees them: the command in force, its time to live, the safe state it
 //! falls to when that runs out, and injected actuator faults.
 
-use perfuse_core::config::{ActuatorKind, ActuatorSpec, SafeState};
+use perfuse_protocol::{ActuatorKind, ActuatorSpec, SafeState};
 
 use crate::TIME_RESOLUTION_S;
 

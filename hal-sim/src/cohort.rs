@@ -15,7 +15,7 @@
 
 use std::collections::BTreeMap;
 
-use perfuse_core::config::ProtocolFile;
+use perfuse_protocol::ProtocolFile;
 
 use crate::plant::{
     bypass::BypassParams, cavity::CavityParams, donor::DonorParams, ecmo::EcmoParams,
@@ -409,7 +409,7 @@ mod tests {
             .join("../protocols")
             .join(format!("{name}.ron"));
         let text = std::fs::read_to_string(&path).unwrap();
-        perfuse_core::config::load_str(&text, &path).unwrap().file
+        perfuse_protocol::load_str(&text, &path).unwrap().file
     }
 
     const SHIPPED: &[&str] = &[

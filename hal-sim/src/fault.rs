@@ -1,6 +1,6 @@
 //! Faults injected at a device time, written on the command line as `KIND[:ARG[:VALUE]]@TIME`.
 
-use perfuse_core::config::{ActuatorKind, ProtocolFile, SensorKind, parse_duration};
+use perfuse_protocol::{ActuatorKind, ProtocolFile, SensorKind, parse_duration};
 
 use crate::plant::Model;
 

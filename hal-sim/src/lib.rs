@@ -58,9 +58,9 @@ mod rng;
 mod sensor;
 mod supply;
 
-use perfuse_core::config::OPERATOR_SITE;
-use perfuse_core::config::{ActuatorKind, ProtocolFile};
-use perfuse_core::hal::{CommandFrame, Hal, MAX_ACTUATORS, MAX_SENSORS, SensorFrame};
+use perfuse_hal::{CommandFrame, Hal, MAX_ACTUATORS, MAX_SENSORS, SensorFrame};
+use perfuse_protocol::OPERATOR_SITE;
+use perfuse_protocol::{ActuatorKind, ProtocolFile};
 
 use actuator::Actuator;
 pub use cohort::Organ;

@@ -1,7 +1,7 @@
 //! Sensor channels: what a probe adds to the true value (lag, noise, quantisation) and what an
 //! injected sensor fault does to the reading.
 
-use perfuse_core::config::SensorKind;
+use perfuse_hal::SensorKind;
 
 use crate::TIME_RESOLUTION_S;
 use crate::params::param_set;

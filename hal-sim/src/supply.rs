@@ -3,7 +3,7 @@
 //! charge falls linearly over its runtime (the clinical reference's power failure: switch to
 //! battery and alarm, MEDIUM, then HIGH at low battery, §9).
 
-use perfuse_core::config::SensorKind;
+use perfuse_hal::SensorKind;
 
 /// Site of the mains monitor: a `Supply` sensor, 1 on mains, 0 on battery.
 pub const MAINS_SITE: &str = "mains";

@@ -28,7 +28,7 @@
 
 use std::collections::BTreeMap;
 
-use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
+use perfuse_hal::{ActuatorKind as A, SensorKind as S};
 
 use super::physics::{BLOOD_J_G_K, TISSUE_J_G_K, relax};
 use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};

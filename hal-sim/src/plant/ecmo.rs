@@ -22,7 +22,7 @@
 
 use std::collections::BTreeMap;
 
-use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
+use perfuse_hal::{ActuatorKind as A, SensorKind as S};
 
 use super::oxygenator::{Inlet, Oxygenator, OxygenatorParams};
 use super::physics::{BLOOD_J_G_K, relax};

@@ -26,7 +26,7 @@
 
 use std::collections::BTreeMap;
 
-use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
+use perfuse_hal::{ActuatorKind as A, SensorKind as S};
 
 use super::physics::{METABOLIC_REF_C, TISSUE_J_G_K, WATER_J_G_K, flush};
 use super::thermal::TwoNode;

@@ -23,7 +23,7 @@
 
 use std::collections::BTreeMap;
 
-use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
+use perfuse_hal::{ActuatorKind as A, SensorKind as S};
 
 use super::physics::{
     DENSITY_G_ML, METABOLIC_REF_C, TISSUE_J_G_K, WATER_J_G_K, flush, viscosity_ratio,

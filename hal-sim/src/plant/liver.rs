@@ -31,7 +31,7 @@
 
 use std::collections::BTreeMap;
 
-use perfuse_core::config::{ActuatorKind as A, SensorKind as S};
+use perfuse_hal::{ActuatorKind as A, SensorKind as S};
 
 use super::physics::{METABOLIC_REF_C, WATER_J_G_K, flush, viscosity_ratio};
 use super::thermal::TwoNode;

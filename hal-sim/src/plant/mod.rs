@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use perfuse_core::config::{ActuatorKind, SensorKind};
+use perfuse_hal::{ActuatorKind, SensorKind};
 
 use crate::params::ParamDef;
 

@@ -2,12 +2,12 @@
 
 use std::f64::consts::PI;
 
-use perfuse_core::config::{
+use perfuse_hal::{CommandFrame, Hal, SensorFrame};
+use perfuse_hal_sim::{Fault, SimHal};
+use perfuse_protocol::{
     ActuatorKind, ActuatorSpec, Circuit, PluginRequirement, ProtocolFile, Range, SafeState,
     SensorKind, SensorSpec, SimulatorSpec,
 };
-use perfuse_core::hal::{CommandFrame, Hal, SensorFrame};
-use perfuse_hal_sim::{Fault, SimHal};
 
 // Sensor indices of `hmp()` and `nmp()`.
 pub const PRESSURE: usize = 0;

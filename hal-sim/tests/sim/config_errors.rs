@@ -1,11 +1,11 @@
 //! Bad protocol files are refused with a message that names the culprit and what is allowed.
 
-use perfuse_core::config::{ActuatorKind, SafeState, SensorKind};
 use perfuse_hal_sim::SimHal;
+use perfuse_protocol::{ActuatorKind, SafeState, SensorKind};
 
 use crate::common::*;
 
-fn error(p: &perfuse_core::config::ProtocolFile) -> String {
+fn error(p: &perfuse_protocol::ProtocolFile) -> String {
     SimHal::new(p, 1, &[]).err().expect("should be refused")
 }
 

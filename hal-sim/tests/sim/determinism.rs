@@ -1,6 +1,6 @@
 //! The same seed and the same commands give the same frames, bit for bit.
 
-use perfuse_core::hal::SensorFrame;
+use perfuse_hal::SensorFrame;
 use perfuse_hal_sim::{Fault, SimHal};
 
 use crate::common::*;

@@ -1,8 +1,8 @@
 //! Each fault changes the right signal from the right time; parse errors name the problem.
 
-use perfuse_core::config::ProtocolFile;
-use perfuse_core::hal::SensorFrame;
+use perfuse_hal::SensorFrame;
 use perfuse_hal_sim::{Fault, FaultKind, SimHal};
+use perfuse_protocol::ProtocolFile;
 
 use crate::common::*;
 

@@ -3,7 +3,7 @@
 use crate::common::*;
 
 /// RI = mean pressure / mean flow over the 10 s before `at_s`, pump at a fixed 100 mL/min.
-fn resistance_index(frames: &[perfuse_core::hal::SensorFrame], at_s: f64) -> f64 {
+fn resistance_index(frames: &[perfuse_hal::SensorFrame], at_s: f64) -> f64 {
     let window: Vec<_> = frames
         .iter()
         .filter(|f| f.t_s > at_s - 10.0 && f.t_s <= at_s)

@@ -1,7 +1,7 @@
 //! Commands, their time to live, and the safe state the device falls to on its own.
 
-use perfuse_core::config::SafeState;
-use perfuse_core::hal::{CommandFrame, Hal, SensorFrame};
+use perfuse_hal::{CommandFrame, Hal, SensorFrame};
+use perfuse_protocol::SafeState;
 
 use crate::common::*;
 use perfuse_hal_sim::{Fault, SimHal};
