@@ -3,11 +3,13 @@
 //! Input problems never become `Err`: each is recorded as a [`Diagnostic`] and the visitor gets a
 //! placeholder of the kind it asked for (0, `""`, `false`, an empty list, a struct of
 //! placeholders, the first variant of an enum), so deserialisation goes on and later problems are
-//! found too. Absent struct fields are handed to the visitor as "missing" values: an `Option`
-//! reads one as `None` without complaint, anything else reports the missing field once.
+//! found too.
 //!
-//! `#[serde(default)]` is not honoured: the deserialiser offers every field the struct declares,
-//! so an absent defaulted field is reported as missing. Protocol files use `Option` instead.
+//! Absent struct fields are not offered to the visitor, so serde does what the type says: an
+//! `Option` becomes `None`, a `#[serde(default)]` field its default. A required field that is
+//! absent makes the visitor fail; the next pass offers it as a "missing" value, which reports the
+//! field once and reads as a placeholder. A file with n absent required fields thus takes n + 1
+//! passes; a complete file takes one.
 
 use super::ron_doc::{self, Diagnostic, Field, Node, Span, Value};
 use serde::de::{
@@ -78,7 +80,11 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> (Option<T>, Vec<Diagnostic
                         found: at.found,
                     });
                 }
-                if !forced.escalate(at.path) {
+                let retry = match err.absent {
+                    Some(field) => forced.offer(ron_doc::join_field(&at.path, field), at.path),
+                    None => forced.escalate(at.path),
+                };
+                if !retry {
                     break;
                 }
             }
@@ -102,9 +108,17 @@ struct Forced {
     placeholder: BTreeSet<String>,
     /// Struct fields left out of what the struct's visitor is given.
     omitted: BTreeSet<String>,
+    /// Absent required fields, offered to their struct's visitor as "missing" values.
+    absent: BTreeSet<String>,
 }
 
 impl Forced {
+    /// Offers the absent required field `field` of the struct at `parent` on the next pass; a
+    /// field offered already that fails again is treated as any other failure of its struct.
+    fn offer(&mut self, field: String, parent: String) -> bool {
+        self.absent.insert(field) || self.escalate(parent)
+    }
+
     /// Treats `path` one step more harshly on the next pass; `false` once even the root failed.
     fn escalate(&mut self, mut path: String) -> bool {
         loop {
@@ -144,6 +158,8 @@ fn tidy(diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
 struct Error {
     expected: String,
     at: Option<At>,
+    /// The field a struct's visitor missed (see [`Forced::absent`]).
+    absent: Option<&'static str>,
 }
 
 /// Where an [`Error`] arose: the first deserialiser it passes through fills this in.
@@ -161,6 +177,7 @@ impl Error {
         Error {
             expected: expected.into(),
             at: None,
+            absent: None,
         }
     }
 
@@ -227,7 +244,10 @@ impl de::Error for Error {
     }
 
     fn missing_field(field: &'static str) -> Self {
-        Error::new(format!("the field `{field}`"))
+        Error {
+            absent: Some(field),
+            ..Error::new(format!("the field `{field}`"))
+        }
     }
 
     fn duplicate_field(field: &'static str) -> Self {
@@ -560,9 +580,10 @@ impl<'a> De<'a> {
     }
 
     /// Entries for a struct's visitor: the fields written, in file order, then a missing value
-    /// for each declared field not written. `written` is `None` when the struct itself was bad
-    /// or absent (already reported): then every field is a silent placeholder. Fields that an
-    /// earlier pass chose to omit are left out.
+    /// for each declared field not written that an earlier pass found required (see
+    /// [`Forced::absent`]). `written` is `None` when the struct itself was bad or absent (already
+    /// reported): then every field is a silent placeholder. Fields that an earlier pass chose to
+    /// omit are left out.
     fn struct_access(
         &self,
         written: Option<&'a [Field]>,
@@ -607,6 +628,9 @@ impl<'a> De<'a> {
                     omitted = true;
                     continue;
                 }
+                if written.is_some() && !self.ctx.forced.absent.contains(&path) {
+                    continue;
+                }
                 let src = Src::Missing {
                     span,
                     field: written.is_some().then_some(name),
@@ -630,7 +654,8 @@ impl<'a> De<'a> {
         let omitted = access.omitted;
         let result = visitor.visit_map(access);
         result.map_err(|e| {
-            let report = !omitted && matches!(self.src, Src::Node(_));
+            // An absent required field is reported when it is offered on the next pass.
+            let report = !omitted && e.absent.is_none() && matches!(self.src, Src::Node(_));
             e.or_at_reporting(&self.path, self.src, report)
         })
     }
@@ -1538,6 +1563,81 @@ Protocol(
             ]
         );
         assert_eq!(value.map(|p| p.tick_hz), Some(None));
+    }
+
+    #[derive(Debug, Clone, PartialEq, Deserialize)]
+    struct Defaulted {
+        id: String,
+        #[serde(default)]
+        count: u32,
+        #[serde(default = "three")]
+        limit: f64,
+        #[serde(default)]
+        tags: Vec<String>,
+        range: Range,
+    }
+
+    fn three() -> f64 {
+        3.0
+    }
+
+    #[test]
+    fn serde_defaults_are_honoured_and_every_missing_field_still_reported() {
+        let (value, diags) = load::<Vec<Defaulted>>(
+            r#"[
+    (id: "a", range: (min: 0, max: 1)),
+    (id: "b", count: 2, limit: 4.5, tags: ["x"], range: (min: 0, max: 1)),
+    (count: 1),
+    (id: "d", limit: "high", range: (min: 0)),
+]"#,
+        );
+        assert_eq!(
+            diags,
+            vec![
+                diag(4, 5, "[2].id", "the field `id` (a string)", MISSING),
+                diag(
+                    4,
+                    5,
+                    "[2].range",
+                    "the field `range` (`Range(min: ..., max: ...)`)",
+                    MISSING
+                ),
+                diag(5, 22, "[3].limit", "a finite number", "a string \"high\""),
+                diag(
+                    5,
+                    37,
+                    "[3].range.max",
+                    "the field `max` (a finite number)",
+                    MISSING
+                ),
+            ]
+        );
+        let defaults = value.expect("a value with placeholders")[0].clone();
+        assert_eq!((defaults.count, defaults.limit), (0, 3.0));
+        let (complete, diags) = load::<Vec<Defaulted>>(
+            r#"[(id: "a", range: (min: 0, max: 1)), (id: "b", count: 2, limit: 4.5, tags: ["x"], range: (min: 0, max: 1))]"#,
+        );
+        assert_eq!(diags, vec![]);
+        let range = Range { min: 0.0, max: 1.0 };
+        assert_eq!(
+            complete.expect("a value"),
+            vec![
+                Defaulted {
+                    id: "a".into(),
+                    count: 0,
+                    limit: 3.0,
+                    tags: vec![],
+                    range,
+                },
+                Defaulted {
+                    id: "b".into(),
+                    count: 2,
+                    limit: 4.5,
+                    tags: vec!["x".into()],
+                    range,
+                },
+            ]
+        );
     }
 
     #[test]

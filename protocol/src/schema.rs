@@ -4,7 +4,8 @@
 //! - A field with a unit carries it in its name (`_s`, `_c`, `_mmhg`, `_ml_min`, `_w`).
 //!   A signal's setpoints, bands and limits are in the unit of that signal's kind
 //!   ([`SensorKind::unit`]).
-//! - Optional fields are `Option`s; nothing is silently defaulted.
+//! - Optional fields are `Option`s; nothing is silently defaulted (the reader would honour
+//!   `#[serde(default)]`, but an absent protocol field stays visible as `None`).
 //! - Lists keep file order: entities are spawned in that order and the record follows it.
 
 pub use perfuse_hal::{ActuatorKind, SafeState, SensorKind};
