@@ -8,8 +8,11 @@
 //! Supported: `//` and nested `/* */` comments, trailing commas, integers and floats (sign,
 //! fraction, exponent, `_` separators), `NaN`, `inf`, `-inf`, strings with `\" \\ \n \t \r \0 \'`
 //! and `\u{...}` escapes, `true`/`false`, `None`/`Some(x)`, lists, maps, tuples, named and
-//! anonymous structs, and enum variants (unit, tuple and struct-like). Not supported: `#![enable]`
-//! attributes, raw strings, byte strings, chars and hexadecimal numbers.
+//! anonymous structs, and enum variants (unit, tuple and struct-like), and the attribute
+//! `#![enable(implicit_some)]` before the value: a bare value where an `Option` is expected always
+//! reads as `Some` of it here, so the attribute changes nothing. Not supported: other extensions,
+//! raw strings, byte strings, chars and hexadecimal numbers. Where this dialect differs from the
+//! `ron` crate's is listed in `tests/ron_differential.rs`.
 //!
 //! Paths (in [`Diagnostic::path`] and [`Node::span_at`]) read `circuit.sensors[2].range.max` or
 //! `phases[0].targets["mean_pressure"].band`. What sits alone inside parentheses (the `x` of
@@ -211,6 +214,12 @@ pub fn parse(src: &str) -> Result<Node, Diagnostic> {
         path: Vec::new(),
         depth: 0,
     };
+    parser.lexer.attributes().map_err(|e| Diagnostic {
+        span: e.span,
+        path: String::new(),
+        expected: e.expected.unwrap_or_default(),
+        found: e.found,
+    })?;
     let root = parser.value()?;
     let end = parser.advance("the end of the file")?;
     if end.tok != Tok::Eof {
@@ -406,6 +415,15 @@ struct LexError {
     found: String,
 }
 
+/// What stood where an attribute's word was expected: the word, else the next character.
+fn describe_word(word: &str, next: Option<char>) -> String {
+    match (word, next) {
+        ("", None) => "the end of the file".into(),
+        ("", Some(c)) => format!("the character {c:?}"),
+        (word, _) => format!("`{word}`"),
+    }
+}
+
 fn describe_tok(tok: &Tok) -> String {
     match tok {
         Tok::Punct(p) => {
@@ -532,6 +550,75 @@ impl<'s> Lexer<'s> {
             });
         };
         Ok(Token { tok, span })
+    }
+
+    /// Skips `#![enable(implicit_some)]` attributes before the value, the `ron` crate's way of
+    /// allowing a bare value for an `Option`, which this reader always allows. Other extensions
+    /// are refused: this reader does not implement them.
+    fn attributes(&mut self) -> Result<(), LexError> {
+        loop {
+            self.skip_trivia()?;
+            if !self.rest().starts_with("#!") {
+                return Ok(());
+            }
+            self.bump();
+            self.bump();
+            self.expect_char('[', "`[` of `#![enable(...)]`")?;
+            self.skip_trivia()?;
+            let span = self.here();
+            let word = self.bump_while(is_word_char);
+            if word != "enable" {
+                return Err(LexError {
+                    span,
+                    expected: Some("`enable`, the only attribute RON has".into()),
+                    found: describe_word(word, self.peek()),
+                });
+            }
+            self.expect_char('(', "`(` after `enable`")?;
+            loop {
+                self.skip_trivia()?;
+                let span = self.here();
+                let word = self.bump_while(is_word_char);
+                if word != "implicit_some" {
+                    return Err(LexError {
+                        span,
+                        expected: Some(
+                            "the extension `implicit_some` (the only one this reader knows; \
+                             it always applies)"
+                                .into(),
+                        ),
+                        found: describe_word(word, self.peek()),
+                    });
+                }
+                self.skip_trivia()?;
+                if self.peek() == Some(',') {
+                    self.bump();
+                    self.skip_trivia()?;
+                }
+                if self.peek() == Some(')') {
+                    self.bump();
+                    break;
+                }
+            }
+            self.expect_char(']', "`]` to close `#![enable(...)]`")?;
+        }
+    }
+
+    /// Skips trivia, then takes `c` or reports what stood there instead.
+    fn expect_char(&mut self, c: char, expected: &str) -> Result<(), LexError> {
+        self.skip_trivia()?;
+        let span = self.here();
+        match self.peek() {
+            Some(found) if found == c => {
+                self.bump();
+                Ok(())
+            }
+            found => Err(LexError {
+                span,
+                expected: Some(expected.into()),
+                found: describe_word("", found),
+            }),
+        }
     }
 
     fn skip_trivia(&mut self) -> Result<(), LexError> {
@@ -1061,6 +1148,36 @@ mod tests {
                 found: found.into(),
             },
             "for {src:?}"
+        );
+    }
+
+    #[test]
+    fn the_implicit_some_attribute_is_read_and_other_extensions_refused() {
+        let node = parse(
+            "// a comment\n#![enable(implicit_some)]\n#![ enable( implicit_some, ) ]\n(a: 1)",
+        )
+        .expect("parses");
+        assert_eq!(node.span(), at(4, 1));
+        check(
+            "#![enable(unwrap_newtypes)]\n(a: 1)",
+            at(1, 11),
+            "",
+            "the extension `implicit_some` (the only one this reader knows; it always applies)",
+            "`unwrap_newtypes`",
+        );
+        check(
+            "#![allow(x)]",
+            at(1, 4),
+            "",
+            "`enable`, the only attribute RON has",
+            "`allow`",
+        );
+        check(
+            "#![enable(implicit_some)\n(a: 1)",
+            at(2, 1),
+            "",
+            "`]` to close `#![enable(...)]`",
+            "the character '('",
         );
     }
 
