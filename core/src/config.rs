@@ -18,11 +18,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Reads, parses, type-checks and validates a protocol file for a run: as
 /// [`perfuse_protocol::load`], with the plan's `source_sha256` set.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let src = input_file::read_text(path, "protocol").map_err(|d| LoadError {
-        file: path.to_path_buf(),
-        diagnostics: vec![d],
-    })?;
-    load_str(&src, path)
+    load_str(&read_file(path, "protocol")?, path)
 }
 
 /// As [`load`], from text; `path` only names the file in diagnostics.

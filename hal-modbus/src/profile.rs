@@ -131,10 +131,7 @@ pub struct ActuatorChannel {
 
 /// Reads and checks a profile file against `plan`.
 pub fn load(path: &Path, plan: &Plan) -> Result<Profile, LoadError> {
-    let src = config::input_file::read_text(path, "profile").map_err(|d| LoadError {
-        file: path.to_path_buf(),
-        diagnostics: vec![d],
-    })?;
+    let src = config::read_file(path, "profile")?;
     load_str(&src, path, plan)
 }
 

@@ -16,7 +16,7 @@
 //! ```
 
 use super::alarm_ids::alarm_ids;
-use super::{Diagnostic, LoadError, de, ron_doc, span_of};
+use super::{Diagnostic, LoadError, read_document, read_file};
 use crate::plan::Plan;
 use serde::Deserialize;
 use std::path::Path;
@@ -119,10 +119,7 @@ pub fn load_commands(
     plan: &Plan,
     duration_s: Option<f64>,
 ) -> Result<Vec<OperatorCommand>, LoadError> {
-    let src = super::input_file::read_text(path, "commands").map_err(|d| LoadError {
-        file: path.to_path_buf(),
-        diagnostics: vec![d],
-    })?;
+    let src = read_file(path, "commands")?;
     load_commands_str(&src, path, plan, duration_s)
 }
 
@@ -137,12 +134,7 @@ pub fn load_commands_str(
         file: path.to_path_buf(),
         diagnostics,
     };
-    let root = ron_doc::parse(src).map_err(|d| fail(vec![d]))?;
-    let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
-    let specs = match specs {
-        Some(specs) if diagnostics.is_empty() => specs,
-        _ => return Err(fail(diagnostics)),
-    };
+    let (specs, doc) = read_document::<Vec<EntrySpec>>(src).map_err(fail)?;
     let alarms = alarm_ids(plan);
     let controlled: Vec<usize> = plan
         .actuators
@@ -155,7 +147,7 @@ pub fn load_commands_str(
         let mut problem = |field: &str, expected: String, found: String| {
             let path = format!("[{i}].{field}");
             problems.push(Diagnostic {
-                span: span_of(&root, &path),
+                span: doc.span_of(&path),
                 path,
                 expected,
                 found,
@@ -226,7 +218,7 @@ pub fn load_commands_str(
         super::run_end::end_tick(plan, duration_s, &commands, |p| {
             let path = format!("[{}].{}", p.index, p.field);
             problems.push(Diagnostic {
-                span: span_of(&root, &path),
+                span: doc.span_of(&path),
                 path,
                 expected: p.expected,
                 found: p.found,

@@ -13,7 +13,7 @@
 //! Each `sensor` must be one of the protocol's sensors at the `operator` site.
 
 use super::bounds::short_num;
-use super::{Diagnostic, LoadError, de, ron_doc, span_of};
+use super::{Diagnostic, LoadError, read_document, read_file};
 use crate::plan::Plan;
 use serde::Deserialize;
 use std::path::Path;
@@ -52,10 +52,7 @@ pub fn labs_text(plan: &Plan, labs: &[LabEntry]) -> String {
 /// Reads and checks a labs file against a plan and the run's end (`end_s`); entries come back in
 /// time order. An entry beyond the run's end, or a value outside its sensor's range, is an error.
 pub fn load_labs(path: &Path, plan: &Plan, end_s: f64) -> Result<Vec<LabEntry>, LoadError> {
-    let src = super::input_file::read_text(path, "labs").map_err(|d| LoadError {
-        file: path.to_path_buf(),
-        diagnostics: vec![d],
-    })?;
+    let src = read_file(path, "labs")?;
     load_labs_str(&src, path, plan, end_s)
 }
 
@@ -70,12 +67,7 @@ pub fn load_labs_str(
         file: path.to_path_buf(),
         diagnostics,
     };
-    let root = ron_doc::parse(src).map_err(|d| fail(vec![d]))?;
-    let (specs, diagnostics) = de::from_node::<Vec<EntrySpec>>(&root);
-    let specs = match specs {
-        Some(specs) if diagnostics.is_empty() => specs,
-        _ => return Err(fail(diagnostics)),
-    };
+    let (specs, doc) = read_document::<Vec<EntrySpec>>(src).map_err(fail)?;
     let mut problems = Vec::new();
     let mut entries = Vec::with_capacity(specs.len());
     let operator: Vec<&str> = plan
@@ -88,7 +80,7 @@ pub fn load_labs_str(
         let mut problem = |field: &str, expected: String, found: String| {
             let path = format!("[{i}].{field}");
             problems.push(Diagnostic {
-                span: span_of(&root, &path),
+                span: doc.span_of(&path),
                 path,
                 expected,
                 found,

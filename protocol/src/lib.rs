@@ -106,8 +106,7 @@ fn span_of(root: &ron_doc::Node, path: &str) -> Span {
     }
 }
 
-/// A RON document of another kind than a protocol (a device profile), read with the protocol
-/// files' parser so that its problems are reported the same way: all at once, each located.
+/// A RON document as [`read_document`] read it: where each of its values stands.
 #[derive(Debug, Clone)]
 pub struct Document {
     root: ron_doc::Node,
@@ -120,7 +119,18 @@ impl Document {
     }
 }
 
+/// The text of an input file (a protocol, labs, commands file or a device profile; `what` names
+/// it in the diagnostic): a regular file under the size limit, in UTF-8.
+pub fn read_file(path: &Path, what: &str) -> Result<String, LoadError> {
+    input_file::read_text(path, what).map_err(|d| LoadError {
+        file: path.to_path_buf(),
+        diagnostics: vec![d],
+    })
+}
+
 /// Parses and type-checks `src` as a `T`: the value and its document, or every problem found.
+/// The one reader of every RON file perfuse takes: protocols, labs and commands files, device
+/// profiles; all report every problem at once, each at its line and column.
 pub fn read_document<T: serde::de::DeserializeOwned>(
     src: &str,
 ) -> Result<(T, Document), Vec<Diagnostic>> {
@@ -133,11 +143,7 @@ pub fn read_document<T: serde::de::DeserializeOwned>(
 
 /// Reads, parses, type-checks and validates a protocol file.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let src = input_file::read_text(path, "protocol").map_err(|d| LoadError {
-        file: path.to_path_buf(),
-        diagnostics: vec![d],
-    })?;
-    load_str(&src, path)
+    load_str(&read_file(path, "protocol")?, path)
 }
 
 /// As [`load`], from text; `path` only names the file in diagnostics.
@@ -184,11 +190,11 @@ impl Checked {
 
 /// Reads and checks a protocol file as [`load`] does, keeping what could be read.
 pub fn check(path: &Path) -> Checked {
-    match input_file::read_text(path, "protocol") {
+    match read_file(path, "protocol") {
         Ok(src) => check_str(&src),
-        Err(d) => Checked {
+        Err(e) => Checked {
             loaded: None,
-            diagnostics: vec![d],
+            diagnostics: e.diagnostics,
             unvalidated: None,
             root: None,
         },
@@ -197,26 +203,14 @@ pub fn check(path: &Path) -> Checked {
 
 /// As [`check`], from text.
 pub fn check_str(src: &str) -> Checked {
-    let root = match ron_doc::parse(src) {
-        Ok(root) => root,
-        Err(d) => {
-            return Checked {
-                loaded: None,
-                diagnostics: vec![d],
-                unvalidated: None,
-                root: None,
-            };
-        }
-    };
-    let (file, diagnostics) = de::from_node::<ProtocolFile>(&root);
-    let file = match file {
-        Some(file) if diagnostics.is_empty() => file,
-        _ => {
+    let (file, Document { root }) = match read_document::<ProtocolFile>(src) {
+        Ok(read) => read,
+        Err(diagnostics) => {
             return Checked {
                 loaded: None,
                 diagnostics,
                 unvalidated: None,
-                root: Some(root),
+                root: None,
             };
         }
     };
