@@ -1,5 +1,8 @@
 //! The hardware abstraction: the only way the core reaches pumps, heaters, clamps and sensors.
 //!
+//! A crate of its own, below the core and the protocol format, so that a device (the simulator,
+//! the Modbus HAL) is written against this boundary and nothing else.
+//!
 //! Frames are fixed-size so that passing them through the tick or a channel never allocates.
 //! Sensors and actuators are indexed in the protocol file's order.
 

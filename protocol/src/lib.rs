@@ -1,4 +1,9 @@
-//! Protocol files: the RON format, loading with diagnostics, and validation.
+//! Protocol files: the RON format, loading with diagnostics, and validation into a [`plan::Plan`];
+//! also labs and commands files, and device profiles through [`read_document`].
+//!
+//! A crate of its own so that protocols can be checked without the runtime: it depends on serde,
+//! semver, the HAL's kinds and the plugin SDK's limits, not on the tick or the plugin loader. The
+//! runtime (perfuse-core) re-exports it as `perfuse_core::config`.
 //!
 //! Loading never stops at the first problem: syntax errors aside (after which nothing can be
 //! trusted), every type error, unknown field, missing field, non-finite number and semantic
