@@ -3,6 +3,8 @@
 //! Frames are fixed-size so that passing them through the tick or a channel never allocates.
 //! Sensors and actuators are indexed in the protocol file's order.
 
+use crossbeam_channel::{Receiver, Sender};
+
 /// Most sensors a circuit may declare.
 pub const MAX_SENSORS: usize = 32;
 /// Most actuators a circuit may declare.
@@ -77,4 +79,30 @@ pub trait Hal: Send {
     /// Lets `dt_s` of device time pass. A simulator integrates its plant; real hardware, whose
     /// time passes by itself, does nothing.
     fn advance(&mut self, dt_s: f64);
+}
+
+/// The control thread's ends of the channels to a HAL on its own thread (the real-time driver's):
+/// bounded, touched only with `try_send` and `try_recv`, so the tick never blocks on the device.
+pub struct HalChannels {
+    commands: Sender<CommandFrame>,
+    frames: Receiver<SensorFrame>,
+}
+
+impl HalChannels {
+    /// The control thread's ends: where it sends command frames, where it takes sensor frames.
+    pub fn new(commands: Sender<CommandFrame>, frames: Receiver<SensorFrame>) -> Self {
+        HalChannels { commands, frames }
+    }
+
+    /// Keeps the newest frame that arrived since the last call (or leaves `out` as it was).
+    pub fn take_newest(&mut self, out: &mut SensorFrame) {
+        while let Ok(f) = self.frames.try_recv() {
+            *out = f;
+        }
+    }
+
+    /// Queues a command frame; `false` if the queue was full and the frame was dropped.
+    pub fn send(&mut self, frame: &CommandFrame) -> bool {
+        self.commands.try_send(*frame).is_ok()
+    }
 }

@@ -6,30 +6,10 @@
 
 use super::supervise::{self, Budget, Pace, Watch};
 use super::{Run, StopRequest};
-use crate::hal::{CommandFrame, Hal, SensorFrame};
-use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
+use crate::hal::{CommandFrame, Hal, HalChannels, SensorFrame};
+use crossbeam_channel::{TryRecvError, TrySendError, bounded};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-
-/// The control thread's ends of the HAL channels.
-pub struct HalChannels {
-    commands: Sender<CommandFrame>,
-    frames: Receiver<SensorFrame>,
-}
-
-impl HalChannels {
-    /// Keeps the newest frame that arrived since the last call (or leaves `out` as it was).
-    pub fn take_newest(&mut self, out: &mut SensorFrame) {
-        while let Ok(f) = self.frames.try_recv() {
-            *out = f;
-        }
-    }
-
-    /// Queues a command frame; `false` if the queue was full and the frame was dropped.
-    pub fn send(&mut self, frame: &CommandFrame) -> bool {
-        self.commands.try_send(*frame).is_ok()
-    }
-}
 
 /// Starts the HAL thread: every period it applies the newest command frame, lets the device's
 /// time pass and publishes a sensor frame. It stops when the control side hangs up.
@@ -73,13 +53,7 @@ pub fn spawn_hal(
                 }
             }
         })?;
-    Ok((
-        HalChannels {
-            commands: cmd_tx,
-            frames: frame_rx,
-        },
-        handle,
-    ))
+    Ok((HalChannels::new(cmd_tx, frame_rx), handle))
 }
 
 /// A plugin step may take half a tick in real time: beyond that the tick misses its deadline.

@@ -115,7 +115,7 @@ impl Signals {
 #[derive(Resource)]
 pub enum HalPort {
     Direct(SyncCell<Box<dyn Hal>>),
-    Threaded(crate::run::realtime::HalChannels),
+    Threaded(crate::hal::HalChannels),
 }
 
 impl HalPort {
