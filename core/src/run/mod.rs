@@ -21,7 +21,7 @@ use crate::plugin::{PluginInfo, PluginInstance};
 use crate::tick::alarms::Alarms;
 use crate::tick::plugin_call::{PluginCall, PluginSlot, call_inline};
 use crate::tick::{
-    Clock, HalPort, Signals, TickSchedules, build_schedules, build_world, protocol::PhaseState,
+    Clock, HalPort, Signals, TickSchedules, build_schedules, build_world, state::PhaseState,
 };
 use bevy_ecs::prelude::*;
 use std::sync::Arc;
@@ -317,7 +317,7 @@ impl Run {
             frame.values[i] = a.safe_command(frame.values[i]);
         }
         self.world
-            .resource_mut::<crate::tick::actuate::SentCommands>()
+            .resource_mut::<crate::tick::state::SentCommands>()
             .frame = frame;
         match &mut *self.world.resource_mut::<HalPort>() {
             HalPort::Direct(h) => h.get().write(&frame),
@@ -338,7 +338,7 @@ impl Run {
     pub fn commands(&self) -> &CommandFrame {
         &self
             .world
-            .resource::<crate::tick::actuate::SentCommands>()
+            .resource::<crate::tick::state::SentCommands>()
             .frame
     }
 

@@ -5,7 +5,7 @@
 //! that depends on its priority; an audio pause silences what sounds when it is given, for a
 //! bounded time; new and escalated alarms sound through it. The visual alarm is never hidden.
 
-use super::Signals;
+use super::state::Signals;
 use crate::config::{OperatorAction, OperatorCommand, Priority};
 use crate::hal::MAX_ACTUATORS;
 use crate::plan::{ActionPlan, ConditionPlan, Plan};

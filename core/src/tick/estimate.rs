@@ -4,7 +4,7 @@
 //! a partial window or an invalid input gives an invalid estimate, never a guess. Buffers are
 //! allocated once, when the world is built.
 
-use super::Signals;
+use super::state::Signals;
 use crate::config::EstimateKind;
 use crate::plan::{EstimatePlan, Plan};
 use bevy_ecs::prelude::*;

@@ -8,158 +8,14 @@
 use super::events::{Event, TickEvents};
 use super::plugin_call::{FAULT_HUNG, PluginCall, PluginSlot};
 use super::sample::OperatorInput;
-use super::{Clock, PlanRef, Signals, actuate::SentCommands, safety::SafetyState};
-use crate::config::Range;
+use super::state::{
+    Assessment, Assessments, Clock, Derived, PhaseState, PlanRef, PluginCommands, PluginHealth,
+    PluginOutputs, SafetyState, SentCommands, Signals, Targets,
+};
 use crate::config::{OperatorAction, OperatorCommand};
 use crate::plan::Plan;
 use bevy_ecs::prelude::*;
 use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_DERIVED, MAX_SIGNALS, PhaseEvent, StepInput};
-
-/// The current phase and when the run ends.
-#[derive(Resource, Debug, Clone)]
-pub struct PhaseState {
-    pub index: usize,
-    pub start_tick: u64,
-    /// Set by the plugin's `advance_phase`; acted on at the next tick.
-    pub advance_requested: bool,
-    /// With `--duration`: the run ends at this tick and the last phase lasts until then.
-    /// Without: the run ends when the last phase has run its duration.
-    pub end_tick: Option<u64>,
-    /// The operator holds the phase: its clock stands still.
-    pub held: bool,
-    /// The tick at which the operator stopped the run.
-    pub stopped: Option<u64>,
-}
-
-impl PhaseState {
-    pub fn new() -> Self {
-        PhaseState {
-            index: 0,
-            start_tick: 0,
-            advance_requested: false,
-            end_tick: None,
-            held: false,
-            stopped: None,
-        }
-    }
-
-    /// Whether the run is over at `tick` (before running it).
-    pub fn finished(&self, plan: &Plan, tick: u64) -> bool {
-        if self.stopped.is_some() {
-            return true;
-        }
-        match self.end_tick {
-            Some(end) => tick >= end,
-            None => {
-                self.index + 1 == plan.phases.len()
-                    && tick - self.start_tick >= plan.phases[self.index].duration_ticks
-            }
-        }
-    }
-}
-
-impl Default for PhaseState {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// The setpoint and band in force for every signal this tick (NaN / `None` where none).
-#[derive(Resource, Debug, Clone, Copy)]
-pub struct Targets {
-    pub setpoints: [f64; MAX_SIGNALS],
-    /// The band, once the phase's settle time for that signal has passed.
-    pub bands: [Option<Range>; MAX_SIGNALS],
-    /// Setpoints the operator set for the rest of the phase (NaN: none).
-    pub operator: [f64; MAX_SIGNALS],
-    /// The protocol file's setpoint at this point of the phase (NaN: none).
-    pub file: [f64; MAX_SIGNALS],
-}
-
-impl Default for Targets {
-    fn default() -> Self {
-        Targets {
-            setpoints: [f64::NAN; MAX_SIGNALS],
-            bands: [None; MAX_SIGNALS],
-            operator: [f64::NAN; MAX_SIGNALS],
-            file: [f64::NAN; MAX_SIGNALS],
-        }
-    }
-}
-
-/// Whether the plugin may still be called, and why not.
-#[derive(Resource, Debug, Clone, Copy, Default)]
-pub struct PluginHealth {
-    pub faulted: bool,
-    pub fault_tick: u64,
-    /// The ABI status or the reason code of the fault.
-    pub fault_code: i32,
-}
-
-/// Commands the plugin requested for actuators without a control loop (NaN: none this tick).
-#[derive(Resource, Debug, Clone, Copy)]
-pub struct PluginCommands(pub [f64; MAX_ACTUATORS]);
-
-impl Default for PluginCommands {
-    fn default() -> Self {
-        PluginCommands([f64::NAN; MAX_ACTUATORS])
-    }
-}
-
-/// One assessment the plugin asked to record: its derived values at that tick.
-#[derive(Debug, Clone, Copy)]
-pub struct Assessment {
-    pub tick: u64,
-    pub phase: usize,
-    pub values: [f64; MAX_DERIVED],
-}
-
-/// Assessments of the run, in a buffer reserved when the world is built.
-#[derive(Resource, Debug, Clone)]
-pub struct Assessments {
-    pub list: Vec<Assessment>,
-    /// Assessments beyond the reserved capacity, counted rather than stored.
-    pub dropped: u32,
-}
-
-impl Assessments {
-    /// Room for an hourly assessment over three weeks, or one a minute over eight hours.
-    pub const CAPACITY: usize = 512;
-
-    pub fn new() -> Self {
-        Assessments {
-            list: Vec::with_capacity(Self::CAPACITY),
-            dropped: 0,
-        }
-    }
-}
-
-impl Default for Assessments {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// Everything the core took from the plugin, each part checked: one resource, so the stages
-/// that read it fetch it once per tick.
-#[derive(Resource, Debug, Clone)]
-pub struct PluginOutputs {
-    pub health: PluginHealth,
-    pub derived: Derived,
-    pub commands: PluginCommands,
-    pub assessments: Assessments,
-}
-
-impl PluginOutputs {
-    pub fn new(n_derived: usize) -> Self {
-        PluginOutputs {
-            health: PluginHealth::default(),
-            derived: Derived::new(n_derived),
-            commands: PluginCommands::default(),
-            assessments: Assessments::new(),
-        }
-    }
-}
 
 /// Fault code for a plugin whose step took longer than its time budget.
 pub const FAULT_OVERRUN: i32 = 101;
@@ -177,22 +33,6 @@ pub fn fault_reason(code: i32) -> &'static str {
 
 /// Fault code for a plugin output that was not finite where a number was required.
 pub const FAULT_NON_FINITE: i32 = 100;
-
-/// The plugin's derived values from its last good step (NaN while undefined).
-#[derive(Resource, Debug, Clone, Copy)]
-pub struct Derived {
-    pub values: [f64; MAX_DERIVED],
-    pub n: usize,
-}
-
-impl Derived {
-    pub fn new(n: usize) -> Self {
-        Derived {
-            values: [f64::NAN; MAX_DERIVED],
-            n: n.min(MAX_DERIVED),
-        }
-    }
-}
 
 pub fn empty_input() -> StepInput {
     StepInput {

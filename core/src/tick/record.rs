@@ -1,12 +1,11 @@
 //! Record: fold the tick into the run's statistics, and publish the tick's frame to the
 //! outputs ([`crate::output`]), without allocating or blocking.
 
-use super::actuate::SentCommands;
 use super::alarms::Alarms;
-use super::control::{ActuatorChannel, Command};
 use super::events::{Event, TickEvents};
-use super::protocol::{PhaseState, PluginOutputs, Targets};
-use super::{Clock, Signals};
+use super::state::{
+    ActuatorChannel, Clock, Command, PhaseState, PluginOutputs, SentCommands, Signals, Targets,
+};
 use crate::config::Priority;
 use crate::output::{ALARM_ACKNOWLEDGED, ALARM_PAUSED, FRAME_EVENTS, Frame, Outputs};
 use crate::plan::Plan;

@@ -3,38 +3,16 @@
 //! same tick. This stage never has a run condition and never trusts the plugin.
 
 use super::alarms::Alarms;
-use super::control::{ActuatorChannel, Command};
 use super::dose::DoseWindow;
 use super::events::TickEvents;
-use super::protocol::{PhaseState, PluginOutputs};
 use super::sample::OperatorInput;
-use super::{Clock, PlanRef, Signals};
+use super::state::{
+    ActuatorChannel, Clock, Command, PhaseState, PlanRef, PluginOutputs, SafetyState, Signals,
+};
 use crate::hal::MAX_ACTUATORS;
 use crate::plan::{ActionPlan, ActuatorPlan, ConditionPlan};
 use bevy_ecs::prelude::*;
 use perfuse_plugin_sdk::validity;
-
-/// What the active alarms demand of the actuators this tick.
-#[derive(Resource, Debug, Clone, Copy)]
-pub struct SafetyState {
-    pub hold_setpoints: bool,
-    pub safe_state: bool,
-    /// Upper limit per actuator from `Limit` actions (infinite where none).
-    pub caps: [f64; MAX_ACTUATORS],
-    /// Forced command per actuator (NaN where none): stops, clamps, heater cut-outs.
-    pub forced: [f64; MAX_ACTUATORS],
-}
-
-impl Default for SafetyState {
-    fn default() -> Self {
-        SafetyState {
-            hold_setpoints: false,
-            safe_state: false,
-            caps: [f64::INFINITY; MAX_ACTUATORS],
-            forced: [f64::NAN; MAX_ACTUATORS],
-        }
-    }
-}
 
 /// Whether a condition holds: `Some(true)` or `Some(false)` when its inputs are valid, `None`
 /// when a value it needs is invalid (nobody can tell; the sensor-health rules and the core's

@@ -4,7 +4,7 @@
 
 use super::events::{Event, TickEvents};
 use super::protocol::OperatorLog;
-use super::{Clock, HalPort, PlanRef, Signals};
+use super::state::{Clock, HalPort, PlanRef, Signals};
 use crate::config::{LabEntry, OperatorAction, OperatorCommand, Range};
 use crate::hal::MAX_SENSORS;
 use crate::plan::{Plan, SensorPlan};
