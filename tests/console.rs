@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use perfuse_core::config::OperatorAction;
-use perfuse_core::tick::sample::{LiveInput, OperatorInput};
+use perfuse_core::tick::operator::{LiveInput, OperatorInput};
 use perfuse_record::rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::Command;

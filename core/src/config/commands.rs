@@ -87,7 +87,7 @@ pub struct OperatorCommand {
 /// Ids of the alarms a command may name: the rules in file order, the core's sensor coverage,
 /// then the core's own.
 pub fn alarm_ids(plan: &Plan) -> Vec<String> {
-    crate::tick::alarms::alarm_ids(plan)
+    crate::plan::alarm_ids(plan)
 }
 
 /// The commands as a commands file says them, which [`load_commands_str`] reads back to the

@@ -123,7 +123,7 @@ impl Run {
         commands: Vec<crate::config::OperatorCommand>,
     ) {
         self.world
-            .insert_resource(crate::tick::sample::OperatorInput::new(labs, commands));
+            .insert_resource(crate::tick::operator::OperatorInput::new(labs, commands));
     }
 
     /// Opens the queue the operator's live input (the console) reaches the tick through, with
@@ -133,9 +133,9 @@ impl Run {
     pub fn open_live_input(
         &mut self,
         capacity: usize,
-    ) -> crossbeam_channel::Sender<crate::tick::sample::LiveInput> {
+    ) -> crossbeam_channel::Sender<crate::tick::operator::LiveInput> {
         self.world
-            .resource_mut::<crate::tick::sample::OperatorInput>()
+            .resource_mut::<crate::tick::operator::OperatorInput>()
             .open_live(capacity)
     }
 

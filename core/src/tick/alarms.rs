@@ -8,24 +8,17 @@
 use super::state::Signals;
 use crate::config::{OperatorAction, OperatorCommand, Priority};
 use crate::hal::MAX_ACTUATORS;
-use crate::plan::{ActionPlan, ConditionPlan, Plan};
+use crate::plan::{
+    ActionPlan, LOG_FULL_ALARM, OUTPUT_FAILURE_ALARM, PLUGIN_FAULT_ALARM, Plan, TICK_OVERRUN_ALARM,
+    coverage_id, link_degraded_id, link_lost_id, not_following_id,
+};
+use crate::tick::condition::{judge, limit_and_value};
 use crate::tick::events::{AlarmChange, Event, TickEvents};
 use crate::tick::feedback::FeedbackCheck;
-use crate::tick::protocol::OperatorLog;
-use crate::tick::safety::judge;
+use crate::tick::operator::OperatorLog;
 use bevy_ecs::prelude::*;
 use perfuse_plugin_sdk::validity;
 
-/// Id of the core's own alarm that the plugin is faulted.
-pub const PLUGIN_FAULT_ALARM: &str = "plugin_fault";
-/// Id of the core's own alarm that ticks are missing their deadlines (real time).
-pub const TICK_OVERRUN_ALARM: &str = "tick_overrun";
-/// Id of the core's own alarm that an output (display, record) failed.
-pub const OUTPUT_FAILURE_ALARM: &str = "output_failure";
-/// Id of the core's own alarm that low-priority log entries are being dropped.
-pub const LOG_FULL_ALARM: &str = "alarm_log_full";
-/// Suffix of the core's alarm that an actuator does not follow its commands.
-pub const NOT_FOLLOWING_SUFFIX: &str = "not_following";
 /// A tick-overrun alarm that lasts this long becomes high priority [P].
 const OVERRUN_ESCALATE_S: f64 = 10.0;
 
@@ -283,28 +276,6 @@ impl AlarmLog {
     }
 }
 
-/// The limit in force and the value of the first value condition in `c`.
-fn limit_and_value(c: &ConditionPlan, s: &Signals) -> (f64, f64) {
-    match c {
-        ConditionPlan::Above { signal, limit } | ConditionPlan::Below { signal, limit } => {
-            (*limit, s.values[*signal])
-        }
-        ConditionPlan::Outside { signal, band } => {
-            let v = s.values[*signal];
-            (if v > band.max { band.max } else { band.min }, v)
-        }
-        ConditionPlan::Stale { signal }
-        | ConditionPlan::Stuck { signal }
-        | ConditionPlan::Implausible { signal } => (f64::NAN, s.values[*signal]),
-        ConditionPlan::Disagree { a, b, tolerance } => (*tolerance, s.values[*a] - s.values[*b]),
-        ConditionPlan::All(list) => list
-            .iter()
-            .map(|c| limit_and_value(c, s))
-            .find(|(l, _)| !l.is_nan())
-            .unwrap_or((f64::NAN, f64::NAN)),
-    }
-}
-
 fn raise(p: Priority) -> Priority {
     match p {
         Priority::Low => Priority::Medium,
@@ -314,66 +285,6 @@ fn raise(p: Priority) -> Priority {
 
 fn ticks(seconds: f64, period_s: f64) -> u64 {
     (seconds / period_s).round() as u64
-}
-
-/// What the core's alarm for an uncovered sensor is called.
-pub fn coverage_id(plan: &Plan, i: usize) -> String {
-    let c = &plan.coverage[i];
-    let suffix = if c.operator {
-        "overdue"
-    } else {
-        "sensor_failed"
-    };
-    format!("{}_{suffix}", plan.signals[c.signal].id)
-}
-
-/// How many alarms a run has: as many as [`alarm_ids`] names, without allocating.
-pub fn alarm_count(plan: &Plan) -> usize {
-    plan.rules.len()
-        + plan.coverage.len()
-        + CORE_ALARMS
-        + plan.actuators.len()
-        + 2 * plan.links.len()
-}
-
-/// What the core's alarm that device link `i` is down is called.
-pub fn link_lost_id(plan: &Plan, i: usize) -> String {
-    format!("{}_link_lost", plan.links[i])
-}
-
-/// What the core's alarm that device link `i` answers late or with errors is called.
-pub fn link_degraded_id(plan: &Plan, i: usize) -> String {
-    format!("{}_link_degraded", plan.links[i])
-}
-
-/// The core's own alarms, after the rules and the coverage alarms.
-const CORE_ALARMS: usize = 4;
-
-/// What the core's alarm that actuator `i` does not follow its commands is called.
-pub fn not_following_id(plan: &Plan, i: usize) -> String {
-    format!("{}_{NOT_FOLLOWING_SUFFIX}", plan.actuators[i].id)
-}
-
-/// Ids of every alarm, in the order of `Alarms::list`: the rules in file order, the core's
-/// sensor coverage, the core's own, then one per actuator that does not follow.
-pub fn alarm_ids(plan: &Plan) -> Vec<String> {
-    let mut ids: Vec<String> = plan.rules.iter().map(|r| r.id.clone()).collect();
-    ids.extend((0..plan.coverage.len()).map(|i| coverage_id(plan, i)));
-    let core: [&str; CORE_ALARMS] = [
-        PLUGIN_FAULT_ALARM,
-        TICK_OVERRUN_ALARM,
-        OUTPUT_FAILURE_ALARM,
-        LOG_FULL_ALARM,
-    ];
-    for id in core {
-        ids.push(id.to_string());
-    }
-    ids.extend((0..plan.actuators.len()).map(|i| not_following_id(plan, i)));
-    for i in 0..plan.links.len() {
-        ids.push(link_lost_id(plan, i));
-        ids.push(link_degraded_id(plan, i));
-    }
-    ids
 }
 
 /// The condition of one alarm this tick: whether it holds (None: its inputs are invalid, so
@@ -1013,7 +924,7 @@ fn end(alarm: &mut Alarm, index: usize, tick: u64, log: &mut AlarmLog, events: &
 mod tests {
     use super::*;
     use crate::config::Range;
-    use crate::plan::{PluginPlan, RulePlan, SignalPlan};
+    use crate::plan::{ConditionPlan, PluginPlan, RulePlan, SignalPlan, alarm_count, alarm_ids};
 
     /// A plan of one signal (index 0) and the given rules, at 100 Hz.
     fn plan(rules: Vec<RulePlan>) -> Plan {

@@ -10,11 +10,13 @@
 
 pub mod actuate;
 pub mod alarms;
+pub mod condition;
 pub mod control;
 pub mod dose;
 pub mod estimate;
 pub mod events;
 pub mod feedback;
+pub mod operator;
 pub mod plugin_call;
 pub mod protocol;
 pub mod record;
@@ -60,7 +62,7 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     });
     world.insert_resource(Signals::default());
     world.insert_resource(events::TickEvents::new());
-    world.insert_resource(sample::OperatorInput::new(Vec::new(), Vec::new()));
+    world.insert_resource(operator::OperatorInput::new(Vec::new(), Vec::new()));
     world.insert_resource(estimate::Estimators::new(&plan));
     world.insert_resource(state::PhaseState::new());
     world.insert_resource(state::Targets::default());

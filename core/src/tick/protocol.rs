@@ -6,8 +6,8 @@
 //! safety rule holds setpoints, the targets stay where they were.
 
 use super::events::{Event, TickEvents};
+use super::operator::{OperatorInput, OperatorLog};
 use super::plugin_call::{FAULT_HUNG, PluginCall, PluginSlot};
-use super::sample::OperatorInput;
 use super::state::{
     Assessment, Assessments, Clock, Derived, PhaseState, PlanRef, PluginCommands, PluginHealth,
     PluginOutputs, SafetyState, SentCommands, Signals, Targets,
@@ -145,27 +145,6 @@ pub fn plugin_result_stage(
         events.push(Event::PluginFault {
             code: plugin.health.fault_code,
         });
-    }
-}
-
-/// The operator's commands and what became of them, in a buffer reserved for all of them.
-#[derive(Debug, Clone, Default)]
-pub struct OperatorLog {
-    pub entries: Vec<(u64, OperatorAction, bool)>,
-}
-
-impl OperatorLog {
-    pub fn with_capacity(n: usize) -> Self {
-        OperatorLog {
-            entries: Vec::with_capacity(n),
-        }
-    }
-
-    /// Records a command and whether it was carried out (room is reserved for every command).
-    pub fn record(&mut self, tick: u64, action: OperatorAction, accepted: bool) {
-        if self.entries.len() < self.entries.capacity() {
-            self.entries.push((tick, action, accepted));
-        }
     }
 }
 
