@@ -329,10 +329,12 @@ impl Run {
 
     // Read access for status lines, summaries and tests.
 
+    /// A signal's value and validity, the validity as the output frame carries it (the SDK's
+    /// byte).
     pub fn signal(&self, id: &str) -> Option<(f64, u8)> {
         let i = self.plan.signal(id)?;
         let s = self.world.resource::<Signals>();
-        Some((s.values[i], s.validity[i]))
+        Some((s.values[i], s.validity[i].byte()))
     }
 
     pub fn commands(&self) -> &CommandFrame {

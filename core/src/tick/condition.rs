@@ -1,9 +1,8 @@
 //! The protocol's conditions judged on this tick's signals: whether a rule's condition holds
 //! (or cannot be told), and the limit and value an alarm records when it is raised.
 
-use super::state::Signals;
+use super::state::{Signals, Validity};
 use crate::plan::ConditionPlan;
-use perfuse_plugin_sdk::validity;
 
 /// Whether a condition holds: `Some(true)` or `Some(false)` when its inputs are valid, `None`
 /// when a value it needs is invalid (nobody can tell; the sensor-health rules and the core's
@@ -18,9 +17,9 @@ pub fn judge(c: &ConditionPlan, s: &Signals, deadband: f64) -> Option<bool> {
         ConditionPlan::Outside { signal, band } => {
             value(*signal).map(|v| v < band.min + deadband || v > band.max - deadband)
         }
-        ConditionPlan::Stale { signal } => Some(s.health[*signal] == validity::STALE),
-        ConditionPlan::Stuck { signal } => Some(s.health[*signal] == validity::STUCK),
-        ConditionPlan::Implausible { signal } => Some(s.health[*signal] == validity::IMPLAUSIBLE),
+        ConditionPlan::Stale { signal } => Some(s.health[*signal] == Validity::Stale),
+        ConditionPlan::Stuck { signal } => Some(s.health[*signal] == Validity::Stuck),
+        ConditionPlan::Implausible { signal } => Some(s.health[*signal] == Validity::Implausible),
         ConditionPlan::Disagree { a, b, tolerance } => {
             Some((value(*a)? - value(*b)?).abs() > *tolerance - deadband)
         }
@@ -68,7 +67,7 @@ mod tests {
     use super::*;
     use crate::config::Range;
 
-    fn signals(v: f64, valid: u8) -> Signals {
+    fn signals(v: f64, valid: Validity) -> Signals {
         let mut s = Signals::default();
         s.values[0] = v;
         s.validity[0] = valid;
@@ -82,38 +81,38 @@ mod tests {
             signal: 0,
             limit: 40.0,
         };
-        assert_eq!(judge(&above, &signals(41.0, validity::OK), 0.0), Some(true));
+        assert_eq!(judge(&above, &signals(41.0, Validity::Ok), 0.0), Some(true));
         assert_eq!(
-            judge(&above, &signals(39.0, validity::OK), 0.0),
+            judge(&above, &signals(39.0, Validity::Ok), 0.0),
             Some(false)
         );
-        assert_eq!(judge(&above, &signals(41.0, validity::STALE), 0.0), None);
+        assert_eq!(judge(&above, &signals(41.0, Validity::Stale), 0.0), None);
         let outside = ConditionPlan::Outside {
             signal: 0,
             band: Range { min: 1.0, max: 8.0 },
         };
         assert_eq!(
-            judge(&outside, &signals(9.0, validity::OK), 0.0),
+            judge(&outside, &signals(9.0, Validity::Ok), 0.0),
             Some(true)
         );
         assert_eq!(
-            judge(&outside, &signals(5.0, validity::OK), 0.0),
+            judge(&outside, &signals(5.0, Validity::Ok), 0.0),
             Some(false)
         );
         let stuck = ConditionPlan::Stuck { signal: 0 };
         assert_eq!(
-            judge(&stuck, &signals(5.0, validity::STUCK), 0.0),
+            judge(&stuck, &signals(5.0, Validity::Stuck), 0.0),
             Some(true)
         );
         let all = ConditionPlan::All(vec![above.clone(), stuck]);
-        assert_eq!(judge(&all, &signals(41.0, validity::OK), 0.0), Some(false));
+        assert_eq!(judge(&all, &signals(41.0, Validity::Ok), 0.0), Some(false));
         let below = ConditionPlan::Below {
             signal: 0,
             limit: 0.0,
         };
         let unknown_and_false = ConditionPlan::All(vec![above.clone(), below]);
         assert_eq!(
-            judge(&unknown_and_false, &signals(41.0, validity::STALE), 0.0),
+            judge(&unknown_and_false, &signals(41.0, Validity::Stale), 0.0),
             None
         );
     }
@@ -124,9 +123,9 @@ mod tests {
             signal: 0,
             limit: 40.0,
         };
-        assert_eq!(judge(&above, &signals(39.0, validity::OK), 2.0), Some(true));
+        assert_eq!(judge(&above, &signals(39.0, Validity::Ok), 2.0), Some(true));
         assert_eq!(
-            judge(&above, &signals(37.9, validity::OK), 2.0),
+            judge(&above, &signals(37.9, Validity::Ok), 2.0),
             Some(false)
         );
         let outside = ConditionPlan::Outside {
@@ -134,11 +133,11 @@ mod tests {
             band: Range { min: 1.0, max: 8.0 },
         };
         assert_eq!(
-            judge(&outside, &signals(7.5, validity::OK), 1.0),
+            judge(&outside, &signals(7.5, Validity::Ok), 1.0),
             Some(true)
         );
         assert_eq!(
-            judge(&outside, &signals(6.5, validity::OK), 1.0),
+            judge(&outside, &signals(6.5, Validity::Ok), 1.0),
             Some(false)
         );
     }

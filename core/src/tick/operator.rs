@@ -2,7 +2,9 @@
 //! live (the console's queue), taken in by the Sample stage through one due list, with the log
 //! of what became of every command.
 
+use super::alarms::Alarms;
 use super::events::{Event, TickEvents};
+use super::state::{PhaseState, Targets};
 use crate::config::{LabEntry, OperatorAction, OperatorCommand};
 use crate::hal::MAX_SENSORS;
 use crate::plan::Plan;
@@ -165,9 +167,86 @@ impl OperatorInput {
         !(self.live_commands.is_empty() && self.live_labs.is_empty())
     }
 
-    /// The operator's commands due this tick, in order, with the log to record them in.
-    pub fn due_with_log(&mut self) -> (&[OperatorCommand], &mut OperatorLog) {
-        (&self.due, &mut self.log)
+    /// Carries out the commands due this tick, each logged and recorded as an event with
+    /// whether it was accepted: the phase and setpoint commands first, then the alarm commands,
+    /// each kind in the order given (the order the record has always kept).
+    pub fn apply_commands(
+        &mut self,
+        tick: u64,
+        plan: &Plan,
+        mut on: Commanded<'_>,
+        events: &mut TickEvents,
+    ) {
+        for alarms_turn in [false, true] {
+            for c in &self.due {
+                if is_alarm_command(c.action) != alarms_turn {
+                    continue;
+                }
+                let accepted = carry_out(c.action, tick, plan, &mut on, events);
+                self.log.record(tick, c.action, accepted);
+                events.push(Event::Operator {
+                    action: c.action,
+                    accepted,
+                });
+            }
+        }
+    }
+}
+
+/// What the operator's commands act on: the phase, the operator's setpoints, the alarms.
+pub struct Commanded<'a> {
+    pub phase: &'a mut PhaseState,
+    pub targets: &'a mut Targets,
+    pub alarms: &'a mut Alarms,
+}
+
+fn is_alarm_command(action: OperatorAction) -> bool {
+    matches!(
+        action,
+        OperatorAction::Acknowledge(_)
+            | OperatorAction::Reset(_)
+            | OperatorAction::PauseAudio
+            | OperatorAction::ResumeAudio
+    )
+}
+
+/// Carries out one command; whether it was accepted. A setpoint outside the phase's band (or
+/// the signal's range where the phase sets no band) is refused; alarm commands follow the
+/// alarms' rules (see [`Alarms::acknowledge`], [`Alarms::reset`], [`Alarms::pause`]).
+fn carry_out(
+    action: OperatorAction,
+    tick: u64,
+    plan: &Plan,
+    on: &mut Commanded<'_>,
+    events: &mut TickEvents,
+) -> bool {
+    match action {
+        OperatorAction::AdvancePhase => {
+            on.phase.advance_requested = true;
+            true
+        }
+        OperatorAction::HoldPhase(hold) => {
+            on.phase.held = hold;
+            true
+        }
+        OperatorAction::Stop => {
+            on.phase.stopped = Some(tick);
+            true
+        }
+        OperatorAction::Setpoint { signal, value } => {
+            let limits = plan.phases[on.phase.index].targets[signal]
+                .and_then(|t| t.band)
+                .unwrap_or(plan.signals[signal].range);
+            let inside = limits.contains(value);
+            if inside {
+                on.targets.operator[signal] = value;
+            }
+            inside
+        }
+        OperatorAction::Acknowledge(i) => on.alarms.acknowledge(i, tick, events),
+        OperatorAction::Reset(i) => on.alarms.reset(i, tick, events),
+        OperatorAction::PauseAudio => on.alarms.pause(tick, plan.period_s, events),
+        OperatorAction::ResumeAudio => on.alarms.resume(tick, events),
     }
 }
 

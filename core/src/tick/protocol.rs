@@ -6,15 +6,14 @@
 //! safety rule holds setpoints, the targets stay where they were.
 
 use super::events::{Event, TickEvents};
-use super::operator::{OperatorInput, OperatorLog};
 use super::plugin_call::{FAULT_HUNG, PluginCall, PluginSlot};
 use super::state::{
     Assessment, Assessments, Clock, Derived, PhaseState, PlanRef, PluginCommands, PluginHealth,
     PluginOutputs, SafetyState, SentCommands, Signals, Targets,
 };
-use crate::config::{OperatorAction, OperatorCommand};
 use crate::plan::Plan;
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_DERIVED, MAX_SIGNALS, PhaseEvent, StepInput};
 
 /// Fault code for a plugin whose step took longer than its time budget.
@@ -48,36 +47,37 @@ pub fn empty_input() -> StepInput {
     }
 }
 
-/// The Protocol stage's first system: the operator's commands, the phase, then the plugin's
-/// call for the (possibly new) phase, made ready for the driver to make between the halves.
-#[allow(clippy::too_many_arguments)]
+/// What both of the Protocol stage's systems write: the phase, the targets, the plugin's call
+/// and the tick's events.
+#[derive(SystemParam)]
+pub struct ProtocolState<'w> {
+    phase: ResMut<'w, PhaseState>,
+    targets: ResMut<'w, Targets>,
+    slot: ResMut<'w, PluginSlot>,
+    events: ResMut<'w, TickEvents>,
+}
+
+/// The Protocol stage's first system: the phase, then the plugin's call for the (possibly new)
+/// phase, made ready for the driver to make between the halves.
 pub fn protocol_stage(
     clock: Res<Clock>,
     plan: Local<PlanRef>,
     signals: Res<Signals>,
     sent: Res<SentCommands>,
     plugin: Res<PluginOutputs>,
-    mut phase: ResMut<PhaseState>,
-    mut slot: ResMut<PluginSlot>,
-    mut targets: ResMut<Targets>,
-    mut operator: ResMut<OperatorInput>,
-    mut events: ResMut<TickEvents>,
+    mut state: ProtocolState,
 ) {
     let plan = &plan.0;
-    let (due, log) = operator.due_with_log();
-    take_operator_commands(
-        &clock,
-        plan,
-        due,
-        &mut phase,
-        &mut targets,
-        log,
-        &mut events,
-    );
+    let ProtocolState {
+        phase,
+        targets,
+        slot,
+        events,
+    } = &mut state;
     let before = phase.index;
     let callable = !plugin.health.faulted;
     let call = slot.call.as_deref_mut().filter(|_| callable);
-    let call = advance_phase(&clock, plan, &mut phase, call);
+    let call = advance_phase(&clock, plan, phase, call);
     if phase.index != before {
         // An operator's setpoint lasts for the phase it was set in.
         targets.operator = [f64::NAN; MAX_SIGNALS];
@@ -90,8 +90,8 @@ pub fn protocol_stage(
         plan,
         &signals,
         &sent.frame.values,
-        &phase,
-        &mut targets,
+        phase,
+        targets,
         call,
     );
     slot.due = file;
@@ -99,24 +99,26 @@ pub fn protocol_stage(
 
 /// The Protocol stage's second system: the plugin's answer checked and turned into this tick's
 /// targets and commands; a call that failed, overran or was abandoned faults the plugin.
-#[allow(clippy::too_many_arguments)]
 pub fn plugin_result_stage(
     clock: Res<Clock>,
     plan: Local<PlanRef>,
     safety: Res<SafetyState>,
-    mut phase: ResMut<PhaseState>,
-    mut slot: ResMut<PluginSlot>,
-    mut targets: ResMut<Targets>,
     mut plugin: ResMut<PluginOutputs>,
-    mut events: ResMut<TickEvents>,
+    mut state: ProtocolState,
 ) {
-    let (plan, slot, plugin) = (&plan.0, &mut *slot, &mut *plugin);
+    let (plan, plugin) = (&plan.0, &mut *plugin);
+    let ProtocolState {
+        phase,
+        targets,
+        slot,
+        events,
+    } = &mut state;
     let faulted_before = plugin.health.faulted;
     let assessments_before = plugin.assessments.list.len();
     let called = std::mem::take(&mut slot.due);
     let budget = slot.wall_budget_s;
     let out = Outputs {
-        targets: &mut targets,
+        targets,
         health: &mut plugin.health,
         derived: &mut plugin.derived,
         commands: &mut plugin.commands,
@@ -125,16 +127,14 @@ pub fn plugin_result_stage(
     match slot.call.as_deref() {
         // A call abandoned by the supervisor: the plugin keeps the thread it hangs in.
         None => fault(out.health, clock.tick, FAULT_HUNG),
-        Some(call) => take_result(
-            &clock,
-            plan,
-            safety.hold_setpoints,
-            &mut phase,
-            call,
-            called,
-            budget,
-            out,
-        ),
+        Some(call) => {
+            let answer = Answer {
+                call,
+                called,
+                overran: called && budget.is_some_and(|b| call.wall_s > b),
+            };
+            take_result(&clock, plan, safety.hold_setpoints, phase, answer, out)
+        }
     }
     if plugin.assessments.list.len() > assessments_before {
         events.push(Event::Assessment {
@@ -144,55 +144,6 @@ pub fn plugin_result_stage(
     if plugin.health.faulted && !faulted_before {
         events.push(Event::PluginFault {
             code: plugin.health.fault_code,
-        });
-    }
-}
-
-/// Phase and setpoint commands; a setpoint outside the phase's band (or the signal's range
-/// where the phase sets no band) is refused and recorded as refused.
-fn take_operator_commands(
-    clock: &Clock,
-    plan: &Plan,
-    due: &[OperatorCommand],
-    phase: &mut PhaseState,
-    targets: &mut Targets,
-    log: &mut OperatorLog,
-    events: &mut TickEvents,
-) {
-    for c in due {
-        let accepted = match c.action {
-            OperatorAction::AdvancePhase => {
-                phase.advance_requested = true;
-                true
-            }
-            OperatorAction::HoldPhase(hold) => {
-                phase.held = hold;
-                true
-            }
-            OperatorAction::Stop => {
-                phase.stopped = Some(clock.tick);
-                true
-            }
-            OperatorAction::Setpoint { signal, value } => {
-                let limits = plan.phases[phase.index].targets[signal]
-                    .and_then(|t| t.band)
-                    .unwrap_or(plan.signals[signal].range);
-                let inside = limits.contains(value);
-                if inside {
-                    targets.operator[signal] = value;
-                }
-                inside
-            }
-            // Alarm commands belong to the Safety stage.
-            OperatorAction::Acknowledge(_)
-            | OperatorAction::Reset(_)
-            | OperatorAction::PauseAudio
-            | OperatorAction::ResumeAudio => continue,
-        };
-        log.record(clock.tick, c.action, accepted);
-        events.push(Event::Operator {
-            action: c.action,
-            accepted,
         });
     }
 }
@@ -280,7 +231,9 @@ fn prepare_step(
     input.phase_elapsed_s = elapsed_s;
     input.n_signals = n as u32;
     input.values[..n].copy_from_slice(&signals.values[..n]);
-    input.validity[..n].copy_from_slice(&signals.validity[..n]);
+    for (byte, v) in input.validity[..n].iter_mut().zip(&signals.validity[..n]) {
+        *byte = v.byte();
+    }
     input.setpoints[..n].copy_from_slice(&targets.file[..n]);
     input.commands = *last_commands;
     let output = &mut call.output;
@@ -291,25 +244,31 @@ fn prepare_step(
     true
 }
 
-/// Checks the plugin's answer (when it was `called` this tick) and sets the targets: the
+/// The plugin's call after the driver made it (or not).
+struct Answer<'a> {
+    call: &'a PluginCall,
+    /// Whether it was called this tick.
+    called: bool,
+    /// Whether the call took longer than its wall budget.
+    overran: bool,
+}
+
+/// Checks the plugin's answer (when it was called this tick) and sets the targets: the
 /// operator's, else the plugin's request clamped into the band, else the file's.
-#[allow(clippy::too_many_arguments)]
 fn take_result(
     clock: &Clock,
     plan: &Plan,
     hold_setpoints: bool,
     phase: &mut PhaseState,
-    call: &PluginCall,
-    called: bool,
-    wall_budget_s: Option<f64>,
+    answer: Answer<'_>,
     out: Outputs<'_>,
 ) {
     let n = plan.signals.len();
     out.commands.0 = [f64::NAN; MAX_ACTUATORS];
-    if called {
-        let overran = wall_budget_s.is_some_and(|b| call.wall_s > b);
+    let call = answer.call;
+    if answer.called {
         match call.result {
-            Ok(()) if overran => fault(out.health, clock.tick, FAULT_OVERRUN),
+            Ok(()) if answer.overran => fault(out.health, clock.tick, FAULT_OVERRUN),
             Ok(()) => {
                 let o = &call.output;
                 // NaN means "no request"; an infinity is garbage.

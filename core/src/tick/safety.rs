@@ -2,28 +2,32 @@
 //! the minimum of its independent limits. A rule that demands the safe state gets it in the
 //! same tick. This stage never has a run condition and never trusts the plugin.
 
-use super::alarms::Alarms;
+use super::alarms::{AlarmInputs, Alarms};
 use super::dose::DoseWindow;
 use super::events::TickEvents;
-use super::operator::OperatorInput;
 use super::state::{
     ActuatorChannel, Clock, Command, PhaseState, PlanRef, PluginOutputs, SafetyState, Signals,
 };
 use crate::hal::MAX_ACTUATORS;
 use crate::plan::{ActionPlan, ActuatorPlan};
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 
-/// The Safety stage: the operator's alarm commands, the rules and the actuators' feedback (what
-/// each delivered against last tick's command), then every command clamped by what the active
-/// alarms demand.
-#[allow(clippy::too_many_arguments)]
+/// What the Safety stage judges besides the signals: the phase (rules hold in some phases
+/// only) and whether the plugin is faulted.
+#[derive(SystemParam)]
+pub struct Judged<'w> {
+    signals: Res<'w, Signals>,
+    phase: Res<'w, PhaseState>,
+    plugin: Res<'w, PluginOutputs>,
+}
+
+/// The Safety stage: the rules and the actuators' feedback (what each delivered against last
+/// tick's command), then every command clamped by what the active alarms demand.
 pub fn safety_stage(
     clock: Res<Clock>,
     plan: Local<PlanRef>,
-    signals: Res<Signals>,
-    plugin: Res<PluginOutputs>,
-    phase: Res<PhaseState>,
-    mut operator: ResMut<OperatorInput>,
+    judged: Judged,
     mut alarms: ResMut<Alarms>,
     mut safety: ResMut<SafetyState>,
     mut events: ResMut<TickEvents>,
@@ -34,26 +38,24 @@ pub fn safety_stage(
         last_sent[ch.index] = cmd.sent;
     }
     let plan = &plan.0;
-    let tick = clock.tick;
-    let (due, log) = operator.due_with_log();
-    alarms.take_commands(tick, plan.period_s, due, log, &mut events);
+    let signals = &*judged.signals;
     *safety = SafetyState::default();
-    let faulted = plugin.health.faulted;
     alarms.links = crate::tick::alarms::LinkHealth {
         down: signals.frame.links_down,
         degraded: signals.frame.links_degraded,
     };
-    alarms.update(
-        tick,
+    let inputs = AlarmInputs {
+        tick: clock.tick,
         plan,
-        &signals,
-        phase.index,
-        faulted,
-        &last_sent,
-        &signals.frame.delivered,
-        &mut events,
-        |action, onset| apply(&mut safety, action, onset),
-    );
+        signals,
+        phase: judged.phase.index,
+        plugin_faulted: judged.plugin.health.faulted,
+        last_sent: &last_sent,
+        delivered: &signals.frame.delivered,
+    };
+    alarms.update(&inputs, &mut events, |action, onset| {
+        apply(&mut safety, action, onset)
+    });
     for (ch, mut cmd, _) in &mut actuators {
         cmd.not_following = alarms.not_following(ch.index);
     }

@@ -1,13 +1,15 @@
-//! Sample: take the newest sensor frame and judge every reading (ok, stale, implausible, stuck).
-//! Also where the operator's input enters the tick (see [`super::operator`]).
+//! Sample: take in the operator's input (laboratory values, and the commands due, carried out
+//! here and only here: see [`super::operator`]); take the newest sensor frame and judge every
+//! reading (ok, stale, implausible, stuck).
 
+use super::alarms::Alarms;
 use super::events::TickEvents;
-use super::operator::OperatorInput;
-use super::state::{Clock, HalPort, PlanRef, Signals};
+use super::operator::{Commanded, OperatorInput};
+use super::state::{Clock, HalPort, PhaseState, PlanRef, Signals, Targets, Validity};
 use crate::config::Range;
 use crate::plan::SensorPlan;
 use bevy_ecs::prelude::*;
-use perfuse_plugin_sdk::validity;
+use bevy_ecs::system::SystemParam;
 
 /// A sensor entity: its channel in the HAL frame and its plausibility limits.
 #[derive(Component, Debug, Clone)]
@@ -49,23 +51,33 @@ pub struct SensorHealth {
 }
 
 /// Judges one reading. Implausible outranks stale, which outranks stuck.
-pub fn judge(ch: &SensorChannel, h: &SensorHealth, value: f64, tick: u64) -> u8 {
+pub fn judge(ch: &SensorChannel, h: &SensorHealth, value: f64, tick: u64) -> Validity {
     if !value.is_finite() || !ch.range.contains(value) {
-        validity::IMPLAUSIBLE
+        Validity::Implausible
     } else if tick.saturating_sub(h.fresh_tick) >= ch.stale_after_ticks {
-        validity::STALE
+        Validity::Stale
     } else if tick.saturating_sub(h.unchanged_since) >= ch.stuck_after_ticks {
-        validity::STUCK
+        Validity::Stuck
     } else {
-        validity::OK
+        Validity::Ok
     }
 }
 
+/// The operator's input and what the operator's commands act on.
+#[derive(SystemParam)]
+pub struct Operator<'w> {
+    input: ResMut<'w, OperatorInput>,
+    phase: ResMut<'w, PhaseState>,
+    targets: ResMut<'w, Targets>,
+    alarms: ResMut<'w, Alarms>,
+}
+
+/// The Sample stage: the operator's input due this tick, then every sensor's reading.
 pub fn sample_sensors(
     clock: Res<Clock>,
     plan: Local<PlanRef>,
     mut hal: ResMut<HalPort>,
-    mut operator: ResMut<OperatorInput>,
+    mut operator: Operator,
     mut sensors: Query<(&SensorChannel, &mut SensorHealth)>,
     mut signals: ResMut<Signals>,
     mut events: ResMut<TickEvents>,
@@ -78,10 +90,17 @@ pub fn sample_sensors(
         HalPort::Direct(h) => h.get().read(&mut signals.frame),
         HalPort::Threaded(ch) => ch.take_newest(&mut signals.frame),
     }
-    operator.apply_due(&plan.0, tick, &mut events);
+    let input = &mut *operator.input;
+    input.apply_due(&plan.0, tick, &mut events);
+    let on = Commanded {
+        phase: &mut operator.phase,
+        targets: &mut operator.targets,
+        alarms: &mut operator.alarms,
+    };
+    input.apply_commands(tick, &plan.0, on, &mut events);
     for (ch, mut h) in &mut sensors {
         let (value, seq, fresh) = if ch.operator {
-            let (value, seq) = operator.lab(ch.index);
+            let (value, seq) = input.lab(ch.index);
             (value, seq, true)
         } else {
             let fresh = signals.frame.not_fresh & (1 << ch.index) == 0;
@@ -105,11 +124,11 @@ pub fn sample_sensors(
     // on; the sensor-health rules still see the failure in `health`.
     for (ch, _) in &sensors {
         if let Some(b) = ch.backup
-            && signals.health[ch.signal] != validity::OK
-            && signals.health[b] == validity::OK
+            && signals.health[ch.signal] != Validity::Ok
+            && signals.health[b] == Validity::Ok
         {
             signals.values[ch.signal] = signals.values[b];
-            signals.validity[ch.signal] = validity::OK;
+            signals.validity[ch.signal] = Validity::Ok;
         }
     }
     debug_assert!(plan.0.sensors.len() <= signals.values.len());
@@ -142,16 +161,16 @@ mod tests {
             unchanged_since: 100,
             ..Default::default()
         };
-        assert_eq!(judge(&ch, &fresh, 50.0, 100), validity::OK);
-        assert_eq!(judge(&ch, &fresh, f64::NAN, 100), validity::IMPLAUSIBLE);
-        assert_eq!(judge(&ch, &fresh, 150.0, 100), validity::IMPLAUSIBLE);
-        assert_eq!(judge(&ch, &fresh, 50.0, 110), validity::STALE);
+        assert_eq!(judge(&ch, &fresh, 50.0, 100), Validity::Ok);
+        assert_eq!(judge(&ch, &fresh, f64::NAN, 100), Validity::Implausible);
+        assert_eq!(judge(&ch, &fresh, 150.0, 100), Validity::Implausible);
+        assert_eq!(judge(&ch, &fresh, 50.0, 110), Validity::Stale);
         let unchanged = SensorHealth {
             fresh_tick: 160,
             unchanged_since: 100,
             ..Default::default()
         };
-        assert_eq!(judge(&ch, &unchanged, 50.0, 149), validity::OK);
-        assert_eq!(judge(&ch, &unchanged, 50.0, 150), validity::STUCK);
+        assert_eq!(judge(&ch, &unchanged, 50.0, 149), Validity::Ok);
+        assert_eq!(judge(&ch, &unchanged, 50.0, 150), Validity::Stuck);
     }
 }

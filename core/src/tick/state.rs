@@ -7,7 +7,7 @@ use crate::hal::{CommandFrame, Hal, HalChannels, MAX_ACTUATORS};
 use crate::plan::{ActuatorPlan, Plan};
 use bevy_ecs::prelude::*;
 use bevy_platform::cell::SyncCell;
-use perfuse_plugin_sdk::{MAX_DERIVED, MAX_SIGNALS};
+use perfuse_plugin_sdk::{MAX_DERIVED, MAX_SIGNALS, validity};
 use std::sync::Arc;
 
 /// The tick index and period; `t = tick × period_s`.
@@ -38,16 +38,38 @@ impl FromWorld for PlanRef {
     }
 }
 
+/// How far a signal's value this tick can be trusted. Only the plugin's input and the output
+/// frame carry it as a byte (the SDK's `perfuse_plugin_sdk::validity`, see [`Validity::byte`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Validity {
+    /// A fresh, plausible reading or an estimate from such readings.
+    Ok = validity::OK,
+    /// No new reading arrived in time.
+    Stale = validity::STALE,
+    /// Outside the channel's absolute range, or not finite.
+    Implausible = validity::IMPLAUSIBLE,
+    /// The reading has not changed for longer than the channel allows.
+    Stuck = validity::STUCK,
+}
+
+impl Validity {
+    /// The SDK's byte for it.
+    pub fn byte(self) -> u8 {
+        self as u8
+    }
+}
+
 /// This tick's value and validity of every signal (sensors, then estimates), and the sensor
 /// frame they were read from: one resource, because every stage that reads one reads the other
 /// (each resource a system takes costs a lookup every tick).
 #[derive(Resource, Debug, Clone, Copy)]
 pub struct Signals {
     pub values: [f64; MAX_SIGNALS],
-    pub validity: [u8; MAX_SIGNALS],
+    pub validity: [Validity; MAX_SIGNALS],
     /// For sensors: the validity of the sensor's own reading, which the sensor-health rules
     /// judge even while its signal runs on a backup sensor.
-    pub health: [u8; MAX_SIGNALS],
+    pub health: [Validity; MAX_SIGNALS],
     /// The newest sensor frame taken from the HAL, with what every actuator delivered.
     pub frame: crate::hal::SensorFrame,
 }
@@ -56,8 +78,8 @@ impl Default for Signals {
     fn default() -> Self {
         Signals {
             values: [f64::NAN; MAX_SIGNALS],
-            validity: [perfuse_plugin_sdk::validity::STALE; MAX_SIGNALS],
-            health: [perfuse_plugin_sdk::validity::STALE; MAX_SIGNALS],
+            validity: [Validity::Stale; MAX_SIGNALS],
+            health: [Validity::Stale; MAX_SIGNALS],
             frame: crate::hal::SensorFrame::default(),
         }
     }
@@ -65,7 +87,7 @@ impl Default for Signals {
 
 impl Signals {
     pub fn is_valid(&self, i: usize) -> bool {
-        self.validity[i] == perfuse_plugin_sdk::validity::OK
+        self.validity[i] == Validity::Ok
     }
 }
 
