@@ -8,8 +8,10 @@
 pub mod config;
 pub mod hal;
 pub mod logging;
-pub mod output;
 pub mod plan;
 pub mod plugin;
 pub mod run;
 pub mod tick;
+
+/// The tick's outputs (the frame every tick publishes, and the ports outputs take it from).
+pub use tick::output;

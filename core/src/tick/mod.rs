@@ -17,6 +17,7 @@ pub mod estimate;
 pub mod events;
 pub mod feedback;
 pub mod operator;
+pub mod output;
 pub mod plugin_call;
 pub mod protocol;
 pub mod record;

@@ -14,7 +14,7 @@ use super::state::{
 use crate::plan::Plan;
 use bevy_ecs::prelude::*;
 use bevy_ecs::system::SystemParam;
-use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_DERIVED, MAX_SIGNALS, PhaseEvent, StepInput};
+use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_DERIVED, MAX_SIGNALS, PhaseEvent};
 
 /// Fault code for a plugin whose step took longer than its time budget.
 pub const FAULT_OVERRUN: i32 = 101;
@@ -32,20 +32,6 @@ pub fn fault_reason(code: i32) -> &'static str {
 
 /// Fault code for a plugin output that was not finite where a number was required.
 pub const FAULT_NON_FINITE: i32 = 100;
-
-pub fn empty_input() -> StepInput {
-    StepInput {
-        tick: 0,
-        t_s: 0.0,
-        phase: 0,
-        phase_elapsed_s: 0.0,
-        n_signals: 0,
-        values: [f64::NAN; MAX_SIGNALS],
-        validity: [0; MAX_SIGNALS],
-        setpoints: [f64::NAN; MAX_SIGNALS],
-        commands: [f64::NAN; MAX_ACTUATORS],
-    }
-}
 
 /// What both of the Protocol stage's systems write: the phase, the targets, the plugin's call
 /// and the tick's events.
