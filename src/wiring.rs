@@ -9,7 +9,7 @@ use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::state::{RunState, StateSink};
 use perfuse_core::run::{Run, RunOptions, StopRequest, realtime, status};
 use perfuse_core::tick::HalPort;
-use perfuse_core::tick::sample::OperatorInput;
+use perfuse_core::tick::operator::OperatorInput;
 use perfuse_hal_sim::{Fault, Organ, SimHal};
 use perfuse_record::schema::{StoredRun, stored_run, text_sha256};
 use perfuse_record::{EndReason, RecordFile, RunInputs, checkpoint, compare, writer};

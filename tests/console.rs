@@ -6,7 +6,7 @@
 mod common;
 use common::*;
 use perfuse_core::config::OperatorAction;
-use perfuse_core::tick::sample::{LiveInput, OperatorInput};
+use perfuse_core::tick::operator::{LiveInput, OperatorInput};
 use perfuse_record::rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,9 +63,7 @@ fn live_actions_pass_the_same_checks_and_reach_the_same_record_as_scripted_ones(
     );
     // The setpoint holds from this tick on.
     step(&mut run, 10);
-    let targets = run
-        .world
-        .resource::<perfuse_core::tick::protocol::Targets>();
+    let targets = run.world.resource::<perfuse_core::tick::state::Targets>();
     assert_eq!(targets.setpoints[sys], 29.0);
 }
 

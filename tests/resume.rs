@@ -14,9 +14,9 @@ use perfuse_core::config;
 use perfuse_core::plugin;
 use perfuse_core::run::state::{RunState, STATE_VERSION};
 use perfuse_core::run::{Run, RunOptions, realtime};
-use perfuse_core::tick::control::{ActuatorChannel, ControlLoop, LoopMemory};
+use perfuse_core::tick::control::{ControlLoop, LoopMemory};
 use perfuse_core::tick::dose::DoseWindow;
-use perfuse_core::tick::protocol::{PhaseState, PluginOutputs, Targets};
+use perfuse_core::tick::state::{ActuatorChannel, PhaseState, PluginOutputs, Targets};
 use perfuse_core::tick::{Clock, HalPort};
 use perfuse_hal_sim::{Fault, SimHal};
 use std::path::Path;
@@ -542,7 +542,7 @@ fn a_restart_never_gives_more_than_the_dose_cap_in_its_window() {
         );
         let cmd = resumed
             .world
-            .try_query::<(&ActuatorChannel, &perfuse_core::tick::control::Command)>()
+            .try_query::<(&ActuatorChannel, &perfuse_core::tick::state::Command)>()
             .unwrap()
             .iter(&resumed.world)
             .find(|(ch, _)| ch.spec.id == "vasodilator")

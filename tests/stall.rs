@@ -47,7 +47,7 @@ impl Hal for Recording {
 /// A device driver on the control thread whose read blocks once, at read number `stall_at`,
 /// for `stall`; it reaches the device (on its own thread) through the real-time channels.
 struct StallingDriver {
-    channels: realtime::HalChannels,
+    channels: perfuse_core::hal::HalChannels,
     reads: u64,
     stall_at: u64,
     stall: Duration,

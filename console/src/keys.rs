@@ -4,7 +4,7 @@
 
 use crate::view::View;
 use perfuse_core::config::OperatorAction;
-use perfuse_core::tick::sample::LiveInput;
+use perfuse_core::tick::operator::LiveInput;
 
 /// A key as the console reads it (decoupled from the terminal library, for tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

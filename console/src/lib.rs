@@ -8,7 +8,7 @@
 //! closed terminal only holds this thread (its frames are dropped, counted); a failing or
 //! panicking console restores the terminal and carries on as status lines on stderr.
 //!
-//! [`LiveInput`]: perfuse_core::tick::sample::LiveInput
+//! [`LiveInput`]: perfuse_core::tick::operator::LiveInput
 
 pub mod alarm_signal;
 pub mod draw;

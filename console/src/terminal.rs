@@ -11,7 +11,7 @@ use crossbeam_channel::{Sender, TryRecvError, TrySendError};
 use perfuse_core::config::Priority;
 use perfuse_core::output::FrameReceiver;
 use perfuse_core::run::status;
-use perfuse_core::tick::sample::LiveInput;
+use perfuse_core::tick::operator::LiveInput;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{self, KeyCode, KeyEventKind, KeyModifiers};

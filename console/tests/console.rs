@@ -121,7 +121,7 @@ use perfuse_console::keys::{Key, Mode, Pending};
 use perfuse_core::config::OperatorAction;
 use perfuse_core::output::ALARM_ACKNOWLEDGED;
 use perfuse_core::tick::events::Event;
-use perfuse_core::tick::sample::LiveInput;
+use perfuse_core::tick::operator::LiveInput;
 use ratatui::style::Color;
 
 /// Kidney HMP at 00:20:00 in its one phase: pressure in band, perfusate too warm (out of its

@@ -10,8 +10,10 @@
 pub use perfuse_hal as hal;
 pub mod config;
 pub mod logging;
-pub mod output;
 pub use perfuse_protocol::plan;
 pub mod plugin;
 pub mod run;
 pub mod tick;
+
+/// The tick's outputs (the frame every tick publishes, and the ports outputs take it from).
+pub use tick::output;

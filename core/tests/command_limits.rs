@@ -5,8 +5,8 @@
 
 use perfuse_core::config::{ActuatorKind, Range, SafeState};
 use perfuse_core::plan::ActuatorPlan;
-use perfuse_core::tick::control::Command;
 use perfuse_core::tick::safety::{Demand, decide};
+use perfuse_core::tick::state::Command;
 use proptest::prelude::*;
 
 const KINDS: [ActuatorKind; 11] = [

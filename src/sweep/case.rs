@@ -4,12 +4,12 @@
 use super::{ReplayBase, SweepArgs, replay_command};
 use crate::exit::Failure;
 use crate::wiring::located;
+use perfuse_core::config::alarm_ids;
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plan::Plan;
 use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::summary::Summary;
 use perfuse_core::run::{Run, RunOptions, StopRequest};
-use perfuse_core::tick::alarms::alarm_ids;
 use perfuse_hal_sim::{Fault, Organ, SimHal};
 use perfuse_record::schema::text_sha256;
 use std::path::PathBuf;

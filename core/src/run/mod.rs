@@ -21,7 +21,7 @@ use crate::plugin::{PluginInfo, PluginInstance};
 use crate::tick::alarms::Alarms;
 use crate::tick::plugin_call::{PluginCall, PluginSlot, call_inline};
 use crate::tick::{
-    Clock, HalPort, Signals, TickSchedules, build_schedules, build_world, protocol::PhaseState,
+    Clock, HalPort, Signals, TickSchedules, build_schedules, build_world, state::PhaseState,
 };
 use bevy_ecs::prelude::*;
 use std::sync::Arc;
@@ -123,7 +123,7 @@ impl Run {
         commands: Vec<crate::config::OperatorCommand>,
     ) {
         self.world
-            .insert_resource(crate::tick::sample::OperatorInput::new(labs, commands));
+            .insert_resource(crate::tick::operator::OperatorInput::new(labs, commands));
     }
 
     /// Opens the queue the operator's live input (the console) reaches the tick through, with
@@ -133,9 +133,9 @@ impl Run {
     pub fn open_live_input(
         &mut self,
         capacity: usize,
-    ) -> crossbeam_channel::Sender<crate::tick::sample::LiveInput> {
+    ) -> crossbeam_channel::Sender<crate::tick::operator::LiveInput> {
         self.world
-            .resource_mut::<crate::tick::sample::OperatorInput>()
+            .resource_mut::<crate::tick::operator::OperatorInput>()
             .open_live(capacity)
     }
 
@@ -317,7 +317,7 @@ impl Run {
             frame.values[i] = a.safe_command(frame.values[i]);
         }
         self.world
-            .resource_mut::<crate::tick::actuate::SentCommands>()
+            .resource_mut::<crate::tick::state::SentCommands>()
             .frame = frame;
         match &mut *self.world.resource_mut::<HalPort>() {
             HalPort::Direct(h) => h.get().write(&frame),
@@ -329,16 +329,18 @@ impl Run {
 
     // Read access for status lines, summaries and tests.
 
+    /// A signal's value and validity, the validity as the output frame carries it (the SDK's
+    /// byte).
     pub fn signal(&self, id: &str) -> Option<(f64, u8)> {
         let i = self.plan.signal(id)?;
         let s = self.world.resource::<Signals>();
-        Some((s.values[i], s.validity[i]))
+        Some((s.values[i], s.validity[i].byte()))
     }
 
     pub fn commands(&self) -> &CommandFrame {
         &self
             .world
-            .resource::<crate::tick::actuate::SentCommands>()
+            .resource::<crate::tick::state::SentCommands>()
             .frame
     }
 

@@ -13,14 +13,14 @@
 use super::Run;
 use crate::config::Priority;
 use crate::tick::Clock;
-use crate::tick::actuate::SentCommands;
 use crate::tick::alarms::Alarms;
-use crate::tick::control::{ActuatorChannel, Command, ControlLoop, LoopMemory};
+use crate::tick::control::{ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
 use crate::tick::plugin_call::PluginSlot;
-use crate::tick::protocol::{PhaseState, PluginOutputs, Targets};
-use crate::tick::safety::SafetyState;
 use crate::tick::sample::SensorHealth;
+use crate::tick::state::{
+    ActuatorChannel, Command, PhaseState, PluginOutputs, SafetyState, SentCommands, Targets,
+};
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 

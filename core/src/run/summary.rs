@@ -5,11 +5,12 @@ use super::Run;
 use crate::config::OperatorAction;
 use crate::plan::{ActionPlan, Plan};
 use crate::tick::alarms::Alarms;
-use crate::tick::control::ActuatorChannel;
 use crate::tick::dose::DoseWindow;
-use crate::tick::protocol::{PhaseState, PluginOutputs, fault_reason};
+use crate::tick::operator::OperatorInput;
+use crate::tick::protocol::fault_reason;
 use crate::tick::record::Recorder;
-use crate::tick::sample::OperatorInput;
+use crate::tick::state::ActuatorChannel;
+use crate::tick::state::{PhaseState, PluginOutputs};
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -1,16 +1,7 @@
 //! Actuate: send this tick's commands to the HAL, each with its time to live.
 
-use super::control::{ActuatorChannel, Command};
-use super::{Clock, HalPort};
-use crate::hal::CommandFrame;
+use super::state::{ActuatorChannel, Clock, Command, HalPort, SentCommands};
 use bevy_ecs::prelude::*;
-
-/// The last command frame sent, and how many frames the HAL thread's queue refused.
-#[derive(Resource, Debug, Default, Clone, Copy)]
-pub struct SentCommands {
-    pub frame: CommandFrame,
-    pub dropped: u64,
-}
 
 pub fn send_commands(
     clock: Res<Clock>,

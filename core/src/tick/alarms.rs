@@ -5,22 +5,19 @@
 //! that depends on its priority; an audio pause silences what sounds when it is given, for a
 //! bounded time; new and escalated alarms sound through it. The visual alarm is never hidden.
 
-use super::Signals;
-use crate::config::{OperatorAction, OperatorCommand, Priority};
+use super::state::{Signals, Validity};
+use crate::config::Priority;
+use crate::config::alarm_ids::{
+    LOG_FULL_ALARM, OUTPUT_FAILURE_ALARM, PLUGIN_FAULT_ALARM, TICK_OVERRUN_ALARM, coverage_id,
+    link_degraded_id, link_lost_id, not_following_id,
+};
 use crate::hal::MAX_ACTUATORS;
-use crate::plan::{ActionPlan, ConditionPlan, Plan};
+use crate::plan::{ActionPlan, Plan};
+use crate::tick::condition::{judge, limit_and_value};
 use crate::tick::events::{AlarmChange, Event, TickEvents};
 use crate::tick::feedback::FeedbackCheck;
-use crate::tick::protocol::OperatorLog;
-use crate::tick::safety::judge;
 use bevy_ecs::prelude::*;
-use perfuse_plugin_sdk::validity;
 
-pub use crate::config::alarm_ids::{
-    LOG_FULL_ALARM, NOT_FOLLOWING_SUFFIX, OUTPUT_FAILURE_ALARM, PLUGIN_FAULT_ALARM,
-    TICK_OVERRUN_ALARM, alarm_count, alarm_ids, coverage_id, link_degraded_id, link_lost_id,
-    not_following_id,
-};
 /// A tick-overrun alarm that lasts this long becomes high priority [P].
 const OVERRUN_ESCALATE_S: f64 = 10.0;
 
@@ -278,28 +275,6 @@ impl AlarmLog {
     }
 }
 
-/// The limit in force and the value of the first value condition in `c`.
-fn limit_and_value(c: &ConditionPlan, s: &Signals) -> (f64, f64) {
-    match c {
-        ConditionPlan::Above { signal, limit } | ConditionPlan::Below { signal, limit } => {
-            (*limit, s.values[*signal])
-        }
-        ConditionPlan::Outside { signal, band } => {
-            let v = s.values[*signal];
-            (if v > band.max { band.max } else { band.min }, v)
-        }
-        ConditionPlan::Stale { signal }
-        | ConditionPlan::Stuck { signal }
-        | ConditionPlan::Implausible { signal } => (f64::NAN, s.values[*signal]),
-        ConditionPlan::Disagree { a, b, tolerance } => (*tolerance, s.values[*a] - s.values[*b]),
-        ConditionPlan::All(list) => list
-            .iter()
-            .map(|c| limit_and_value(c, s))
-            .find(|(l, _)| !l.is_nan())
-            .unwrap_or((f64::NAN, f64::NAN)),
-    }
-}
-
 fn raise(p: Priority) -> Priority {
     match p {
         Priority::Low => Priority::Medium,
@@ -310,6 +285,7 @@ fn raise(p: Priority) -> Priority {
 fn ticks(seconds: f64, period_s: f64) -> u64 {
     (seconds / period_s).round() as u64
 }
+
 /// The condition of one alarm this tick: whether it holds (None: its inputs are invalid, so
 /// nobody can tell), whether it has persisted already (a stale or stuck reading carries its own
 /// time), its persistence, clear time, action and escalation.
@@ -519,39 +495,8 @@ impl Alarms {
         tick < self.audio_paused_until && self.list.iter().any(|a| a.paused)
     }
 
-    /// Acknowledgements, resets, audio pauses and resumes due this tick.
-    pub fn take_commands(
-        &mut self,
-        tick: u64,
-        period_s: f64,
-        due: &[OperatorCommand],
-        operator_log: &mut OperatorLog,
-        events: &mut TickEvents,
-    ) {
-        for c in due {
-            let accepted = match c.action {
-                OperatorAction::Acknowledge(i) => self.acknowledge(i, tick, events),
-                OperatorAction::Reset(i) => self.reset(i, tick, events),
-                OperatorAction::PauseAudio => self.pause(tick, period_s, events),
-                OperatorAction::ResumeAudio => {
-                    let paused = self.audio_paused(tick);
-                    if paused {
-                        self.end_pause(tick, true, events);
-                    }
-                    paused
-                }
-                _ => continue,
-            };
-            operator_log.record(tick, c.action, accepted);
-            events.push(Event::Operator {
-                action: c.action,
-                accepted,
-            });
-        }
-    }
-
     /// Only an active alarm not yet acknowledged can be acknowledged; it only silences.
-    fn acknowledge(&mut self, i: usize, tick: u64, events: &mut TickEvents) -> bool {
+    pub fn acknowledge(&mut self, i: usize, tick: u64, events: &mut TickEvents) -> bool {
         let alarm = &mut self.list[i];
         let fresh = alarm.active && !alarm.acknowledged;
         if fresh {
@@ -572,7 +517,7 @@ impl Alarms {
     }
 
     /// A latched alarm ends only by a reset given while its condition is known to be absent.
-    fn reset(&mut self, i: usize, tick: u64, events: &mut TickEvents) -> bool {
+    pub fn reset(&mut self, i: usize, tick: u64, events: &mut TickEvents) -> bool {
         let alarm = &mut self.list[i];
         if !(alarm.active && alarm.latch && alarm.absent) {
             return false;
@@ -594,7 +539,7 @@ impl Alarms {
     /// A pause silences what sounds now; refused when nothing sounds, or when a pause just ran
     /// out and the signal has not yet sounded again. A pause during a pause covers the alarms
     /// that began sounding since, without extending it.
-    fn pause(&mut self, tick: u64, period_s: f64, events: &mut TickEvents) -> bool {
+    pub fn pause(&mut self, tick: u64, period_s: f64, events: &mut TickEvents) -> bool {
         let in_force = self.audio_paused(tick);
         if (!in_force && tick < self.pause_allowed_from) || self.sounding_priority(tick).is_none() {
             return false;
@@ -613,6 +558,15 @@ impl Alarms {
         true
     }
 
+    /// Ends the audio pause in force early; refused when none is.
+    pub fn resume(&mut self, tick: u64, events: &mut TickEvents) -> bool {
+        let paused = self.audio_paused(tick);
+        if paused {
+            self.end_pause(tick, true, events);
+        }
+        paused
+    }
+
     fn end_pause(&mut self, tick: u64, early: bool, events: &mut TickEvents) {
         for a in &mut self.list {
             a.paused = false;
@@ -623,21 +577,22 @@ impl Alarms {
     }
 
     /// Updates every alarm and calls `act` with the action of each active one (and, for
-    /// `Reduce`, the command at its onset). `last_sent` is the command frame of the previous
-    /// tick, `delivered` what the device reports each actuator did with it.
-    #[allow(clippy::too_many_arguments)]
+    /// `Reduce`, the command at its onset).
     pub fn update(
         &mut self,
-        tick: u64,
-        plan: &Plan,
-        signals: &Signals,
-        phase: usize,
-        plugin_faulted: bool,
-        last_sent: &[f64; MAX_ACTUATORS],
-        delivered: &[f64; MAX_ACTUATORS],
+        inputs: &AlarmInputs<'_>,
         events: &mut TickEvents,
         mut act: impl FnMut(ActionPlan, f64),
     ) {
+        let AlarmInputs {
+            tick,
+            plan,
+            signals,
+            phase,
+            plugin_faulted,
+            last_sent,
+            delivered,
+        } = *inputs;
         if self.audio_paused_until != 0
             && tick >= self.audio_paused_until
             && self.list.iter().any(|a| a.paused)
@@ -670,12 +625,12 @@ impl Alarms {
                 AlarmSource::Coverage(i) => {
                     let c = &plan.coverage[i];
                     let (failed, timed) = if c.operator {
-                        (signals.health[c.signal] == validity::STALE, true)
+                        (signals.health[c.signal] == Validity::Stale, true)
                     } else {
                         let v = signals.validity[c.signal];
                         (
-                            v != validity::OK,
-                            v == validity::STALE || v == validity::STUCK,
+                            v != Validity::Ok,
+                            v == Validity::Stale || v == Validity::Stuck,
                         )
                     };
                     Judged {
@@ -754,12 +709,8 @@ impl Alarms {
                 alarm.absent_ticks += 1;
                 continue;
             }
-            let acts = Actuation {
-                sent: last_sent,
-                delivered,
-                feedback,
-            };
-            step(alarm, index, tick, &j, plan, signals, &acts, log, events);
+            let cx = Context { inputs, feedback };
+            step(alarm, index, &j, &cx, log, events);
             if alarm.active {
                 act(j.action, alarm.onset_command);
             }
@@ -777,27 +728,37 @@ impl Alarms {
     }
 }
 
-/// The actuators as an alarm's activation records them: last tick's commands, what was
-/// delivered, and the tolerance each must keep.
-struct Actuation<'a> {
-    sent: &'a [f64; MAX_ACTUATORS],
-    delivered: &'a [f64; MAX_ACTUATORS],
+/// What the alarms are judged on this tick.
+#[derive(Clone, Copy)]
+pub struct AlarmInputs<'a> {
+    pub tick: u64,
+    pub plan: &'a Plan,
+    pub signals: &'a Signals,
+    pub phase: usize,
+    pub plugin_faulted: bool,
+    /// The command frame of the previous tick.
+    pub last_sent: &'a [f64; MAX_ACTUATORS],
+    /// What the device reports each actuator did with it.
+    pub delivered: &'a [f64; MAX_ACTUATORS],
+}
+
+/// What an alarm's step and activation read: this tick's inputs and the tolerance each
+/// actuator must keep.
+struct Context<'a> {
+    inputs: &'a AlarmInputs<'a>,
     feedback: &'a [FeedbackCheck],
 }
 
 /// One alarm's tick: persistence, activation, clearing, escalation and acknowledgement expiry.
-#[allow(clippy::too_many_arguments)]
 fn step(
     alarm: &mut Alarm,
     index: usize,
-    tick: u64,
     j: &Judged,
-    plan: &Plan,
-    signals: &Signals,
-    acts: &Actuation,
+    cx: &Context,
     log: &mut AlarmLog,
     events: &mut TickEvents,
 ) {
+    let (tick, plan) = (cx.inputs.tick, cx.inputs.plan);
     let push = |events: &mut TickEvents, change, priority| {
         events.push(Event::Alarm {
             alarm: index,
@@ -833,9 +794,7 @@ fn step(
     }
     let persisted = j.timed || alarm.held_ticks > j.persist;
     if j.cond == Some(true) && persisted && !alarm.active {
-        activate(
-            alarm, index, tick, j.action, plan, signals, acts, log, events,
-        );
+        activate(alarm, index, j.action, cx, log, events);
     } else if alarm.active && !alarm.latch && alarm.absent && alarm.absent_ticks > j.clear {
         end(alarm, index, tick, log, events);
     }
@@ -864,18 +823,20 @@ fn step(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn activate(
     alarm: &mut Alarm,
     index: usize,
-    tick: u64,
     action: ActionPlan,
-    plan: &Plan,
-    signals: &Signals,
-    acts: &Actuation,
+    cx: &Context,
     log: &mut AlarmLog,
     events: &mut TickEvents,
 ) {
+    let AlarmInputs {
+        tick,
+        plan,
+        signals,
+        ..
+    } = *cx.inputs;
     alarm.active = true;
     alarm.acknowledged = false;
     alarm.paused = false;
@@ -885,15 +846,15 @@ fn activate(
     alarm.count += 1;
     alarm.first_tick.get_or_insert(tick);
     if let ActionPlan::Reduce { actuator, .. } = action {
-        alarm.onset_command = acts.sent[actuator];
+        alarm.onset_command = cx.inputs.last_sent[actuator];
     }
     let (limit, value) = match alarm.source {
         AlarmSource::Rule(i) => limit_and_value(&plan.rules[i].condition, signals),
         AlarmSource::Coverage(i) => (f64::NAN, signals.values[plan.coverage[i].signal]),
         // The tolerance, and how far the delivery was from the command.
         AlarmSource::NotFollowing(i) => (
-            acts.feedback[i].tolerance(acts.sent[i]),
-            acts.delivered[i] - acts.sent[i],
+            cx.feedback[i].tolerance(cx.inputs.last_sent[i]),
+            cx.inputs.delivered[i] - cx.inputs.last_sent[i],
         ),
         _ => (f64::NAN, f64::NAN),
     };
@@ -946,8 +907,10 @@ fn end(alarm: &mut Alarm, index: usize, tick: u64, log: &mut AlarmLog, events: &
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Range;
-    use crate::plan::{PluginPlan, RulePlan, SignalPlan};
+    use crate::config::alarm_ids::{alarm_count, alarm_ids};
+    use crate::config::{OperatorAction, OperatorCommand, Range};
+    use crate::plan::{ConditionPlan, PluginPlan, RulePlan, SignalPlan};
+    use crate::tick::operator::OperatorLog;
 
     /// A plan of one signal (index 0) and the given rules, at 100 Hz.
     fn plan(rules: Vec<RulePlan>) -> Plan {
@@ -1056,7 +1019,7 @@ mod tests {
         fn tick(&mut self, v: f64, valid: bool, commands: &[OperatorAction]) {
             let mut s = Signals::default();
             s.values[0] = v;
-            let ok = if valid { validity::OK } else { validity::STALE };
+            let ok = if valid { Validity::Ok } else { Validity::Stale };
             s.validity[0] = ok;
             s.health[0] = ok;
             self.events.clear();
@@ -1067,20 +1030,31 @@ mod tests {
                     action,
                 })
                 .collect();
-            self.alarms
-                .take_commands(self.tick, 0.01, &due, &mut self.log, &mut self.events);
+            for c in &due {
+                let accepted = match c.action {
+                    OperatorAction::Acknowledge(i) => {
+                        self.alarms.acknowledge(i, self.tick, &mut self.events)
+                    }
+                    OperatorAction::Reset(i) => self.alarms.reset(i, self.tick, &mut self.events),
+                    OperatorAction::PauseAudio => {
+                        self.alarms.pause(self.tick, 0.01, &mut self.events)
+                    }
+                    OperatorAction::ResumeAudio => self.alarms.resume(self.tick, &mut self.events),
+                    _ => unreachable!("the alarm tests give alarm commands only"),
+                };
+                self.log.record(self.tick, c.action, accepted);
+            }
             let last_sent = [0.0; MAX_ACTUATORS];
-            self.alarms.update(
-                self.tick,
-                &self.plan,
-                &s,
-                0,
-                false,
-                &last_sent,
-                &last_sent,
-                &mut self.events,
-                |_, _| {},
-            );
+            let inputs = AlarmInputs {
+                tick: self.tick,
+                plan: &self.plan,
+                signals: &s,
+                phase: 0,
+                plugin_faulted: false,
+                last_sent: &last_sent,
+                delivered: &last_sent,
+            };
+            self.alarms.update(&inputs, &mut self.events, |_, _| {});
             self.tick += 1;
         }
 

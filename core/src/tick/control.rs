@@ -2,49 +2,10 @@
 //! modulation. Its output is a request; the Safety stage decides what is sent.
 
 use super::feedback::FeedbackCheck;
-use super::protocol::{PluginOutputs, Targets};
-use super::{Clock, Signals};
-use crate::plan::{ActuatorPlan, FeedforwardPlan, LoopPlan};
+use super::state::{ActuatorChannel, Clock, Command, PluginOutputs, Signals, Targets};
+use crate::plan::{FeedforwardPlan, LoopPlan};
 use bevy_ecs::prelude::*;
 use std::f64::consts::TAU;
-
-/// An actuator entity: its channel in the HAL command frame and its limits.
-#[derive(Component, Debug, Clone)]
-pub struct ActuatorChannel {
-    pub index: usize,
-    pub spec: ActuatorPlan,
-}
-
-/// The command of an actuator as it moves through the tick.
-#[derive(Component, Debug, Clone, Copy)]
-pub struct Command {
-    /// What control asks for this tick.
-    pub requested: f64,
-    /// What safety let through this tick (and the HAL receives).
-    pub sent: f64,
-    /// The last command sent while no safety action forced this actuator.
-    pub last_safe: f64,
-    /// A safety action (cap, stop, safe state) cut the request this tick: the loop tracks it.
-    pub limited: bool,
-    /// The actuator's rate limit slowed the request this tick: the loop's integral holds.
-    pub rate_limited: bool,
-    /// The actuator does not deliver what it is commanded (its `not_following` alarm is
-    /// active): the loop follows what it delivers.
-    pub not_following: bool,
-}
-
-impl Command {
-    pub fn new(initial: f64) -> Self {
-        Command {
-            requested: initial,
-            sent: initial,
-            last_safe: initial,
-            limited: false,
-            rate_limited: false,
-            not_following: false,
-        }
-    }
-}
 
 /// What held a loop's output back on the last tick.
 #[derive(Debug, Clone, Copy, PartialEq)]

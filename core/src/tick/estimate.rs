@@ -4,11 +4,10 @@
 //! a partial window or an invalid input gives an invalid estimate, never a guess. Buffers are
 //! allocated once, when the world is built.
 
-use super::Signals;
+use super::state::{Signals, Validity};
 use crate::config::EstimateKind;
 use crate::plan::{EstimatePlan, Plan};
 use bevy_ecs::prelude::*;
-use perfuse_plugin_sdk::validity;
 
 /// A trailing window over one signal with O(1) amortised mean, max and min.
 ///
@@ -171,11 +170,11 @@ pub fn estimate_signals(mut est: ResMut<Estimators>, mut signals: ResMut<Signals
         match estimate {
             Some(v) => {
                 signals.values[e.signal] = v;
-                signals.validity[e.signal] = validity::OK;
+                signals.validity[e.signal] = Validity::Ok;
             }
             None => {
                 signals.values[e.signal] = f64::NAN;
-                signals.validity[e.signal] = validity::IMPLAUSIBLE;
+                signals.validity[e.signal] = Validity::Implausible;
             }
         }
     }

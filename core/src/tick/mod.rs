@@ -10,25 +10,29 @@
 
 pub mod actuate;
 pub mod alarms;
+pub mod condition;
 pub mod control;
 pub mod dose;
 pub mod estimate;
 pub mod events;
 pub mod feedback;
+pub mod operator;
+pub mod output;
 pub mod plugin_call;
 pub mod protocol;
 pub mod record;
 pub mod safety;
 pub mod sample;
+pub mod state;
 
-use crate::hal::{Hal, MAX_SENSORS};
+use crate::hal::MAX_SENSORS;
 use crate::plan::Plan;
 use crate::plugin::PluginInstance;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
-use bevy_platform::cell::SyncCell;
-use perfuse_plugin_sdk::MAX_SIGNALS;
 use std::sync::Arc;
+
+pub use state::{Clock, HalPort, PlanRef, PlanRes, Signals};
 
 /// The stages of a tick, in order.
 #[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,81 +54,6 @@ pub struct BeforePlugin;
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AfterPlugin;
 
-/// The tick index and period; `t = tick × period_s`.
-#[derive(Resource, Debug, Clone, Copy)]
-pub struct Clock {
-    pub tick: u64,
-    pub period_s: f64,
-}
-
-impl Clock {
-    pub fn t_s(&self) -> f64 {
-        self.tick as f64 * self.period_s
-    }
-}
-
-/// The validated protocol, shared read-only by every stage.
-#[derive(Resource, Clone)]
-pub struct PlanRes(pub Arc<Plan>);
-
-/// The validated protocol as a stage keeps it (`Local<PlanRef>`): taken from [`PlanRes`] once,
-/// when the schedule is initialized, rather than looked up as a resource every tick; the plan
-/// never changes during a run.
-pub struct PlanRef(pub Arc<Plan>);
-
-impl FromWorld for PlanRef {
-    fn from_world(world: &mut World) -> Self {
-        PlanRef(world.resource::<PlanRes>().0.clone())
-    }
-}
-
-/// This tick's value and validity of every signal (sensors, then estimates), and the sensor
-/// frame they were read from: one resource, because every stage that reads one reads the other
-/// (each resource a system takes costs a lookup every tick).
-#[derive(Resource, Debug, Clone, Copy)]
-pub struct Signals {
-    pub values: [f64; MAX_SIGNALS],
-    pub validity: [u8; MAX_SIGNALS],
-    /// For sensors: the validity of the sensor's own reading, which the sensor-health rules
-    /// judge even while its signal runs on a backup sensor.
-    pub health: [u8; MAX_SIGNALS],
-    /// The newest sensor frame taken from the HAL, with what every actuator delivered.
-    pub frame: crate::hal::SensorFrame,
-}
-
-impl Default for Signals {
-    fn default() -> Self {
-        Signals {
-            values: [f64::NAN; MAX_SIGNALS],
-            validity: [perfuse_plugin_sdk::validity::STALE; MAX_SIGNALS],
-            health: [perfuse_plugin_sdk::validity::STALE; MAX_SIGNALS],
-            frame: crate::hal::SensorFrame::default(),
-        }
-    }
-}
-
-impl Signals {
-    pub fn is_valid(&self, i: usize) -> bool {
-        self.validity[i] == perfuse_plugin_sdk::validity::OK
-    }
-}
-
-/// Where the HAL is: driven by the control thread (lockstep simulation) or behind channels to its
-/// own thread. A resource like the others, so that a run can move to another control thread; the
-/// cell gives the device to one `&mut` user at a time.
-#[derive(Resource)]
-pub enum HalPort {
-    Direct(SyncCell<Box<dyn Hal>>),
-    Threaded(crate::hal::HalChannels),
-}
-
-impl HalPort {
-    /// A device driven by the control thread.
-    pub fn direct(hal: Box<dyn Hal>) -> Self {
-        HalPort::Direct(SyncCell::new(hal))
-    }
-}
-
 /// Builds the world for a run: resources, then one entity per sensor and actuator in file order.
 pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> World {
     let mut world = World::new();
@@ -134,18 +63,16 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     });
     world.insert_resource(Signals::default());
     world.insert_resource(events::TickEvents::new());
-    world.insert_resource(sample::OperatorInput::new(Vec::new(), Vec::new()));
+    world.insert_resource(operator::OperatorInput::new(Vec::new(), Vec::new()));
     world.insert_resource(estimate::Estimators::new(&plan));
-    world.insert_resource(protocol::PhaseState::new());
-    world.insert_resource(protocol::Targets::default());
+    world.insert_resource(state::PhaseState::new());
+    world.insert_resource(state::Targets::default());
 
-    world.insert_resource(protocol::PluginOutputs::new(
-        plugin.info.derived_names.len(),
-    ));
+    world.insert_resource(state::PluginOutputs::new(plugin.info.derived_names.len()));
     world.insert_resource(alarms::Alarms::new(&plan));
 
-    world.insert_resource(safety::SafetyState::default());
-    world.insert_resource(actuate::SentCommands::default());
+    world.insert_resource(state::SafetyState::default());
+    world.insert_resource(state::SentCommands::default());
     world.insert_resource(record::Recorder::new(&plan));
     world.insert_resource(crate::output::Outputs::default());
     world.insert_resource(hal);
@@ -158,11 +85,11 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
         ));
     }
     for (i, a) in plan.actuators.iter().enumerate() {
-        let channel = control::ActuatorChannel {
+        let channel = state::ActuatorChannel {
             index: i,
             spec: a.clone(),
         };
-        let command = control::Command::new(a.initial);
+        let command = state::Command::new(a.initial);
         let mut entity = world.spawn((channel, command));
         if let Some(l) = &a.control {
             entity.insert(control::ControlLoop::new(l.clone()));

@@ -8,7 +8,7 @@
 
 use crate::plugin::PluginInstance;
 use bevy_ecs::prelude::*;
-use perfuse_plugin_sdk::{PhaseEvent, StepInput, StepOutput};
+use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_SIGNALS, PhaseEvent, StepInput, StepOutput};
 use std::time::Instant;
 
 /// Fault code for a plugin whose call never returned within its budget: it was abandoned.
@@ -73,7 +73,7 @@ impl PluginSlot {
             call: Some(Box::new(PluginCall {
                 instance,
                 phase_event: None,
-                input: super::protocol::empty_input(),
+                input: empty_input(),
                 output: StepOutput::default(),
                 result: Ok(()),
                 wall_s: 0.0,
@@ -110,5 +110,20 @@ pub fn call_inline(world: &mut World, save: bool) {
         call.save = save;
         call.invoke(timed);
         slot.call = Some(call);
+    }
+}
+
+/// A step input of no signals, before the first tick fills it.
+pub fn empty_input() -> StepInput {
+    StepInput {
+        tick: 0,
+        t_s: 0.0,
+        phase: 0,
+        phase_elapsed_s: 0.0,
+        n_signals: 0,
+        values: [f64::NAN; MAX_SIGNALS],
+        validity: [0; MAX_SIGNALS],
+        setpoints: [f64::NAN; MAX_SIGNALS],
+        commands: [f64::NAN; MAX_ACTUATORS],
     }
 }

@@ -1,16 +1,16 @@
 //! Record: fold the tick into the run's statistics, and publish the tick's frame to the
 //! outputs ([`crate::output`]), without allocating or blocking.
 
-use super::actuate::SentCommands;
 use super::alarms::Alarms;
-use super::control::{ActuatorChannel, Command};
 use super::events::{Event, TickEvents};
-use super::protocol::{PhaseState, PluginOutputs, Targets};
-use super::{Clock, Signals};
+use super::state::{
+    ActuatorChannel, Clock, Command, PhaseState, PluginOutputs, SentCommands, Signals, Targets,
+};
 use crate::config::Priority;
 use crate::output::{ALARM_ACKNOWLEDGED, ALARM_PAUSED, FRAME_EVENTS, Frame, Outputs};
 use crate::plan::Plan;
 use bevy_ecs::prelude::*;
+use bevy_ecs::system::SystemParam;
 
 /// Running statistics of one signal.
 #[derive(Debug, Clone, Copy)]
@@ -95,7 +95,9 @@ pub fn fill_frame(f: &mut Frame, src: &FrameSources<'_>, seen_dropped: &mut u64)
     f.tick = src.clock.tick;
     f.phase = src.phase.index;
     f.values = src.signals.values;
-    f.validity = src.signals.validity;
+    for (byte, v) in f.validity.iter_mut().zip(&src.signals.validity) {
+        *byte = v.byte();
+    }
     f.setpoints = src.targets.setpoints;
     f.commands = src.sent.frame.values;
     f.delivered = src.signals.frame.delivered;
@@ -148,35 +150,38 @@ pub fn fill_frame(f: &mut Frame, src: &FrameSources<'_>, seen_dropped: &mut u64)
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The tick's state as the Record stage reads it: what the frame is built from.
+#[derive(SystemParam)]
+pub struct TickState<'w> {
+    clock: Res<'w, Clock>,
+    signals: Res<'w, Signals>,
+    targets: Res<'w, Targets>,
+    phase: Res<'w, PhaseState>,
+    sent: Res<'w, SentCommands>,
+    plugin: Res<'w, PluginOutputs>,
+    alarms: Res<'w, Alarms>,
+    events: Res<'w, TickEvents>,
+}
+
+/// The Record stage: the tick's frame to the outputs that want it, and the run's statistics.
 pub fn record_tick(
-    clock: Res<Clock>,
-    signals: Res<Signals>,
-    targets: Res<Targets>,
-    phase: Res<PhaseState>,
+    state: TickState,
     actuators: Query<(&ActuatorChannel, &Command)>,
     mut rec: ResMut<Recorder>,
-    (sent, plugin, alarms, events): (
-        Res<SentCommands>,
-        Res<PluginOutputs>,
-        Res<Alarms>,
-        Res<TickEvents>,
-    ),
     mut outputs: ResMut<Outputs>,
 ) {
-    publish_frame(
-        &mut outputs,
-        &FrameSources {
-            clock: &clock,
-            signals: &signals,
-            targets: &targets,
-            phase: &phase,
-            sent: &sent,
-            plugin: &plugin,
-            alarms: &alarms,
-            events: &events,
-        },
-    );
+    let src = FrameSources {
+        clock: &state.clock,
+        signals: &state.signals,
+        targets: &state.targets,
+        phase: &state.phase,
+        sent: &state.sent,
+        plugin: &state.plugin,
+        alarms: &state.alarms,
+        events: &state.events,
+    };
+    publish_frame(&mut outputs, &src);
+    let (clock, signals, targets, phase) = (src.clock, src.signals, src.targets, src.phase);
     for (ch, cmd) in &actuators {
         let st = &mut rec.commands[ch.index];
         st.min = st.min.min(cmd.sent);

@@ -2,87 +2,32 @@
 //! the minimum of its independent limits. A rule that demands the safe state gets it in the
 //! same tick. This stage never has a run condition and never trusts the plugin.
 
-use super::alarms::Alarms;
-use super::control::{ActuatorChannel, Command};
+use super::alarms::{AlarmInputs, Alarms};
 use super::dose::DoseWindow;
 use super::events::TickEvents;
-use super::protocol::{PhaseState, PluginOutputs};
-use super::sample::OperatorInput;
-use super::{Clock, PlanRef, Signals};
+use super::state::{
+    ActuatorChannel, Clock, Command, PhaseState, PlanRef, PluginOutputs, SafetyState, Signals,
+};
 use crate::hal::MAX_ACTUATORS;
-use crate::plan::{ActionPlan, ActuatorPlan, ConditionPlan};
+use crate::plan::{ActionPlan, ActuatorPlan};
 use bevy_ecs::prelude::*;
-use perfuse_plugin_sdk::validity;
+use bevy_ecs::system::SystemParam;
 
-/// What the active alarms demand of the actuators this tick.
-#[derive(Resource, Debug, Clone, Copy)]
-pub struct SafetyState {
-    pub hold_setpoints: bool,
-    pub safe_state: bool,
-    /// Upper limit per actuator from `Limit` actions (infinite where none).
-    pub caps: [f64; MAX_ACTUATORS],
-    /// Forced command per actuator (NaN where none): stops, clamps, heater cut-outs.
-    pub forced: [f64; MAX_ACTUATORS],
+/// What the Safety stage judges besides the signals: the phase (rules hold in some phases
+/// only) and whether the plugin is faulted.
+#[derive(SystemParam)]
+pub struct Judged<'w> {
+    signals: Res<'w, Signals>,
+    phase: Res<'w, PhaseState>,
+    plugin: Res<'w, PluginOutputs>,
 }
 
-impl Default for SafetyState {
-    fn default() -> Self {
-        SafetyState {
-            hold_setpoints: false,
-            safe_state: false,
-            caps: [f64::INFINITY; MAX_ACTUATORS],
-            forced: [f64::NAN; MAX_ACTUATORS],
-        }
-    }
-}
-
-/// Whether a condition holds: `Some(true)` or `Some(false)` when its inputs are valid, `None`
-/// when a value it needs is invalid (nobody can tell; the sensor-health rules and the core's
-/// coverage catch the failure instead). `deadband` moves every value limit inward, so that an
-/// active alarm's condition counts as absent only once the value is that far back inside.
-#[inline] // Called for every rule every tick: the call itself was a fair part of its cost.
-pub fn judge(c: &ConditionPlan, s: &Signals, deadband: f64) -> Option<bool> {
-    let value = |i: usize| s.is_valid(i).then_some(s.values[i]);
-    match c {
-        ConditionPlan::Above { signal, limit } => value(*signal).map(|v| v > *limit - deadband),
-        ConditionPlan::Below { signal, limit } => value(*signal).map(|v| v < *limit + deadband),
-        ConditionPlan::Outside { signal, band } => {
-            value(*signal).map(|v| v < band.min + deadband || v > band.max - deadband)
-        }
-        ConditionPlan::Stale { signal } => Some(s.health[*signal] == validity::STALE),
-        ConditionPlan::Stuck { signal } => Some(s.health[*signal] == validity::STUCK),
-        ConditionPlan::Implausible { signal } => Some(s.health[*signal] == validity::IMPLAUSIBLE),
-        ConditionPlan::Disagree { a, b, tolerance } => {
-            Some((value(*a)? - value(*b)?).abs() > *tolerance - deadband)
-        }
-        ConditionPlan::All(list) => judge_all(list, s, deadband),
-    }
-}
-
-/// False as soon as one part is known false; true only when every part is known true.
-fn judge_all(list: &[ConditionPlan], s: &Signals, deadband: f64) -> Option<bool> {
-    let mut all = Some(true);
-    for c in list {
-        match judge(c, s, deadband) {
-            Some(false) => return Some(false),
-            None => all = None,
-            Some(true) => {}
-        }
-    }
-    all
-}
-
-/// The Safety stage: the operator's alarm commands, the rules and the actuators' feedback (what
-/// each delivered against last tick's command), then every command clamped by what the active
-/// alarms demand.
-#[allow(clippy::too_many_arguments)]
+/// The Safety stage: the rules and the actuators' feedback (what each delivered against last
+/// tick's command), then every command clamped by what the active alarms demand.
 pub fn safety_stage(
     clock: Res<Clock>,
     plan: Local<PlanRef>,
-    signals: Res<Signals>,
-    plugin: Res<PluginOutputs>,
-    phase: Res<PhaseState>,
-    mut operator: ResMut<OperatorInput>,
+    judged: Judged,
     mut alarms: ResMut<Alarms>,
     mut safety: ResMut<SafetyState>,
     mut events: ResMut<TickEvents>,
@@ -93,26 +38,24 @@ pub fn safety_stage(
         last_sent[ch.index] = cmd.sent;
     }
     let plan = &plan.0;
-    let tick = clock.tick;
-    let (due, log) = operator.due_with_log();
-    alarms.take_commands(tick, plan.period_s, due, log, &mut events);
+    let signals = &*judged.signals;
     *safety = SafetyState::default();
-    let faulted = plugin.health.faulted;
     alarms.links = crate::tick::alarms::LinkHealth {
         down: signals.frame.links_down,
         degraded: signals.frame.links_degraded,
     };
-    alarms.update(
-        tick,
+    let inputs = AlarmInputs {
+        tick: clock.tick,
         plan,
-        &signals,
-        phase.index,
-        faulted,
-        &last_sent,
-        &signals.frame.delivered,
-        &mut events,
-        |action, onset| apply(&mut safety, action, onset),
-    );
+        signals,
+        phase: judged.phase.index,
+        plugin_faulted: judged.plugin.health.faulted,
+        last_sent: &last_sent,
+        delivered: &signals.frame.delivered,
+    };
+    alarms.update(&inputs, &mut events, |action, onset| {
+        apply(&mut safety, action, onset)
+    });
     for (ch, mut cmd, _) in &mut actuators {
         cmd.not_following = alarms.not_following(ch.index);
     }
@@ -208,83 +151,6 @@ pub fn decide(spec: &ActuatorPlan, cmd: &mut Command, demand: Demand) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Range;
-
-    fn signals(v: f64, valid: u8) -> Signals {
-        let mut s = Signals::default();
-        s.values[0] = v;
-        s.validity[0] = valid;
-        s.health[0] = valid;
-        s
-    }
-
-    #[test]
-    fn a_value_condition_on_an_invalid_signal_is_unknown() {
-        let above = ConditionPlan::Above {
-            signal: 0,
-            limit: 40.0,
-        };
-        assert_eq!(judge(&above, &signals(41.0, validity::OK), 0.0), Some(true));
-        assert_eq!(
-            judge(&above, &signals(39.0, validity::OK), 0.0),
-            Some(false)
-        );
-        assert_eq!(judge(&above, &signals(41.0, validity::STALE), 0.0), None);
-        let outside = ConditionPlan::Outside {
-            signal: 0,
-            band: Range { min: 1.0, max: 8.0 },
-        };
-        assert_eq!(
-            judge(&outside, &signals(9.0, validity::OK), 0.0),
-            Some(true)
-        );
-        assert_eq!(
-            judge(&outside, &signals(5.0, validity::OK), 0.0),
-            Some(false)
-        );
-        let stuck = ConditionPlan::Stuck { signal: 0 };
-        assert_eq!(
-            judge(&stuck, &signals(5.0, validity::STUCK), 0.0),
-            Some(true)
-        );
-        let all = ConditionPlan::All(vec![above.clone(), stuck]);
-        assert_eq!(judge(&all, &signals(41.0, validity::OK), 0.0), Some(false));
-        let below = ConditionPlan::Below {
-            signal: 0,
-            limit: 0.0,
-        };
-        let unknown_and_false = ConditionPlan::All(vec![above.clone(), below]);
-        assert_eq!(
-            judge(&unknown_and_false, &signals(41.0, validity::STALE), 0.0),
-            None
-        );
-    }
-
-    #[test]
-    fn a_deadband_keeps_the_condition_until_the_value_is_back_inside() {
-        let above = ConditionPlan::Above {
-            signal: 0,
-            limit: 40.0,
-        };
-        assert_eq!(judge(&above, &signals(39.0, validity::OK), 2.0), Some(true));
-        assert_eq!(
-            judge(&above, &signals(37.9, validity::OK), 2.0),
-            Some(false)
-        );
-        let outside = ConditionPlan::Outside {
-            signal: 0,
-            band: Range { min: 1.0, max: 8.0 },
-        };
-        assert_eq!(
-            judge(&outside, &signals(7.5, validity::OK), 1.0),
-            Some(true)
-        );
-        assert_eq!(
-            judge(&outside, &signals(6.5, validity::OK), 1.0),
-            Some(false)
-        );
-    }
-
     #[test]
     fn actions_combine_to_the_strictest() {
         let mut s = SafetyState::default();
