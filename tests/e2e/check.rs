@@ -2,8 +2,7 @@
 //! reported with file:line:column, the field's path, what was expected and what was found, the
 //! exit status is that of invalid input (or of a refused plugin), and nothing panics.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn the_shipped_protocols_pass_the_check() {
@@ -135,7 +134,7 @@ fn every_broken_file_gets_its_diagnostic_and_exit_status() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         if entry.file_type().unwrap().is_dir() {
-            continue; // attacks/ has its own test (tests/attacks.rs)
+            continue; // attacks/ has its own test (tests/e2e/attacks.rs)
         }
         let name = entry.file_name().into_string().unwrap();
         assert!(

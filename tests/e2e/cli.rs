@@ -2,9 +2,7 @@
 //! completions and manual pages, and the documented install (`install.sh`) from a temporary
 //! prefix, with which every shipped protocol runs.
 
-mod common;
-
-use common::{perfuse, protocol, stderr, stdout};
+use crate::common::{perfuse, protocol, stderr, stdout};
 use std::path::Path;
 use std::process::Command;
 

@@ -2,8 +2,7 @@
 //! whole operation through the command line, the heparin check, and the core-enforced
 //! cardioplegia timer and level detector, tick by tick where the timing matters.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// ACT every 30 min from 2 min on: above 480 s throughout.
 const LABS: &str = "[\n\

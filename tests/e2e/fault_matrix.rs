@@ -4,8 +4,7 @@
 //! README's table is rendered from these rows, and a test keeps it from drifting (run with
 //! `PERFUSE_BLESS=1` to rewrite it after changing a row).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 
 /// What an actuator's command must be when the alarm is raised.

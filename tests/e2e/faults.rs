@@ -1,8 +1,7 @@
 //! Injected faults through the production paths: the simulator's fault injection, the core's
 //! rules and the command frame sent to the device, checked tick by tick.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_plugin_sdk::validity;
 
 #[test]

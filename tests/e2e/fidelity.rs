@@ -6,8 +6,7 @@
 //! drifting (run with `PERFUSE_BLESS=1` to rewrite it after changing a row or the model).
 //! Sources are sections of docs/clinical-basis.md; §10.5 explains the model changes.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::config;
 use perfuse_core::plugin;
 use perfuse_core::run::{Run, RunOptions};

@@ -2,8 +2,7 @@
 //! drug timer against the temperature record, the swine heating data of docs/clinical-basis.md
 //! (§7), and the safety rules of §7 and §9 under injected faults, tick by tick.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 use perfuse_plugin_sdk::validity;
 use serde_json::Value;

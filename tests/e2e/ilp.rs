@@ -2,8 +2,7 @@
 //! through the command line, the systemic-leak alarms against the model's leak course, and the
 //! §6/§9 safety rules under injected faults.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 
 fn priority(run: &Run, id: &str) -> &'static str {

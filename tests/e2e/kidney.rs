@@ -1,7 +1,6 @@
 //! System tests of the kidney protocols on the simulator, through the command line.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn hmp_six_hours_reaches_and_holds_its_targets() {

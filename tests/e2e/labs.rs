@@ -1,8 +1,7 @@
 //! Laboratory values entered by the operator (`--labs FILE`): read by the Sample stage like a
 //! sensor, judged by the rules, and rejected with a located diagnostic when wrong.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 
 /// Kidney NMP with an operator-entered lactate and a rule on it.

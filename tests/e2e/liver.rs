@@ -1,8 +1,7 @@
 //! System tests of the liver protocols on the simulator: whole runs through the command line,
 //! and each safety rule against an injected fault, tick by tick through the library.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 use perfuse_plugin_sdk::validity;
 use serde_json::Value;

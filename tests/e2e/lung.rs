@@ -1,8 +1,7 @@
 //! System tests of the lung EVLP protocol on the simulator: whole runs through the command line,
 //! and every safety rule exercised by an injected fault, tick by tick through the library.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 use perfuse_plugin_sdk::validity;
 

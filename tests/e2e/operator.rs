@@ -2,8 +2,7 @@
 //! audio pause that never hides the visual alarm, setpoint changes within the protocol's limits,
 //! advance, hold and stop; escalation; the alarm log.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 

@@ -1,8 +1,7 @@
 //! An outside developer's workflow: `perfuse new plugin`, build, check, pin, run; and `perfuse
 //! pin` on its own.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 

@@ -2,8 +2,7 @@
 //! marked faulted, a high-priority technical alarm is raised, and control continues on the last
 //! safe setpoints (the kidney HMP circuit keeps its pressure in band).
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Kidney HMP driven by the faulty plugin in `mode`, misbehaving from 10 minutes.

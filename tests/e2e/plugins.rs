@@ -2,8 +2,7 @@
 //! directory, `--allow-untrusted`), ABI and version checks, and the hostile cases of issue 9:
 //! a library must never run before it is verified.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::plugin::loader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -8,8 +8,7 @@
 //! plant of a twin run (same protocol, seed and inputs, stepped to the same tick), so both see
 //! the same organ; only the controller was restarted.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::config;
 use perfuse_core::plugin;
 use perfuse_core::run::state::{RunState, STATE_VERSION};

@@ -2,8 +2,7 @@
 //! command line, laboratory values, and the §5/§9 safety rules under injected faults, tick by
 //! tick where the timing matters.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 
 fn active(run: &Run, id: &str) -> bool {
