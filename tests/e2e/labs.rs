@@ -20,9 +20,13 @@ fn protocol_with_lab(dir: &tempfile::TempDir) -> PathBuf {
             latch: false,
             action: AlarmOnly,
         ),"#;
-    let text = text
-        .replacen("        ],\n        actuators: [", sensor, 1)
-        .replacen("    rules: [", rule, 1);
+    let text = edit(
+        &text,
+        &[
+            ("        ],\n        actuators: [", sensor),
+            ("    rules: [", rule),
+        ],
+    );
     let file = dir.path().join("nmp-with-lab.ron");
     std::fs::write(&file, text).unwrap();
     file

@@ -1,9 +1,9 @@
 //! The perfusion record end to end, through the command line: what a record holds, bad records
 //! refused, graceful stops by signal, failing stdout, replay, resume, export, listing.
 
-use crate::common::{perfuse, protocol, stderr, stdout};
+use crate::common::{perfuse, protocol, shipped_protocols, stderr, stdout};
 use perfuse_record::rusqlite::Connection;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -332,13 +332,7 @@ fn summary_dash_writes_the_summary_to_stdout_and_status_to_stderr() {
 #[test]
 fn every_shipped_protocol_replays_identically() {
     let dir = tempfile::tempdir().unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(protocol(""))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 14);
+    let files = shipped_protocols();
     for f in &files {
         let rec = dir
             .path()
