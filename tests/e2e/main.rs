@@ -33,6 +33,7 @@ mod operator;
 mod plugin_dev;
 mod plugin_faults;
 mod plugins;
+mod readme;
 mod realtime;
 mod record;
 mod report;
