@@ -4,14 +4,12 @@
 //! numbers and asserts nothing. Run with
 //! `cargo run --release --example lateness -- [SECONDS]` (default 60).
 
+use perfuse::wiring::{Wiring, wire};
 use perfuse_core::config;
-use perfuse_core::plugin::{self, loader};
+use perfuse_core::plugin::loader;
 use perfuse_core::run::lateness::{Lateness, LatenessSummary};
-use perfuse_core::run::{Run, RunOptions, StopRequest, realtime};
-use perfuse_core::tick::HalPort;
-use perfuse_hal_sim::SimHal;
+use perfuse_core::run::{StopRequest, realtime};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The driver's wait, and nothing else: sleep to each absolute deadline, measure the wake-up.
@@ -52,21 +50,15 @@ fn main() -> Result<(), String> {
         .map(|d| d.join("deps"))
         .ok_or("no directory above the example")?;
     let policy = loader::SearchPolicy::new(&[deps], true);
-    let instance = plugin::load(&loaded.plan, &policy).map_err(|e| e.to_string())?;
-    let sim = SimHal::new(&loaded.file, 1, &[])?;
-    let plan = Arc::new(loaded.plan);
-    let period = Duration::from_secs_f64(plan.period_s);
-    let ticks = (seconds / plan.period_s).round() as u32;
-    let (channels, _hal) = realtime::spawn_hal(Box::new(sim), plan.period_s)
-        .map_err(|e| format!("cannot start the device thread: {e}"))?;
-    let opts = RunOptions {
-        seed: 1,
-        scenario: None,
-        organ: None,
+    let period_s = loaded.plan.period_s;
+    let period = Duration::from_secs_f64(period_s);
+    let ticks = (seconds / period_s).round() as u32;
+    let w = Wiring {
         duration_s: Some(seconds),
+        realtime: true,
+        ..Wiring::lockstep(&policy, 1)
     };
-    let mut run = Run::new(plan, HalPort::Threaded(channels), instance, &opts);
-    run.initialize()?;
+    let run = wire(loaded, &file, w).map_err(|e| e.message)?;
 
     let bare = std::thread::spawn(move || bare_loop(period, ticks));
     let (run, overruns) = realtime::run(run, &StopRequest::default());

@@ -1,19 +1,21 @@
 //! `perfuse check`: every problem of a protocol file in one pass.
 //!
 //! The stages a run goes through (reading the file, validating it, the plugin, the simulator for
-//! each scenario) each report what they find, and the problems of all of them are printed
-//! together, sorted by their position in the file. Only a file that cannot be read into a
-//! protocol at all (a syntax error, a field of the wrong type) stops the later stages: they need
-//! its contents.
+//! each scenario, the labs and commands files when given) each report what they find, and the
+//! problems of all of them are printed together in one list, sorted by file, line and column.
+//! Only a file that cannot be read into a protocol at all (a syntax error, a field of the wrong
+//! type) stops the later stages: they need its contents.
 
 use crate::exit::{self, Failure};
 use perfuse_core::config::{self, Checked, ProtocolFile};
+use perfuse_core::plan::Plan;
 use perfuse_core::plugin::{self, loader};
 use perfuse_hal_sim::SimHal;
 use std::path::{Path, PathBuf};
 
-/// One problem, at its place in the file.
+/// One problem, at its place in a file.
 struct Problem {
+    file: PathBuf,
     line: u32,
     col: u32,
     text: String,
@@ -21,9 +23,20 @@ struct Problem {
     plugin: bool,
 }
 
+/// The operator's input files checked against each protocol (`--labs`, `--commands`).
+#[derive(Debug, Default)]
+pub struct OperatorFiles {
+    pub labs: Option<PathBuf>,
+    pub commands: Option<PathBuf>,
+}
+
 /// Checks every file; the status is invalid input when any file has a problem other than its
 /// plugin, else a refused plugin when any plugin was refused.
-pub fn check(files: &[PathBuf], plugins: &loader::SearchPolicy) -> Result<(), Failure> {
+pub fn check(
+    files: &[PathBuf],
+    plugins: &loader::SearchPolicy,
+    operator: &OperatorFiles,
+) -> Result<(), Failure> {
     if files.is_empty() {
         return Err(Failure::usage(
             "perfuse check: name at least one protocol file",
@@ -32,7 +45,7 @@ pub fn check(files: &[PathBuf], plugins: &loader::SearchPolicy) -> Result<(), Fa
     let mut failed = 0;
     let mut status = exit::PLUGIN_REFUSED;
     for file in files {
-        match check_file(file, plugins) {
+        match check_file(file, plugins, operator) {
             Ok(line) => println!("{line}"),
             Err(problems) => {
                 failed += 1;
@@ -64,12 +77,17 @@ pub fn check(files: &[PathBuf], plugins: &loader::SearchPolicy) -> Result<(), Fa
 }
 
 /// The file's `ok` line, or every problem of every stage, sorted by position.
-fn check_file(file: &Path, plugins: &loader::SearchPolicy) -> Result<String, Vec<Problem>> {
+fn check_file(
+    file: &Path,
+    plugins: &loader::SearchPolicy,
+    operator: &OperatorFiles,
+) -> Result<String, Vec<Problem>> {
     let checked = config::check(file);
     let mut problems: Vec<Problem> = checked
         .diagnostics
         .iter()
         .map(|d| Problem {
+            file: file.to_path_buf(),
             line: d.span.line,
             col: d.span.col,
             text: config::format_diagnostic(file, d),
@@ -79,6 +97,7 @@ fn check_file(file: &Path, plugins: &loader::SearchPolicy) -> Result<String, Vec
     let located = |path: &str, message: &str, plugin: bool| {
         let span = checked.span_of(path);
         Problem {
+            file: file.to_path_buf(),
             line: span.line,
             col: span.col,
             text: format!(
@@ -105,9 +124,12 @@ fn check_file(file: &Path, plugins: &loader::SearchPolicy) -> Result<String, Vec
             None
         }
     };
+    if let Some(loaded) = &checked.loaded {
+        problems.extend(operator_problems(&loaded.plan, operator));
+    }
     let (Some(loaded), Some(plugin), true) = (&checked.loaded, plugin, problems.is_empty()) else {
         // Stable: problems at the same place stay in stage order.
-        problems.sort_by_key(|p| (p.line, p.col));
+        problems.sort_by(|a, b| (&a.file, a.line, a.col).cmp(&(&b.file, b.line, b.col)));
         return Err(problems);
     };
     let scenarios = if loaded.plan.scenarios.is_empty() {
@@ -126,6 +148,34 @@ fn check_file(file: &Path, plugins: &loader::SearchPolicy) -> Result<String, Vec
         plugin.trust,
         plugin.sha256
     ))
+}
+
+/// The labs and commands files' problems against the protocol's plan, as a run would find them
+/// (labs after the run's end, as the commands leave it, are refused).
+fn operator_problems(plan: &Plan, files: &OperatorFiles) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut take = |e: config::LoadError| {
+        problems.extend(e.diagnostics.iter().map(|d| Problem {
+            file: e.file.clone(),
+            line: d.span.line,
+            col: d.span.col,
+            text: config::format_diagnostic(&e.file, d),
+            plugin: false,
+        }))
+    };
+    let commands = match &files.commands {
+        Some(path) => config::load_commands(path, plan, None).unwrap_or_else(|e| {
+            take(e);
+            Vec::new()
+        }),
+        None => Vec::new(),
+    };
+    if let Some(path) = &files.labs
+        && let Err(e) = config::load_labs(path, plan, config::run_end_s(plan, None, &commands))
+    {
+        take(e);
+    }
+    problems
 }
 
 /// Every scenario must build a simulator, not only the default one.

@@ -244,6 +244,12 @@ enum Command {
         /// perfuse (its sha256 is still recorded).
         #[arg(long)]
         allow_untrusted: bool,
+        /// Also check a laboratory values file against each protocol.
+        #[arg(long)]
+        labs: Option<PathBuf>,
+        /// Also check an operator commands file against each protocol.
+        #[arg(long)]
+        commands: Option<PathBuf>,
     },
     /// Pin a protocol file's plugin: write the sha256 of the library it would load into the
     /// file's `plugin` section (comments and layout kept), so that it is trusted wherever it lies.
@@ -529,9 +535,12 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             files,
             plugin_dirs,
             allow_untrusted,
+            labs,
+            commands,
         } => done(perfuse::check::check(
             &files,
             &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
+            &perfuse::check::OperatorFiles { labs, commands },
         )),
         Command::Plugins { plugin_dirs } => done(print(plugins(&plugin_dirs))),
         Command::Pin { file, plugin_dirs } => done(print(perfuse::pin::pin(&file, &plugin_dirs))),

@@ -181,18 +181,7 @@ fn prepare(
         (Some(d), Some(p)) => Some(connect_devices(d, p)?),
         _ => None,
     };
-    let plugin = plugin::load(&loaded.plan, plugins)
-        .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
-    log::debug!(
-        target: "perfuse",
-        "plugin {} {} (ABI {}.{}, sha256 {}) loaded from {}",
-        plugin.info.id,
-        plugin.info.version,
-        plugin.info.abi.0,
-        plugin.info.abi.1,
-        plugin.info.sha256,
-        plugin.info.path.display()
-    );
+    let links = modbus.as_ref().map(|m| m.stats()).unwrap_or_default();
     let faults = inputs
         .faults
         .iter()
@@ -209,50 +198,140 @@ fn prepare(
             Ok(fault)
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let devices = match modbus {
+        Some(m) => Devices::Hal(Box::new(m)),
+        None => Devices::Simulator(faults),
+    };
+    let spec = Wiring {
+        plugins,
+        seed: inputs.seed,
+        organ_seed: inputs.organ_seed,
+        scenario: inputs.scenario.clone(),
+        duration_s: inputs.duration_s,
+        realtime: inputs.realtime,
+        devices,
+        labs,
+        commands,
+    };
+    let run = wire(loaded, file, spec)?;
+    Ok(Prepared { run, inputs, links })
+}
+
+/// Where a wired run's devices are.
+pub enum Devices {
+    /// The simulator the protocol describes, with these faults injected.
+    Simulator(Vec<Fault>),
+    /// A device driver built by the caller: real devices, or a test's wrapper of the simulator.
+    Hal(Box<dyn perfuse_core::hal::Hal>),
+    /// A device port the caller builds, called once the plugin is loaded so that a device
+    /// clock that starts with the port does not run ahead of control (a test's driver).
+    Port(Box<dyn FnOnce() -> HalPort>),
+}
+
+/// What [`wire`] builds a run from besides its protocol.
+pub struct Wiring<'a> {
+    /// Where the plugin is looked for and whether an untrusted one may load.
+    pub plugins: &'a loader::SearchPolicy,
+    pub seed: u64,
+    /// Draw the organ from the protocol's cohort with this seed (`None`: the protocol's organ).
+    pub organ_seed: Option<u64>,
+    /// The simulator's scenario (`None`: the protocol's default).
+    pub scenario: Option<String>,
+    pub duration_s: Option<f64>,
+    /// The devices on a thread of their own, for a run against the wall clock; else the
+    /// control thread steps them (lockstep).
+    pub realtime: bool,
+    pub devices: Devices,
+    /// What the operator enters, at its times.
+    pub labs: Vec<config::LabEntry>,
+    pub commands: Vec<config::OperatorCommand>,
+}
+
+impl<'a> Wiring<'a> {
+    /// A lockstep run on the protocol's simulator, with nothing else given.
+    pub fn lockstep(plugins: &'a loader::SearchPolicy, seed: u64) -> Self {
+        Wiring {
+            plugins,
+            seed,
+            organ_seed: None,
+            scenario: None,
+            duration_s: None,
+            realtime: false,
+            devices: Devices::Simulator(Vec::new()),
+            labs: Vec::new(),
+            commands: Vec::new(),
+        }
+    }
+}
+
+/// The one place a run is put together, for `perfuse run`, resume, replay, the tests and the
+/// examples: the protocol's plugin, its simulator (or the devices given), the drivers' port, the
+/// operator's input; the run is initialized, not yet ticked. `file` names the protocol in
+/// diagnostics.
+pub fn wire(loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failure> {
+    let plugin = plugin::load(&loaded.plan, w.plugins)
+        .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
+    log::debug!(
+        target: "perfuse",
+        "plugin {} {} (ABI {}.{}, sha256 {}) loaded from {}",
+        plugin.info.id,
+        plugin.info.version,
+        plugin.info.abi.0,
+        plugin.info.abi.1,
+        plugin.info.sha256,
+        plugin.info.path.display()
+    );
     let simulator_error = |e: String| Failure::input(located(&loaded, file, "simulator", &e));
-    let organ = inputs
+    let organ = w
         .organ_seed
-        .map(|s| Organ::draw(&loaded.file, inputs.scenario.as_deref(), s))
+        .map(|s| Organ::draw(&loaded.file, w.scenario.as_deref(), s))
         .transpose()
         .map_err(simulator_error)?;
-    let links = modbus.as_ref().map(|m| m.stats()).unwrap_or_default();
-    let hal: Box<dyn perfuse_core::hal::Hal> = match modbus {
-        Some(m) => Box::new(m),
-        None => Box::new(
-            SimHal::with_organ(
+    let period_s = loaded.plan.period_s;
+    let port = match w.devices {
+        Devices::Simulator(faults) => {
+            let sim = SimHal::with_organ(
                 &loaded.file,
-                inputs.scenario.as_deref(),
+                w.scenario.as_deref(),
                 organ.as_ref(),
-                inputs.seed,
+                w.seed,
                 &faults,
             )
-            .map_err(simulator_error)?,
-        ),
+            .map_err(simulator_error)?;
+            hal_port(Box::new(sim), w.realtime, period_s)?
+        }
+        Devices::Hal(hal) => hal_port(hal, w.realtime, period_s)?,
+        Devices::Port(build) => build(),
     };
-    let scenario = inputs
-        .scenario
-        .clone()
-        .or(loaded.plan.default_scenario.clone());
+    let scenario = w.scenario.or(loaded.plan.default_scenario.clone());
     let opts = RunOptions {
         organ: organ.map(|o| perfuse_core::run::Organ {
             seed: o.seed,
             params: o.params,
         }),
-        seed: inputs.seed,
+        seed: w.seed,
         scenario,
-        duration_s: inputs.duration_s,
+        duration_s: w.duration_s,
     };
-    let plan = Arc::new(loaded.plan);
-    let mut run = if inputs.realtime {
-        let (channels, _hal_thread) = realtime::spawn_hal(hal, plan.period_s)
-            .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
-        Run::new(plan, HalPort::Threaded(channels), plugin, &opts)
-    } else {
-        Run::direct(plan, hal, plugin, &opts)
-    };
-    run.enter_operator_input(labs, commands);
+    let mut run = Run::new(Arc::new(loaded.plan), port, plugin, &opts);
+    run.enter_operator_input(w.labs, w.commands);
     run.initialize()?;
-    Ok(Prepared { run, inputs, links })
+    Ok(run)
+}
+
+/// The port the control thread reaches `hal` through: directly in lockstep, or through the
+/// channels of a device thread of its own in real time.
+fn hal_port(
+    hal: Box<dyn perfuse_core::hal::Hal>,
+    realtime: bool,
+    period_s: f64,
+) -> Result<HalPort, Failure> {
+    if !realtime {
+        return Ok(HalPort::direct(hal));
+    }
+    let (channels, _hal_thread) = realtime::spawn_hal(hal, period_s)
+        .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
+    Ok(HalPort::Threaded(channels))
 }
 
 /// Reads the device profile against the protocol and names the plan's device links after its

@@ -162,13 +162,7 @@ fn run_to_end(
 /// The protocol with its soft start and settling shortened, so that a 60-s run spends most of
 /// its time where the band counts; the edit must match the shipped text.
 fn shortened(name: &str, edits: &[(&str, &str)], dir: &Path) -> PathBuf {
-    let original = std::fs::read_to_string(protocol(name)).unwrap();
-    let mut text = original.clone();
-    for (from, to) in edits {
-        assert!(text.contains(from), "{name} no longer has `{from}`");
-        text = text.replace(from, to);
-    }
-    assert_ne!(text, original);
+    let text = edited_protocol(name, edits);
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
     path
@@ -455,11 +449,7 @@ fn a_profile_is_checked_against_its_protocol_with_every_problem_located() {
             "(id: \"ice_temp\", device: \"thermometre\"",
         ),
     ];
-    let mut bad = good.clone();
-    for (from, to) in edits {
-        assert!(bad.contains(from), "the profile no longer has `{from}`");
-        bad = bad.replacen(from, to, 1);
-    }
+    let bad = edit(&good, &edits);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.ron");
     std::fs::write(&path, &bad).unwrap();
@@ -544,8 +534,7 @@ fn rtu_frames_work_across_processes_and_a_garbled_one_is_caught_by_its_crc() {
     let dir = tempfile::tempdir().unwrap();
     let file = protocol("kidney-hmp.ron");
     let original = std::fs::read_to_string(profile("kidney-hmp.ron")).unwrap();
-    let text = original.replace("framing: Tcp", "framing: Rtu");
-    assert_ne!(text, original);
+    let text = edit_n(&original, "framing: Tcp", "framing: Rtu", 4);
     let prof = dir.path().join("rtu.ron");
     std::fs::write(&prof, text).unwrap();
     let devsim = Devsim::start(&file, &prof, "127.0.0.1:0", &["--corrupt", "flow_meter"]);

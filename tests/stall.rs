@@ -14,10 +14,10 @@ use common::*;
 use perfuse_core::config;
 use perfuse_core::hal::{CommandFrame, Hal, SensorFrame};
 use perfuse_core::output::Delivery;
-use perfuse_core::plugin;
-use perfuse_core::run::{Run, RunOptions, StopRequest, realtime};
+use perfuse_core::run::{StopRequest, realtime};
 use perfuse_core::tick::HalPort;
 use perfuse_hal_sim::SimHal;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,39 +69,21 @@ impl Hal for StallingDriver {
     fn advance(&mut self, _dt_s: f64) {}
 }
 
-/// Kidney HMP in real time on a logged simulator; `plugin_edit`: a replacement of the plugin
-/// lines (the faulty plugin), asserted to match.
-fn kidney(dir: &tempfile::TempDir, faulty: Option<&str>) -> (config::Loaded, ActuatorLog, SimHal) {
-    let original = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
+/// Kidney HMP in real time on a logged simulator; with `faulty`, the faulty test plugin with
+/// these parameters in place of the kidney plugin.
+fn kidney(
+    dir: &tempfile::TempDir,
+    faulty: Option<&str>,
+) -> (config::Loaded, PathBuf, ActuatorLog, SimHal) {
     let text = match faulty {
-        None => original.clone(),
-        Some(params) => original
-            .replace(
-                r#"plugin: (id: "kidney", version: "^0.1"),"#,
-                r#"plugin: (id: "faulty", version: "^0.1"),"#,
-            )
-            .replace(r#""kidney_mass_g": 150.0, // §10.2 [T]"#, params),
+        None => std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap(),
+        Some(params) => edited_protocol("kidney-hmp.ron", &faulty_kidney(params)),
     };
-    if let Some(params) = faulty {
-        assert!(
-            text.contains(r#"id: "faulty""#) && text.contains(params),
-            "edit missed"
-        );
-    }
     let file = dir.path().join("kidney.ron");
     std::fs::write(&file, text).unwrap();
     let loaded = config::load(&file).unwrap_or_else(|e| panic!("{e}"));
     let sim = SimHal::new(&loaded.file, 1, &[]).unwrap();
-    (loaded, Arc::new(Mutex::new(Vec::new())), sim)
-}
-
-fn opts(duration_s: f64) -> RunOptions {
-    RunOptions {
-        organ: None,
-        seed: 1,
-        scenario: None,
-        duration_s: Some(duration_s),
-    }
+    (loaded, file, Arc::new(Mutex::new(Vec::new())), sim)
 }
 
 /// What the actuators did at device time `t` (the newest log entry at or before it).
@@ -116,31 +98,40 @@ fn applied_at(log: &[(f64, Vec<f64>)], t: f64) -> Vec<f64> {
 #[test]
 fn a_stalled_control_thread_raises_the_watchdog_alarm_while_the_devices_fall_back() {
     let dir = tempfile::tempdir().unwrap();
-    let (loaded, log, sim) = kidney(&dir, None);
+    let (loaded, file, log, sim) = kidney(&dir, None);
     let device = Recording {
         sim,
         log: log.clone(),
     };
-    let plan = Arc::new(loaded.plan);
+    let plan = &loaded.plan;
     let (pump, clamp) = (
         plan.actuator("pump").unwrap(),
         plan.actuator("arterial_clamp").unwrap(),
     );
     let ttl = plan.actuators[pump].ttl_s;
-    let plugin = plugin::load(&plan, &plugin_policy(&plan)).unwrap_or_else(|e| panic!("{e}"));
-    // The device's clock starts here: control starts right after it.
-    let (channels, _thread) = realtime::spawn_hal(Box::new(device), plan.period_s).unwrap();
+    let policy = plugin_policy(plan);
     let stalled_at = Arc::new(Mutex::new(None));
-    let driver = StallingDriver {
-        channels,
-        reads: 0,
-        // The read of the tick at 2 s.
-        stall_at: 201,
-        stall: Duration::from_secs(1),
-        stalled_at: stalled_at.clone(),
+    let period_s = plan.period_s;
+    let stall = stalled_at.clone();
+    // The driver on the control thread, reaching the devices on theirs. The device's clock
+    // starts when the port is built: control starts right after it.
+    let port = move || {
+        let (channels, _thread) = realtime::spawn_hal(Box::new(device), period_s).unwrap();
+        HalPort::direct(Box::new(StallingDriver {
+            channels,
+            reads: 0,
+            // The read of the tick at 2 s.
+            stall_at: 201,
+            stall: Duration::from_secs(1),
+            stalled_at: stall,
+        }))
     };
-    let mut run = Run::new(plan, HalPort::direct(Box::new(driver)), plugin, &opts(4.0));
-    run.initialize().unwrap();
+    let w = Wiring {
+        duration_s: Some(4.0),
+        devices: Devices::Port(Box::new(port)),
+        ..Wiring::lockstep(&policy, 1)
+    };
+    let mut run = wired(loaded, &file, w);
     let frames = run.attach_output(100, 4096, Delivery::Drop);
     let watched = std::thread::spawn(move || {
         frames
@@ -220,17 +211,20 @@ fn a_stalled_control_thread_raises_the_watchdog_alarm_while_the_devices_fall_bac
 fn a_hung_plugin_in_real_time_is_given_up_and_control_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     // Mode 9 blocks in the step at 2 s for ever.
-    let (loaded, log, sim) = kidney(&dir, Some(r#""mode": 9.0, "at_s": 2.0,"#));
+    let (loaded, file, log, sim) = kidney(&dir, Some(r#""mode": 9.0, "at_s": 2.0,"#));
     let device = Recording {
         sim,
         log: log.clone(),
     };
-    let plan = Arc::new(loaded.plan);
-    let pump = plan.actuator("pump").unwrap();
-    let plugin = plugin::load(&plan, &plugin_policy(&plan)).unwrap_or_else(|e| panic!("{e}"));
-    let (channels, _thread) = realtime::spawn_hal(Box::new(device), plan.period_s).unwrap();
-    let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, &opts(4.0));
-    run.initialize().unwrap();
+    let pump = loaded.plan.actuator("pump").unwrap();
+    let policy = plugin_policy(&loaded.plan);
+    let w = Wiring {
+        duration_s: Some(4.0),
+        realtime: true,
+        devices: Devices::Hal(Box::new(device)),
+        ..Wiring::lockstep(&policy, 1)
+    };
+    let mut run = wired(loaded, &file, w);
     let frames = run.attach_output(100, 4096, Delivery::Drop);
     let watchdog = std::thread::spawn(move || frames.iter().any(|f| f.watchdog_event().is_some()));
     let started = Instant::now();

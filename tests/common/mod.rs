@@ -2,21 +2,130 @@
 //! through the library exactly as the command line wires them.
 #![allow(dead_code)] // each test binary uses its own subset
 
+pub use perfuse::wiring::{Devices, Wiring, wire};
 use perfuse_core::config;
-use perfuse_core::plugin::{self, loader};
-use perfuse_core::run::{Run, RunOptions};
-use perfuse_hal_sim::{Fault, SimHal};
+use perfuse_core::plugin::loader;
+use perfuse_core::run::Run;
+use perfuse_hal_sim::Fault;
 use perfuse_plugin_sdk::validity;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 
 /// A shipped protocol file by name.
 pub fn protocol(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("protocols")
         .join(name)
+}
+
+/// `text` with each `(from, to)` of `edits` applied, every `from` found exactly once. An edit of a
+/// shipped protocol that no longer matches (the protocol changed under the test) fails the test
+/// here, instead of letting it run on the unedited protocol and pass without testing anything.
+#[track_caller]
+pub fn edit(text: &str, edits: &[(&str, &str)]) -> String {
+    edits
+        .iter()
+        .fold(text.to_string(), |t, (from, to)| edit_n(&t, from, to, 1))
+}
+
+/// `text` with every `from` replaced by `to`, where `from` must occur exactly `times` times.
+#[track_caller]
+pub fn edit_n(text: &str, from: &str, to: &str, times: usize) -> String {
+    assert_ne!(from, to, "an edit that changes nothing");
+    let found = text.matches(from).count();
+    assert_eq!(
+        found, times,
+        "edit of {from:?}: expected {times} match(es) in the text, found {found}"
+    );
+    text.replace(from, to)
+}
+
+/// A shipped protocol's text with [`edit`]s applied.
+#[track_caller]
+pub fn edited_protocol(name: &str, edits: &[(&str, &str)]) -> String {
+    let text = std::fs::read_to_string(protocol(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    edit(&text, edits)
+}
+
+/// The edits that make kidney HMP run the faulty test plugin with `params` (its mode and times)
+/// in place of its kidney mass.
+pub fn faulty_kidney(params: &str) -> [(&str, &str); 2] {
+    [
+        (
+            r#"plugin: (id: "kidney", version: "^0.1"),"#,
+            r#"plugin: (id: "faulty", version: "^0.1"),"#,
+        ),
+        (r#""kidney_mass_g": 150.0, // §10.2 [T]"#, params),
+    ]
+}
+
+/// Kidney HMP's text `t` with its pump loop removed and the pump started at 250 mL/min: the
+/// pressure rises through the 40 mmHg stop, which latches.
+#[track_caller]
+pub fn kidney_open_loop(t: &str) -> String {
+    let loop_start =
+        "                control: Some((\n                    signal: \"systolic_pressure\"";
+    assert_eq!(t.matches(loop_start).count(), 1, "the pump's loop");
+    let start = t.find(loop_start).unwrap_or_default();
+    let close = "                )),\n";
+    let end = start + t[start..].find(close).expect("the loop's end") + close.len();
+    let text = format!(
+        "{}                control: None,\n{}",
+        &t[..start],
+        &t[end..]
+    );
+    edit(
+        &text,
+        &[
+            (
+                "                initial: 0.0,\n            ),\n            (\n                id: \"arterial_clamp\"",
+                "                initial: 250.0,\n            ),\n            (\n                id: \"arterial_clamp\"",
+            ),
+            (
+                "setpoint: Some(Ramp(from: 0.0, to: 30.0, over_s: 30.0)),",
+                "setpoint: None,",
+            ),
+        ],
+    )
+}
+
+/// The protocol files shipped in `protocols/`. A test of "every shipped protocol" runs exactly
+/// these: a file added or removed there fails [`shipped_protocols`] until it is named here.
+pub const SHIPPED_PROTOCOLS: [&str; 16] = [
+    "cpb-adult.ron",
+    "ecmo-va.ron",
+    "heart-hope.ron",
+    "heart-nmp.ron",
+    "hipec-mmc.ron",
+    "hipec-oxaliplatin.ron",
+    "hithoc.ron",
+    "ilp-arm.ron",
+    "ilp-leg.ron",
+    "kidney-hmp.ron",
+    "kidney-nmp.ron",
+    "liver-dhope.ron",
+    "liver-hope.ron",
+    "liver-nmp.ron",
+    "lung-evlp.ron",
+    "ta-nrp.ron",
+];
+
+/// Every protocol file in `protocols/`, sorted by name, asserted to be [`SHIPPED_PROTOCOLS`].
+pub fn shipped_protocols() -> Vec<PathBuf> {
+    let mut names: Vec<String> = std::fs::read_dir(protocol(""))
+        .expect("protocols/ is readable")
+        .map(|e| {
+            e.expect("a readable entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".ron"))
+        .collect();
+    names.sort();
+    assert_eq!(names, SHIPPED_PROTOCOLS, "the protocol files in protocols/");
+    names.iter().map(|n| protocol(n)).collect()
 }
 
 /// A file of the broken-protocol corpus by name.
@@ -145,23 +254,23 @@ pub fn lockstep_with_labs(file: &Path, faults: &[&str], seed: u64, labs: &str) -
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
     let labs = config::load_labs_str(labs, Path::new("labs.ron"), &loaded.plan, f64::INFINITY)
         .unwrap_or_else(|e| panic!("{e}"));
-    let plugin =
-        plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
-    let faults: Vec<Fault> = faults
+    let faults = faults
         .iter()
         .map(|f| Fault::parse(f, &loaded.file).unwrap_or_else(|e| panic!("{f}: {e}")))
         .collect();
-    let sim = SimHal::new(&loaded.file, seed, &faults).unwrap_or_else(|e| panic!("{e}"));
-    let opts = RunOptions {
-        organ: None,
-        seed,
-        scenario: None,
-        duration_s: None,
+    let policy = plugin_policy(&loaded.plan);
+    let w = Wiring {
+        devices: Devices::Simulator(faults),
+        labs,
+        ..Wiring::lockstep(&policy, seed)
     };
-    let mut run = Run::direct(Arc::new(loaded.plan), Box::new(sim), plugin, &opts);
-    run.enter_operator_input(labs, Vec::new());
-    run.initialize().expect("the schedule builds");
-    run
+    wired(loaded, file, w)
+}
+
+/// [`wire`]: the run built as the command line builds it, ready to be stepped.
+#[track_caller]
+pub fn wired(loaded: config::Loaded, file: &Path, w: Wiring<'_>) -> Run {
+    wire(loaded, file, w).unwrap_or_else(|e| panic!("{}", e.message))
 }
 
 /// Index of an actuator in the command frame.

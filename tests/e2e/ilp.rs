@@ -2,8 +2,7 @@
 //! through the command line, the systemic-leak alarms against the model's leak course, and the
 //! §6/§9 safety rules under injected faults.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 
 fn priority(run: &Run, id: &str) -> &'static str {
@@ -266,11 +265,12 @@ fn the_leaky_scenario_crosses_both_leak_limits_at_the_modelled_times() {
 
 #[test]
 fn plugin_parameters_are_checked_with_their_name() {
-    let text = std::fs::read_to_string(protocol("ilp-arm.ron")).unwrap();
+    let bad = edited_protocol(
+        "ilp-arm.ron",
+        &[("\"inflow_max_c\": 42.0,", "\"inflow_max_c\": 38.0,")],
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.ron");
-    let bad = text.replace("\"inflow_max_c\": 42.0,", "\"inflow_max_c\": 38.0,");
-    assert_ne!(bad, text);
     std::fs::write(&file, bad).unwrap();
     let out = perfuse(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
@@ -285,14 +285,15 @@ fn plugin_parameters_are_checked_with_their_name() {
 fn a_low_systemic_pressure_lowers_the_limb_flow_to_keep_the_margin() {
     // Systemic mean 66 mmHg: at 450 mL/min the limb (58.5 mmHg) would sit 7.5 mmHg below it,
     // inside the 10-mmHg margin; the plugin gives up 10 mL/min per mmHg of excess.
-    let text = std::fs::read_to_string(protocol("ilp-leg.ron")).unwrap();
+    let low = edited_protocol(
+        "ilp-leg.ron",
+        &[(
+            "\"circuit_ml\": 800.0,",
+            "\"circuit_ml\": 800.0, \"systemic_map_mmhg\": 66.0,",
+        )],
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("low-map.ron");
-    let low = text.replace(
-        "\"circuit_ml\": 800.0,",
-        "\"circuit_ml\": 800.0, \"systemic_map_mmhg\": 66.0,",
-    );
-    assert_ne!(low, text);
     std::fs::write(&file, low).unwrap();
     let s = run_summary(&file, &["--duration", "40m"]);
     let margin = f(&s["derived"]["pressure_margin_mmhg"]);

@@ -2,8 +2,7 @@
 //! cases of issue #9). Each file in `tests/corpus/attacks/` is a shipped protocol with one hostile
 //! edit, refused by `perfuse check` with exactly the diagnostics listed here, and nothing else.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// Each attack with every diagnostic it must produce (whole lines of stderr, in order).
 const ATTACKS: &[(&str, &[&str])] = &[

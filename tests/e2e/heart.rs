@@ -1,8 +1,7 @@
 //! System tests of the heart protocols on the simulator: whole runs through the command line,
 //! and every safety rule of §9 driven by an injected fault, checked tick by tick.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 use perfuse_plugin_sdk::validity;
 use serde_json::Value;

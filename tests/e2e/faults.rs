@@ -1,8 +1,7 @@
 //! Injected faults through the production paths: the simulator's fault injection, the core's
 //! rules and the command frame sent to the device, checked tick by tick.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_plugin_sdk::validity;
 
 #[test]
@@ -105,21 +104,19 @@ fn moderate_over_pressure_limits_the_pump_without_stopping_it() {
     // The loop asked for 37 mmHg: above the 35 mmHg limit, below the 40 mmHg stop (with the
     // band widened to hold it: a setpoint lies inside its phase's band).
     let (_dir, file) = variant(|t| {
-        let edited = t
-            .replace(
-                "Ramp(from: 0.0, to: 30.0, over_s: 30.0)",
-                "Ramp(from: 0.0, to: 37.0, over_s: 30.0)",
-            )
-            .replace(
-                "band: Some((min: 27.0, max: 33.0)), // ±3 mmHg [P]",
-                "band: Some((min: 27.0, max: 39.0)),",
-            );
-        assert_eq!(
-            edited.matches("37.0").count(),
-            1 + t.matches("37.0").count()
-        );
-        assert!(edited.contains("max: 39.0"));
-        edited
+        edit(
+            &t,
+            &[
+                (
+                    "Ramp(from: 0.0, to: 30.0, over_s: 30.0)",
+                    "Ramp(from: 0.0, to: 37.0, over_s: 30.0)",
+                ),
+                (
+                    "band: Some((min: 27.0, max: 33.0)), // ±3 mmHg [P]",
+                    "band: Some((min: 27.0, max: 39.0)),",
+                ),
+            ],
+        )
     });
     let mut run = lockstep(&file, &[], 1);
     let pump = actuator(&run, "pump");
@@ -143,23 +140,7 @@ fn moderate_over_pressure_limits_the_pump_without_stopping_it() {
 #[test]
 fn severe_over_pressure_stops_the_pump_and_latches() {
     // No pump loop, and the pump started at 250 mL/min: pressure climbs through both limits.
-    let (_dir, file) = variant(|t| {
-        let start = t
-            .find("                control: Some((\n                    signal: \"systolic_pressure\"")
-            .unwrap();
-        let close = "                )),\n";
-        let end = start + t[start..].find(close).unwrap() + close.len();
-        format!("{}                control: None,\n{}", &t[..start], &t[end..])
-            .replacen(
-                "                initial: 0.0,\n            ),\n            (\n                id: \"arterial_clamp\"",
-                "                initial: 250.0,\n            ),\n            (\n                id: \"arterial_clamp\"",
-                1,
-            )
-            .replace(
-                "setpoint: Some(Ramp(from: 0.0, to: 30.0, over_s: 30.0)),",
-                "setpoint: None,",
-            )
-    });
+    let (_dir, file) = variant(|t| kidney_open_loop(&t));
     let mut run = lockstep(&file, &[], 1);
     let pump = actuator(&run, "pump");
     let over_40 = step_until(&mut run, 30.0, |r| {

@@ -3,8 +3,7 @@
 //! supply's failure is alarmed. Pause, acknowledge and reset are in `operator.rs`, the lost
 //! detectors in the fault matrix, the log and the timing in the core's unit tests.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn losing_a_sensor_keeps_its_active_alarm_and_raises_the_sensor_alarm() {

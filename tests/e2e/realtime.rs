@@ -1,8 +1,7 @@
 //! The real-time driver: the same protocol against the wall clock, the simulator on its own
 //! thread. A few seconds of wall time.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn a_short_realtime_run_completes_and_keeps_pressure() {

@@ -2,8 +2,7 @@
 //! reported with file:line:column, the field's path, what was expected and what was found, the
 //! exit status is that of invalid input (or of a refused plugin), and nothing panics.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn the_shipped_protocols_pass_the_check() {
@@ -135,7 +134,7 @@ fn every_broken_file_gets_its_diagnostic_and_exit_status() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let entry = entry.unwrap();
         if entry.file_type().unwrap().is_dir() {
-            continue; // attacks/ has its own test (tests/attacks.rs)
+            continue; // attacks/ has its own test (tests/e2e/attacks.rs)
         }
         let name = entry.file_name().into_string().unwrap();
         assert!(
@@ -179,4 +178,88 @@ fn a_missing_file_is_a_clear_error() {
         err.contains("expected a readable UTF-8 protocol file"),
         "{err}"
     );
+}
+
+#[test]
+fn check_gathers_the_protocol_plugin_labs_and_commands_problems_into_one_sorted_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    // A parameter the plugin refuses, a lab value out of range and one for a sensor that is
+    // not entered by the operator, a command for an alarm that does not exist.
+    let protocol = write(
+        "a-ta-nrp.ron",
+        &edited_protocol("ta-nrp.ron", &[("\"bsa_m2\": 1.65,", "\"bsa_m2\": 9.0,")]),
+    );
+    let commands = write(
+        "c-commands.ron",
+        "[\n    (at_s: 600.0, command: Acknowledge(\"no_such_alarm\")),\n]\n",
+    );
+    let labs = write(
+        "b-labs.ron",
+        "[\n    (at_s: 1800.0, sensor: \"lactate\", value: 3.1),\n    (at_s: 900.0, sensor: \"act\", value: -5.0),\n]\n",
+    );
+    let out = perfuse(&["check", &protocol, "--commands", &commands, "--labs", &labs]);
+    assert_eq!(out.status.code(), Some(INVALID_INPUT), "{}", stderr(&out));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    let at = |file: &str, place: &str| format!("{}:{place}: ", dir.path().join(file).display());
+    assert_eq!(lines.len(), 6, "{err}");
+    assert!(lines[0].starts_with(&at("a-ta-nrp.ron", "26:19")), "{err}");
+    assert!(
+        lines[0]
+            .ends_with("plugin `ta-nrp` refuses it: expected bsa_m2 from 0.2 to 3.5 m², found 9")
+    );
+    assert!(lines[1].starts_with(&at("b-labs.ron", "2:28")), "{err}");
+    assert!(lines[1].contains("[0].sensor: expected one of the operator-entered sensors"));
+    assert!(lines[2].starts_with(&at("b-labs.ron", "3:41")), "{err}");
+    assert!(lines[2].contains("[1].value: expected a value within `act`'s range 0 to 1500 s"));
+    assert!(lines[3].starts_with(&at("c-commands.ron", "2:28")), "{err}");
+    assert!(lines[3].contains("found \"no_such_alarm\""));
+    assert!(lines[4].ends_with("a-ta-nrp.ron: 4 problem(s)"), "{err}");
+    // Good operator files add nothing.
+    let good = write("labs.ron", "[(at_s: 900.0, sensor: \"act\", value: 480.0)]");
+    let shipped = protocol_path("ta-nrp.ron");
+    let out = perfuse(&["check", &shipped, "--labs", &good]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+fn protocol_path(name: &str) -> String {
+    protocol(name).to_str().unwrap().to_string()
+}
+
+#[test]
+fn the_tests_wiring_is_the_command_lines() {
+    // A lockstep run built by `wire` (as the tests build theirs) ends with the summary the
+    // binary writes for the same inputs.
+    let file = protocol("kidney-hmp.ron");
+    let cli = run_summary(
+        &file,
+        &["--duration", "10m", "--fault", "air@5m", "--seed", "3"],
+    );
+    let loaded = perfuse_core::config::load(&file).unwrap();
+    let policy = plugin_policy(&loaded.plan);
+    let faults = vec![perfuse_hal_sim::Fault::parse("air@5m", &loaded.file).unwrap()];
+    let w = Wiring {
+        duration_s: Some(600.0),
+        devices: Devices::Simulator(faults),
+        ..Wiring::lockstep(&policy, 3)
+    };
+    let run = wired(loaded, &file, w).run_lockstep(&Default::default());
+    let lib = serde_json::to_value(run.summary(0.0, 0)).unwrap();
+    for key in [
+        "ticks",
+        "completed",
+        "channels",
+        "alarms",
+        "alarm_log",
+        "derived",
+        "phases",
+    ] {
+        assert_eq!(lib[key], cli[key], "{key}");
+    }
+    assert!(!cli["alarms"].as_array().unwrap().is_empty());
 }

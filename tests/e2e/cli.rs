@@ -2,9 +2,7 @@
 //! completions and manual pages, and the documented install (`install.sh`) from a temporary
 //! prefix, with which every shipped protocol runs.
 
-mod common;
-
-use common::{perfuse, protocol, stderr, stdout};
+use crate::common::{SHIPPED_PROTOCOLS, perfuse, protocol, shipped_protocols, stderr, stdout};
 use std::path::Path;
 use std::process::Command;
 
@@ -149,18 +147,12 @@ fn the_documented_install_runs_every_shipped_protocol() {
             .join("share/bash-completion/completions/perfuse")
             .is_file()
     );
-    let mut shipped: Vec<_> = std::fs::read_dir(root.join("protocols"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .filter(|n| n.to_string_lossy().ends_with(".ron"))
-        .collect();
-    shipped.sort();
-    assert!(shipped.len() >= 14, "{shipped:?}");
+    assert_eq!(shipped_protocols().len(), SHIPPED_PROTOCOLS.len());
     // From elsewhere, with nothing pointing at the build: the plugins beside the installed
     // binary are the ones found.
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).unwrap();
-    for name in &shipped {
+    for name in SHIPPED_PROTOCOLS {
         let file = prefix.join("share/perfuse/protocols").join(name);
         let out = Command::new(&installed)
             .args(["run", file.to_str().unwrap(), "--duration", "2m", "--quiet"])

@@ -2,8 +2,7 @@
 //! command line, laboratory values, and the §5/§9 safety rules under injected faults, tick by
 //! tick where the timing matters.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 
 fn active(run: &Run, id: &str) -> bool {
@@ -253,11 +252,9 @@ fn laboratory_values_are_judged_against_the_protocol_limits() {
 
 #[test]
 fn plugin_parameters_are_checked_with_their_name() {
-    let text = std::fs::read_to_string(protocol("ta-nrp.ron")).unwrap();
+    let bad = edited_protocol("ta-nrp.ron", &[("\"bsa_m2\": 1.65,", "\"bsa_m2\": 9.0,")]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.ron");
-    let bad = text.replace("\"bsa_m2\": 1.65,", "\"bsa_m2\": 9.0,");
-    assert_ne!(bad, text);
     std::fs::write(&file, bad).unwrap();
     let out = perfuse(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));

@@ -2,8 +2,7 @@
 //! whole operation through the command line, the heparin check, and the core-enforced
 //! cardioplegia timer and level detector, tick by tick where the timing matters.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 /// ACT every 30 min from 2 min on: above 480 s throughout.
 const LABS: &str = "[\n\
@@ -152,11 +151,12 @@ fn the_weaned_heart_carries_the_circulation_off_bypass() {
 
 #[test]
 fn plugin_parameters_are_checked_with_their_name() {
-    let text = std::fs::read_to_string(protocol("cpb-adult.ron")).unwrap();
+    let bad = edited_protocol(
+        "cpb-adult.ron",
+        &[("\"act_min_s\": 480.0,", "\"act_min_s\": 100.0,")],
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bad.ron");
-    let bad = text.replace("\"act_min_s\": 480.0,", "\"act_min_s\": 100.0,");
-    assert_ne!(bad, text);
     std::fs::write(&file, bad).unwrap();
     let out = perfuse(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));

@@ -1,8 +1,7 @@
 //! Laboratory values entered by the operator (`--labs FILE`): read by the Sample stage like a
 //! sensor, judged by the rules, and rejected with a located diagnostic when wrong.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 
 /// Kidney NMP with an operator-entered lactate and a rule on it.
@@ -21,9 +20,13 @@ fn protocol_with_lab(dir: &tempfile::TempDir) -> PathBuf {
             latch: false,
             action: AlarmOnly,
         ),"#;
-    let text = text
-        .replacen("        ],\n        actuators: [", sensor, 1)
-        .replacen("    rules: [", rule, 1);
+    let text = edit(
+        &text,
+        &[
+            ("        ],\n        actuators: [", sensor),
+            ("    rules: [", rule),
+        ],
+    );
     let file = dir.path().join("nmp-with-lab.ron");
     std::fs::write(&file, text).unwrap();
     file

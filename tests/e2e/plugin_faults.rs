@@ -2,28 +2,15 @@
 //! marked faulted, a high-priority technical alarm is raised, and control continues on the last
 //! safe setpoints (the kidney HMP circuit keeps its pressure in band).
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 /// Kidney HMP driven by the faulty plugin in `mode`, misbehaving from 10 minutes.
 fn faulty_protocol(dir: &tempfile::TempDir, mode: u32) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
-    let text = text
-        .replace(
-            r#"plugin: (id: "kidney", version: "^0.1"),"#,
-            r#"plugin: (id: "faulty", version: "^0.1"),"#,
-        )
-        .replace(
-            r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
-            // Mode 4 uses 0.8 s of CPU once: over the 0.5 s a lockstep step may take. Mode 10
-            // sleeps 0.8 s once, which uses no CPU.
-            &format!(r#""mode": {mode}.0, "at_s": 600.0, "busy_s": 0.8, "sleep_s": 0.8,"#),
-        );
-    assert!(
-        text.contains(&format!(r#""mode": {mode}.0"#)),
-        "edit missed"
-    );
+    // Mode 4 uses 0.8 s of CPU once: over the 0.5 s a lockstep step may take. Mode 10 sleeps
+    // 0.8 s once, which uses no CPU.
+    let params = format!(r#""mode": {mode}.0, "at_s": 600.0, "busy_s": 0.8, "sleep_s": 0.8,"#);
+    let text = edited_protocol("kidney-hmp.ron", &faulty_kidney(&params));
     let file = dir.path().join(format!("faulty-{mode}.ron"));
     std::fs::write(&file, text).unwrap();
     file

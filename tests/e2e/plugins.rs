@@ -2,8 +2,7 @@
 //! directory, `--allow-untrusted`), ABI and version checks, and the hostile cases of issue 9:
 //! a library must never run before it is verified.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::plugin::loader;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -28,9 +27,10 @@ const KIDNEY_LIB: &str = "libperfuse_plugin_kidney.so";
 
 /// The HMP protocol with its `plugin: (...)` line replaced, in a temporary file.
 fn with_plugin(line: &str) -> (tempfile::TempDir, PathBuf) {
-    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
-    let edited = text.replace(r#"plugin: (id: "kidney", version: "^0.1"),"#, line);
-    assert_ne!(edited, text, "the plugin line matched");
+    let edited = edited_protocol(
+        "kidney-hmp.ron",
+        &[(r#"plugin: (id: "kidney", version: "^0.1"),"#, line)],
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("pinned.ron");
     std::fs::write(&file, edited).unwrap();
@@ -419,13 +419,10 @@ fn a_pinned_library_swapped_while_perfuse_loads_it_never_runs_the_foreign_one() 
 fn one_check_loads_every_shipped_plugin_each_from_its_own_file() {
     // Each library is loaded from a memory file of its own; a later one must not be mistaken
     // for an earlier one.
-    let mut files: Vec<String> = std::fs::read_dir(protocol(""))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "ron"))
+    let files: Vec<String> = shipped_protocols()
+        .iter()
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
-    files.sort();
     let mut args = vec!["check"];
     args.extend(files.iter().map(String::as_str));
     let out = perfuse(&args);
@@ -443,9 +440,10 @@ fn one_check_loads_every_shipped_plugin_each_from_its_own_file() {
 
 /// The HMP protocol with its `kidney_mass_g` line replaced, in a temporary file.
 fn with_mass_line(line: &str) -> (tempfile::TempDir, PathBuf) {
-    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
-    let edited = text.replace(r#""kidney_mass_g": 150.0, // §10.2 [T]"#, line);
-    assert_ne!(edited, text, "the edit matched");
+    let edited = edited_protocol(
+        "kidney-hmp.ron",
+        &[(r#""kidney_mass_g": 150.0, // §10.2 [T]"#, line)],
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("params.ron");
     std::fs::write(&file, edited).unwrap();
@@ -506,11 +504,7 @@ fn every_shipped_plugin_that_takes_parameters_declares_them() {
     // Each shipped protocol's parameters are all declared by its plugin: listed under it.
     let out = perfuse(&["plugins"]);
     let text = stdout(&out);
-    for entry in std::fs::read_dir(protocol("")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "ron") {
-            continue;
-        }
+    for path in shipped_protocols() {
         let loaded = perfuse_core::config::load(&path).unwrap();
         let plugin = &loaded.plan.plugin;
         let start = text

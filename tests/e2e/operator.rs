@@ -2,8 +2,7 @@
 //! audio pause that never hides the visual alarm, setpoint changes within the protocol's limits,
 //! advance, hold and stop; escalation; the alarm log.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -25,21 +24,7 @@ fn run_with(file: &Path, commands: &str, extra: &[&str]) -> Value {
 /// rises through the 40 mmHg stop, which latches.
 fn open_loop(dir: &tempfile::TempDir) -> PathBuf {
     let t = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
-    let start = t
-        .find("                control: Some((\n                    signal: \"systolic_pressure\"")
-        .unwrap();
-    let close = "                )),\n";
-    let end = start + t[start..].find(close).unwrap() + close.len();
-    let text = format!("{}                control: None,\n{}", &t[..start], &t[end..])
-        .replacen(
-            "                initial: 0.0,\n            ),\n            (\n                id: \"arterial_clamp\"",
-            "                initial: 250.0,\n            ),\n            (\n                id: \"arterial_clamp\"",
-            1,
-        )
-        .replace(
-            "setpoint: Some(Ramp(from: 0.0, to: 30.0, over_s: 30.0)),",
-            "setpoint: None,",
-        );
+    let text = kidney_open_loop(&t);
     write(dir, "open-loop.ron", &text)
 }
 

@@ -8,19 +8,16 @@
 //! plant of a twin run (same protocol, seed and inputs, stepped to the same tick), so both see
 //! the same organ; only the controller was restarted.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::config;
-use perfuse_core::plugin;
 use perfuse_core::run::state::{RunState, STATE_VERSION};
-use perfuse_core::run::{Run, RunOptions, realtime};
+use perfuse_core::run::{Run, realtime};
 use perfuse_core::tick::control::{ControlLoop, LoopMemory};
 use perfuse_core::tick::dose::DoseWindow;
 use perfuse_core::tick::state::{ActuatorChannel, PhaseState, PluginOutputs, Targets};
 use perfuse_core::tick::{Clock, HalPort};
-use perfuse_hal_sim::{Fault, SimHal};
+use perfuse_hal_sim::Fault;
 use std::path::Path;
-use std::sync::Arc;
 
 const SEED: u64 = 7;
 
@@ -52,27 +49,24 @@ fn build(spec: Spec<'_>, input: bool) -> Run {
 
 fn build_from(file: &Path, spec: Spec<'_>, input: bool) -> Run {
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
-    let plugin =
-        plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
-    let faults: Vec<Fault> = spec
+    let faults = spec
         .faults
         .iter()
         .map(|f| Fault::parse(f, &loaded.file).unwrap_or_else(|e| panic!("{f}: {e}")))
         .collect();
-    let sim = SimHal::with_scenario(&loaded.file, spec.scenario, SEED, &faults)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let opts = RunOptions {
-        organ: None,
-        seed: SEED,
-        scenario: spec.scenario.map(str::to_string),
-        duration_s: None,
+    let commands = if input && !spec.commands.is_empty() {
+        commands(&loaded.plan, spec.commands)
+    } else {
+        Vec::new()
     };
-    let mut run = Run::direct(Arc::new(loaded.plan), Box::new(sim), plugin, &opts);
-    if input && !spec.commands.is_empty() {
-        enter_commands(&mut run, spec.commands);
-    }
-    run.initialize().expect("the schedule builds");
-    run
+    let policy = plugin_policy(&loaded.plan);
+    let w = Wiring {
+        scenario: spec.scenario.map(str::to_string),
+        devices: Devices::Simulator(faults),
+        commands,
+        ..Wiring::lockstep(&policy, SEED)
+    };
+    wired(loaded, file, w)
 }
 
 /// Steps `seconds` of simulated time.
@@ -81,15 +75,13 @@ fn run_for(run: &mut Run, seconds: f64) {
     step(run, n);
 }
 
-fn enter_commands(run: &mut Run, commands: &str) {
+fn commands(plan: &perfuse_core::plan::Plan, commands: &str) -> Vec<config::OperatorCommand> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("commands.ron");
     std::fs::write(&path, commands).unwrap();
     // The protocol's own length stands for `--duration`, so a hold without release is accepted.
-    let plan = &run.plan;
     let length_s = plan.phases.iter().map(|p| p.duration_ticks).sum::<u64>() as f64 * plan.period_s;
-    let cmds = config::load_commands(&path, plan, Some(length_s)).unwrap_or_else(|e| panic!("{e}"));
-    run.enter_operator_input(Vec::new(), cmds);
+    config::load_commands(&path, plan, Some(length_s)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Saves `run`'s state and reads it back from its JSON text, which must give the same state.
@@ -465,8 +457,8 @@ fn an_acknowledged_alarm_is_active_and_unacknowledged_again_and_keeps_its_action
     assert!(alarm_state(&resumed, "air_in_line").active);
     let ack_s = resumed.tick() as f64 * resumed.plan.period_s + 1.0;
     let reset_s = ack_s + 2.0;
-    enter_commands(
-        &mut resumed,
+    let cmds = commands(
+        &resumed.plan,
         &format!(
             r#"[
                 (at_s: {ack_s}, command: Acknowledge("air_in_line")),
@@ -474,6 +466,7 @@ fn an_acknowledged_alarm_is_active_and_unacknowledged_again_and_keeps_its_action
             ]"#
         ),
     );
+    resumed.enter_operator_input(Vec::new(), cmds);
     run_for(&mut resumed, 2.0);
     assert!(
         alarm_state(&resumed, "air_in_line").active,
@@ -608,9 +601,10 @@ fn a_state_from_another_protocol_or_a_newer_perfuse_is_refused() {
 
     // The same protocol with one number changed is another protocol.
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
-    let edited = text.replacen("duration_s: 21600.0", "duration_s: 21000.0", 1);
-    assert_ne!(edited, text, "the edit matched");
+    let edited = edited_protocol(
+        "kidney-hmp.ron",
+        &[("duration_s: 21600.0", "duration_s: 21000.0")],
+    );
     let file = dir.path().join("kidney-hmp.ron");
     std::fs::write(&file, edited).unwrap();
     let mut changed = build_from(&file, Spec::new("kidney-hmp.ron"), false);
@@ -671,12 +665,13 @@ fn a_plugin_refusing_its_state_is_faulted_like_any_plugin_fault() {
 #[test]
 fn a_plugin_built_for_abi_1_1_runs_and_resumes_without_plugin_state() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
-    let edited = text.replace(
-        r#"plugin: (id: "kidney", version: "^0.1"),"#,
-        r#"plugin: (id: "test-abi-1-1", version: "^0.1"),"#,
+    let edited = edited_protocol(
+        "kidney-hmp.ron",
+        &[(
+            r#"plugin: (id: "kidney", version: "^0.1"),"#,
+            r#"plugin: (id: "test-abi-1-1", version: "^0.1"),"#,
+        )],
     );
-    assert_ne!(edited, text, "the edit matched");
     let file = dir.path().join("abi-1-1.ron");
     std::fs::write(&file, edited).unwrap();
 
@@ -719,19 +714,15 @@ fn a_real_time_run_goes_on_from_its_restored_tick() {
     run_for(&mut saved, 600.0);
     let state = save_through_json(&mut saved);
 
-    let loaded = config::load(&protocol("kidney-hmp.ron")).unwrap();
-    let plugin = plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap();
-    let sim = SimHal::new(&loaded.file, SEED, &[]).unwrap();
-    let plan = Arc::new(loaded.plan);
-    let (channels, _hal) = realtime::spawn_hal(Box::new(sim), plan.period_s).unwrap();
-    let opts = RunOptions {
-        organ: None,
-        seed: SEED,
-        scenario: None,
+    let file = protocol("kidney-hmp.ron");
+    let loaded = config::load(&file).unwrap();
+    let policy = plugin_policy(&loaded.plan);
+    let w = Wiring {
         duration_s: Some(602.0),
+        realtime: true,
+        ..Wiring::lockstep(&policy, SEED)
     };
-    let mut run = Run::new(plan, HalPort::Threaded(channels), plugin, &opts);
-    run.initialize().unwrap();
+    let mut run = wired(loaded, &file, w);
     run.restore_state(&state, 0.0).unwrap();
     let started = std::time::Instant::now();
     let (run, _) = realtime::run(run, &perfuse_core::run::StopRequest::default());
@@ -762,17 +753,10 @@ fn saved_derived(state: &RunState, run: &Run, name: &str) -> f64 {
 fn a_plugin_whose_save_fails_resumes_faulted() {
     // The faulty test plugin in mode 7: its state restores, until its `save` panics (at 300 s).
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
-    let edited = text
-        .replace(
-            r#"plugin: (id: "kidney", version: "^0.1"),"#,
-            r#"plugin: (id: "faulty", version: "^0.1"),"#,
-        )
-        .replace(
-            r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
-            r#""mode": 7.0, "at_s": 300.0,"#,
-        );
-    assert!(edited.contains(r#"id: "faulty""#) && edited.contains(r#""mode": 7.0"#));
+    let edited = edited_protocol(
+        "kidney-hmp.ron",
+        &faulty_kidney(r#""mode": 7.0, "at_s": 300.0,"#),
+    );
     let file = dir.path().join("faulty-7.ron");
     std::fs::write(&file, edited).unwrap();
     let spec = Spec::new("kidney-hmp.ron");

@@ -3,8 +3,7 @@
 //! where an alarm is acknowledged from the keyboard (then replayed from its record), a terminal
 //! closed mid-run, and a console with no terminal at all. Needs `tmux` (CI installs it).
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::config::OperatorAction;
 use perfuse_core::tick::operator::{LiveInput, OperatorInput};
 use perfuse_record::rusqlite::Connection;

@@ -2,8 +2,7 @@
 //! drug timer against the temperature record, the swine heating data of docs/clinical-basis.md
 //! (§7), and the safety rules of §7 and §9 under injected faults, tick by tick.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 use perfuse_plugin_sdk::validity;
 use serde_json::Value;
@@ -136,21 +135,24 @@ fn swine(flow_ml_min: f64, minutes: f64) -> (Option<f64>, f64) {
     // The flow band moves with the flow: a setpoint lies inside its phase's band.
     let band = "band: Some((min: 1800.0, max: 2200.0))";
     let (_dir, file) = variant(|t| {
-        assert_eq!(t.matches(band).count(), 2, "both flow bands");
-        t.replace("\"thorax\": 0.0,", "\"thorax\": 0.0, \"bath_c\": 43.0,")
-            .replace(
-                "to: 2000.0, over_s: 30.0",
-                &format!("to: {flow}, over_s: 1.0"),
-            )
-            .replace("Hold(2000.0)", &format!("Hold({flow})"))
-            .replace(
-                band,
-                &format!(
-                    "band: Some((min: {:.1}, max: {:.1}))",
-                    0.9 * flow_ml_min,
-                    1.1 * flow_ml_min
+        let t = edit(
+            &t,
+            &[
+                ("\"thorax\": 0.0,", "\"thorax\": 0.0, \"bath_c\": 43.0,"),
+                (
+                    "to: 2000.0, over_s: 30.0",
+                    &format!("to: {flow}, over_s: 1.0"),
                 ),
-            )
+                ("Hold(2000.0)", &format!("Hold({flow})")),
+            ],
+        );
+        // Both flow bands.
+        let moved = format!(
+            "band: Some((min: {:.1}, max: {:.1}))",
+            0.9 * flow_ml_min,
+            1.1 * flow_ml_min
+        );
+        edit_n(&t, band, &moved, 2)
     });
     let mut run = lockstep(&file, &[], 1);
     // Readings averaged over a minute, so that noise cannot decide the crossing.

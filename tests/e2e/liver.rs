@@ -1,8 +1,7 @@
 //! System tests of the liver protocols on the simulator: whole runs through the command line,
 //! and each safety rule against an injected fault, tick by tick through the library.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 use perfuse_plugin_sdk::validity;
 use serde_json::Value;
@@ -437,14 +436,20 @@ fn nmp_arterial_over_pressure_stops_the_artery_and_spares_the_portal_vein() {
         "{}                control: None,\n                initial: 400.0,\n{}",
         &text[..start],
         &text[end..]
-    )
-    .replace(
-        "setpoint: Some(Ramp(from: 0.0, to: 65.0, over_s: 120.0))",
-        "setpoint: None",
-    )
-    .replace(
+    );
+    let edited = edit(
+        &edited,
+        &[(
+            "setpoint: Some(Ramp(from: 0.0, to: 65.0, over_s: 120.0))",
+            "setpoint: None",
+        )],
+    );
+    // Both later phases hold the arterial pressure.
+    let edited = edit_n(
+        &edited,
         "\"mean_ha_pressure\": (setpoint: Some(Hold(65.0)),",
         "\"mean_ha_pressure\": (setpoint: None,",
+        2,
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("liver-nmp-no-ha-loop.ron");
@@ -489,7 +494,8 @@ fn the_protocols_check_and_bad_plugin_parameters_are_named() {
             stdout(&out)
         );
     }
-    let (_dir, file) = nmp_variant(|t| t.replace("\"ph_target\": 7.40,", "\"ph_target\": 9.0,"));
+    let (_dir, file) =
+        nmp_variant(|t| edit(&t, &[("\"ph_target\": 7.40,", "\"ph_target\": 9.0,")]));
     let out = perfuse(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     assert!(
@@ -502,7 +508,7 @@ fn the_protocols_check_and_bad_plugin_parameters_are_named() {
 
     // A pump whose loop lacks its parameters is refused when the run starts.
     let (_dir, file) =
-        nmp_variant(|t| t.replace("        \"insulin_step_ml_h\": 1.0, // [P]\n", ""));
+        nmp_variant(|t| edit(&t, &[("        \"insulin_step_ml_h\": 1.0, // [P]\n", "")]));
     let out = perfuse(&["run", file.to_str().unwrap(), "--quiet", "--duration", "1s"]);
     assert!(!out.status.success());
     assert!(
@@ -606,14 +612,16 @@ fn nmp_low_ha_flow_high_ivc_pressure_and_low_ph_warn() {
     assert_eq!(alarm(&s, "ivc_pressure_high").unwrap()["priority"], "low");
     // A sweep that cannot exceed 0.3 L/min leaves CO2 in the perfusate: pH below 7.30 warns,
     // below 7.20 the existing medium alarm.
-    let text = std::fs::read_to_string(protocol("liver-nmp.ron")).unwrap();
-    let weak = text
-        .replace(
-            "range: (min: 0.2, max: 5.0), // L/min [P]",
-            "range: (min: 0.2, max: 0.3), // L/min [P]",
-        )
-        .replace("initial: 1.0, // [P]", "initial: 0.3, // [P]");
-    assert_ne!(weak, text);
+    let weak = edited_protocol(
+        "liver-nmp.ron",
+        &[
+            (
+                "range: (min: 0.2, max: 5.0), // L/min [P]",
+                "range: (min: 0.2, max: 0.3), // L/min [P]",
+            ),
+            ("initial: 1.0, // [P]", "initial: 0.3, // [P]"),
+        ],
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("weak-sweep.ron");
     std::fs::write(&file, weak).unwrap();

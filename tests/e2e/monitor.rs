@@ -1,9 +1,7 @@
 //! The team monitor (`perfuse run --monitor`) through the binary: over HTTP (the token, GET only,
 //! the state JSON, the event stream, many clients at once) and in a real headless browser.
 
-mod common;
-
-use common::{perfuse, protocol, stderr};
+use crate::common::{perfuse, protocol, stderr};
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -4,8 +4,7 @@
 //! README's table is rendered from these rows, and a test keeps it from drifting (run with
 //! `PERFUSE_BLESS=1` to rewrite it after changing a row).
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 
 /// What an actuator's command must be when the alarm is raised.
@@ -1777,18 +1776,9 @@ fn protocol_file(c: &Case, dir: &tempfile::TempDir) -> PathBuf {
     let Some(mode) = c.faulty_plugin else {
         return protocol(c.protocol);
     };
-    let text = std::fs::read_to_string(protocol(c.protocol)).unwrap();
-    let text = text
-        .replace(
-            r#"plugin: (id: "kidney", version: "^0.1"),"#,
-            r#"plugin: (id: "faulty", version: "^0.1"),"#,
-        )
-        .replace(
-            r#""kidney_mass_g": 150.0, // §10.2 [T]"#,
-            // Mode 4 uses 0.8 s of CPU in one step: over the lockstep budget of 0.5 s.
-            &format!(r#""mode": {mode}.0, "at_s": 600.0, "busy_s": 0.8,"#),
-        );
-    assert!(text.contains(r#"id: "faulty""#), "edit missed");
+    // Mode 4 uses 0.8 s of CPU in one step: over the lockstep budget of 0.5 s.
+    let params = format!(r#""mode": {mode}.0, "at_s": 600.0, "busy_s": 0.8,"#);
+    let text = edited_protocol(c.protocol, &faulty_kidney(&params));
     let file = dir.path().join("faulty.ron");
     std::fs::write(&file, text).unwrap();
     file

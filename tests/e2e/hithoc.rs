@@ -1,8 +1,7 @@
 //! System tests of the HITHOC protocol on the simulator: the run through the command line, and
 //! the safety rules of §8 and §9 under injected faults, tick by tick.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 
 fn value(run: &Run, id: &str) -> f64 {

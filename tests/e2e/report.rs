@@ -1,7 +1,6 @@
 //! `perfuse report` through the command line, on records of real runs.
 
-mod common;
-use common::{perfuse, stderr, stdout};
+use crate::common::{perfuse, stderr, stdout};
 use std::path::Path;
 
 fn json(out: &std::process::Output) -> serde_json::Value {

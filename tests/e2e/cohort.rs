@@ -1,9 +1,7 @@
 //! Virtual cohorts end to end: `perfuse run --organ-seed` (the organ in the summary and the
 //! record, replayed identically) and `perfuse sweep` (its table, shards and merge, replays).
 
-mod common;
-
-use common::{f, perfuse, protocol, run_summary, stderr, stdout};
+use crate::common::{f, perfuse, protocol, run_summary, stderr, stdout};
 use std::path::Path;
 
 /// The rows of a sweep's `cases.csv` as (header, rows); none of the fields tested is quoted.
@@ -254,12 +252,12 @@ fn a_case_replays_to_the_same_result_with_its_command() {
                 .map_or(String::new(), |v| v.to_string());
             assert_eq!(v, *value, "{name}");
         } else if let Some(id) = name.strip_prefix("alarm.") {
-            let count = common::alarm(&s, id).map_or(0, |a| a["count"].as_u64().unwrap());
+            let count = crate::common::alarm(&s, id).map_or(0, |a| a["count"].as_u64().unwrap());
             assert_eq!(count.to_string(), *value, "{name}");
         }
     }
     assert!(
-        common::alarm(&s, "occlusion").is_some(),
+        crate::common::alarm(&s, "occlusion").is_some(),
         "the fault was replayed"
     );
 }

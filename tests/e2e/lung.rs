@@ -1,8 +1,7 @@
 //! System tests of the lung EVLP protocol on the simulator: whole runs through the command line,
 //! and every safety rule exercised by an injected fault, tick by tick through the library.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::run::Run;
 use perfuse_plugin_sdk::validity;
 
@@ -355,8 +354,7 @@ fn the_plugin_refuses_a_missing_or_out_of_range_parameter() {
     ];
     for (from, to, expected) in cases {
         let file = dir.path().join("variant.ron");
-        assert!(text.contains(from));
-        std::fs::write(&file, text.replacen(from, to, 1)).unwrap();
+        std::fs::write(&file, edit(&text, &[(from, to)])).unwrap();
         let out = perfuse(&["check", file.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
         assert!(stderr(&out).contains(expected), "{}", stderr(&out));

@@ -1,8 +1,7 @@
 //! An outside developer's workflow: `perfuse new plugin`, build, check, pin, run; and `perfuse
 //! pin` on its own.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 use std::process::Command;
 
@@ -130,10 +129,12 @@ fn pin_writes_the_found_librarys_sha256_and_refuses_a_missing_plugin() {
     assert_ne!(pinned, shipped, "the edit matched");
     assert_eq!(
         pinned,
-        shipped.replacen(
-            "plugin: (id: \"kidney\", version: \"^0.1\"),",
-            &format!("plugin: (id: \"kidney\", version: \"^0.1\", sha256: Some(\"{sha}\")),"),
-            1
+        edit(
+            &shipped,
+            &[(
+                "plugin: (id: \"kidney\", version: \"^0.1\"),",
+                &format!("plugin: (id: \"kidney\", version: \"^0.1\", sha256: Some(\"{sha}\")),"),
+            )]
         ),
         "only the plugin section changed"
     );
@@ -147,12 +148,11 @@ fn pin_writes_the_found_librarys_sha256_and_refuses_a_missing_plugin() {
     assert!(stdout(&out).contains("already pinned"));
 
     // Re-pinned when the pin is another library's; refused when no library is found.
-    let stale = pinned.replace(&sha, &"0".repeat(64));
+    let stale = edit(&pinned, &[(&sha, &"0".repeat(64))]);
     std::fs::write(&file, &stale).unwrap();
     assert!(perfuse(&["pin", f]).status.success());
     assert_eq!(std::fs::read_to_string(&file).unwrap(), pinned);
-    let missing = shipped.replacen("id: \"kidney\"", "id: \"no-such-plugin\"", 1);
-    assert_ne!(missing, shipped, "the edit matched");
+    let missing = edit(&shipped, &[("id: \"kidney\"", "id: \"no-such-plugin\"")]);
     std::fs::write(&file, &missing).unwrap();
     let out = perfuse(&["pin", f]);
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));

@@ -6,13 +6,9 @@
 //! drifting (run with `PERFUSE_BLESS=1` to rewrite it after changing a row or the model).
 //! Sources are sections of docs/clinical-basis.md; §10.5 explains the model changes.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::config;
-use perfuse_core::plugin;
-use perfuse_core::run::{Run, RunOptions};
-use perfuse_hal_sim::SimHal;
-use std::sync::Arc;
+use perfuse_core::run::Run;
 
 /// What a row reads from the run.
 #[derive(Clone, Copy)]
@@ -479,20 +475,14 @@ const ROWS: &[Row] = &[
 
 /// A lockstep run of a shipped protocol in a scenario (`None`: its default).
 fn lockstep_in(file: &str, scenario: Option<&str>) -> Run {
-    let loaded = config::load(&protocol(file)).unwrap_or_else(|e| panic!("{e}"));
-    let plugin =
-        plugin::load(&loaded.plan, &plugin_policy(&loaded.plan)).unwrap_or_else(|e| panic!("{e}"));
-    let sim =
-        SimHal::with_scenario(&loaded.file, scenario, 1, &[]).unwrap_or_else(|e| panic!("{e}"));
-    let opts = RunOptions {
-        organ: None,
-        seed: 1,
+    let path = protocol(file);
+    let loaded = config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let policy = plugin_policy(&loaded.plan);
+    let w = Wiring {
         scenario: scenario.map(str::to_string),
-        duration_s: None,
+        ..Wiring::lockstep(&policy, 1)
     };
-    let mut run = Run::direct(Arc::new(loaded.plan), Box::new(sim), plugin, &opts);
-    run.initialize().expect("the schedule builds");
-    run
+    wired(loaded, &path, w)
 }
 
 fn value(run: &Run, id: &str) -> f64 {

@@ -4,8 +4,7 @@
 //! not surge the pump. The case of the issue: lung EVLP's centrifugal pump holds its last speed
 //! when its channel is lost, while the flow setpoint steps up.
 
-mod common;
-use common::*;
+use crate::common::*;
 use perfuse_core::output::Delivery;
 
 #[test]

@@ -1,8 +1,7 @@
 //! System tests of adult VA-ECMO / E-CPR (`ecmo-va.ron`) on the simulated patient: a day of
 //! support through the command line, and the start of the circuit tick by tick.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 #[test]
 fn a_day_of_support_holds_flow_temperature_and_gases() {

@@ -1,11 +1,9 @@
 //! The perfusion record end to end, through the command line: what a record holds, bad records
 //! refused, graceful stops by signal, failing stdout, replay, resume, export, listing.
 
-mod common;
-
-use common::{perfuse, protocol, stderr, stdout};
+use crate::common::{perfuse, protocol, shipped_protocols, stderr, stdout};
 use perfuse_record::rusqlite::Connection;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -334,13 +332,7 @@ fn summary_dash_writes_the_summary_to_stdout_and_status_to_stderr() {
 #[test]
 fn every_shipped_protocol_replays_identically() {
     let dir = tempfile::tempdir().unwrap();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(protocol(""))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
-        .collect();
-    files.sort();
-    assert!(files.len() >= 14);
+    let files = shipped_protocols();
     for f in &files {
         let rec = dir
             .path()
@@ -719,7 +711,7 @@ fn export_writes_every_table_as_csv_and_parquet() {
 #[test]
 fn the_driver_reads_lost_frames_and_failed_outputs_between_ticks() {
     use perfuse_core::output::Delivery;
-    let mut run = common::lockstep(&protocol("kidney-hmp.ron"), &[], 1);
+    let mut run = crate::common::lockstep(&protocol("kidney-hmp.ron"), &[], 1);
     let lagging = run.attach_output(1, 4, Delivery::Drop);
     let failing = run.attach_output(1, 4, Delivery::Drop);
     for _ in 0..10 {
@@ -733,12 +725,12 @@ fn the_driver_reads_lost_frames_and_failed_outputs_between_ticks() {
     );
     assert_eq!(h.failed, 0);
     drop(failing);
-    common::step(&mut run, 5);
+    crate::common::step(&mut run, 5);
     let h = run.read_outputs_health();
     assert_eq!(h.failed, 1);
     assert_eq!(h.last_failure_tick, Some(10));
     // Told between ticks, the alarms raise `output_failure` in the next tick.
-    common::step(&mut run, 1);
+    crate::common::step(&mut run, 1);
     let alarm = run
         .alarms()
         .list
@@ -762,7 +754,7 @@ fn a_full_disk_stops_the_recorder_not_the_run() {
     use perfuse_record::{RecordFile, RunInputs, writer};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("full.sqlite");
-    let mut run = common::lockstep(&protocol("kidney-hmp.ron"), &[], 1);
+    let mut run = crate::common::lockstep(&protocol("kidney-hmp.ron"), &[], 1);
     let inputs = RunInputs {
         protocol_path: "kidney-hmp.ron".into(),
         protocol_text: std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap(),
@@ -779,7 +771,7 @@ fn a_full_disk_stops_the_recorder_not_the_run() {
         .unwrap();
     let rx = run.attach_output(1, 64, Delivery::Wait);
     let recorder = writer::spawn(record, rx, 0).unwrap();
-    common::step(&mut run, 20_000);
+    crate::common::step(&mut run, 20_000);
     assert_eq!(run.tick(), 20_000, "control went on");
     let h = run.read_outputs_health();
     assert_eq!(h.failed, 1);
@@ -799,11 +791,11 @@ fn a_full_disk_stops_the_recorder_not_the_run() {
 fn status_lines_come_from_the_frames() {
     use perfuse_core::output::Delivery;
     use perfuse_core::run::status::{StatusNames, alarm_line, line};
-    let mut run = common::lockstep(&protocol("kidney-hmp.ron"), &["air@1m"], 1);
+    let mut run = crate::common::lockstep(&protocol("kidney-hmp.ron"), &["air@1m"], 1);
     let names = StatusNames::of(&run);
     let rx = run.attach_output(1000, 1024, Delivery::Wait);
     let reader = std::thread::spawn(move || rx.iter().collect::<Vec<_>>());
-    common::step(&mut run, 7000);
+    crate::common::step(&mut run, 7000);
     run.close_outputs();
     let frames = reader.join().unwrap();
     let raised: Vec<String> = frames
