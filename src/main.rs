@@ -255,6 +255,13 @@ enum Command {
     /// Start something new outside this checkout.
     #[command(subcommand)]
     New(New),
+    /// List the simulator's models: sites, parameters (default, range, unit, meaning, source)
+    /// and events.
+    Models {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the plugins found, read from their files without running them: id, version, ABI,
     /// trust, sha256 and declared parameters.
     Plugins {
@@ -534,6 +541,13 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
         )),
         Command::Plugins { plugin_dirs } => done(print(plugins(&plugin_dirs))),
+        Command::Models { json } => {
+            let models: Vec<_> = perfuse_hal_sim::model::all()
+                .iter()
+                .map(|m| m.info())
+                .collect();
+            done(print(Ok(perfuse::models::list(&models, json))))
+        }
         Command::Pin { file, plugin_dirs } => done(print(perfuse::pin::pin(&file, &plugin_dirs))),
         Command::New(New::Plugin { id, dir, sdk }) => done(print(perfuse::scaffold::new_plugin(
             &id,

@@ -1,0 +1,125 @@
+//! `perfuse models`: every simulator model a protocol can name, with its sites, parameters and
+//! events, as text for a reader or JSON for a tool. Read from the models' own descriptions
+//! ([`perfuse_hal_sim::model::PlantModel::info`]), the same ones the simulator resolves a
+//! protocol against.
+
+use perfuse_hal_sim::model::{self, ModelInfo, ParamInfo};
+use serde_json::{Value, json};
+
+/// The listing of `models`, then the probe parameters and faults every model takes.
+pub fn list(models: &[ModelInfo], as_json: bool) -> String {
+    if as_json {
+        let value = json!({
+            "models": models.iter().map(model_json).collect::<Vec<_>>(),
+            "probe_params": model::probe_params().iter().map(param_json).collect::<Vec<_>>(),
+            "plant_faults": PLANT_FAULTS
+                .iter()
+                .map(|(name, meaning)| json!({ "name": name, "meaning": meaning }))
+                .collect::<Vec<_>>(),
+        });
+        return serde_json::to_string_pretty(&value).unwrap_or_default() + "\n";
+    }
+    let mut text = String::new();
+    for m in models {
+        text.push_str(&model_text(m));
+        text.push('\n');
+    }
+    text.push_str("Every model also takes the probe parameters:\n");
+    for p in model::probe_params() {
+        text.push_str(&param_line(&p, None));
+    }
+    text.push_str("and the plant faults (--fault NAME@TIME) beside its own events:\n");
+    for (name, meaning) in PLANT_FAULTS {
+        text.push_str(&format!("    {name:<24} {meaning}\n"));
+    }
+    text
+}
+
+/// The faults of the plant every model takes ([`model::PlantFault`]), as `--fault` writes them.
+const PLANT_FAULTS: &[(&str, &str)] = &[
+    (
+        "air",
+        "air in the arterial line: the bubble detector reads 1",
+    ),
+    (
+        "occlusion[:FACTOR]",
+        "the perfused bed's resistance is multiplied by FACTOR (30)",
+    ),
+    (
+        "leak[:R_MMHG_MIN_ML]",
+        "perfusate escapes from the arterial line through this resistance (0.5)",
+    ),
+];
+
+fn model_text(m: &ModelInfo) -> String {
+    let mut text = format!("{}: {} ({})\n", m.name, m.summary, m.origin);
+    text.push_str("  sites:\n");
+    for s in &m.sites {
+        text.push_str(&format!("    {:<24} {}\n", s.name, s.offers()));
+    }
+    match &m.mode {
+        Some(mode) => text.push_str(&format!(
+            "  parameters (default; in [] the default in the other mode of `{mode}`; range; meaning; source):\n"
+        )),
+        None => text.push_str("  parameters (default; range; meaning; source):\n"),
+    }
+    for p in &m.params {
+        text.push_str(&param_line(p, m.mode.as_deref()));
+    }
+    if m.events.is_empty() {
+        text.push_str("  events: none\n");
+    } else {
+        text.push_str("  events (--fault NAME@TIME):\n");
+        for e in &m.events {
+            text.push_str(&format!("    {:<24} {}\n", e.name, e.meaning));
+        }
+    }
+    text
+}
+
+/// `    name  default [other] unit  min to max  meaning  (source)`.
+fn param_line(p: &ParamInfo, mode: Option<&str>) -> String {
+    let unit = if p.unit.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", p.unit)
+    };
+    let default = match (mode, p.other_mode_default) {
+        (Some(_), Some(other)) if other != p.default => format!("{} [{}]{unit}", p.default, other),
+        _ => format!("{}{unit}", p.default),
+    };
+    format!(
+        "    {:<28} {:<24} {} to {}  {}  ({})\n",
+        p.name, default, p.min, p.max, p.meaning, p.source
+    )
+}
+
+fn model_json(m: &ModelInfo) -> Value {
+    json!({
+        "name": m.name,
+        "summary": m.summary,
+        "origin": m.origin,
+        "mode": m.mode,
+        "sites": m.sites.iter().map(|s| json!({
+            "name": s.name,
+            "sensors": s.sensors.iter().map(|(k, _)| format!("{k:?}")).collect::<Vec<_>>(),
+            "actuators": s.actuators.iter().map(|(k, _)| format!("{k:?}")).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "params": m.params.iter().map(param_json).collect::<Vec<_>>(),
+        "events": m.events.iter().map(|e| json!({ "name": e.name, "meaning": e.meaning }))
+            .collect::<Vec<_>>(),
+    })
+}
+
+fn param_json(p: &ParamInfo) -> Value {
+    json!({
+        "name": p.name,
+        "default": p.default,
+        "other_mode_default": p.other_mode_default,
+        "min": p.min,
+        "max": p.max,
+        "unit": p.unit,
+        "meaning": p.meaning,
+        "source": p.source,
+    })
+}
