@@ -1,10 +1,14 @@
 //! `perfuse models`: every simulator model a protocol can name, with its sites, parameters and
 //! events, as text for a reader or JSON for a tool. Read from the models' own descriptions
 //! ([`perfuse_hal_sim::model::PlantModel::info`]), the same ones the simulator resolves a
-//! protocol against.
+//! protocol against. Also loads a protocol's model library ([`load_library`]).
 
-use perfuse_hal_sim::model::{self, ModelInfo, ParamInfo};
+use perfuse_core::config::ProtocolFile;
+use perfuse_core::plugin::loader::{self, SearchPolicy};
+use perfuse_hal_sim::foreign::ForeignModel;
+use perfuse_hal_sim::model::{self, ModelInfo, ParamInfo, PlantModel};
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// The listing of `models`, then the probe parameters and faults every model takes.
 pub fn list(models: &[ModelInfo], as_json: bool) -> String {
@@ -122,4 +126,47 @@ fn param_json(p: &ParamInfo) -> Value {
         "meaning": p.meaning,
         "source": p.source,
     })
+}
+
+/// Loads the model library the protocol's `simulator.library` names, if any, under the plugin
+/// trust rules, and registers its model so that the simulator and `--fault` find it by name.
+/// Returns a line saying what was loaded; the error is `(field, message)`, the field to locate
+/// it at in the protocol file.
+pub fn load_library(
+    protocol: &ProtocolFile,
+    policy: &SearchPolicy,
+) -> Result<Option<String>, (String, String)> {
+    let Some(lib) = &protocol.simulator.library else {
+        return Ok(None);
+    };
+    let at = |field: &str, message: String| (format!("simulator.library{field}"), message);
+    let opened = loader::open_model_library(
+        &lib.id,
+        lib.sha256.as_deref(),
+        policy,
+        perfuse_model_sdk::DESCRIPTOR_SYMBOL,
+    )
+    .map_err(|e| at("", e))?;
+    let origin = format!(
+        "library {} ({}, sha256 {})",
+        opened.path.display(),
+        opened.trust.as_str(),
+        opened.sha256
+    );
+    // SAFETY: the library was verified and loaded, is never unloaded, and `descriptor` is what
+    // its model descriptor function returned.
+    let foreign = unsafe { ForeignModel::new(opened.descriptor.cast(), &origin) }
+        .map_err(|e| at("", format!("refusing {}: {e}", opened.path.display())))?;
+    let name = foreign.info().name;
+    if name != protocol.simulator.model {
+        return Err((
+            "simulator.model".into(),
+            format!(
+                "model library `{}` provides the model `{name}`, not `{}`",
+                lib.id, protocol.simulator.model
+            ),
+        ));
+    }
+    model::register(Arc::new(foreign)).map_err(|e| at(".id", e))?;
+    Ok(Some(format!("simulator model `{name}` from {origin}")))
 }

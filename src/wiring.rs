@@ -193,6 +193,13 @@ fn prepare(
         plugin.info.sha256,
         plugin.info.path.display()
     );
+    // An outside simulator model is registered before anything names it (faults, the device).
+    if modbus.is_none()
+        && let Some(line) = crate::models::load_library(&loaded.file, plugins)
+            .map_err(|(field, e)| Failure::plugin(located(&loaded, file, &field, &e)))?
+    {
+        log::info!(target: "perfuse", "{line}");
+    }
     let faults = inputs
         .faults
         .iter()

@@ -55,6 +55,7 @@
 mod actuator;
 pub mod cohort;
 mod fault;
+pub mod foreign;
 pub mod model;
 mod params;
 mod plant;

@@ -17,6 +17,10 @@ use std::sync::{Arc, Mutex};
 
 use perfuse_core::config::{ActuatorKind, SensorKind};
 
+/// The membrane oxygenator and gas blender (FiO2 and sweep to PO2 and PCO2) that the shipped
+/// bypass and ECMO models step, for any model with an oxygenator in its circuit.
+pub use perfuse_model_sdk::oxygenator;
+
 /// Most inputs a plant may take (combined actuator commands).
 pub const MAX_INPUTS: usize = 12;
 
