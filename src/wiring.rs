@@ -198,7 +198,7 @@ fn prepare(
         && let Some(line) = crate::models::load_library(&loaded.file, plugins)
             .map_err(|(field, e)| Failure::plugin(located(&loaded, file, &field, &e)))?
     {
-        log::info!(target: "perfuse", "{line}");
+        log::debug!(target: "perfuse", "{line}");
     }
     let faults = inputs
         .faults

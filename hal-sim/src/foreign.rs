@@ -345,3 +345,139 @@ impl Drop for ForeignPlant {
         unsafe { (self.descriptor.destroy)(self.plant.as_ptr()) }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use perfuse_model_sdk::{Event, Model, Param, Site, descriptor};
+
+    /// A bed behind a pump, in-process, through the same ABI as a library.
+    struct Bed {
+        r: f64,
+        out: [f64; 2],
+    }
+
+    impl Model for Bed {
+        const NAME: &'static str = "bed";
+        const SUMMARY: &'static str = "a resistance behind a pump";
+        const SITES: &'static [Site] = &[Site::new(
+            "line",
+            &[Point::new("Pressure", 0), Point::new("Bubble", 1)],
+            &[Point::new("RollerPump", 0)],
+        )];
+        const PARAMS: &'static [Param] = &[Param::new(
+            "r_mmhg_min_ml",
+            0.3,
+            0.01,
+            10.0,
+            "mmHg/(mL/min)",
+            "bed resistance",
+            "my choice",
+        )];
+        const EVENTS: &'static [Event] = &[Event::new("burst", "the model panics")];
+        const OUTPUTS: usize = 2;
+        fn create(p: &[f64]) -> Result<Self, String> {
+            if p[0] > 5.0 {
+                return Err("r_mmhg_min_ml above 5 is a clot, not a bed".into());
+            }
+            Ok(Bed {
+                r: p[0],
+                out: [0.0; 2],
+            })
+        }
+        fn step(&mut self, inputs: &[f64; MAX_INPUTS], _dt_s: f64) {
+            self.out[0] = inputs[0] * self.r;
+        }
+        fn outputs(&self) -> &[f64] {
+            &self.out
+        }
+        fn inject(&mut self, fault: perfuse_model_sdk::PlantFault) {
+            match fault {
+                perfuse_model_sdk::PlantFault::Air => self.out[1] = 1.0,
+                perfuse_model_sdk::PlantFault::Event(_) => panic!("burst"),
+                _ => {}
+            }
+        }
+    }
+
+    static BED: ModelDescriptor = descriptor::<Bed>();
+
+    fn wrap(d: &'static ModelDescriptor) -> Result<ForeignModel, String> {
+        // SAFETY: a static descriptor of this process.
+        unsafe { ForeignModel::new(d, "test") }
+    }
+
+    fn leak(d: ModelDescriptor) -> &'static ModelDescriptor {
+        Box::leak(Box::new(d))
+    }
+
+    #[test]
+    fn a_model_steps_checks_its_parameters_and_survives_its_panic() {
+        let model = wrap(&BED).unwrap();
+        let info = model.info();
+        assert_eq!(
+            info.sites[0].sensors,
+            [(SensorKind::Pressure, 0), (SensorKind::Bubble, 1)]
+        );
+        assert_eq!(info.sites[0].actuators, [(ActuatorKind::RollerPump, 0)]);
+        let mut plant = model.build(&BTreeMap::new()).unwrap();
+        let mut inputs = [0.0; MAX_INPUTS];
+        inputs[0] = 100.0;
+        plant.step(&inputs, 0.01);
+        assert_eq!(plant.outputs(), [30.0, 0.0]);
+        plant.inject(PlantFault::Air);
+        plant.step(&inputs, 0.01);
+        assert_eq!(plant.outputs(), [30.0, 1.0]);
+        // A panicking model reads NaN from then on; the host goes on.
+        plant.inject(PlantFault::Event(0));
+        plant.step(&inputs, 0.01);
+        assert!(plant.outputs().iter().all(|v| v.is_nan()));
+
+        let given = |v: f64| BTreeMap::from([("r_mmhg_min_ml".to_string(), v)]);
+        let err = model.build(&given(20.0)).err().unwrap();
+        assert!(
+            err.contains("`r_mmhg_min_ml` = 20: must be a number from 0.01 to 10"),
+            "{err}"
+        );
+        let err = model.build(&given(6.0)).err().unwrap();
+        assert_eq!(
+            err,
+            "simulator model `bed` refuses its parameters: r_mmhg_min_ml above 5 is a clot, not a bed"
+        );
+    }
+
+    #[test]
+    fn a_bad_descriptor_is_refused_with_what_is_wrong() {
+        let bad = |edit: fn(&mut ModelDescriptor)| {
+            let mut d = BED;
+            edit(&mut d);
+            wrap(leak(d)).err().unwrap()
+        };
+        assert!(bad(|d| d.magic = 7).contains("bad magic"));
+        assert!(bad(|d| d.abi_major = 2).contains("model ABI 2.0 is incompatible"));
+        assert!(
+            bad(|d| d.n_outputs = 1).contains("sensor Bubble reads output 1, beyond its 1 outputs")
+        );
+        static WRONG_KIND: [Point; 1] = [Point::new("Pressur", 0)];
+        static WRONG_SITE: [Site; 1] = [Site::new("line", &WRONG_KIND, &[])];
+        let err = bad(|d| d.sites = WRONG_SITE.as_ptr());
+        assert!(
+            err.contains("site `line`: unknown sensor kind `Pressur`"),
+            "{err}"
+        );
+        static WRONG_DEFAULT: [Param; 1] = [Param::new(
+            "r_mmhg_min_ml",
+            50.0,
+            0.01,
+            10.0,
+            "",
+            "bed resistance",
+            "",
+        )];
+        let err = bad(|d| d.params = WRONG_DEFAULT.as_ptr());
+        assert!(
+            err.contains("param `r_mmhg_min_ml`: default 50 outside its range"),
+            "{err}"
+        );
+    }
+}

@@ -364,8 +364,19 @@ pub struct ModelDescriptor {
     pub destroy: unsafe extern "C" fn(plant: *mut c_void),
 }
 
-// SAFETY: a descriptor only points at immutable static data and functions.
+// SAFETY: descriptors and their tables only point at immutable static data and functions, so
+// they may sit in statics shared between threads.
 unsafe impl Sync for ModelDescriptor {}
+// SAFETY: as above.
+unsafe impl Sync for Str {}
+// SAFETY: as above.
+unsafe impl Sync for Point {}
+// SAFETY: as above.
+unsafe impl Sync for Site {}
+// SAFETY: as above.
+unsafe impl Sync for Param {}
+// SAFETY: as above.
+unsafe impl Sync for Event {}
 
 /// The layout the host reads: checked here, so that a change to it fails to compile instead of
 /// loading garbage.
