@@ -10,12 +10,19 @@ use perfuse_hal_sim::model::{self, ModelInfo, ParamInfo, PlantModel};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// The listing of `models`, then the probe parameters and faults every model takes.
+/// The listing of `models`, then the building blocks models step (the oxygenator), then the
+/// probe parameters and faults every model takes.
 pub fn list(models: &[ModelInfo], as_json: bool) -> String {
     if as_json {
         let value = json!({
             "models": models.iter().map(model_json).collect::<Vec<_>>(),
             "probe_params": model::probe_params().iter().map(param_json).collect::<Vec<_>>(),
+            "components": model::components().iter().map(|c| json!({
+                "name": c.name,
+                "summary": c.summary,
+                "path": c.path,
+                "params": c.params.iter().map(param_json).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
             "plant_faults": PLANT_FAULTS
                 .iter()
                 .map(|(name, meaning)| json!({ "name": name, "meaning": meaning }))
@@ -26,6 +33,16 @@ pub fn list(models: &[ModelInfo], as_json: bool) -> String {
     let mut text = String::new();
     for m in models {
         text.push_str(&model_text(m));
+        text.push('\n');
+    }
+    for c in model::components() {
+        text.push_str(&format!(
+            "Building block {}: {}\n  in {}; its parameters (the model that steps it sets them):\n",
+            c.name, c.summary, c.path
+        ));
+        for p in &c.params {
+            text.push_str(&param_line(p, None));
+        }
         text.push('\n');
     }
     text.push_str("Every model also takes the probe parameters:\n");

@@ -90,6 +90,59 @@ fn every_shipped_model_is_listed_with_what_the_simulator_describes() {
         text.contains("r_inf_mmhg_min_ml") && text.contains("vf "),
         "{text}"
     );
+    assert!(text.contains("Building block oxygenator: "), "{text}");
+}
+
+#[test]
+fn the_oxygenator_is_listed_with_the_parameters_the_shipped_circuits_give_it() {
+    let json = listing();
+    let oxy = &json["components"][0];
+    assert_eq!(oxy["name"], "oxygenator");
+    // The bypass model's oxygenator parameters default to the building block's defaults.
+    let bypass = listed(&json, "bypass");
+    let default = |m: &Value, name: &str| {
+        m["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name}"))["default"]
+            .as_f64()
+            .unwrap()
+    };
+    for (component, model) in [
+        ("o2_efficiency", "oxy_o2_efficiency"),
+        ("o2_sweep_ratio", "oxy_sweep_ratio"),
+        ("rated_flow_ml_min", "oxy_rated_ml_min"),
+        ("co2_slope_ml_l_mmhg", "co2_slope_ml_l_mmhg"),
+        ("co2_efficiency", "oxy_co2_efficiency"),
+        ("resistance_mmhg_min_ml", "oxy_r_mmhg_min_ml"),
+        ("gas_tau_s", "gas_tau_s"),
+        ("failure_tau_s", "oxy_failure_tau_s"),
+        ("failure_floor", "oxy_failure_floor"),
+        ("clot_doubling_s", "clot_doubling_s"),
+    ] {
+        assert_eq!(
+            default(oxy, component),
+            default(bypass, model),
+            "{component}"
+        );
+    }
+    // Both patient circuits take FiO2 and sweep at their oxygenator site.
+    for name in ["bypass", "ecmo"] {
+        let m = listed(&json, name);
+        let site = m["sites"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "oxygenator")
+            .unwrap_or_else(|| panic!("{name} has an oxygenator site"));
+        assert_eq!(
+            site["actuators"],
+            serde_json::json!(["Fio2", "GasFlow"]),
+            "{name}"
+        );
+    }
 }
 
 /// Runs `protocol`'s device for a minute of device time with no commands: every frame.

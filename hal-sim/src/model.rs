@@ -130,6 +130,44 @@ pub struct EventInfo {
     pub meaning: String,
 }
 
+/// A building block a model steps inside its own plant (the oxygenator), as `perfuse models`
+/// lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ComponentInfo {
+    pub name: String,
+    pub summary: String,
+    /// Where a model author finds it.
+    pub path: String,
+    pub params: Vec<ParamInfo>,
+}
+
+/// The building blocks of the model SDK, usable by shipped and outside models alike.
+pub fn components() -> Vec<ComponentInfo> {
+    let params = oxygenator::PARAMS
+        .iter()
+        .map(|p| {
+            // SAFETY: the SDK's own static strings.
+            let text = |s: &perfuse_model_sdk::Str| unsafe { s.as_str() }.unwrap_or("").to_string();
+            ParamInfo {
+                name: text(&p.name),
+                default: p.default,
+                other_mode_default: None,
+                min: p.min,
+                max: p.max,
+                unit: text(&p.unit),
+                meaning: text(&p.meaning),
+                source: text(&p.source),
+            }
+        })
+        .collect();
+    vec![ComponentInfo {
+        name: "oxygenator".into(),
+        summary: oxygenator::SUMMARY.into(),
+        path: "perfuse_model_sdk::oxygenator (perfuse_hal_sim::model::oxygenator)".into(),
+        params,
+    }]
+}
+
 /// The probe parameters every model takes beside its own (sensor noise, temperature lag).
 pub fn probe_params() -> Vec<ParamInfo> {
     use crate::sensor::{PARAM_SOURCES, SensorParams};

@@ -20,6 +20,125 @@
 //! step with the blood reaching it and the blender's commands (FiO2 and sweep inputs of its
 //! gas-blender site), and publishes its outlet gases, sweep and pressure drop as outputs.
 
+use crate::Param;
+
+/// What `perfuse models` lists for the oxygenator.
+pub const SUMMARY: &str = "membrane oxygenator and gas blender: FiO2 and sweep gas to outlet PO2 \
+     and PCO2, pressure drop; membrane failure, gas supply loss and clot (stepped by the shipped \
+     bypass and ecmo models)";
+
+/// The device's constants with their defaults (an adult oxygenator, [`OxygenatorParams::DEFAULT`]),
+/// units, meanings and sources (sections of perfuse's docs/clinical-basis.md), in the order of
+/// [`OxygenatorParams`]'s fields.
+pub const PARAMS: [Param; 10] = [
+    Param::new(
+        "o2_efficiency",
+        0.6,
+        0.05,
+        1.0,
+        "",
+        "fraction of the gas-side PO2 reached with ample sweep",
+        "§12B [S 22]; my choice",
+    ),
+    Param::new(
+        "o2_sweep_ratio",
+        0.25,
+        0.01,
+        5.0,
+        "",
+        "sweep-to-blood ratio at 63 % of the O2 transfer",
+        "§12B [S 22]; my choice",
+    ),
+    Param::new(
+        "rated_flow_ml_min",
+        7000.0,
+        100.0,
+        10_000.0,
+        "mL/min",
+        "blood flow up to which the membrane saturates fully",
+        "§12B [S 52]",
+    ),
+    Param::new(
+        "co2_slope_ml_l_mmhg",
+        5.0,
+        0.5,
+        20.0,
+        "mL/L/mmHg",
+        "CO2 content slope of blood",
+        "my choice",
+    ),
+    Param::new(
+        "co2_efficiency",
+        1.0,
+        0.05,
+        1.0,
+        "",
+        "fraction of the sweep that exchanges CO2",
+        "my choice",
+    ),
+    Param::new(
+        "resistance_mmhg_min_ml",
+        0.006,
+        0.0001,
+        1.0,
+        "mmHg/(mL/min)",
+        "blood-side resistance",
+        "§13C [S 97] [T]",
+    ),
+    Param::new(
+        "gas_tau_s",
+        10.0,
+        0.1,
+        600.0,
+        "s",
+        "time constant of the gas path",
+        "my choice",
+    ),
+    Param::new(
+        "failure_tau_s",
+        300.0,
+        1.0,
+        1.0e5,
+        "s",
+        "time constant of a failing membrane",
+        "my choice",
+    ),
+    Param::new(
+        "failure_floor",
+        0.05,
+        0.0,
+        1.0,
+        "",
+        "efficiency a failed membrane keeps (fraction)",
+        "my choice",
+    ),
+    Param::new(
+        "clot_doubling_s",
+        1800.0,
+        1.0,
+        1.0e6,
+        "s",
+        "time for a clot to add one healthy resistance",
+        "§13C [S 86]; my choice",
+    ),
+];
+
+impl OxygenatorParams {
+    /// An adult oxygenator: the defaults of [`PARAMS`] (the shipped bypass model's).
+    pub const DEFAULT: OxygenatorParams = OxygenatorParams {
+        o2_efficiency: PARAMS[0].default,
+        o2_sweep_ratio: PARAMS[1].default,
+        rated_flow_ml_min: PARAMS[2].default,
+        co2_slope_ml_l_mmhg: PARAMS[3].default,
+        co2_efficiency: PARAMS[4].default,
+        resistance_mmhg_min_ml: PARAMS[5].default,
+        gas_tau_s: PARAMS[6].default,
+        failure_tau_s: PARAMS[7].default,
+        failure_floor: PARAMS[8].default,
+        clot_doubling_s: PARAMS[9].default,
+    };
+}
+
 /// `x` after relaxing for one step toward `equilibrium`, with the decay factor `keep` of that
 /// step (as the simulator's own models relax).
 #[inline]
@@ -34,9 +153,8 @@ const DRY_GAS_MMHG: f64 = 713.0;
 /// (physical constant, STPD to BTPS).
 const VENTILATION_K: f64 = 0.863;
 
-/// A device's constants (the shipped bypass model's defaults: efficiency 0.6, sweep ratio 0.25,
-/// rated 7000 mL/min, CO2 slope 5, CO2 efficiency 1, 0.006 mmHg/(mL/min), gas 10 s, failure
-/// 300 s to 5 %, clot doubling 1800 s; `perfuse models` lists them with their sources).
+/// A device's constants ([`PARAMS`] describes each; [`OxygenatorParams::DEFAULT`] is an adult
+/// device).
 #[derive(Debug, Clone, Copy)]
 pub struct OxygenatorParams {
     /// Fraction of the gas-side PO2 the blood reaches with ample sweep (0–1).
@@ -202,6 +320,17 @@ mod tests {
         failure_floor: 0.05,
         clot_doubling_s: 1200.0,
     };
+
+    #[test]
+    fn the_listed_defaults_are_the_shipped_bypass_models() {
+        let d = OxygenatorParams::DEFAULT;
+        assert_eq!(d.o2_efficiency, 0.6);
+        assert_eq!(d.resistance_mmhg_min_ml, 0.006);
+        assert_eq!(d.clot_doubling_s, 1800.0);
+        for p in &PARAMS {
+            assert!(p.min <= p.default && p.default <= p.max);
+        }
+    }
 
     fn settle(o: &mut Oxygenator, fio2: f64, sweep: f64, seconds: f64) {
         let inlet = Inlet {
