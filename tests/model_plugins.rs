@@ -272,3 +272,29 @@ fn perfuse_models_lists_a_protocols_model_library() {
     // The shipped models are still there.
     assert!(json["models"].as_array().unwrap().len() >= 10);
 }
+
+#[test]
+fn the_example_protocol_is_kidney_nmp_on_the_test_organ() {
+    // The README runs tests/fixtures/test-model/test-organ.ron: it must stay the shipped kidney
+    // NMP protocol with only its simulator section on the fixture model.
+    let tmp = tempfile::tempdir().unwrap();
+    let expected = on_model(
+        tmp.path(),
+        "organ.ron",
+        &section(
+            "test-organ",
+            "Some((id: \"test-model\"))",
+            "\"r_mmhg_min_ml\": 0.33",
+        )
+        .replace(
+            "scenarios: Some({ \"viable\": {} }),",
+            "scenarios: Some({ \"viable\": {}, \"poor\": { \"r_mmhg_min_ml\": 1.2 } }),",
+        ),
+    );
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-model/test-organ.ron");
+    assert_eq!(
+        std::fs::read_to_string(example).unwrap(),
+        std::fs::read_to_string(expected).unwrap()
+    );
+}
