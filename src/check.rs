@@ -112,6 +112,9 @@ fn check_file(
     let Some(protocol) = checked.file() else {
         return Err(problems);
     };
+    if let Err((field, message)) = crate::models::load_library(protocol, plugins) {
+        problems.push(located(&field, &message, true));
+    }
     problems.extend(
         simulator_problems(protocol)
             .into_iter()

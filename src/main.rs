@@ -261,6 +261,20 @@ enum Command {
     /// Start something new outside this checkout.
     #[command(subcommand)]
     New(New),
+    /// List the simulator's models: sites, parameters (default, range, unit, meaning, source)
+    /// and events; with protocol files, also the models their `simulator.library` loads.
+    Models {
+        /// Protocol files whose model libraries are listed too.
+        files: Vec<PathBuf>,
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+        #[arg(long = "plugin-dir")]
+        plugin_dirs: Vec<PathBuf>,
+        /// Load a model library that is neither pinned by the protocol nor shipped beside perfuse.
+        #[arg(long)]
+        allow_untrusted: bool,
+    },
     /// List the plugins found, read from their files without running them: id, version, ABI,
     /// trust, sha256 and declared parameters.
     Plugins {
@@ -543,6 +557,16 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             &perfuse::check::OperatorFiles { labs, commands },
         )),
         Command::Plugins { plugin_dirs } => done(print(plugins(&plugin_dirs))),
+        Command::Models {
+            files,
+            json,
+            plugin_dirs,
+            allow_untrusted,
+        } => done(print(models(
+            &files,
+            json,
+            &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
+        ))),
         Command::Pin { file, plugin_dirs } => done(print(perfuse::pin::pin(&file, &plugin_dirs))),
         Command::New(New::Plugin { id, dir, sdk }) => done(print(perfuse::scaffold::new_plugin(
             &id,
@@ -626,6 +650,21 @@ fn plugins(plugin_dirs: &[PathBuf]) -> Result<String, Failure> {
         text.push('\n');
     }
     Ok(text)
+}
+
+/// `perfuse models`: the shipped models and those the protocol files' libraries provide.
+fn models(files: &[PathBuf], json: bool, policy: &loader::SearchPolicy) -> Result<String, Failure> {
+    for file in files {
+        let loaded = load(file)?;
+        perfuse::models::load_library(&loaded.file, policy).map_err(|(field, e)| {
+            Failure::plugin(perfuse::wiring::located(&loaded, file, &field, &e))
+        })?;
+    }
+    let models: Vec<_> = perfuse_hal_sim::model::all()
+        .iter()
+        .map(|m| m.info())
+        .collect();
+    Ok(perfuse::models::list(&models, json))
 }
 
 /// A plugin's line in `perfuse plugins`, then one line per declared parameter.

@@ -182,6 +182,13 @@ fn prepare(
         _ => None,
     };
     let links = modbus.as_ref().map(|m| m.stats()).unwrap_or_default();
+    // An outside simulator model is registered before anything names it (faults, the device).
+    if modbus.is_none()
+        && let Some(line) = crate::models::load_library(&loaded.file, plugins)
+            .map_err(|(field, e)| Failure::plugin(located(&loaded, file, &field, &e)))?
+    {
+        log::debug!(target: "perfuse", "{line}");
+    }
     let faults = inputs
         .faults
         .iter()

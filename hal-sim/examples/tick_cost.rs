@@ -59,6 +59,7 @@ fn main() -> Result<(), String> {
         tick_hz: Some(100.0),
         simulator: SimulatorSpec {
             model: "kidney".into(),
+            library: None,
             params: None,
             scenarios: None,
             default_scenario: None,

@@ -2,7 +2,7 @@
 
 use perfuse_protocol::{ActuatorKind, ProtocolFile, SensorKind, parse_duration};
 
-use crate::plant::Model;
+use crate::model;
 
 /// The fault syntax, quoted in every parse error.
 pub const FAULT_SYNTAX: &str = "KIND[:ARG[:VALUE]]@TIME with KIND one of: air, occlusion[:FACTOR], \
@@ -225,10 +225,10 @@ impl Fault {
                 }
             }
             other => {
-                let events = Model::by_name(&protocol.simulator.model)
-                    .map(|m| m.events)
-                    .unwrap_or(&[]);
-                match events.iter().position(|e| *e == other) {
+                let events: Vec<String> = model::find(&protocol.simulator.model)
+                    .map(|m| m.info().events.into_iter().map(|e| e.name).collect())
+                    .unwrap_or_default();
+                match events.iter().position(|e| e == other) {
                     Some(index) => {
                         none(arg)?;
                         FaultKind::Event { index }
@@ -237,7 +237,7 @@ impl Fault {
                         return Err(fail(format!(
                             "unknown fault kind `{other}` (events of the `{}` model: {})",
                             protocol.simulator.model,
-                            list(events.iter().copied())
+                            list(events.iter().map(String::as_str))
                         )));
                     }
                 }
@@ -342,7 +342,7 @@ impl Fault {
                 }
             }
             FaultKind::Event { index } => {
-                let events = Model::by_name(&protocol.simulator.model)?.events;
+                let events = model::find(&protocol.simulator.model)?.info().events;
                 if index < events.len() {
                     Ok(())
                 } else {

@@ -24,9 +24,12 @@
 //!   `operator` site is not measured: it reads NaN, and the core takes the operator's entries.
 //!
 //! # Models
-//! Each module under `plant/` documents its sites, its parameters with their defaults and the
-//! section of docs/clinical-basis.md each comes from, and its events (model-specific faults,
-//! injected as `--fault NAME@TIME`):
+//! A model is a [`model::PlantModel`] (the public model API): it describes its sites, its
+//! parameters (default, range, unit, meaning, source) and its events, and builds the plant
+//! that the device steps. `perfuse models` lists them all; [`model::register`] adds one from
+//! outside this crate. Each module under `plant/` documents its physics, its parameters with
+//! their defaults and the section of docs/clinical-basis.md each comes from, and its events
+//! (model-specific faults, injected as `--fault NAME@TIME`):
 //!
 //! | model | module | organ or cavity | events |
 //! |---|---|---|---|
@@ -52,6 +55,8 @@
 mod actuator;
 pub mod cohort;
 mod fault;
+pub mod foreign;
+pub mod model;
 mod params;
 mod plant;
 mod rng;
@@ -65,7 +70,7 @@ use perfuse_protocol::{ActuatorKind, ProtocolFile};
 use actuator::Actuator;
 pub use cohort::Organ;
 pub use fault::{FAULT_SYNTAX, Fault, FaultKind};
-use plant::{MAX_INPUTS, Model, Plant, PlantFault};
+use model::{MAX_INPUTS, Plant, PlantFault};
 use sensor::{Channel, SensorParams};
 use supply::Supply;
 pub use supply::{BATTERY_SITE, MAINS_SITE};
@@ -132,19 +137,22 @@ impl SimHal {
         seed: u64,
         faults: &[Fault],
     ) -> Result<SimHal, String> {
-        let model = Model::by_name(&protocol.simulator.model)?;
+        let model = model::find(&protocol.simulator.model)?;
+        let info = model.info();
         let mut given = protocol.simulator.params_for(scenario)?;
         if let Some(organ) = organ {
             given.extend(organ.params.iter().map(|(k, v)| (k.clone(), *v)));
         }
-        params::reject_unknown(model.name, &given, &[model.params, SensorParams::DEFS])?;
+        let model_params: Vec<&str> = info.params.iter().map(|p| p.name.as_str()).collect();
+        let sensor_params: Vec<&str> = SensorParams::DEFS.iter().map(|d| d.name).collect();
+        params::reject_unknown(&info.name, &given, &[&model_params, &sensor_params])?;
         let mut sensor_params = SensorParams::default();
         let sensor_check = sensor_params.apply(&given);
         let model_given = given
             .into_iter()
             .filter(|(name, _)| !SensorParams::DEFS.iter().any(|d| d.name == name))
             .collect();
-        let plant = match (sensor_check, (model.build)(&model_given)) {
+        let plant = match (sensor_check, model.build(&model_given)) {
             (Ok(()), Ok(plant)) => plant,
             (Err(e), Ok(_)) | (Ok(()), Err(e)) => return Err(e),
             (Err(a), Err(b)) => return Err(format!("{a}\n{b}")),
@@ -175,7 +183,7 @@ impl SimHal {
                 continue;
             }
             let point = Supply::point(&s.id, s.kind, &s.site)
-                .unwrap_or_else(|| model.sensor_point(&s.id, s.kind, &s.site));
+                .unwrap_or_else(|| info.sensor_point(&s.id, s.kind, &s.site));
             match point {
                 Ok(point) => sensors.push(Channel::new(
                     s.kind,
@@ -192,7 +200,7 @@ impl SimHal {
         }
         let mut actuators = Vec::with_capacity(circuit.actuators.len());
         for a in &circuit.actuators {
-            match model
+            match info
                 .actuator_input(&a.id, a.kind, &a.site)
                 .and_then(|input| Actuator::new(a, input))
             {

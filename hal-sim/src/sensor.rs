@@ -49,6 +49,15 @@ param_set! {
     }
 }
 
+/// Where each probe parameter's default comes from; `perfuse models` shows them.
+pub(crate) const PARAM_SOURCES: &[(&str, &str)] = &[
+    ("pressure_noise_mmhg", "my choice"),
+    ("flow_noise_ml_min", "my choice"),
+    ("temperature_noise_c", "my choice"),
+    ("volume_noise_ml", "my choice"),
+    ("temperature_lag_s", "my choice"),
+];
+
 impl Default for SensorParams {
     fn default() -> Self {
         SensorParams {

@@ -50,8 +50,10 @@ pub struct PluginRequirement {
 /// The plant the simulator runs for this protocol.
 #[derive(Debug, Clone, Deserialize)]
 pub struct SimulatorSpec {
-    /// Plant model by name, e.g. "kidney".
+    /// Plant model by name, e.g. "kidney" (`perfuse models` lists them).
     pub model: String,
+    /// The model library that provides `model`, when it is not a shipped model.
+    pub library: Option<ModelLibraryRequirement>,
     /// Model parameters, checked by the simulator.
     pub params: Option<BTreeMap<String, f64>>,
     /// Named sets of parameters that override `params` (e.g. "healthy", "injured"), chosen with
@@ -59,6 +61,15 @@ pub struct SimulatorSpec {
     pub scenarios: Option<BTreeMap<String, BTreeMap<String, f64>>>,
     /// The scenario run when none is named (absent: `params` alone).
     pub default_scenario: Option<String>,
+}
+
+/// A simulator model library (`libperfuse_model_<id>.so`), loaded under the same trust rules as
+/// the protocol's plugin.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelLibraryRequirement {
+    pub id: String,
+    /// Optional pin: the library's sha256 in hex. A mismatch refuses the load.
+    pub sha256: Option<String>,
 }
 
 impl SimulatorSpec {

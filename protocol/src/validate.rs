@@ -163,6 +163,30 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
         );
     }
 
+    if let Some(lib) = &file.simulator.library {
+        if lib.id.is_empty()
+            || !lib
+                .id
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+        {
+            c.report(
+                "simulator.library.id",
+                "a model library id of letters, digits, `-` and `_`",
+                format!("`{}`", lib.id),
+            );
+        }
+        if let Some(pin) = &lib.sha256
+            && (pin.len() != 64 || !pin.chars().all(|ch| ch.is_ascii_hexdigit()))
+        {
+            c.report(
+                "simulator.library.sha256",
+                "64 hexadecimal digits",
+                format!("\"{pin}\""),
+            );
+        }
+    }
+
     c.problems
         .extend(super::bounds::check(file, &signals, period_s));
 

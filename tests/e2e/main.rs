@@ -28,6 +28,8 @@ mod kidney;
 mod labs;
 mod liver;
 mod lung;
+mod model_plugins;
+mod models;
 mod monitor;
 mod operator;
 mod plugin_dev;

@@ -580,6 +580,83 @@ fn read_descriptor(
     })
 }
 
+/// File-name prefix of every simulator model library (`libperfuse_model_<id>.so` on Linux).
+const MODEL_FILE_PREFIX: &str = "perfuse_model_";
+
+/// The platform's file name for simulator model library `id`.
+pub fn model_library_file_name(id: &str) -> String {
+    let stem = format!("{MODEL_FILE_PREFIX}{}", id.replace('-', "_"));
+    format!(
+        "{}{stem}{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    )
+}
+
+/// A simulator model library that passed the trust check and was loaded, and the pointer its
+/// descriptor function returned.
+pub struct ModelLibrary {
+    pub path: PathBuf,
+    pub sha256: String,
+    pub trust: Trust,
+    /// What the library's `symbol` function returned (its descriptor; the caller checks it).
+    pub descriptor: *const std::ffi::c_void,
+}
+
+/// Finds simulator model library `id` in `policy`'s directories and loads it under the same
+/// trust rules as a protocol plugin (`pin`, the release directory, or
+/// `policy.allow_untrusted`), from its verified bytes; then calls its descriptor function
+/// `symbol` (`extern "C" fn() -> *const T`). Errors say which library and why.
+pub fn open_model_library(
+    id: &str,
+    pin: Option<&str>,
+    policy: &SearchPolicy,
+    symbol: &[u8],
+) -> Result<ModelLibrary, String> {
+    let name = model_library_file_name(id);
+    let path = policy
+        .dirs
+        .iter()
+        .map(|d| d.join(&name))
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            let dirs: Vec<String> = policy.dirs.iter().map(|d| d.display().to_string()).collect();
+            format!(
+                "model library `{id}` not found; looked for {name} in: {} (build it with `cargo build --release`, or pass --plugin-dir)",
+                dirs.join(" ")
+            )
+        })?;
+    let inspected = inspect(&path).map_err(|e| e.to_string())?;
+    let trust = trust(&inspected, pin, policy.allow_untrusted).map_err(|e| match e {
+        PluginError::Untrusted { path, sha256 } => format!(
+            "refusing to load {}: it is neither pinned by the protocol nor shipped beside perfuse (sha256 {sha256}); pin it with `sha256: Some(\"{sha256}\")` in the protocol's `simulator.library`, or run with --allow-untrusted",
+            path.display()
+        ),
+        other => other.to_string(),
+    })?;
+    let lib = memfd::load(inspected)
+        .map_err(|message| format!("cannot open {}: {message}", path.display()))?;
+    let symbol_name =
+        String::from_utf8_lossy(symbol.strip_suffix(b"\0").unwrap_or(symbol)).into_owned();
+    // SAFETY: the symbol's type is fixed by the model ABI; the caller checks the magic of what
+    // it returns before reading anything else.
+    let get: libloading::Symbol<'static, unsafe extern "C" fn() -> *const std::ffi::c_void> =
+        unsafe { lib.library.get(symbol) }.map_err(|e| {
+            format!(
+                "refusing {}: no `{symbol_name}` symbol, not a perfuse model library ({e})",
+                path.display()
+            )
+        })?;
+    // SAFETY: the ABI's descriptor function takes nothing and returns a pointer to static data.
+    let descriptor = unsafe { get() };
+    Ok(ModelLibrary {
+        path,
+        sha256: lib.sha256,
+        trust,
+        descriptor,
+    })
+}
+
 /// A library handed to the dynamic loader, with the sha256 of its bytes.
 struct Loaded {
     library: &'static libloading::Library,

@@ -115,6 +115,10 @@ const MAX_SUBSTEP_S: f64 = 0.02;
 /// The bypass model as the protocol's `simulator.model` names it.
 pub(crate) const MODEL: Model = Model {
     name: "bypass",
+    summary: "patient on the heart–lung machine: reservoir, oxygenator, cardioplegia, haemofilter",
+    mode: None,
+    defaults: |_| BypassParams::DEFAULT.values(),
+    sources: PARAM_SOURCES,
     params: BypassParams::DEFS,
     sites: &[
         Site {
@@ -190,14 +194,73 @@ pub(crate) const MODEL: Model = Model {
         },
     ],
     events: &[
-        "venous-drainage-loss",
-        "oxygenator-failure",
-        "gas-supply-loss",
-        "clot",
-        "cardioplegia-occlusion",
+        (
+            "venous-drainage-loss",
+            "an air lock in the venous line: nothing drains, the reservoir empties",
+        ),
+        (
+            "oxygenator-failure",
+            "the oxygenator's membrane loses its efficiency over `oxy_failure_tau_s` down to `oxy_failure_floor`",
+        ),
+        (
+            "gas-supply-loss",
+            "no sweep gas reaches the oxygenator, whatever the blender is set to",
+        ),
+        (
+            "clot",
+            "a clot grows in the oxygenator: its resistance rises by one healthy resistance per `clot_doubling_s`",
+        ),
+        (
+            "cardioplegia-occlusion",
+            "the cardioplegia cannula is obstructed: the root pressure of a dose triples",
+        ),
     ],
     build,
 };
+
+/// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
+/// comments at the defaults; `perfuse models` shows them.
+const PARAM_SOURCES: &[(&str, &str)] = &[
+    ("body_kg", "§12 [D] [S 18]"),
+    ("bsa_m2", "§12 [D] [S 18]"),
+    ("blood_ml_kg", "§12 [D] [S 18]"),
+    ("hct_start_pct", "[S 17] [S 18]; my choice"),
+    ("prime_ml", "[S 17] [S 18]; my choice"),
+    ("reservoir_start_ml", "my choice"),
+    ("systemic_r_mmhg_min_ml", "§12F [D] [S 62]"),
+    ("hct_ref_pct", "§12F [D] [S 62]"),
+    ("arterial_compliance_ml_mmhg", "§12F [T]; my choice"),
+    ("venous_compliance_ml_mmhg", "§12F [T]; my choice"),
+    ("stressed_volume_ml", "my choice"),
+    ("drainage_head_mmhg", "my choice"),
+    ("drainage_r_mmhg_min_ml", "my choice"),
+    ("cannula_r_mmhg_min_ml", "§12B [T]; my choice"),
+    ("coronary_r_mmhg_min_ml", "§12C [S 35]; my choice"),
+    ("heart_gain_ml_min_mmhg", "my choice"),
+    ("heart_max_ml_min", "my choice"),
+    ("heart_fill_mmhg", "my choice"),
+    ("heart_recovery_tau_s", "my choice"),
+    ("vo2i_ml_min_m2", "§12F [D] [S 64]"),
+    ("q10", "§12F [D] [S 64]"),
+    ("co2_store_ml_mmhg", "§13F [D] [S 72]"),
+    ("pco2_start_mmhg", "§13F [D] [S 72]"),
+    ("body_start_c", "my choice"),
+    ("body_j_kg_k", "§12F [T]"),
+    ("circuit_j_k", "§12F [T]"),
+    ("ambient_c", "§12F [T]"),
+    ("body_ua_w_k", "my choice"),
+    ("circuit_ua_w_k", "my choice"),
+    ("oxy_o2_efficiency", "§12B [S 22]; my choice"),
+    ("oxy_sweep_ratio", "§12B [S 22]; my choice"),
+    ("oxy_rated_ml_min", "§12B [S 52]"),
+    ("co2_slope_ml_l_mmhg", "my choice"),
+    ("oxy_co2_efficiency", "my choice"),
+    ("oxy_r_mmhg_min_ml", "§13C [S 97] [T]"),
+    ("gas_tau_s", "my choice"),
+    ("oxy_failure_tau_s", "my choice"),
+    ("oxy_failure_floor", "my choice"),
+    ("clot_doubling_s", "§13C [S 86]; my choice"),
+];
 
 param_set! {
     /// Bypass model parameters; defaults in [`BypassParams::DEFAULT`].

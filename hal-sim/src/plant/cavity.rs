@@ -58,6 +58,10 @@ const HYPERTHERMIA: usize = 0;
 /// The cavity model as the protocol's `simulator.model` names it.
 pub(crate) const MODEL: Model = Model {
     name: "cavity",
+    summary: "peritoneal or pleural cavity, patient core",
+    mode: Some(("thorax", false)),
+    defaults: |m| CavityParams::defaults(m).values(),
+    sources: PARAM_SOURCES,
     params: CavityParams::DEFS,
     sites: &[
         Site {
@@ -105,9 +109,39 @@ pub(crate) const MODEL: Model = Model {
             actuators: &[],
         },
     ],
-    events: &["malignant-hyperthermia"],
+    events: &[(
+        "malignant-hyperthermia",
+        "an anaesthetic hypermetabolic crisis: the core produces `crisis_w` more heat",
+    )],
     build,
 };
+
+/// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
+/// comments at the defaults; `perfuse models` shows them.
+const PARAM_SOURCES: &[(&str, &str)] = &[
+    ("cavity_ml", "§8 [S 7-2, D]"),
+    ("circuit_ml", "my choice"),
+    ("perfusate_j_g_k", "§10.3 [T]"),
+    ("perfusate_start_c", "§7; my choice"),
+    ("ambient_c", "my choice"),
+    ("room_ua_w_k", "§7 [D]; my choice"),
+    ("line_ua_w_k", "§7 [D]; my choice"),
+    ("exchanger_ml", "my choice"),
+    ("exchanger_ua_w_k", "my choice"),
+    ("bath_c", "my choice"),
+    ("tissue_g", "§7 [S 7-7]; my choice"),
+    ("tissue_ua_w_k", "§7 [S 7-7]; my choice"),
+    ("perfusion_ua_w_k", "§7 [S 7-7]; my choice"),
+    ("body_kg", "§7 [S 7-3]; my choice"),
+    ("core_start_c", "§7 [S 7-3]; my choice"),
+    ("thermoregulation_ua_w_k", "§7 [S 7-3]; my choice"),
+    ("compliance_ml_mmhg", "§7 [S 7-3]; my choice"),
+    ("rest_ml", "§7 [S 7-3]; my choice"),
+    ("drain_mmhg_min_ml", "my choice"),
+    ("suction_mmhg", "my choice"),
+    ("crisis_w", "my choice"),
+    ("reservoir_dry_ml", "my choice"),
+];
 
 param_set! {
     /// Cavity model parameters; defaults depend on `thorax` (see [`CavityParams::defaults`]).

@@ -59,6 +59,10 @@ const EVENT_HYPOVOLAEMIA: usize = 1;
 /// The donor model as the protocol's `simulator.model` names it.
 pub(crate) const MODEL: Model = Model {
     name: "donor",
+    summary: "donor body under regional perfusion, venous drainage",
+    mode: None,
+    defaults: |_| DonorParams::DEFAULT.values(),
+    sources: PARAM_SOURCES,
     params: DonorParams::DEFS,
     sites: &[
         Site {
@@ -102,9 +106,50 @@ pub(crate) const MODEL: Model = Model {
             actuators: &[],
         },
     ],
-    events: &["cerebral-flow", "hypovolaemia"],
+    events: &[
+        (
+            "cerebral-flow",
+            "the arch-vessel clamps fail: blood flows to the brain, where a distal flow and pressure read it",
+        ),
+        (
+            "hypovolaemia",
+            "the body bleeds `bleed_ml` at `bleed_ml_min`",
+        ),
+    ],
     build,
 };
+
+/// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
+/// comments at the defaults; `perfuse models` shows them.
+const PARAM_SOURCES: &[(&str, &str)] = &[
+    ("pump_head_mmhg_krpm2", "§10.1; my choice"),
+    ("pump_slip_mmhg_min_ml", "§10.1; my choice"),
+    ("cannula_r_mmhg_min_ml", "my choice"),
+    ("systemic_r_mmhg_min_ml", "§5 [D] [T]"),
+    ("arterial_compliance_ml_mmhg", "my choice"),
+    ("venous_compliance_ml_mmhg", "my choice"),
+    ("stressed_volume_ml", "my choice"),
+    ("cerebral_r_mmhg_min_ml", "my choice"),
+    ("bleed_ml", "my choice"),
+    ("bleed_ml_min", "my choice"),
+    ("heart_gain_ml_min_mmhg", "my choice"),
+    ("heart_fill_mmhg", "my choice"),
+    ("heart_recovery_tau_s", "my choice"),
+    ("reperfused_ml_min", "my choice"),
+    ("body_kg", "my choice"),
+    ("body_start_c", "my choice"),
+    ("circuit_ml", "§10.4 [T]"),
+    ("circuit_j_k", "§10.4 [T]"),
+    ("ambient_c", "§10.4 [T]"),
+    ("body_ua_w_k", "my choice"),
+    ("circuit_ua_w_k", "my choice"),
+    ("metabolic_w", "my choice"),
+    ("lactate_start_mmol_l", "§5 [T]; my choice"),
+    ("lactate_floor_mmol_l", "§5 [T]; my choice"),
+    ("lactate_clear_tau_s", "§5 [T]; my choice"),
+    ("lactate_rise_mmol_l_min", "§5 [T]; my choice"),
+    ("adequate_flow_ml_min", "§5 [D] [P]"),
+];
 
 param_set! {
     /// Donor model parameters; defaults in [`DonorParams::DEFAULT`].

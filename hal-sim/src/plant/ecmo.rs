@@ -73,6 +73,10 @@ const MAX_SUBSTEP_S: f64 = 0.02;
 /// The VA-ECMO model as the protocol's `simulator.model` names it.
 pub(crate) const MODEL: Model = Model {
     name: "ecmo",
+    summary: "patient on VA-ECMO: centrifugal pump, drainage collapse, failing heart",
+    mode: None,
+    defaults: |_| EcmoParams::DEFAULT.values(),
+    sources: PARAM_SOURCES,
     params: EcmoParams::DEFS,
     sites: &[
         Site {
@@ -123,13 +127,65 @@ pub(crate) const MODEL: Model = Model {
         },
     ],
     events: &[
-        "hypovolaemia",
-        "oxygenator-failure",
-        "gas-supply-loss",
-        "clot",
+        (
+            "hypovolaemia",
+            "the patient bleeds `bleed_ml` at `bleed_ml_min`: the drainage pressure falls and the line chatters",
+        ),
+        (
+            "oxygenator-failure",
+            "the oxygenator's membrane loses its efficiency over `oxy_failure_tau_s` down to `oxy_failure_floor`",
+        ),
+        (
+            "gas-supply-loss",
+            "no sweep gas reaches the oxygenator, whatever the blender is set to",
+        ),
+        (
+            "clot",
+            "a clot grows in the oxygenator: its resistance rises by one healthy resistance per `clot_doubling_s`",
+        ),
     ],
     build,
 };
+
+/// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
+/// comments at the defaults; `perfuse models` shows them.
+const PARAM_SOURCES: &[(&str, &str)] = &[
+    ("body_kg", "§12/§13"),
+    ("pump_head_mmhg_krpm2", "§13F; my choice"),
+    ("pump_slip_mmhg_min_ml", "§13F; my choice"),
+    ("drainage_r_mmhg_min_ml", "§13B [P]; my choice"),
+    ("return_r_mmhg_min_ml", "§13B [P]; my choice"),
+    ("systemic_r_mmhg_min_ml", "[D]"),
+    ("arterial_compliance_ml_mmhg", "[D]"),
+    ("venous_compliance_ml_mmhg", "[D]"),
+    ("stressed_volume_ml", "my choice"),
+    ("heart_gain_ml_min_mmhg", "§13F [P]; my choice"),
+    ("heart_max_ml_min", "§13F [P]; my choice"),
+    ("heart_fill_mmhg", "§13F [P]; my choice"),
+    ("bleed_ml", "my choice"),
+    ("bleed_ml_min", "my choice"),
+    ("vo2_ml_kg_min", "§13F §12F [S 93] [S 64]"),
+    ("q10", "§13F §12F [S 93] [S 64]"),
+    ("co2_store_ml_mmhg", "§13F [D] [S 72]"),
+    ("pco2_start_mmhg", "§13F [D] [S 72]"),
+    ("body_start_c", "my choice"),
+    ("body_j_kg_k", "my choice"),
+    ("circuit_ml", "my choice"),
+    ("circuit_j_k", "my choice"),
+    ("ambient_c", "my choice"),
+    ("body_ua_w_k", "my choice"),
+    ("circuit_ua_w_k", "my choice"),
+    ("oxy_o2_efficiency", "§12F §13C"),
+    ("oxy_sweep_ratio", "§12F §13C"),
+    ("oxy_rated_ml_min", "§12F §13C"),
+    ("co2_slope_ml_l_mmhg", "§12F §13C"),
+    ("oxy_co2_efficiency", "§12F §13C"),
+    ("oxy_r_mmhg_min_ml", "§12F §13C"),
+    ("gas_tau_s", "§12F §13C"),
+    ("oxy_failure_tau_s", "§12F §13C"),
+    ("oxy_failure_floor", "§12F §13C"),
+    ("clot_doubling_s", "§13C [S 86]; my choice"),
+];
 
 param_set! {
     /// VA-ECMO model parameters; defaults in [`EcmoParams::DEFAULT`].

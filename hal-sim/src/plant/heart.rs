@@ -58,6 +58,10 @@ const EVENT_VF: usize = 0;
 /// The heart model as the protocol's `simulator.model` names it.
 pub(crate) const MODEL: Model = Model {
     name: "heart",
+    summary: "beating or arrested heart, coronary bed, lactate",
+    mode: Some(("hypothermic", false)),
+    defaults: |m| HeartParams::defaults(m).values(),
+    sources: PARAM_SOURCES,
     params: HeartParams::DEFS,
     sites: &[
         Site {
@@ -96,9 +100,43 @@ pub(crate) const MODEL: Model = Model {
             actuators: &[(A::Heater, HEATER), (A::HeaterCooler, HEATER)],
         },
     ],
-    events: &["vf"],
+    events: &[(
+        "vf",
+        "ventricular fibrillation for the rest of the run: the rate reads the fibrillation frequency; O2 use, lactate release and coronary resistance rise",
+    )],
     build,
 };
+
+/// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
+/// comments at the defaults; `perfuse models` shows them.
+const PARAM_SOURCES: &[(&str, &str)] = &[
+    ("beating", "§1A §1B [T]"),
+    ("heart_g", "§10.2 [T]"),
+    ("compliance_ml_mmhg", "my choice"),
+    ("r_inf_mmhg_min_ml", "§10.2 §1B [D from T]"),
+    ("r_excess_mmhg_min_ml", "§10.1; my choice"),
+    ("r_excess_tau_s", "§10.1; my choice"),
+    ("r_drift_per_h", "§1A"),
+    ("heart_rate_bpm", "my choice"),
+    ("mvo2_beating_ml_min_100g", "§10.2 [S phys-1]"),
+    ("mvo2_arrested_ml_min_100g", "§10.2 [S phys-1]"),
+    ("q10", "§10.1 [T]"),
+    ("hb_g_dl", "§1B [T] [D]; my choice"),
+    ("pao2_mmhg", "§1B; my choice"),
+    ("lactate_start_mmol_l", "§1A [S]"),
+    ("lactate_release_mmol_h", "§1A [S] [D]; my choice"),
+    ("lactate_extraction", "§1A [S] [D]; my choice"),
+    ("rbc_lactate_mmol_h", "my choice"),
+    ("perfusate_ml", "§10.4 [T]; my choice"),
+    ("perfusate_j_g_k", "§10.3 [T]; my choice"),
+    ("circuit_j_k", "my choice"),
+    ("perfusate_start_c", "my choice"),
+    ("ambient_c", "my choice"),
+    ("ambient_ua_w_k", "my choice"),
+    ("exchanger_ml", "my choice"),
+    ("exchanger_ua_w_k", "my choice"),
+    ("reservoir_dry_ml", "my choice"),
+];
 
 param_set! {
     /// Heart model parameters; defaults depend on `hypothermic` (see [`HeartParams::defaults`]).

@@ -53,6 +53,10 @@ const HEATER: usize = 2;
 /// The kidney model as the protocol's `simulator.model` names it.
 pub(crate) const MODEL: Model = Model {
     name: "kidney",
+    summary: "kidney, hypothermic (LifePort-like) or normothermic",
+    mode: Some(("normothermic", false)),
+    defaults: |m| KidneyParams::defaults(m).values(),
+    sources: PARAM_SOURCES,
     params: KidneyParams::DEFS,
     sites: &[
         Site {
@@ -94,6 +98,37 @@ pub(crate) const MODEL: Model = Model {
     events: &[],
     build,
 };
+
+/// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
+/// comments at the defaults; `perfuse models` shows them.
+const PARAM_SOURCES: &[(&str, &str)] = &[
+    ("kidney_g", "§10.2 [T]"),
+    ("compliance_ml_mmhg", "§4A; my choice"),
+    (
+        "r_inf_mmhg_min_ml",
+        "§4A/§10.2 §10.2 [D from §4A/§10.2]; my choice",
+    ),
+    ("r_fast_mmhg_min_ml", "§10.5"),
+    ("r_fast_tau_s", "§10.5"),
+    ("r_slow_mmhg_min_ml", "§10.5"),
+    ("r_slow_tau_s", "§10.5"),
+    ("viscosity_ref_c", "§4A §10.2 [D]"),
+    ("perfusate_ml", "§10.4 [T]"),
+    ("perfusate_j_g_k", "§10.3 [T]"),
+    ("circuit_j_k", "my choice"),
+    ("perfusate_start_c", "§4A; my choice"),
+    ("ambient_c", "my choice"),
+    ("ambient_ua_w_k", "§10.2 [D]; my choice"),
+    ("ice_c", "§4A [S]"),
+    ("ice_ua_w_k", "[D]"),
+    ("exchanger_ml", "my choice"),
+    ("exchanger_ua_w_k", "my choice"),
+    ("metabolic_mw_g", "§10.2 [D]"),
+    ("q10", "§10.1 [T]"),
+    ("urine_ml_h", "§4B §10.2; my choice"),
+    ("urine_threshold_mmhg", "§4B [T]; my choice"),
+    ("reservoir_dry_ml", "my choice"),
+];
 
 param_set! {
     /// Kidney model parameters; defaults depend on `normothermic` (see [`KidneyParams::defaults`]).

@@ -54,6 +54,10 @@ const EVENT_SYSTEMIC_LEAK: usize = 0;
 /// The limb model as the protocol's `simulator.model` names it.
 pub(crate) const MODEL: Model = Model {
     name: "limb",
+    summary: "isolated limb, tissue heat, systemic leak",
+    mode: None,
+    defaults: |_| LimbParams::DEFAULT.values(),
+    sources: PARAM_SOURCES,
     params: LimbParams::DEFS,
     sites: &[
         Site {
@@ -97,9 +101,33 @@ pub(crate) const MODEL: Model = Model {
             actuators: &[],
         },
     ],
-    events: &["systemic-leak"],
+    events: &[(
+        "systemic-leak",
+        "the leak to the systemic circulation rises to `leak_event_pct_h`",
+    )],
     build,
 };
+
+/// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
+/// comments at the defaults; `perfuse models` shows them.
+const PARAM_SOURCES: &[(&str, &str)] = &[
+    ("limb_kg", "my choice"),
+    ("limb_r_mmhg_min_ml", "§6 [D] [S]"),
+    ("compliance_ml_mmhg", "§6 [D] [S]"),
+    ("systemic_map_mmhg", "my choice"),
+    ("circuit_ml", "§10.4 [T]"),
+    ("circuit_j_k", "§10.4 [T]"),
+    ("tissue_start_c", "my choice"),
+    ("perfusate_start_c", "my choice"),
+    ("ambient_c", "my choice"),
+    ("limb_ua_w_k", "my choice"),
+    ("circuit_ua_w_k", "my choice"),
+    ("metabolic_w", "my choice"),
+    ("leak_pct_h", "§6 §10.5 [D] [S 6-7]"),
+    ("leak_event_pct_h", "§6; my choice"),
+    ("probe_pct_per_cps", "§6 [D] [S 6-4]"),
+    ("probe_background_cps", "my choice"),
+];
 
 param_set! {
     /// Limb model parameters; defaults in [`LimbParams::DEFAULT`] (a leg).

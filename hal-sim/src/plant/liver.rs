@@ -73,6 +73,10 @@ const OUTFLOW_OBSTRUCTION: usize = 0;
 /// The liver model as the protocol's `simulator.model` names it.
 pub(crate) const MODEL: Model = Model {
     name: "liver",
+    summary: "hepatic artery and portal beds, lactate, bile, glucose, pH",
+    mode: Some(("normothermic", true)),
+    defaults: |m| LiverParams::defaults(m).values(),
+    sources: PARAM_SOURCES,
     params: LiverParams::DEFS,
     sites: &[
         Site {
@@ -150,9 +154,67 @@ pub(crate) const MODEL: Model = Model {
             actuators: &[(A::InfusionPump, GLUCAGON)],
         },
     ],
-    events: &["outflow-obstruction"],
+    events: &[(
+        "outflow-obstruction",
+        "the outflow resistance is multiplied by `obstruction_factor`",
+    )],
     build,
 };
+
+/// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
+/// comments at the defaults; `perfuse models` shows them.
+const PARAM_SOURCES: &[(&str, &str)] = &[
+    ("liver_g", "§10.2 [S 3A-6]"),
+    ("ha_compliance_ml_mmhg", "my choice"),
+    ("pv_compliance_ml_mmhg", "my choice"),
+    (
+        "r_ha_inf_mmhg_min_ml",
+        "§10.2 §3B [D §10.2] [T] [D]; my choice",
+    ),
+    (
+        "r_ha_extra_mmhg_min_ml",
+        "§10.2 §3B [D §10.2] [T] [D]; my choice",
+    ),
+    ("r_ha_tau_s", "§10.2 §3B [D §10.2] [T] [D]; my choice"),
+    ("r_pv_inf_mmhg_min_ml", "§10.2 [D §10.2] [T] [D]"),
+    ("r_pv_extra_mmhg_min_ml", "§10.2 [D §10.2] [T] [D]"),
+    ("r_pv_tau_s", "§10.2 [D §10.2] [T] [D]"),
+    ("viscosity_ref_c", "§3A §3B"),
+    ("r_out_mmhg_min_ml", "§3A [T] [D]"),
+    ("obstruction_factor", "my choice"),
+    ("perfusate_ml", "§10.4 [T]"),
+    ("perfusate_j_g_k", "§10.3 [T]"),
+    ("circuit_j_k", "my choice"),
+    ("perfusate_start_c", "my choice"),
+    ("ambient_c", "my choice"),
+    ("ambient_ua_w_k", "my choice"),
+    ("exchanger_ml", "my choice"),
+    ("exchanger_ua_w_k", "my choice"),
+    ("metabolic_mw_g", "§10.2 [D]"),
+    ("q10", "§10.1 [T]"),
+    ("lactate_start_mmol_l", "§10.2 §10.5 [S 3A-1]"),
+    ("lactate_steady_mmol_l", "§10.2 §10.5 [S 3A-1]"),
+    ("lactate_tau_s", "§10.2 §10.5 [S 3A-1]"),
+    ("glucose_start_mmol_l", "§10.2; my choice"),
+    ("glucose_release_mmol_l_h", "§10.2; my choice"),
+    ("glycogen_release_mmol_l_h", "§10.2; my choice"),
+    ("glycogen_tau_s", "§10.2; my choice"),
+    ("glucose_uptake_per_h", "§10.2; my choice"),
+    ("insulin_gain", "§10.2; my choice"),
+    ("insulin_ec50_ml_l", "§10.2; my choice"),
+    ("glucagon_gain", "§10.2; my choice"),
+    ("glucagon_ec50_ml_l", "§10.2; my choice"),
+    ("vasodilator_max", "§10.2; my choice"),
+    ("vasodilator_ec50_ml_l", "§10.2; my choice"),
+    ("drug_tau_s", "§10.2; my choice"),
+    ("hco3_base_mmol_l", "my choice"),
+    ("pco2_start_mmhg", "my choice"),
+    ("co2_production_mmhg_min", "my choice"),
+    ("co2_removal_per_l", "my choice"),
+    ("bile_ml_h", "§3A [S 3A-3]; my choice"),
+    ("bile_onset_s", "§3A [S 3A-3]; my choice"),
+    ("bile_dph", "my choice"),
+];
 
 param_set! {
     /// Liver model parameters; defaults depend on `normothermic` (see [`LiverParams::defaults`]).
@@ -765,7 +827,7 @@ mod tests {
         l.inject(PlantFault::Air);
         l.step(&inputs(0.0, 0.0, 1.0), 0.01);
         assert_eq!(l.out[AIR], 1.0);
-        assert_eq!(MODEL.events[OUTFLOW_OBSTRUCTION], "outflow-obstruction");
+        assert_eq!(MODEL.events[OUTFLOW_OBSTRUCTION].0, "outflow-obstruction");
     }
 
     #[test]

@@ -70,6 +70,10 @@ const BRONCHOSPASM: usize = 2;
 /// The lung model as the protocol's `simulator.model` names it.
 pub(crate) const MODEL: Model = Model {
     name: "lung",
+    summary: "pulmonary bed, ventilated lung, gas exchange, oedema",
+    mode: None,
+    defaults: |_| LungParams::default().values(),
+    sources: PARAM_SOURCES,
     params: LungParams::DEFS,
     sites: &[
         Site {
@@ -118,9 +122,55 @@ pub(crate) const MODEL: Model = Model {
             ],
         },
     ],
-    events: &["ventilator_failure", "la_collapse", "bronchospasm"],
+    events: &[
+        (
+            "ventilator_failure",
+            "the ventilator stops: no more breaths",
+        ),
+        (
+            "la_collapse",
+            "the left-atrial reservoir falls below the lungs (to `la_collapse_mmhg`)",
+        ),
+        ("bronchospasm", "airway resistance ×5 and compliance ×0.5"),
+    ],
     build,
 };
+
+/// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
+/// comments at the defaults; `perfuse models` shows them.
+const PARAM_SOURCES: &[(&str, &str)] = &[
+    ("pvr_dyn_s_cm5", "§2A/§10.2 [D]"),
+    ("pvr_start_factor", "my choice"),
+    ("pvr_washout_tau_s", "my choice"),
+    ("pa_compliance_ml_mmhg", "my choice"),
+    ("la_reservoir_mmhg", "§2A [S]"),
+    ("la_outflow_mmhg_min_ml", "§2A [S]"),
+    ("la_collapse_mmhg", "my choice"),
+    ("pump_head_mmhg_krpm2", "§10.1; my choice"),
+    ("circuit_mmhg_min_ml", "§10.1; my choice"),
+    ("static_compliance_ml_cmh2o", "§2A §10.5 [S] [D]"),
+    ("compliance_start_fraction", "my choice"),
+    ("recruitment_tau_s", "my choice"),
+    ("airway_resistance_cmh2o_s_l", "my choice"),
+    ("shunt_fraction", "§10.2 [D]"),
+    ("shunt_per_ml_oedema", "§10.2 [D]"),
+    ("oedema_scale_ml", "my choice"),
+    ("oedema_ml_h_mmhg", "§2A [D]"),
+    ("oedema_growth_per_h", "§2A [D]"),
+    ("pa_po2_mmhg", "§10.2 [S]"),
+    ("pco2_mmhg", "§10.2 [S]"),
+    ("gas_tau_s", "my choice"),
+    ("perfusate_ml", "§10.4 [T]"),
+    ("reservoir_dry_ml", "my choice"),
+    ("perfusate_j_g_k", "§10.3 [T]"),
+    ("lung_g", "my choice"),
+    ("circuit_j_k", "my choice"),
+    ("perfusate_start_c", "§2A [T]"),
+    ("ambient_c", "my choice"),
+    ("ambient_ua_w_k", "my choice"),
+    ("exchanger_ml", "my choice"),
+    ("exchanger_ua_w_k", "my choice"),
+];
 
 param_set! {
     /// Lung model parameters (defaults: a good 70-kg donor lung, see [`LungParams::default`]).

@@ -85,6 +85,7 @@ pub fn protocol(
         tick_hz: None,
         simulator: SimulatorSpec {
             model: "kidney".into(),
+            library: None,
             params: Some(params.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
             scenarios: None,
             default_scenario: None,
