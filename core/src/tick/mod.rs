@@ -10,6 +10,7 @@
 
 pub mod actuate;
 pub mod alarms;
+pub mod clamps;
 pub mod control;
 pub mod dose;
 pub mod estimate;

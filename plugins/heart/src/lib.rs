@@ -243,6 +243,7 @@ mod tests {
             validity: [validity::OK; MAX_SIGNALS],
             setpoints: [f64::NAN; MAX_SIGNALS],
             commands: [0.0; MAX_ACTUATORS],
+            ..StepInput::default()
         }
     }
 

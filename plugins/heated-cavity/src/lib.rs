@@ -211,6 +211,7 @@ mod tests {
             validity: [validity::OK; MAX_SIGNALS],
             setpoints: [f64::NAN; MAX_SIGNALS],
             commands: [f64::NAN; MAX_ACTUATORS],
+            ..StepInput::default()
         }
     }
 

@@ -21,6 +21,9 @@
 //! - 1.2: saving and restoring an instance's state across a restart ([`PluginDescriptor::save`],
 //!   [`PluginDescriptor::restore`], [`Protocol::save`], [`Protocol::restore`], [`state`]). The host
 //!   reads the two appended fields only from plugins of minor 2 or later.
+//! - 1.3: the range each setpoint request is clamped into ([`StepInput::band_min`],
+//!   [`StepInput::band_max`]), appended to the input the host owns; a plugin of an older minor
+//!   reads the shorter input it knows and loads as before.
 //!
 //! The [`metadata`] record the export macro also writes (id, version, ABI, declared parameters)
 //! has its own format version: a host reads it from the library file without running it.
@@ -29,7 +32,7 @@
 //! - The ABI version, [`ABI_MAJOR`]`.`[`ABI_MINOR`], is what the host checks: it says which
 //!   layout the descriptor and the structures have. It is stamped into every plugin at build time.
 //! - The SDK crate's own version (`perfuse-plugin-sdk` in its `Cargo.toml`) versions this Rust
-//!   API: helpers may be added without any change of ABI. This SDK, version 0.1.0, speaks ABI 1.2;
+//!   API: helpers may be added without any change of ABI. This SDK, version 0.2.0, speaks ABI 1.3;
 //!   an ABI minor bump is at least a minor bump of the crate, an ABI major bump a major one.
 //! - [`Protocol::VERSION`] is the plugin's own version, chosen by its author; protocol files
 //!   require it with a semver range (`plugin: (id: "kidney", version: "^0.1")`).
@@ -45,8 +48,10 @@
 //!   delivered (an old, stuck or out-of-range value, or NaN), never a substitute: read the
 //!   validity first, or read through [`StepInput::valid`]. An estimate with no valid input is NaN.
 //! - Everything [`StepOutput`] carries is a request: the core clamps setpoints into the phase's
-//!   band and commands into the actuator's limits, and its alarms and safety actions do not
-//!   depend on the plugin.
+//!   band (which the plugin sees, [`StepInput::band_min`] and [`StepInput::band_max`]) and
+//!   commands into the actuator's limits, and its alarms and safety actions do not depend on the
+//!   plugin. A setpoint request the core had to clamp is recorded (an event when the clamping
+//!   begins) and counted in the run summary.
 //!
 //! # Example
 //! A complete plugin (this example is compiled and its test run by `cargo test --doc`):
@@ -115,7 +120,7 @@ pub const MAGIC: u32 = 0x5052_4653;
 /// ABI major version: a plugin with another major is refused.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: grows when fields are appended.
-pub const ABI_MINOR: u16 = 2;
+pub const ABI_MINOR: u16 = 3;
 /// Size in bytes of a [`PluginDescriptor`] as ABI 1.0 laid it out (every field up to and
 /// including `destroy`; 1.0 and 1.1 descriptors are this size): no 1.x descriptor is smaller.
 pub const DESCRIPTOR_SIZE_1_0: usize = 96;
@@ -314,10 +319,18 @@ pub struct StepInput {
     pub setpoints: [f64; MAX_SIGNALS],
     /// The command each actuator received on the previous tick (1.1).
     pub commands: [f64; MAX_ACTUATORS],
+    /// The lowest setpoint the host accepts from the plugin for each signal in this phase: the
+    /// phase's band where it sets one, else the signal's range; a request below it is raised to
+    /// it (and reported). NaN where the phase gives the signal no setpoint, so a request for it
+    /// is ignored (1.3).
+    pub band_min: [f64; MAX_SIGNALS],
+    /// The highest setpoint the host accepts, as [`StepInput::band_min`] (1.3).
+    pub band_max: [f64; MAX_SIGNALS],
 }
 
 /// An input for a plugin's unit tests: tick 0, phase 0, no signals in use, every value 0 and
-/// [`validity::OK`], no setpoints (NaN), every previous command 0. The host fills its own.
+/// [`validity::OK`], no setpoints and no bands (NaN), every previous command 0. The host fills
+/// its own.
 impl Default for StepInput {
     fn default() -> Self {
         StepInput {
@@ -330,6 +343,8 @@ impl Default for StepInput {
             validity: [validity::OK; MAX_SIGNALS],
             setpoints: [f64::NAN; MAX_SIGNALS],
             commands: [0.0; MAX_ACTUATORS],
+            band_min: [f64::NAN; MAX_SIGNALS],
+            band_max: [f64::NAN; MAX_SIGNALS],
         }
     }
 }
@@ -466,7 +481,10 @@ const _: () = {
     assert!(offset_of!(StepInput, validity) == 40 + 8 * MAX_SIGNALS);
     assert!(offset_of!(StepInput, setpoints) == 40 + 9 * MAX_SIGNALS);
     assert!(offset_of!(StepInput, commands) == 40 + 17 * MAX_SIGNALS);
-    assert!(size_of::<StepInput>() == 40 + 17 * MAX_SIGNALS + 8 * MAX_ACTUATORS);
+    // 1.3 appended the bands.
+    assert!(offset_of!(StepInput, band_min) == 40 + 17 * MAX_SIGNALS + 8 * MAX_ACTUATORS);
+    assert!(offset_of!(StepInput, band_max) == 40 + 25 * MAX_SIGNALS + 8 * MAX_ACTUATORS);
+    assert!(size_of::<StepInput>() == 40 + 33 * MAX_SIGNALS + 8 * MAX_ACTUATORS);
     assert!(offset_of!(StepOutput, setpoints) == 0);
     assert!(offset_of!(StepOutput, advance_phase) == 8 * MAX_SIGNALS);
     assert!(offset_of!(StepOutput, derived) == 8 * MAX_SIGNALS + 8);
