@@ -397,6 +397,9 @@ impl Bounds<'_> {
                 "s",
                 "a phase duration (7 days, the longest published preservation)",
             );
+            if let Some(e) = &p.exit_when {
+                self.condition(&format!("{path}.exit_when.condition"), &e.condition, 0);
+            }
             for (sig_id, t) in &p.targets {
                 let tpath = format!("{path}.targets[\"{sig_id}\"]");
                 let settle = t.settle_s.unwrap_or(0.0);

@@ -91,6 +91,16 @@ pub struct PhasePlan {
     pub duration_ticks: u64,
     /// One entry per signal.
     pub targets: Vec<Option<TargetPlan>>,
+    /// The phase ends early once this has held (`exit_when`).
+    pub exit: Option<ExitPlan>,
+}
+
+/// A phase's `exit_when` with names resolved.
+#[derive(Debug, Clone)]
+pub struct ExitPlan {
+    pub condition: ConditionPlan,
+    /// Ticks the condition must have held, beyond its first, before the phase ends.
+    pub for_ticks: u64,
 }
 
 /// A rule condition with names resolved.

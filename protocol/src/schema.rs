@@ -253,6 +253,17 @@ pub struct PhaseSpec {
     pub duration_s: f64,
     /// Targets per signal id.
     pub targets: BTreeMap<String, TargetSpec>,
+    /// The phase ends early once this condition has held for its time (absent: only the
+    /// duration, the plugin or the operator end it).
+    pub exit_when: Option<ExitWhen>,
+}
+
+/// A phase's early end, judged by the core: `condition` held without a break for `for_s`.
+/// A tick on which the condition is false or one of its values invalid starts the time again.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ExitWhen {
+    pub condition: Condition,
+    pub for_s: f64,
 }
 
 /// A signal's target in one phase.

@@ -141,7 +141,7 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
         );
     }
     let actuators = check_actuators(&mut c, file, &signals, period_s);
-    let phases = check_phases(&mut c, file, &signals, &actuators, period_s);
+    let phases = check_phases(&mut c, file, &signals, &sensors, &actuators, period_s);
     let rules = check_rules(&mut c, file, &signals, &sensors, &actuators, period_s);
     let coverage = check_coverage(&mut c, file, &sensors, &estimates, &rules);
     check_band_edges(&mut c, file, &signals, &phases, &rules);
@@ -575,6 +575,7 @@ fn check_phases(
     c: &mut Checker,
     file: &ProtocolFile,
     signals: &[SignalPlan],
+    sensors: &[SensorPlan],
     actuators: &[ActuatorPlan],
     period_s: f64,
 ) -> Vec<PhasePlan> {
@@ -686,10 +687,35 @@ fn check_phases(
                 );
             }
         }
+        let exit = p.exit_when.as_ref().map(|e| {
+            let epath = format!("{path}.exit_when");
+            if e.for_s.is_nan() || e.for_s < 0.0 || e.for_s > p.duration_s {
+                c.report(
+                    format!("{epath}.for_s"),
+                    format!(
+                        "a time from 0 s to the phase's duration {} s",
+                        fmt_num(p.duration_s)
+                    ),
+                    fmt_num(e.for_s),
+                );
+            }
+            ExitPlan {
+                condition: condition(
+                    c,
+                    &format!("{epath}.condition"),
+                    &e.condition,
+                    signals,
+                    sensors,
+                    0,
+                ),
+                for_ticks: ticks(e.for_s, period_s),
+            }
+        });
         out.push(PhasePlan {
             id: p.id.clone(),
             duration_ticks: ticks(p.duration_s, period_s).max(1),
             targets,
+            exit,
         });
     }
     out

@@ -283,6 +283,16 @@ fn insert_event(conn: &Connection, names: &Names, f: &Frame, e: &Event) -> rusql
             subject = Some(if early { "resumed" } else { "pause_ended" }.into());
             "audio"
         }
+        Event::RequestClamped {
+            signal,
+            requested,
+            applied,
+        } => {
+            subject = Some(plan.signals[signal].id.clone());
+            limit = real(applied);
+            value = real(requested);
+            "plugin_clamped"
+        }
         Event::Watchdog {
             responding,
             silent_ms,

@@ -11,7 +11,7 @@ fn the_shipped_protocols_pass_the_check() {
         assert!(out.status.success(), "{name}: {}", stderr(&out));
         let text = stdout(&out);
         assert!(text.contains(": ok"), "{text}");
-        assert!(text.contains("plugin kidney 0.1.0"), "{text}");
+        assert!(text.contains("plugin kidney 0.1.1"), "{text}");
     }
 }
 

@@ -489,7 +489,7 @@ fn the_protocols_check_and_bad_plugin_parameters_are_named() {
         let out = perfuse(&["check", protocol(file).to_str().unwrap()]);
         assert!(out.status.success(), "{file}: {}", stderr(&out));
         assert!(
-            stdout(&out).contains("plugin liver 0.1.0"),
+            stdout(&out).contains("plugin liver 0.1.1"),
             "{}",
             stdout(&out)
         );

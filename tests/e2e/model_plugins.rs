@@ -2,7 +2,7 @@
 //! built with perfuse-model-sdk) named by a protocol's `simulator.library`, loaded under the
 //! plugin trust rules, run, faulted, listed, and refused with located errors when wrong.
 
-use crate::common::{fixtures_dir, perfuse, protocol, stderr, stdout};
+use crate::common::{edit, fixtures_dir, perfuse, protocol, stderr, stdout};
 use std::path::{Path, PathBuf};
 
 /// The shipped kidney NMP protocol with its simulator section replaced by `section` (the lines
@@ -279,14 +279,16 @@ fn the_example_protocol_is_kidney_nmp_on_the_test_organ() {
     let expected = on_model(
         tmp.path(),
         "organ.ron",
-        &section(
-            "test-organ",
-            "Some((id: \"test-model\"))",
-            "\"r_mmhg_min_ml\": 0.33",
-        )
-        .replace(
-            "scenarios: Some({ \"viable\": {} }),",
-            "scenarios: Some({ \"viable\": {}, \"poor\": { \"r_mmhg_min_ml\": 1.2 } }),",
+        &edit(
+            &section(
+                "test-organ",
+                "Some((id: \"test-model\"))",
+                "\"r_mmhg_min_ml\": 0.33",
+            ),
+            &[(
+                "scenarios: Some({ \"viable\": {} }),",
+                "scenarios: Some({ \"viable\": {}, \"poor\": { \"r_mmhg_min_ml\": 1.2 } }),",
+            )],
         ),
     );
     let example =

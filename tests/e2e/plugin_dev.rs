@@ -140,7 +140,7 @@ fn pin_writes_the_found_librarys_sha256_and_refuses_a_missing_plugin() {
     );
     let out = perfuse(&["check", f]);
     assert!(
-        stdout(&out).contains("plugin kidney 0.1.0 pinned"),
+        stdout(&out).contains("plugin kidney 0.1.1 pinned"),
         "{}",
         stderr(&out)
     );

@@ -61,7 +61,7 @@ fn plugins_lists_id_version_abi_trust_and_hash_and_no_test_plugin_beside_the_bin
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    assert_eq!(&cols[..4], &["kidney", "0.1.0", "1.2", "release"]);
+    assert_eq!(&cols[..4], &["kidney", "0.1.1", "1.3", "release"]);
     assert_eq!(cols[4].len(), 64);
     assert_eq!(cols[5], built_plugins().join(KIDNEY_LIB).to_str().unwrap());
     for fixture in FIXTURES {
@@ -76,7 +76,7 @@ fn plugins_lists_id_version_abi_trust_and_hash_and_no_test_plugin_beside_the_bin
     assert!(faulty.contains(" untrusted "), "{faulty}");
     assert!(
         text.contains("(refused) refusing")
-            && text.contains("libperfuse_plugin_test_wrong_abi.so: plugin ABI 2.2 is incompatible"),
+            && text.contains("libperfuse_plugin_test_wrong_abi.so: plugin ABI 2.3 is incompatible"),
         "{text}"
     );
     let old = listed(&text, "?");
@@ -94,13 +94,13 @@ fn listing_and_refusing_a_library_never_runs_it() {
     let fixtures = fixtures_dir();
     let fixtures = fixtures.to_str().unwrap();
     let out = perfuse_env(&["plugins", "--plugin-dir", fixtures], &env);
-    assert!(stdout(&out).contains("plugin ABI 2.2"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("plugin ABI 2.3"), "{}", stdout(&out));
     let (_d, file) = with_plugin(r#"plugin: (id: "test-wrong-abi", version: "^0.1"),"#);
     let file = file.to_str().unwrap();
     let args = ["check", file, "--plugin-dir", fixtures, "--allow-untrusted"];
     let out = perfuse_env(&args, &env);
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
-    assert!(stderr(&out).contains("plugin ABI 2.2"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("plugin ABI 2.3"), "{}", stderr(&out));
     // The constructor never ran: the ABI was refused from the record in the file.
     assert!(!mark.exists(), "the library was opened");
 
@@ -122,7 +122,7 @@ fn a_matching_pin_loads() {
     let out = perfuse(&["check", file.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains(&format!("plugin kidney 0.1.0 pinned sha256 {sha}")),
+        stdout(&out).contains(&format!("plugin kidney 0.1.1 pinned sha256 {sha}")),
         "{}",
         stdout(&out)
     );
@@ -166,7 +166,7 @@ fn another_abi_major_is_refused_before_any_call() {
     let err = stderr(&out);
     assert!(
         err.contains(
-            "plugin ABI 2.2 is incompatible with the host's ABI 1.2 (the major version must match, and the plugin's minor may not be newer)"
+            "plugin ABI 2.3 is incompatible with the host's ABI 1.3 (the major version must match, and the plugin's minor may not be newer)"
         ),
         "{err}"
     );
@@ -178,7 +178,7 @@ fn an_unmet_version_requirement_is_refused() {
     let out = perfuse(&["check", file.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
     assert!(
-        stderr(&out).contains("plugin `kidney` is version 0.1.0, but the protocol requires ^2")
+        stderr(&out).contains("plugin `kidney` is version 0.1.1, but the protocol requires ^2")
     );
 }
 
@@ -215,7 +215,7 @@ fn a_library_earlier_in_the_search_path_is_refused_with_its_hash_unless_pinned_o
     let out = perfuse_env(&["check", hmp, "--allow-untrusted"], &env);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains(&format!("kidney 0.1.0 untrusted (allowed) sha256 {sha}")),
+        stdout(&out).contains(&format!("kidney 0.1.1 untrusted (allowed) sha256 {sha}")),
         "{}",
         stdout(&out)
     );
@@ -245,7 +245,7 @@ fn a_library_earlier_in_the_search_path_is_refused_with_its_hash_unless_pinned_o
     let out = perfuse_env(&["check", pinned.to_str().unwrap()], &env);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stdout(&out).contains("kidney 0.1.0 pinned"),
+        stdout(&out).contains("kidney 0.1.1 pinned"),
         "{}",
         stdout(&out)
     );
@@ -428,11 +428,19 @@ fn one_check_loads_every_shipped_plugin_each_from_its_own_file() {
     let out = perfuse(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    for id in [
-        "kidney", "lung", "heart", "liver", "ta-nrp", "ilp", "hipec", "hithoc",
+    // kidney, liver and ilp are 0.1.1: their warm-up ends moved into the protocol files.
+    for (id, version) in [
+        ("kidney", "0.1.1"),
+        ("lung", "0.1.0"),
+        ("heart", "0.1.0"),
+        ("liver", "0.1.1"),
+        ("ta-nrp", "0.1.0"),
+        ("ilp", "0.1.1"),
+        ("hipec", "0.1.0"),
+        ("hithoc", "0.1.0"),
     ] {
         assert!(
-            text.contains(&format!("plugin {id} 0.1.0 release sha256")),
+            text.contains(&format!("plugin {id} {version} release sha256")),
             "{id}: {text}"
         );
     }
@@ -460,15 +468,11 @@ fn unknown_missing_and_out_of_range_parameters_are_refused_from_the_declaration_
         ),
         (
             r#""kidney_mas_g": 150.0,"#,
-            r#"params.ron:19:25: plugin_params["kidney_mas_g"]: plugin `kidney` refuses it: unknown parameter `kidney_mas_g`; the plugin takes kidney_mass_g, warm_threshold_c, warm_hold_s"#,
+            r#"params.ron:19:25: plugin_params["kidney_mas_g"]: plugin `kidney` refuses it: unknown parameter `kidney_mas_g`; the plugin takes kidney_mass_g"#,
         ),
         (
             "",
             r#"params.ron:18:20: plugin_params["kidney_mass_g"]: plugin `kidney` refuses it: missing parameter `kidney_mass_g` (g from 20 to 1000), which the plugin requires"#,
-        ),
-        (
-            r#""kidney_mass_g": 150.0, "warm_hold_s": -1.0,"#,
-            r#"params.ron:19:48: plugin_params["warm_hold_s"]: plugin `kidney` refuses it: expected warm_hold_s from 0 to 3600 s, found -1"#,
         ),
     ];
     for (line, expected) in cases {
@@ -484,19 +488,12 @@ fn unknown_missing_and_out_of_range_parameters_are_refused_from_the_declaration_
     let out = perfuse(&["plugins"]);
     let text = stdout(&out);
     let kidney = text.lines().position(|l| l.starts_with("kidney ")).unwrap();
-    let params: Vec<&str> = text.lines().skip(kidney + 1).take(3).collect();
+    let params: Vec<&str> = text.lines().skip(kidney + 1).take(1).collect();
     let params: Vec<String> = params
         .iter()
         .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
-    assert_eq!(
-        params,
-        [
-            "kidney_mass_g g 20 to 1000, required",
-            "warm_threshold_c °C 20 to 38, default 35.5",
-            "warm_hold_s s 0 to 3600, default 60",
-        ]
-    );
+    assert_eq!(params, ["kidney_mass_g g 20 to 1000, required",]);
 }
 
 #[test]

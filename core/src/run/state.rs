@@ -16,6 +16,7 @@ use crate::tick::Clock;
 use crate::tick::alarms::Alarms;
 use crate::tick::control::{ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
+use crate::tick::phase_exit::PhaseExit;
 use crate::tick::plugin_call::PluginSlot;
 use crate::tick::sample::SensorHealth;
 use crate::tick::state::{
@@ -61,6 +62,10 @@ pub struct PhaseSnapshot {
     pub held: bool,
     /// The plugin or the operator asked to end the phase at the next tick.
     pub advance_requested: bool,
+    /// Ticks the phase's `exit_when` condition has held (absent in states saved before it
+    /// existed: 0).
+    #[serde(default)]
+    pub exit_held_ticks: u64,
 }
 
 /// A value of one signal, by id.
@@ -228,6 +233,7 @@ impl Run {
                 elapsed_ticks: tick - phase.start_tick,
                 held: phase.held,
                 advance_requested: phase.advance_requested,
+                exit_held_ticks: w.resource::<PhaseExit>().held_ticks,
             },
             overrides: by_signal(&targets.operator),
             setpoints: by_signal(&targets.setpoints),
@@ -353,6 +359,10 @@ impl Run {
         phase.advance_requested = p.advance_requested;
         let ran = p.elapsed_ticks + if p.held { 0 } else { down };
         phase.start_tick = tick - ran;
+        *self.world.resource_mut::<PhaseExit>() = PhaseExit {
+            phase: p.index,
+            held_ticks: p.exit_held_ticks,
+        };
 
         let mut targets = self.world.resource_mut::<Targets>();
         for (i, v) in &checked.overrides {

@@ -24,6 +24,9 @@ pub struct PluginSummary {
     /// Why the plugin was marked faulted, and when; null while it behaved.
     pub fault: Option<String>,
     pub fault_s: Option<f64>,
+    /// Times a setpoint request began to be clamped into its phase's band (an episode of
+    /// consecutive clamped ticks counts once; each is an event in the record).
+    pub clamped_requests: u64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -293,6 +296,7 @@ impl Run {
                     .faulted
                     .then(|| fault_reason(health.fault_code).to_string()),
                 fault_s: health.faulted.then_some(health.fault_tick as f64 * period),
+                clamped_requests: self.world.resource::<PluginOutputs>().clamps.episodes,
             },
             seed: self.seed,
             scenario: self.scenario.clone(),

@@ -62,6 +62,13 @@ pub enum Event {
     AudioPaused { until_tick: u64 },
     /// The audio pause ended: by the operator (`early`) or because its time ran out.
     AudioResumed { early: bool },
+    /// The core clamped the plugin's setpoint request for this signal into the phase's band
+    /// (or the signal's range), the first tick of such an episode.
+    RequestClamped {
+        signal: usize,
+        requested: f64,
+        applied: f64,
+    },
     /// The real-time watchdog (never the tick): no tick finished for `silent_ms` ms, the HIGH
     /// technical alarm `controller_not_responding` (`responding: false`), or ticks came again.
     Watchdog { responding: bool, silent_ms: u64 },

@@ -125,5 +125,7 @@ pub fn empty_input() -> StepInput {
         validity: [0; MAX_SIGNALS],
         setpoints: [f64::NAN; MAX_SIGNALS],
         commands: [f64::NAN; MAX_ACTUATORS],
+        band_min: [f64::NAN; MAX_SIGNALS],
+        band_max: [f64::NAN; MAX_SIGNALS],
     }
 }

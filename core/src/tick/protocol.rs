@@ -5,6 +5,7 @@
 //! clamped into the phase's band (or the signal's range). While the plugin is faulted, or a
 //! safety rule holds setpoints, the targets stay where they were.
 
+use super::clamps::ClampReport;
 use super::events::{Event, TickEvents};
 use super::plugin_call::{FAULT_HUNG, PluginCall, PluginSlot};
 use super::state::{
@@ -109,6 +110,8 @@ pub fn plugin_result_stage(
         derived: &mut plugin.derived,
         commands: &mut plugin.commands,
         assessments: &mut plugin.assessments,
+        clamps: &mut plugin.clamps,
+        events,
     };
     match slot.call.as_deref() {
         // A call abandoned by the supervisor: the plugin keeps the thread it hangs in.
@@ -141,6 +144,8 @@ struct Outputs<'a> {
     derived: &'a mut Derived,
     commands: &'a mut PluginCommands,
     assessments: &'a mut Assessments,
+    clamps: &'a mut ClampReport,
+    events: &'a mut TickEvents,
 }
 
 /// Moves to the next phase when the current one has run its duration or the plugin asked; the
@@ -222,6 +227,13 @@ fn prepare_step(
     }
     input.setpoints[..n].copy_from_slice(&targets.file[..n]);
     input.commands = *last_commands;
+    for i in 0..n {
+        let limit = targets.file[i]
+            .is_finite()
+            .then(|| request_limit(plan, p, i));
+        input.band_min[i] = limit.map_or(f64::NAN, |l| l.min);
+        input.band_max[i] = limit.map_or(f64::NAN, |l| l.max);
+    }
     let output = &mut call.output;
     output.setpoints = [f64::NAN; MAX_SIGNALS];
     output.commands = [f64::NAN; MAX_ACTUATORS];
@@ -291,16 +303,26 @@ fn take_result(
         let request = call.output.setpoints[i];
         let by_operator = out.targets.operator[i];
         out.targets.setpoints[i] = if by_operator.is_finite() {
+            out.clamps.clear(i);
             by_operator
         } else if request.is_finite() {
-            let limit = p.targets[i]
-                .and_then(|t| t.band)
-                .unwrap_or(plan.signals[i].range);
-            request.clamp(limit.min, limit.max)
+            let limit = request_limit(plan, p, i);
+            let applied = request.clamp(limit.min, limit.max);
+            out.clamps.note(i, request, applied, out.events);
+            applied
         } else {
+            out.clamps.clear(i);
             file
         };
     }
+}
+
+/// The range a plugin's setpoint request for signal `i` is clamped into in phase `p`: the
+/// phase's band for it, else the signal's range.
+fn request_limit(plan: &Plan, p: &crate::plan::PhasePlan, i: usize) -> crate::config::Range {
+    p.targets[i]
+        .and_then(|t| t.band)
+        .unwrap_or(plan.signals[i].range)
 }
 
 /// Stores an assessment while there is reserved room, and counts it otherwise.

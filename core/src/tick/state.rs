@@ -240,6 +240,7 @@ pub struct PluginOutputs {
     pub derived: Derived,
     pub commands: PluginCommands,
     pub assessments: Assessments,
+    pub clamps: super::clamps::ClampReport,
 }
 
 impl PluginOutputs {
@@ -249,6 +250,7 @@ impl PluginOutputs {
             derived: Derived::new(n_derived),
             commands: PluginCommands::default(),
             assessments: Assessments::new(),
+            clamps: super::clamps::ClampReport::default(),
         }
     }
 }

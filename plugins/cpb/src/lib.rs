@@ -29,11 +29,10 @@
 //! `off_bypass`.
 
 pub mod cardioplegia;
-pub mod gases;
+pub use perfuse_plugin_gases as gases;
 
 use perfuse_plugin_sdk::{
     CreateContext, ParamSpec, Params, Protocol, StepInput, StepOutput, export_plugin, state,
-    validity,
 };
 
 use cardioplegia::{Doses, Program};
@@ -162,51 +161,42 @@ const PARAMS: &[ParamSpec<'static>] = &[
     ParamSpec::with_default("occluder_gain", "1/mmHg", 0.0, 1.0, 0.05),
 ];
 
-/// The file's value of a declared parameter, or its default.
-fn param(params: &Params<'_>, name: &str) -> Result<f64, String> {
-    perfuse_plugin_sdk::metadata::declared_value(PARAMS, params, name)
-}
-
-fn value(input: &StepInput, i: usize) -> Option<f64> {
-    (input.validity[i] == validity::OK).then_some(input.values[i])
-}
-
 impl Settings {
     fn read(p: &Params<'_>) -> Result<Self, String> {
-        let bsa_m2 = param(p, "bsa_m2")?;
-        let body_kg = param(p, "body_kg")?;
+        let bsa_m2 = p.value("bsa_m2")?;
+        let body_kg = p.value("body_kg")?;
         Ok(Settings {
             bsa_m2,
-            target_ml_min: param(p, "flow_index_l_min_m2")? * bsa_m2 * 1000.0,
-            act_min_s: param(p, "act_min_s")?,
-            ramp_s: param(p, "ramp_s")?,
-            cool_target_c: param(p, "cool_target_c")?,
-            cool_overshoot_c: param(p, "cool_overshoot_c")?,
-            cooling_gradient_c: param(p, "cooling_gradient_c")?,
-            rewarm_rate_c_min: param(p, "rewarm_rate_c_min")?,
-            rewarm_gradient_c: param(p, "rewarm_gradient_c")?,
-            outlet_max_c: param(p, "outlet_max_c")?,
-            rewarm_end_c: param(p, "rewarm_end_c")?,
-            hct_target_pct: param(p, "hct_target_pct")?,
-            uf_rate_ml_min: param(p, "uf_rate_ml_min")?,
-            uf_min_level_ml: param(p, "uf_min_level_ml")?,
-            uf_max_ml: param(p, "uf_max_ml_kg")? * body_kg,
-            wean_step_fraction: param(p, "wean_step_fraction")?,
-            wean_step_s: param(p, "wean_step_s")?,
-            wean_cvp_mmhg: param(p, "wean_cvp_mmhg")?,
-            occluder_gain: param(p, "occluder_gain")?,
+            target_ml_min: p.value("flow_index_l_min_m2")? * bsa_m2 * 1000.0,
+            act_min_s: p.value("act_min_s")?,
+            ramp_s: p.value("ramp_s")?,
+            cool_target_c: p.value("cool_target_c")?,
+            cool_overshoot_c: p.value("cool_overshoot_c")?,
+            cooling_gradient_c: p.value("cooling_gradient_c")?,
+            rewarm_rate_c_min: p.value("rewarm_rate_c_min")?,
+            rewarm_gradient_c: p.value("rewarm_gradient_c")?,
+            outlet_max_c: p.value("outlet_max_c")?,
+            rewarm_end_c: p.value("rewarm_end_c")?,
+            hct_target_pct: p.value("hct_target_pct")?,
+            uf_rate_ml_min: p.value("uf_rate_ml_min")?,
+            uf_min_level_ml: p.value("uf_min_level_ml")?,
+            uf_max_ml: p.value("uf_max_ml_kg")? * body_kg,
+            wean_step_fraction: p.value("wean_step_fraction")?,
+            wean_step_s: p.value("wean_step_s")?,
+            wean_cvp_mmhg: p.value("wean_cvp_mmhg")?,
+            occluder_gain: p.value("occluder_gain")?,
             gases: GasTargets {
-                paco2_mmhg: param(p, "paco2_target_mmhg")?,
-                pao2_mmhg: param(p, "pao2_target_mmhg")?,
-                interval_s: param(p, "gas_interval_s")?,
-                sweep_min_l_min: param(p, "sweep_min_l_min")?,
-                max_ratio: param(p, "sweep_max_ratio")?,
+                paco2_mmhg: p.value("paco2_target_mmhg")?,
+                pao2_mmhg: p.value("pao2_target_mmhg")?,
+                interval_s: p.value("gas_interval_s")?,
+                sweep_min_l_min: p.value("sweep_min_l_min")?,
+                max_ratio: p.value("sweep_max_ratio")?,
             },
             cardioplegia: Program {
-                induction_ml: param(p, "cp_dose_ml_kg")? * body_kg,
-                redose_ml: param(p, "cp_redose_ml_kg")? * body_kg,
-                rate_ml_min: param(p, "cp_rate_ml_min")?,
-                redose_after_s: param(p, "cp_redose_after_s")?,
+                induction_ml: p.value("cp_dose_ml_kg")? * body_kg,
+                redose_ml: p.value("cp_redose_ml_kg")? * body_kg,
+                rate_ml_min: p.value("cp_rate_ml_min")?,
+                redose_after_s: p.value("cp_redose_after_s")?,
             },
         })
     }
@@ -235,7 +225,7 @@ impl Cpb {
     /// The arterial outlet's setpoint, °C; NaN leaves the file's.
     fn outlet_setpoint(&mut self, input: &StepInput) -> f64 {
         let set = &self.set;
-        let venous = value(input, self.s.venous_temp);
+        let venous = input.valid(self.s.venous_temp);
         let ph = &self.ph;
         if input.phase == ph.initiation {
             venous.unwrap_or(f64::NAN)
@@ -246,7 +236,8 @@ impl Cpb {
             set.cool_target_c
         } else if input.phase == ph.rewarming {
             if self.rewarm_setpoint_c.is_nan() {
-                self.rewarm_setpoint_c = value(input, self.s.arterial_temp)
+                self.rewarm_setpoint_c = input
+                    .valid(self.s.arterial_temp)
                     .or(venous)
                     .unwrap_or(set.cool_target_c);
             }
@@ -280,8 +271,8 @@ impl Cpb {
                     &self.set.gases,
                     input.t_s,
                     flow.unwrap_or(0.0),
-                    value(input, self.s.pao2),
-                    value(input, self.s.paco2),
+                    input.valid(self.s.pao2),
+                    input.valid(self.s.paco2),
                 );
                 (b.sweep_l_min, b.fio2_pct)
             }
@@ -294,9 +285,15 @@ impl Cpb {
     fn ultrafiltration(&self, input: &StepInput) -> f64 {
         let ph = &self.ph;
         let filtering = input.phase == ph.cross_clamp || input.phase == ph.rewarming;
-        let dilute = value(input, self.s.hct).is_some_and(|h| h < self.set.hct_target_pct);
-        let level = value(input, self.s.reservoir).is_some_and(|l| l > self.set.uf_min_level_ml);
-        let room = value(input, self.s.uf_volume).is_some_and(|v| v < self.set.uf_max_ml);
+        let dilute = input
+            .valid(self.s.hct)
+            .is_some_and(|h| h < self.set.hct_target_pct);
+        let level = input
+            .valid(self.s.reservoir)
+            .is_some_and(|l| l > self.set.uf_min_level_ml);
+        let room = input
+            .valid(self.s.uf_volume)
+            .is_some_and(|v| v < self.set.uf_max_ml);
         if filtering && dilute && level && room {
             self.set.uf_rate_ml_min
         } else {
@@ -317,7 +314,9 @@ impl Cpb {
         } else if input.phase == ph.wean {
             // A CVP below the target closes the occluder further (proportional: the CVP is the
             // integral of what the occluder holds back); a missing CVP adds nothing.
-            let error = value(input, self.s.cvp).map_or(0.0, |c| self.set.wean_cvp_mmhg - c);
+            let error = input
+                .valid(self.s.cvp)
+                .map_or(0.0, |c| self.set.wean_cvp_mmhg - c);
             (1.0 - fraction + self.set.occluder_gain * error).clamp(0.0, 1.0)
         } else {
             1.0 - fraction
@@ -349,11 +348,6 @@ impl Protocol for Cpb {
     ];
 
     const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
-
-    fn validate(_params: Params<'_>) -> Result<(), String> {
-        // Every parameter is checked against `PARAMS` before this is called.
-        Ok(())
-    }
 
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
         let phase = |id: &str| ctx.phase(id).map(|i| i as u32);
@@ -405,9 +399,12 @@ impl Protocol for Cpb {
     }
 
     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
-        let flow = value(input, self.s.pump_flow);
-        let core = value(input, self.s.core_temp);
-        if value(input, self.s.act).is_some_and(|a| a >= self.set.act_min_s) {
+        let flow = input.valid(self.s.pump_flow);
+        let core = input.valid(self.s.core_temp);
+        if input
+            .valid(self.s.act)
+            .is_some_and(|a| a >= self.set.act_min_s)
+        {
             self.act_confirmed = true;
         }
         let ph = &self.ph;
@@ -432,8 +429,8 @@ impl Protocol for Cpb {
             self.cross_clamp_s += self.period_s;
             self.doses.step(
                 &self.set.cardioplegia,
-                value(input, self.s.cp_volume),
-                value(input, self.s.cp_since),
+                input.valid(self.s.cp_volume),
+                input.valid(self.s.cp_since),
             )
         } else {
             0.0

@@ -7,18 +7,16 @@
 //!   then opens (clamp the return line, start the pump, unclamp, §13A [T]);
 //! - sweep and FiO2: the sweep starts at 1:1 with the target flow and FiO2 at `start_fio2_pct`
 //!   (§13B step 1 [T]), then titrates toward the post-oxygenator PaO2 and the PaCO2 targets
-//!   with the CPB plugin's blender (`../cpb/src/gases.rs`), once every `gas_interval_s`;
+//!   with the blender it shares with the CPB plugin ([`gases`]), once every `gas_interval_s`;
 //! - derived values: the target, the flow per kg, hours on support, the blender's settings.
 //!
 //! Signals it reads, by id: `pump_flow`, `pao2`, `paco2`. Actuators it commands: `return_clamp`,
 //! `fio2`, `sweep`. Phases: `initiation` first.
 
-#[path = "../../cpb/src/gases.rs"]
-mod gases;
+use perfuse_plugin_gases as gases;
 
 use perfuse_plugin_sdk::{
-    CreateContext, ParamSpec, Params, Protocol, StepInput, StepOutput, export_plugin, state,
-    validity,
+    CreateContext, ParamSpec, Protocol, StepInput, StepOutput, export_plugin, state,
 };
 
 use gases::{Blender, GasTargets};
@@ -54,15 +52,6 @@ const PARAMS: &[ParamSpec<'static>] = &[
     ParamSpec::with_default("sweep_max_ratio", "1", 0.5, 3.0, 2.0),
 ];
 
-/// The file's value of a declared parameter, or its default.
-fn param(params: &Params<'_>, name: &str) -> Result<f64, String> {
-    perfuse_plugin_sdk::metadata::declared_value(PARAMS, params, name)
-}
-
-fn value(input: &StepInput, i: usize) -> Option<f64> {
-    (input.validity[i] == validity::OK).then_some(input.values[i])
-}
-
 impl Protocol for Ecmo {
     const ID: &'static str = "ecmo";
     const VERSION: &'static str = "0.1.0";
@@ -76,16 +65,11 @@ impl Protocol for Ecmo {
 
     const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
 
-    fn validate(_params: Params<'_>) -> Result<(), String> {
-        // Every parameter is checked against `PARAMS` before this is called.
-        Ok(())
-    }
-
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
         let p = &ctx.params;
-        let body_kg = param(p, "body_kg")?;
-        let target_ml_min = param(p, "flow_ml_kg_min")? * body_kg;
-        let start_fio2_pct = param(p, "start_fio2_pct")?;
+        let body_kg = p.value("body_kg")?;
+        let target_ml_min = p.value("flow_ml_kg_min")? * body_kg;
+        let start_fio2_pct = p.value("start_fio2_pct")?;
         Ok(Ecmo {
             pump_flow: ctx.signal("pump_flow")?,
             pao2: ctx.signal("pao2")?,
@@ -96,21 +80,21 @@ impl Protocol for Ecmo {
             initiation: ctx.phase("initiation")? as u32,
             body_kg,
             target_ml_min,
-            ramp_s: param(p, "ramp_s")?,
-            unclamp_after_s: param(p, "unclamp_after_s")?,
+            ramp_s: p.value("ramp_s")?,
+            unclamp_after_s: p.value("unclamp_after_s")?,
             gases: GasTargets {
-                paco2_mmhg: param(p, "paco2_target_mmhg")?,
-                pao2_mmhg: param(p, "pao2_target_mmhg")?,
-                interval_s: param(p, "gas_interval_s")?,
-                sweep_min_l_min: param(p, "sweep_min_l_min")?,
-                max_ratio: param(p, "sweep_max_ratio")?,
+                paco2_mmhg: p.value("paco2_target_mmhg")?,
+                pao2_mmhg: p.value("pao2_target_mmhg")?,
+                interval_s: p.value("gas_interval_s")?,
+                sweep_min_l_min: p.value("sweep_min_l_min")?,
+                max_ratio: p.value("sweep_max_ratio")?,
             },
             blender: Blender::start(target_ml_min, 1.0, start_fio2_pct, 0.0),
         })
     }
 
     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
-        let flow = value(input, self.pump_flow);
+        let flow = input.valid(self.pump_flow);
         let fraction = if input.phase == self.initiation {
             (input.phase_elapsed_s / self.ramp_s).min(1.0)
         } else {
@@ -125,8 +109,8 @@ impl Protocol for Ecmo {
             &self.gases,
             input.t_s,
             flow.unwrap_or(0.0).max(0.0),
-            value(input, self.pao2),
-            value(input, self.paco2),
+            input.valid(self.pao2),
+            input.valid(self.paco2),
         );
         out.commands[self.sweep] = self.blender.sweep_l_min;
         out.commands[self.fio2] = self.blender.fio2_pct;

@@ -17,8 +17,7 @@ pub mod lactate;
 
 use lactate::LactateTrend;
 use perfuse_plugin_sdk::{
-    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
-    state, validity,
+    CreateContext, ParamSpec, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
 };
 
 /// Coronary flow below which no resistance is computed, mL/min (the heart is not perfused).
@@ -49,16 +48,9 @@ pub struct Heart {
     lactate: LactateTrend,
 }
 
-fn value(input: &StepInput, i: usize) -> f64 {
-    if input.validity[i] == validity::OK {
-        input.values[i]
-    } else {
-        f64::NAN
-    }
-}
-
-fn optional_value(input: &StepInput, i: Option<usize>) -> f64 {
-    i.map_or(f64::NAN, |i| value(input, i))
+/// Signal `i`'s value, NaN where the protocol has no such signal or its reading is invalid.
+fn value_or_nan(input: &StepInput, i: Option<usize>) -> f64 {
+    i.and_then(|i| input.valid(i)).unwrap_or(f64::NAN)
 }
 
 /// The parameters the plugin takes.
@@ -76,11 +68,6 @@ const PARAMS: &[ParamSpec<'static>] = &[
     // §1A [S1]: turned-down hearts ended at 5.3 ± 0.4; ≥ 5 mmol/L at the end is critical.
     ParamSpec::with_default("lactate_limit_mmol_l", "mmol/L", 0.0, 30.0, 5.0),
 ];
-
-/// The file's value of a parameter, or its default (NaN for an undeclared name).
-fn param(params: &Params<'_>, name: &str) -> f64 {
-    perfuse_plugin_sdk::metadata::declared_value(PARAMS, params, name).unwrap_or(f64::NAN)
-}
 
 impl Protocol for Heart {
     const ID: &'static str = "heart";
@@ -103,14 +90,9 @@ impl Protocol for Heart {
 
     const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
 
-    fn validate(_params: Params<'_>) -> Result<(), String> {
-        // Every parameter is checked against `PARAMS` before this is called.
-        Ok(())
-    }
-
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
         let p = &ctx.params;
-        let first_sample_s = param(p, "first_sample_s");
+        let first_sample_s = p.value("first_sample_s")?;
         Ok(Heart {
             mean_pressure: ctx.signal("mean_pressure")?,
             mean_coronary_flow: ctx.signal("mean_coronary_flow")?,
@@ -122,21 +104,21 @@ impl Protocol for Heart {
             hb_g_dl: p.require("hb_g_dl")?,
             pao2_mmhg: p.require("pao2_mmhg")?,
             first_sample_s,
-            sample_interval_s: param(p, "sample_interval_s"),
+            sample_interval_s: p.value("sample_interval_s")?,
             period_s: ctx.period_s,
             next_sample_s: first_sample_s,
             cvr_baseline: f64::NAN,
             cvr_sampled: f64::NAN,
             lactate: LactateTrend::new(
-                param(p, "lactate_rise_mmol_l"),
-                param(p, "lactate_limit_mmol_l"),
+                p.value("lactate_rise_mmol_l")?,
+                p.value("lactate_limit_mmol_l")?,
             ),
         })
     }
 
     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
-        let pressure = value(input, self.mean_pressure);
-        let flow = value(input, self.mean_coronary_flow);
+        let pressure = value_or_nan(input, Some(self.mean_pressure));
+        let flow = value_or_nan(input, Some(self.mean_coronary_flow));
         let cvr = if flow > PERFUSED_FLOW_ML_MIN {
             pressure / flow
         } else {
@@ -144,7 +126,7 @@ impl Protocol for Heart {
         };
         // Arterial blood leaves the oxygenator saturated; the coronary sinus is taken to have
         // given up its dissolved O2 too (venous pO2 ~35 mmHg holds ~0.1 mL/dL, §10.1).
-        let sat = optional_value(input, self.venous_saturation);
+        let sat = value_or_nan(input, self.venous_saturation);
         let extraction_pct = 100.0 - sat;
         let used_ml_dl =
             O2_PER_G_HB * self.hb_g_dl * extraction_pct / 100.0 + O2_PER_MMHG * self.pao2_mmhg;
@@ -158,8 +140,8 @@ impl Protocol for Heart {
         // The sample is due on the first tick at or past its time (half a tick of tolerance).
         if in_phase && input.phase_elapsed_s + 0.5 * self.period_s >= self.next_sample_s {
             self.next_sample_s += self.sample_interval_s;
-            let arterial = optional_value(input, self.arterial_lactate);
-            let venous = optional_value(input, self.venous_lactate);
+            let arterial = value_or_nan(input, self.arterial_lactate);
+            let venous = value_or_nan(input, self.venous_lactate);
             self.lactate.sample(input.t_s, arterial, venous);
             if self.cvr_baseline.is_nan() {
                 self.cvr_baseline = cvr;
@@ -212,7 +194,7 @@ export_plugin!(Heart);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_SIGNALS};
+    use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_SIGNALS, validity};
 
     // Signal indices of the test protocol.
     const P: usize = 0;
@@ -261,6 +243,7 @@ mod tests {
             validity: [validity::OK; MAX_SIGNALS],
             setpoints: [f64::NAN; MAX_SIGNALS],
             commands: [0.0; MAX_ACTUATORS],
+            ..StepInput::default()
         }
     }
 

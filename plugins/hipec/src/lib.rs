@@ -7,12 +7,11 @@
 //! Signals it reads, by id: `inflow_temp`, `outflow_temp`, `ip_upper_temp`, `ip_pelvis_temp`,
 //! `core_temp` (°C). Phases: `heating`, then `drug`.
 
-pub mod heated_cavity;
+pub use perfuse_plugin_heated_cavity as heated_cavity;
 
 use heated_cavity::HeatedCavity;
 use perfuse_plugin_sdk::{
-    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
-    state,
+    CreateContext, ParamSpec, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
 };
 
 pub struct Hipec(HeatedCavity);
@@ -34,11 +33,6 @@ impl Protocol for Hipec {
     ];
 
     const PARAMS: &'static [ParamSpec<'static>] = heated_cavity::PARAMS;
-
-    fn validate(_params: Params<'_>) -> Result<(), String> {
-        // Every parameter is checked against `PARAMS` before this is called.
-        Ok(())
-    }
 
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
         const PROBES: [&str; heated_cavity::PROBES] = [

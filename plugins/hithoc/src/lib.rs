@@ -1,20 +1,18 @@
 //! Hyperthermic intrathoracic chemotherapy (HITHOC, docs/clinical-basis.md §8).
 //!
 //! The same logic as HIPEC (§8: "phases, control mode and safe-state actions as for HIPEC"),
-//! compiled from the HIPEC plugin's source file rather than linked, since each plugin library
-//! exports its own descriptor: the chemotherapy phase starts once the outflow and both pleural
-//! probes read the target temperature, and every probe's thermal dose (CEM43) is reported.
+//! from the library both link ([`heated_cavity`]): the chemotherapy phase starts once the
+//! outflow and both pleural probes read the target temperature, and every probe's thermal dose
+//! (CEM43) is reported.
 //!
 //! Signals it reads, by id: `inflow_temp`, `outflow_temp`, `pleural_apex_temp`,
 //! `pleural_base_temp`, `core_temp` (°C). Phases: `heating`, then `drug`.
 
-#[path = "../../hipec/src/heated_cavity.rs"]
-mod heated_cavity;
+use perfuse_plugin_heated_cavity as heated_cavity;
 
 use heated_cavity::HeatedCavity;
 use perfuse_plugin_sdk::{
-    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
-    state,
+    CreateContext, ParamSpec, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin, state,
 };
 
 pub struct Hithoc(HeatedCavity);
@@ -36,11 +34,6 @@ impl Protocol for Hithoc {
     ];
 
     const PARAMS: &'static [ParamSpec<'static>] = heated_cavity::PARAMS;
-
-    fn validate(_params: Params<'_>) -> Result<(), String> {
-        // Every parameter is checked against `PARAMS` before this is called.
-        Ok(())
-    }
 
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
         const PROBES: [&str; heated_cavity::PROBES] = [

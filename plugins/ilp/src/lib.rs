@@ -6,7 +6,6 @@
 //!   (a PI on `tissue_target_c`, the integral held while the request is at a bound), so the
 //!   tissue reaches 38.5–39.5 °C with an inflow that stays at or below `inflow_max_c` (§6: up
 //!   to ~42 °C). The core clamps the request into the phase's inflow band as well;
-//! - the end of warm-up: once both probes have held `warm_threshold_c` for `warm_hold_s`;
 //! - the line pressure below the patient's systemic pressure (§6): when the limb line pressure
 //!   comes within `pressure_margin_mmhg` of the systemic mean pressure, the flow setpoint is
 //!   lowered by `flow_per_mmhg` per mmHg of excess (the core keeps it inside the phase's band);
@@ -14,12 +13,15 @@
 //!   setpoint, the margin between systemic and line pressure, the leak rate over the last
 //!   10 minutes (%/h), and minutes with both probes in 38.5–39.5 °C during drug circulation.
 //!
+//! Warm-up ends by the protocol file's `exit_when` (both probes held at 38.5 °C), judged by the
+//! core.
+//!
 //! Signals it reads, by id: `tissue_proximal`, `tissue_distal`, `inflow_temp` (°C),
 //! `line_pressure`, `systemic_pressure` (mmHg), `pump_flow` (mL/min), `leak_pct` (%).
 
 use perfuse_plugin_sdk::{
-    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
-    state, validity,
+    CreateContext, ParamSpec, Params, Protocol, StepInput, StepOutput, derived_values,
+    export_plugin, state,
 };
 
 /// Tissue band of mild hyperthermia, °C (§6 [S]).
@@ -38,15 +40,26 @@ const PARAMS: &[ParamSpec<'static>] = &[
     ParamSpec::with_default("inflow_max_c", "°C", 37.0, 43.0, 42.0),
     ParamSpec::with_default("cascade_kp", "°C/°C", 0.0, 20.0, 2.0),
     ParamSpec::with_default("cascade_ti_s", "s", 10.0, 36_000.0, 600.0),
-    ParamSpec::with_default("warm_threshold_c", "°C", 36.0, 40.0, 38.5),
-    ParamSpec::with_default("warm_hold_s", "s", 0.0, 3600.0, 60.0),
     ParamSpec::with_default("pressure_margin_mmhg", "mmHg", 0.0, 50.0, 10.0),
     ParamSpec::with_default("flow_per_mmhg", "mL/min/mmHg", 0.0, 100.0, 10.0),
 ];
 
-/// The file's value of a declared parameter, or its default.
-fn param(params: &Params<'_>, name: &str) -> Result<f64, String> {
-    perfuse_plugin_sdk::metadata::declared_value(PARAMS, params, name)
+derived_values! {
+    /// What the plugin reports each tick.
+    pub struct Derived {
+        /// Mean of the two tissue probes, °C (one probe while the other is invalid).
+        tissue_mean_c,
+        /// Proximal minus distal tissue temperature, °C.
+        tissue_gradient_c,
+        /// The inflow setpoint the cascade requests, °C.
+        inflow_setpoint_c,
+        /// Systemic mean pressure minus line pressure, mmHg.
+        pressure_margin_mmhg,
+        /// Leak over the last 10 minutes, %/h.
+        leak_rate_pct_h,
+        /// Minutes with both probes in 38.5–39.5 °C during drug circulation.
+        tissue_in_band_min,
+    }
 }
 
 pub struct Ilp {
@@ -57,22 +70,18 @@ pub struct Ilp {
     systemic_pressure: usize,
     pump_flow: usize,
     leak_pct: usize,
-    warm_up_phase: u32,
     drug_phases: [u32; 2],
     washout_phase: u32,
     tissue_target_c: f64,
     inflow_max_c: f64,
     kp: f64,
     ti_s: f64,
-    warm_threshold_c: f64,
-    warm_hold_s: f64,
     pressure_margin_mmhg: f64,
     flow_per_mmhg: f64,
     period_s: f64,
 
     integral_c: f64,
     inflow_request_c: f64,
-    warm_since_s: Option<f64>,
     /// Leak at the start of each of the last minutes, oldest first once full.
     leak_by_minute: [f64; LEAK_WINDOW_MIN + 1],
     minutes_seen: usize,
@@ -80,10 +89,6 @@ pub struct Ilp {
 }
 
 impl Ilp {
-    fn value(input: &StepInput, i: usize) -> Option<f64> {
-        (input.validity[i] == validity::OK).then_some(input.values[i])
-    }
-
     /// The inflow setpoint for the tissue: PI on the probes' mean, capped so that the hottest
     /// probe stays below the band's top, with the integral held while the request sits at a
     /// bound (the file's setpoint is the lower bound).
@@ -103,22 +108,14 @@ impl Ilp {
 
 impl Protocol for Ilp {
     const ID: &'static str = "ilp";
-    const VERSION: &'static str = "0.1.0";
-    const DERIVED: &'static [&'static str] = &[
-        "tissue_mean_c",
-        "tissue_gradient_c",
-        "inflow_setpoint_c",
-        "pressure_margin_mmhg",
-        "leak_rate_pct_h",
-        "tissue_in_band_min",
-    ];
-
+    const VERSION: &'static str = "0.1.1";
+    const DERIVED: &'static [&'static str] = Derived::NAMES;
     const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
 
     fn validate(params: Params<'_>) -> Result<(), String> {
         // Each parameter is checked against `PARAMS` before this is called; what is left is
         // how two of them relate.
-        if param(&params, "tissue_target_c")? >= param(&params, "inflow_max_c")? {
+        if params.value("tissue_target_c")? >= params.value("inflow_max_c")? {
             return Err("`tissue_target_c` must be below `inflow_max_c`".to_string());
         }
         Ok(())
@@ -134,21 +131,17 @@ impl Protocol for Ilp {
             systemic_pressure: ctx.signal("systemic_pressure")?,
             pump_flow: ctx.signal("pump_flow")?,
             leak_pct: ctx.signal("leak_pct")?,
-            warm_up_phase: ctx.phase("warm_up")? as u32,
             drug_phases: [ctx.phase("tnf")? as u32, ctx.phase("melphalan")? as u32],
             washout_phase: ctx.phase("washout")? as u32,
-            tissue_target_c: param(p, "tissue_target_c")?,
-            inflow_max_c: param(p, "inflow_max_c")?,
-            kp: param(p, "cascade_kp")?,
-            ti_s: param(p, "cascade_ti_s")?,
-            warm_threshold_c: param(p, "warm_threshold_c")?,
-            warm_hold_s: param(p, "warm_hold_s")?,
-            pressure_margin_mmhg: param(p, "pressure_margin_mmhg")?,
-            flow_per_mmhg: param(p, "flow_per_mmhg")?,
+            tissue_target_c: p.value("tissue_target_c")?,
+            inflow_max_c: p.value("inflow_max_c")?,
+            kp: p.value("cascade_kp")?,
+            ti_s: p.value("cascade_ti_s")?,
+            pressure_margin_mmhg: p.value("pressure_margin_mmhg")?,
+            flow_per_mmhg: p.value("flow_per_mmhg")?,
             period_s: ctx.period_s,
             integral_c: 0.0,
             inflow_request_c: f64::NAN,
-            warm_since_s: None,
             leak_by_minute: [f64::NAN; LEAK_WINDOW_MIN + 1],
             minutes_seen: 0,
             in_band_ticks: 0,
@@ -157,8 +150,8 @@ impl Protocol for Ilp {
 
     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
         let t = input.t_s;
-        let proximal = Self::value(input, self.proximal);
-        let distal = Self::value(input, self.distal);
+        let proximal = input.valid(self.proximal);
+        let distal = input.valid(self.distal);
         let (tissue, hottest) = match (proximal, distal) {
             (Some(a), Some(b)) => (Some(0.5 * (a + b)), a.max(b)),
             (one, other) => (one.or(other), one.or(other).unwrap_or(f64::NAN)),
@@ -175,8 +168,8 @@ impl Protocol for Ilp {
         }
 
         // Line pressure below systemic: lower the flow when the margin is used up.
-        let line = Self::value(input, self.line_pressure);
-        let systemic = Self::value(input, self.systemic_pressure);
+        let line = input.valid(self.line_pressure);
+        let systemic = input.valid(self.systemic_pressure);
         let margin = match (line, systemic) {
             (Some(l), Some(s)) => s - l,
             _ => f64::NAN,
@@ -187,18 +180,6 @@ impl Protocol for Ilp {
             out.setpoints[self.pump_flow] = file_flow - self.flow_per_mmhg * excess;
         }
 
-        // Warm-up ends once both probes have held the threshold.
-        if input.phase == self.warm_up_phase {
-            match (proximal, distal) {
-                (Some(a), Some(b)) if a.min(b) >= self.warm_threshold_c => {
-                    let since = *self.warm_since_s.get_or_insert(t);
-                    if t - since >= self.warm_hold_s {
-                        out.advance_phase = 1;
-                    }
-                }
-                _ => self.warm_since_s = None,
-            }
-        }
         if self.drug_phases.contains(&input.phase)
             && let (Some(a), Some(b)) = (proximal, distal)
         {
@@ -211,34 +192,31 @@ impl Protocol for Ilp {
         // Leak over the last minutes, sampled once a minute.
         let minute = (t / 60.0).floor() as usize;
         if minute >= self.minutes_seen
-            && let Some(leak) = Self::value(input, self.leak_pct)
+            && let Some(leak) = input.valid(self.leak_pct)
         {
             self.leak_by_minute.rotate_left(1);
             self.leak_by_minute[LEAK_WINDOW_MIN] = leak;
             self.minutes_seen = minute + 1;
         }
 
-        let d = &mut out.derived;
-        d[0] = tissue.unwrap_or(f64::NAN);
-        d[1] = match (proximal, distal) {
-            (Some(a), Some(b)) => a - b,
-            _ => f64::NAN,
-        };
-        d[2] = self.inflow_request_c;
-        d[3] = margin;
-        d[4] = (self.leak_by_minute[LEAK_WINDOW_MIN] - self.leak_by_minute[0])
-            * (60.0 / LEAK_WINDOW_MIN as f64);
-        d[5] = self.in_band_ticks as f64 * self.period_s / 60.0;
-    }
-
-    fn phase_event(&mut self, _event: &PhaseEvent) {
-        self.warm_since_s = None;
+        Derived {
+            tissue_mean_c: tissue.unwrap_or(f64::NAN),
+            tissue_gradient_c: match (proximal, distal) {
+                (Some(a), Some(b)) => a - b,
+                _ => f64::NAN,
+            },
+            inflow_setpoint_c: self.inflow_request_c,
+            pressure_margin_mmhg: margin,
+            leak_rate_pct_h: (self.leak_by_minute[LEAK_WINDOW_MIN] - self.leak_by_minute[0])
+                * (60.0 / LEAK_WINDOW_MIN as f64),
+            tissue_in_band_min: self.in_band_ticks as f64 * self.period_s / 60.0,
+        }
+        .write(out);
     }
 
     fn save(&self, out: &mut state::Writer) {
         out.put(&self.integral_c)
             .put(&self.inflow_request_c)
-            .put(&self.warm_since_s)
             .put(&self.leak_by_minute)
             .put(&self.minutes_seen)
             .put(&self.in_band_ticks);
@@ -247,7 +225,6 @@ impl Protocol for Ilp {
     fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
         input.read(&mut self.integral_c)?;
         input.read(&mut self.inflow_request_c)?;
-        input.read(&mut self.warm_since_s)?;
         input.read(&mut self.leak_by_minute)?;
         input.read(&mut self.minutes_seen)?;
         input.read(&mut self.in_band_ticks)

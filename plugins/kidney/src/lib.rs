@@ -8,16 +8,15 @@
 //! - for normothermic assessment (§4B): renal blood flow per 100 g, urine volume during the
 //!   assessment phase, and the two measurable points of the EVNP quality score (1 point if RBF
 //!   < 50 mL/min/100 g, 1 point if urine < 43 mL in the hour); the macroscopic grade is the
-//!   surgeon's and is not scored here;
-//! - the normothermic phase transition: warm-up ends once the perfusate has held the
-//!   `warm_threshold_c` for `warm_hold_s`.
+//!   surgeon's and is not scored here.
+//!
+//! The normothermic warm-up ends by the protocol file's `exit_when`, judged by the core.
 //!
 //! Signals it reads, by id: `mean_pressure` (mmHg), `mean_flow` (mL/min), `perfusate_temp`
 //! (°C), and optionally `urine_volume` (mL).
 
 use perfuse_plugin_sdk::{
-    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
-    state, validity,
+    CreateContext, ParamSpec, Protocol, StepInput, StepOutput, derived_values, export_plugin, state,
 };
 
 /// Flow above which the kidney counts as perfused (EXAM, §4A).
@@ -38,13 +37,8 @@ pub struct Kidney {
     mass_g: f64,
     /// Phase whose entry starts the urine count and whose time the EVNP score covers (NMP).
     assessment_phase: Option<u32>,
-    /// Phase that ends once warm (NMP).
-    warm_up_phase: Option<u32>,
-    warm_threshold_c: f64,
-    warm_hold_s: f64,
     period_s: f64,
 
-    warm_since_s: Option<f64>,
     ri_at_2min: f64,
     ri_at_30min: f64,
     exam_flow_sum: f64,
@@ -58,65 +52,57 @@ pub struct Kidney {
     assessment_ticks: u64,
 }
 
-impl Kidney {
-    fn value(input: &StepInput, i: usize) -> Option<f64> {
-        (input.validity[i] == validity::OK).then_some(input.values[i])
-    }
-}
-
 /// The parameters the plugin takes.
 const PARAMS: &[ParamSpec<'static>] = &[
     // An adult kidney weighs about 150 g (§10.2); the range takes paediatric to large grafts.
     ParamSpec::required("kidney_mass_g", "g", 20.0, 1000.0),
-    // NMP: assessment starts once the perfusate has held this temperature for `warm_hold_s`.
-    ParamSpec::with_default("warm_threshold_c", "°C", 20.0, 38.0, 35.5),
-    ParamSpec::with_default("warm_hold_s", "s", 0.0, 3600.0, 60.0),
 ];
 
-/// The file's value of a declared parameter, or its default.
-fn param(params: &Params<'_>, name: &str) -> Result<f64, String> {
-    perfuse_plugin_sdk::metadata::declared_value(PARAMS, params, name)
+derived_values! {
+    /// What the plugin reports each tick.
+    pub struct Derived {
+        /// Mean pressure over mean flow, mmHg·min/mL (NaN at 5 mL/min or less).
+        resistance_index,
+        /// RI 2 min into the run (EXAM).
+        ri_at_2min,
+        /// RI 30 min into the run (EXAM).
+        ri_at_30min,
+        /// Mean flow after the first 30 min, mL/min (EXAM).
+        mean_flow_after_30min_ml_min,
+        /// Mean RI after the first 30 min (EXAM).
+        mean_ri_after_30min,
+        /// Minutes with flow above 5 mL/min (EXAM).
+        perfused_min,
+        /// Minutes with the perfusate above 10 °C (EXAM).
+        perfusate_above_10c_min,
+        /// Renal blood flow per 100 g, mL/min/100 g.
+        flow_per_100g_ml_min,
+        /// Mean renal blood flow per 100 g during the assessment phase (NMP).
+        assessment_flow_per_100g_ml_min,
+        /// Urine produced during the assessment phase, mL (NMP).
+        urine_ml,
+        /// EVNP point for RBF below 50 mL/min/100 g (NMP).
+        evnp_points_rbf,
+        /// EVNP point for urine below 43 mL (NMP).
+        evnp_points_urine,
+    }
 }
 
 impl Protocol for Kidney {
     const ID: &'static str = "kidney";
-    const VERSION: &'static str = "0.1.0";
-    const DERIVED: &'static [&'static str] = &[
-        "resistance_index",
-        "ri_at_2min",
-        "ri_at_30min",
-        "mean_flow_after_30min_ml_min",
-        "mean_ri_after_30min",
-        "perfused_min",
-        "perfusate_above_10c_min",
-        "flow_per_100g_ml_min",
-        "assessment_flow_per_100g_ml_min",
-        "urine_ml",
-        "evnp_points_rbf",
-        "evnp_points_urine",
-    ];
-
+    const VERSION: &'static str = "0.1.1";
+    const DERIVED: &'static [&'static str] = Derived::NAMES;
     const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
 
-    fn validate(_params: Params<'_>) -> Result<(), String> {
-        // Every parameter is checked against `PARAMS` before this is called.
-        Ok(())
-    }
-
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
-        let p = &ctx.params;
         Ok(Kidney {
             mean_pressure: ctx.signal("mean_pressure")?,
             mean_flow: ctx.signal("mean_flow")?,
             perfusate_temp: ctx.signal("perfusate_temp")?,
             urine_volume: ctx.signal("urine_volume").ok(),
-            mass_g: param(p, "kidney_mass_g")?,
+            mass_g: ctx.params.value("kidney_mass_g")?,
             assessment_phase: ctx.phase("assessment").ok().map(|i| i as u32),
-            warm_up_phase: ctx.phase("warm_up").ok().map(|i| i as u32),
-            warm_threshold_c: param(p, "warm_threshold_c")?,
-            warm_hold_s: param(p, "warm_hold_s")?,
             period_s: ctx.period_s,
-            warm_since_s: None,
             ri_at_2min: f64::NAN,
             ri_at_30min: f64::NAN,
             exam_flow_sum: 0.0,
@@ -132,9 +118,9 @@ impl Protocol for Kidney {
     }
 
     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
-        let pressure = Self::value(input, self.mean_pressure);
-        let flow = Self::value(input, self.mean_flow);
-        let temp = Self::value(input, self.perfusate_temp);
+        let pressure = input.valid(self.mean_pressure);
+        let flow = input.valid(self.mean_flow);
+        let temp = input.valid(self.perfusate_temp);
         let ri = match (pressure, flow) {
             (Some(p), Some(q)) if q > PERFUSED_FLOW_ML_MIN => p / q,
             _ => f64::NAN,
@@ -167,22 +153,11 @@ impl Protocol for Kidney {
                 self.assessment_flow_sum += q;
                 self.assessment_ticks += 1;
             }
-            if let Some(u) = self.urine_volume.and_then(|i| Self::value(input, i)) {
+            if let Some(u) = self.urine_volume.and_then(|i| input.valid(i)) {
                 if self.urine_at_assessment_start.is_nan() {
                     self.urine_at_assessment_start = u;
                 }
                 self.urine_in_assessment = u - self.urine_at_assessment_start;
-            }
-        }
-        if self.warm_up_phase == Some(input.phase) {
-            match temp {
-                Some(c) if c >= self.warm_threshold_c => {
-                    let since = *self.warm_since_s.get_or_insert(t);
-                    if t - since >= self.warm_hold_s {
-                        out.advance_phase = 1;
-                    }
-                }
-                _ => self.warm_since_s = None,
             }
         }
 
@@ -190,36 +165,32 @@ impl Protocol for Kidney {
         let minutes = |ticks: u64| ticks as f64 * self.period_s / 60.0;
         let mean = |sum: f64, n: u64| if n > 0 { sum / n as f64 } else { f64::NAN };
         let assessment_rbf = per_100g(mean(self.assessment_flow_sum, self.assessment_ticks));
-        let d = &mut out.derived;
-        d[0] = ri;
-        d[1] = self.ri_at_2min;
-        d[2] = self.ri_at_30min;
-        d[3] = mean(self.exam_flow_sum, self.exam_ticks);
-        d[4] = mean(self.exam_ri_sum, self.exam_ticks);
-        d[5] = minutes(self.perfused_ticks);
-        d[6] = minutes(self.warm_perfusate_ticks);
-        d[7] = flow.map_or(f64::NAN, per_100g);
-        d[8] = assessment_rbf;
-        d[9] = self.urine_in_assessment;
-        d[10] = if assessment_rbf.is_nan() {
-            f64::NAN
-        } else {
-            f64::from(u8::from(assessment_rbf < EVNP_RBF_ML_MIN_100G))
+        let point = |v: f64, below: f64| {
+            if v.is_nan() {
+                f64::NAN
+            } else {
+                f64::from(u8::from(v < below))
+            }
         };
-        d[11] = if self.urine_in_assessment.is_nan() {
-            f64::NAN
-        } else {
-            f64::from(u8::from(self.urine_in_assessment < EVNP_URINE_ML))
-        };
-    }
-
-    fn phase_event(&mut self, _event: &PhaseEvent) {
-        self.warm_since_s = None;
+        Derived {
+            resistance_index: ri,
+            ri_at_2min: self.ri_at_2min,
+            ri_at_30min: self.ri_at_30min,
+            mean_flow_after_30min_ml_min: mean(self.exam_flow_sum, self.exam_ticks),
+            mean_ri_after_30min: mean(self.exam_ri_sum, self.exam_ticks),
+            perfused_min: minutes(self.perfused_ticks),
+            perfusate_above_10c_min: minutes(self.warm_perfusate_ticks),
+            flow_per_100g_ml_min: flow.map_or(f64::NAN, per_100g),
+            assessment_flow_per_100g_ml_min: assessment_rbf,
+            urine_ml: self.urine_in_assessment,
+            evnp_points_rbf: point(assessment_rbf, EVNP_RBF_ML_MIN_100G),
+            evnp_points_urine: point(self.urine_in_assessment, EVNP_URINE_ML),
+        }
+        .write(out);
     }
 
     fn save(&self, out: &mut state::Writer) {
-        out.put(&self.warm_since_s)
-            .put(&self.ri_at_2min)
+        out.put(&self.ri_at_2min)
             .put(&self.ri_at_30min)
             .put(&self.exam_flow_sum)
             .put(&self.exam_ri_sum)
@@ -233,7 +204,6 @@ impl Protocol for Kidney {
     }
 
     fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
-        input.read(&mut self.warm_since_s)?;
         input.read(&mut self.ri_at_2min)?;
         input.read(&mut self.ri_at_30min)?;
         input.read(&mut self.exam_flow_sum)?;

@@ -174,6 +174,7 @@ mod tests {
             validity: [validity::OK; perfuse_plugin_sdk::MAX_SIGNALS],
             setpoints: [f64::NAN; perfuse_plugin_sdk::MAX_SIGNALS],
             commands: [f64::NAN; perfuse_plugin_sdk::MAX_ACTUATORS],
+            ..StepInput::default()
         };
         i.values[0] = value;
         i.commands[0] = delivered;

@@ -8,12 +8,12 @@
 //!   recorded as an assessment at its time (`vittal_at_s`, `groningen_at_s`);
 //! - the NMP automation loops: vasodilator on low HA flow, insulin above and glucagon below the
 //!   glucose band, CO2 sweep on pH ([`automation`]); they run for the actuators the protocol
-//!   declares (`vasodilator`, `insulin`, `glucagon`, `sweep`), each needing its parameters;
-//! - the warm-up transition: a phase `warm_up` ends once `perfusate_temp` has held
-//!   `warm_threshold_c` for `warm_hold_s`.
+//!   declares (`vasodilator`, `insulin`, `glucagon`, `sweep`), each needing its parameters.
+//!
+//! A warm-up phase ends by the protocol file's `exit_when`, judged by the core.
 //!
 //! Signals it reads, by id: `mean_pv_pressure`, `mean_pv_flow` (required); `mean_ha_pressure`,
-//! `mean_ha_flow`, `perfusate_temp`, `lactate`, `glucose`, `ph`, `bile_volume`, `bile_ph`
+//! `mean_ha_flow`, `lactate`, `glucose`, `ph`, `bile_volume`, `bile_ph`
 //! (where the protocol has them).
 
 mod automation;
@@ -21,8 +21,8 @@ mod viability;
 
 use automation::{DrugLoop, SweepLoop, Trigger};
 use perfuse_plugin_sdk::{
-    CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
-    state, validity,
+    CreateContext, ParamSpec, Params, Protocol, StepInput, StepOutput, derived_values,
+    export_plugin, state,
 };
 use viability::{Evidence, Verdict, groningen, vittal};
 
@@ -36,11 +36,8 @@ const BILE_SAMPLES: usize = 61;
 const MIN_FLOW_ML_MIN: f64 = 5.0;
 
 /// The parameters the plugin takes. None has a default: each is needed only by protocols with
-/// the part it serves (a warm-up phase, drug pumps, a sweep gas flow, lactate), and `create`
-/// asks for it there.
+/// the part it serves (drug pumps, a sweep gas flow, lactate), and `create` asks for it there.
 const PARAMS: &[ParamSpec<'static>] = &[
-    ParamSpec::optional("warm_threshold_c", "°C", 20.0, 38.0),
-    ParamSpec::optional("warm_hold_s", "s", 1.0, 3600.0),
     ParamSpec::optional("vittal_at_s", "s", 60.0, 86_400.0),
     ParamSpec::optional("groningen_at_s", "s", 60.0, 86_400.0),
     ParamSpec::optional("drug_interval_s", "s", 10.0, 3600.0),
@@ -92,18 +89,12 @@ pub struct Liver {
     mean_ha_flow: Option<usize>,
     mean_pv_pressure: usize,
     mean_pv_flow: usize,
-    perfusate_temp: Option<usize>,
     lactate: Option<usize>,
     glucose: Option<usize>,
     ph: Option<usize>,
     bile_volume: Option<usize>,
     bile_ph: Option<usize>,
     period_s: f64,
-
-    warm_up_phase: Option<u32>,
-    warm_threshold_c: f64,
-    warm_hold_s: f64,
-    warm_since_s: Option<f64>,
 
     drugs: [Option<DrugLoop>; 3],
     drug_every: Every,
@@ -122,10 +113,41 @@ pub struct Liver {
     bile_every: Every,
 }
 
-fn value(input: &StepInput, i: Option<usize>) -> f64 {
-    match i {
-        Some(i) if input.validity[i] == validity::OK => input.values[i],
-        _ => f64::NAN,
+derived_values! {
+    /// What the plugin reports each tick.
+    pub struct Derived {
+        /// Hepatic-artery mean pressure over flow, mmHg·min/mL.
+        ha_resistance,
+        /// Portal-vein mean pressure over flow, mmHg·min/mL.
+        pv_resistance,
+        /// Lactate fall from its peak, %.
+        lactate_clearance_pct,
+        /// Bile produced, mL.
+        bile_ml,
+        /// Bile of the last hour, mL.
+        bile_last_hour_ml,
+        /// VITTAL reason: lactate (0/1).
+        vittal_lactate,
+        /// VITTAL reason: bile (0/1).
+        vittal_bile,
+        /// VITTAL reason: glucose (0/1).
+        vittal_glucose,
+        /// VITTAL reason: flows (0/1).
+        vittal_flows,
+        /// VITTAL reason: pH (0/1).
+        vittal_ph,
+        /// VITTAL verdict (0/1).
+        vittal_viable,
+        /// Groningen reason: lactate (0/1).
+        groningen_lactate,
+        /// Groningen reason: pH (0/1).
+        groningen_ph,
+        /// Groningen reason: bile volume (0/1).
+        groningen_bile,
+        /// Groningen reason: bile pH (0/1).
+        groningen_bile_ph,
+        /// Groningen verdict (0/1).
+        groningen_viable,
     }
 }
 
@@ -181,26 +203,8 @@ impl Liver {
 
 impl Protocol for Liver {
     const ID: &'static str = "liver";
-    const VERSION: &'static str = "0.1.0";
-    const DERIVED: &'static [&'static str] = &[
-        "ha_resistance",
-        "pv_resistance",
-        "lactate_clearance_pct",
-        "bile_ml",
-        "bile_last_hour_ml",
-        "vittal_lactate",
-        "vittal_bile",
-        "vittal_glucose",
-        "vittal_flows",
-        "vittal_ph",
-        "vittal_viable",
-        "groningen_lactate",
-        "groningen_ph",
-        "groningen_bile",
-        "groningen_bile_ph",
-        "groningen_viable",
-    ];
-
+    const VERSION: &'static str = "0.1.1";
+    const DERIVED: &'static [&'static str] = Derived::NAMES;
     const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
 
     fn validate(params: Params<'_>) -> Result<(), String> {
@@ -220,16 +224,6 @@ impl Protocol for Liver {
 
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
         let p = &ctx.params;
-        let warm_up_phase = ctx.phase("warm_up").ok().map(|i| i as u32);
-        let (warm_threshold_c, warm_hold_s) = if warm_up_phase.is_some() {
-            let why = "the protocol has a `warm_up` phase";
-            (
-                needed(p, "warm_threshold_c", why)?,
-                needed(p, "warm_hold_s", why)?,
-            )
-        } else {
-            (f64::NAN, f64::NAN)
-        };
         let drugs = [
             Self::drug_loop(
                 ctx,
@@ -291,17 +285,12 @@ impl Protocol for Liver {
             mean_ha_flow: ctx.signal("mean_ha_flow").ok(),
             mean_pv_pressure: ctx.signal("mean_pv_pressure")?,
             mean_pv_flow: ctx.signal("mean_pv_flow")?,
-            perfusate_temp: ctx.signal("perfusate_temp").ok(),
             lactate,
             glucose: ctx.signal("glucose").ok(),
             ph: ctx.signal("ph").ok(),
             bile_volume: ctx.signal("bile_volume").ok(),
             bile_ph: ctx.signal("bile_ph").ok(),
             period_s: ctx.period_s,
-            warm_up_phase,
-            warm_threshold_c,
-            warm_hold_s,
-            warm_since_s: None,
             drugs,
             drug_every: Every::new(drug_interval_s),
             sweep,
@@ -324,14 +313,15 @@ impl Protocol for Liver {
 
     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
         let t = input.t_s;
-        let ha_p = value(input, self.mean_ha_pressure);
-        let ha_q = value(input, self.mean_ha_flow);
-        let pv_p = value(input, Some(self.mean_pv_pressure));
-        let pv_q = value(input, Some(self.mean_pv_flow));
-        let lactate = value(input, self.lactate);
-        let glucose = value(input, self.glucose);
-        let ph = value(input, self.ph);
-        let bile = value(input, self.bile_volume);
+        let value = |i: Option<usize>| i.and_then(|i| input.valid(i)).unwrap_or(f64::NAN);
+        let ha_p = value(self.mean_ha_pressure);
+        let ha_q = value(self.mean_ha_flow);
+        let pv_p = value(Some(self.mean_pv_pressure));
+        let pv_q = value(Some(self.mean_pv_flow));
+        let lactate = value(self.lactate);
+        let glucose = value(self.glucose);
+        let ph = value(self.ph);
+        let bile = value(self.bile_volume);
 
         // Automation loops.
         let decide = self.drug_every.due(t);
@@ -341,19 +331,6 @@ impl Protocol for Liver {
         let decide = self.sweep_every.due(t);
         if let Some(s) = self.sweep.as_mut() {
             s.step(input, decide, out);
-        }
-
-        // Warm-up ends once warm for long enough.
-        if self.warm_up_phase == Some(input.phase) {
-            match value(input, self.perfusate_temp) {
-                c if c >= self.warm_threshold_c => {
-                    let since = *self.warm_since_s.get_or_insert(t);
-                    if t - since >= self.warm_hold_s {
-                        out.advance_phase = 1;
-                    }
-                }
-                _ => self.warm_since_s = None,
-            }
         }
 
         // Running evidence.
@@ -377,7 +354,7 @@ impl Protocol for Liver {
             ph,
             bile_ml: bile,
             bile_last_hour_ml: self.bile_last_hour(bile),
-            bile_ph: value(input, self.bile_ph),
+            bile_ph: value(self.bile_ph),
             glucose,
             peak_glucose: self.peak_glucose,
             ha_flow: self.ha_flow_mean,
@@ -392,30 +369,36 @@ impl Protocol for Liver {
         }
         out.assessment = u8::from(assess);
 
-        let d = &mut out.derived;
-        d[0] = resistance(ha_p, ha_q);
-        d[1] = resistance(pv_p, pv_q);
-        d[2] = if self.peak_lactate > 0.0 && !lactate.is_nan() {
-            (self.peak_lactate - lactate) / self.peak_lactate * 100.0
-        } else {
-            f64::NAN
-        };
-        d[3] = bile;
-        d[4] = evidence.bile_last_hour_ml;
-        let nan6 = [f64::NAN; 6];
-        d[5..11].copy_from_slice(&self.vittal.map_or(nan6, |v| v.values));
-        let nan5 = [f64::NAN; 5];
-        d[11..16].copy_from_slice(&self.groningen.map_or(nan5, |g| g.values));
-    }
-
-    fn phase_event(&mut self, _event: &PhaseEvent) {
-        self.warm_since_s = None;
+        let v = self.vittal.map_or([f64::NAN; 6], |v| v.values);
+        let g = self.groningen.map_or([f64::NAN; 5], |g| g.values);
+        Derived {
+            ha_resistance: resistance(ha_p, ha_q),
+            pv_resistance: resistance(pv_p, pv_q),
+            lactate_clearance_pct: if self.peak_lactate > 0.0 && !lactate.is_nan() {
+                (self.peak_lactate - lactate) / self.peak_lactate * 100.0
+            } else {
+                f64::NAN
+            },
+            bile_ml: bile,
+            bile_last_hour_ml: evidence.bile_last_hour_ml,
+            vittal_lactate: v[0],
+            vittal_bile: v[1],
+            vittal_glucose: v[2],
+            vittal_flows: v[3],
+            vittal_ph: v[4],
+            vittal_viable: v[5],
+            groningen_lactate: g[0],
+            groningen_ph: g[1],
+            groningen_bile: g[2],
+            groningen_bile_ph: g[3],
+            groningen_viable: g[4],
+        }
+        .write(out);
     }
 
     /// The loops' collected readings and decision times, the verdicts' progress (frozen or
     /// not) and the evidence behind them; which loops and verdicts exist comes from `create`.
     fn save(&self, out: &mut state::Writer) {
-        out.put(&self.warm_since_s);
         for d in self.drugs.iter().flatten() {
             out.put(d.mean());
         }
@@ -441,7 +424,6 @@ impl Protocol for Liver {
     }
 
     fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
-        input.read(&mut self.warm_since_s)?;
         for d in self.drugs.iter_mut().flatten() {
             input.read(d.mean_mut())?;
         }

@@ -23,7 +23,6 @@ pub mod verdict;
 
 use perfuse_plugin_sdk::{
     CreateContext, ParamSpec, Params, Protocol, StepInput, StepOutput, export_plugin, state,
-    validity,
 };
 
 use settings::Settings;
@@ -73,12 +72,9 @@ pub struct Lung {
     verdict: Verdict,
 }
 
+/// Signal `i`'s value, NaN while its reading is invalid: the measures below are NaN then too.
 fn value(input: &StepInput, i: usize) -> f64 {
-    if input.validity[i] == validity::OK {
-        input.values[i]
-    } else {
-        f64::NAN
-    }
+    input.valid(i).unwrap_or(f64::NAN)
 }
 
 /// `num / den` where `den` exceeds `least`, NaN otherwise (NaN inputs give NaN).
@@ -147,11 +143,11 @@ impl Protocol for Lung {
     const PARAMS: &'static [ParamSpec<'static>] = &settings::PARAMS;
 
     fn validate(params: Params<'_>) -> Result<(), String> {
-        Settings::from_pairs(&params.iter().collect::<Vec<_>>()).map(|_| ())
+        Settings::read(&params).map(|_| ())
     }
 
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
-        let s = Settings::from_pairs(&ctx.params.iter().collect::<Vec<_>>())?;
+        let s = Settings::read(&ctx.params)?;
         let rewarm_phase = ctx.phase("rewarm")? as u32;
         let ventilated_phase = ctx.phase("ventilated_rewarm")? as u32;
         if ventilated_phase != rewarm_phase + 1 {

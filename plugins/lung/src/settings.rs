@@ -1,149 +1,44 @@
 //! The plugin's parameters: every number of the Toronto protocol that the RON file cannot express
 //! as a setpoint, checked once in `validate` and read as plain fields afterwards.
 
-use perfuse_plugin_sdk::ParamSpec;
+use perfuse_plugin_sdk::{ParamSpec, Params};
 
-/// One parameter: its name, its unit, its allowed range and what it means.
-struct Def {
-    name: &'static str,
-    unit: &'static str,
-    min: f64,
-    max: f64,
-    meaning: &'static str,
-}
-
-const fn def(
-    name: &'static str,
-    unit: &'static str,
-    min: f64,
-    max: f64,
-    meaning: &'static str,
-) -> Def {
-    Def {
-        name,
-        unit,
-        min,
-        max,
-        meaning,
-    }
-}
-
-/// Every parameter, all required: the protocol file carries each number with its source.
-const DEFS: [Def; 16] = [
-    def("donor_weight_kg", "kg", 10.0, 200.0, "donor body weight"),
-    def(
-        "cardiac_output_ml_kg_min",
-        "mL/kg/min",
-        20.0,
-        200.0,
-        "estimated cardiac output per kg of donor weight",
-    ),
-    def(
-        "target_flow_fraction",
-        "1",
-        0.05,
-        1.5,
-        "target flow as a fraction of the estimated cardiac output",
-    ),
-    def(
-        "flow_start_fraction",
-        "1",
-        0.01,
-        1.0,
-        "first flow step as a fraction of the target flow",
-    ),
-    def("flow_step_s", "s", 1.0, 7200.0, "time between flow steps"),
-    def(
-        "flow_rampup_s",
-        "s",
-        1.0,
-        14_400.0,
-        "time to reach the target flow",
-    ),
-    def(
-        "ventilation_start_c",
-        "°C",
-        20.0,
-        37.5,
-        "perfusate temperature at which ventilation starts",
-    ),
-    def(
-        "tidal_volume_ml_kg",
-        "mL/kg",
-        1.0,
-        15.0,
-        "tidal volume per kg of donor weight",
-    ),
-    def(
-        "respiratory_rate_per_min",
-        "1/min",
-        1.0,
-        40.0,
-        "ventilator rate",
-    ),
-    def(
-        "peep_cmh2o",
-        "cmH2O",
-        0.0,
-        20.0,
-        "positive end-expiratory pressure",
-    ),
-    def(
-        "fio2_maintenance_pct",
-        "%",
-        21.0,
-        100.0,
-        "inspired oxygen between assessments",
-    ),
-    def(
-        "fio2_assessment_pct",
-        "%",
-        21.0,
-        100.0,
-        "inspired oxygen during an assessment",
-    ),
-    def(
-        "assessment_every_s",
-        "s",
-        60.0,
-        86_400.0,
-        "time between assessments",
-    ),
-    def(
-        "assessment_wait_s",
-        "s",
-        10.0,
-        3600.0,
-        "time at assessment FiO2 before the assessment is recorded",
-    ),
-    def(
-        "pf_threshold_mmhg",
-        "mmHg",
-        50.0,
-        700.0,
-        "P/F ratio below which the lung is declined",
-    ),
-    def(
-        "deterioration_fraction",
-        "1",
-        0.01,
-        1.0,
-        "change between assessments that counts as deterioration",
-    ),
+/// Every parameter, all required: the protocol file carries each number with its source. The
+/// host checks the file's values against these ranges; `perfuse plugins` lists them.
+pub const PARAMS: [ParamSpec<'static>; 16] = [
+    // donor body weight
+    ParamSpec::required("donor_weight_kg", "kg", 10.0, 200.0),
+    // estimated cardiac output per kg of donor weight
+    ParamSpec::required("cardiac_output_ml_kg_min", "mL/kg/min", 20.0, 200.0),
+    // target flow as a fraction of the estimated cardiac output
+    ParamSpec::required("target_flow_fraction", "1", 0.05, 1.5),
+    // first flow step as a fraction of the target flow
+    ParamSpec::required("flow_start_fraction", "1", 0.01, 1.0),
+    // time between flow steps
+    ParamSpec::required("flow_step_s", "s", 1.0, 7200.0),
+    // time to reach the target flow
+    ParamSpec::required("flow_rampup_s", "s", 1.0, 14_400.0),
+    // perfusate temperature at which ventilation starts
+    ParamSpec::required("ventilation_start_c", "°C", 20.0, 37.5),
+    // tidal volume per kg of donor weight
+    ParamSpec::required("tidal_volume_ml_kg", "mL/kg", 1.0, 15.0),
+    // ventilator rate
+    ParamSpec::required("respiratory_rate_per_min", "1/min", 1.0, 40.0),
+    // positive end-expiratory pressure
+    ParamSpec::required("peep_cmh2o", "cmH2O", 0.0, 20.0),
+    // inspired oxygen between assessments
+    ParamSpec::required("fio2_maintenance_pct", "%", 21.0, 100.0),
+    // inspired oxygen during an assessment
+    ParamSpec::required("fio2_assessment_pct", "%", 21.0, 100.0),
+    // time between assessments
+    ParamSpec::required("assessment_every_s", "s", 60.0, 86_400.0),
+    // time at assessment FiO2 before the assessment is recorded
+    ParamSpec::required("assessment_wait_s", "s", 10.0, 3600.0),
+    // P/F ratio below which the lung is declined
+    ParamSpec::required("pf_threshold_mmhg", "mmHg", 50.0, 700.0),
+    // change between assessments that counts as deterioration
+    ParamSpec::required("deterioration_fraction", "1", 0.01, 1.0),
 ];
-
-/// The parameters as the plugin declares them (metadata record, `perfuse plugins`): every one
-/// required, in its range.
-pub const PARAMS: [ParamSpec<'static>; DEFS.len()] = {
-    let mut out = [ParamSpec::required("", "", 0.0, 0.0); DEFS.len()];
-    let mut i = 0;
-    while i < DEFS.len() {
-        let d = &DEFS[i];
-        out[i] = ParamSpec::required(d.name, d.unit, d.min, d.max);
-        i += 1;
-    }
-    out
-};
 
 /// The checked parameters.
 #[derive(Debug, Clone, Copy)]
@@ -167,29 +62,12 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Checks every parameter; the error names the first bad one and what is allowed.
-    pub fn from_pairs(pairs: &[(&str, f64)]) -> Result<Settings, String> {
-        let get = |name: &str| pairs.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
-        for &(name, _) in pairs {
-            if !DEFS.iter().any(|d| d.name == name) {
-                let known: Vec<&str> = DEFS.iter().map(|d| d.name).collect();
-                return Err(format!(
-                    "unknown parameter `{name}`; the lung plugin takes {}",
-                    known.join(", ")
-                ));
-            }
-        }
-        let mut v = [0.0; DEFS.len()];
-        for (slot, d) in v.iter_mut().zip(&DEFS) {
-            let x = get(d.name)
-                .ok_or_else(|| format!("missing plugin parameter `{}` ({})", d.name, d.meaning))?;
-            if !(x.is_finite() && x >= d.min && x <= d.max) {
-                return Err(format!(
-                    "plugin parameter `{}` = {x}: must be a number from {} to {} ({})",
-                    d.name, d.min, d.max, d.meaning
-                ));
-            }
-            *slot = x;
+    /// Reads the parameters, which the host has checked against [`PARAMS`] (each given, in its
+    /// range), and checks how they relate; the error names the parameters and what is allowed.
+    pub fn read(params: &Params<'_>) -> Result<Settings, String> {
+        let mut v = [0.0; PARAMS.len()];
+        for (slot, d) in v.iter_mut().zip(&PARAMS) {
+            *slot = params.value(d.name)?;
         }
         let s = Settings {
             donor_weight_kg: v[0],
@@ -248,6 +126,7 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use perfuse_plugin_sdk::{Param, StrRef, metadata};
 
     fn toronto() -> Vec<(&'static str, f64)> {
         vec![
@@ -270,8 +149,17 @@ mod tests {
         ]
     }
 
+    /// The host's check against the declarations, then the plugin's own.
     fn check(pairs: &[(&'static str, f64)]) -> Result<Settings, String> {
-        Settings::from_pairs(pairs)
+        metadata::check(&PARAMS, pairs.iter().copied()).map_err(|e| e.message)?;
+        let raw: Vec<Param> = pairs
+            .iter()
+            .map(|&(name, value)| Param {
+                name: StrRef::new(name),
+                value,
+            })
+            .collect();
+        Settings::read(&Params::new(&raw, &PARAMS))
     }
 
     #[test]
@@ -295,7 +183,7 @@ mod tests {
         let mut p = toronto();
         p[0].1 = f64::NAN;
         let err = check(&p).unwrap_err();
-        assert!(err.contains("`donor_weight_kg` = NaN"), "{err}");
+        assert_eq!(err, "expected donor_weight_kg from 10 to 200 kg, found NaN");
         let mut p = toronto();
         p.push(("donor_height_cm", 180.0));
         assert!(check(&p).unwrap_err().contains("`donor_height_cm`"));

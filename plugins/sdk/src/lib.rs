@@ -21,6 +21,9 @@
 //! - 1.2: saving and restoring an instance's state across a restart ([`PluginDescriptor::save`],
 //!   [`PluginDescriptor::restore`], [`Protocol::save`], [`Protocol::restore`], [`state`]). The host
 //!   reads the two appended fields only from plugins of minor 2 or later.
+//! - 1.3: the range each setpoint request is clamped into ([`StepInput::band_min`],
+//!   [`StepInput::band_max`]), appended to the input the host owns; a plugin of an older minor
+//!   reads the shorter input it knows and loads as before.
 //!
 //! The [`metadata`] record the export macro also writes (id, version, ABI, declared parameters)
 //! has its own format version: a host reads it from the library file without running it.
@@ -29,7 +32,7 @@
 //! - The ABI version, [`ABI_MAJOR`]`.`[`ABI_MINOR`], is what the host checks: it says which
 //!   layout the descriptor and the structures have. It is stamped into every plugin at build time.
 //! - The SDK crate's own version (`perfuse-plugin-sdk` in its `Cargo.toml`) versions this Rust
-//!   API: helpers may be added without any change of ABI. This SDK, version 0.1.0, speaks ABI 1.2;
+//!   API: helpers may be added without any change of ABI. This SDK, version 0.2.0, speaks ABI 1.3;
 //!   an ABI minor bump is at least a minor bump of the crate, an ABI major bump a major one.
 //! - [`Protocol::VERSION`] is the plugin's own version, chosen by its author; protocol files
 //!   require it with a semver range (`plugin: (id: "kidney", version: "^0.1")`).
@@ -43,10 +46,12 @@
 //!   signals ([`StepInput`]). A reading whose [`StepInput::validity`] is not [`validity::OK`]
 //!   still carries a number in [`StepInput::values`], but that number is whatever the sensor last
 //!   delivered (an old, stuck or out-of-range value, or NaN), never a substitute: read the
-//!   validity first. An estimate with no valid input is NaN.
+//!   validity first, or read through [`StepInput::valid`]. An estimate with no valid input is NaN.
 //! - Everything [`StepOutput`] carries is a request: the core clamps setpoints into the phase's
-//!   band and commands into the actuator's limits, and its alarms and safety actions do not
-//!   depend on the plugin.
+//!   band (which the plugin sees, [`StepInput::band_min`] and [`StepInput::band_max`]) and
+//!   commands into the actuator's limits, and its alarms and safety actions do not depend on the
+//!   plugin. A setpoint request the core had to clamp is recorded (an event when the clamping
+//!   begins) and counted in the run summary.
 //!
 //! # Example
 //! A complete plugin (this example is compiled and its test run by `cargo test --doc`):
@@ -55,8 +60,7 @@
 //!
 //! ```
 //! use perfuse_plugin_sdk::{
-//!     CreateContext, ParamSpec, Params, Protocol, StepInput, StepOutput, export_plugin,
-//!     metadata, validity,
+//!     CreateContext, ParamSpec, Protocol, StepInput, StepOutput, export_plugin, validity,
 //! };
 //!
 //! pub struct FlowIndex {
@@ -72,18 +76,16 @@
 //!     const DERIVED: &'static [&'static str] = &["flow_index_ml_min_100g"];
 //!     const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
 //!
-//!     fn validate(_params: Params<'_>) -> Result<(), String> {
-//!         Ok(()) // the declared range is checked by the host and the SDK
-//!     }
+//!     // No `validate`: the declared range is checked by the host and the SDK.
 //!
 //!     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
-//!         let mass = metadata::declared_value(PARAMS, &ctx.params, "organ_mass_g")?;
+//!         let mass = ctx.params.value("organ_mass_g")?;
 //!         Ok(FlowIndex { flow: ctx.signal("flow")?, per_100g: 100.0 / mass })
 //!     }
 //!
 //!     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
-//!         if input.validity[self.flow] == validity::OK {
-//!             out.derived[0] = input.values[self.flow] * self.per_100g;
+//!         if let Some(flow) = input.valid(self.flow) {
+//!             out.derived[0] = flow * self.per_100g;
 //!         }
 //!     }
 //! }
@@ -118,7 +120,7 @@ pub const MAGIC: u32 = 0x5052_4653;
 /// ABI major version: a plugin with another major is refused.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: grows when fields are appended.
-pub const ABI_MINOR: u16 = 2;
+pub const ABI_MINOR: u16 = 3;
 /// Size in bytes of a [`PluginDescriptor`] as ABI 1.0 laid it out (every field up to and
 /// including `destroy`; 1.0 and 1.1 descriptors are this size): no 1.x descriptor is smaller.
 pub const DESCRIPTOR_SIZE_1_0: usize = 96;
@@ -317,10 +319,18 @@ pub struct StepInput {
     pub setpoints: [f64; MAX_SIGNALS],
     /// The command each actuator received on the previous tick (1.1).
     pub commands: [f64; MAX_ACTUATORS],
+    /// The lowest setpoint the host accepts from the plugin for each signal in this phase: the
+    /// phase's band where it sets one, else the signal's range; a request below it is raised to
+    /// it (and reported). NaN where the phase gives the signal no setpoint, so a request for it
+    /// is ignored (1.3).
+    pub band_min: [f64; MAX_SIGNALS],
+    /// The highest setpoint the host accepts, as [`StepInput::band_min`] (1.3).
+    pub band_max: [f64; MAX_SIGNALS],
 }
 
 /// An input for a plugin's unit tests: tick 0, phase 0, no signals in use, every value 0 and
-/// [`validity::OK`], no setpoints (NaN), every previous command 0. The host fills its own.
+/// [`validity::OK`], no setpoints and no bands (NaN), every previous command 0. The host fills
+/// its own.
 impl Default for StepInput {
     fn default() -> Self {
         StepInput {
@@ -333,7 +343,18 @@ impl Default for StepInput {
             validity: [validity::OK; MAX_SIGNALS],
             setpoints: [f64::NAN; MAX_SIGNALS],
             commands: [0.0; MAX_ACTUATORS],
+            band_min: [f64::NAN; MAX_SIGNALS],
+            band_max: [f64::NAN; MAX_SIGNALS],
         }
+    }
+}
+
+impl StepInput {
+    /// Signal `i`'s value when its reading is valid ([`validity::OK`]), else `None`: the one
+    /// way a plugin should read [`StepInput::values`], since an invalid slot holds whatever the
+    /// sensor last delivered.
+    pub fn valid(&self, i: usize) -> Option<f64> {
+        (self.validity[i] == validity::OK).then_some(self.values[i])
     }
 }
 
@@ -460,7 +481,10 @@ const _: () = {
     assert!(offset_of!(StepInput, validity) == 40 + 8 * MAX_SIGNALS);
     assert!(offset_of!(StepInput, setpoints) == 40 + 9 * MAX_SIGNALS);
     assert!(offset_of!(StepInput, commands) == 40 + 17 * MAX_SIGNALS);
-    assert!(size_of::<StepInput>() == 40 + 17 * MAX_SIGNALS + 8 * MAX_ACTUATORS);
+    // 1.3 appended the bands.
+    assert!(offset_of!(StepInput, band_min) == 40 + 17 * MAX_SIGNALS + 8 * MAX_ACTUATORS);
+    assert!(offset_of!(StepInput, band_max) == 40 + 25 * MAX_SIGNALS + 8 * MAX_ACTUATORS);
+    assert!(size_of::<StepInput>() == 40 + 33 * MAX_SIGNALS + 8 * MAX_ACTUATORS);
     assert!(offset_of!(StepOutput, setpoints) == 0);
     assert!(offset_of!(StepOutput, advance_phase) == 8 * MAX_SIGNALS);
     assert!(offset_of!(StepOutput, derived) == 8 * MAX_SIGNALS + 8);
@@ -494,13 +518,34 @@ const _: () = {
 // SAFETY: the descriptor is immutable static data; its strings point at 'static literals.
 unsafe impl Sync for PluginDescriptor {}
 
-/// Parameters as the plugin sees them.
+/// Parameters as the plugin sees them: the file's values, and the plugin's declared
+/// [`Protocol::PARAMS`] for their defaults.
 #[derive(Clone, Copy)]
 pub struct Params<'a> {
     raw: &'a [Param],
+    declared: &'a [ParamSpec<'a>],
 }
 
 impl<'a> Params<'a> {
+    /// Parameters for a plugin's unit tests: `raw` as the file would give them, `declared` as
+    /// the plugin declares them (its [`Protocol::PARAMS`]).
+    pub fn new(raw: &'a [Param], declared: &'a [ParamSpec<'a>]) -> Self {
+        Params { raw, declared }
+    }
+
+    /// The file's value of the declared parameter `name`, or its declared default; an error
+    /// naming it when it has neither (an optional parameter the file left out, or a name the
+    /// plugin does not declare). The host has already checked every given value against its
+    /// declared range, so a plugin reads its parameters with this and checks nothing again.
+    pub fn value(&self, name: &str) -> Result<f64, String> {
+        self.declared
+            .iter()
+            .find(|p| p.name == name)
+            .ok_or_else(|| format!("the plugin declares no parameter `{name}`"))?
+            .value(self)
+            .ok_or_else(|| format!("missing plugin parameter `{name}`"))
+    }
+
     /// Looks a parameter up by name.
     pub fn get(&self, name: &str) -> Option<f64> {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
@@ -608,8 +653,13 @@ pub trait Protocol: Sized + Send + 'static {
     /// plugin checks its own.
     const PARAMS: &'static [ParamSpec<'static>] = &[];
 
-    /// Checks the parameters a protocol file passes; the message says which and why.
-    fn validate(params: Params<'_>) -> Result<(), String>;
+    /// Checks what [`Protocol::PARAMS`] cannot say about the file's parameters (how two of
+    /// them relate, a parameter that another requires); the message says which and why. Each
+    /// declared parameter's presence and range is checked before this is called. The default
+    /// accepts what the declarations accept.
+    fn validate(_params: Params<'_>) -> Result<(), String> {
+        Ok(())
+    }
     /// Builds an instance; may allocate. Resolve signal and phase indices here, not in `step`.
     /// Runs when a protocol is loaded: before a run's first tick, and also in `perfuse check`,
     /// which drops the instance again; so no effects outside the instance.
@@ -835,6 +885,71 @@ pub mod state {
     }
 }
 
+/// Declares a plugin's derived values by name, so that `step` sets fields instead of writing
+/// [`StepOutput::derived`] by position.
+///
+/// It expands to a struct with one public `f64` field per value (NaN: not yet defined), with
+/// `NAMES` (the field names in declaration order: the plugin's [`Protocol::DERIVED`]),
+/// `UNDEFINED` (every value NaN), `write` (into a [`StepOutput`]) and `read` (back out of one,
+/// for unit tests). More than [`MAX_DERIVED`] values fail the build.
+///
+/// ```
+/// perfuse_plugin_sdk::derived_values! {
+///     /// What the plugin reports.
+///     pub struct Derived {
+///         /// Mean pressure over flow, mmHg·min/mL.
+///         resistance_index,
+///         /// Minutes with flow above 5 mL/min.
+///         perfused_min,
+///     }
+/// }
+/// assert_eq!(Derived::NAMES, ["resistance_index", "perfused_min"]);
+/// let mut out = perfuse_plugin_sdk::StepOutput::default();
+/// Derived { resistance_index: 0.3, ..Derived::UNDEFINED }.write(&mut out);
+/// assert_eq!(out.derived[0], 0.3);
+/// assert!(Derived::read(&out).perfused_min.is_nan());
+/// ```
+#[macro_export]
+macro_rules! derived_values {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$field_meta:meta])* $field:ident),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        $vis struct $name {
+            $($(#[$field_meta])* pub $field: f64,)+
+        }
+
+        impl $name {
+            /// The values' names in [`StepOutput::derived`]($crate::StepOutput::derived) order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($field)),+];
+            /// Every value undefined (NaN).
+            pub const UNDEFINED: Self = $name { $($field: f64::NAN),+ };
+
+            /// Writes every value into `out.derived`, in declaration order.
+            pub fn write(&self, out: &mut $crate::StepOutput) {
+                const {
+                    assert!(
+                        $name::NAMES.len() <= $crate::MAX_DERIVED,
+                        "more derived values than MAX_DERIVED"
+                    )
+                };
+                let values = [$(self.$field),+];
+                out.derived[..values.len()].copy_from_slice(&values);
+            }
+
+            /// The values `out.derived` holds, by name.
+            pub fn read(out: &$crate::StepOutput) -> Self {
+                let mut slots = out.derived.iter().copied();
+                $name { $($field: slots.next().unwrap_or(f64::NAN)),+ }
+            }
+        }
+    };
+}
+
 #[doc(hidden)]
 pub mod __rt {
     //! Glue the export macro expands to; not part of the public API.
@@ -845,14 +960,14 @@ pub mod __rt {
     //! instance pointers that came from `create::<P>` of the same `P`.
     use super::*;
 
-    fn params<'a>(ptr: *const Param, n: usize) -> Params<'a> {
+    fn params<'a, P: Protocol>(ptr: *const Param, n: usize) -> Params<'a> {
         let raw = if ptr.is_null() || n == 0 {
             &[][..]
         } else {
             // SAFETY: the host passes `n` valid params for the duration of the call.
             unsafe { std::slice::from_raw_parts(ptr, n) }
         };
-        Params { raw }
+        Params::new(raw, P::PARAMS)
     }
 
     fn strs<'a>(ptr: *const StrRef, n: usize) -> Vec<&'a str> {
@@ -882,7 +997,7 @@ pub mod __rt {
             }
             P::validate(p)
         };
-        match catch_unwind(|| checked(params(ptr, n))) {
+        match catch_unwind(|| checked(params::<P>(ptr, n))) {
             Ok(Ok(())) => status::OK,
             Ok(Err(msg)) => {
                 write_err(err, &msg);
@@ -906,7 +1021,7 @@ pub mod __rt {
         let a = unsafe { &*args };
         let result = catch_unwind(AssertUnwindSafe(|| {
             let ctx = CreateContext {
-                params: params(a.params, a.n_params),
+                params: params::<P>(a.params, a.n_params),
                 signals: strs(a.signals, a.n_signals),
                 phases: strs(a.phases, a.n_phases),
                 actuators: strs(a.actuators, a.n_actuators),

@@ -112,20 +112,6 @@ impl ParamSpec<'_> {
     }
 }
 
-/// The file's value of the parameter `name` declared in `specs`, or its default; an error that
-/// names it when it is neither declared nor given (the host refuses such a file before `create`).
-pub fn declared_value(
-    specs: &[ParamSpec<'_>],
-    params: &crate::Params<'_>,
-    name: &str,
-) -> Result<f64, String> {
-    specs
-        .iter()
-        .find(|p| p.name == name)
-        .and_then(|p| p.value(params))
-        .ok_or_else(|| format!("missing plugin parameter `{name}`"))
-}
-
 /// What a library's record says, borrowed from the record's bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata<'a> {

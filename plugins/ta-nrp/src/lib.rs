@@ -14,8 +14,7 @@
 //! (mmol/L, measured in the arterial line).
 
 use perfuse_plugin_sdk::{
-    CreateContext, ParamSpec, Params, Protocol, StepInput, StepOutput, export_plugin, state,
-    validity,
+    CreateContext, ParamSpec, Protocol, StepInput, StepOutput, export_plugin, state,
 };
 
 /// Pump flow above which the donor counts as reperfused, mL/min (my choice: well above the
@@ -49,17 +48,6 @@ const PARAMS: &[ParamSpec<'static>] = &[
     ParamSpec::with_default("wean_min_fraction", "1", 0.0, 1.0, 0.5),
 ];
 
-/// The file's value of a declared parameter, or its default.
-fn param(params: &Params<'_>, name: &str) -> Result<f64, String> {
-    perfuse_plugin_sdk::metadata::declared_value(PARAMS, params, name)
-}
-
-impl TaNrp {
-    fn value(input: &StepInput, i: usize) -> Option<f64> {
-        (input.validity[i] == validity::OK).then_some(input.values[i])
-    }
-}
-
 impl Protocol for TaNrp {
     const ID: &'static str = "ta-nrp";
     const VERSION: &'static str = "0.1.0";
@@ -73,25 +61,20 @@ impl Protocol for TaNrp {
 
     const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
 
-    fn validate(_params: Params<'_>) -> Result<(), String> {
-        // Every parameter is checked against `PARAMS` before this is called.
-        Ok(())
-    }
-
     fn create(ctx: &CreateContext<'_>) -> Result<Self, String> {
         let p = &ctx.params;
-        let bsa_m2 = param(p, "bsa_m2")?;
+        let bsa_m2 = p.value("bsa_m2")?;
         Ok(TaNrp {
             pump_flow: ctx.signal("pump_flow")?,
             lactate: ctx.signal("lactate")?,
             reperfusion_phase: ctx.phase("reperfusion")? as u32,
             wean_phase: ctx.phase("wean")? as u32,
             bsa_m2,
-            target_ml_min: param(p, "flow_index_l_min_m2")? * bsa_m2 * 1000.0,
-            ramp_s: param(p, "ramp_s")?,
-            wean_step_fraction: param(p, "wean_step_fraction")?,
-            wean_step_s: param(p, "wean_step_s")?,
-            wean_min_fraction: param(p, "wean_min_fraction")?,
+            target_ml_min: p.value("flow_index_l_min_m2")? * bsa_m2 * 1000.0,
+            ramp_s: p.value("ramp_s")?,
+            wean_step_fraction: p.value("wean_step_fraction")?,
+            wean_step_s: p.value("wean_step_s")?,
+            wean_min_fraction: p.value("wean_min_fraction")?,
             wean_fraction: 1.0,
             reperfused_at_s: f64::NAN,
             lactate_at_reperfusion: f64::NAN,
@@ -99,8 +82,8 @@ impl Protocol for TaNrp {
     }
 
     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
-        let flow = Self::value(input, self.pump_flow);
-        let lactate = Self::value(input, self.lactate);
+        let flow = input.valid(self.pump_flow);
+        let lactate = input.valid(self.lactate);
         let elapsed = input.phase_elapsed_s;
 
         let fraction = if input.phase == self.reperfusion_phase {

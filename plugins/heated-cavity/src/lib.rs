@@ -1,5 +1,6 @@
-//! Heated chemotherapy perfusion of a body cavity: the logic HIPEC (§7) and HITHOC (§8) share.
-//! The HITHOC plugin compiles this same file, so both families run one implementation.
+//! Heated chemotherapy perfusion of a body cavity: the logic HIPEC (§7) and HITHOC (§8) share,
+//! as a library both plugins link (each plugin library exports its own descriptor, so the logic
+//! cannot live in one of them), so both families run one implementation.
 //!
 //! - Phase logic: the drug goes in only once the cavity is at temperature (§7 [S 7-1]). The
 //!   `heating` phase ends when the outflow and both cavity probes have read at least
@@ -13,9 +14,7 @@
 //!   the target (1) or because the heating phase ran out of time (0): the core ends a phase at
 //!   its duration whatever the plugin says, so the record must show which it was.
 
-use perfuse_plugin_sdk::{
-    CreateContext, ParamSpec, PhaseEvent, StepInput, StepOutput, state, validity,
-};
+use perfuse_plugin_sdk::{CreateContext, ParamSpec, PhaseEvent, StepInput, StepOutput, state};
 
 /// Probes, in the order of their thermal doses: inflow, outflow, upper cavity, lower cavity, core.
 pub const PROBES: usize = 5;
@@ -97,21 +96,17 @@ impl HeatedCavity {
         }
     }
 
-    fn reading(input: &StepInput, i: usize) -> Option<f64> {
-        (input.validity[i] == validity::OK).then_some(input.values[i])
-    }
-
     /// The coldest of the outflow and cavity probes, if all are valid.
     fn coldest_cavity_c(&self, input: &StepInput) -> Option<f64> {
         CAVITY_PROBES.iter().try_fold(f64::INFINITY, |lowest, &k| {
-            Self::reading(input, self.probes[k]).map(|c| lowest.min(c))
+            input.valid(self.probes[k]).map(|c| lowest.min(c))
         })
     }
 
     pub fn step(&mut self, input: &StepInput, out: &mut StepOutput) {
         let minutes = self.period_s / 60.0;
         for (dose, &i) in self.cem43_min.iter_mut().zip(&self.probes) {
-            if let Some(c) = Self::reading(input, i) {
+            if let Some(c) = input.valid(i) {
                 let r: f64 = if c >= CEM_REF_C { 0.5 } else { 0.25 };
                 *dose += (r.ln() * (CEM_REF_C - c)).exp() * minutes;
             }
@@ -194,7 +189,7 @@ impl HeatedCavity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_SIGNALS};
+    use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_SIGNALS, validity};
 
     const PERIOD_S: f64 = 0.1;
 
@@ -216,6 +211,7 @@ mod tests {
             validity: [validity::OK; MAX_SIGNALS],
             setpoints: [f64::NAN; MAX_SIGNALS],
             commands: [f64::NAN; MAX_ACTUATORS],
+            ..StepInput::default()
         }
     }
 

@@ -1,4 +1,5 @@
-//! Sweep and FiO2 titration of an oxygenator toward PaCO2 and PaO2 targets (§12B, §13B).
+//! Sweep and FiO2 titration of an oxygenator toward PaCO2 and PaO2 targets (§12B, §13B): a
+//! library the CPB and ECMO plugins both link.
 //!
 //! Sweep sets CO2, FiO2 sets O2 (§12B [S 54] [S 69] [S 101]). At every `interval_s`:
 //! - sweep × (PaCO2 / target)^½: the proportional rule of §13B step 3 [T], damped by the square
