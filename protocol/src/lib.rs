@@ -208,14 +208,27 @@ pub fn check(path: &Path) -> Checked {
 
 /// As [`check`], from text.
 pub fn check_str(src: &str) -> Checked {
-    let (file, Document { root }) = match read_document::<ProtocolFile>(src) {
-        Ok(read) => read,
-        Err(diagnostics) => {
+    let root = match ron_doc::parse(src) {
+        Ok(root) => root,
+        Err(d) => {
+            return Checked {
+                loaded: None,
+                diagnostics: vec![d],
+                unvalidated: None,
+                root: None,
+            };
+        }
+    };
+    // As `read_document`, keeping the document when a field has the wrong type: `perfuse pin`
+    // edits a file with problems at the position of its `plugin` field.
+    let file = match de::from_node::<ProtocolFile>(&root) {
+        (Some(file), diagnostics) if diagnostics.is_empty() => file,
+        (_, diagnostics) => {
             return Checked {
                 loaded: None,
                 diagnostics,
                 unvalidated: None,
-                root: None,
+                root: Some(root),
             };
         }
     };
