@@ -8,7 +8,7 @@ use crate::plan::ConditionPlan;
 /// when a value it needs is invalid (nobody can tell; the sensor-health rules and the core's
 /// coverage catch the failure instead). `deadband` moves every value limit inward, so that an
 /// active alarm's condition counts as absent only once the value is that far back inside.
-#[inline] // Called for every rule every tick: the call itself was a fair part of its cost.
+#[inline(always)] // Called for every rule every tick: the call itself was a fair part of its cost.
 pub fn judge(c: &ConditionPlan, s: &Signals, deadband: f64) -> Option<bool> {
     let value = |i: usize| s.is_valid(i).then_some(s.values[i]);
     match c {
