@@ -2,10 +2,10 @@
 //! oxygenated portal perfusion (HOPE) and its dual variant (D-HOPE, §3B).
 //!
 //! What a RON file cannot express lives here:
-//! - HA and PV resistance (mean pressure / flow), lactate clearance from its peak, bile volume
-//!   and bile of the last hour;
+//! - HA and PV resistance (mean pressure / flow), lactate clearance from its peak;
 //! - the VITTAL and Groningen criteria (§3A) as 0/1 reasons and a verdict, each frozen and
-//!   recorded as an assessment at its time (`vittal_at_s`, `groningen_at_s`);
+//!   recorded as an assessment at its time (`vittal_at_s`, `groningen_at_s`); the bile
+//!   chemistry and the look at the perfusion come from the operator's entries (labs);
 //! - the NMP automation loops: vasodilator on low HA flow, insulin above and glucagon below the
 //!   glucose band, CO2 sweep on pH ([`automation`]); they run for the actuators the protocol
 //!   declares (`vasodilator`, `insulin`, `glucagon`, `sweep`), each needing its parameters;
@@ -13,8 +13,9 @@
 //!   `warm_threshold_c` for `warm_hold_s`.
 //!
 //! Signals it reads, by id: `mean_pv_pressure`, `mean_pv_flow` (required); `mean_ha_pressure`,
-//! `mean_ha_flow`, `perfusate_temp`, `lactate`, `glucose`, `ph`, `bile_volume`, `bile_ph`
-//! (where the protocol has them).
+//! `mean_ha_flow`, `perfusate_temp`, `lactate`, `glucose`, `ph`, `bile_volume`, `bile_ph`, and
+//! the operator-site `bile_bicarbonate`, `perfusate_bicarbonate`, `bile_glucose` (mmol/L) and
+//! `homogeneous_perfusion` (1 or 0) (where the protocol has them).
 
 mod automation;
 mod viability;
@@ -98,6 +99,12 @@ pub struct Liver {
     ph: Option<usize>,
     bile_volume: Option<usize>,
     bile_ph: Option<usize>,
+    /// Operator-entered samples (labs): bile and perfusate bicarbonate, bile glucose, and the
+    /// look at the liver's perfusion (1 homogeneous, 0 not).
+    bile_bicarbonate: Option<usize>,
+    perfusate_bicarbonate: Option<usize>,
+    bile_glucose: Option<usize>,
+    homogeneous_perfusion: Option<usize>,
     period_s: f64,
 
     warm_up_phase: Option<u32>,
@@ -110,8 +117,8 @@ pub struct Liver {
     sweep: Option<SweepLoop>,
     sweep_every: Every,
 
-    vittal: Option<Verdict<6>>,
-    groningen: Option<Verdict<5>>,
+    vittal: Option<Verdict<7>>,
+    groningen: Option<Verdict<6>>,
     peak_lactate: f64,
     lowest_lactate: f64,
     peak_glucose: f64,
@@ -186,18 +193,18 @@ impl Protocol for Liver {
         "ha_resistance",
         "pv_resistance",
         "lactate_clearance_pct",
-        "bile_ml",
-        "bile_last_hour_ml",
         "vittal_lactate",
         "vittal_bile",
         "vittal_glucose",
         "vittal_flows",
         "vittal_ph",
+        "vittal_homogeneous",
         "vittal_viable",
         "groningen_lactate",
         "groningen_ph",
         "groningen_bile",
         "groningen_bile_ph",
+        "groningen_bile_chemistry",
         "groningen_viable",
     ];
 
@@ -297,6 +304,10 @@ impl Protocol for Liver {
             ph: ctx.signal("ph").ok(),
             bile_volume: ctx.signal("bile_volume").ok(),
             bile_ph: ctx.signal("bile_ph").ok(),
+            bile_bicarbonate: ctx.signal("bile_bicarbonate").ok(),
+            perfusate_bicarbonate: ctx.signal("perfusate_bicarbonate").ok(),
+            bile_glucose: ctx.signal("bile_glucose").ok(),
+            homogeneous_perfusion: ctx.signal("homogeneous_perfusion").ok(),
             period_s: ctx.period_s,
             warm_up_phase,
             warm_threshold_c,
@@ -382,6 +393,10 @@ impl Protocol for Liver {
             peak_glucose: self.peak_glucose,
             ha_flow: self.ha_flow_mean,
             pv_flow: self.pv_flow_mean,
+            bile_bicarbonate: value(input, self.bile_bicarbonate),
+            perfusate_bicarbonate: value(input, self.perfusate_bicarbonate),
+            bile_glucose: value(input, self.bile_glucose),
+            homogeneous: value(input, self.homogeneous_perfusion),
         };
         let mut assess = false;
         if let Some(v) = self.vittal.as_mut() {
@@ -400,12 +415,8 @@ impl Protocol for Liver {
         } else {
             f64::NAN
         };
-        d[3] = bile;
-        d[4] = evidence.bile_last_hour_ml;
-        let nan6 = [f64::NAN; 6];
-        d[5..11].copy_from_slice(&self.vittal.map_or(nan6, |v| v.values));
-        let nan5 = [f64::NAN; 5];
-        d[11..16].copy_from_slice(&self.groningen.map_or(nan5, |g| g.values));
+        d[3..10].copy_from_slice(&self.vittal.map_or([f64::NAN; 7], |v| v.values));
+        d[10..16].copy_from_slice(&self.groningen.map_or([f64::NAN; 6], |g| g.values));
     }
 
     fn phase_event(&mut self, _event: &PhaseEvent) {
