@@ -7,13 +7,13 @@
 //!   perfusate above 10 °C;
 //! - for normothermic assessment (§4B): renal blood flow per 100 g, urine volume during the
 //!   assessment phase, and the two measurable points of the EVNP quality score (1 point if RBF
-//!   < 50 mL/min/100 g, 1 point if urine < 43 mL in the hour); the macroscopic grade is the
-//!   surgeon's and is not scored here;
+//!   < 50 mL/min/100 g, 1 point if urine < 43 mL in the hour), the macroscopic grade the
+//!   operator enters (1 to 3, the last one entered), and their total, the EVNP score (1 to 5);
 //! - the normothermic phase transition: warm-up ends once the perfusate has held the
 //!   `warm_threshold_c` for `warm_hold_s`.
 //!
 //! Signals it reads, by id: `mean_pressure` (mmHg), `mean_flow` (mL/min), `perfusate_temp`
-//! (°C), and optionally `urine_volume` (mL).
+//! (°C), and optionally `urine_volume` (mL) and the operator-site `macroscopic_grade`.
 
 use perfuse_plugin_sdk::{
     CreateContext, ParamSpec, Params, PhaseEvent, Protocol, StepInput, StepOutput, export_plugin,
@@ -35,6 +35,7 @@ pub struct Kidney {
     mean_flow: usize,
     perfusate_temp: usize,
     urine_volume: Option<usize>,
+    macroscopic_grade: Option<usize>,
     mass_g: f64,
     /// Phase whose entry starts the urine count and whose time the EVNP score covers (NMP).
     assessment_phase: Option<u32>,
@@ -56,6 +57,8 @@ pub struct Kidney {
     urine_in_assessment: f64,
     assessment_flow_sum: f64,
     assessment_ticks: u64,
+    /// The last macroscopic grade entered: it stands after its entry goes stale.
+    grade: f64,
 }
 
 impl Kidney {
@@ -94,6 +97,8 @@ impl Protocol for Kidney {
         "urine_ml",
         "evnp_points_rbf",
         "evnp_points_urine",
+        "evnp_macroscopic_grade",
+        "evnp_score",
     ];
 
     const PARAMS: &'static [ParamSpec<'static>] = PARAMS;
@@ -110,6 +115,7 @@ impl Protocol for Kidney {
             mean_flow: ctx.signal("mean_flow")?,
             perfusate_temp: ctx.signal("perfusate_temp")?,
             urine_volume: ctx.signal("urine_volume").ok(),
+            macroscopic_grade: ctx.signal("macroscopic_grade").ok(),
             mass_g: param(p, "kidney_mass_g")?,
             assessment_phase: ctx.phase("assessment").ok().map(|i| i as u32),
             warm_up_phase: ctx.phase("warm_up").ok().map(|i| i as u32),
@@ -128,6 +134,7 @@ impl Protocol for Kidney {
             urine_in_assessment: f64::NAN,
             assessment_flow_sum: 0.0,
             assessment_ticks: 0,
+            grade: f64::NAN,
         })
     }
 
@@ -211,6 +218,11 @@ impl Protocol for Kidney {
         } else {
             f64::from(u8::from(self.urine_in_assessment < EVNP_URINE_ML))
         };
+        if let Some(g) = self.macroscopic_grade.and_then(|i| Self::value(input, i)) {
+            self.grade = g;
+        }
+        d[12] = self.grade;
+        d[13] = evnp_score(self.grade, d[10], d[11]);
     }
 
     fn phase_event(&mut self, _event: &PhaseEvent) {
@@ -229,7 +241,8 @@ impl Protocol for Kidney {
             .put(&self.urine_at_assessment_start)
             .put(&self.urine_in_assessment)
             .put(&self.assessment_flow_sum)
-            .put(&self.assessment_ticks);
+            .put(&self.assessment_ticks)
+            .put(&self.grade);
     }
 
     fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
@@ -244,8 +257,16 @@ impl Protocol for Kidney {
         input.read(&mut self.urine_at_assessment_start)?;
         input.read(&mut self.urine_in_assessment)?;
         input.read(&mut self.assessment_flow_sum)?;
-        input.read(&mut self.assessment_ticks)
+        input.read(&mut self.assessment_ticks)?;
+        input.read(&mut self.grade)
     }
+}
+
+/// The EVNP quality score (§4B [S2]): the macroscopic grade (1 uniformly pink, 2 patchy, 3
+/// mottled) plus a point for low RBF and one for low urine, 1 (least injury) to 5; NaN until all
+/// three are known.
+fn evnp_score(grade: f64, points_rbf: f64, points_urine: f64) -> f64 {
+    grade + points_rbf + points_urine
 }
 
 export_plugin!(Kidney);
