@@ -25,13 +25,14 @@ fn in_band(s: &Value, id: &str) -> f64 {
     f(&s["channels"][id]["in_band_fraction"])
 }
 
-/// Asserts what every protocol run must show: completed, the drug phase lasting its full
-/// duration after heating, every banded channel in band ≥ 95 % of the time, no high alarm.
+/// Asserts what every protocol run must show: completed, the drug phase (with the phases of its
+/// later fractions) lasting its full duration after heating, every banded channel in band ≥ 95 %
+/// of the time, no high alarm.
 fn assert_clean_run(s: &Value, drug_s: f64) -> f64 {
     assert_eq!(s["completed"], true);
     assert_eq!(s["plugin"]["id"], "hipec");
     let phases = s["phases"].as_array().unwrap();
-    assert_eq!(phases.len(), 2);
+    assert_eq!(phases[0]["id"], "heating");
     assert_eq!(phases[1]["id"], "drug");
     let drug_start = f(&phases[1]["start_s"]);
     assert!((f(&s["simulated_s"]) - (drug_start + drug_s)).abs() < 0.02);
@@ -61,6 +62,15 @@ fn mitomycin_c_runs_90_minutes_at_41_to_42_degrees() {
         drug_start < 1800.0,
         "heating ended by the plugin: {drug_start}"
     );
+    // The Dutch fractions (§7): half the dose as the drug phase starts, a quarter at 30 and at
+    // 60 min, each a phase of its own in the record.
+    let phases = s["phases"].as_array().unwrap();
+    let ids: Vec<&str> = phases.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["heating", "drug", "drug_2", "drug_3"]);
+    for (k, p) in phases[1..].iter().enumerate() {
+        let at = drug_start + 1800.0 * k as f64;
+        assert!((f(&p["start_s"]) - at).abs() < 0.02, "{p}");
+    }
     assert!(alarm(&s, "core_warm").is_none());
     let d = &s["derived"];
     assert!(f(&d["drug_lowest_ip_c"]) >= 41.0, "{d}");
@@ -136,7 +146,11 @@ fn swine(flow_ml_min: f64, minutes: f64) -> (Option<f64>, f64) {
     // The flow band moves with the flow: a setpoint lies inside its phase's band.
     let band = "band: Some((min: 1800.0, max: 2200.0))";
     let (_dir, file) = variant(|t| {
-        assert_eq!(t.matches(band).count(), 2, "both flow bands");
+        assert_eq!(
+            t.matches(band).count(),
+            4,
+            "every flow band (heating and the three fractions)"
+        );
         t.replace("\"thorax\": 0.0,", "\"thorax\": 0.0, \"bath_c\": 43.0,")
             .replace(
                 "to: 2000.0, over_s: 30.0",
