@@ -391,7 +391,7 @@ fn default_drift_per_min(kind: SensorKind) -> f64 {
         SensorKind::Activity => 10.0,
         SensorKind::Haemoglobin => 0.1,
         SensorKind::Duration => 10.0,
-        SensorKind::Supply => 0.0,
+        SensorKind::Supply | SensorKind::Score => 0.0,
     }
 }
 

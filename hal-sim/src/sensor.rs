@@ -93,7 +93,7 @@ impl SensorParams {
             SensorKind::Activity => 2.0,
             SensorKind::Haemoglobin => 0.05,
             SensorKind::Duration => 5.0,
-            SensorKind::Supply => 0.0,
+            SensorKind::Supply | SensorKind::Score => 0.0,
         }
     }
 }

@@ -35,6 +35,9 @@ pub enum SensorKind {
     Duration,
     /// The device's mains monitor: 1 on mains, 0 on battery.
     Supply,
+    /// An operator's graded or yes/no finding (a macroscopic grade; 1 yes, 0 no), entered as a
+    /// lab at the `operator` site.
+    Score,
 }
 
 impl SensorKind {
@@ -56,6 +59,7 @@ impl SensorKind {
             SensorKind::Haemoglobin => "g/dL",
             SensorKind::Duration => "s",
             SensorKind::Supply => "on mains",
+            SensorKind::Score => "points",
         }
     }
 
@@ -79,6 +83,7 @@ impl SensorKind {
             SensorKind::Haemoglobin => (0.0, 30.0),
             SensorKind::Duration => (0.0, 10_000.0),
             SensorKind::Supply => (0.0, 1.0),
+            SensorKind::Score => (0.0, 100.0),
         }
     }
 }

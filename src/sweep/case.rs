@@ -7,7 +7,7 @@ use crate::wiring::located;
 use perfuse_core::config::alarm_ids;
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plan::Plan;
-use perfuse_core::plugin::{self, loader};
+use perfuse_core::plugin::{self, loader, loader::OpenedLibrary};
 use perfuse_core::run::summary::Summary;
 use perfuse_core::run::{Run, RunOptions, StopRequest};
 use perfuse_hal_sim::{Fault, Organ, SimHal};
@@ -30,7 +30,9 @@ pub struct Sweeper {
     text: String,
     loaded: Loaded,
     plan: Arc<Plan>,
-    plugins: loader::SearchPolicy,
+    /// The plugin's library, found, read, hashed and verified once for the whole sweep; every
+    /// case gets a fresh instance of it.
+    library: OpenedLibrary,
     scenario: Option<String>,
     duration_s: Option<f64>,
     end_s: f64,
@@ -63,8 +65,11 @@ impl Sweeper {
         })?;
         let loaded = config::load_str(&text, file).map_err(|e| Failure::input(e.to_string()))?;
         let plugins = loader::SearchPolicy::new(&args.plugin_dirs, false);
-        let plugin = plugin::load(&loaded.plan, &plugins)
-            .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
+        let plugin_failure = |e: loader::PluginError| {
+            Failure::plugin(located(&loaded, file, &e.field(), &e.to_string()))
+        };
+        let library = plugin::open(&loaded.plan, &plugins).map_err(plugin_failure)?;
+        let plugin = plugin::instantiate(&loaded.plan, library.clone()).map_err(plugin_failure)?;
         let derived = plugin.info.derived_names.clone();
         drop(plugin);
         let organ = Organ::draw(&loaded.file, args.scenario.as_deref(), args.seed)
@@ -89,7 +94,7 @@ impl Sweeper {
             text,
             loaded,
             plan,
-            plugins,
+            library,
             scenario: args.scenario.clone(),
             duration_s: args.duration_s,
             banded,
@@ -148,9 +153,8 @@ impl Worker<'_> {
             .map(|f| Fault::parse(f, protocol).map_err(|e| format!("--fault {f}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
         let sim = SimHal::with_organ(protocol, scenario, Some(&organ), spec.seed, &faults)?;
-        // The loader keeps a verified library loaded (by its sha256): later cases only read
-        // and hash its file again.
-        let plugin = plugin::load(&sw.plan, &sw.plugins).map_err(|e| e.to_string())?;
+        let plugin =
+            plugin::instantiate(&sw.plan, sw.library.clone()).map_err(|e| e.to_string())?;
         let opts = RunOptions {
             seed: spec.seed,
             scenario: sw.scenario.clone().or(sw.plan.default_scenario.clone()),

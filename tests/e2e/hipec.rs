@@ -24,13 +24,14 @@ fn in_band(s: &Value, id: &str) -> f64 {
     f(&s["channels"][id]["in_band_fraction"])
 }
 
-/// Asserts what every protocol run must show: completed, the drug phase lasting its full
-/// duration after heating, every banded channel in band ≥ 95 % of the time, no high alarm.
+/// Asserts what every protocol run must show: completed, the drug phase (with the phases of its
+/// later fractions) lasting its full duration after heating, every banded channel in band ≥ 95 %
+/// of the time, no high alarm.
 fn assert_clean_run(s: &Value, drug_s: f64) -> f64 {
     assert_eq!(s["completed"], true);
     assert_eq!(s["plugin"]["id"], "hipec");
     let phases = s["phases"].as_array().unwrap();
-    assert_eq!(phases.len(), 2);
+    assert_eq!(phases[0]["id"], "heating");
     assert_eq!(phases[1]["id"], "drug");
     let drug_start = f(&phases[1]["start_s"]);
     assert!((f(&s["simulated_s"]) - (drug_start + drug_s)).abs() < 0.02);
@@ -60,6 +61,15 @@ fn mitomycin_c_runs_90_minutes_at_41_to_42_degrees() {
         drug_start < 1800.0,
         "heating ended by the plugin: {drug_start}"
     );
+    // The Dutch fractions (§7): half the dose as the drug phase starts, a quarter at 30 and at
+    // 60 min, each a phase of its own in the record.
+    let phases = s["phases"].as_array().unwrap();
+    let ids: Vec<&str> = phases.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["heating", "drug", "drug_2", "drug_3"]);
+    for (k, p) in phases[1..].iter().enumerate() {
+        let at = drug_start + 1800.0 * k as f64;
+        assert!((f(&p["start_s"]) - at).abs() < 0.02, "{p}");
+    }
     assert!(alarm(&s, "core_warm").is_none());
     let d = &s["derived"];
     assert!(f(&d["drug_lowest_ip_c"]) >= 41.0, "{d}");
@@ -143,16 +153,17 @@ fn swine(flow_ml_min: f64, minutes: f64) -> (Option<f64>, f64) {
                     "to: 2000.0, over_s: 30.0",
                     &format!("to: {flow}, over_s: 1.0"),
                 ),
-                ("Hold(2000.0)", &format!("Hold({flow})")),
             ],
         );
-        // Both flow bands.
+        // The drug phase holds the flow in each of its three fractions.
+        let t = edit_n(&t, "Hold(2000.0)", &format!("Hold({flow})"), 3);
+        // Every flow band: heating and the three fractions.
         let moved = format!(
             "band: Some((min: {:.1}, max: {:.1}))",
             0.9 * flow_ml_min,
             1.1 * flow_ml_min
         );
-        edit_n(&t, band, &moved, 2)
+        edit_n(&t, band, &moved, 4)
     });
     let mut run = lockstep(&file, &[], 1);
     // Readings averaged over a minute, so that noise cannot decide the crossing.

@@ -91,7 +91,7 @@ fn a_wrong_labs_file_is_refused_with_positions() {
     assert_eq!(out.status.code(), Some(INVALID_INPUT));
     let err = stderr(&out);
     assert!(
-        err.contains("labs.ron:2:26: [0].sensor: expected one of the operator-entered sensors: lactate, found \"lactat\""),
+        err.contains("labs.ron:2:26: [0].sensor: expected one of the operator-entered sensors: macroscopic_grade, lactate, found \"lactat\""),
         "{err}"
     );
 }

@@ -61,6 +61,12 @@ fn strrefs(items: &[String]) -> Vec<StrRef> {
 
 /// Finds, verifies, opens and instantiates the plugin `plan` requires.
 pub fn load(plan: &Plan, policy: &SearchPolicy) -> Result<PluginInstance, PluginError> {
+    instantiate(plan, open(plan, policy)?)
+}
+
+/// Finds, verifies and opens the library `plan` requires (its file read and hashed once),
+/// without creating an instance: a sweep opens it once and instantiates it per case.
+pub fn open(plan: &Plan, policy: &SearchPolicy) -> Result<OpenedLibrary, PluginError> {
     let req = &plan.plugin;
     let path = loader::find(&req.id, &policy.dirs)?;
     let lib = loader::open(&path, req.sha256.as_deref(), &req.params, policy)?;
@@ -80,6 +86,13 @@ pub fn load(plan: &Plan, policy: &SearchPolicy) -> Result<PluginInstance, Plugin
             found: lib.version,
         });
     }
+    Ok(lib)
+}
+
+/// Creates a fresh instance of `lib`, opened by [`open`] for this `plan`: validates the
+/// protocol's `plugin_params` and starts the plugin.
+pub fn instantiate(plan: &Plan, lib: OpenedLibrary) -> Result<PluginInstance, PluginError> {
+    let req = &plan.plugin;
     let d = lib.descriptor;
     let names: Vec<String> = req.params.iter().map(|(k, _)| k.clone()).collect();
     let params: Vec<Param> = req

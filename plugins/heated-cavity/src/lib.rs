@@ -5,7 +5,9 @@
 //! - Phase logic: the drug goes in only once the cavity is at temperature (§7 [S 7-1]). The
 //!   `heating` phase ends when the outflow and both cavity probes have read at least
 //!   `target_c` for `target_hold_s`; the `drug` phase then runs its full duration. A probe that is
-//!   not valid holds the drug back: the target must be measured, not assumed.
+//!   not valid holds the drug back: the target must be measured, not assumed. A drug given in
+//!   fractions has a phase per later fraction, `drug_2` and `drug_3`, after `drug`: together
+//!   they are the drug phase.
 //! - Thermal dose per probe as cumulative equivalent minutes at 43 °C (CEM43, Sapareto–Dewey):
 //!   `Σ R^(43 − T)·Δt` with `R = 0.5` at or above 43 °C and `0.25` below, over every tick with
 //!   a valid reading.
@@ -38,6 +40,8 @@ pub struct HeatedCavity {
     probes: [usize; PROBES],
     heating: u32,
     drug: u32,
+    /// The phases of the later fractions (`drug_2`, `drug_3`) where the protocol has them.
+    later_fractions: [Option<u32>; 2],
     target_c: f64,
     hold_s: f64,
     period_s: f64,
@@ -60,13 +64,21 @@ impl HeatedCavity {
         for (slot, id) in probes.iter_mut().zip(probe_ids) {
             *slot = ctx.signal(id)?;
         }
-        Ok(Self::new(
+        let mut cavity = Self::new(
             probes,
             [ctx.phase("heating")? as u32, ctx.phase("drug")? as u32],
             ctx.params.require("target_c")?,
             ctx.params.get("target_hold_s").unwrap_or(30.0),
             ctx.period_s,
-        ))
+        );
+        cavity.later_fractions =
+            ["drug_2", "drug_3"].map(|id| ctx.phase(id).ok().map(|i| i as u32));
+        Ok(cavity)
+    }
+
+    /// Whether `phase` is the drug phase or the phase of a later fraction.
+    fn in_drug(&self, phase: u32) -> bool {
+        phase == self.drug || self.later_fractions.contains(&Some(phase))
     }
 
     /// The state with probe signal indices, the `[heating, drug]` phase indices, the target and
@@ -82,6 +94,7 @@ impl HeatedCavity {
             probes,
             heating,
             drug,
+            later_fractions: [None; 2],
             target_c,
             hold_s,
             period_s,
@@ -125,7 +138,7 @@ impl HeatedCavity {
                 }
                 _ => self.at_target_since_s = None,
             }
-        } else if input.phase == self.drug {
+        } else if self.in_drug(input.phase) {
             self.drug_ticks += 1;
             if let Some(c) = coldest {
                 self.drug_sum_c += c;
@@ -257,6 +270,30 @@ mod tests {
         let t = asked.expect("the plugin asked for the drug phase");
         assert!((t - 150.1).abs() < 1e-6, "{t}");
         assert!((out.derived[PROBES] - t / 60.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_later_fractions_count_as_the_drug_phase() {
+        let mut c = cavity();
+        c.later_fractions = [Some(2), Some(3)];
+        let mut out = StepOutput::default();
+        // One minute in each fraction's phase, then one in a phase after them.
+        for (k, phase) in [1, 2, 3, 4].into_iter().enumerate() {
+            for i in 0..600 {
+                let t = (k * 600 + i) as f64 * PERIOD_S;
+                let mut tick = input(t, phase, [42.0, 41.5, 41.4, 41.2 + k as f64 * 0.1, 37.0]);
+                tick.phase_elapsed_s = i as f64 * PERIOD_S;
+                c.step(&tick, &mut out);
+            }
+        }
+        assert!(
+            (out.derived[PROBES + 1] - 3.0).abs() < 1e-9,
+            "3 min of drug"
+        );
+        assert!(
+            (out.derived[PROBES + 3] - 41.2).abs() < 1e-9,
+            "lowest in the drug phases"
+        );
     }
 
     #[test]

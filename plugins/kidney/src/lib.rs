@@ -7,13 +7,13 @@
 //!   perfusate above 10 °C;
 //! - for normothermic assessment (§4B): renal blood flow per 100 g, urine volume during the
 //!   assessment phase, and the two measurable points of the EVNP quality score (1 point if RBF
-//!   < 50 mL/min/100 g, 1 point if urine < 43 mL in the hour); the macroscopic grade is the
-//!   surgeon's and is not scored here.
+//!   < 50 mL/min/100 g, 1 point if urine < 43 mL in the hour), the macroscopic grade the
+//!   operator enters (1 to 3, the last one entered), and their total, the EVNP score (1 to 5).
 //!
 //! The normothermic warm-up ends by the protocol file's `exit_when`, judged by the core.
 //!
 //! Signals it reads, by id: `mean_pressure` (mmHg), `mean_flow` (mL/min), `perfusate_temp`
-//! (°C), and optionally `urine_volume` (mL).
+//! (°C), and optionally `urine_volume` (mL) and the operator-site `macroscopic_grade`.
 
 use perfuse_plugin_sdk::{
     CreateContext, ParamSpec, Protocol, StepInput, StepOutput, derived_values, export_plugin, state,
@@ -34,6 +34,7 @@ pub struct Kidney {
     mean_flow: usize,
     perfusate_temp: usize,
     urine_volume: Option<usize>,
+    macroscopic_grade: Option<usize>,
     mass_g: f64,
     /// Phase whose entry starts the urine count and whose time the EVNP score covers (NMP).
     assessment_phase: Option<u32>,
@@ -50,6 +51,8 @@ pub struct Kidney {
     urine_in_assessment: f64,
     assessment_flow_sum: f64,
     assessment_ticks: u64,
+    /// The last macroscopic grade entered: it stands after its entry goes stale.
+    grade: f64,
 }
 
 /// The parameters the plugin takes.
@@ -85,6 +88,10 @@ derived_values! {
         evnp_points_rbf,
         /// EVNP point for urine below 43 mL (NMP).
         evnp_points_urine,
+        /// The macroscopic grade the operator entered last, 1 to 3 (NMP).
+        evnp_macroscopic_grade,
+        /// The EVNP score: grade plus the RBF and urine points, 1 to 5 (NaN without a grade).
+        evnp_score,
     }
 }
 
@@ -100,6 +107,7 @@ impl Protocol for Kidney {
             mean_flow: ctx.signal("mean_flow")?,
             perfusate_temp: ctx.signal("perfusate_temp")?,
             urine_volume: ctx.signal("urine_volume").ok(),
+            macroscopic_grade: ctx.signal("macroscopic_grade").ok(),
             mass_g: ctx.params.value("kidney_mass_g")?,
             assessment_phase: ctx.phase("assessment").ok().map(|i| i as u32),
             period_s: ctx.period_s,
@@ -114,6 +122,7 @@ impl Protocol for Kidney {
             urine_in_assessment: f64::NAN,
             assessment_flow_sum: 0.0,
             assessment_ticks: 0,
+            grade: f64::NAN,
         })
     }
 
@@ -172,6 +181,11 @@ impl Protocol for Kidney {
                 f64::from(u8::from(v < below))
             }
         };
+        if let Some(g) = self.macroscopic_grade.and_then(|i| input.valid(i)) {
+            self.grade = g;
+        }
+        let points_rbf = point(assessment_rbf, EVNP_RBF_ML_MIN_100G);
+        let points_urine = point(self.urine_in_assessment, EVNP_URINE_ML);
         Derived {
             resistance_index: ri,
             ri_at_2min: self.ri_at_2min,
@@ -183,8 +197,10 @@ impl Protocol for Kidney {
             flow_per_100g_ml_min: flow.map_or(f64::NAN, per_100g),
             assessment_flow_per_100g_ml_min: assessment_rbf,
             urine_ml: self.urine_in_assessment,
-            evnp_points_rbf: point(assessment_rbf, EVNP_RBF_ML_MIN_100G),
-            evnp_points_urine: point(self.urine_in_assessment, EVNP_URINE_ML),
+            evnp_points_rbf: points_rbf,
+            evnp_points_urine: points_urine,
+            evnp_macroscopic_grade: self.grade,
+            evnp_score: evnp_score(self.grade, points_rbf, points_urine),
         }
         .write(out);
     }
@@ -200,7 +216,8 @@ impl Protocol for Kidney {
             .put(&self.urine_at_assessment_start)
             .put(&self.urine_in_assessment)
             .put(&self.assessment_flow_sum)
-            .put(&self.assessment_ticks);
+            .put(&self.assessment_ticks)
+            .put(&self.grade);
     }
 
     fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
@@ -214,8 +231,16 @@ impl Protocol for Kidney {
         input.read(&mut self.urine_at_assessment_start)?;
         input.read(&mut self.urine_in_assessment)?;
         input.read(&mut self.assessment_flow_sum)?;
-        input.read(&mut self.assessment_ticks)
+        input.read(&mut self.assessment_ticks)?;
+        input.read(&mut self.grade)
     }
+}
+
+/// The EVNP quality score (§4B [S2]): the macroscopic grade (1 uniformly pink, 2 patchy, 3
+/// mottled) plus a point for low RBF and one for low urine, 1 (least injury) to 5; NaN until all
+/// three are known.
+fn evnp_score(grade: f64, points_rbf: f64, points_urine: f64) -> f64 {
+    grade + points_rbf + points_urine
 }
 
 export_plugin!(Kidney);

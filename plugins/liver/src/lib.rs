@@ -2,10 +2,10 @@
 //! oxygenated portal perfusion (HOPE) and its dual variant (D-HOPE, §3B).
 //!
 //! What a RON file cannot express lives here:
-//! - HA and PV resistance (mean pressure / flow), lactate clearance from its peak, bile volume
-//!   and bile of the last hour;
+//! - HA and PV resistance (mean pressure / flow), lactate clearance from its peak;
 //! - the VITTAL and Groningen criteria (§3A) as 0/1 reasons and a verdict, each frozen and
-//!   recorded as an assessment at its time (`vittal_at_s`, `groningen_at_s`);
+//!   recorded as an assessment at its time (`vittal_at_s`, `groningen_at_s`); the bile
+//!   chemistry and the look at the perfusion come from the operator's entries (labs);
 //! - the NMP automation loops: vasodilator on low HA flow, insulin above and glucagon below the
 //!   glucose band, CO2 sweep on pH ([`automation`]); they run for the actuators the protocol
 //!   declares (`vasodilator`, `insulin`, `glucagon`, `sweep`), each needing its parameters.
@@ -13,8 +13,9 @@
 //! A warm-up phase ends by the protocol file's `exit_when`, judged by the core.
 //!
 //! Signals it reads, by id: `mean_pv_pressure`, `mean_pv_flow` (required); `mean_ha_pressure`,
-//! `mean_ha_flow`, `lactate`, `glucose`, `ph`, `bile_volume`, `bile_ph`
-//! (where the protocol has them).
+//! `mean_ha_flow`, `lactate`, `glucose`, `ph`, `bile_volume`, `bile_ph`, and the operator-site
+//! `bile_bicarbonate`, `perfusate_bicarbonate`, `bile_glucose` (mmol/L) and
+//! `homogeneous_perfusion` (1 or 0) (where the protocol has them).
 
 mod automation;
 mod viability;
@@ -94,6 +95,12 @@ pub struct Liver {
     ph: Option<usize>,
     bile_volume: Option<usize>,
     bile_ph: Option<usize>,
+    /// Operator-entered samples (labs): bile and perfusate bicarbonate, bile glucose, and the
+    /// look at the liver's perfusion (1 homogeneous, 0 not).
+    bile_bicarbonate: Option<usize>,
+    perfusate_bicarbonate: Option<usize>,
+    bile_glucose: Option<usize>,
+    homogeneous_perfusion: Option<usize>,
     period_s: f64,
 
     drugs: [Option<DrugLoop>; 3],
@@ -101,8 +108,8 @@ pub struct Liver {
     sweep: Option<SweepLoop>,
     sweep_every: Every,
 
-    vittal: Option<Verdict<6>>,
-    groningen: Option<Verdict<5>>,
+    vittal: Option<Verdict<7>>,
+    groningen: Option<Verdict<6>>,
     peak_lactate: f64,
     lowest_lactate: f64,
     peak_glucose: f64,
@@ -122,10 +129,6 @@ derived_values! {
         pv_resistance,
         /// Lactate fall from its peak, %.
         lactate_clearance_pct,
-        /// Bile produced, mL.
-        bile_ml,
-        /// Bile of the last hour, mL.
-        bile_last_hour_ml,
         /// VITTAL reason: lactate (0/1).
         vittal_lactate,
         /// VITTAL reason: bile (0/1).
@@ -136,6 +139,8 @@ derived_values! {
         vittal_flows,
         /// VITTAL reason: pH (0/1).
         vittal_ph,
+        /// VITTAL secondary criterion: homogeneous perfusion, as the operator entered it (0/1).
+        vittal_homogeneous,
         /// VITTAL verdict (0/1).
         vittal_viable,
         /// Groningen reason: lactate (0/1).
@@ -146,6 +151,8 @@ derived_values! {
         groningen_bile,
         /// Groningen reason: bile pH (0/1).
         groningen_bile_ph,
+        /// Groningen reason: bile chemistry, bicarbonate and glucose against the perfusate (0/1).
+        groningen_bile_chemistry,
         /// Groningen verdict (0/1).
         groningen_viable,
     }
@@ -290,6 +297,10 @@ impl Protocol for Liver {
             ph: ctx.signal("ph").ok(),
             bile_volume: ctx.signal("bile_volume").ok(),
             bile_ph: ctx.signal("bile_ph").ok(),
+            bile_bicarbonate: ctx.signal("bile_bicarbonate").ok(),
+            perfusate_bicarbonate: ctx.signal("perfusate_bicarbonate").ok(),
+            bile_glucose: ctx.signal("bile_glucose").ok(),
+            homogeneous_perfusion: ctx.signal("homogeneous_perfusion").ok(),
             period_s: ctx.period_s,
             drugs,
             drug_every: Every::new(drug_interval_s),
@@ -359,6 +370,10 @@ impl Protocol for Liver {
             peak_glucose: self.peak_glucose,
             ha_flow: self.ha_flow_mean,
             pv_flow: self.pv_flow_mean,
+            bile_bicarbonate: value(self.bile_bicarbonate),
+            perfusate_bicarbonate: value(self.perfusate_bicarbonate),
+            bile_glucose: value(self.bile_glucose),
+            homogeneous: value(self.homogeneous_perfusion),
         };
         let mut assess = false;
         if let Some(v) = self.vittal.as_mut() {
@@ -369,8 +384,8 @@ impl Protocol for Liver {
         }
         out.assessment = u8::from(assess);
 
-        let v = self.vittal.map_or([f64::NAN; 6], |v| v.values);
-        let g = self.groningen.map_or([f64::NAN; 5], |g| g.values);
+        let v = self.vittal.map_or([f64::NAN; 7], |v| v.values);
+        let g = self.groningen.map_or([f64::NAN; 6], |g| g.values);
         Derived {
             ha_resistance: resistance(ha_p, ha_q),
             pv_resistance: resistance(pv_p, pv_q),
@@ -379,19 +394,19 @@ impl Protocol for Liver {
             } else {
                 f64::NAN
             },
-            bile_ml: bile,
-            bile_last_hour_ml: evidence.bile_last_hour_ml,
             vittal_lactate: v[0],
             vittal_bile: v[1],
             vittal_glucose: v[2],
             vittal_flows: v[3],
             vittal_ph: v[4],
-            vittal_viable: v[5],
+            vittal_homogeneous: v[5],
+            vittal_viable: v[6],
             groningen_lactate: g[0],
             groningen_ph: g[1],
             groningen_bile: g[2],
             groningen_bile_ph: g[3],
-            groningen_viable: g[4],
+            groningen_bile_chemistry: g[4],
+            groningen_viable: g[5],
         }
         .write(out);
     }

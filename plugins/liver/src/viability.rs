@@ -3,7 +3,8 @@
 //! now; at that time it is frozen and recorded as an assessment.
 
 /// VITTAL (Birmingham, §3A [S2]): lactate ≤ 2.5 mmol/L within 4 h plus ≥ 2 of bile production,
-/// glucose metabolism, HA ≥ 150 and PV ≥ 500 mL/min, pH ≥ 7.30.
+/// glucose metabolism, HA ≥ 150 and PV ≥ 500 mL/min, pH ≥ 7.30, homogeneous perfusion (the
+/// operator's look, entered as 1 or 0).
 pub const VITTAL_LACTATE_MMOL_L: f64 = 2.5;
 pub const VITTAL_HA_FLOW_ML_MIN: f64 = 150.0;
 pub const VITTAL_PV_FLOW_ML_MIN: f64 = 500.0;
@@ -15,14 +16,16 @@ pub const BILE_PRODUCTION_ML_H: f64 = 2.0;
 pub const GLUCOSE_FALL_MMOL_L: f64 = 2.0;
 
 /// Groningen (§3A [S3], at 2.5 h): lactate < 1.7 mmol/L, pH 7.35–7.45, bile > 10 mL with ≥ 4 mL
-/// in the last hour, bile pH > 7.45 and bile − perfusate ΔpH > 0.10. The bicarbonate and glucose
-/// differences are not measured here and not scored.
+/// in the last hour, bile pH > 7.45 and bile − perfusate ΔpH > 0.10, and the bile chemistry the
+/// operator enters: bile − perfusate bicarbonate > 5 mmol/L and glucose < −5 mmol/L.
 pub const GRONINGEN_LACTATE_MMOL_L: f64 = 1.7;
 pub const GRONINGEN_PH: (f64, f64) = (7.35, 7.45);
 pub const GRONINGEN_BILE_ML: f64 = 10.0;
 pub const GRONINGEN_BILE_LAST_HOUR_ML: f64 = 4.0;
 pub const GRONINGEN_BILE_PH: f64 = 7.45;
 pub const GRONINGEN_BILE_DPH: f64 = 0.10;
+pub const GRONINGEN_BILE_DHCO3_MMOL_L: f64 = 5.0;
+pub const GRONINGEN_BILE_DGLUCOSE_MMOL_L: f64 = -5.0;
 
 /// What the criteria are judged on, at one tick. NaN where not measured (yet).
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +41,12 @@ pub struct Evidence {
     /// Slow means of the inflows, mL/min.
     pub ha_flow: f64,
     pub pv_flow: f64,
+    /// Entered by the operator: sampled bile and perfusate bicarbonate and bile glucose, mmol/L.
+    pub bile_bicarbonate: f64,
+    pub perfusate_bicarbonate: f64,
+    pub bile_glucose: f64,
+    /// Entered by the operator: 1 the liver perfuses homogeneously, 0 it does not.
+    pub homogeneous: f64,
 }
 
 /// 1 or 0 for a test on measured values; NaN when any is missing.
@@ -49,8 +58,8 @@ fn flag(inputs: &[f64], test: bool) -> f64 {
     }
 }
 
-/// VITTAL reasons and verdict: `[lactate, bile, glucose, flows, ph, viable]`.
-pub fn vittal(e: &Evidence) -> [f64; 6] {
+/// VITTAL reasons and verdict: `[lactate, bile, glucose, flows, ph, homogeneous, viable]`.
+pub fn vittal(e: &Evidence) -> [f64; 7] {
     let lactate = flag(
         &[e.lowest_lactate],
         e.lowest_lactate <= VITTAL_LACTATE_MMOL_L,
@@ -68,17 +77,39 @@ pub fn vittal(e: &Evidence) -> [f64; 6] {
         e.ha_flow >= VITTAL_HA_FLOW_ML_MIN && e.pv_flow >= VITTAL_PV_FLOW_ML_MIN,
     );
     let ph = flag(&[e.ph], e.ph >= VITTAL_PH);
+    let homogeneous = homogeneous_perfusion(e);
     // Unmeasured secondary criteria count as not met.
-    let secondary: f64 = [bile, glucose, flows, ph]
+    let secondary: f64 = [bile, glucose, flows, ph, homogeneous]
         .iter()
         .map(|v| if *v == 1.0 { 1.0 } else { 0.0 })
         .sum();
     let viable = flag(&[lactate], lactate == 1.0 && secondary >= 2.0);
-    [lactate, bile, glucose, flows, ph, viable]
+    [lactate, bile, glucose, flows, ph, homogeneous, viable]
 }
 
-/// Groningen reasons and verdict: `[lactate, ph, bile, bile_ph, viable]`.
-pub fn groningen(e: &Evidence) -> [f64; 5] {
+/// VITTAL's homogeneous perfusion, as the operator entered it (≥ 0.5 counts as yes).
+fn homogeneous_perfusion(e: &Evidence) -> f64 {
+    flag(&[e.homogeneous], e.homogeneous >= 0.5)
+}
+
+/// Groningen's bile chemistry (§3A [S3]): bile − perfusate bicarbonate > 5 mmol/L and bile −
+/// perfusate glucose < −5 mmol/L; NaN until all three samples are entered.
+fn bile_chemistry(e: &Evidence) -> f64 {
+    flag(
+        &[
+            e.bile_bicarbonate,
+            e.perfusate_bicarbonate,
+            e.bile_glucose,
+            e.glucose,
+        ],
+        e.bile_bicarbonate - e.perfusate_bicarbonate > GRONINGEN_BILE_DHCO3_MMOL_L
+            && e.bile_glucose - e.glucose < GRONINGEN_BILE_DGLUCOSE_MMOL_L,
+    )
+}
+
+/// Groningen reasons and verdict: `[lactate, ph, bile, bile_ph, bile_chemistry, viable]`. Not
+/// viable once any measured reason fails; viable only when every reason is measured and met.
+pub fn groningen(e: &Evidence) -> [f64; 6] {
     let lactate = flag(&[e.lactate], e.lactate < GRONINGEN_LACTATE_MMOL_L);
     let ph = flag(&[e.ph], e.ph >= GRONINGEN_PH.0 && e.ph <= GRONINGEN_PH.1);
     let bile = flag(
@@ -89,9 +120,14 @@ pub fn groningen(e: &Evidence) -> [f64; 5] {
         &[e.bile_ph, e.ph],
         e.bile_ph > GRONINGEN_BILE_PH && e.bile_ph - e.ph > GRONINGEN_BILE_DPH,
     );
-    let all = [lactate, ph, bile, bile_ph];
-    let viable = flag(&all, all.iter().all(|v| *v == 1.0));
-    [lactate, ph, bile, bile_ph, viable]
+    let chemistry = bile_chemistry(e);
+    let all = [lactate, ph, bile, bile_ph, chemistry];
+    let viable = if all.contains(&0.0) {
+        0.0
+    } else {
+        flag(&all, true)
+    };
+    [lactate, ph, bile, bile_ph, chemistry, viable]
 }
 
 /// A criteria set evaluated continuously until `at_s`, then frozen.
@@ -141,39 +177,70 @@ mod tests {
             peak_glucose: 12.0,
             ha_flow: 280.0,
             pv_flow: 1000.0,
+            bile_bicarbonate: 32.0,
+            perfusate_bicarbonate: 24.0,
+            bile_glucose: 0.5,
+            homogeneous: 1.0,
         }
     }
 
     #[test]
     fn a_good_liver_meets_both_sets() {
-        assert_eq!(vittal(&good()), [1.0; 6]);
-        assert_eq!(groningen(&good()), [1.0; 5]);
+        assert_eq!(vittal(&good()), [1.0; 7]);
+        assert_eq!(groningen(&good()), [1.0; 6]);
     }
 
     #[test]
     fn vittal_needs_lactate_and_two_more() {
         let mut e = good();
         e.lowest_lactate = 3.0;
-        assert_eq!(vittal(&e)[5], 0.0, "lactate is required");
+        assert_eq!(vittal(&e)[6], 0.0, "lactate is required");
         let mut e = good();
         e.bile_last_hour_ml = 0.5;
         e.glucose = e.peak_glucose;
         e.ha_flow = 100.0;
-        assert_eq!(vittal(&e), [1.0, 0.0, 0.0, 0.0, 1.0, 0.0], "only pH left");
+        e.homogeneous = f64::NAN;
+        assert_eq!(vittal(&e)[..5], [1.0, 0.0, 0.0, 0.0, 1.0], "only pH left");
+        assert!(vittal(&e)[5].is_nan(), "not looked at");
+        assert_eq!(vittal(&e)[6], 0.0, "one secondary criterion is not enough");
+        e.homogeneous = 1.0;
+        assert_eq!(vittal(&e)[6], 1.0, "pH and homogeneous perfusion");
+        e.homogeneous = 0.0;
         e.ph = 7.2;
         e.bile_last_hour_ml = 3.0;
         e.ha_flow = 200.0;
-        assert_eq!(vittal(&e), [1.0, 1.0, 0.0, 1.0, 0.0, 1.0], "bile and flows");
+        assert_eq!(
+            vittal(&e),
+            [1.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0],
+            "bile and flows"
+        );
+    }
+
+    #[test]
+    fn groningen_scores_the_entered_bile_chemistry() {
+        let mut e = good();
+        e.bile_bicarbonate = 28.0; // Δ 4 mmol/L
+        assert_eq!(groningen(&e)[4..], [0.0, 0.0]);
+        let mut e = good();
+        e.bile_glucose = 3.0; // Δ −3 mmol/L
+        assert_eq!(groningen(&e)[4..], [0.0, 0.0]);
+        let mut e = good();
+        e.bile_glucose = f64::NAN;
+        let g = groningen(&e);
+        assert!(g[4].is_nan() && g[5].is_nan(), "not entered: not judged");
+        e.lactate = 2.0;
+        assert_eq!(groningen(&e)[5], 0.0, "a failed measured reason decides");
     }
 
     #[test]
     fn groningen_fails_on_any_reason_and_unmeasured_is_nan() {
         let mut e = good();
         e.bile_ph = 7.48; // ΔpH 0.08
-        assert_eq!(groningen(&e), [1.0, 1.0, 1.0, 0.0, 0.0]);
+        assert_eq!(groningen(&e), [1.0, 1.0, 1.0, 0.0, 1.0, 0.0]);
+        e.bile_ph = 7.55;
         e.lactate = f64::NAN;
         let g = groningen(&e);
-        assert!(g[0].is_nan() && g[4].is_nan());
+        assert!(g[0].is_nan() && g[5].is_nan());
     }
 
     #[test]
