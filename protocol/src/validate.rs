@@ -164,27 +164,13 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
     }
 
     if let Some(lib) = &file.simulator.library {
-        if lib.id.is_empty()
-            || !lib
-                .id
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-        {
-            c.report(
-                "simulator.library.id",
-                "a model library id of letters, digits, `-` and `_`",
-                format!("`{}`", lib.id),
-            );
-        }
-        if let Some(pin) = &lib.sha256
-            && (pin.len() != 64 || !pin.chars().all(|ch| ch.is_ascii_hexdigit()))
-        {
-            c.report(
-                "simulator.library.sha256",
-                "64 hexadecimal digits",
-                format!("\"{pin}\""),
-            );
-        }
+        check_library(
+            &mut c,
+            "simulator.library",
+            "a model library id",
+            &lib.id,
+            lib.sha256.as_deref(),
+        );
     }
 
     c.problems
@@ -212,20 +198,34 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
     }
 }
 
-fn check_plugin(c: &mut Checker, file: &ProtocolFile) -> PluginPlan {
-    let p = &file.plugin;
-    if p.id.is_empty()
-        || !p
-            .id
+/// A library the file names (the plugin, an outside simulator model): its id, which becomes part
+/// of a file name, and its pin, if any.
+fn check_library(c: &mut Checker, at: &str, what: &str, id: &str, sha256: Option<&str>) {
+    let id_ok = !id.is_empty()
+        && id
             .chars()
-            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-    {
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_');
+    if !id_ok {
         c.report(
-            "plugin.id",
-            "a plugin id of letters, digits, `-` and `_`",
-            format!("`{}`", p.id),
+            format!("{at}.id"),
+            format!("{what} of letters, digits, `-` and `_`"),
+            format!("`{id}`"),
         );
     }
+    if let Some(pin) = sha256
+        && (pin.len() != 64 || !pin.chars().all(|ch| ch.is_ascii_hexdigit()))
+    {
+        c.report(
+            format!("{at}.sha256"),
+            "64 hexadecimal digits",
+            format!("\"{pin}\""),
+        );
+    }
+}
+
+fn check_plugin(c: &mut Checker, file: &ProtocolFile) -> PluginPlan {
+    let p = &file.plugin;
+    check_library(c, "plugin", "a plugin id", &p.id, p.sha256.as_deref());
     let version_req = match semver::VersionReq::parse(&p.version) {
         Ok(req) => req,
         Err(e) => {
@@ -237,15 +237,6 @@ fn check_plugin(c: &mut Checker, file: &ProtocolFile) -> PluginPlan {
             semver::VersionReq::STAR
         }
     };
-    if let Some(pin) = &p.sha256
-        && (pin.len() != 64 || !pin.chars().all(|ch| ch.is_ascii_hexdigit()))
-    {
-        c.report(
-            "plugin.sha256",
-            "64 hexadecimal digits",
-            format!("\"{pin}\""),
-        );
-    }
     let params: Vec<(String, f64)> = file
         .plugin_params
         .iter()

@@ -48,6 +48,25 @@ pub fn edited_protocol(name: &str, edits: &[(&str, &str)]) -> String {
     edit(&text, edits)
 }
 
+/// Writes a protocol's text into a temporary directory (kept while the guard lives).
+pub fn temp_protocol(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("edited.ron");
+    std::fs::write(&file, text).unwrap();
+    (dir, file)
+}
+
+/// `perfuse check` of a shipped protocol with one plugin parameter edited: refused by the
+/// plugin (exit 4), with `expected` in what it says.
+#[track_caller]
+pub fn assert_plugin_refuses(name: &str, param_edit: (&str, &str), expected: &str) {
+    let (_dir, file) = temp_protocol(&edited_protocol(name, &[param_edit]));
+    let out = perfuse(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
+    let err = stderr(&out) + &stdout(&out);
+    assert!(err.contains(expected), "{err}");
+}
+
 /// The edits that make kidney HMP run the faulty test plugin with `params` (its mode and times)
 /// in place of its kidney mass.
 pub fn faulty_kidney(params: &str) -> [(&str, &str); 2] {

@@ -151,18 +151,9 @@ fn the_weaned_heart_carries_the_circulation_off_bypass() {
 
 #[test]
 fn plugin_parameters_are_checked_with_their_name() {
-    let bad = edited_protocol(
+    assert_plugin_refuses(
         "cpb-adult.ron",
-        &[("\"act_min_s\": 480.0,", "\"act_min_s\": 100.0,")],
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bad.ron");
-    std::fs::write(&file, bad).unwrap();
-    let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
-    let err = stderr(&out) + &stdout(&out);
-    assert!(
-        err.contains("plugin `cpb` refuses it: expected act_min_s from 200 to 1000 s, found 100"),
-        "{err}"
+        ("\"act_min_s\": 480.0,", "\"act_min_s\": 100.0,"),
+        "plugin `cpb` refuses it: expected act_min_s from 200 to 1000 s, found 100",
     );
 }

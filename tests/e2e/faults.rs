@@ -93,10 +93,7 @@ fn a_stuck_pressure_sensor_is_detected_and_the_pump_stopped() {
 /// The HMP protocol rewritten by `edit`, in a temporary file.
 fn variant(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, std::path::PathBuf) {
     let text = std::fs::read_to_string(protocol("kidney-hmp.ron")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("variant.ron");
-    std::fs::write(&file, edit(text)).unwrap();
-    (dir, file)
+    temp_protocol(&edit(text))
 }
 
 #[test]

@@ -131,10 +131,7 @@ fn the_drug_phase_starts_only_once_the_cavity_has_held_its_target() {
 /// The MMC protocol rewritten by `edit`, in a temporary file.
 fn variant(edit: impl FnOnce(String) -> String) -> (tempfile::TempDir, std::path::PathBuf) {
     let text = std::fs::read_to_string(protocol("hipec-mmc.ron")).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("variant.ron");
-    std::fs::write(&file, edit(text)).unwrap();
-    (dir, file)
+    temp_protocol(&edit(text))
 }
 
 /// The swine study of §7: the exchanger water held at 43 °C, the pump at `flow_ml_min`. Returns

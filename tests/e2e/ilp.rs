@@ -265,19 +265,10 @@ fn the_leaky_scenario_crosses_both_leak_limits_at_the_modelled_times() {
 
 #[test]
 fn plugin_parameters_are_checked_with_their_name() {
-    let bad = edited_protocol(
+    assert_plugin_refuses(
         "ilp-arm.ron",
-        &[("\"inflow_max_c\": 42.0,", "\"inflow_max_c\": 38.0,")],
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bad.ron");
-    std::fs::write(&file, bad).unwrap();
-    let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
-    let err = stderr(&out) + &stdout(&out);
-    assert!(
-        err.contains("`tissue_target_c` must be below `inflow_max_c`"),
-        "{err}"
+        ("\"inflow_max_c\": 42.0,", "\"inflow_max_c\": 38.0,"),
+        "`tissue_target_c` must be below `inflow_max_c`",
     );
 }
 

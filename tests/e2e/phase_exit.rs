@@ -4,13 +4,9 @@
 
 use crate::common::*;
 
-/// Writes `text` with `from` replaced by `to` (exactly once) beside a temp dir.
+/// `text` with `from` replaced by `to` (exactly once), written to a temp dir.
 fn edited(text: &str, from: &str, to: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let out = edit(text, &[(from, to)]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("edited.ron");
-    std::fs::write(&file, out).unwrap();
-    (dir, file)
+    temp_protocol(&edit(text, &[(from, to)]))
 }
 
 const EXIT: &str =

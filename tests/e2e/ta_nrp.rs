@@ -252,16 +252,10 @@ fn laboratory_values_are_judged_against_the_protocol_limits() {
 
 #[test]
 fn plugin_parameters_are_checked_with_their_name() {
-    let bad = edited_protocol("ta-nrp.ron", &[("\"bsa_m2\": 1.65,", "\"bsa_m2\": 9.0,")]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("bad.ron");
-    std::fs::write(&file, bad).unwrap();
-    let out = perfuse(&["check", file.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
-    let err = stderr(&out) + &stdout(&out);
-    assert!(
-        err.contains("plugin_params[\"bsa_m2\"]: plugin `ta-nrp` refuses it: expected bsa_m2 from 0.2 to 3.5 m², found 9"),
-        "{err}"
+    assert_plugin_refuses(
+        "ta-nrp.ron",
+        ("\"bsa_m2\": 1.65,", "\"bsa_m2\": 9.0,"),
+        "plugin_params[\"bsa_m2\"]: plugin `ta-nrp` refuses it: expected bsa_m2 from 0.2 to 3.5 m², found 9",
     );
 }
 
