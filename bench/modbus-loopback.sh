@@ -4,9 +4,12 @@
 # delivered-value read per cycle; the 3 syringe channels at 20 Hz). Reports each device link's
 # round trips (p50, p99, max, in 10-us buckets), timeouts and the controller's overruns.
 # A benchmark, not a test: it asserts nothing. Usage: bench/modbus-loopback.sh [DURATION]
+# [PRIORITY]; with a PRIORITY, devsim and the controller run with --rt-priority PRIORITY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10m}
+rt=()
+if [ -n "${2:-}" ]; then rt=(--rt-priority "$2"); fi
 cargo build --release --quiet
 dir=$(mktemp -d)
 trap 'kill "$devsim" 2>/dev/null || true; rm -rf "$dir"' EXIT
@@ -14,14 +17,17 @@ trap 'kill "$devsim" 2>/dev/null || true; rm -rf "$dir"' EXIT
 sed -e '/syringe_driver/!s/poll_ms: [0-9]*/poll_ms: 10/' -e 's/timeout_ms: [0-9]*/timeout_ms: 10/' \
     profiles/liver-nmp.ron > "$dir/profile.ron"
 ./target/release/perfuse devsim protocols/liver-nmp.ron --profile "$dir/profile.ron" \
-    --listen 127.0.0.1:0 > "$dir/devsim.out" 2> "$dir/devsim.err" &
+    --listen 127.0.0.1:0 "${rt[@]}" > "$dir/devsim.out" 2> "$dir/devsim.err" &
 devsim=$!
 for _ in $(seq 100); do grep -q listening "$dir/devsim.out" 2>/dev/null && break; sleep 0.1; done
 addr=$(sed -n 's/listening on //p' "$dir/devsim.out")
+steal() { awk '/^cpu /{print $9}' /proc/stat; }
+steal_before=$(steal)
 ./target/release/perfuse run protocols/liver-nmp.ron --hal modbus --profile "$dir/profile.ron" \
-    --devices "$addr" --realtime --duration "$duration" --no-record --quiet \
+    --devices "$addr" --realtime --duration "$duration" --no-record --quiet "${rt[@]}" \
     --summary "$dir/summary.json" 2> "$dir/run.err"
 grep '^device ' "$dir/run.err"
+echo "CPU time taken by the hypervisor meanwhile (steal): $(( ($(steal) - steal_before) * 10 )) ms"
 python3 - "$dir/summary.json" "$dir/run.err" <<'PY'
 import json, re, sys
 s = json.load(open(sys.argv[1]))
@@ -29,4 +35,5 @@ p99 = [int(m) for m in re.findall(r"p99 (\d+) us", open(sys.argv[2]).read())]
 print(f"{s['simulated_s']:.0f} s: {s['ticks']} ticks, {s['overruns']} overruns; "
       f"round trip p99 at most {max(p99)} us over every link; "
       f"alarms: {[a['id'] for a in s['alarms']]}")
+print(f"tick lateness: {s.get('lateness')}")
 PY

@@ -2,10 +2,12 @@
 //! in this process at the same time, so that both see the same machine load. Each records how
 //! long after its deadline every tick started, in the same histogram. A benchmark: it reports
 //! numbers and asserts nothing. Run with
-//! `cargo run --release --example lateness -- [SECONDS]` (default 60).
+//! `cargo run --release --example lateness -- [SECONDS] [PRIORITY]` (default 60 s; with a
+//! PRIORITY both loops run under SCHED_FIFO at it, the run as `perfuse run --rt-priority`).
 
 use perfuse::wiring::{Wiring, wire};
 use perfuse_core::config;
+use perfuse_core::hal::rt::{self, Priority};
 use perfuse_core::plugin::loader;
 use perfuse_core::run::lateness::{Lateness, LatenessSummary};
 use perfuse_core::run::{StopRequest, realtime};
@@ -13,7 +15,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The driver's wait, and nothing else: sleep to each absolute deadline, measure the wake-up.
-fn bare_loop(period: Duration, ticks: u32) -> Lateness {
+fn bare_loop(period: Duration, ticks: u32, priority: Option<Priority>) -> Lateness {
+    if let Some(p) = priority {
+        rt::enter(p).expect("the priority was claimed for the process");
+    }
     let mut lateness = Lateness::default();
     let start = Instant::now();
     for n in 1..=ticks {
@@ -21,15 +26,26 @@ fn bare_loop(period: Duration, ticks: u32) -> Lateness {
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        lateness.record(Instant::now().saturating_duration_since(deadline));
+        lateness.record(
+            Instant::now().saturating_duration_since(deadline),
+            u64::from(n),
+        );
     }
     lateness
 }
 
+/// CPU time the hypervisor took from this virtual machine so far (`steal` of /proc/stat's `cpu`
+/// line, in clock ticks of 10 ms), when the kernel tells.
+fn steal_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    stat.lines().next()?.split_whitespace().nth(8)?.parse().ok()
+}
+
 fn line(name: &str, s: &LatenessSummary) {
     println!(
-        "{name:<16} {:>8} ticks  p50 {:>7.1} µs  p99 {:>7.1} µs  p99.9 {:>7.1} µs  max {:>8.1} µs",
-        s.ticks, s.p50_us, s.p99_us, s.p999_us, s.max_us
+        "{name:<16} {:>8} ticks  p50 {:>7.1} µs  p99 {:>7.1} µs  p99.9 {:>7.1} µs  max {:>8.1} µs \
+         at tick {}",
+        s.ticks, s.p50_us, s.p99_us, s.p999_us, s.max_us, s.max_at_tick
     );
 }
 
@@ -40,6 +56,13 @@ fn main() -> Result<(), String> {
             .map_err(|_| format!("not a number of seconds: {a}"))?,
         None => 60.0,
     };
+    let priority = match std::env::args().nth(2) {
+        Some(a) => Some(Priority::new(
+            a.parse().map_err(|_| format!("not a priority: {a}"))?,
+        )?),
+        None => None,
+    };
+    perfuse::wiring::claim_realtime(priority, true).map_err(|e| e.message)?;
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols/kidney-hmp.ron");
     let loaded = config::load(&file).map_err(|e| e.to_string())?;
     // The plugin cargo built beside this example (target/release/deps): this build's own.
@@ -56,12 +79,14 @@ fn main() -> Result<(), String> {
     let w = Wiring {
         duration_s: Some(seconds),
         realtime: true,
+        priority,
         ..Wiring::lockstep(&policy, 1)
     };
     let run = wire(loaded, &file, w).map_err(|e| e.message)?;
 
-    let bare = std::thread::spawn(move || bare_loop(period, ticks));
-    let (run, overruns) = realtime::run(run, &StopRequest::default());
+    let steal_before = steal_ticks();
+    let bare = std::thread::spawn(move || bare_loop(period, ticks, priority));
+    let (run, overruns) = realtime::run(run, &StopRequest::default(), priority);
     let bare = bare.join().map_err(|_| "the bare loop panicked")?.summary();
     let tick = run
         .lateness
@@ -69,12 +94,21 @@ fn main() -> Result<(), String> {
         .ok_or("the real-time driver kept no lateness")?
         .summary();
 
-    println!("kidney-hmp in real time for {seconds} s at 100 Hz, beside a bare sleep loop:");
+    let sched = priority.map_or("normal priority".into(), |p| p.to_string());
+    println!(
+        "kidney-hmp in real time for {seconds} s at 100 Hz, beside a bare sleep loop ({sched}):"
+    );
     line("perfuse tick", &tick);
     line("bare sleep loop", &bare);
     println!(
         "p99 ratio {:.2} (perfuse / bare), {overruns} overruns",
         tick.p99_us / bare.p99_us
     );
+    if let (Some(a), Some(b)) = (steal_before, steal_ticks()) {
+        println!(
+            "CPU time taken by the hypervisor meanwhile (steal): {} ms",
+            (b - a) * 10
+        );
+    }
     Ok(())
 }

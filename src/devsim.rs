@@ -22,10 +22,13 @@ pub struct DevsimArgs {
     pub slow: Vec<String>,
     /// Devices that garble one answer in ten (RTU framing).
     pub corrupt: Vec<String>,
+    /// `SCHED_FIFO` for every thread that serves the devices (`--rt-priority`).
+    pub rt_priority: Option<perfuse_core::hal::rt::Priority>,
 }
 
 pub fn run(args: &DevsimArgs) -> Result<(), Failure> {
     let stop = crate::signals::install()?;
+    crate::wiring::claim_realtime(args.rt_priority, true)?;
     let loaded = config::load(&args.file).map_err(|e| Failure::input(e.to_string()))?;
     let profile = perfuse_hal_modbus::profile::load(&args.profile, &loaded.plan)
         .map_err(|e| Failure::input(e.to_string()))?;
@@ -55,6 +58,10 @@ pub fn run(args: &DevsimArgs) -> Result<(), Failure> {
     let listener = std::net::TcpListener::bind(&args.listen)
         .map_err(|e| Failure::input(format!("--listen {}: {e}", args.listen)))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    // The server's threads inherit the policy of the thread that starts them: this one.
+    if let Some(p) = args.rt_priority {
+        perfuse_core::hal::rt::enter(p).map_err(|e| format!("--rt-priority: {p} refused ({e})"))?;
+    }
     devsim
         .serve(listener)
         .map_err(|e| format!("cannot start the devsim server: {e}"))?;

@@ -4,6 +4,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 use perfuse::exit::{self, Failure};
 use perfuse::wiring::{self, RecordTo, RunArgs};
 use perfuse_core::config::{self, Loaded};
+use perfuse_core::hal::rt::Priority;
 use perfuse_core::logging;
 use perfuse_core::plugin::loader;
 use perfuse_plugin_sdk::metadata;
@@ -120,6 +121,20 @@ struct RunCmd {
     /// rehearsal).
     #[arg(long, value_name = "HOST:PORT", requires = "profile")]
     devices: Option<String>,
+    /// Run the control thread and the device threads under SCHED_FIFO at N (1-98; the watchdog
+    /// one above), with the process's memory locked: a busy machine then cannot delay a tick.
+    /// Needs --realtime and the privilege (root, CAP_SYS_NICE or an rtprio limit); refused at
+    /// start without it.
+    #[arg(long, value_name = "N", value_parser = parse_priority)]
+    rt_priority: Option<Priority>,
+}
+
+/// `--rt-priority N`: a SCHED_FIFO priority in its range.
+fn parse_priority(s: &str) -> Result<Priority, String> {
+    let n: i64 = s
+        .parse()
+        .map_err(|_| format!("expected a whole number from 1 to {}", Priority::MAX))?;
+    Priority::new(n)
 }
 
 /// Where a run's devices are.
@@ -158,6 +173,10 @@ struct DevsimCmd {
     /// line; its profile must use RTU framing, whose CRC tells; repeatable.
     #[arg(long, value_name = "DEVICE")]
     corrupt: Vec<String>,
+    /// Serve the devices from threads under SCHED_FIFO at N (1-98), memory locked, as real
+    /// devices keep their own time; refused at start without the privilege.
+    #[arg(long, value_name = "N", value_parser = parse_priority)]
+    rt_priority: Option<Priority>,
 }
 
 /// `perfuse sweep`'s arguments.
@@ -397,6 +416,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 hal,
                 profile,
                 devices,
+                rt_priority,
             } = *cmd;
             if hal == HalKind::Sim && (profile.is_some() || devices.is_some()) {
                 return Err(Failure::usage(
@@ -437,6 +457,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                     }),
                     _ => None,
                 },
+                rt_priority,
             };
             let ended = match &resume {
                 Some(path) => wiring::resume(path, &args)?,
@@ -454,6 +475,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 faults,
                 slow,
                 corrupt,
+                rt_priority,
             } = *cmd;
             done(perfuse::devsim::run(&perfuse::devsim::DevsimArgs {
                 file,
@@ -464,6 +486,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 faults,
                 slow,
                 corrupt,
+                rt_priority,
             }))
         }
         Command::Replay {

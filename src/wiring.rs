@@ -4,6 +4,7 @@
 use crate::exit::Failure;
 use crate::signals;
 use perfuse_core::config::{self, Loaded};
+use perfuse_core::hal::rt::{self, Priority};
 use perfuse_core::output::{Delivery, FrameReceiver};
 use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::state::{RunState, StateSink};
@@ -70,6 +71,8 @@ pub struct RunArgs {
     pub speed: Option<f64>,
     /// Real devices over Modbus instead of the simulator (`--hal modbus`).
     pub devices: Option<DeviceArgs>,
+    /// `SCHED_FIFO` for the control and device threads of a real-time run (`--rt-priority`).
+    pub rt_priority: Option<Priority>,
 }
 
 /// Where the devices of a `--hal modbus` run are.
@@ -153,6 +156,7 @@ fn prepare(
     src: &Sources<'_>,
     plugins: &loader::SearchPolicy,
     devices: Option<&DeviceArgs>,
+    priority: Option<Priority>,
 ) -> Result<Prepared, Failure> {
     let file = src.protocol;
     let input = |e: config::LoadError| Failure::input(e.to_string());
@@ -178,7 +182,7 @@ fn prepare(
     // The devices are checked before the plugin is even loaded: nothing is commanded on a rig
     // that is not there, or not as its profile says.
     let modbus = match (devices, &profile) {
-        (Some(d), Some(p)) => Some(connect_devices(d, p)?),
+        (Some(d), Some(p)) => Some(connect_devices(d, p, priority)?),
         _ => None,
     };
     let links = modbus.as_ref().map(|m| m.stats()).unwrap_or_default();
@@ -216,6 +220,7 @@ fn prepare(
         scenario: inputs.scenario.clone(),
         duration_s: inputs.duration_s,
         realtime: inputs.realtime,
+        priority,
         devices,
         labs,
         commands,
@@ -248,6 +253,8 @@ pub struct Wiring<'a> {
     /// The devices on a thread of their own, for a run against the wall clock; else the
     /// control thread steps them (lockstep).
     pub realtime: bool,
+    /// `SCHED_FIFO` for the device thread of a real-time run (see [`claim_realtime`]).
+    pub priority: Option<Priority>,
     pub devices: Devices,
     /// What the operator enters, at its times.
     pub labs: Vec<config::LabEntry>,
@@ -264,6 +271,7 @@ impl<'a> Wiring<'a> {
             scenario: None,
             duration_s: None,
             realtime: false,
+            priority: None,
             devices: Devices::Simulator(Vec::new()),
             labs: Vec::new(),
             commands: Vec::new(),
@@ -305,9 +313,9 @@ pub fn wire(loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failure> 
                 &faults,
             )
             .map_err(simulator_error)?;
-            hal_port(Box::new(sim), w.realtime, period_s)?
+            hal_port(Box::new(sim), w.realtime, period_s, w.priority)?
         }
-        Devices::Hal(hal) => hal_port(hal, w.realtime, period_s)?,
+        Devices::Hal(hal) => hal_port(hal, w.realtime, period_s, w.priority)?,
         Devices::Port(build) => build(),
     };
     let scenario = w.scenario.or(loaded.plan.default_scenario.clone());
@@ -332,11 +340,12 @@ fn hal_port(
     hal: Box<dyn perfuse_core::hal::Hal>,
     realtime: bool,
     period_s: f64,
+    priority: Option<Priority>,
 ) -> Result<HalPort, Failure> {
     if !realtime {
         return Ok(HalPort::direct(hal));
     }
-    let (channels, _hal_thread) = realtime::spawn_hal(hal, period_s)
+    let (channels, _hal_thread) = realtime::spawn_hal(hal, period_s, priority)
         .map_err(|e| format!("cannot start the HAL thread: {e}"))?;
     Ok(HalPort::Threaded(channels))
 }
@@ -368,10 +377,13 @@ fn device_profile(
 fn connect_devices(
     d: &DeviceArgs,
     profile: &perfuse_hal_modbus::profile::Profile,
+    priority: Option<Priority>,
 ) -> Result<perfuse_hal_modbus::ModbusHal, Failure> {
-    perfuse_hal_modbus::ModbusHal::connect(profile, d.endpoint.as_deref()).map_err(|e| Failure {
-        status: crate::exit::DEVICES_UNREACHABLE,
-        message: format!("{e}: not started, nothing was commanded"),
+    perfuse_hal_modbus::ModbusHal::connect(profile, d.endpoint.as_deref(), priority).map_err(|e| {
+        Failure {
+            status: crate::exit::DEVICES_UNREACHABLE,
+            message: format!("{e}: not started, nothing was commanded"),
+        }
     })
 }
 
@@ -496,6 +508,7 @@ fn drive_and_finish(
     stop: &StopRequest,
     summary_path: Option<&Path>,
     speed: Option<f64>,
+    priority: Option<Priority>,
 ) -> Result<Ended, Failure> {
     let started = Instant::now();
     let (mut run, overruns) = if run.is_lockstep() {
@@ -505,7 +518,7 @@ fn drive_and_finish(
         };
         (run, 0)
     } else {
-        realtime::run(run, stop)
+        realtime::run(run, stop, priority)
     };
     let wall_s = started.elapsed().as_secs_f64();
     run.close_outputs();
@@ -641,6 +654,36 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
     std::fs::rename(&tmp, path).map_err(fail)
 }
 
+/// Takes the real-time scheduling a run asks for (`--rt-priority`), before anything is loaded or
+/// commanded: refused when the run is not in real time, or when this process may not have it
+/// (it needs root, `CAP_SYS_NICE` or an `rtprio` limit). The process's memory is locked too, so
+/// that no page fault stalls a tick.
+pub fn claim_realtime(priority: Option<Priority>, realtime: bool) -> Result<(), Failure> {
+    let Some(p) = priority else {
+        return Ok(());
+    };
+    if !realtime {
+        return Err(Failure::usage(
+            "--rt-priority schedules the threads of a run against the wall clock: it needs --realtime",
+        ));
+    }
+    rt::check(p).map_err(|e| {
+        format!(
+            "--rt-priority {}: {p} refused ({e}); run as root, give the binary CAP_SYS_NICE \
+             (setcap cap_sys_nice+ep) or raise the user's rtprio limit; not started",
+            p.get()
+        )
+    })?;
+    rt::lock_memory().map_err(|e| {
+        format!(
+            "--rt-priority {}: the process's memory cannot be locked ({e}); raise the user's \
+             memlock limit; not started",
+            p.get()
+        )
+    })?;
+    Ok(())
+}
+
 /// `perfuse run`: runs a protocol on the simulator, recorded unless told otherwise.
 pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
     let stop = signals::install()?;
@@ -656,6 +699,7 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
             "--speed {speed}: expected a number of simulated seconds per wall second, more than 0"
         )));
     }
+    claim_realtime(args.rt_priority, args.realtime)?;
     let inputs = RunInputs {
         protocol_path: args.file.display().to_string(),
         protocol_text: read_text(&args.file, "protocol")?,
@@ -688,7 +732,13 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         mut run,
         mut inputs,
         links,
-    } = prepare(inputs, &sources, &args.plugins, args.devices.as_ref())?;
+    } = prepare(
+        inputs,
+        &sources,
+        &args.plugins,
+        args.devices.as_ref(),
+        args.rt_priority,
+    )?;
     let period = run.plan.period_s;
     inputs.sample_every_ticks = sample_every(period, args.record_hz)?;
     if !args.realtime {
@@ -777,7 +827,14 @@ fn drive_monitored(
     args: &RunArgs,
 ) -> Result<Ended, Failure> {
     let monitor = start_monitor(&mut run, args)?;
-    let ended = drive_and_finish(run, outputs, stop, args.summary.as_deref(), args.speed);
+    let ended = drive_and_finish(
+        run,
+        outputs,
+        stop,
+        args.summary.as_deref(),
+        args.speed,
+        args.rt_priority,
+    );
     if let Some(m) = monitor {
         m.finish(MONITOR_GRACE);
     }
@@ -888,6 +945,7 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
             path.display()
         )));
     }
+    claim_realtime(args.rt_priority, s.inputs.realtime)?;
     if s.inputs.realtime {
         return resume_realtime(path, args, &conn, &s, &file, &stop);
     }
@@ -904,6 +962,7 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         s.inputs.clone(),
         &Sources::recorded(&file),
         &args.plugins,
+        None,
         None,
     )?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
@@ -986,6 +1045,7 @@ fn resume_realtime(
         &Sources::recorded(file),
         &args.plugins,
         None,
+        args.rt_priority,
     )?;
     same_plugin(&run, s).map_err(Failure::plugin)?;
     let period = run.plan.period_s;
@@ -1033,7 +1093,13 @@ pub fn replay(
     }
     let Prepared {
         mut run, inputs, ..
-    } = prepare(s.inputs.clone(), &Sources::recorded(&file), plugins, None)?;
+    } = prepare(
+        s.inputs.clone(),
+        &Sources::recorded(&file),
+        plugins,
+        None,
+        None,
+    )?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     let tmp;
     let new_path = match out {
@@ -1141,8 +1207,13 @@ pub fn summary(path: &Path, plugins: &loader::SearchPolicy) -> Result<String, Fa
         )
         .map_err(|e| e.to_string())?;
     let end = last.map_or(0, |t| t as u64 + 1);
-    let Prepared { mut run, .. } =
-        prepare(s.inputs.clone(), &Sources::recorded(&file), plugins, None)?;
+    let Prepared { mut run, .. } = prepare(
+        s.inputs.clone(),
+        &Sources::recorded(&file),
+        plugins,
+        None,
+        None,
+    )?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     while !run.finished() && run.tick() < end {
         run.step_lockstep();

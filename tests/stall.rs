@@ -116,7 +116,7 @@ fn a_stalled_control_thread_raises_the_watchdog_alarm_while_the_devices_fall_bac
     // The driver on the control thread, reaching the devices on theirs. The device's clock
     // starts when the port is built: control starts right after it.
     let port = move || {
-        let (channels, _thread) = realtime::spawn_hal(Box::new(device), period_s).unwrap();
+        let (channels, _thread) = realtime::spawn_hal(Box::new(device), period_s, None).unwrap();
         HalPort::direct(Box::new(StallingDriver {
             channels,
             reads: 0,
@@ -142,7 +142,7 @@ fn a_stalled_control_thread_raises_the_watchdog_alarm_while_the_devices_fall_bac
             })
             .collect::<Vec<_>>()
     });
-    let (mut run, _overruns) = realtime::run(run, &StopRequest::default());
+    let (mut run, _overruns) = realtime::run(run, &StopRequest::default(), None);
     run.close_outputs();
     let alarms = watched.join().unwrap();
     let stalled_at = stalled_at.lock().unwrap().expect("the driver stalled");
@@ -228,7 +228,7 @@ fn a_hung_plugin_in_real_time_is_given_up_and_control_goes_on() {
     let frames = run.attach_output(100, 4096, Delivery::Drop);
     let watchdog = std::thread::spawn(move || frames.iter().any(|f| f.watchdog_event().is_some()));
     let started = Instant::now();
-    let (mut run, overruns) = realtime::run(run, &StopRequest::default());
+    let (mut run, overruns) = realtime::run(run, &StopRequest::default(), None);
     let wall = started.elapsed();
     run.close_outputs();
 

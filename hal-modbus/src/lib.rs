@@ -67,8 +67,12 @@ impl ModbusHal {
     /// Connects to every device of `profile` and reads each mapped register once, so that a rig
     /// that is not there (or not as the profile says) is refused before anything is commanded;
     /// then starts the link threads. `endpoint` replaces every device's endpoint (a devsim
-    /// rehearsal on one port).
-    pub fn connect(profile: &Profile, endpoint: Option<&str>) -> Result<ModbusHal, Unreachable> {
+    /// rehearsal on one port); `priority` puts the link threads under `SCHED_FIFO`.
+    pub fn connect(
+        profile: &Profile,
+        endpoint: Option<&str>,
+        priority: Option<perfuse_hal::rt::Priority>,
+    ) -> Result<ModbusHal, Unreachable> {
         let mut streams = Vec::new();
         for d in &profile.devices {
             let ep = endpoint.unwrap_or(&d.endpoint).to_string();
@@ -114,6 +118,7 @@ impl ModbusHal {
                 commands: cmd_rx,
                 reports: rep_tx,
                 stats: stats.clone(),
+                priority,
             };
             std::thread::Builder::new()
                 .name(format!("modbus-{}", d.id))

@@ -6,6 +6,7 @@
 use crate::profile::Device;
 use crate::wire::{Exchange, WireError};
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use perfuse_hal::rt::{self, Priority};
 use perfuse_hal::{MAX_ACTUATORS, MAX_SENSORS};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -127,11 +128,21 @@ pub struct Link {
     pub commands: Receiver<[f64; MAX_ACTUATORS]>,
     pub reports: Sender<Report>,
     pub stats: Arc<LinkStats>,
+    /// Real-time scheduling of the link's thread (`--rt-priority`), the control thread's.
+    pub priority: Option<Priority>,
 }
 
 impl Link {
     /// Runs until the HAL hangs up its command queue.
     pub fn run(mut self) {
+        if let Some(p) = self.priority
+            && let Err(e) = rt::enter(p)
+        {
+            log::error!(
+                "the link to {} stays at normal priority: {p} refused ({e})",
+                self.device.id
+            );
+        }
         let dev = self.device.clone();
         let mut x = Exchange::new(dev.unit, dev.framing);
         let mut report = Report {

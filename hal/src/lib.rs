@@ -7,6 +7,7 @@
 //! Sensors and actuators are indexed in the protocol file's order.
 
 mod kinds;
+pub mod rt;
 mod thread;
 
 pub use kinds::{ActuatorKind, SafeState, SensorKind};

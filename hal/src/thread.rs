@@ -1,6 +1,7 @@
 //! The device on its own thread, behind bounded channels that the control thread only touches
 //! with `try_send` and `try_recv`: a slow or stuck device never stalls a tick.
 
+use crate::rt::{self, Priority};
 use crate::{CommandFrame, Hal, SensorFrame};
 use crossbeam_channel::{Receiver, Sender, TryRecvError, TrySendError, bounded};
 use std::thread::JoinHandle;
@@ -27,18 +28,27 @@ impl HalChannels {
 }
 
 /// Starts the HAL thread: every period it applies the newest command frame, lets the device's
-/// time pass and publishes a sensor frame. It stops when the control side hangs up.
+/// time pass and publishes a sensor frame. It stops when the control side hangs up. With a
+/// `priority` the thread runs under `SCHED_FIFO` at it, or is not started.
 pub fn spawn_hal(
     mut hal: Box<dyn Hal>,
     period_s: f64,
+    priority: Option<Priority>,
 ) -> std::io::Result<(HalChannels, JoinHandle<()>)> {
     let (cmd_tx, cmd_rx) = bounded::<CommandFrame>(4);
     let (frame_tx, frame_rx) = bounded::<SensorFrame>(4);
     // The device thread's own end of the frame queue, to drop the oldest frame when it is full.
     let oldest = frame_rx.clone();
+    let (ready_tx, ready_rx) = bounded::<std::io::Result<()>>(1);
     let handle = std::thread::Builder::new()
         .name("perfuse-hal".into())
         .spawn(move || {
+            let raised = priority.map_or(Ok(()), rt::enter);
+            let refused = raised.is_err();
+            let _ = ready_tx.send(raised);
+            if refused {
+                return;
+            }
             let period = Duration::from_secs_f64(period_s);
             let start = Instant::now();
             let mut frame = SensorFrame::default();
@@ -68,6 +78,9 @@ pub fn spawn_hal(
                 }
             }
         })?;
+    ready_rx
+        .recv()
+        .map_err(|_| std::io::Error::other("the HAL thread ended before it started"))??;
     Ok((
         HalChannels {
             commands: cmd_tx,

@@ -725,7 +725,7 @@ fn a_real_time_run_goes_on_from_its_restored_tick() {
     let mut run = wired(loaded, &file, w);
     run.restore_state(&state, 0.0).unwrap();
     let started = std::time::Instant::now();
-    let (run, _) = realtime::run(run, &perfuse_core::run::StopRequest::default());
+    let (run, _) = realtime::run(run, &perfuse_core::run::StopRequest::default(), None);
     let wall = started.elapsed().as_secs_f64();
     // Deadlines count from the restored tick: 2 s of ticks, not 602 s.
     assert!((1.9..10.0).contains(&wall), "{wall} s of wall time");

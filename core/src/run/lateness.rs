@@ -20,6 +20,9 @@ pub struct Lateness {
     counts: Box<[u64; BUCKETS]>,
     ticks: u64,
     max_ns: u64,
+    /// The tick whose lateness was the maximum: two loops measured side by side that stalled at
+    /// the same tick were stopped by the machine, not by what they run.
+    max_at_tick: u64,
 }
 
 impl Default for Lateness {
@@ -28,6 +31,7 @@ impl Default for Lateness {
             counts: Box::new([0; BUCKETS]),
             ticks: 0,
             max_ns: 0,
+            max_at_tick: 0,
         }
     }
 }
@@ -54,12 +58,15 @@ fn bucket_top(i: usize) -> u64 {
 }
 
 impl Lateness {
-    /// Counts one tick that started `late` after its deadline.
-    pub fn record(&mut self, late: Duration) {
+    /// Counts tick `tick`, which started `late` after its deadline.
+    pub fn record(&mut self, late: Duration, tick: u64) {
         let ns = u64::try_from(late.as_nanos()).unwrap_or(u64::MAX);
         self.counts[bucket(ns)] += 1;
         self.ticks += 1;
-        self.max_ns = self.max_ns.max(ns);
+        if ns > self.max_ns {
+            self.max_ns = ns;
+            self.max_at_tick = tick;
+        }
     }
 
     pub fn ticks(&self) -> u64 {
@@ -92,6 +99,7 @@ impl Lateness {
             p99_us: us(self.quantile_ns(0.99)),
             p999_us: us(self.quantile_ns(0.999)),
             max_us: us(self.max_ns),
+            max_at_tick: self.max_at_tick,
         }
     }
 }
@@ -105,6 +113,8 @@ pub struct LatenessSummary {
     pub p99_us: f64,
     pub p999_us: f64,
     pub max_us: f64,
+    /// The tick that started latest.
+    pub max_at_tick: u64,
 }
 
 #[cfg(test)]
@@ -136,7 +146,7 @@ mod tests {
         let mut h = Lateness::default();
         // 1..=1000 µs, one tick each.
         for us in 1..=1000u64 {
-            h.record(Duration::from_micros(us));
+            h.record(Duration::from_micros(us), us + 7);
         }
         let s = h.summary();
         assert_eq!(s.ticks, 1000);
@@ -144,7 +154,7 @@ mod tests {
         assert!(near(s.p50_us, 500.0), "p50 {}", s.p50_us);
         assert!(near(s.p99_us, 990.0), "p99 {}", s.p99_us);
         assert!(near(s.p999_us, 999.0), "p99.9 {}", s.p999_us);
-        assert_eq!(s.max_us, 1000.0);
+        assert_eq!((s.max_us, s.max_at_tick), (1000.0, 1007));
     }
 
     #[test]

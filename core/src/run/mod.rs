@@ -361,6 +361,7 @@ const LOCKSTEP_WATCH: Watch = Watch {
     budget: Budget::Cpu(LOCKSTEP_STEP_BUDGET_S),
     poll: std::time::Duration::from_millis(20),
     watchdog: false,
+    priority: None,
 };
 
 /// The lockstep driver's pacing.

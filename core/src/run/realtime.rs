@@ -7,6 +7,7 @@
 
 use super::supervise::{self, Budget, Pace, Watch};
 use super::{Run, StopRequest};
+pub use crate::hal::rt::Priority;
 pub use crate::hal::{HalChannels, spawn_hal};
 use std::time::{Duration, Instant};
 
@@ -17,14 +18,16 @@ const REALTIME_STEP_BUDGET: f64 = 0.5;
 /// number of overruns (missed deadlines). A stop request (a signal) ends the run like the
 /// operator's Stop, between two ticks. A plugin call longer than half a tick is given up within
 /// the next tick, and the watchdog raises `controller_not_responding` on every output when no
-/// tick finishes for [`supervise::STALL`].
-pub fn run(run: Run, stop: &StopRequest) -> (Run, u64) {
+/// tick finishes for [`supervise::STALL`]. With a `priority` the control thread runs under
+/// `SCHED_FIFO` at it and its supervisor one above.
+pub fn run(run: Run, stop: &StopRequest, priority: Option<Priority>) -> (Run, u64) {
     let period = Duration::from_secs_f64(run.plan.period_s);
     let watch = Watch {
         budget: Budget::Wall(REALTIME_STEP_BUDGET * run.plan.period_s),
         // Often enough to give up a hung call within a tick after its budget.
         poll: (period / 4).clamp(Duration::from_millis(1), Duration::from_millis(20)),
         watchdog: true,
+        priority,
     };
     let pace = RealTime {
         stop: stop.clone(),
@@ -84,6 +87,6 @@ impl Pace for RealTime {
             std::thread::sleep(wait);
         }
         self.lateness
-            .record(Instant::now().saturating_duration_since(deadline));
+            .record(Instant::now().saturating_duration_since(deadline), next);
     }
 }

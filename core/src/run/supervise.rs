@@ -18,6 +18,7 @@
 //! device call that blocks, a bug, the machine): see [`Watchdog`].
 
 use super::Run;
+use crate::hal::rt::{self, Priority};
 use crate::output::{Frame, FrameSender};
 use crate::tick::plugin_call::PluginCall;
 use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
@@ -63,6 +64,9 @@ pub struct Watch {
     /// Whether the watchdog watches the ticks (real time only: in lockstep, time is simulated
     /// and a stall harms no device).
     pub watchdog: bool,
+    /// Real-time scheduling: the control thread at this priority, the supervisor one above it
+    /// (checked at start with [`crate::hal::rt::check`]).
+    pub priority: Option<Priority>,
 }
 
 /// What the control threads share with the supervisor.
@@ -107,7 +111,9 @@ pub fn drive<P: Pace>(mut run: Run, pace: P, watch: Watch) -> (Run, P) {
         origin: Instant::now(),
     });
     let (done_tx, done_rx) = bounded(1);
-    let mut control = ControlThread::spawn(&handoff, &done_tx, timed, false);
+    let _policy = watch.priority.map(Elevated::supervisor);
+    let priority = watch.priority;
+    let mut control = ControlThread::spawn(&handoff, &done_tx, timed, priority, false);
     let mut call = CallWatch::default();
     loop {
         match done_rx.recv_timeout(watch.poll) {
@@ -139,11 +145,35 @@ pub fn drive<P: Pace>(mut run: Run, pace: P, watch: Watch) -> (Run, P) {
                      on without it",
                     watch.budget
                 );
-                control = ControlThread::spawn(&handoff, &done_tx, timed, true);
+                control = ControlThread::spawn(&handoff, &done_tx, timed, priority, true);
             }
         }
         if let Some(w) = &mut watchdog {
             w.check(handoff.beat.load(Ordering::Relaxed), now);
+        }
+    }
+}
+
+/// The supervisor's thread under `SCHED_FIFO` one above the control thread while it watches,
+/// back to normal when it is done.
+struct Elevated;
+
+impl Elevated {
+    fn supervisor(p: Priority) -> Elevated {
+        if let Err(e) = rt::enter(p.above()) {
+            log::error!(
+                "the supervisor stays at normal priority: {} refused ({e})",
+                p.above()
+            );
+        }
+        Elevated
+    }
+}
+
+impl Drop for Elevated {
+    fn drop(&mut self) {
+        if let Err(e) = rt::leave() {
+            log::error!("the supervisor's thread stays under SCHED_FIFO: {e}");
         }
     }
 }
@@ -160,12 +190,21 @@ impl ControlThread {
         handoff: &Arc<Handoff<P>>,
         done: &Done<P>,
         timed: bool,
+        priority: Option<Priority>,
         mid_tick: bool,
     ) -> Self {
         let (h, done) = (handoff.clone(), done.clone());
         let handle = std::thread::Builder::new()
             .name("perfuse-control".into())
-            .spawn(move || control(&h, &done, timed, mid_tick))
+            .spawn(move || {
+                // It inherits the supervisor's policy; it runs one priority below it.
+                if let Some(p) = priority
+                    && let Err(e) = rt::enter(p)
+                {
+                    log::error!("the control thread could not take {p}: {e}");
+                }
+                control(&h, &done, timed, mid_tick)
+            })
             .expect("cannot start the control thread");
         let mut clock: libc::clockid_t = 0;
         // SAFETY: the handle is not joined, so its pthread_t is valid; `clock` is a valid
