@@ -4,6 +4,9 @@
 //! numbers and asserts nothing. Run with
 //! `cargo run --release --example lateness -- [SECONDS] [PRIORITY]` (default 60 s; with a
 //! PRIORITY both loops run under SCHED_FIFO at it, the run as `perfuse run --rt-priority`).
+//! `-- SECONDS PRIORITY bare-only` runs the bare loop alone and prints the wall-clock time of
+//! every wake-up more than a period late: beside another process (bench/modbus-loopback.sh),
+//! it tells whether that process's missed deadlines were the machine's.
 
 use perfuse::wiring::{Wiring, wire};
 use perfuse_core::config;
@@ -15,7 +18,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The driver's wait, and nothing else: sleep to each absolute deadline, measure the wake-up.
-fn bare_loop(period: Duration, ticks: u32, priority: Option<Priority>) -> Lateness {
+fn bare_loop(period: Duration, ticks: u32, priority: Option<Priority>, stalls: bool) -> Lateness {
     if let Some(p) = priority {
         rt::enter(p).expect("the priority was claimed for the process");
     }
@@ -26,10 +29,18 @@ fn bare_loop(period: Duration, ticks: u32, priority: Option<Priority>) -> Latene
         if let Some(wait) = deadline.checked_duration_since(Instant::now()) {
             std::thread::sleep(wait);
         }
-        lateness.record(
-            Instant::now().saturating_duration_since(deadline),
-            u64::from(n),
-        );
+        let late = Instant::now().saturating_duration_since(deadline);
+        lateness.record(late, u64::from(n));
+        if stalls && late > period {
+            let unix = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            println!(
+                "bare loop stalled: woke {:.1} ms late at unix time {:.3} s",
+                late.as_secs_f64() * 1e3,
+                unix.as_secs_f64()
+            );
+        }
     }
     lateness
 }
@@ -63,6 +74,12 @@ fn main() -> Result<(), String> {
         None => None,
     };
     perfuse::wiring::claim_realtime(priority, true).map_err(|e| e.message)?;
+    if std::env::args().nth(3).as_deref() == Some("bare-only") {
+        let period = Duration::from_millis(10);
+        let bare = bare_loop(period, (seconds * 100.0).round() as u32, priority, true);
+        line("bare sleep loop", &bare.summary());
+        return Ok(());
+    }
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("protocols/kidney-hmp.ron");
     let loaded = config::load(&file).map_err(|e| e.to_string())?;
     // The plugin cargo built beside this example (target/release/deps): this build's own.
@@ -85,7 +102,7 @@ fn main() -> Result<(), String> {
     let run = wire(loaded, &file, w).map_err(|e| e.message)?;
 
     let steal_before = steal_ticks();
-    let bare = std::thread::spawn(move || bare_loop(period, ticks, priority));
+    let bare = std::thread::spawn(move || bare_loop(period, ticks, priority, false));
     let (run, overruns) = realtime::run(run, &StopRequest::default(), priority);
     let bare = bare.join().map_err(|_| "the bare loop panicked")?.summary();
     let tick = run
