@@ -9,9 +9,13 @@
 //!   `P_v − R_d·Q`; once the venous side empties below 0 mmHg the vein collapses around the
 //!   cannula and `R_d` grows, so the pressure plunges and the flow falls (chatter, §13B [S 88]
 //!   [S 89] [S 90]).
-//! - Circulation: arterial and venous compliances and the systemic resistance, as the donor
-//!   model; the failing heart ejects `Q_max·(1 − e^(−G·(P_v − P_fill)/Q_max))` with a small
-//!   `Q_max` (total CI 1.5–2 before support, §13F [P]).
+//! - Circulation (Guyton's, §13F): the arterial compliance drains through the systemic
+//!   resistance into the venous capacitance, which returns its blood through the resistance to
+//!   venous return into the small central veins and right atrium; the heart and the drainage
+//!   cannula both draw from there. So the central venous pressure is the peripheral venous
+//!   pressure less `R_vr·Q` and falls as the circuit drains more (§13F [S 98]). The failing
+//!   heart ejects `Q_max·(1 − e^(−G·(P_cv − P_fill)/Q_max))` with a small `Q_max` (total CI
+//!   1.5–2 before support, §13F [P]).
 //! - Gases: O2 use 3 mL/kg/min at 37 °C (§13F [S 93]) with the Q10 of §12F; CO2 production 0.8 of
 //!   it; a CO2 store with the ~50-min PaCO2 plateau of §13F [S 72]; the ventilated lungs clear
 //!   CO2 from the heart's output.
@@ -157,8 +161,10 @@ const PARAM_SOURCES: &[(&str, &str)] = &[
     ("return_r_mmhg_min_ml", "§13B [P]; my choice"),
     ("systemic_r_mmhg_min_ml", "[D]"),
     ("arterial_compliance_ml_mmhg", "[D]"),
-    ("venous_compliance_ml_mmhg", "[D]"),
-    ("stressed_volume_ml", "my choice"),
+    ("venous_compliance_ml_mmhg", "§12F [T] [D]"),
+    ("central_compliance_ml_mmhg", "§13F; my choice"),
+    ("venous_return_r_mmhg_min_ml", "§13F [T]"),
+    ("stressed_volume_ml", "§12F [T] [D]"),
     ("heart_gain_ml_min_mmhg", "§13F [P]; my choice"),
     ("heart_max_ml_min", "§13F [P]; my choice"),
     ("heart_fill_mmhg", "§13F [P]; my choice"),
@@ -204,8 +210,12 @@ param_set! {
         systemic_r_mmhg_min_ml: [0.001, 1.0],
         /// arterial compliance in mL/mmHg
         arterial_compliance_ml_mmhg: [0.1, 20.0],
-        /// venous compliance in mL/mmHg
+        /// compliance of the peripheral veins in mL/mmHg
         venous_compliance_ml_mmhg: [1.0, 1000.0],
+        /// compliance of the central veins and right atrium in mL/mmHg
+        central_compliance_ml_mmhg: [0.5, 100.0],
+        /// resistance to venous return, peripheral to central veins, in mmHg/(mL/min)
+        venous_return_r_mmhg_min_ml: [0.0001, 0.1],
         /// stressed volume of patient and circuit in mL
         stressed_volume_ml: [0.0, 5000.0],
         /// failing heart's gain in mL/min per mmHg of filling
@@ -279,9 +289,15 @@ impl EcmoParams {
         // vasoconstricted patient.
         systemic_r_mmhg_min_ml: 0.011,
         arterial_compliance_ml_mmhg: 1.5,
-        venous_compliance_ml_mmhg: 80.0,
-        // My choice: a CVP near 6 mmHg on full support.
-        stressed_volume_ml: 700.0,
+        // §12F [T]: about 1 mL/mmHg/kg in all, 80 mL/mmHg for 80 kg [D], of which the central
+        // veins and right atrium hold 5 (my choice).
+        venous_compliance_ml_mmhg: 75.0,
+        central_compliance_ml_mmhg: 5.0,
+        // §13F [T]: Guyton's resistance to venous return, 1.4 mmHg per L/min.
+        venous_return_r_mmhg_min_ml: 0.0014,
+        // §12F [T]: the stressed volume is 20–30 % of the blood volume; the low end, 20 % of
+        // 5.6 L [D] (the arrested patient's veins are not constricted by a working circulation).
+        stressed_volume_ml: 1120.0,
         // My choice: a heart that ejects under 1.5 L/min (total CI 1.5–2 before support, §13F
         // [P], with a weak heart).
         heart_gain_ml_min_mmhg: 300.0,
@@ -332,6 +348,7 @@ struct Ecmo {
     oxygenator: Oxygenator,
     volume_a: f64,
     volume_v: f64,
+    volume_c: f64,
     bleed_left_ml: f64,
     occlusion: f64,
     leak_ml_min_mmhg: f64,
@@ -362,6 +379,7 @@ impl Ecmo {
             oxygenator: Oxygenator::new(oxy, VENOUS_PO2_MMHG, p.pco2_start_mmhg),
             volume_a: 0.0,
             volume_v: p.stressed_volume_ml,
+            volume_c: 0.0,
             bleed_left_ml: 0.0,
             occlusion: 1.0,
             leak_ml_min_mmhg: 0.0,
@@ -387,8 +405,9 @@ impl Ecmo {
         let p = self.p;
         let pa = self.volume_a / p.arterial_compliance_ml_mmhg;
         let pv = self.volume_v / p.venous_compliance_ml_mmhg;
+        let pc = self.volume_c / p.central_compliance_ml_mmhg;
         let r_oxy = self.oxygenator.resistance();
-        let r_drain = p.drainage_r_mmhg_min_ml * (1.0 + (-pv).max(0.0) / COLLAPSE_MMHG);
+        let r_drain = p.drainage_r_mmhg_min_ml * (1.0 + (-pc).max(0.0) / COLLAPSE_MMHG);
         let r_return = p.return_r_mmhg_min_ml * self.occlusion;
         let rpm_k = u[PUMP].max(0.0) / 1000.0;
         let head = p.pump_head_mmhg_krpm2 * rpm_k * rpm_k;
@@ -396,10 +415,11 @@ impl Ecmo {
         let q_pump = if u[CLAMP] >= 0.5 {
             0.0
         } else {
-            (head + pv - pa) / (p.pump_slip_mmhg_min_ml + r_drain + r_oxy + r_return)
+            (head + pc - pa) / (p.pump_slip_mmhg_min_ml + r_drain + r_oxy + r_return)
         };
         let q_sys = (pa - pv) / p.systemic_r_mmhg_min_ml;
-        let starling = p.heart_gain_ml_min_mmhg * (pv - p.heart_fill_mmhg).max(0.0);
+        let q_return = (pv - pc) / p.venous_return_r_mmhg_min_ml;
+        let starling = p.heart_gain_ml_min_mmhg * (pc - p.heart_fill_mmhg).max(0.0);
         let q_heart = p.heart_max_ml_min * -(-starling / p.heart_max_ml_min.max(1e-9)).exp_m1();
         let return_p = pa + r_return * q_pump;
         let q_leak = self.leak_ml_min_mmhg * return_p.max(0.0);
@@ -412,7 +432,8 @@ impl Ecmo {
         };
         let to_min = h / 60.0;
         self.volume_a += (q_pump + q_heart - q_sys - q_leak) * to_min;
-        self.volume_v += (q_sys - q_pump - q_heart) * to_min - bleed;
+        self.volume_v += (q_sys - q_return) * to_min - bleed;
+        self.volume_c += (q_return - q_pump - q_heart) * to_min;
 
         // Gases: the membrane sees the venous blood.
         let vo2 = p.vo2_ml_kg_min * p.body_kg * p.q10.powf((self.body_c - 37.0) / 10.0);
@@ -447,12 +468,12 @@ impl Ecmo {
         self.body_c = relax(self.body_c, body_eq, (-h * body_g / self.body_j_k).exp());
 
         let pa = self.volume_a / p.arterial_compliance_ml_mmhg;
-        let pv = self.volume_v / p.venous_compliance_ml_mmhg;
+        let pc = self.volume_c / p.central_compliance_ml_mmhg;
         let return_p = pa + r_return * q_pump;
         self.out = [
             pa,
             q_pump,
-            pv - r_drain * q_pump,
+            pc - r_drain * q_pump,
             return_p + self.oxygenator.delta_p_mmhg,
             return_p,
             self.blood_c,
@@ -461,7 +482,7 @@ impl Ecmo {
             self.oxygenator.po2_out_mmhg,
             self.oxygenator.pco2_out_mmhg,
             self.oxygenator.sweep_l_min() * 1000.0,
-            pv,
+            pc,
         ];
     }
 }
@@ -555,5 +576,23 @@ mod tests {
             "{drainage} → {}",
             e.out[DRAINAGE_P]
         );
+    }
+
+    /// §13F [S 98]: a pig with a failing heart went from a CVP of 7.5 to 5.1 mmHg as the
+    /// circuit's flow rose from 1 to 4 L/min; the circuit drains the central veins through the
+    /// resistance to venous return, so their pressure falls with the flow.
+    #[test]
+    fn the_central_venous_pressure_falls_as_the_circuit_drains_more() {
+        let at = |rpm: f64| {
+            let mut e = Ecmo::new(EcmoParams::DEFAULT);
+            run(&mut e, &support(rpm), 600.0);
+            (e.out[PUMP_FLOW], e.out[CVP])
+        };
+        let (low_flow, low_cvp) = at(1800.0);
+        let (full_flow, full_cvp) = at(3200.0);
+        assert!((1000.0..1600.0).contains(&low_flow), "{low_flow}");
+        assert!((4500.0..5100.0).contains(&full_flow), "{full_flow}");
+        assert!(low_cvp - full_cvp > 2.0, "{low_cvp} → {full_cvp}");
+        assert!((4.0..7.0).contains(&full_cvp), "{full_cvp}");
     }
 }
