@@ -1,6 +1,8 @@
 //! The fidelity table: published figures the simulated organs and patients reproduce, each
 //! computed by running the shipped protocol in lockstep (model, plugin and controller together)
-//! and read from what the run measured, never from a setpoint. A row fails outside its tolerance
+//! and read from what the run measured, never from a setpoint; a row whose figure the controller
+//! itself holds is marked `held` and does not count toward a protocol's three model outcomes
+//! (the README shows which is which). A row fails outside its tolerance
 //! (±20 % of the published value, or of a published range's ends; ±1 °C for temperatures). The
 //! README's table is rendered from the rows and the values of this run, and a test keeps it from
 //! drifting (run with `PERFUSE_BLESS=1` to rewrite it after changing a row or the model).
@@ -44,6 +46,9 @@ struct Row {
     published: Published,
     at_s: f64,
     read: Read,
+    /// The figure is one the controller holds (a setpoint, a plugin's target or cap): the row
+    /// checks the control loop, not the model, and does not count toward a protocol's three.
+    held: bool,
 }
 
 const fn row(
@@ -64,7 +69,13 @@ const fn row(
         published,
         at_s,
         read,
+        held: false,
     }
+}
+
+/// A row whose figure the controller holds (see [`Row::held`]).
+const fn held(r: Row) -> Row {
+    Row { held: true, ..r }
 }
 
 use Published::{Celsius, Range, Value};
@@ -341,7 +352,7 @@ const ROWS: &[Row] = &[
         Ratio("mean_ha_pressure", "mean_ha_flow"),
     ),
     // TA-NRP.
-    row(
+    held(row(
         "ta-nrp.ron",
         "donor body temperature",
         "°C",
@@ -349,8 +360,8 @@ const ROWS: &[Row] = &[
         Celsius(36.5),
         3000.0,
         Mean("body_temp", 600.0),
-    ),
-    row(
+    )),
+    held(row(
         "ta-nrp.ron",
         "NRP flow",
         "mL/min",
@@ -358,7 +369,7 @@ const ROWS: &[Row] = &[
         Range(2500.0, 4000.0),
         3000.0,
         Mean("pump_flow", 600.0),
-    ),
+    )),
     row(
         "ta-nrp.ron",
         "mean arterial pressure in situ",
@@ -378,7 +389,7 @@ const ROWS: &[Row] = &[
         7190.0,
         Max("leak_pct"),
     ),
-    row(
+    held(row(
         "ilp-leg.ron",
         "tissue temperature, melphalan phase",
         "°C",
@@ -386,8 +397,8 @@ const ROWS: &[Row] = &[
         Celsius(39.0),
         6600.0,
         Mean("tissue_proximal", 3000.0),
-    ),
-    row(
+    )),
+    held(row(
         "ilp-leg.ron",
         "highest inflow temperature",
         "°C",
@@ -395,7 +406,7 @@ const ROWS: &[Row] = &[
         Celsius(42.0),
         7190.0,
         Max("inflow_temp"),
-    ),
+    )),
     row(
         "ilp-arm.ron",
         "maximum systemic leak (arm)",
@@ -405,7 +416,7 @@ const ROWS: &[Row] = &[
         7190.0,
         Max("leak_pct"),
     ),
-    row(
+    held(row(
         "ilp-arm.ron",
         "tissue temperature, melphalan phase",
         "°C",
@@ -413,8 +424,8 @@ const ROWS: &[Row] = &[
         Celsius(39.0),
         6600.0,
         Mean("tissue_proximal", 3000.0),
-    ),
-    row(
+    )),
+    held(row(
         "ilp-arm.ron",
         "highest inflow temperature",
         "°C",
@@ -422,9 +433,9 @@ const ROWS: &[Row] = &[
         Celsius(42.0),
         7190.0,
         Max("inflow_temp"),
-    ),
+    )),
     // HIPEC.
-    row(
+    held(row(
         "hipec-mmc.ron",
         "intraperitoneal temperature, drug phase",
         "°C",
@@ -432,7 +443,7 @@ const ROWS: &[Row] = &[
         Celsius(42.0),
         6300.0,
         Mean("ip_upper_temp", 1000.0),
-    ),
+    )),
     row(
         "hipec-mmc.ron",
         "highest core temperature",
@@ -442,7 +453,7 @@ const ROWS: &[Row] = &[
         6300.0,
         Max("core_temp"),
     ),
-    row(
+    held(row(
         "hipec-mmc.ron",
         "intra-abdominal pressure",
         "mmHg",
@@ -450,8 +461,8 @@ const ROWS: &[Row] = &[
         Range(10.0, 20.0),
         6300.0,
         Mean("iap", 1000.0),
-    ),
-    row(
+    )),
+    held(row(
         "hipec-oxaliplatin.ron",
         "intraperitoneal temperature, drug phase",
         "°C",
@@ -459,7 +470,7 @@ const ROWS: &[Row] = &[
         Celsius(43.0),
         2500.0,
         Mean("ip_upper_temp", 800.0),
-    ),
+    )),
     row(
         "hipec-oxaliplatin.ron",
         "highest core temperature",
@@ -469,7 +480,7 @@ const ROWS: &[Row] = &[
         2500.0,
         Max("core_temp"),
     ),
-    row(
+    held(row(
         "hipec-oxaliplatin.ron",
         "intra-abdominal pressure",
         "mmHg",
@@ -477,9 +488,9 @@ const ROWS: &[Row] = &[
         Range(10.0, 20.0),
         2500.0,
         Mean("iap", 800.0),
-    ),
+    )),
     // HITHOC.
-    row(
+    held(row(
         "hithoc.ron",
         "intrathoracic temperature, drug phase",
         "°C",
@@ -487,7 +498,7 @@ const ROWS: &[Row] = &[
         Celsius(42.0),
         4400.0,
         Mean("pleural_apex_temp", 900.0),
-    ),
+    )),
     row(
         "hithoc.ron",
         "highest systemic temperature",
@@ -497,7 +508,7 @@ const ROWS: &[Row] = &[
         4400.0,
         Max("core_temp"),
     ),
-    row(
+    held(row(
         "hithoc.ron",
         "highest inflow temperature",
         "°C",
@@ -505,7 +516,7 @@ const ROWS: &[Row] = &[
         Celsius(44.0),
         4400.0,
         Max("inflow_temp"),
-    ),
+    )),
     // Adult CPB, on bypass after the ACT of `CPB_LABS`.
     row(
         "cpb-adult.ron",
@@ -555,13 +566,22 @@ const ROWS: &[Row] = &[
     ),
     row(
         "ecmo-va.ron",
+        "SvO2 on full support (failing heart)",
+        "%",
+        "§13F [S 98]: 84 at 4 L/min",
+        Value(84.0),
+        3600.0,
+        Mean("svo2", 1800.0),
+    ),
+    held(row(
+        "ecmo-va.ron",
         "body temperature, TTM after E-CPR",
         "°C",
         "§13B [S 78]: 33–36",
         Celsius(34.5),
         3600.0,
         Mean("body_temp", 1800.0),
-    ),
+    )),
 ];
 
 /// CPB goes on bypass only once an ACT is entered: the ACT every 30 min of `tests/cpb.rs`.
@@ -715,19 +735,20 @@ fn simulated() -> Vec<f64> {
 /// The table as the README shows it.
 fn table(values: &[f64]) -> String {
     let mut out = String::from(
-        "| protocol | figure | source | published | simulated | tolerance |\n|---|---|---|---|---|---|\n",
+        "| protocol | figure | source | published | simulated | tolerance | from |\n|---|---|---|---|---|---|---|\n",
     );
     for (r, v) in ROWS.iter().zip(values) {
         let scenario = r.scenario.map_or(String::new(), |s| format!(" (`{s}`)"));
         out.push_str(&format!(
-            "| {}{scenario} | {} ({}) | {} | {} | {} | {} |\n",
+            "| {}{scenario} | {} ({}) | {} | {} | {} | {} | {} |\n",
             r.protocol,
             r.figure,
             r.unit,
             r.source,
             r.published_text(),
             sig3(*v),
-            r.tolerance_text()
+            r.tolerance_text(),
+            if r.held { "controller" } else { "model" }
         ));
     }
     out
@@ -776,14 +797,36 @@ fn every_protocol_reproduces_three_published_figures_and_the_readme_shows_them()
 }
 
 #[test]
-fn every_shipped_protocol_has_at_least_three_rows() {
+fn every_shipped_protocol_has_three_model_outcomes_or_a_known_reason() {
+    assert_eq!(shipped_protocols().len(), SHIPPED_PROTOCOLS.len());
     let short: Vec<&str> = SHIPPED_PROTOCOLS
         .into_iter()
-        .filter(|name| ROWS.iter().filter(|r| r.protocol == *name).count() < 3)
+        .filter(|name| {
+            ROWS.iter()
+                .filter(|r| r.protocol == *name && !r.held)
+                .count()
+                < 3
+        })
         .collect();
-    assert!(
-        short.is_empty(),
-        "protocols with fewer than three fidelity rows: {short:?}"
+    assert_eq!(
+        short, SHORT_OF_THREE_OUTCOMES,
+        "protocols with fewer than three model-outcome rows (SHORT_OF_THREE_OUTCOMES lists the known ones)"
     );
-    assert_eq!(shipped_protocols().len(), SHIPPED_PROTOCOLS.len());
+    for name in SHIPPED_PROTOCOLS {
+        let n = ROWS.iter().filter(|r| r.protocol == name).count();
+        assert!(n >= 3, "{name}: {n} rows");
+    }
 }
+
+/// Protocols with fewer than three rows the model produces rather than the controller holds.
+/// Their other figures are temperatures, flows and pressures that the protocol itself sets
+/// (§10.5 of docs/clinical-basis.md lists what each still lacks): the sources give no other
+/// figure the model could reproduce at the protocol's settings.
+const SHORT_OF_THREE_OUTCOMES: &[&str] = &[
+    "hipec-mmc.ron",
+    "hipec-oxaliplatin.ron",
+    "hithoc.ron",
+    "ilp-arm.ron",
+    "ilp-leg.ron",
+    "ta-nrp.ron",
+];

@@ -16,8 +16,8 @@
 //!   pressure less `R_vr·Q` and falls as the circuit drains more (§13F [S 98]). The failing
 //!   heart ejects `Q_max·(1 − e^(−G·(P_cv − P_fill)/Q_max))` with a small `Q_max` (total CI
 //!   1.5–2 before support, §13F [P]).
-//! - Gases: O2 use 3 mL/kg/min at 37 °C (§13F [S 93]) with the Q10 of §12F; CO2 production 0.8 of
-//!   it; a CO2 store with the ~50-min PaCO2 plateau of §13F [S 72]; the ventilated lungs clear
+//! - Gases: O2 use 3 mL/kg/min at 37 °C (§13F [S 93]) with the Q10 of §12F; the venous
+//!   saturation by Fick from the body's flow, as the bypass model's; CO2 production 0.8 of it; a CO2 store with the ~50-min PaCO2 plateau of §13F [S 72]; the ventilated lungs clear
 //!   CO2 from the heart's output.
 //! - Heat: circuit blood and body, two nodes as the bypass model.
 //! - Faults: `hypovolaemia` bleeds `bleed_ml` (drainage pressure falls: chatter),
@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 
 use perfuse_hal::{ActuatorKind as A, SensorKind as S};
 
+use super::bypass::{HUFNER_ML_G, LUNG_SAT, po2_at, saturation};
 use super::oxygenator::{Inlet, Oxygenator, OxygenatorParams};
 use super::physics::{BLOOD_J_G_K, relax};
 use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};
@@ -46,7 +47,8 @@ const PO2: usize = 8;
 const PCO2: usize = 9;
 const SWEEP: usize = 10;
 const CVP: usize = 11;
-const OUTPUTS: usize = 12;
+const SVO2: usize = 12;
+const OUTPUTS: usize = 13;
 
 // Inputs.
 const PUMP: usize = 0;
@@ -66,6 +68,9 @@ const RQ: f64 = 0.8;
 const J_PER_ML_O2: f64 = 20.1;
 /// Venous PO2 the membrane starts from, mmHg (normal mixed-venous value).
 const VENOUS_PO2_MMHG: f64 = 40.0;
+/// Lowest venous saturation the Fick balance returns (my choice: keeps the inlet PO2 finite
+/// when the flow stops).
+const MIN_SVO2: f64 = 0.05;
 /// PaCO2 of the ventilated lungs' outflow, mmHg (normal value).
 const LUNG_PCO2_MMHG: f64 = 40.0;
 /// Negative venous pressure over which the drainage cannula's resistance doubles as the vein
@@ -101,7 +106,7 @@ pub(crate) const MODEL: Model = Model {
         },
         Site {
             name: "venous_line",
-            sensors: &[(S::Pressure, DRAINAGE_P)],
+            sensors: &[(S::Pressure, DRAINAGE_P), (S::Percent, SVO2)],
             actuators: &[],
         },
         Site {
@@ -171,6 +176,7 @@ const PARAM_SOURCES: &[(&str, &str)] = &[
     ("bleed_ml", "my choice"),
     ("bleed_ml_min", "my choice"),
     ("vo2_ml_kg_min", "§13F §12F [S 93] [S 64]"),
+    ("hb_g_dl", "§13B [D]"),
     ("q10", "§13F §12F [S 93] [S 64]"),
     ("co2_store_ml_mmhg", "§13F [D] [S 72]"),
     ("pco2_start_mmhg", "§13F [D] [S 72]"),
@@ -230,6 +236,8 @@ param_set! {
         bleed_ml_min: [1.0, 10_000.0],
         /// O2 consumption at 37 °C in mL/kg/min
         vo2_ml_kg_min: [0.5, 10.0],
+        /// haemoglobin in g/dL
+        hb_g_dl: [3.0, 20.0],
         /// Q10 of whole-body O2 consumption
         q10: [1.0, 5.0],
         /// CO2 store of the body in mL per mmHg
@@ -309,6 +317,8 @@ impl EcmoParams {
         // §13F: 3 mL/kg/min [S 93]; Q10 2.4 (§12F [S 64]).
         vo2_ml_kg_min: 3.0,
         q10: 2.4,
+        // §13B: the O2 balance worked at Hb 10 g/dL [D], above the 8-g/dL warning.
+        hb_g_dl: 10.0,
         // [D] the ~50-min PaCO2 plateau of §13F [S 72], as the bypass model.
         co2_store_ml_mmhg: 60.0,
         pco2_start_mmhg: 55.0,
@@ -354,6 +364,7 @@ struct Ecmo {
     leak_ml_min_mmhg: f64,
     air: bool,
     pco2_v: f64,
+    svo2: f64,
     blood_c: f64,
     body_c: f64,
     blood_j_k: f64,
@@ -385,6 +396,7 @@ impl Ecmo {
             leak_ml_min_mmhg: 0.0,
             air: false,
             pco2_v: p.pco2_start_mmhg,
+            svo2: saturation(VENOUS_PO2_MMHG),
             blood_c: p.body_start_c,
             body_c: p.body_start_c,
             blood_j_k: p.circuit_ml * BLOOD_J_G_K + p.circuit_j_k,
@@ -435,12 +447,22 @@ impl Ecmo {
         self.volume_v += (q_sys - q_return) * to_min - bleed;
         self.volume_c += (q_return - q_pump - q_heart) * to_min;
 
-        // Gases: the membrane sees the venous blood.
+        // Gases: the body takes its O2 from what the circuit and the lungs give the systemic
+        // flow (Fick); the membrane sees the venous blood.
         let vo2 = p.vo2_ml_kg_min * p.body_kg * p.q10.powf((self.body_c - 37.0) / 10.0);
+        let q_body = q_pump.max(0.0) + q_heart;
+        let sat_a = if q_body > 1.0 {
+            (q_pump.max(0.0) * saturation(self.oxygenator.po2_out_mmhg) + q_heart * LUNG_SAT)
+                / q_body
+        } else {
+            LUNG_SAT
+        };
+        let capacity = HUFNER_ML_G * p.hb_g_dl * 10.0 * q_body.max(1.0) / 1000.0;
+        self.svo2 = (sat_a - vo2 / capacity).max(MIN_SVO2);
         self.oxygenator.step(
             Inlet {
                 flow_ml_min: q_pump,
-                po2_mmhg: VENOUS_PO2_MMHG,
+                po2_mmhg: po2_at(self.svo2),
                 pco2_mmhg: self.pco2_v,
             },
             u[FIO2],
@@ -483,6 +505,7 @@ impl Ecmo {
             self.oxygenator.pco2_out_mmhg,
             self.oxygenator.sweep_l_min() * 1000.0,
             pc,
+            100.0 * self.svo2,
         ];
     }
 }
@@ -578,21 +601,24 @@ mod tests {
         );
     }
 
-    /// §13F [S 98]: a pig with a failing heart went from a CVP of 7.5 to 5.1 mmHg as the
-    /// circuit's flow rose from 1 to 4 L/min; the circuit drains the central veins through the
-    /// resistance to venous return, so their pressure falls with the flow.
+    /// §13F [S 98]: as the circuit's flow rose from 1 to 4 L/min, a pig with a failing heart went
+    /// from a CVP of 7.5 to 5.1 mmHg and from an SvO2 of 56 to 84 %: the circuit drains the
+    /// central veins through the resistance to venous return, and the body's O2 comes in more
+    /// flow.
     #[test]
-    fn the_central_venous_pressure_falls_as_the_circuit_drains_more() {
+    fn more_circuit_flow_lowers_the_cvp_and_raises_the_venous_saturation() {
         let at = |rpm: f64| {
             let mut e = Ecmo::new(EcmoParams::DEFAULT);
             run(&mut e, &support(rpm), 600.0);
-            (e.out[PUMP_FLOW], e.out[CVP])
+            (e.out[PUMP_FLOW], e.out[CVP], e.out[SVO2])
         };
-        let (low_flow, low_cvp) = at(1800.0);
-        let (full_flow, full_cvp) = at(3200.0);
+        let (low_flow, low_cvp, low_sat) = at(1800.0);
+        let (full_flow, full_cvp, full_sat) = at(3200.0);
         assert!((1000.0..1600.0).contains(&low_flow), "{low_flow}");
         assert!((4500.0..5100.0).contains(&full_flow), "{full_flow}");
         assert!(low_cvp - full_cvp > 2.0, "{low_cvp} → {full_cvp}");
         assert!((4.0..7.0).contains(&full_cvp), "{full_cvp}");
+        assert!(full_sat - low_sat > 10.0, "{low_sat} → {full_sat}");
+        assert!((65.0..90.0).contains(&full_sat), "{full_sat}");
     }
 }
