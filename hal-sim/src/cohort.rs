@@ -386,15 +386,22 @@ fn bypass(d: &mut Draws) {
     d.set("systemic_r_mmhg_min_ml", r, 0.008, 0.02);
 }
 
-/// Adult on VA-ECMO (§15.0, §15.12): body weight, and a systemic resistance in inverse
-/// proportion to it [P].
+/// Adult on VA-ECMO (§15.0, §15.12): body weight, a systemic resistance in inverse
+/// proportion to it [P], and the venous compliance and stressed volume in proportion to it
+/// (1 mL/mmHg/kg and 20 % of 70 mL/kg, §12F, §13F), so that the filling pressure stays the
+/// reference's.
 fn ecmo(d: &mut Draws) {
     let p = EcmoParams::DEFAULT;
     let woman = is_woman(d);
     let kg = body_kg(d, woman);
     d.set("body_kg", kg, 40.0, 150.0);
-    let r = p.systemic_r_mmhg_min_ml * p.body_kg / kg;
+    let scale = kg / p.body_kg;
+    let r = p.systemic_r_mmhg_min_ml / scale;
     d.set("systemic_r_mmhg_min_ml", r, 0.005, 0.025);
+    let c = p.venous_compliance_ml_mmhg * scale;
+    d.set("venous_compliance_ml_mmhg", c, 35.0, 145.0);
+    let v = p.stressed_volume_ml * scale;
+    d.set("stressed_volume_ml", v, 560.0, 2100.0);
 }
 
 #[cfg(test)]

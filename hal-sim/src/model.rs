@@ -197,6 +197,7 @@ pub fn probe_params() -> Vec<ParamInfo> {
 const UNIT_SUFFIXES: &[(&str, &str)] = &[
     ("_mmhg_min_ml", "mmHg/(mL/min)"),
     ("_ml_min_100g", "mL/min/100 g"),
+    ("_ml_100g", "mL/100 g"),
     ("_ml_min_mmhg", "mL/min/mmHg"),
     ("_cmh2o_s_l", "cmH2O·s/L"),
     ("_mmol_l_min", "mmol/L/min"),

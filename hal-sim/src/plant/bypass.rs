@@ -98,14 +98,14 @@ const J_PER_ML_O2: f64 = 20.1;
 /// Respiratory quotient (typical).
 const RQ: f64 = 0.8;
 /// Haemoglobin's O2 capacity, mL O2 per g (§12 [S 48]).
-const HUFNER_ML_G: f64 = 1.34;
+pub(super) const HUFNER_ML_G: f64 = 1.34;
 /// Hill curve of adult blood: P50 in mmHg and the exponent (physiological constants).
 const P50_MMHG: f64 = 26.8;
 const HILL_N: f64 = 2.7;
 /// PaCO2 of a ventilated lung's outflow, mmHg (normal value).
 const LUNG_PCO2_MMHG: f64 = 40.0;
 /// Saturation of a ventilated lung's outflow (normal value).
-const LUNG_SAT: f64 = 0.98;
+pub(super) const LUNG_SAT: f64 = 0.98;
 /// Longest time the cardioplegia console's dose timer shows, s (my choice: inside the absolute
 /// range of a duration reading).
 const CP_TIMER_MAX_S: f64 = 9999.0;
@@ -426,13 +426,13 @@ fn build(given: &BTreeMap<String, f64>) -> Result<Box<dyn Plant>, String> {
 }
 
 /// Saturation at a PO2 (Hill curve).
-fn saturation(po2: f64) -> f64 {
+pub(super) fn saturation(po2: f64) -> f64 {
     let x = (po2.max(0.0) / P50_MMHG).powf(HILL_N);
     x / (1.0 + x)
 }
 
 /// PO2 at a saturation (inverse Hill curve).
-fn po2_at(sat: f64) -> f64 {
+pub(super) fn po2_at(sat: f64) -> f64 {
     let s = sat.clamp(0.01, 0.995);
     P50_MMHG * (s / (1.0 - s)).powf(1.0 / HILL_N)
 }

@@ -9,11 +9,15 @@
 //!   `P_v − R_d·Q`; once the venous side empties below 0 mmHg the vein collapses around the
 //!   cannula and `R_d` grows, so the pressure plunges and the flow falls (chatter, §13B [S 88]
 //!   [S 89] [S 90]).
-//! - Circulation: arterial and venous compliances and the systemic resistance, as the donor
-//!   model; the failing heart ejects `Q_max·(1 − e^(−G·(P_v − P_fill)/Q_max))` with a small
-//!   `Q_max` (total CI 1.5–2 before support, §13F [P]).
-//! - Gases: O2 use 3 mL/kg/min at 37 °C (§13F [S 93]) with the Q10 of §12F; CO2 production 0.8 of
-//!   it; a CO2 store with the ~50-min PaCO2 plateau of §13F [S 72]; the ventilated lungs clear
+//! - Circulation (Guyton's, §13F): the arterial compliance drains through the systemic
+//!   resistance into the venous capacitance, which returns its blood through the resistance to
+//!   venous return into the small central veins and right atrium; the heart and the drainage
+//!   cannula both draw from there. So the central venous pressure is the peripheral venous
+//!   pressure less `R_vr·Q` and falls as the circuit drains more (§13F [S 98]). The failing
+//!   heart ejects `Q_max·(1 − e^(−G·(P_cv − P_fill)/Q_max))` with a small `Q_max` (total CI
+//!   1.5–2 before support, §13F [P]).
+//! - Gases: O2 use 3 mL/kg/min at 37 °C (§13F [S 93]) with the Q10 of §12F; the venous
+//!   saturation by Fick from the body's flow, as the bypass model's; CO2 production 0.8 of it; a CO2 store with the ~50-min PaCO2 plateau of §13F [S 72]; the ventilated lungs clear
 //!   CO2 from the heart's output.
 //! - Heat: circuit blood and body, two nodes as the bypass model.
 //! - Faults: `hypovolaemia` bleeds `bleed_ml` (drainage pressure falls: chatter),
@@ -24,6 +28,7 @@ use std::collections::BTreeMap;
 
 use perfuse_hal::{ActuatorKind as A, SensorKind as S};
 
+use super::bypass::{HUFNER_ML_G, LUNG_SAT, po2_at, saturation};
 use super::oxygenator::{Inlet, Oxygenator, OxygenatorParams};
 use super::physics::{BLOOD_J_G_K, relax};
 use super::{MAX_INPUTS, Model, Plant, PlantFault, Site};
@@ -42,7 +47,8 @@ const PO2: usize = 8;
 const PCO2: usize = 9;
 const SWEEP: usize = 10;
 const CVP: usize = 11;
-const OUTPUTS: usize = 12;
+const SVO2: usize = 12;
+const OUTPUTS: usize = 13;
 
 // Inputs.
 const PUMP: usize = 0;
@@ -62,6 +68,9 @@ const RQ: f64 = 0.8;
 const J_PER_ML_O2: f64 = 20.1;
 /// Venous PO2 the membrane starts from, mmHg (normal mixed-venous value).
 const VENOUS_PO2_MMHG: f64 = 40.0;
+/// Lowest venous saturation the Fick balance returns (my choice: keeps the inlet PO2 finite
+/// when the flow stops).
+const MIN_SVO2: f64 = 0.05;
 /// PaCO2 of the ventilated lungs' outflow, mmHg (normal value).
 const LUNG_PCO2_MMHG: f64 = 40.0;
 /// Negative venous pressure over which the drainage cannula's resistance doubles as the vein
@@ -97,7 +106,7 @@ pub(crate) const MODEL: Model = Model {
         },
         Site {
             name: "venous_line",
-            sensors: &[(S::Pressure, DRAINAGE_P)],
+            sensors: &[(S::Pressure, DRAINAGE_P), (S::Percent, SVO2)],
             actuators: &[],
         },
         Site {
@@ -157,14 +166,17 @@ const PARAM_SOURCES: &[(&str, &str)] = &[
     ("return_r_mmhg_min_ml", "§13B [P]; my choice"),
     ("systemic_r_mmhg_min_ml", "[D]"),
     ("arterial_compliance_ml_mmhg", "[D]"),
-    ("venous_compliance_ml_mmhg", "[D]"),
-    ("stressed_volume_ml", "my choice"),
+    ("venous_compliance_ml_mmhg", "§12F [T] [D]"),
+    ("central_compliance_ml_mmhg", "§13F; my choice"),
+    ("venous_return_r_mmhg_min_ml", "§13F [T]"),
+    ("stressed_volume_ml", "§12F [T] [D]"),
     ("heart_gain_ml_min_mmhg", "§13F [P]; my choice"),
     ("heart_max_ml_min", "§13F [P]; my choice"),
     ("heart_fill_mmhg", "§13F [P]; my choice"),
     ("bleed_ml", "my choice"),
     ("bleed_ml_min", "my choice"),
     ("vo2_ml_kg_min", "§13F §12F [S 93] [S 64]"),
+    ("hb_g_dl", "§13B [D]"),
     ("q10", "§13F §12F [S 93] [S 64]"),
     ("co2_store_ml_mmhg", "§13F [D] [S 72]"),
     ("pco2_start_mmhg", "§13F [D] [S 72]"),
@@ -204,8 +216,12 @@ param_set! {
         systemic_r_mmhg_min_ml: [0.001, 1.0],
         /// arterial compliance in mL/mmHg
         arterial_compliance_ml_mmhg: [0.1, 20.0],
-        /// venous compliance in mL/mmHg
+        /// compliance of the peripheral veins in mL/mmHg
         venous_compliance_ml_mmhg: [1.0, 1000.0],
+        /// compliance of the central veins and right atrium in mL/mmHg
+        central_compliance_ml_mmhg: [0.5, 100.0],
+        /// resistance to venous return, peripheral to central veins, in mmHg/(mL/min)
+        venous_return_r_mmhg_min_ml: [0.0001, 0.1],
         /// stressed volume of patient and circuit in mL
         stressed_volume_ml: [0.0, 5000.0],
         /// failing heart's gain in mL/min per mmHg of filling
@@ -220,6 +236,8 @@ param_set! {
         bleed_ml_min: [1.0, 10_000.0],
         /// O2 consumption at 37 °C in mL/kg/min
         vo2_ml_kg_min: [0.5, 10.0],
+        /// haemoglobin in g/dL
+        hb_g_dl: [3.0, 20.0],
         /// Q10 of whole-body O2 consumption
         q10: [1.0, 5.0],
         /// CO2 store of the body in mL per mmHg
@@ -279,9 +297,15 @@ impl EcmoParams {
         // vasoconstricted patient.
         systemic_r_mmhg_min_ml: 0.011,
         arterial_compliance_ml_mmhg: 1.5,
-        venous_compliance_ml_mmhg: 80.0,
-        // My choice: a CVP near 6 mmHg on full support.
-        stressed_volume_ml: 700.0,
+        // §12F [T]: about 1 mL/mmHg/kg in all, 80 mL/mmHg for 80 kg [D], of which the central
+        // veins and right atrium hold 5 (my choice).
+        venous_compliance_ml_mmhg: 75.0,
+        central_compliance_ml_mmhg: 5.0,
+        // §13F [T]: Guyton's resistance to venous return, 1.4 mmHg per L/min.
+        venous_return_r_mmhg_min_ml: 0.0014,
+        // §12F [T]: the stressed volume is 20–30 % of the blood volume; the low end, 20 % of
+        // 5.6 L [D] (the arrested patient's veins are not constricted by a working circulation).
+        stressed_volume_ml: 1120.0,
         // My choice: a heart that ejects under 1.5 L/min (total CI 1.5–2 before support, §13F
         // [P], with a weak heart).
         heart_gain_ml_min_mmhg: 300.0,
@@ -293,6 +317,8 @@ impl EcmoParams {
         // §13F: 3 mL/kg/min [S 93]; Q10 2.4 (§12F [S 64]).
         vo2_ml_kg_min: 3.0,
         q10: 2.4,
+        // §13B: the O2 balance worked at Hb 10 g/dL [D], above the 8-g/dL warning.
+        hb_g_dl: 10.0,
         // [D] the ~50-min PaCO2 plateau of §13F [S 72], as the bypass model.
         co2_store_ml_mmhg: 60.0,
         pco2_start_mmhg: 55.0,
@@ -332,11 +358,13 @@ struct Ecmo {
     oxygenator: Oxygenator,
     volume_a: f64,
     volume_v: f64,
+    volume_c: f64,
     bleed_left_ml: f64,
     occlusion: f64,
     leak_ml_min_mmhg: f64,
     air: bool,
     pco2_v: f64,
+    svo2: f64,
     blood_c: f64,
     body_c: f64,
     blood_j_k: f64,
@@ -362,11 +390,13 @@ impl Ecmo {
             oxygenator: Oxygenator::new(oxy, VENOUS_PO2_MMHG, p.pco2_start_mmhg),
             volume_a: 0.0,
             volume_v: p.stressed_volume_ml,
+            volume_c: 0.0,
             bleed_left_ml: 0.0,
             occlusion: 1.0,
             leak_ml_min_mmhg: 0.0,
             air: false,
             pco2_v: p.pco2_start_mmhg,
+            svo2: saturation(VENOUS_PO2_MMHG),
             blood_c: p.body_start_c,
             body_c: p.body_start_c,
             blood_j_k: p.circuit_ml * BLOOD_J_G_K + p.circuit_j_k,
@@ -387,8 +417,9 @@ impl Ecmo {
         let p = self.p;
         let pa = self.volume_a / p.arterial_compliance_ml_mmhg;
         let pv = self.volume_v / p.venous_compliance_ml_mmhg;
+        let pc = self.volume_c / p.central_compliance_ml_mmhg;
         let r_oxy = self.oxygenator.resistance();
-        let r_drain = p.drainage_r_mmhg_min_ml * (1.0 + (-pv).max(0.0) / COLLAPSE_MMHG);
+        let r_drain = p.drainage_r_mmhg_min_ml * (1.0 + (-pc).max(0.0) / COLLAPSE_MMHG);
         let r_return = p.return_r_mmhg_min_ml * self.occlusion;
         let rpm_k = u[PUMP].max(0.0) / 1000.0;
         let head = p.pump_head_mmhg_krpm2 * rpm_k * rpm_k;
@@ -396,10 +427,11 @@ impl Ecmo {
         let q_pump = if u[CLAMP] >= 0.5 {
             0.0
         } else {
-            (head + pv - pa) / (p.pump_slip_mmhg_min_ml + r_drain + r_oxy + r_return)
+            (head + pc - pa) / (p.pump_slip_mmhg_min_ml + r_drain + r_oxy + r_return)
         };
         let q_sys = (pa - pv) / p.systemic_r_mmhg_min_ml;
-        let starling = p.heart_gain_ml_min_mmhg * (pv - p.heart_fill_mmhg).max(0.0);
+        let q_return = (pv - pc) / p.venous_return_r_mmhg_min_ml;
+        let starling = p.heart_gain_ml_min_mmhg * (pc - p.heart_fill_mmhg).max(0.0);
         let q_heart = p.heart_max_ml_min * -(-starling / p.heart_max_ml_min.max(1e-9)).exp_m1();
         let return_p = pa + r_return * q_pump;
         let q_leak = self.leak_ml_min_mmhg * return_p.max(0.0);
@@ -412,14 +444,25 @@ impl Ecmo {
         };
         let to_min = h / 60.0;
         self.volume_a += (q_pump + q_heart - q_sys - q_leak) * to_min;
-        self.volume_v += (q_sys - q_pump - q_heart) * to_min - bleed;
+        self.volume_v += (q_sys - q_return) * to_min - bleed;
+        self.volume_c += (q_return - q_pump - q_heart) * to_min;
 
-        // Gases: the membrane sees the venous blood.
+        // Gases: the body takes its O2 from what the circuit and the lungs give the systemic
+        // flow (Fick); the membrane sees the venous blood.
         let vo2 = p.vo2_ml_kg_min * p.body_kg * p.q10.powf((self.body_c - 37.0) / 10.0);
+        let q_body = q_pump.max(0.0) + q_heart;
+        let sat_a = if q_body > 1.0 {
+            (q_pump.max(0.0) * saturation(self.oxygenator.po2_out_mmhg) + q_heart * LUNG_SAT)
+                / q_body
+        } else {
+            LUNG_SAT
+        };
+        let capacity = HUFNER_ML_G * p.hb_g_dl * 10.0 * q_body.max(1.0) / 1000.0;
+        self.svo2 = (sat_a - vo2 / capacity).max(MIN_SVO2);
         self.oxygenator.step(
             Inlet {
                 flow_ml_min: q_pump,
-                po2_mmhg: VENOUS_PO2_MMHG,
+                po2_mmhg: po2_at(self.svo2),
                 pco2_mmhg: self.pco2_v,
             },
             u[FIO2],
@@ -447,12 +490,12 @@ impl Ecmo {
         self.body_c = relax(self.body_c, body_eq, (-h * body_g / self.body_j_k).exp());
 
         let pa = self.volume_a / p.arterial_compliance_ml_mmhg;
-        let pv = self.volume_v / p.venous_compliance_ml_mmhg;
+        let pc = self.volume_c / p.central_compliance_ml_mmhg;
         let return_p = pa + r_return * q_pump;
         self.out = [
             pa,
             q_pump,
-            pv - r_drain * q_pump,
+            pc - r_drain * q_pump,
             return_p + self.oxygenator.delta_p_mmhg,
             return_p,
             self.blood_c,
@@ -461,7 +504,8 @@ impl Ecmo {
             self.oxygenator.po2_out_mmhg,
             self.oxygenator.pco2_out_mmhg,
             self.oxygenator.sweep_l_min() * 1000.0,
-            pv,
+            pc,
+            100.0 * self.svo2,
         ];
     }
 }
@@ -555,5 +599,26 @@ mod tests {
             "{drainage} → {}",
             e.out[DRAINAGE_P]
         );
+    }
+
+    /// §13F [S 98]: as the circuit's flow rose from 1 to 4 L/min, a pig with a failing heart went
+    /// from a CVP of 7.5 to 5.1 mmHg and from an SvO2 of 56 to 84 %: the circuit drains the
+    /// central veins through the resistance to venous return, and the body's O2 comes in more
+    /// flow.
+    #[test]
+    fn more_circuit_flow_lowers_the_cvp_and_raises_the_venous_saturation() {
+        let at = |rpm: f64| {
+            let mut e = Ecmo::new(EcmoParams::DEFAULT);
+            run(&mut e, &support(rpm), 600.0);
+            (e.out[PUMP_FLOW], e.out[CVP], e.out[SVO2])
+        };
+        let (low_flow, low_cvp, low_sat) = at(1800.0);
+        let (full_flow, full_cvp, full_sat) = at(3200.0);
+        assert!((1000.0..1600.0).contains(&low_flow), "{low_flow}");
+        assert!((4500.0..5100.0).contains(&full_flow), "{full_flow}");
+        assert!(low_cvp - full_cvp > 2.0, "{low_cvp} → {full_cvp}");
+        assert!((4.0..7.0).contains(&full_cvp), "{full_cvp}");
+        assert!(full_sat - low_sat > 10.0, "{low_sat} → {full_sat}");
+        assert!((65.0..90.0).contains(&full_sat), "{full_sat}");
     }
 }

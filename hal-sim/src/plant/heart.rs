@@ -9,7 +9,9 @@
 //! - Coronary resistance: `R = R_inf + A·e^(−t/τ) + drift·t`, `t` counting only perfused time;
 //!   `A` is the vasoconstriction that washes out after reperfusion, `drift` the slow rise of an
 //!   injured bed (oedema, §1A: a rise of ×2–×3 from baseline marks a failing heart).
-//! - Oxygen (§10.1): `VO2 = VO2_37·Q10^((T−37)/10)` from the beating or arrested value (§10.2);
+//! - Oxygen (§10.1): `VO2 = VO2_37·Q10^((T−37)/10)`, where `VO2_37` is the arrested heart's
+//!   basal use plus a cost per beat times the rate (§10.5): a heart on the circuit does no
+//!   external work (Langendorff), so it uses what a beating empty heart uses, not a working one's;
 //!   arterial content `1.34·Hb + 0.0031·PaO2` (oxygenator: saturated); the coronary-sinus
 //!   saturation is what remains of the bound oxygen after `VO2` is taken from the coronary flow.
 //!   The oxygen used is also the heart's metabolic heat.
@@ -118,8 +120,8 @@ const PARAM_SOURCES: &[(&str, &str)] = &[
     ("r_excess_tau_s", "§10.1; my choice"),
     ("r_drift_per_h", "§1A"),
     ("heart_rate_bpm", "my choice"),
-    ("mvo2_beating_ml_min_100g", "§10.2 [S phys-1]"),
-    ("mvo2_arrested_ml_min_100g", "§10.2 [S phys-1]"),
+    ("mvo2_per_beat_ml_100g", "§10.5 [D from S mvo2-1]"),
+    ("mvo2_arrested_ml_min_100g", "§10.5 [S mvo2-1]"),
     ("q10", "§10.1 [T]"),
     ("hb_g_dl", "§1B [T] [D]; my choice"),
     ("pao2_mmhg", "§1B; my choice"),
@@ -159,8 +161,8 @@ param_set! {
         r_drift_per_h: [0.0, 1.0],
         /// spontaneous heart rate in beats/min
         heart_rate_bpm: [0.0, 250.0],
-        /// myocardial O2 use of the beating heart at 37 °C in mL/100 g/min
-        mvo2_beating_ml_min_100g: [0.0, 20.0],
+        /// myocardial O2 use per beat of a heart doing no external work, at 37 °C, in mL/100 g
+        mvo2_per_beat_ml_100g: [0.0, 0.1],
         /// myocardial O2 use of the arrested heart at 37 °C in mL/100 g/min
         mvo2_arrested_ml_min_100g: [0.0, 20.0],
         /// factor by which metabolism rises per 10 °C
@@ -224,9 +226,10 @@ impl HeartParams {
             r_drift_per_h: 0.0,
             // My choice: a sinus rhythm on the OCS; 0 when arrested.
             heart_rate_bpm: pick(80.0, 0.0),
-            // §10.2 [S phys-1]: ~9 mL/100 g/min beating, ~2 arrested.
-            mvo2_beating_ml_min_100g: 9.0,
-            mvo2_arrested_ml_min_100g: 2.0,
+            // §10.5 [S mvo2-1]: 1.74 mL/100 g/min arrested (KCl), 3.8 beating empty at 158
+            // beats/min, so (3.8 − 1.74)/158 = 0.013 mL/100 g per beat [D].
+            mvo2_per_beat_ml_100g: 0.013,
+            mvo2_arrested_ml_min_100g: 1.74,
             // §10.1 [T]: Q10 2–3.
             q10: 2.5,
             // NMP: my choice, donor blood diluted by the prime (Hct ~25 %). HOPE: Hct ~15 % (§1B
@@ -342,11 +345,8 @@ impl Heart {
         let exchanger_j_k = p.exchanger_ml * WATER_J_G_K;
         let perfusate_j_k =
             p.perfusate_ml * p.perfusate_j_g_k + p.heart_g * TISSUE_J_G_K + p.circuit_j_k;
-        let mvo2 = if p.beating == 1.0 {
-            p.mvo2_beating_ml_min_100g
-        } else {
-            p.mvo2_arrested_ml_min_100g
-        };
+        let mvo2 =
+            p.mvo2_arrested_ml_min_100g + p.beating * p.heart_rate_bpm * p.mvo2_per_beat_ml_100g;
         let bound_o2_ml_dl = O2_PER_G_HB * p.hb_g_dl;
         let mut h = Heart {
             pressure_mmhg: 0.0,
@@ -547,10 +547,11 @@ mod tests {
     }
 
     /// Perfusate and room at 34 °C and no metabolic heat, so the heart stays at 34 °C.
-    const AT_34: [(&str, f64); 4] = [
+    const AT_34: [(&str, f64); 5] = [
         ("perfusate_start_c", 34.0),
         ("ambient_c", 34.0),
-        ("mvo2_beating_ml_min_100g", 0.0),
+        ("mvo2_per_beat_ml_100g", 0.0),
+        ("mvo2_arrested_ml_min_100g", 0.0),
         ("exchanger_ua_w_k", 0.0),
     ];
 
@@ -578,6 +579,7 @@ mod tests {
             AT_34[1],
             AT_34[2],
             AT_34[3],
+            AT_34[4],
             ("lactate_release_mmol_h", 0.4),
             ("lactate_extraction", 0.0),
         ]);
@@ -596,6 +598,7 @@ mod tests {
         let mut cold = plant(&[
             ("hypothermic", 1.0),
             ("beating", 1.0),
+            ("heart_rate_bpm", 80.0),
             ("perfusate_start_c", 7.0),
             ("ambient_c", 7.0),
         ]);
