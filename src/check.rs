@@ -23,11 +23,13 @@ struct Problem {
     plugin: bool,
 }
 
-/// The operator's input files checked against each protocol (`--labs`, `--commands`).
+/// The files checked against each protocol besides it: the operator's input (`--labs`,
+/// `--commands`) and the device profile of a rig (`--profile`).
 #[derive(Debug, Default)]
 pub struct OperatorFiles {
     pub labs: Option<PathBuf>,
     pub commands: Option<PathBuf>,
+    pub profile: Option<PathBuf>,
 }
 
 /// Checks every file; the status is invalid input when any file has a problem other than its
@@ -153,8 +155,8 @@ fn check_file(
     ))
 }
 
-/// The labs and commands files' problems against the protocol's plan, as a run would find them
-/// (labs after the run's end, as the commands leave it, are refused).
+/// The labs, commands and profile files' problems against the protocol's plan, as a run would
+/// find them (labs after the run's end, as the commands leave it, are refused).
 fn operator_problems(plan: &Plan, files: &OperatorFiles) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut take = |e: config::LoadError| {
@@ -175,6 +177,11 @@ fn operator_problems(plan: &Plan, files: &OperatorFiles) -> Vec<Problem> {
     };
     if let Some(path) = &files.labs
         && let Err(e) = config::load_labs(path, plan, config::run_end_s(plan, None, &commands))
+    {
+        take(e);
+    }
+    if let Some(path) = &files.profile
+        && let Err(e) = perfuse_hal_modbus::profile::load(path, plan)
     {
         take(e);
     }

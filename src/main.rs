@@ -269,6 +269,9 @@ enum Command {
         /// Also check an operator commands file against each protocol.
         #[arg(long)]
         commands: Option<PathBuf>,
+        /// Also check a device profile (`--hal modbus`) against each protocol.
+        #[arg(long)]
+        profile: Option<PathBuf>,
     },
     /// Pin a protocol file's plugin: write the sha256 of the library it would load into the
     /// file's `plugin` section (comments and layout kept), so that it is trusted wherever it lies.
@@ -574,10 +577,15 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             allow_untrusted,
             labs,
             commands,
+            profile,
         } => done(perfuse::check::check(
             &files,
             &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
-            &perfuse::check::OperatorFiles { labs, commands },
+            &perfuse::check::OperatorFiles {
+                labs,
+                commands,
+                profile,
+            },
         )),
         Command::Plugins { plugin_dirs } => done(print(plugins(&plugin_dirs))),
         Command::Models {

@@ -486,6 +486,39 @@ fn a_profile_is_checked_against_its_protocol_with_every_problem_located() {
     }
     assert!(err.contains("a mapping for sensor `bubble`"), "{err}");
     assert!(err.contains("6 problem(s)"), "{err}");
+    // `perfuse check --profile` finds the same six (sorted by position, as `check` sorts every
+    // problem), with the protocol's own check, before any rig is wired; the shipped profile
+    // passes it.
+    let kidney = protocol("kidney-hmp.ron");
+    let out = perfuse(&[
+        "check",
+        kidney.to_str().unwrap(),
+        "--profile",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let check_err = stderr(&out);
+    // A diagnostic's place in the file (line, column); `None` for other lines.
+    let place = |l: &str| -> Option<(u32, u32)> {
+        let rest = &l[l.find("bad.ron:")? + "bad.ron:".len()..];
+        let mut n = rest.split(':').map(|n| n.parse::<u32>().ok());
+        Some((n.next()??, n.next()??))
+    };
+    let checked: Vec<&str> = check_err.lines().filter(|l| place(l).is_some()).collect();
+    let mut ran: Vec<&str> = err.lines().filter(|l| place(l).is_some()).collect();
+    ran.sort_by_key(|l| place(l));
+    assert_eq!(checked.len(), 6, "{check_err}");
+    assert_eq!(checked, ran, "{}", stderr(&out));
+    assert!(stderr(&out).contains("6 problem(s)"), "{}", stderr(&out));
+    let good = profile("kidney-hmp.ron");
+    let out = perfuse(&[
+        "check",
+        kidney.to_str().unwrap(),
+        "--profile",
+        good.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains(": ok"), "{}", stdout(&out));
 }
 
 #[test]
