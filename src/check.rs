@@ -30,22 +30,26 @@ pub struct OperatorFiles {
     pub commands: Option<PathBuf>,
 }
 
-/// Checks every file; the status is invalid input when any file has a problem other than its
+/// Checks every file, with the `--param` texts `params` over each file's `plugin_params` as a
+/// run would set them; the status is invalid input when any file has a problem other than its
 /// plugin, else a refused plugin when any plugin was refused.
 pub fn check(
     files: &[PathBuf],
     plugins: &loader::SearchPolicy,
     operator: &OperatorFiles,
+    params: &[String],
 ) -> Result<(), Failure> {
     if files.is_empty() {
         return Err(Failure::usage(
             "perfuse check: name at least one protocol file",
         ));
     }
+    // A malformed or repeated `--param` is the command line's mistake, not a file's.
+    config::run_params::apply(&mut Vec::new(), params).map_err(Failure::usage)?;
     let mut failed = 0;
     let mut status = exit::PLUGIN_REFUSED;
     for file in files {
-        match check_file(file, plugins, operator) {
+        match check_file(file, plugins, operator, params) {
             Ok(line) => println!("{line}"),
             Err(problems) => {
                 failed += 1;
@@ -81,6 +85,7 @@ fn check_file(
     file: &Path,
     plugins: &loader::SearchPolicy,
     operator: &OperatorFiles,
+    params: &[String],
 ) -> Result<String, Vec<Problem>> {
     let checked = config::check(file);
     let mut problems: Vec<Problem> = checked
@@ -120,9 +125,19 @@ fn check_file(
             .into_iter()
             .map(|(path, message)| located(&path, &message, false)),
     );
-    let plugin = match plugin_stage(&checked, protocol, plugins) {
+    let plugin = match plugin_stage(&checked, protocol, plugins, params) {
         Ok(info) => info,
-        Err(e) => {
+        Err(ParamsRefused::Given(text)) => {
+            problems.push(Problem {
+                file: file.to_path_buf(),
+                line: 0,
+                col: 0,
+                text,
+                plugin: true,
+            });
+            None
+        }
+        Err(ParamsRefused::Plugin(e)) => {
             problems.push(located(&e.field(), &e.to_string(), true));
             None
         }
@@ -140,8 +155,9 @@ fn check_file(
     } else {
         format!("; scenarios: {}", loaded.plan.scenarios.join(", "))
     };
+    let given: String = params.iter().map(|p| format!("; --param {p}")).collect();
     Ok(format!(
-        "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} {} sha256 {})",
+        "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} {} sha256 {}{given})",
         file.display(),
         loaded.plan.name,
         loaded.plan.phases.len(),
@@ -196,16 +212,46 @@ fn simulator_problems(protocol: &ProtocolFile) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The plugin, created as a run creates it when the file is valid. When it is not, there is no
-/// plan to create an instance from: the library is still found, verified and its declared
-/// parameters checked against the file's, unless the file's `plugin` section itself is wrong.
+/// Why the plugin stage failed: the plugin refused the file, or a `--param` (told as such,
+/// with the plugin's reason).
+enum ParamsRefused {
+    Plugin(loader::PluginError),
+    Given(String),
+}
+
+impl From<loader::PluginError> for ParamsRefused {
+    fn from(e: loader::PluginError) -> Self {
+        ParamsRefused::Plugin(e)
+    }
+}
+
+/// The plugin, created as a run creates it when the file is valid, with the `--param` texts
+/// `given` over the file's parameters. When the file is not valid, there is no plan to create an
+/// instance from: the library is still found, verified and its declared parameters checked
+/// against the file's and the given ones, unless the file's `plugin` section itself is wrong.
 fn plugin_stage(
     checked: &Checked,
     protocol: &ProtocolFile,
     policy: &loader::SearchPolicy,
-) -> Result<Option<plugin::PluginInfo>, loader::PluginError> {
+    given: &[String],
+) -> Result<Option<plugin::PluginInfo>, ParamsRefused> {
+    let refused = |set: &[config::ParamOverride], e: loader::PluginError| match &e {
+        loader::PluginError::Params { error, .. } => {
+            match config::run_params::given_text(set, &error.name) {
+                Some(text) => ParamsRefused::Given(format!("{text}: {e}")),
+                None => ParamsRefused::Plugin(e),
+            }
+        }
+        _ => ParamsRefused::Plugin(e),
+    };
     if let Some(loaded) = &checked.loaded {
-        return plugin::load(&loaded.plan, policy).map(|p| Some(p.info.clone()));
+        let mut plan = loaded.plan.clone();
+        plan.plugin
+            .override_params(given)
+            .map_err(ParamsRefused::Given)?;
+        return plugin::load(&plan, policy)
+            .map(|p| Some(p.info.clone()))
+            .map_err(|e| refused(&plan.plugin.overridden, e));
     }
     let section_wrong = checked.diagnostics.iter().any(|d| {
         d.path == "plugin" || d.path.starts_with("plugin.") || d.path.starts_with("plugin_params")
@@ -214,14 +260,15 @@ fn plugin_stage(
         return Ok(None);
     }
     let req = &protocol.plugin;
-    let params: Vec<(String, f64)> = protocol
+    let mut params: Vec<(String, f64)> = protocol
         .plugin_params
         .iter()
         .flatten()
         .map(|(k, v)| (k.clone(), *v))
         .collect();
+    let set = config::run_params::apply(&mut params, given).map_err(ParamsRefused::Given)?;
     let path = loader::find(&req.id, &policy.dirs)?;
     let pin = req.sha256.as_ref().map(|s| s.to_ascii_lowercase());
-    loader::open(&path, pin.as_deref(), &params, policy)?;
+    loader::open(&path, pin.as_deref(), &params, policy).map_err(|e| refused(&set, e))?;
     Ok(None)
 }

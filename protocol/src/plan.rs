@@ -209,8 +209,11 @@ pub struct PluginPlan {
     pub id: String,
     pub version_req: semver::VersionReq,
     pub sha256: Option<String>,
-    /// Parameters in file (sorted-key) order.
+    /// Parameters in sorted-key order: the file's, with the run's `--param` values over them.
     pub params: Vec<(String, f64)>,
+    /// The parameters the run set with `--param` ([`PluginPlan::override_params`]), in the
+    /// order given.
+    pub overridden: Vec<crate::run_params::ParamOverride>,
 }
 
 #[derive(Debug, Clone)]

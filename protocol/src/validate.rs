@@ -255,6 +255,7 @@ fn check_plugin(c: &mut Checker, file: &ProtocolFile) -> PluginPlan {
         version_req,
         sha256: p.sha256.as_ref().map(|s| s.to_ascii_lowercase()),
         params,
+        overridden: Vec::new(),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::{ReplayBase, SweepArgs, replay_command};
 use crate::exit::Failure;
-use crate::wiring::located;
+use crate::wiring::{load_model_library, located, plugin_problem};
 use perfuse_core::config::alarm_ids;
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plan::Plan;
@@ -35,6 +35,8 @@ pub struct Sweeper {
     library: OpenedLibrary,
     scenario: Option<String>,
     duration_s: Option<f64>,
+    /// `--param` texts, for each case's replay command.
+    params: Vec<String>,
     end_s: f64,
     /// The organ parameters every case draws (the cohort's, for this protocol and scenario).
     organ_params: Vec<String>,
@@ -63,11 +65,18 @@ impl Sweeper {
                 .to_string(),
             )
         })?;
-        let loaded = config::load_str(&text, file).map_err(|e| Failure::input(e.to_string()))?;
-        let plugins = loader::SearchPolicy::new(&args.plugin_dirs, false);
-        let plugin_failure = |e: loader::PluginError| {
-            Failure::plugin(located(&loaded, file, &e.field(), &e.to_string()))
-        };
+        let mut loaded =
+            config::load_str(&text, file).map_err(|e| Failure::input(e.to_string()))?;
+        loaded
+            .plan
+            .plugin
+            .override_params(&args.params)
+            .map_err(Failure::usage)?;
+        let plugins = loader::SearchPolicy::new(&args.plugin_dirs, args.allow_untrusted);
+        // As `perfuse run`: an outside model is registered before the cohort or a fault names it.
+        load_model_library(&loaded, file, &plugins)?;
+        let plugin_failure =
+            |e: loader::PluginError| Failure::plugin(plugin_problem(&loaded, file, &e));
         let library = plugin::open(&loaded.plan, &plugins).map_err(plugin_failure)?;
         let plugin = plugin::instantiate(&loaded.plan, library.clone()).map_err(plugin_failure)?;
         let derived = plugin.info.derived_names.clone();
@@ -97,6 +106,7 @@ impl Sweeper {
             library,
             scenario: args.scenario.clone(),
             duration_s: args.duration_s,
+            params: args.params.clone(),
             banded,
             derived,
         })
@@ -228,6 +238,7 @@ impl Worker<'_> {
         let base = ReplayBase {
             duration_s: sw.duration_s,
             scenario: sw.scenario.clone(),
+            params: sw.params.clone(),
         };
         row.push(replay_command(&sw.file, &base, spec));
         row

@@ -40,10 +40,14 @@ pub struct SweepArgs {
     pub seed: u64,
     /// `KIND@TIME` or `KIND@FROM..TO` (drawn per case).
     pub faults: Vec<String>,
+    /// `--param KEY=VALUE` texts: plugin parameters set over the file's in every case.
+    pub params: Vec<String>,
     pub out: PathBuf,
     /// `(k, n)`: the k-th (1-based) of n shards.
     pub shard: Option<(u64, u64)>,
     pub plugin_dirs: Vec<PathBuf>,
+    /// Load a plugin or model library that is neither pinned nor shipped (`--allow-untrusted`).
+    pub allow_untrusted: bool,
 }
 
 /// Reads `K/N` with 1 ≤ K ≤ N.
@@ -137,6 +141,9 @@ pub struct SweepMeta {
     pub duration_s: Option<f64>,
     pub scenario: Option<String>,
     pub faults: Vec<String>,
+    /// `--param` texts (absent in sweeps from before them: none).
+    #[serde(default)]
+    pub params: Vec<String>,
     /// `[k, n]`, absent for a whole sweep.
     pub shard: Option<(u64, u64)>,
 }
@@ -178,6 +185,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         duration_s: args.duration_s,
         scenario: args.scenario.clone(),
         faults: args.faults.clone(),
+        params: args.params.clone(),
         shard: args.shard,
     };
     let meta_json = serde_json::to_string_pretty(&meta).map_err(|e| e.to_string())?;
@@ -307,6 +315,9 @@ fn replay_command(args_file: &Path, meta: &ReplayBase, spec: &CaseSpec) -> Strin
     if let Some(s) = &meta.scenario {
         cmd.push_str(&format!(" --scenario {}", shell_word(s)));
     }
+    for p in &meta.params {
+        cmd.push_str(&format!(" --param {}", shell_word(p)));
+    }
     for f in &spec.faults {
         cmd.push_str(&format!(" --fault {}", shell_word(f)));
     }
@@ -317,6 +328,7 @@ fn replay_command(args_file: &Path, meta: &ReplayBase, spec: &CaseSpec) -> Strin
 struct ReplayBase {
     duration_s: Option<f64>,
     scenario: Option<String>,
+    params: Vec<String>,
 }
 
 /// `text` quoted for a POSIX shell when it needs it.

@@ -44,4 +44,5 @@ mod realtime;
 mod record;
 mod report;
 mod resume;
+mod run_params;
 mod ta_nrp;

@@ -923,6 +923,7 @@ mod tests {
                 version_req: semver::VersionReq::STAR,
                 sha256: None,
                 params: Vec::new(),
+                overridden: Vec::new(),
             },
             signals: vec![SignalPlan {
                 id: "p".into(),
