@@ -2,7 +2,8 @@
 //! own noise and organ seed, on worker threads; one CSV row per case and a summary of the
 //! distributions. A sweep can be cut into deterministic shards run anywhere and merged.
 //!
-//! Case `i` (0-based, of the whole sweep) runs with noise seed and organ seed `seed + i`, and a
+//! Case `i` (0-based, of the whole sweep) runs with noise seed and organ seed `seed + i` (a model
+//! from an outside library has no cohort: its cases run the protocol's organ), and a
 //! fault time given as a range is drawn for it from the same numbers, so a case depends only on
 //! the sweep's arguments and its index, never on the shard, the job count or the machine.
 
@@ -304,11 +305,13 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 /// The command that runs case `spec` again on its own, recorded, with the same result.
 fn replay_command(args_file: &Path, meta: &ReplayBase, spec: &CaseSpec) -> String {
     let mut cmd = format!(
-        "perfuse run {} --seed {} --organ-seed {}",
+        "perfuse run {} --seed {}",
         shell_word(&args_file.display().to_string()),
-        spec.seed,
-        spec.organ_seed
+        spec.seed
     );
+    if meta.cohort {
+        cmd.push_str(&format!(" --organ-seed {}", spec.organ_seed));
+    }
     if let Some(d) = meta.duration_s {
         cmd.push_str(&format!(" --duration {d}s"));
     }
@@ -329,6 +332,8 @@ struct ReplayBase {
     duration_s: Option<f64>,
     scenario: Option<String>,
     params: Vec<String>,
+    /// The model has a cohort: cases draw their organ (`--organ-seed`).
+    cohort: bool,
 }
 
 /// `text` quoted for a POSIX shell when it needs it.
