@@ -127,7 +127,7 @@ fn check_file(
     );
     let plugin = match plugin_stage(&checked, protocol, plugins, params) {
         Ok(info) => info,
-        Err(ParamsRefused::Given(text)) => {
+        Err(PluginProblem::Given(text)) => {
             problems.push(Problem {
                 file: file.to_path_buf(),
                 line: 0,
@@ -137,8 +137,12 @@ fn check_file(
             });
             None
         }
-        Err(ParamsRefused::Plugin(e)) => {
+        Err(PluginProblem::Plugin(e)) => {
             problems.push(located(&e.field(), &e.to_string(), true));
+            None
+        }
+        Err(PluginProblem::Derived(list)) => {
+            problems.extend(list.iter().map(|(path, m)| located(path, m, false)));
             None
         }
     };
@@ -213,20 +217,23 @@ fn simulator_problems(protocol: &ProtocolFile) -> Vec<(String, String)> {
 }
 
 /// Why the plugin stage failed: the plugin refused the file, or a `--param` (told as such,
-/// with the plugin's reason).
-enum ParamsRefused {
+/// with the plugin's reason), or the file's conditions name derived values the plugin does not
+/// declare (`(field path, message)` each).
+enum PluginProblem {
     Plugin(loader::PluginError),
     Given(String),
+    Derived(Vec<(String, String)>),
 }
 
-impl From<loader::PluginError> for ParamsRefused {
+impl From<loader::PluginError> for PluginProblem {
     fn from(e: loader::PluginError) -> Self {
-        ParamsRefused::Plugin(e)
+        PluginProblem::Plugin(e)
     }
 }
 
 /// The plugin, created as a run creates it when the file is valid, with the `--param` texts
-/// `given` over the file's parameters. When the file is not valid, there is no plan to create an
+/// `given` over the file's parameters, and the derived values the file's conditions name bound
+/// to the plugin's. When the file is not valid, there is no plan to create an
 /// instance from: the library is still found, verified and its declared parameters checked
 /// against the file's and the given ones, unless the file's `plugin` section itself is wrong.
 fn plugin_stage(
@@ -234,24 +241,27 @@ fn plugin_stage(
     protocol: &ProtocolFile,
     policy: &loader::SearchPolicy,
     given: &[String],
-) -> Result<Option<plugin::PluginInfo>, ParamsRefused> {
+) -> Result<Option<plugin::PluginInfo>, PluginProblem> {
     let refused = |set: &[config::ParamOverride], e: loader::PluginError| match &e {
         loader::PluginError::Params { error, .. } => {
             match config::run_params::given_text(set, &error.name) {
-                Some(text) => ParamsRefused::Given(format!("{text}: {e}")),
-                None => ParamsRefused::Plugin(e),
+                Some(text) => PluginProblem::Given(format!("{text}: {e}")),
+                None => PluginProblem::Plugin(e),
             }
         }
-        _ => ParamsRefused::Plugin(e),
+        _ => PluginProblem::Plugin(e),
     };
     if let Some(loaded) = &checked.loaded {
         let mut plan = loaded.plan.clone();
         plan.plugin
             .override_params(given)
-            .map_err(ParamsRefused::Given)?;
-        return plugin::load(&plan, policy)
-            .map(|p| Some(p.info.clone()))
-            .map_err(|e| refused(&plan.plugin.overridden, e));
+            .map_err(PluginProblem::Given)?;
+        let info = plugin::load(&plan, policy)
+            .map(|p| p.info.clone())
+            .map_err(|e| refused(&plan.plugin.overridden, e))?;
+        plan.bind_derived(&info.id, &info.derived_names)
+            .map_err(PluginProblem::Derived)?;
+        return Ok(Some(info));
     }
     let section_wrong = checked.diagnostics.iter().any(|d| {
         d.path == "plugin" || d.path.starts_with("plugin.") || d.path.starts_with("plugin_params")
@@ -266,7 +276,7 @@ fn plugin_stage(
         .flatten()
         .map(|(k, v)| (k.clone(), *v))
         .collect();
-    let set = config::run_params::apply(&mut params, given).map_err(ParamsRefused::Given)?;
+    let set = config::run_params::apply(&mut params, given).map_err(PluginProblem::Given)?;
     let path = loader::find(&req.id, &policy.dirs)?;
     let pin = req.sha256.as_ref().map(|s| s.to_ascii_lowercase());
     loader::open(&path, pin.as_deref(), &params, policy).map_err(|e| refused(&set, e))?;

@@ -273,6 +273,7 @@ pub fn wire(mut loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failu
     }
     let plugin = plugin::load(&loaded.plan, w.plugins)
         .map_err(|e| Failure::plugin(plugin_problem(&loaded, file, &e)))?;
+    bind_derived(&mut loaded, file, &plugin.info)?;
     log::debug!(
         target: "perfuse",
         "plugin {} {} (ABI {}.{}, sha256 {}) loaded from {}",
@@ -332,6 +333,26 @@ pub fn plugin_problem(loaded: &Loaded, file: &Path, e: &loader::PluginError) -> 
         return format!("{given}: {e}");
     }
     located(loaded, file, &e.field(), &e.to_string())
+}
+
+/// Binds the derived values the file's conditions name (`derived.NAME`) to the plugin's, so that
+/// the tick reads them by index; a name the plugin does not declare is an error at each
+/// condition naming it.
+pub fn bind_derived(
+    loaded: &mut Loaded,
+    file: &Path,
+    plugin: &plugin::PluginInfo,
+) -> Result<(), Failure> {
+    loaded
+        .plan
+        .bind_derived(&plugin.id, &plugin.derived_names)
+        .map_err(|problems| {
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|(path, message)| located(loaded, file, path, message))
+                .collect();
+            Failure::input(lines.join("\n"))
+        })
 }
 
 /// Loads the outside model library the protocol's `simulator.library` names, if any, under the

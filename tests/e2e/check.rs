@@ -58,7 +58,7 @@ const CORPUS: &[(&str, &[&str])] = &[
     (
         "unknown_signal.ron",
         &[
-            "unknown_signal.ron:178:38: rules[8].condition.signal: expected a declared sensor or estimate, found `ice_temperature`",
+            "unknown_signal.ron:178:38: rules[8].condition.signal: expected a declared sensor or estimate, or `derived.NAME` for a derived value of the plugin, found `ice_temperature`",
         ],
     ),
     (

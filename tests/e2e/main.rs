@@ -17,6 +17,7 @@ mod clinical_basis;
 mod cohort;
 mod console;
 mod cpb;
+mod derived_rules;
 mod ecmo;
 mod evnp_score;
 mod fault_matrix;
