@@ -32,22 +32,26 @@ pub struct OperatorFiles {
     pub profile: Option<PathBuf>,
 }
 
-/// Checks every file; the status is invalid input when any file has a problem other than its
+/// Checks every file, with the `--param` texts `params` over each file's `plugin_params` as a
+/// run would set them; the status is invalid input when any file has a problem other than its
 /// plugin, else a refused plugin when any plugin was refused.
 pub fn check(
     files: &[PathBuf],
     plugins: &loader::SearchPolicy,
     operator: &OperatorFiles,
+    params: &[String],
 ) -> Result<(), Failure> {
     if files.is_empty() {
         return Err(Failure::usage(
             "perfuse check: name at least one protocol file",
         ));
     }
+    // A malformed or repeated `--param` is the command line's mistake, not a file's.
+    config::run_params::apply(&mut Vec::new(), params).map_err(Failure::usage)?;
     let mut failed = 0;
     let mut status = exit::PLUGIN_REFUSED;
     for file in files {
-        match check_file(file, plugins, operator) {
+        match check_file(file, plugins, operator, params) {
             Ok(line) => println!("{line}"),
             Err(problems) => {
                 failed += 1;
@@ -83,6 +87,7 @@ fn check_file(
     file: &Path,
     plugins: &loader::SearchPolicy,
     operator: &OperatorFiles,
+    params: &[String],
 ) -> Result<String, Vec<Problem>> {
     let checked = config::check(file);
     let mut problems: Vec<Problem> = checked
@@ -122,10 +127,24 @@ fn check_file(
             .into_iter()
             .map(|(path, message)| located(&path, &message, false)),
     );
-    let plugin = match plugin_stage(&checked, protocol, plugins) {
+    let plugin = match plugin_stage(&checked, protocol, plugins, params) {
         Ok(info) => info,
-        Err(e) => {
+        Err(PluginProblem::Given(text)) => {
+            problems.push(Problem {
+                file: file.to_path_buf(),
+                line: 0,
+                col: 0,
+                text,
+                plugin: true,
+            });
+            None
+        }
+        Err(PluginProblem::Plugin(e)) => {
             problems.push(located(&e.field(), &e.to_string(), true));
+            None
+        }
+        Err(PluginProblem::Derived(list)) => {
+            problems.extend(list.iter().map(|(path, m)| located(path, m, false)));
             None
         }
     };
@@ -142,8 +161,9 @@ fn check_file(
     } else {
         format!("; scenarios: {}", loaded.plan.scenarios.join(", "))
     };
+    let given: String = params.iter().map(|p| format!("; --param {p}")).collect();
     Ok(format!(
-        "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} {} sha256 {})",
+        "{}: ok — {} ({} phases, {} rules{scenarios}; plugin {} {} {} sha256 {}{given})",
         file.display(),
         loaded.plan.name,
         loaded.plan.phases.len(),
@@ -203,16 +223,52 @@ fn simulator_problems(protocol: &ProtocolFile) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The plugin, created as a run creates it when the file is valid. When it is not, there is no
-/// plan to create an instance from: the library is still found, verified and its declared
-/// parameters checked against the file's, unless the file's `plugin` section itself is wrong.
+/// Why the plugin stage failed: the plugin refused the file, or a `--param` (told as such,
+/// with the plugin's reason), or the file's conditions name derived values the plugin does not
+/// declare (`(field path, message)` each).
+enum PluginProblem {
+    Plugin(loader::PluginError),
+    Given(String),
+    Derived(Vec<(String, String)>),
+}
+
+impl From<loader::PluginError> for PluginProblem {
+    fn from(e: loader::PluginError) -> Self {
+        PluginProblem::Plugin(e)
+    }
+}
+
+/// The plugin, created as a run creates it when the file is valid, with the `--param` texts
+/// `given` over the file's parameters, and the derived values the file's conditions name bound
+/// to the plugin's. When the file is not valid, there is no plan to create an
+/// instance from: the library is still found, verified and its declared parameters checked
+/// against the file's and the given ones, unless the file's `plugin` section itself is wrong.
 fn plugin_stage(
     checked: &Checked,
     protocol: &ProtocolFile,
     policy: &loader::SearchPolicy,
-) -> Result<Option<plugin::PluginInfo>, loader::PluginError> {
+    given: &[String],
+) -> Result<Option<plugin::PluginInfo>, PluginProblem> {
+    let refused = |set: &[config::ParamOverride], e: loader::PluginError| match &e {
+        loader::PluginError::Params { error, .. } => {
+            match config::run_params::given_text(set, &error.name) {
+                Some(text) => PluginProblem::Given(format!("{text}: {e}")),
+                None => PluginProblem::Plugin(e),
+            }
+        }
+        _ => PluginProblem::Plugin(e),
+    };
     if let Some(loaded) = &checked.loaded {
-        return plugin::load(&loaded.plan, policy).map(|p| Some(p.info.clone()));
+        let mut plan = loaded.plan.clone();
+        plan.plugin
+            .override_params(given)
+            .map_err(PluginProblem::Given)?;
+        let info = plugin::load(&plan, policy)
+            .map(|p| p.info.clone())
+            .map_err(|e| refused(&plan.plugin.overridden, e))?;
+        plan.bind_derived(&info.id, &info.derived_names)
+            .map_err(PluginProblem::Derived)?;
+        return Ok(Some(info));
     }
     let section_wrong = checked.diagnostics.iter().any(|d| {
         d.path == "plugin" || d.path.starts_with("plugin.") || d.path.starts_with("plugin_params")
@@ -221,14 +277,15 @@ fn plugin_stage(
         return Ok(None);
     }
     let req = &protocol.plugin;
-    let params: Vec<(String, f64)> = protocol
+    let mut params: Vec<(String, f64)> = protocol
         .plugin_params
         .iter()
         .flatten()
         .map(|(k, v)| (k.clone(), *v))
         .collect();
+    let set = config::run_params::apply(&mut params, given).map_err(PluginProblem::Given)?;
     let path = loader::find(&req.id, &policy.dirs)?;
     let pin = req.sha256.as_ref().map(|s| s.to_ascii_lowercase());
-    loader::open(&path, pin.as_deref(), &params, policy)?;
+    loader::open(&path, pin.as_deref(), &params, policy).map_err(|e| refused(&set, e))?;
     Ok(None)
 }

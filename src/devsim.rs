@@ -5,7 +5,7 @@
 use crate::exit::Failure;
 use perfuse_core::config;
 use perfuse_hal_modbus::devsim::{DevSim, WatchdogEvent};
-use perfuse_hal_sim::{Fault, SimHal};
+use perfuse_hal_sim::SimHal;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -24,21 +24,20 @@ pub struct DevsimArgs {
     pub corrupt: Vec<String>,
     /// `SCHED_FIFO` for every thread that serves the devices (`--rt-priority`).
     pub rt_priority: Option<perfuse_core::hal::rt::Priority>,
+    /// Where an outside model library is looked for and whether an untrusted one may load.
+    pub plugins: perfuse_core::plugin::loader::SearchPolicy,
 }
 
 pub fn run(args: &DevsimArgs) -> Result<(), Failure> {
     let stop = crate::signals::install()?;
     crate::wiring::claim_realtime(args.rt_priority, true)?;
     let loaded = config::load(&args.file).map_err(|e| Failure::input(e.to_string()))?;
+    // Its outside model library, if it names one, under the same trust rules as a run's.
+    crate::wiring::load_model_library(&loaded, &args.file, &args.plugins)?;
     let profile = perfuse_hal_modbus::profile::load(&args.profile, &loaded.plan)
         .map_err(|e| Failure::input(e.to_string()))?;
-    let faults = args
-        .faults
-        .iter()
-        .map(|s| {
-            Fault::parse(s, &loaded.file).map_err(|e| Failure::input(format!("--fault {s}: {e}")))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    // A devsim runs until stopped: any time is within it.
+    let faults = crate::wiring::parse_faults(&loaded, &args.faults, f64::INFINITY)?;
     let sim = SimHal::with_scenario(&loaded.file, args.scenario.as_deref(), args.seed, &faults)
         .map_err(|e| {
             Failure::input(crate::wiring::located(&loaded, &args.file, "simulator", &e))

@@ -91,6 +91,11 @@ struct RunCmd {
     /// Inject a fault, KIND@TIME (e.g. air@30m, occlusion@1h, stuck:arterial_pressure@30m); repeatable.
     #[arg(long = "fault")]
     faults: Vec<String>,
+    /// Set a plugin parameter for this run over the file's `plugin_params`, KEY=VALUE (e.g.
+    /// kidney_mass_g=180), checked like the file's; repeatable. Kept in the record; with
+    /// --resume, only the values the run started with are accepted.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
     /// Simulated time between status lines in lockstep runs.
     #[arg(long, default_value = "10m", value_parser = config::parse_duration)]
     status_every: f64,
@@ -177,6 +182,12 @@ struct DevsimCmd {
     /// devices keep their own time; refused at start without the privilege.
     #[arg(long, value_name = "N", value_parser = parse_priority)]
     rt_priority: Option<Priority>,
+    /// Extra directory to search for the protocol's model library; repeatable.
+    #[arg(long = "plugin-dir")]
+    plugin_dirs: Vec<PathBuf>,
+    /// Load a model library that is neither pinned by the protocol nor shipped beside perfuse.
+    #[arg(long)]
+    allow_untrusted: bool,
 }
 
 /// `perfuse sweep`'s arguments.
@@ -207,6 +218,10 @@ struct SweepCmd {
     /// time drawn per case); repeatable.
     #[arg(long = "fault")]
     faults: Vec<String>,
+    /// Set a plugin parameter in every case over the file's `plugin_params`, KEY=VALUE, checked
+    /// like the file's; repeatable.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    params: Vec<String>,
     /// The directory for cases.csv, summary.md and sweep.json.
     #[arg(long, required = true)]
     out: Option<PathBuf>,
@@ -217,6 +232,10 @@ struct SweepCmd {
     /// Extra directory to search for plugins; repeatable.
     #[arg(long = "plugin-dir")]
     plugin_dirs: Vec<PathBuf>,
+    /// Load a plugin or model library that is neither pinned by the protocol nor shipped
+    /// beside perfuse.
+    #[arg(long)]
+    allow_untrusted: bool,
 }
 
 #[derive(Subcommand)]
@@ -272,6 +291,10 @@ enum Command {
         /// Also check a device profile (`--hal modbus`) against each protocol.
         #[arg(long)]
         profile: Option<PathBuf>,
+        /// Check with this plugin parameter over each file's `plugin_params`, KEY=VALUE, as
+        /// `perfuse run --param` would set it; repeatable.
+        #[arg(long = "param", value_name = "KEY=VALUE")]
+        params: Vec<String>,
     },
     /// Pin a protocol file's plugin: write the sha256 of the library it would load into the
     /// file's `plugin` section (comments and layout kept), so that it is trusted wherever it lies.
@@ -406,6 +429,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 quiet,
                 realtime,
                 faults,
+                params,
                 status_every,
                 plugin_dirs,
                 scenario,
@@ -441,6 +465,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 labs,
                 commands,
                 faults,
+                params,
                 status_every_s: status_every,
                 plugins: loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
                 record: match (record, no_record) {
@@ -479,6 +504,8 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 slow,
                 corrupt,
                 rt_priority,
+                plugin_dirs,
+                allow_untrusted,
             } = *cmd;
             done(perfuse::devsim::run(&perfuse::devsim::DevsimArgs {
                 file,
@@ -490,6 +517,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 slow,
                 corrupt,
                 rt_priority,
+                plugins: loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
             }))
         }
         Command::Replay {
@@ -546,9 +574,11 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 scenario,
                 seed,
                 faults,
+                params,
                 out,
                 shard,
                 plugin_dirs,
+                allow_untrusted,
             } => perfuse::sweep::run(&perfuse::sweep::SweepArgs {
                 file: file.unwrap_or_default(),
                 cases: cases.unwrap_or_default(),
@@ -558,9 +588,11 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 scenario,
                 seed,
                 faults,
+                params,
                 out: out.unwrap_or_default(),
                 shard,
                 plugin_dirs,
+                allow_untrusted,
             }),
         },
         Command::Summary {
@@ -578,6 +610,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
             labs,
             commands,
             profile,
+            params,
         } => done(perfuse::check::check(
             &files,
             &loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
@@ -586,6 +619,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 commands,
                 profile,
             },
+            &params,
         )),
         Command::Plugins { plugin_dirs } => done(print(plugins(&plugin_dirs))),
         Command::Models {

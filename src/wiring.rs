@@ -56,6 +56,8 @@ pub struct RunArgs {
     pub labs: Option<PathBuf>,
     pub commands: Option<PathBuf>,
     pub faults: Vec<String>,
+    /// `--param KEY=VALUE` texts: plugin parameters over the file's `plugin_params`.
+    pub params: Vec<String>,
     pub status_every_s: f64,
     /// Where the plugin is looked for and whether an untrusted one may load.
     pub plugins: loader::SearchPolicy,
@@ -173,7 +175,7 @@ fn prepare(
         }
         None => Vec::new(),
     };
-    // Labs and faults beyond the run's end would never happen: an error, not a silent drop.
+    // Labs beyond the run's end would never happen: an error, not a silent drop.
     let end_s = config::run_end_s(&loaded.plan, inputs.duration_s, &commands);
     let labs = match &inputs.labs {
         Some(text) => config::load_labs_str(text, src.labs, &loaded.plan, end_s).map_err(input)?,
@@ -186,35 +188,13 @@ fn prepare(
         _ => None,
     };
     let links = modbus.as_ref().map(|m| m.stats()).unwrap_or_default();
-    // An outside simulator model is registered before anything names it (faults, the device).
-    if modbus.is_none()
-        && let Some(line) = crate::models::load_library(&loaded.file, plugins)
-            .map_err(|(field, e)| Failure::plugin(located(&loaded, file, &field, &e)))?
-    {
-        log::debug!(target: "perfuse", "{line}");
-    }
-    let faults = inputs
-        .faults
-        .iter()
-        .map(|s| {
-            let fault = Fault::parse(s, &loaded.file)
-                .map_err(|e| Failure::input(format!("--fault {s}: {e}")))?;
-            if fault.at_s > end_s {
-                return Err(Failure::input(format!(
-                    "--fault {s}: expected a time within the run, which ends at {} s at the latest, found {} s",
-                    config::bounds::short_num(end_s),
-                    config::bounds::short_num(fault.at_s)
-                )));
-            }
-            Ok(fault)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     let devices = match modbus {
         Some(m) => Devices::Hal(Box::new(m)),
-        None => Devices::Simulator(faults),
+        None => Devices::Simulator(inputs.faults.clone()),
     };
     let spec = Wiring {
         plugins,
+        params: inputs.params.clone(),
         seed: inputs.seed,
         organ_seed: inputs.organ_seed,
         scenario: inputs.scenario.clone(),
@@ -231,8 +211,9 @@ fn prepare(
 
 /// Where a wired run's devices are.
 pub enum Devices {
-    /// The simulator the protocol describes, with these faults injected.
-    Simulator(Vec<Fault>),
+    /// The simulator the protocol describes, with these faults injected (as `--fault` takes
+    /// them: `KIND@TIME`).
+    Simulator(Vec<String>),
     /// A device driver built by the caller: real devices, or a test's wrapper of the simulator.
     Hal(Box<dyn perfuse_core::hal::Hal>),
     /// A device port the caller builds, called once the plugin is loaded so that a device
@@ -242,8 +223,11 @@ pub enum Devices {
 
 /// What [`wire`] builds a run from besides its protocol.
 pub struct Wiring<'a> {
-    /// Where the plugin is looked for and whether an untrusted one may load.
+    /// Where the plugin (and an outside simulator model) is looked for and whether an untrusted
+    /// one may load.
     pub plugins: &'a loader::SearchPolicy,
+    /// `--param KEY=VALUE` texts: plugin parameters set over the file's `plugin_params`.
+    pub params: Vec<String>,
     pub seed: u64,
     /// Draw the organ from the protocol's cohort with this seed (`None`: the protocol's organ).
     pub organ_seed: Option<u64>,
@@ -266,6 +250,7 @@ impl<'a> Wiring<'a> {
     pub fn lockstep(plugins: &'a loader::SearchPolicy, seed: u64) -> Self {
         Wiring {
             plugins,
+            params: Vec::new(),
             seed,
             organ_seed: None,
             scenario: None,
@@ -280,12 +265,23 @@ impl<'a> Wiring<'a> {
 }
 
 /// The one place a run is put together, for `perfuse run`, resume, replay, the tests and the
-/// examples: the protocol's plugin, its simulator (or the devices given), the drivers' port, the
-/// operator's input; the run is initialized, not yet ticked. `file` names the protocol in
+/// examples: the run's `--param` values over the file's, the protocol's plugin, its simulator
+/// (with its outside model library, when it names one) or the devices given, the drivers' port,
+/// the operator's input; the run is initialized, not yet ticked. `file` names the protocol in
 /// diagnostics.
-pub fn wire(loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failure> {
+pub fn wire(mut loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failure> {
+    loaded
+        .plan
+        .plugin
+        .override_params(&w.params)
+        .map_err(Failure::usage)?;
+    // An outside simulator model is registered before anything names it (the organ, faults).
+    if let Devices::Simulator(_) = w.devices {
+        load_model_library(&loaded, file, w.plugins)?;
+    }
     let plugin = plugin::load(&loaded.plan, w.plugins)
-        .map_err(|e| Failure::plugin(located(&loaded, file, &e.field(), &e.to_string())))?;
+        .map_err(|e| Failure::plugin(plugin_problem(&loaded, file, &e)))?;
+    bind_derived(&mut loaded, file, &plugin.info)?;
     log::debug!(
         target: "perfuse",
         "plugin {} {} (ABI {}.{}, sha256 {}) loaded from {}",
@@ -305,6 +301,8 @@ pub fn wire(loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failure> 
     let period_s = loaded.plan.period_s;
     let port = match w.devices {
         Devices::Simulator(faults) => {
+            let end_s = config::run_end_s(&loaded.plan, w.duration_s, &w.commands);
+            let faults = parse_faults(&loaded, &faults, end_s)?;
             let sim = SimHal::with_organ(
                 &loaded.file,
                 w.scenario.as_deref(),
@@ -332,6 +330,74 @@ pub fn wire(loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failure> 
     run.enter_operator_input(w.labs, w.commands);
     run.initialize()?;
     Ok(run)
+}
+
+/// Where a plugin's refusal is told: at the `--param` that set the parameter it is about, else
+/// at the field of the file it concerns.
+pub fn plugin_problem(loaded: &Loaded, file: &Path, e: &loader::PluginError) -> String {
+    if let loader::PluginError::Params { error, .. } = e
+        && let Some(given) = loaded.plan.plugin.override_text(&error.name)
+    {
+        return format!("{given}: {e}");
+    }
+    located(loaded, file, &e.field(), &e.to_string())
+}
+
+/// Binds the derived values the file's conditions name (`derived.NAME`) to the plugin's, so that
+/// the tick reads them by index; a name the plugin does not declare is an error at each
+/// condition naming it.
+pub fn bind_derived(
+    loaded: &mut Loaded,
+    file: &Path,
+    plugin: &plugin::PluginInfo,
+) -> Result<(), Failure> {
+    loaded
+        .plan
+        .bind_derived(&plugin.id, &plugin.derived_names)
+        .map_err(|problems| {
+            let lines: Vec<String> = problems
+                .iter()
+                .map(|(path, message)| located(loaded, file, path, message))
+                .collect();
+            Failure::input(lines.join("\n"))
+        })
+}
+
+/// Loads the outside model library the protocol's `simulator.library` names, if any, under the
+/// plugin trust rules, and registers its model. Every path that builds the protocol's simulator
+/// calls it first ([`wire`], `perfuse sweep`, `perfuse devsim`): the simulator, the cohort and
+/// `--fault` then find the model by name.
+pub fn load_model_library(
+    loaded: &Loaded,
+    file: &Path,
+    plugins: &loader::SearchPolicy,
+) -> Result<(), Failure> {
+    let line = crate::models::load_library(&loaded.file, plugins)
+        .map_err(|(field, e)| Failure::plugin(located(loaded, file, &field, &e)))?;
+    if let Some(line) = line {
+        log::debug!(target: "perfuse", "{line}");
+    }
+    Ok(())
+}
+
+/// Reads `--fault` texts against the protocol's simulator model; a fault after the run's end
+/// (`end_s`) would never happen, so it is an error rather than a silent drop.
+pub fn parse_faults(loaded: &Loaded, texts: &[String], end_s: f64) -> Result<Vec<Fault>, Failure> {
+    texts
+        .iter()
+        .map(|s| {
+            let fault = Fault::parse(s, &loaded.file)
+                .map_err(|e| Failure::input(format!("--fault {s}: {e}")))?;
+            if fault.at_s > end_s {
+                return Err(Failure::input(format!(
+                    "--fault {s}: expected a time within the run, which ends at {} s at the latest, found {} s",
+                    config::bounds::short_num(end_s),
+                    config::bounds::short_num(fault.at_s)
+                )));
+            }
+            Ok(fault)
+        })
+        .collect()
 }
 
 /// The port the control thread reaches `hal` through: directly in lockstep, or through the
@@ -577,6 +643,16 @@ fn drive_and_finish(
         },
         summary.final_phase
     );
+    for o in &run.plan.plugin.overridden {
+        let file = o.file.map_or("the plugin's default".to_string(), |v| {
+            format!("{} in the file", config::bounds::short_num(v))
+        });
+        text.push_str(&format!(
+            "  plugin parameter {} = {} (--param; {file})\n",
+            o.key,
+            config::bounds::short_num(o.value)
+        ));
+    }
     for a in &summary.alarms {
         let escalated = if a.highest_priority != a.priority {
             format!(" → {}", a.highest_priority.to_uppercase())
@@ -708,6 +784,7 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         scenario: args.scenario.clone(),
         duration_s: args.duration_s,
         faults: args.faults.clone(),
+        params: args.params.clone(),
         labs: args
             .labs
             .as_deref()
@@ -917,6 +994,31 @@ fn stored(conn: &perfuse_record::rusqlite::Connection) -> Result<(StoredRun, Pat
     Ok((s, file))
 }
 
+/// A resumed run keeps the `--param` values it started with (the record's): one given again
+/// must say the same; any other is refused, since the plugin cannot change its parameters
+/// halfway through a run.
+fn same_params(given: &[String], stored: &[String]) -> Result<(), Failure> {
+    let ran: Vec<(String, f64)> = stored
+        .iter()
+        .map(|t| config::parse_param(t))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::input(format!("the record's {e}")))?;
+    for text in given {
+        let (key, value) = config::parse_param(text).map_err(Failure::usage)?;
+        if !ran.iter().any(|(k, v)| *k == key && *v == value) {
+            let ran = if stored.is_empty() {
+                "none".to_string()
+            } else {
+                stored.join(" ")
+            };
+            return Err(Failure::usage(format!(
+                "--param {text}: a resumed run keeps the plugin parameters it started with (its --param: {ran}); not resumed"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Refuses to re-run a record whose plugin library is not the one that ran.
 fn same_plugin(run: &Run, s: &StoredRun) -> Result<(), String> {
     if run.plugin.sha256 != s.plugin_sha256 {
@@ -939,6 +1041,7 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
     let stop = signals::install()?;
     let conn = perfuse_record::open_existing(path, true).map_err(Failure::input)?;
     let (s, file) = stored(&conn).map_err(Failure::input)?;
+    same_params(&args.params, &s.inputs.params)?;
     if let Some(reason) = &s.end_reason {
         return Err(Failure::input(format!(
             "{}: the run ended ({reason}); only an interrupted run can be resumed",

@@ -20,6 +20,7 @@ mod labs;
 pub mod plan;
 mod ron_doc;
 mod run_end;
+pub mod run_params;
 pub mod schema;
 mod validate;
 
@@ -31,6 +32,7 @@ pub use duration::{parse_duration, parse_run_duration};
 pub use labs::{LabEntry, labs_text, load_labs, load_labs_str};
 pub use ron_doc::{Diagnostic, Span};
 pub use run_end::run_end_s;
+pub use run_params::{ParamOverride, parse_param};
 pub use schema::*;
 pub use validate::{Problem, compile};
 

@@ -103,19 +103,38 @@ pub struct ExitPlan {
     pub for_ticks: u64,
 }
 
+/// The prefix by which a condition names one of the plugin's derived values instead of a
+/// signal: `Above(signal: "derived.resistance_index", limit: 0.4)`.
+pub const DERIVED_PREFIX: &str = "derived.";
+
+/// What a value condition reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueRef {
+    /// A signal (sensor or estimate), by index.
+    Signal(usize),
+    /// A derived value the plugin declares, by the name the file gives it (without
+    /// [`DERIVED_PREFIX`]). `slot` is its index among the plugin's derived values, set by
+    /// [`Plan::bind_derived`] once the plugin is loaded; until then it is [`UNBOUND`], which
+    /// reads as no value.
+    Derived { name: String, slot: usize },
+}
+
+/// The slot of a derived value not yet bound to the plugin's.
+pub const UNBOUND: usize = usize::MAX;
+
 /// A rule condition with names resolved.
 #[derive(Debug, Clone)]
 pub enum ConditionPlan {
     Above {
-        signal: usize,
+        value: ValueRef,
         limit: f64,
     },
     Below {
-        signal: usize,
+        value: ValueRef,
         limit: f64,
     },
     Outside {
-        signal: usize,
+        value: ValueRef,
         band: Range,
     },
     Stale {
@@ -209,8 +228,11 @@ pub struct PluginPlan {
     pub id: String,
     pub version_req: semver::VersionReq,
     pub sha256: Option<String>,
-    /// Parameters in file (sorted-key) order.
+    /// Parameters in sorted-key order: the file's, with the run's `--param` values over them.
     pub params: Vec<(String, f64)>,
+    /// The parameters the run set with `--param` ([`PluginPlan::override_params`]), in the
+    /// order given.
+    pub overridden: Vec<crate::run_params::ParamOverride>,
 }
 
 #[derive(Debug, Clone)]
@@ -248,5 +270,75 @@ impl Plan {
     /// Index of an actuator by id.
     pub fn actuator(&self, id: &str) -> Option<usize> {
         self.actuators.iter().position(|a| a.id == id)
+    }
+
+    /// Binds every derived value a rule or a phase's `exit_when` names to its index among the
+    /// derived values `names` of plugin `plugin` (known only once the plugin is loaded), so that
+    /// the tick reads it by index. A name the plugin does not declare is a problem `(field
+    /// path, message)` at each condition naming it, listing the names it declares.
+    pub fn bind_derived(
+        &mut self,
+        plugin: &str,
+        names: &[String],
+    ) -> Result<(), Vec<(String, String)>> {
+        let mut problems = Vec::new();
+        let mut bind = |c: &mut ConditionPlan, path: String| {
+            bind_condition(c, &path, plugin, names, &mut problems)
+        };
+        for (i, r) in self.rules.iter_mut().enumerate() {
+            bind(&mut r.condition, format!("rules[{i}].condition"));
+        }
+        for (i, p) in self.phases.iter_mut().enumerate() {
+            if let Some(e) = &mut p.exit {
+                bind(&mut e.condition, format!("phases[{i}].exit_when.condition"));
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+fn bind_condition(
+    c: &mut ConditionPlan,
+    path: &str,
+    plugin: &str,
+    names: &[String],
+    problems: &mut Vec<(String, String)>,
+) {
+    match c {
+        ConditionPlan::Above { value, .. }
+        | ConditionPlan::Below { value, .. }
+        | ConditionPlan::Outside { value, .. } => {
+            if let ValueRef::Derived { name, slot } = value {
+                match names.iter().position(|n| n == name) {
+                    Some(i) => *slot = i,
+                    None => {
+                        let declared = if names.is_empty() {
+                            "none".to_string()
+                        } else {
+                            names.join(", ")
+                        };
+                        problems.push((
+                            format!("{path}.signal"),
+                            format!(
+                                "expected a derived value plugin `{plugin}` declares ({declared}), found `{DERIVED_PREFIX}{name}`"
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        ConditionPlan::All(list) => {
+            for (j, sub) in list.iter_mut().enumerate() {
+                bind_condition(sub, &format!("{path}[{j}]"), plugin, names, problems);
+            }
+        }
+        ConditionPlan::Stale { .. }
+        | ConditionPlan::Stuck { .. }
+        | ConditionPlan::Implausible { .. }
+        | ConditionPlan::Disagree { .. } => {}
     }
 }

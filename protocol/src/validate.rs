@@ -255,6 +255,7 @@ fn check_plugin(c: &mut Checker, file: &ProtocolFile) -> PluginPlan {
         version_req,
         sha256: p.sha256.as_ref().map(|s| s.to_ascii_lowercase()),
         params,
+        overridden: Vec::new(),
     }
 }
 
@@ -814,9 +815,12 @@ fn is_equipment(c: &ConditionPlan, on_equipment: &dyn Fn(usize) -> bool) -> bool
         | ConditionPlan::Stuck { .. }
         | ConditionPlan::Implausible { .. }
         | ConditionPlan::Disagree { .. } => true,
-        ConditionPlan::Above { signal, .. }
-        | ConditionPlan::Below { signal, .. }
-        | ConditionPlan::Outside { signal, .. } => on_equipment(*signal),
+        ConditionPlan::Above { value, .. }
+        | ConditionPlan::Below { value, .. }
+        | ConditionPlan::Outside { value, .. } => match value {
+            ValueRef::Signal(s) => on_equipment(*s),
+            ValueRef::Derived { .. } => false,
+        },
         ConditionPlan::All(list) => list.iter().all(|c| is_equipment(c, on_equipment)),
     }
 }
@@ -840,9 +844,14 @@ fn value_sensors(
         }
     };
     match c {
-        ConditionPlan::Above { signal, .. }
-        | ConditionPlan::Below { signal, .. }
-        | ConditionPlan::Outside { signal, .. } => source(*signal),
+        ConditionPlan::Above { value, .. }
+        | ConditionPlan::Below { value, .. }
+        | ConditionPlan::Outside { value, .. } => {
+            // A derived value reads no sensor of the file: the plugin-fault alarm covers it.
+            if let ValueRef::Signal(s) = value {
+                source(*s)
+            }
+        }
         ConditionPlan::Disagree { a, b, .. } => {
             source(*a);
             source(*b);
@@ -952,11 +961,12 @@ fn check_band_edges(
                 if r.persist_ticks != 0 || !judged {
                     continue;
                 }
-                let clash = match r.condition {
-                    ConditionPlan::Above { signal, limit } => signal == sig && band.max >= limit,
-                    ConditionPlan::Below { signal, limit } => signal == sig && band.min <= limit,
-                    ConditionPlan::Outside { signal, band: b } => {
-                        signal == sig && (band.min <= b.min || band.max >= b.max)
+                let on_sig = |v: &ValueRef| *v == ValueRef::Signal(sig);
+                let clash = match &r.condition {
+                    ConditionPlan::Above { value, limit } => on_sig(value) && band.max >= *limit,
+                    ConditionPlan::Below { value, limit } => on_sig(value) && band.min <= *limit,
+                    ConditionPlan::Outside { value, band: b } => {
+                        on_sig(value) && (band.min <= b.min || band.max >= b.max)
                     }
                     _ => false,
                 };
@@ -1010,19 +1020,28 @@ fn condition(
     sensors: &[SensorPlan],
     depth: usize,
 ) -> ConditionPlan {
-    let signal = |c: &mut Checker, id: &str| -> usize {
-        signals.iter().position(|s| s.id == id).unwrap_or_else(|| {
+    // A name with the `derived.` prefix is the plugin's, bound once the plugin is loaded.
+    let value = |c: &mut Checker, id: &str| -> ValueRef {
+        if let Some(name) = id.strip_prefix(DERIVED_PREFIX) {
+            return ValueRef::Derived {
+                name: name.to_string(),
+                slot: UNBOUND,
+            };
+        }
+        ValueRef::Signal(signals.iter().position(|s| s.id == id).unwrap_or_else(|| {
             c.report(
                 format!("{path}.signal"),
-                "a declared sensor or estimate",
+                format!("a declared sensor or estimate, or `{DERIVED_PREFIX}NAME` for a derived value of the plugin"),
                 format!("`{id}`"),
             );
             0
-        })
+        }))
     };
-    let limit_in_range = |c: &mut Checker, field: &str, sig: usize, v: f64| {
-        if let Some(s) = signals.get(sig)
-            && !s.range.contains(v)
+    // A derived value has no range in the file: the plugin's number is only compared.
+    let limit_in_range = |c: &mut Checker, field: &str, v: &ValueRef, limit: f64| {
+        if let ValueRef::Signal(sig) = v
+            && let Some(s) = signals.get(*sig)
+            && !s.range.contains(limit)
         {
             c.report(
                 format!("{path}.{field}"),
@@ -1030,33 +1049,33 @@ fn condition(
                     "a limit within `{}`'s range {} to {} {}",
                     s.id, s.range.min, s.range.max, s.unit
                 ),
-                fmt_num(v),
+                fmt_num(limit),
             );
         }
     };
     match cond {
         Condition::Above { signal: id, limit } => {
-            let s = signal(c, id);
-            limit_in_range(c, "limit", s, *limit);
+            let v = value(c, id);
+            limit_in_range(c, "limit", &v, *limit);
             ConditionPlan::Above {
-                signal: s,
+                value: v,
                 limit: *limit,
             }
         }
         Condition::Below { signal: id, limit } => {
-            let s = signal(c, id);
-            limit_in_range(c, "limit", s, *limit);
+            let v = value(c, id);
+            limit_in_range(c, "limit", &v, *limit);
             ConditionPlan::Below {
-                signal: s,
+                value: v,
                 limit: *limit,
             }
         }
         Condition::Outside { signal: id, band } => {
-            let s = signal(c, id);
-            limit_in_range(c, "band.min", s, band.min);
-            limit_in_range(c, "band.max", s, band.max);
+            let v = value(c, id);
+            limit_in_range(c, "band.min", &v, band.min);
+            limit_in_range(c, "band.max", &v, band.max);
             ConditionPlan::Outside {
-                signal: s,
+                value: v,
                 band: *band,
             }
         }

@@ -4,7 +4,8 @@
 //! (what each sample column is, with its unit), `samples` (one row per sampled tick, wide by
 //! signal), `events` (every event at its tick), `checkpoints` (lockstep resume points), `organ`
 //! (the simulator parameters of an organ drawn from a cohort, by name; its seed is the `meta` row
-//! `organ_seed`; both empty for the protocol's own organ). The schema
+//! `organ_seed`; both empty for the protocol's own organ). The `meta` row `params` holds the
+//! run's `--param` texts (a JSON list; absent without any). The schema
 //! version is SQLite's `user_version`; a newer one is refused, naming both.
 
 use crate::names::{Names, quote};
@@ -29,6 +30,8 @@ pub struct RunInputs {
     pub duration_s: Option<f64>,
     /// `--fault` specifications as given.
     pub faults: Vec<String>,
+    /// `--param KEY=VALUE` texts as given: the plugin parameters set over the file's.
+    pub params: Vec<String>,
     /// The labs and commands files' text, when given.
     pub labs: Option<String>,
     pub commands: Option<String>,
@@ -263,6 +266,10 @@ fn write_run(conn: &Connection, run: &Run, inputs: &RunInputs) -> rusqlite::Resu
             now_unix_s(),
         ],
     )?;
+    if !inputs.params.is_empty() {
+        let params = serde_json::to_string(&inputs.params).unwrap_or_else(|_| "[]".into());
+        conn.execute("INSERT INTO meta VALUES ('params', ?1)", [params])?;
+    }
     if let Some(seed) = inputs.organ_seed {
         conn.execute(
             "INSERT INTO meta VALUES ('organ_seed', ?1)",
@@ -343,7 +350,22 @@ pub struct StoredRun {
 pub fn stored_run(conn: &Connection) -> Result<StoredRun, String> {
     let mut stored = stored_run_row(conn)?;
     stored.inputs.organ_seed = stored_organ_seed(conn)?;
+    stored.inputs.params = stored_params(conn)?;
     Ok(stored)
+}
+
+/// The `--param` texts a record was run with (none for a record from before them).
+fn stored_params(conn: &Connection) -> Result<Vec<String>, String> {
+    let text: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'params'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| format!("the record's plugin parameters cannot be read: {e}"))?;
+    text.map_or(Ok(Vec::new()), |t| {
+        serde_json::from_str(&t)
+            .map_err(|e| format!("the record's plugin parameters `{t}` are malformed: {e}"))
+    })
 }
 
 fn stored_run_row(conn: &Connection) -> Result<StoredRun, String> {
@@ -364,6 +386,7 @@ fn stored_run_row(conn: &Connection) -> Result<StoredRun, String> {
                     scenario: r.get(3)?,
                     duration_s: r.get(4)?,
                     faults: serde_json::from_str(&faults).unwrap_or_default(),
+                    params: Vec::new(),
                     labs: r.get(6)?,
                     commands: r.get(7)?,
                     realtime: mode == "realtime",

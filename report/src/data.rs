@@ -92,9 +92,22 @@ impl Record {
             .simulator
             .params_for(run.scenario.as_deref())
             .unwrap_or_default();
+        // The plugin's parameters as the run gave them: its `--param` values over the file's.
+        let mut plugin_params: Vec<(String, f64)> = file
+            .plugin_params
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let given = perfuse_record::schema::stored_run(&conn)
+            .map_err(|e| at(path, "the run row", e))?
+            .inputs
+            .params;
+        config::run_params::apply(&mut plugin_params, &given)
+            .map_err(|e| at(path, "its plugin parameters", e))?;
         let run = RunInfo {
             protocol_version: file.version.clone(),
-            plugin_params: file.plugin_params.clone().unwrap_or_default(),
+            plugin_params: plugin_params.into_iter().collect(),
             sim_model: file.simulator.model.clone(),
             sim_params,
             ..run

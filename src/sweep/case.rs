@@ -3,7 +3,7 @@
 
 use super::{ReplayBase, SweepArgs, replay_command};
 use crate::exit::Failure;
-use crate::wiring::located;
+use crate::wiring::{bind_derived, load_model_library, located, plugin_problem};
 use perfuse_core::config::alarm_ids;
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plan::Plan;
@@ -35,9 +35,14 @@ pub struct Sweeper {
     library: OpenedLibrary,
     scenario: Option<String>,
     duration_s: Option<f64>,
+    /// `--param` texts, for each case's replay command.
+    params: Vec<String>,
     end_s: f64,
     /// The organ parameters every case draws (the cohort's, for this protocol and scenario).
     organ_params: Vec<String>,
+    /// Whether the model has a cohort to draw from: a model from an outside library has none,
+    /// and every case runs the protocol's own organ with its own noise seed.
+    cohort: bool,
     /// Signals with a band in some phase.
     banded: Vec<String>,
     alarms: Vec<String>,
@@ -63,17 +68,33 @@ impl Sweeper {
                 .to_string(),
             )
         })?;
-        let loaded = config::load_str(&text, file).map_err(|e| Failure::input(e.to_string()))?;
-        let plugins = loader::SearchPolicy::new(&args.plugin_dirs, false);
-        let plugin_failure = |e: loader::PluginError| {
-            Failure::plugin(located(&loaded, file, &e.field(), &e.to_string()))
-        };
+        let mut loaded =
+            config::load_str(&text, file).map_err(|e| Failure::input(e.to_string()))?;
+        loaded
+            .plan
+            .plugin
+            .override_params(&args.params)
+            .map_err(Failure::usage)?;
+        let plugins = loader::SearchPolicy::new(&args.plugin_dirs, args.allow_untrusted);
+        // As `perfuse run`: an outside model is registered before the cohort or a fault names it.
+        load_model_library(&loaded, file, &plugins)?;
+        let plugin_failure =
+            |e: loader::PluginError| Failure::plugin(plugin_problem(&loaded, file, &e));
         let library = plugin::open(&loaded.plan, &plugins).map_err(plugin_failure)?;
         let plugin = plugin::instantiate(&loaded.plan, library.clone()).map_err(plugin_failure)?;
+        bind_derived(&mut loaded, file, &plugin.info)?;
         let derived = plugin.info.derived_names.clone();
         drop(plugin);
-        let organ = Organ::draw(&loaded.file, args.scenario.as_deref(), args.seed)
-            .map_err(|e| Failure::input(located(&loaded, file, "simulator", &e)))?;
+        let cohort = loaded.file.simulator.library.is_none();
+        let organ_params = if cohort {
+            Organ::draw(&loaded.file, args.scenario.as_deref(), args.seed)
+                .map_err(|e| Failure::input(located(&loaded, file, "simulator", &e)))?
+                .params
+                .into_keys()
+                .collect()
+        } else {
+            Vec::new()
+        };
         let plan = Arc::new(loaded.plan.clone());
         let banded = plan
             .signals
@@ -90,13 +111,15 @@ impl Sweeper {
             file: file.clone(),
             end_s: config::run_end_s(&plan, args.duration_s, &[]),
             alarms: alarm_ids(&plan),
-            organ_params: organ.params.into_keys().collect(),
+            organ_params,
+            cohort,
             text,
             loaded,
             plan,
             library,
             scenario: args.scenario.clone(),
             duration_s: args.duration_s,
+            params: args.params.clone(),
             banded,
             derived,
         })
@@ -146,21 +169,24 @@ impl Worker<'_> {
         let sw = self.sweeper;
         let protocol = &sw.loaded.file;
         let scenario = sw.scenario.as_deref();
-        let organ = Organ::draw(protocol, scenario, spec.organ_seed)?;
+        let organ = sw
+            .cohort
+            .then(|| Organ::draw(protocol, scenario, spec.organ_seed))
+            .transpose()?;
         let faults = spec
             .faults
             .iter()
             .map(|f| Fault::parse(f, protocol).map_err(|e| format!("--fault {f}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
-        let sim = SimHal::with_organ(protocol, scenario, Some(&organ), spec.seed, &faults)?;
+        let sim = SimHal::with_organ(protocol, scenario, organ.as_ref(), spec.seed, &faults)?;
         let plugin =
             plugin::instantiate(&sw.plan, sw.library.clone()).map_err(|e| e.to_string())?;
         let opts = RunOptions {
             seed: spec.seed,
             scenario: sw.scenario.clone().or(sw.plan.default_scenario.clone()),
-            organ: Some(perfuse_core::run::Organ {
-                seed: organ.seed,
-                params: organ.params,
+            organ: organ.map(|o| perfuse_core::run::Organ {
+                seed: o.seed,
+                params: o.params,
             }),
             duration_s: sw.duration_s,
         };
@@ -178,7 +204,11 @@ impl Worker<'_> {
         let mut row = vec![
             spec.index.to_string(),
             spec.seed.to_string(),
-            spec.organ_seed.to_string(),
+            if sw.cohort {
+                spec.organ_seed.to_string()
+            } else {
+                String::new()
+            },
             spec.faults.join(" "),
         ];
         let organ = s.organ.as_ref().map(|o| &o.params);
@@ -228,6 +258,8 @@ impl Worker<'_> {
         let base = ReplayBase {
             duration_s: sw.duration_s,
             scenario: sw.scenario.clone(),
+            params: sw.params.clone(),
+            cohort: sw.cohort,
         };
         row.push(replay_command(&sw.file, &base, spec));
         row

@@ -2,7 +2,8 @@
 //! own noise and organ seed, on worker threads; one CSV row per case and a summary of the
 //! distributions. A sweep can be cut into deterministic shards run anywhere and merged.
 //!
-//! Case `i` (0-based, of the whole sweep) runs with noise seed and organ seed `seed + i`, and a
+//! Case `i` (0-based, of the whole sweep) runs with noise seed and organ seed `seed + i` (a model
+//! from an outside library has no cohort: its cases run the protocol's organ), and a
 //! fault time given as a range is drawn for it from the same numbers, so a case depends only on
 //! the sweep's arguments and its index, never on the shard, the job count or the machine.
 
@@ -40,10 +41,14 @@ pub struct SweepArgs {
     pub seed: u64,
     /// `KIND@TIME` or `KIND@FROM..TO` (drawn per case).
     pub faults: Vec<String>,
+    /// `--param KEY=VALUE` texts: plugin parameters set over the file's in every case.
+    pub params: Vec<String>,
     pub out: PathBuf,
     /// `(k, n)`: the k-th (1-based) of n shards.
     pub shard: Option<(u64, u64)>,
     pub plugin_dirs: Vec<PathBuf>,
+    /// Load a plugin or model library that is neither pinned nor shipped (`--allow-untrusted`).
+    pub allow_untrusted: bool,
 }
 
 /// Reads `K/N` with 1 ≤ K ≤ N.
@@ -137,6 +142,9 @@ pub struct SweepMeta {
     pub duration_s: Option<f64>,
     pub scenario: Option<String>,
     pub faults: Vec<String>,
+    /// `--param` texts (absent in sweeps from before them: none).
+    #[serde(default)]
+    pub params: Vec<String>,
     /// `[k, n]`, absent for a whole sweep.
     pub shard: Option<(u64, u64)>,
 }
@@ -178,6 +186,7 @@ pub fn run(args: &SweepArgs) -> Result<u8, Failure> {
         duration_s: args.duration_s,
         scenario: args.scenario.clone(),
         faults: args.faults.clone(),
+        params: args.params.clone(),
         shard: args.shard,
     };
     let meta_json = serde_json::to_string_pretty(&meta).map_err(|e| e.to_string())?;
@@ -296,16 +305,21 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 /// The command that runs case `spec` again on its own, recorded, with the same result.
 fn replay_command(args_file: &Path, meta: &ReplayBase, spec: &CaseSpec) -> String {
     let mut cmd = format!(
-        "perfuse run {} --seed {} --organ-seed {}",
+        "perfuse run {} --seed {}",
         shell_word(&args_file.display().to_string()),
-        spec.seed,
-        spec.organ_seed
+        spec.seed
     );
+    if meta.cohort {
+        cmd.push_str(&format!(" --organ-seed {}", spec.organ_seed));
+    }
     if let Some(d) = meta.duration_s {
         cmd.push_str(&format!(" --duration {d}s"));
     }
     if let Some(s) = &meta.scenario {
         cmd.push_str(&format!(" --scenario {}", shell_word(s)));
+    }
+    for p in &meta.params {
+        cmd.push_str(&format!(" --param {}", shell_word(p)));
     }
     for f in &spec.faults {
         cmd.push_str(&format!(" --fault {}", shell_word(f)));
@@ -317,6 +331,9 @@ fn replay_command(args_file: &Path, meta: &ReplayBase, spec: &CaseSpec) -> Strin
 struct ReplayBase {
     duration_s: Option<f64>,
     scenario: Option<String>,
+    params: Vec<String>,
+    /// The model has a cohort: cases draw their organ (`--organ-seed`).
+    cohort: bool,
 }
 
 /// `text` quoted for a POSIX shell when it needs it.

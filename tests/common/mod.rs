@@ -6,7 +6,6 @@ pub use perfuse::wiring::{Devices, Wiring, wire};
 use perfuse_core::config;
 use perfuse_core::plugin::loader;
 use perfuse_core::run::Run;
-use perfuse_hal_sim::Fault;
 use perfuse_plugin_sdk::validity;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -273,13 +272,9 @@ pub fn lockstep_with_labs(file: &Path, faults: &[&str], seed: u64, labs: &str) -
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
     let labs = config::load_labs_str(labs, Path::new("labs.ron"), &loaded.plan, f64::INFINITY)
         .unwrap_or_else(|e| panic!("{e}"));
-    let faults = faults
-        .iter()
-        .map(|f| Fault::parse(f, &loaded.file).unwrap_or_else(|e| panic!("{f}: {e}")))
-        .collect();
     let policy = plugin_policy(&loaded.plan);
     let w = Wiring {
-        devices: Devices::Simulator(faults),
+        devices: Devices::Simulator(faults.iter().map(|f| f.to_string()).collect()),
         labs,
         ..Wiring::lockstep(&policy, seed)
     };

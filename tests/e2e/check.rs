@@ -58,7 +58,7 @@ const CORPUS: &[(&str, &[&str])] = &[
     (
         "unknown_signal.ron",
         &[
-            "unknown_signal.ron:178:38: rules[8].condition.signal: expected a declared sensor or estimate, found `ice_temperature`",
+            "unknown_signal.ron:178:38: rules[8].condition.signal: expected a declared sensor or estimate, or `derived.NAME` for a derived value of the plugin, found `ice_temperature`",
         ],
     ),
     (
@@ -242,10 +242,9 @@ fn the_tests_wiring_is_the_command_lines() {
     );
     let loaded = perfuse_core::config::load(&file).unwrap();
     let policy = plugin_policy(&loaded.plan);
-    let faults = vec![perfuse_hal_sim::Fault::parse("air@5m", &loaded.file).unwrap()];
     let w = Wiring {
         duration_s: Some(600.0),
-        devices: Devices::Simulator(faults),
+        devices: Devices::Simulator(vec!["air@5m".into()]),
         ..Wiring::lockstep(&policy, 3)
     };
     let run = wired(loaded, &file, w).run_lockstep(&Default::default());

@@ -298,3 +298,118 @@ fn the_example_protocol_is_kidney_nmp_on_the_test_organ() {
         std::fs::read_to_string(expected).unwrap()
     );
 }
+
+/// Every path that builds a protocol's simulator loads its model library: `wire` (the run the
+/// tests and examples build), `perfuse sweep` and `perfuse devsim`, not only `perfuse run`.
+#[test]
+fn a_sweep_a_devsim_and_wire_load_the_protocols_model_library() {
+    let file =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/test-model/test-organ.ron");
+    let f = file.to_str().unwrap();
+    let dir = dir_arg();
+
+    let loaded = perfuse_core::config::load(&file).unwrap();
+    let policy = perfuse_core::plugin::loader::SearchPolicy::new(&[fixtures_dir()], true);
+    let w = perfuse::wiring::Wiring {
+        devices: perfuse::wiring::Devices::Simulator(vec!["spasm@1m".into()]),
+        duration_s: Some(120.0),
+        ..perfuse::wiring::Wiring::lockstep(&policy, 1)
+    };
+    let run = perfuse::wiring::wire(loaded, &file, w)
+        .unwrap_or_else(|e| panic!("{}", e.message))
+        .run_lockstep(&Default::default());
+    assert_eq!(run.tick(), 12_000);
+
+    let out_dir = tempfile::tempdir().unwrap();
+    let sweep = |extra: &[&str]| {
+        let mut args = vec![
+            "sweep",
+            f,
+            "--cases",
+            "2",
+            "--jobs",
+            "1",
+            "--duration",
+            "5m",
+            "--fault",
+            "spasm@2m..3m",
+            "--plugin-dir",
+            &dir,
+            "--out",
+            out_dir.path().to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        perfuse(&args)
+    };
+    let out = sweep(&[]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("simulator.library") && stderr(&out).contains("--allow-untrusted"),
+        "{}",
+        stderr(&out)
+    );
+    let out = sweep(&["--allow-untrusted"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let csv = std::fs::read_to_string(out_dir.path().join("cases.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.contains("spasm@"), "{csv}");
+
+    // The devices of the test organ on one Modbus unit, served from its model.
+    let profile = out_dir.path().join("organ-profile.ron");
+    let sensor = |id: &str, reg: u16| {
+        format!(
+            "(id: \"{id}\", device: \"rig\", register: {reg}, type: F32, word_order: HighFirst, scale: 1.0, offset: 0.0, poll_ms: 10),"
+        )
+    };
+    let actuator = |id: &str, reg: u16, safe: &str| {
+        format!(
+            "(id: \"{id}\", device: \"rig\", command_register: {reg}, delivered_register: {}, type: F32, word_order: HighFirst, scale: 1.0, offset: 0.0, poll_ms: 10, watchdog: (timeout_s: 0.2, safe: {safe})),",
+            reg + 2
+        )
+    };
+    let text = format!(
+        "(devices: [(id: \"rig\", endpoint: \"127.0.0.1:5020\", unit: 1, timeout_ms: 10, framing: Tcp)],\n\
+         sensors: [{}{}{}{}{}{}],\nactuators: [{}{}{}],)",
+        sensor("arterial_pressure", 0),
+        sensor("arterial_flow", 2),
+        sensor("perfusate_temp", 4),
+        sensor("reservoir_temp", 6),
+        sensor("bubble", 8),
+        sensor("urine_volume", 10),
+        actuator("pump", 100, "Hold"),
+        actuator("heater", 110, "Value(0.0)"),
+        actuator("arterial_clamp", 120, "Value(1.0)"),
+    );
+    std::fs::write(&profile, text).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_perfuse"))
+        .args([
+            "devsim",
+            f,
+            "--profile",
+            profile.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--plugin-dir",
+            &dir,
+            "--allow-untrusted",
+            "--fault",
+            "spasm@1m",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        first.starts_with("listening on 127.0.0.1:"),
+        "{first}{}",
+        stderr(&out)
+    );
+}

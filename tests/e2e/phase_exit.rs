@@ -73,7 +73,7 @@ fn a_broken_exit_when_is_reported_with_its_place() {
     let err = stderr(&out);
     let prefix = format!("{}/edited.ron:", dir.path().display());
     for expected in [
-        "phases[0].exit_when.condition.signal: expected a declared sensor or estimate, found `perfusate_tmp`",
+        "phases[0].exit_when.condition.signal: expected a declared sensor or estimate, or `derived.NAME` for a derived value of the plugin, found `perfusate_tmp`",
         "phases[0].exit_when.for_s: expected a time from 0 s to the phase's duration 1200 s, found 5000",
     ] {
         assert!(

@@ -16,7 +16,6 @@ use perfuse_core::tick::control::{ControlLoop, LoopMemory};
 use perfuse_core::tick::dose::DoseWindow;
 use perfuse_core::tick::state::{ActuatorChannel, PhaseState, PluginOutputs, Targets};
 use perfuse_core::tick::{Clock, HalPort};
-use perfuse_hal_sim::Fault;
 use std::path::Path;
 
 const SEED: u64 = 7;
@@ -49,11 +48,6 @@ fn build(spec: Spec<'_>, input: bool) -> Run {
 
 fn build_from(file: &Path, spec: Spec<'_>, input: bool) -> Run {
     let loaded = config::load(file).unwrap_or_else(|e| panic!("{e}"));
-    let faults = spec
-        .faults
-        .iter()
-        .map(|f| Fault::parse(f, &loaded.file).unwrap_or_else(|e| panic!("{f}: {e}")))
-        .collect();
     let commands = if input && !spec.commands.is_empty() {
         commands(&loaded.plan, spec.commands)
     } else {
@@ -62,7 +56,7 @@ fn build_from(file: &Path, spec: Spec<'_>, input: bool) -> Run {
     let policy = plugin_policy(&loaded.plan);
     let w = Wiring {
         scenario: spec.scenario.map(str::to_string),
-        devices: Devices::Simulator(faults),
+        devices: Devices::Simulator(spec.faults.iter().map(|f| f.to_string()).collect()),
         commands,
         ..Wiring::lockstep(&policy, SEED)
     };

@@ -111,6 +111,10 @@ pub struct PluginSnapshot {
     pub derived: Vec<Option<f64>>,
     /// What its `save` wrote; `None` for a plugin without save/restore (ABI 1.1) or a faulted one.
     pub state: Option<Vec<u8>>,
+    /// The parameters it was created with (the file's, with the run's `--param` values over
+    /// them); absent in states saved before they were kept, and then not checked.
+    #[serde(default)]
+    pub params: Option<Vec<(String, f64)>>,
 }
 
 /// Why and when the plugin was marked faulted.
@@ -331,6 +335,7 @@ impl Run {
                 .map(|v| finite(*v))
                 .collect(),
             state,
+            params: Some(self.plan.plugin.params.clone()),
         }
     }
 
@@ -421,6 +426,20 @@ impl Run {
                 "the run state holds the state of plugin {} {}, but {} {} is loaded: resume with \
                  the plugin the run started with",
                 p.id, p.version, self.plugin.id, self.plugin.version
+            ));
+        }
+        if let Some(saved) = &p.params
+            && *saved != plan.plugin.params
+        {
+            let text = |list: &[(String, f64)]| {
+                let items: Vec<String> = list.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                format!("[{}]", items.join(", "))
+            };
+            return Err(format!(
+                "the run state was saved with plugin parameters {}, but this run has {}: resume \
+                 with the parameters the run started with",
+                text(saved),
+                text(&plan.plugin.params)
             ));
         }
         if plan

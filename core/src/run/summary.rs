@@ -27,6 +27,9 @@ pub struct PluginSummary {
     /// Times a setpoint request began to be clamped into its phase's band (an episode of
     /// consecutive clamped ticks counts once; each is an event in the record).
     pub clamped_requests: u64,
+    /// The parameters the run set with `--param`, over the file's `plugin_params` (empty
+    /// without any).
+    pub params_overridden: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -297,6 +300,12 @@ impl Run {
                     .then(|| fault_reason(health.fault_code).to_string()),
                 fault_s: health.faulted.then_some(health.fault_tick as f64 * period),
                 clamped_requests: self.world.resource::<PluginOutputs>().clamps.episodes,
+                params_overridden: plan
+                    .plugin
+                    .overridden
+                    .iter()
+                    .map(|o| (o.key.clone(), o.value))
+                    .collect(),
             },
             seed: self.seed,
             scenario: self.scenario.clone(),

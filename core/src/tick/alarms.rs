@@ -588,6 +588,7 @@ impl Alarms {
             tick,
             plan,
             signals,
+            derived,
             phase,
             plugin_faulted,
             last_sent,
@@ -611,7 +612,7 @@ impl Alarms {
                     let deadband = if alarm.active { r.deadband } else { 0.0 };
                     Judged {
                         cond: if in_phase(r.phases) {
-                            judge(&r.condition, signals, deadband)
+                            judge(&r.condition, signals, derived, deadband)
                         } else {
                             Some(false)
                         },
@@ -734,6 +735,8 @@ pub struct AlarmInputs<'a> {
     pub tick: u64,
     pub plan: &'a Plan,
     pub signals: &'a Signals,
+    /// The plugin's derived values rules may read (none while it is faulted).
+    pub derived: &'a [f64],
     pub phase: usize,
     pub plugin_faulted: bool,
     /// The command frame of the previous tick.
@@ -849,7 +852,9 @@ fn activate(
         alarm.onset_command = cx.inputs.last_sent[actuator];
     }
     let (limit, value) = match alarm.source {
-        AlarmSource::Rule(i) => limit_and_value(&plan.rules[i].condition, signals),
+        AlarmSource::Rule(i) => {
+            limit_and_value(&plan.rules[i].condition, signals, cx.inputs.derived)
+        }
         AlarmSource::Coverage(i) => (f64::NAN, signals.values[plan.coverage[i].signal]),
         // The tolerance, and how far the delivery was from the command.
         AlarmSource::NotFollowing(i) => (
@@ -909,7 +914,7 @@ mod tests {
     use super::*;
     use crate::config::alarm_ids::{alarm_count, alarm_ids};
     use crate::config::{OperatorAction, Range};
-    use crate::plan::{ConditionPlan, PluginPlan, RulePlan, SignalPlan};
+    use crate::plan::{ConditionPlan, PluginPlan, RulePlan, SignalPlan, ValueRef};
 
     /// A plan of one signal (index 0) and the given rules, at 100 Hz.
     fn plan(rules: Vec<RulePlan>) -> Plan {
@@ -923,6 +928,7 @@ mod tests {
                 version_req: semver::VersionReq::STAR,
                 sha256: None,
                 params: Vec::new(),
+                overridden: Vec::new(),
             },
             signals: vec![SignalPlan {
                 id: "p".into(),
@@ -983,7 +989,10 @@ mod tests {
             id: id.into(),
             text: id.into(),
             priority,
-            condition: ConditionPlan::Above { signal: 0, limit },
+            condition: ConditionPlan::Above {
+                value: ValueRef::Signal(0),
+                limit,
+            },
             persist_ticks: (persist_s / 0.01).round() as u64,
             clear_ticks: 200,
             deadband: 0.0,
@@ -1039,6 +1048,7 @@ mod tests {
                 tick: self.tick,
                 plan: &self.plan,
                 signals: &s,
+                derived: &[],
                 phase: 0,
                 plugin_faulted: false,
                 last_sent: &last_sent,

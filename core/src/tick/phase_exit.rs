@@ -1,10 +1,10 @@
 //! A phase's `exit_when`: the core ends a phase once its condition has held for its time, as it
 //! ends one whose duration has run. Judged after the Protocol stage has settled this tick's
-//! phase, on this tick's signals; the phase ends at the next tick, as it does when the plugin or
+//! phase, on this tick's signals and the plugin's derived values; the phase ends at the next tick, as it does when the plugin or
 //! the operator asks to advance. While the operator holds the phase, nothing counts.
 
 use super::condition::judge;
-use super::state::{PhaseState, PlanRef, Signals};
+use super::state::{PhaseState, PlanRef, PluginOutputs, Signals};
 use bevy_ecs::prelude::*;
 
 /// How long the current phase's exit condition has held.
@@ -22,6 +22,7 @@ pub struct PhaseExit {
 pub fn judge_phase_exit(
     plan: Local<PlanRef>,
     signals: Res<Signals>,
+    plugin: Res<PluginOutputs>,
     mut phase: ResMut<PhaseState>,
     mut exit: ResMut<PhaseExit>,
 ) {
@@ -34,7 +35,7 @@ pub fn judge_phase_exit(
     let Some(e) = &plan.0.phases[phase.index].exit else {
         return;
     };
-    if !phase.held && judge(&e.condition, &signals, 0.0) == Some(true) {
+    if !phase.held && judge(&e.condition, &signals, plugin.for_rules(), 0.0) == Some(true) {
         exit.held_ticks += 1;
         if exit.held_ticks > e.for_ticks {
             phase.advance_requested = true;

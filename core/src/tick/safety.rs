@@ -48,6 +48,7 @@ pub fn safety_stage(
         tick: clock.tick,
         plan,
         signals,
+        derived: judged.plugin.for_rules(),
         phase: judged.phase.index,
         plugin_faulted: judged.plugin.health.faulted,
         last_sent: &last_sent,

@@ -244,6 +244,16 @@ pub struct PluginOutputs {
 }
 
 impl PluginOutputs {
+    /// The derived values the protocol's conditions may read: those of the plugin's last good
+    /// step, none while it is faulted (its last word is then no longer its word).
+    pub fn for_rules(&self) -> &[f64] {
+        if self.health.faulted {
+            &[]
+        } else {
+            &self.derived.values[..self.derived.n]
+        }
+    }
+
     pub fn new(n_derived: usize) -> Self {
         PluginOutputs {
             health: PluginHealth::default(),
