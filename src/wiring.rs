@@ -13,7 +13,9 @@ use perfuse_core::tick::HalPort;
 use perfuse_core::tick::operator::OperatorInput;
 use perfuse_hal_sim::{Fault, Organ, SimHal};
 use perfuse_record::schema::{StoredRun, stored_run, text_sha256};
-use perfuse_record::{EndReason, RecordFile, RunInputs, checkpoint, compare, writer};
+use perfuse_record::{
+    EndReason, RecordFile, RecordedDevices, RunInputs, checkpoint, compare, writer,
+};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -157,13 +159,13 @@ fn prepare(
     inputs: RunInputs,
     src: &Sources<'_>,
     plugins: &loader::SearchPolicy,
-    devices: Option<&DeviceArgs>,
     priority: Option<Priority>,
 ) -> Result<Prepared, Failure> {
     let file = src.protocol;
     let input = |e: config::LoadError| Failure::input(e.to_string());
     let mut loaded = config::load_str(&inputs.protocol_text, file).map_err(input)?;
     // The devices' links have alarms a commands file may name: known before it is read.
+    let devices = inputs.devices.as_ref();
     let profile = match devices {
         Some(d) => Some(device_profile(d, &mut loaded.plan, &inputs)?),
         None => None,
@@ -419,7 +421,7 @@ fn hal_port(
 /// Reads the device profile against the protocol and names the plan's device links after its
 /// devices.
 fn device_profile(
-    d: &DeviceArgs,
+    d: &RecordedDevices,
     plan: &mut perfuse_core::plan::Plan,
     inputs: &RunInputs,
 ) -> Result<perfuse_hal_modbus::profile::Profile, Failure> {
@@ -433,15 +435,16 @@ fn device_profile(
             "--fault injects into the simulator: give it to `perfuse devsim`, not to a --hal modbus run",
         ));
     }
-    let profile = perfuse_hal_modbus::profile::load(&d.profile, plan)
-        .map_err(|e| Failure::input(e.to_string()))?;
+    let profile =
+        perfuse_hal_modbus::profile::load_str(&d.profile_text, Path::new(&d.profile_path), plan)
+            .map_err(|e| Failure::input(e.to_string()))?;
     plan.links = profile.devices.iter().map(|d| d.id.clone()).collect();
     Ok(profile)
 }
 
 /// Connects to every device of the profile (refused with [`crate::exit::DEVICES_UNREACHABLE`]).
 fn connect_devices(
-    d: &DeviceArgs,
+    d: &RecordedDevices,
     profile: &perfuse_hal_modbus::profile::Profile,
     priority: Option<Priority>,
 ) -> Result<perfuse_hal_modbus::ModbusHal, Failure> {
@@ -798,6 +801,17 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         realtime: args.realtime,
         sample_every_ticks: 1,
         checkpoint_every_ticks: 0,
+        devices: args
+            .devices
+            .as_ref()
+            .map(|d| -> Result<RecordedDevices, Failure> {
+                Ok(RecordedDevices {
+                    profile_path: d.profile.display().to_string(),
+                    profile_text: read_text(&d.profile, "profile")?,
+                    endpoint: d.endpoint.clone(),
+                })
+            })
+            .transpose()?,
     };
     let none = Path::new("");
     let sources = Sources {
@@ -809,13 +823,7 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         mut run,
         mut inputs,
         links,
-    } = prepare(
-        inputs,
-        &sources,
-        &args.plugins,
-        args.devices.as_ref(),
-        args.rt_priority,
-    )?;
+    } = prepare(inputs, &sources, &args.plugins, args.rt_priority)?;
     let period = run.plan.period_s;
     inputs.sample_every_ticks = sample_every(period, args.record_hz)?;
     if !args.realtime {
@@ -854,10 +862,15 @@ pub fn run(args: &RunArgs) -> Result<Ended, Failure> {
         outputs.console = Some(start_console(&mut run, setup, args.speed)?);
     }
     let ended = drive_monitored(run, outputs, &stop, args);
-    for (device, stats) in &links {
+    tell_links(&links);
+    ended
+}
+
+/// Each device link's counters on stderr, at the end of a run on devices.
+fn tell_links(links: &[(String, Arc<perfuse_hal_modbus::link::LinkStats>)]) {
+    for (device, stats) in links {
         eprintln!("{}", link_line(device, stats));
     }
-    ended
 }
 
 /// One device link's counters: requests, failures, reconnections and round trips.
@@ -1066,7 +1079,6 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         &Sources::recorded(&file),
         &args.plugins,
         None,
-        None,
     )?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     let probe = run.attach_output(inputs.checkpoint_every_ticks, 4, Delivery::Wait);
@@ -1141,13 +1153,16 @@ fn resume_realtime(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
+    // A run on real devices reconnects to them (the record keeps its profile): never to the
+    // simulator.
     let Prepared {
-        mut run, inputs, ..
+        mut run,
+        inputs,
+        links,
     } = prepare(
         s.inputs.clone(),
         &Sources::recorded(file),
         &args.plugins,
-        None,
         args.rt_priority,
     )?;
     same_plugin(&run, s).map_err(Failure::plugin)?;
@@ -1176,7 +1191,9 @@ fn resume_realtime(
         Some((record, inputs.sample_every_ticks, 0)),
         Some(path.to_path_buf()),
     )?;
-    drive_monitored(run, outputs, stop, args)
+    let ended = drive_monitored(run, outputs, stop, args);
+    tell_links(&links);
+    ended
 }
 
 /// `perfuse replay RECORD`: runs a recorded simulated run again from what the record holds and
@@ -1196,13 +1213,7 @@ pub fn replay(
     }
     let Prepared {
         mut run, inputs, ..
-    } = prepare(
-        s.inputs.clone(),
-        &Sources::recorded(&file),
-        plugins,
-        None,
-        None,
-    )?;
+    } = prepare(s.inputs.clone(), &Sources::recorded(&file), plugins, None)?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     let tmp;
     let new_path = match out {
@@ -1310,13 +1321,8 @@ pub fn summary(path: &Path, plugins: &loader::SearchPolicy) -> Result<String, Fa
         )
         .map_err(|e| e.to_string())?;
     let end = last.map_or(0, |t| t as u64 + 1);
-    let Prepared { mut run, .. } = prepare(
-        s.inputs.clone(),
-        &Sources::recorded(&file),
-        plugins,
-        None,
-        None,
-    )?;
+    let Prepared { mut run, .. } =
+        prepare(s.inputs.clone(), &Sources::recorded(&file), plugins, None)?;
     same_plugin(&run, &s).map_err(Failure::plugin)?;
     while !run.finished() && run.tick() < end {
         run.step_lockstep();

@@ -597,3 +597,72 @@ fn rtu_frames_work_across_processes_and_a_garbled_one_is_caught_by_its_crc() {
         s["channels"]
     );
 }
+
+/// A real-time run on devices that is killed resumes on the same devices, never on the
+/// simulator: the record keeps the profile and endpoint (`meta` row `devices`), a resume with
+/// the devices gone is refused before anything is commanded (exit 6), and once they are back
+/// it reconnects and finishes the run on them.
+#[test]
+fn a_killed_run_on_devices_resumes_on_the_same_devices() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let file = protocol("kidney-hmp.ron");
+    let prof = profile("kidney-hmp.ron");
+    let record = dir.path().join("rig.sqlite");
+    let mut devsim = Devsim::start(&file, &prof, "127.0.0.1:0", &[]);
+    let addr = devsim.addr.clone();
+    let mut run = Command::new(env!("CARGO_BIN_EXE_perfuse"))
+        .args(["run", file.to_str().unwrap(), "--hal", "modbus"])
+        .args(["--profile", prof.to_str().unwrap(), "--devices", &addr])
+        .args(["--realtime", "--duration", "20s", "--quiet"])
+        .args(["--record", record.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Past the first saved state (every 10 s).
+    std::thread::sleep(Duration::from_secs(12));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let conn = perfuse_record::open_existing(&record, false).unwrap();
+    let devices: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'devices'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    drop(conn);
+    let devices: Value = serde_json::from_str(&devices).unwrap();
+    assert_eq!(devices["endpoint"], addr.as_str(), "{devices}");
+    assert_eq!(
+        devices["profile_text"],
+        std::fs::read_to_string(&prof).unwrap().as_str()
+    );
+
+    devsim.kill();
+    let out = perfuse(&["run", "--resume", record.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not started, nothing was commanded"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The devices back at the same address: the resume drives them to the run's end.
+    let _devsim = Devsim::start(&file, &prof, &addr, &[]);
+    let out = perfuse(&["run", "--resume", record.to_str().unwrap(), "--quiet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    for device in [
+        "pressure_monitor",
+        "flow_meter",
+        "thermometer",
+        "pump_drive",
+    ] {
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&format!("device `{device}`: "))
+                    && !l.contains(": 0 requests")),
+            "no requests to {device}:\n{err}"
+        );
+    }
+}

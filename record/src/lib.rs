@@ -14,7 +14,7 @@ pub mod names;
 pub mod schema;
 pub mod writer;
 
-pub use schema::{EndReason, RecordFile, RunInputs, open_existing};
+pub use schema::{EndReason, RecordFile, RecordedDevices, RunInputs, open_existing};
 
 /// The SQLite binding the record is read with, for callers that query a record directly.
 pub use rusqlite;

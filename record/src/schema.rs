@@ -40,6 +40,19 @@ pub struct RunInputs {
     pub sample_every_ticks: u64,
     /// Ticks between checkpoints (lockstep; 0: none).
     pub checkpoint_every_ticks: u64,
+    /// The real devices the run drove instead of the simulator (`None`: the simulator).
+    pub devices: Option<RecordedDevices>,
+}
+
+/// The devices of a `--hal modbus` run, as given: a resumed run reconnects to them, never to the
+/// simulator. Kept as JSON in the `meta` row `devices`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedDevices {
+    /// The device profile's path and text.
+    pub profile_path: String,
+    pub profile_text: String,
+    /// Every device at this `host:port` instead of its profile's endpoint (`--devices`).
+    pub endpoint: Option<String>,
 }
 
 /// Why a run ended.
@@ -270,6 +283,10 @@ fn write_run(conn: &Connection, run: &Run, inputs: &RunInputs) -> rusqlite::Resu
         let params = serde_json::to_string(&inputs.params).unwrap_or_else(|_| "[]".into());
         conn.execute("INSERT INTO meta VALUES ('params', ?1)", [params])?;
     }
+    if let Some(devices) = &inputs.devices {
+        let json = serde_json::to_string(devices).unwrap_or_else(|_| "null".into());
+        conn.execute("INSERT INTO meta VALUES ('devices', ?1)", [json])?;
+    }
     if let Some(seed) = inputs.organ_seed {
         conn.execute(
             "INSERT INTO meta VALUES ('organ_seed', ?1)",
@@ -351,7 +368,24 @@ pub fn stored_run(conn: &Connection) -> Result<StoredRun, String> {
     let mut stored = stored_run_row(conn)?;
     stored.inputs.organ_seed = stored_organ_seed(conn)?;
     stored.inputs.params = stored_params(conn)?;
+    stored.inputs.devices = stored_devices(conn)?;
     Ok(stored)
+}
+
+/// The devices a record's run drove (`None`: the simulator, or a record from before devices
+/// were kept).
+fn stored_devices(conn: &Connection) -> Result<Option<RecordedDevices>, String> {
+    let text: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'devices'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| format!("the record's devices cannot be read: {e}"))?;
+    text.map(|t| {
+        serde_json::from_str(&t)
+            .map_err(|e| format!("the record's devices `{t}` are malformed: {e}"))
+    })
+    .transpose()
 }
 
 /// The `--param` texts a record was run with (none for a record from before them).
@@ -392,6 +426,7 @@ fn stored_run_row(conn: &Connection) -> Result<StoredRun, String> {
                     realtime: mode == "realtime",
                     sample_every_ticks: r.get::<_, i64>(9)? as u64,
                     checkpoint_every_ticks: r.get::<_, i64>(10)? as u64,
+                    devices: None,
                 },
                 protocol_sha256: r.get(11)?,
                 plugin_sha256: r.get(12)?,
