@@ -16,11 +16,11 @@ use crate::tick::Clock;
 use crate::tick::alarms::Alarms;
 use crate::tick::control::{ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
-use crate::tick::phase_exit::PhaseExit;
 use crate::tick::plugin_call::PluginSlot;
 use crate::tick::sample::SensorHealth;
 use crate::tick::state::{
-    ActuatorChannel, Command, PhaseState, PluginOutputs, SafetyState, SentCommands, Targets,
+    ActuatorChannel, Command, PhaseExit, PhaseState, PluginOutputs, SafetyState, SentCommands,
+    Targets,
 };
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -233,7 +233,7 @@ impl Run {
                 elapsed_ticks: tick - phase.start_tick,
                 held: phase.held,
                 advance_requested: phase.advance_requested,
-                exit_held_ticks: w.resource::<PhaseExit>().held_ticks,
+                exit_held_ticks: phase.exit.held_ticks,
             },
             overrides: by_signal(&targets.operator),
             setpoints: by_signal(&targets.setpoints),
@@ -359,7 +359,7 @@ impl Run {
         phase.advance_requested = p.advance_requested;
         let ran = p.elapsed_ticks + if p.held { 0 } else { down };
         phase.start_tick = tick - ran;
-        *self.world.resource_mut::<PhaseExit>() = PhaseExit {
+        phase.exit = PhaseExit {
             phase: p.index,
             held_ticks: p.exit_held_ticks,
         };

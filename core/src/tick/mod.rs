@@ -1,9 +1,9 @@
 //! The control tick: two bevy_ecs schedules, run once per period, as a chain of stages.
 //!
 //! Sample → Estimate → Protocol → (the plugin's call) → Control → Safety → Actuate → Record.
-//! Each stage is a system set holding one system (Protocol three: one prepares the plugin's
-//! call, one judges the phase's `exit_when` ([`phase_exit`]), one takes the plugin's result); the
-//! sets are chained, so every pair of systems touching the same data
+//! Each stage is a system set holding one system (Protocol two: one prepares the plugin's call
+//! and judges the phase's `exit_when` ([`phase_exit`]), one takes the plugin's result); the sets
+//! are chained, so every pair of systems touching the same data
 //! has an order (ambiguities are build errors). The plugin is called between the two schedules,
 //! outside the world ([`plugin_call`]), so that a call that never returns holds nothing the run
 //! needs. Time inside systems is the tick index times the period: no system reads a clock.
@@ -69,7 +69,6 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(operator::OperatorInput::new(Vec::new(), Vec::new()));
     world.insert_resource(estimate::Estimators::new(&plan));
     world.insert_resource(state::PhaseState::new());
-    world.insert_resource(phase_exit::PhaseExit::default());
     world.insert_resource(state::Targets::default());
 
     world.insert_resource(state::PluginOutputs::new(plugin.info.derived_names.len()));
@@ -131,6 +130,8 @@ impl TickSchedules {
 fn schedule(label: impl ScheduleLabel) -> Schedule {
     let mut schedule = Schedule::new(label);
     schedule.set_executor(SingleThreadedExecutor::new());
+    // No system defers commands: nothing to apply after the systems have run.
+    schedule.set_apply_final_deferred(false);
     schedule.set_build_settings(ScheduleBuildSettings {
         ambiguity_detection: LogLevel::Error,
         ..ScheduleBuildSettings::default()
@@ -146,9 +147,7 @@ pub fn build_schedules() -> TickSchedules {
     before.add_systems((
         sample::sample_sensors.in_set(Stage::Sample),
         estimate::estimate_signals.in_set(Stage::Estimate),
-        (protocol::protocol_stage, phase_exit::judge_phase_exit)
-            .chain()
-            .in_set(Stage::Protocol),
+        protocol::protocol_stage.in_set(Stage::Protocol),
     ));
     let mut after = schedule(AfterPlugin);
     after.configure_sets(

@@ -7,6 +7,7 @@
 
 use super::clamps::ClampReport;
 use super::events::{Event, TickEvents};
+use super::phase_exit::judge_phase_exit;
 use super::plugin_call::{FAULT_HUNG, PluginCall, PluginSlot};
 use super::state::{
     Assessment, Assessments, Clock, Derived, PhaseState, PlanRef, PluginCommands, PluginHealth,
@@ -45,7 +46,8 @@ pub struct ProtocolState<'w> {
 }
 
 /// The Protocol stage's first system: the phase, then the plugin's call for the (possibly new)
-/// phase, made ready for the driver to make between the halves.
+/// phase, made ready for the driver to make between the halves; last, the phase's `exit_when`
+/// judged on this tick's signals.
 pub fn protocol_stage(
     clock: Res<Clock>,
     plan: Local<PlanRef>,
@@ -82,6 +84,7 @@ pub fn protocol_stage(
         call,
     );
     slot.due = file;
+    judge_phase_exit(plan, &signals, phase);
 }
 
 /// The Protocol stage's second system: the plugin's answer checked and turned into this tick's

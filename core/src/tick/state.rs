@@ -121,6 +121,17 @@ pub struct PhaseState {
     pub held: bool,
     /// The tick at which the operator stopped the run.
     pub stopped: Option<u64>,
+    /// How long the phase's `exit_when` has held (see `super::phase_exit`).
+    pub exit: PhaseExit,
+}
+
+/// How long the current phase's exit condition has held.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseExit {
+    /// The phase the count belongs to.
+    pub phase: usize,
+    /// Consecutive ticks on which the condition held (0: it does not hold).
+    pub held_ticks: u64,
 }
 
 impl PhaseState {
@@ -132,6 +143,7 @@ impl PhaseState {
             end_tick: None,
             held: false,
             stopped: None,
+            exit: PhaseExit::default(),
         }
     }
 
