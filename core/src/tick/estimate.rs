@@ -159,7 +159,8 @@ impl Estimators {
     }
 }
 
-pub fn estimate_signals(mut est: ResMut<Estimators>, mut signals: ResMut<Signals>) {
+/// The Estimate stage: every estimate from this tick's signals, in file order.
+pub fn estimate_signals(est: &mut Estimators, signals: &mut Signals) {
     for (e, window) in est.estimates.iter_mut() {
         let input = signals.is_valid(e.from).then_some(signals.values[e.from]);
         let estimate = match (e.kind, window) {

@@ -1,10 +1,12 @@
 //! The control tick: two bevy_ecs schedules, run once per period, as a chain of stages.
 //!
 //! Sample → Estimate → Protocol → (the plugin's call) → Control → Safety → Actuate → Record.
-//! Each stage is a system set holding one system (Protocol two: one prepares the plugin's call
-//! and judges the phase's `exit_when` ([`phase_exit`]), one takes the plugin's result); the sets
-//! are chained, so every pair of systems touching the same data
-//! has an order (ambiguities are build errors). The plugin is called between the two schedules,
+//! Each stage is a function of its module that takes exactly what it reads (`&`) and writes
+//! (`&mut`); three systems call them in that order (Protocol is two halves: one prepares the
+//! plugin's call and judges the phase's `exit_when` ([`phase_exit`]), one takes the plugin's
+//! result): fewer, larger systems, because each system costs the scheduler a run and each
+//! resource it takes a lookup, every tick. The systems are chained, so every pair touching the
+//! same data has an order (ambiguities are build errors). The plugin is called between the two schedules,
 //! outside the world ([`plugin_call`]), so that a call that never returns holds nothing the run
 //! needs. Time inside systems is the tick index times the period: no system reads a clock.
 //! Nothing in a system allocates, locks, formats or blocks.
@@ -33,21 +35,10 @@ use crate::plan::Plan;
 use crate::plugin::PluginInstance;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
+use bevy_ecs::system::SystemParam;
 use std::sync::Arc;
 
 pub use state::{Clock, HalPort, PlanRef, PlanRes, Signals};
-
-/// The stages of a tick, in order.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
-    Sample,
-    Estimate,
-    Protocol,
-    Control,
-    Safety,
-    Actuate,
-    Record,
-}
 
 /// Label of the tick's first half: Sample, Estimate, Protocol (up to the plugin's call).
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
@@ -140,32 +131,153 @@ fn schedule(label: impl ScheduleLabel) -> Schedule {
 }
 
 /// Builds the tick's two schedules: Sample → Estimate → Protocol (prepare the plugin's call),
-/// then Protocol (the plugin's result) → Control → Safety → Actuate → Record.
+/// then Protocol (the plugin's result) → Control, and Safety → Actuate → Record.
 pub fn build_schedules() -> TickSchedules {
     let mut before = schedule(BeforePlugin);
-    before.configure_sets((Stage::Sample, Stage::Estimate, Stage::Protocol).chain());
-    before.add_systems((
-        sample::sample_sensors.in_set(Stage::Sample),
-        estimate::estimate_signals.in_set(Stage::Estimate),
-        protocol::protocol_stage.in_set(Stage::Protocol),
-    ));
+    before.add_systems(sample_estimate_protocol);
     let mut after = schedule(AfterPlugin);
-    after.configure_sets(
-        (
-            Stage::Protocol,
-            Stage::Control,
-            Stage::Safety,
-            Stage::Actuate,
-            Stage::Record,
-        )
-            .chain(),
-    );
-    after.add_systems((
-        protocol::plugin_result_stage.in_set(Stage::Protocol),
-        control::run_loops.in_set(Stage::Control),
-        safety::safety_stage.in_set(Stage::Safety),
-        actuate::send_commands.in_set(Stage::Actuate),
-        record::record_tick.in_set(Stage::Record),
-    ));
+    after.add_systems((plugin_result_and_control, safety_actuate_record).chain());
     TickSchedules { before, after }
+}
+
+/// What the tick's first half reads and writes, each resource once: every resource a system
+/// takes costs a lookup in the world each tick.
+#[derive(SystemParam)]
+pub struct FirstHalf<'w, 's> {
+    clock: Res<'w, Clock>,
+    plan: Local<'s, PlanRef>,
+    hal: ResMut<'w, HalPort>,
+    input: ResMut<'w, operator::OperatorInput>,
+    phase: ResMut<'w, state::PhaseState>,
+    targets: ResMut<'w, state::Targets>,
+    alarms: ResMut<'w, alarms::Alarms>,
+    signals: ResMut<'w, Signals>,
+    events: ResMut<'w, events::TickEvents>,
+    estimators: ResMut<'w, estimate::Estimators>,
+    sent: Res<'w, state::SentCommands>,
+    plugin: Res<'w, state::PluginOutputs>,
+    slot: ResMut<'w, plugin_call::PluginSlot>,
+    sensors: Query<
+        'w,
+        's,
+        (
+            &'static sample::SensorChannel,
+            &'static mut sample::SensorHealth,
+        ),
+    >,
+}
+
+/// The tick's first half, one system: Sample, Estimate, then the Protocol stage up to the
+/// plugin's call.
+fn sample_estimate_protocol(mut h: FirstHalf) {
+    let plan = &h.plan.0;
+    let sample = sample::SampleStage {
+        tick: h.clock.tick,
+        plan,
+        hal: &mut h.hal,
+        input: &mut h.input,
+        commanded: operator::Commanded {
+            phase: &mut h.phase,
+            targets: &mut h.targets,
+            alarms: &mut h.alarms,
+        },
+        signals: &mut h.signals,
+        events: &mut h.events,
+    };
+    sample::sample_sensors(sample, &mut h.sensors);
+    estimate::estimate_signals(&mut h.estimators, &mut h.signals);
+    let state = protocol::ProtocolState {
+        phase: &mut h.phase,
+        targets: &mut h.targets,
+        slot: &mut h.slot,
+        events: &mut h.events,
+    };
+    protocol::protocol_stage(&h.clock, plan, &h.signals, &h.sent, &h.plugin, state);
+}
+
+/// What the second half's first system reads and writes.
+#[derive(SystemParam)]
+pub struct PluginResultAndControl<'w, 's> {
+    clock: Res<'w, Clock>,
+    plan: Local<'s, PlanRef>,
+    safety: Res<'w, state::SafetyState>,
+    plugin: ResMut<'w, state::PluginOutputs>,
+    phase: ResMut<'w, state::PhaseState>,
+    targets: ResMut<'w, state::Targets>,
+    slot: ResMut<'w, plugin_call::PluginSlot>,
+    events: ResMut<'w, events::TickEvents>,
+    signals: Res<'w, Signals>,
+    loops: Query<
+        'w,
+        's,
+        (
+            &'static state::ActuatorChannel,
+            Option<&'static mut control::ControlLoop>,
+            &'static mut state::Command,
+        ),
+    >,
+}
+
+/// The Protocol stage's second half (the plugin's answer checked, this tick's targets), then
+/// Control.
+fn plugin_result_and_control(mut h: PluginResultAndControl) {
+    let state = protocol::ProtocolState {
+        phase: &mut h.phase,
+        targets: &mut h.targets,
+        slot: &mut h.slot,
+        events: &mut h.events,
+    };
+    protocol::plugin_result_stage(&h.clock, &h.plan.0, &h.safety, &mut h.plugin, state);
+    control::run_loops(&h.clock, &h.signals, &h.targets, &h.plugin, &mut h.loops);
+}
+
+/// What the second half's second system reads and writes.
+#[derive(SystemParam)]
+pub struct SafetyActuateRecord<'w, 's> {
+    clock: Res<'w, Clock>,
+    plan: Local<'s, PlanRef>,
+    signals: Res<'w, Signals>,
+    phase: Res<'w, state::PhaseState>,
+    targets: Res<'w, state::Targets>,
+    plugin: Res<'w, state::PluginOutputs>,
+    alarms: ResMut<'w, alarms::Alarms>,
+    safety: ResMut<'w, state::SafetyState>,
+    events: ResMut<'w, events::TickEvents>,
+    hal: ResMut<'w, HalPort>,
+    sent: ResMut<'w, state::SentCommands>,
+    recorder: ResMut<'w, record::Recorder>,
+    outputs: ResMut<'w, crate::output::Outputs>,
+    actuators: safety::SafetyActuators<'w, 's>,
+}
+
+/// Safety (the rules, then every command clamped), Actuate, then Record.
+fn safety_actuate_record(mut h: SafetyActuateRecord) {
+    let judged = safety::Judged {
+        signals: &h.signals,
+        phase: &h.phase,
+        plugin: &h.plugin,
+    };
+    safety::safety_stage(
+        &h.clock,
+        &h.plan.0,
+        judged,
+        &mut h.alarms,
+        &mut h.safety,
+        &mut h.events,
+        &mut h.actuators,
+    );
+    let commands = h.actuators.iter().map(|(ch, cmd, _)| (ch, cmd));
+    actuate::send_commands(&h.clock, commands, &mut h.hal, &mut h.sent);
+    let src = record::FrameSources {
+        clock: &h.clock,
+        signals: &h.signals,
+        targets: &h.targets,
+        phase: &h.phase,
+        sent: &h.sent,
+        plugin: &h.plugin,
+        alarms: &h.alarms,
+        events: &h.events,
+    };
+    let commands = h.actuators.iter().map(|(ch, cmd, _)| (ch, cmd));
+    record::record_tick(src, commands, &mut h.recorder, &mut h.outputs);
 }

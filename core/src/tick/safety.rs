@@ -6,39 +6,48 @@ use super::alarms::{AlarmInputs, Alarms};
 use super::dose::DoseWindow;
 use super::events::TickEvents;
 use super::state::{
-    ActuatorChannel, Clock, Command, PhaseState, PlanRef, PluginOutputs, SafetyState, Signals,
+    ActuatorChannel, Clock, Command, PhaseState, PluginOutputs, SafetyState, Signals,
 };
 use crate::hal::MAX_ACTUATORS;
-use crate::plan::{ActionPlan, ActuatorPlan};
+use crate::plan::{ActionPlan, ActuatorPlan, Plan};
 use bevy_ecs::prelude::*;
-use bevy_ecs::system::SystemParam;
 
 /// What the Safety stage judges besides the signals: the phase (rules hold in some phases
 /// only) and whether the plugin is faulted.
-#[derive(SystemParam)]
-pub struct Judged<'w> {
-    signals: Res<'w, Signals>,
-    phase: Res<'w, PhaseState>,
-    plugin: Res<'w, PluginOutputs>,
+pub struct Judged<'a> {
+    pub signals: &'a Signals,
+    pub phase: &'a PhaseState,
+    pub plugin: &'a PluginOutputs,
 }
+
+/// The actuators as the Safety stage sees them: each command to clamp, and the dose window of
+/// an infusion pump.
+pub type SafetyActuators<'w, 's> = Query<
+    'w,
+    's,
+    (
+        &'static ActuatorChannel,
+        &'static mut Command,
+        Option<&'static mut DoseWindow>,
+    ),
+>;
 
 /// The Safety stage: the rules and the actuators' feedback (what each delivered against last
 /// tick's command), then every command clamped by what the active alarms demand.
 pub fn safety_stage(
-    clock: Res<Clock>,
-    plan: Local<PlanRef>,
-    judged: Judged,
-    mut alarms: ResMut<Alarms>,
-    mut safety: ResMut<SafetyState>,
-    mut events: ResMut<TickEvents>,
-    mut actuators: Query<(&ActuatorChannel, &mut Command, Option<&mut DoseWindow>)>,
+    clock: &Clock,
+    plan: &Plan,
+    judged: Judged<'_>,
+    alarms: &mut Alarms,
+    safety: &mut SafetyState,
+    events: &mut TickEvents,
+    actuators: &mut SafetyActuators,
 ) {
     let mut last_sent = [f64::NAN; MAX_ACTUATORS];
-    for (ch, cmd, _) in &actuators {
+    for (ch, cmd, _) in actuators.iter() {
         last_sent[ch.index] = cmd.sent;
     }
-    let plan = &plan.0;
-    let signals = &*judged.signals;
+    let signals = judged.signals;
     *safety = SafetyState::default();
     alarms.links = crate::tick::alarms::LinkHealth {
         down: signals.frame.links_down,
@@ -53,13 +62,13 @@ pub fn safety_stage(
         last_sent: &last_sent,
         delivered: &signals.frame.delivered,
     };
-    alarms.update(&inputs, &mut events, |action, onset| {
-        apply(&mut safety, action, onset)
+    alarms.update(&inputs, events, |action, onset| {
+        apply(safety, action, onset)
     });
-    for (ch, mut cmd, _) in &mut actuators {
+    for (ch, mut cmd, _) in actuators.iter_mut() {
         cmd.not_following = alarms.not_following(ch.index);
     }
-    enforce_limits(&safety, plan.period_s, &mut actuators);
+    enforce_limits(safety, plan.period_s, actuators);
 }
 
 fn apply(s: &mut SafetyState, action: ActionPlan, onset_command: f64) {
@@ -86,11 +95,7 @@ fn apply(s: &mut SafetyState, action: ActionPlan, onset_command: f64) {
 
 /// Clamps each request to the actuator's range, any `Limit` cap and its rate limit; forced
 /// commands and the safe state bypass the rate limit, because a stop must not be slowed.
-fn enforce_limits(
-    safety: &SafetyState,
-    period_s: f64,
-    actuators: &mut Query<(&ActuatorChannel, &mut Command, Option<&mut DoseWindow>)>,
-) {
+fn enforce_limits(safety: &SafetyState, period_s: f64, actuators: &mut SafetyActuators) {
     for (ch, mut cmd, dose) in actuators.iter_mut() {
         let mut forced = safety.forced[ch.index];
         // An infusion pump that has delivered its cap within the window is held at 0.
