@@ -74,6 +74,8 @@ pub struct Run {
     pub organ: Option<Organ>,
     /// The outputs' health as the driver last read it.
     pub outputs: OutputHealth,
+    /// The outputs' health as the alarms were last told it (told again only when it changes).
+    outputs_told: OutputHealth,
     /// The signal that ended the run, if one did.
     pub ended_by_signal: Option<i32>,
     /// Where a real-time run's state goes at intervals, for a resume after a restart.
@@ -99,6 +101,7 @@ impl Run {
             scenario: opts.scenario.clone(),
             organ: opts.organ.clone(),
             outputs: OutputHealth::default(),
+            outputs_told: OutputHealth::default(),
             ended_by_signal: None,
             state_sink: None,
             lateness: None,
@@ -161,9 +164,14 @@ impl Run {
     }
 
     pub fn finished(&self) -> bool {
+        self.finished_at(self.tick())
+    }
+
+    /// Whether the run is over at `tick`, the current clock.
+    fn finished_at(&self, tick: u64) -> bool {
         self.world
             .resource::<PhaseState>()
-            .finished(&self.plan, self.tick())
+            .finished(&self.plan, tick)
     }
 
     /// Runs one tick at the current clock on this thread (the plugin called inline, without a
@@ -209,12 +217,14 @@ impl Run {
 
     /// Between lockstep ticks: frames held for lossless outputs, then a period of device time.
     fn lockstep_after_tick(&mut self) {
-        self.world.resource_mut::<Outputs>().hand_over_held();
+        let mut outputs = self.world.resource_mut::<Outputs>();
+        outputs.hand_over_held();
+        let health = outputs.health();
         let dt = self.plan.period_s;
         if let HalPort::Direct(h) = &mut *self.world.resource_mut::<HalPort>() {
             h.get().advance(dt);
         }
-        self.read_outputs_health();
+        self.note_outputs_health(health);
     }
 
     /// Runs to the end in lockstep, or until `stop` is requested, on a supervised control
@@ -271,9 +281,19 @@ impl Run {
     /// Reads the outputs' health between ticks (which failed, frames lost) and tells the
     /// alarms, whose `output_failure` alarm reports a failed output.
     pub fn read_outputs_health(&mut self) -> OutputHealth {
-        self.outputs = self.world.resource::<Outputs>().health();
-        self.world.resource_mut::<Alarms>().outputs = self.outputs;
-        self.outputs
+        let health = self.world.resource::<Outputs>().health();
+        self.note_outputs_health(health);
+        health
+    }
+
+    /// Keeps the outputs' health and tells the alarms when it changed (a lookup in the world
+    /// saved on the ticks it did not).
+    fn note_outputs_health(&mut self, health: OutputHealth) {
+        self.outputs = health;
+        if health != self.outputs_told {
+            self.world.resource_mut::<Alarms>().outputs = health;
+            self.outputs_told = health;
+        }
     }
 
     /// Ends the outputs: one last frame with the state where the run ended, then every queue is
@@ -379,7 +399,8 @@ struct Paced {
 
 impl Pace for Lockstep {
     fn go_on(&mut self, run: &mut Run) -> bool {
-        if run.finished() || run.tick() >= self.end_tick {
+        let tick = run.tick();
+        if tick >= self.end_tick || run.finished_at(tick) {
             return false;
         }
         if let Some(sig) = self.stop.signal() {
