@@ -137,16 +137,22 @@ impl ControlLoop {
 
 /// The Control stage: each loop turns its setpoint into a request; an actuator without a loop
 /// takes the plugin's command when it sent one, and otherwise keeps its request.
-pub fn run_loops(
+pub fn run_loops<'a>(
     clock: &Clock,
     signals: &Signals,
     targets: &Targets,
     plugin: &PluginOutputs,
-    actuators: &mut Query<(&ActuatorChannel, Option<&mut ControlLoop>, &mut Command)>,
+    actuators: impl Iterator<
+        Item = (
+            &'a ActuatorChannel,
+            Option<Mut<'a, ControlLoop>>,
+            Mut<'a, Command>,
+        ),
+    >,
 ) {
     let dt = clock.period_s;
     let t = clock.t_s();
-    for (ch, lp, mut cmd) in actuators.iter_mut() {
+    for (ch, lp, mut cmd) in actuators {
         let Some(mut lp) = lp else {
             let request = plugin.commands.0[ch.index];
             if request.is_finite() {

@@ -2,13 +2,13 @@
 //!
 //! Sample → Estimate → Protocol → (the plugin's call) → Control → Safety → Actuate → Record.
 //! Each stage is a function of its module that takes exactly what it reads (`&`) and writes
-//! (`&mut`); three systems call them in that order (Protocol is two halves: one prepares the
-//! plugin's call and judges the phase's `exit_when` ([`phase_exit`]), one takes the plugin's
-//! result): fewer, larger systems, because each system costs the scheduler a run and each
-//! resource it takes a lookup, every tick. The systems are chained, so every pair touching the
-//! same data has an order (ambiguities are build errors). The plugin is called between the two schedules,
-//! outside the world ([`plugin_call`]), so that a call that never returns holds nothing the run
-//! needs. Time inside systems is the tick index times the period: no system reads a clock.
+//! (`&mut`); one system per schedule calls them in that order (Protocol is two halves: one
+//! prepares the plugin's call and judges the phase's `exit_when` ([`phase_exit`]), one takes the
+//! plugin's result). One system per half rather than one per stage, because each system costs
+//! the scheduler a run and each resource it takes a lookup in the world, every tick; the order is
+//! the order of the calls, and the borrow checker sees every stage's reads and writes. The plugin
+//! is called between the two schedules, outside the world ([`plugin_call`]), so that a call that
+//! never returns holds nothing the run needs. Time inside systems is the tick index times the period: no system reads a clock.
 //! Nothing in a system allocates, locks, formats or blocks.
 
 pub mod actuate;
@@ -131,12 +131,12 @@ fn schedule(label: impl ScheduleLabel) -> Schedule {
 }
 
 /// Builds the tick's two schedules: Sample → Estimate → Protocol (prepare the plugin's call),
-/// then Protocol (the plugin's result) → Control, and Safety → Actuate → Record.
+/// then Protocol (the plugin's result) → Control → Safety → Actuate → Record.
 pub fn build_schedules() -> TickSchedules {
     let mut before = schedule(BeforePlugin);
     before.add_systems(sample_estimate_protocol);
     let mut after = schedule(AfterPlugin);
-    after.add_systems((plugin_result_and_control, safety_actuate_record).chain());
+    after.add_systems(result_control_safety_actuate_record);
     TickSchedules { before, after }
 }
 
@@ -195,79 +195,75 @@ fn sample_estimate_protocol(mut h: FirstHalf) {
     protocol::protocol_stage(&h.clock, plan, &h.signals, &h.sent, &h.plugin, state);
 }
 
-/// What the second half's first system reads and writes.
+/// What the tick's second half reads and writes, each resource once.
 #[derive(SystemParam)]
-pub struct PluginResultAndControl<'w, 's> {
+pub struct SecondHalf<'w, 's> {
     clock: Res<'w, Clock>,
     plan: Local<'s, PlanRef>,
-    safety: Res<'w, state::SafetyState>,
+    signals: Res<'w, Signals>,
     plugin: ResMut<'w, state::PluginOutputs>,
     phase: ResMut<'w, state::PhaseState>,
     targets: ResMut<'w, state::Targets>,
     slot: ResMut<'w, plugin_call::PluginSlot>,
     events: ResMut<'w, events::TickEvents>,
-    signals: Res<'w, Signals>,
-    loops: Query<
+    alarms: ResMut<'w, alarms::Alarms>,
+    safety: ResMut<'w, state::SafetyState>,
+    hal: ResMut<'w, HalPort>,
+    sent: ResMut<'w, state::SentCommands>,
+    recorder: ResMut<'w, record::Recorder>,
+    outputs: ResMut<'w, crate::output::Outputs>,
+    /// Every actuator: its command, and its loop and dose window where it has them.
+    actuators: Query<
         'w,
         's,
         (
             &'static state::ActuatorChannel,
-            Option<&'static mut control::ControlLoop>,
             &'static mut state::Command,
+            Option<&'static mut control::ControlLoop>,
+            Option<&'static mut dose::DoseWindow>,
         ),
     >,
 }
 
-/// The Protocol stage's second half (the plugin's answer checked, this tick's targets), then
-/// Control.
-fn plugin_result_and_control(mut h: PluginResultAndControl) {
+/// The tick's second half, one system: the Protocol stage's second half (the plugin's answer
+/// checked, this tick's targets), Control, Safety, Actuate, then Record.
+fn result_control_safety_actuate_record(mut h: SecondHalf) {
+    let plan = &h.plan.0;
     let state = protocol::ProtocolState {
         phase: &mut h.phase,
         targets: &mut h.targets,
         slot: &mut h.slot,
         events: &mut h.events,
     };
-    protocol::plugin_result_stage(&h.clock, &h.plan.0, &h.safety, &mut h.plugin, state);
-    control::run_loops(&h.clock, &h.signals, &h.targets, &h.plugin, &mut h.loops);
-}
+    protocol::plugin_result_stage(&h.clock, plan, &h.safety, &mut h.plugin, state);
 
-/// What the second half's second system reads and writes.
-#[derive(SystemParam)]
-pub struct SafetyActuateRecord<'w, 's> {
-    clock: Res<'w, Clock>,
-    plan: Local<'s, PlanRef>,
-    signals: Res<'w, Signals>,
-    phase: Res<'w, state::PhaseState>,
-    targets: Res<'w, state::Targets>,
-    plugin: Res<'w, state::PluginOutputs>,
-    alarms: ResMut<'w, alarms::Alarms>,
-    safety: ResMut<'w, state::SafetyState>,
-    events: ResMut<'w, events::TickEvents>,
-    hal: ResMut<'w, HalPort>,
-    sent: ResMut<'w, state::SentCommands>,
-    recorder: ResMut<'w, record::Recorder>,
-    outputs: ResMut<'w, crate::output::Outputs>,
-    actuators: safety::SafetyActuators<'w, 's>,
-}
+    let loops = h.actuators.iter_mut().map(|(ch, cmd, lp, _)| (ch, lp, cmd));
+    control::run_loops(&h.clock, &h.signals, &h.targets, &h.plugin, loops);
 
-/// Safety (the rules, then every command clamped), Actuate, then Record.
-fn safety_actuate_record(mut h: SafetyActuateRecord) {
+    let last_sent = safety::last_sent(h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd)));
     let judged = safety::Judged {
         signals: &h.signals,
         phase: &h.phase,
         plugin: &h.plugin,
+        last_sent: &last_sent,
     };
+    let limited = h
+        .actuators
+        .iter_mut()
+        .map(|(ch, cmd, _, dose)| (ch, cmd, dose));
     safety::safety_stage(
         &h.clock,
-        &h.plan.0,
+        plan,
         judged,
         &mut h.alarms,
         &mut h.safety,
         &mut h.events,
-        &mut h.actuators,
+        limited,
     );
-    let commands = h.actuators.iter().map(|(ch, cmd, _)| (ch, cmd));
+
+    let commands = h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd));
     actuate::send_commands(&h.clock, commands, &mut h.hal, &mut h.sent);
+
     let src = record::FrameSources {
         clock: &h.clock,
         signals: &h.signals,
@@ -278,6 +274,6 @@ fn safety_actuate_record(mut h: SafetyActuateRecord) {
         alarms: &h.alarms,
         events: &h.events,
     };
-    let commands = h.actuators.iter().map(|(ch, cmd, _)| (ch, cmd));
+    let commands = h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd));
     record::record_tick(src, commands, &mut h.recorder, &mut h.outputs);
 }

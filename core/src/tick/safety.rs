@@ -18,35 +18,39 @@ pub struct Judged<'a> {
     pub signals: &'a Signals,
     pub phase: &'a PhaseState,
     pub plugin: &'a PluginOutputs,
+    /// The command each actuator was sent last tick (see [`last_sent`]).
+    pub last_sent: &'a [f64; MAX_ACTUATORS],
 }
 
-/// The actuators as the Safety stage sees them: each command to clamp, and the dose window of
-/// an infusion pump.
-pub type SafetyActuators<'w, 's> = Query<
-    'w,
-    's,
-    (
-        &'static ActuatorChannel,
-        &'static mut Command,
-        Option<&'static mut DoseWindow>,
-    ),
->;
+/// The command each actuator was sent last tick, by channel, taken before the Safety stage
+/// decides this tick's.
+pub fn last_sent<'a>(
+    actuators: impl Iterator<Item = (&'a ActuatorChannel, &'a Command)>,
+) -> [f64; MAX_ACTUATORS] {
+    let mut last_sent = [f64::NAN; MAX_ACTUATORS];
+    for (ch, cmd) in actuators {
+        last_sent[ch.index] = cmd.sent;
+    }
+    last_sent
+}
 
 /// The Safety stage: the rules and the actuators' feedback (what each delivered against last
 /// tick's command), then every command clamped by what the active alarms demand.
-pub fn safety_stage(
+pub fn safety_stage<'a>(
     clock: &Clock,
     plan: &Plan,
     judged: Judged<'_>,
     alarms: &mut Alarms,
     safety: &mut SafetyState,
     events: &mut TickEvents,
-    actuators: &mut SafetyActuators,
+    actuators: impl Iterator<
+        Item = (
+            &'a ActuatorChannel,
+            Mut<'a, Command>,
+            Option<Mut<'a, DoseWindow>>,
+        ),
+    >,
 ) {
-    let mut last_sent = [f64::NAN; MAX_ACTUATORS];
-    for (ch, cmd, _) in actuators.iter() {
-        last_sent[ch.index] = cmd.sent;
-    }
     let signals = judged.signals;
     *safety = SafetyState::default();
     alarms.links = crate::tick::alarms::LinkHealth {
@@ -59,16 +63,16 @@ pub fn safety_stage(
         signals,
         phase: judged.phase.index,
         plugin_faulted: judged.plugin.health.faulted,
-        last_sent: &last_sent,
+        last_sent: judged.last_sent,
         delivered: &signals.frame.delivered,
     };
     alarms.update(&inputs, events, |action, onset| {
         apply(safety, action, onset)
     });
-    for (ch, mut cmd, _) in actuators.iter_mut() {
+    for (ch, mut cmd, dose) in actuators {
         cmd.not_following = alarms.not_following(ch.index);
+        enforce_limits(safety, plan.period_s, ch, &mut cmd, dose);
     }
-    enforce_limits(safety, plan.period_s, actuators);
 }
 
 fn apply(s: &mut SafetyState, action: ActionPlan, onset_command: f64) {
@@ -93,24 +97,28 @@ fn apply(s: &mut SafetyState, action: ActionPlan, onset_command: f64) {
     }
 }
 
-/// Clamps each request to the actuator's range, any `Limit` cap and its rate limit; forced
+/// Clamps an actuator's request to its range, any `Limit` cap and its rate limit; forced
 /// commands and the safe state bypass the rate limit, because a stop must not be slowed.
-fn enforce_limits(safety: &SafetyState, period_s: f64, actuators: &mut SafetyActuators) {
-    for (ch, mut cmd, dose) in actuators.iter_mut() {
-        let mut forced = safety.forced[ch.index];
-        // An infusion pump that has delivered its cap within the window is held at 0.
-        if dose.as_ref().is_some_and(|d| d.exhausted()) && forced.is_nan() {
-            forced = 0.0;
-        }
-        let demand = Demand {
-            safe_state: safety.safe_state,
-            forced,
-            cap: safety.caps[ch.index],
-        };
-        decide(&ch.spec, &mut cmd, demand);
-        if let Some(mut d) = dose {
-            d.deliver(cmd.sent, period_s);
-        }
+fn enforce_limits(
+    safety: &SafetyState,
+    period_s: f64,
+    ch: &ActuatorChannel,
+    cmd: &mut Command,
+    dose: Option<Mut<DoseWindow>>,
+) {
+    let mut forced = safety.forced[ch.index];
+    // An infusion pump that has delivered its cap within the window is held at 0.
+    if dose.as_ref().is_some_and(|d| d.exhausted()) && forced.is_nan() {
+        forced = 0.0;
+    }
+    let demand = Demand {
+        safe_state: safety.safe_state,
+        forced,
+        cap: safety.caps[ch.index],
+    };
+    decide(&ch.spec, cmd, demand);
+    if let Some(mut d) = dose {
+        d.deliver(cmd.sent, period_s);
     }
 }
 
