@@ -201,10 +201,9 @@ impl Run {
         self.world.resource_mut::<PluginSlot>().call = Some(call);
     }
 
-    /// The tick from the plugin's result on; then the clock moves to the next tick.
+    /// The tick from the plugin's result on; the half ends by moving the clock to the next tick.
     fn second_half(&mut self) {
         self.schedules.after.run(&mut self.world);
-        self.world.resource_mut::<Clock>().tick += 1;
     }
 
     /// One lockstep step on this thread, without a supervisor: a tick, its frame handed to every

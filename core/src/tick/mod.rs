@@ -58,7 +58,6 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(Signals::default());
     world.insert_resource(events::TickEvents::new());
     world.insert_resource(operator::OperatorInput::new(Vec::new(), Vec::new()));
-    world.insert_resource(estimate::Estimators::new(&plan));
     world.insert_resource(state::PhaseState::new());
     world.insert_resource(state::Targets::default());
 
@@ -153,7 +152,7 @@ pub struct FirstHalf<'w, 's> {
     alarms: ResMut<'w, alarms::Alarms>,
     signals: ResMut<'w, Signals>,
     events: ResMut<'w, events::TickEvents>,
-    estimators: ResMut<'w, estimate::Estimators>,
+    estimators: Local<'s, estimate::Estimators>,
     sent: Res<'w, state::SentCommands>,
     plugin: Res<'w, state::PluginOutputs>,
     slot: ResMut<'w, plugin_call::PluginSlot>,
@@ -198,7 +197,7 @@ fn sample_estimate_protocol(mut h: FirstHalf) {
 /// What the tick's second half reads and writes, each resource once.
 #[derive(SystemParam)]
 pub struct SecondHalf<'w, 's> {
-    clock: Res<'w, Clock>,
+    clock: ResMut<'w, Clock>,
     plan: Local<'s, PlanRef>,
     signals: Res<'w, Signals>,
     plugin: ResMut<'w, state::PluginOutputs>,
@@ -226,7 +225,8 @@ pub struct SecondHalf<'w, 's> {
 }
 
 /// The tick's second half, one system: the Protocol stage's second half (the plugin's answer
-/// checked, this tick's targets), Control, Safety, Actuate, then Record.
+/// checked, this tick's targets), Control, Safety, Actuate, then Record; last, the clock moves to
+/// the next tick.
 fn result_control_safety_actuate_record(mut h: SecondHalf) {
     let plan = &h.plan.0;
     let state = protocol::ProtocolState {
@@ -276,4 +276,7 @@ fn result_control_safety_actuate_record(mut h: SecondHalf) {
     };
     let commands = h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd));
     record::record_tick(src, commands, &mut h.recorder, &mut h.outputs);
+
+    // The tick is done: the clock moves to the next.
+    h.clock.tick += 1;
 }
