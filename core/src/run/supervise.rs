@@ -76,6 +76,8 @@ struct Handoff<P> {
     call_started_ns: AtomicU64,
     /// Ticks done: the watchdog's heartbeat.
     beat: AtomicU64,
+    /// Whether a watchdog reads the heartbeat (without one, the clock is not looked up for it).
+    beating: bool,
     origin: Instant,
 }
 
@@ -104,6 +106,7 @@ pub fn drive<P: Pace>(mut run: Run, pace: P, watch: Watch) -> (Run, P) {
         call: AtomicU64::new(0),
         call_started_ns: AtomicU64::new(0),
         beat: AtomicU64::new(0),
+        beating: watchdog.is_some(),
         origin: Instant::now(),
     });
     let (done_tx, done_rx) = bounded(1);
@@ -218,7 +221,9 @@ fn control<P: Pace>(h: &Handoff<P>, done: &Done<P>, timed: bool, mut mid_tick: b
         mid_tick = false;
         let (run, pace) = guard.as_mut().expect("the run is with its control thread");
         run.second_half();
-        h.beat.store(run.tick(), Ordering::Relaxed);
+        if h.beating {
+            h.beat.store(run.tick(), Ordering::Relaxed);
+        }
         pace.after_tick(run);
     }
     let taken = guard.take().expect("the run is with its control thread");
