@@ -19,9 +19,9 @@ use crate::output::{Delivery, FrameReceiver, OutputHealth, Outputs};
 use crate::plan::Plan;
 use crate::plugin::{PluginInfo, PluginInstance};
 use crate::tick::alarms::Alarms;
-use crate::tick::plugin_call::{PluginCall, PluginSlot, call_inline};
+use crate::tick::plugin_call::{PluginCall, call_inline};
 use crate::tick::{
-    Clock, HalPort, Signals, TickSchedules, build_schedules, build_world, state::PhaseState,
+    Clock, HalPort, Signals, TickSchedules, build_schedules, build_world, state::Protocol,
 };
 use bevy_ecs::prelude::*;
 use std::sync::Arc;
@@ -90,7 +90,8 @@ impl Run {
         let info = plugin.info.clone();
         let mut world = build_world(plan.clone(), hal, plugin);
         if let Some(d) = opts.duration_s {
-            world.resource_mut::<PhaseState>().end_tick = Some((d / plan.period_s).round() as u64);
+            world.resource_mut::<Protocol>().phase.end_tick =
+                Some((d / plan.period_s).round() as u64);
         }
         Run {
             world,
@@ -170,7 +171,8 @@ impl Run {
     /// Whether the run is over at `tick`, the current clock.
     fn finished_at(&self, tick: u64) -> bool {
         self.world
-            .resource::<PhaseState>()
+            .resource::<Protocol>()
+            .phase
             .finished(&self.plan, tick)
     }
 
@@ -192,13 +194,13 @@ impl Run {
     /// state too when the run's state is due after this tick.
     fn take_due_call(&mut self) -> Option<Box<PluginCall>> {
         let save = self.state_due_after_tick();
-        let mut call = self.world.resource_mut::<PluginSlot>().take_due()?;
+        let mut call = self.world.resource_mut::<Protocol>().slot.take_due()?;
         call.save = save;
         Some(call)
     }
 
     fn put_back_call(&mut self, call: Box<PluginCall>) {
-        self.world.resource_mut::<PluginSlot>().call = Some(call);
+        self.world.resource_mut::<Protocol>().slot.call = Some(call);
     }
 
     /// The tick from the plugin's result on; the half ends by moving the clock to the next tick.
@@ -304,15 +306,16 @@ impl Run {
             .remove_resource::<Outputs>()
             .expect("the world is built with its outputs");
         let mut seen = outputs.events_dropped_seen;
+        let protocol = world.resource::<Protocol>();
         fill_frame(
             &mut outputs.frame,
             &FrameSources {
                 clock: world.resource(),
                 signals: world.resource(),
-                targets: world.resource(),
-                phase: world.resource(),
+                targets: &protocol.targets,
+                phase: &protocol.phase,
                 sent: world.resource(),
-                plugin: world.resource(),
+                plugin: &protocol.plugin,
                 alarms: world.resource(),
                 events: world.resource(),
             },
@@ -328,7 +331,7 @@ impl Run {
     /// last command frame puts every actuator in its safe state.
     pub fn stop_by_signal(&mut self, signal: i32) {
         let tick = self.tick();
-        self.world.resource_mut::<PhaseState>().stopped = Some(tick);
+        self.world.resource_mut::<Protocol>().phase.stopped = Some(tick);
         self.ended_by_signal = Some(signal);
         let mut frame = self.commands().to_owned();
         frame.t_s = tick as f64 * self.plan.period_s;
@@ -368,7 +371,7 @@ impl Run {
     }
 
     pub fn phase(&self) -> &str {
-        &self.plan.phases[self.world.resource::<PhaseState>().index].id
+        &self.plan.phases[self.world.resource::<Protocol>().phase.index].id
     }
 }
 

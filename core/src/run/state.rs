@@ -16,11 +16,9 @@ use crate::tick::Clock;
 use crate::tick::alarms::Alarms;
 use crate::tick::control::{ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
-use crate::tick::plugin_call::PluginSlot;
 use crate::tick::sample::SensorHealth;
 use crate::tick::state::{
-    ActuatorChannel, Command, PhaseExit, PhaseState, PluginOutputs, SafetyState, SentCommands,
-    Targets,
+    ActuatorChannel, Command, PhaseExit, Protocol, SafetyState, SentCommands,
 };
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -209,8 +207,8 @@ impl Run {
         let w = &self.world;
         let plan = &self.plan;
         let tick = w.resource::<Clock>().tick;
-        let phase = w.resource::<PhaseState>();
-        let targets = w.resource::<Targets>();
+        let protocol = w.resource::<Protocol>();
+        let (phase, targets) = (&protocol.phase, &protocol.targets);
         let by_signal = |values: &[f64]| {
             plan.signals
                 .iter()
@@ -289,14 +287,14 @@ impl Run {
     /// The plugin's identity, fault, derived values and own state. A plugin whose `save` fails
     /// is saved as faulted, so the resumed run does not trust it.
     fn save_plugin(&mut self, tick: u64) -> PluginSnapshot {
-        let health = self.world.resource::<PluginOutputs>().health;
+        let health = self.world.resource::<Protocol>().plugin.health;
         let mut fault = health.faulted.then_some(PluginFault {
             tick: health.fault_tick,
             code: health.fault_code,
         });
         let mut state = None;
         if fault.is_none() {
-            let mut slot = self.world.resource_mut::<PluginSlot>();
+            let slot = &mut self.world.resource_mut::<Protocol>().slot;
             // Saved in the last tick's call when the state was due (watched like the step);
             // else asked now.
             let last_tick = tick.checked_sub(1);
@@ -321,7 +319,7 @@ impl Run {
                 }
             }
         }
-        let outputs = self.world.resource::<PluginOutputs>();
+        let outputs = &self.world.resource::<Protocol>().plugin;
         PluginSnapshot {
             id: self.plugin.id.clone(),
             version: self.plugin.version.clone(),
@@ -353,7 +351,8 @@ impl Run {
         self.world.resource_mut::<Clock>().tick = tick;
 
         let p = &state.phase;
-        let mut phase = self.world.resource_mut::<PhaseState>();
+        let mut protocol = self.world.resource_mut::<Protocol>();
+        let Protocol { phase, targets, .. } = &mut *protocol;
         phase.index = p.index;
         phase.held = p.held;
         phase.advance_requested = p.advance_requested;
@@ -364,7 +363,6 @@ impl Run {
             held_ticks: p.exit_held_ticks,
         };
 
-        let mut targets = self.world.resource_mut::<Targets>();
         for (i, v) in &checked.overrides {
             targets.operator[*i] = *v;
         }
@@ -495,7 +493,8 @@ impl Run {
 
     fn plugin_has_state(&self) -> bool {
         self.world
-            .resource::<PluginSlot>()
+            .resource::<Protocol>()
+            .slot
             .instance()
             .is_some_and(|p| p.has_state())
     }
@@ -556,7 +555,8 @@ impl Run {
             && let Some(bytes) = &p.state
             && let Some(Err(code)) = self
                 .world
-                .resource_mut::<PluginSlot>()
+                .resource_mut::<Protocol>()
+                .slot
                 .instance_mut()
                 .map(|p| p.restore(bytes))
         {
@@ -566,7 +566,7 @@ impl Run {
             );
             fault = Some(PluginFault { tick, code });
         }
-        let mut outputs = self.world.resource_mut::<PluginOutputs>();
+        let outputs = &mut self.world.resource_mut::<Protocol>().plugin;
         for (slot, v) in outputs.derived.values.iter_mut().zip(&p.derived) {
             *slot = v.unwrap_or(f64::NAN);
         }

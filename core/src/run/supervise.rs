@@ -95,7 +95,8 @@ type Done<P> = Sender<(Run, P)>;
 pub fn drive<P: Pace>(mut run: Run, pace: P, watch: Watch) -> (Run, P) {
     let timed = matches!(watch.budget, Budget::Wall(_));
     run.world
-        .resource_mut::<crate::tick::plugin_call::PluginSlot>()
+        .resource_mut::<crate::tick::state::Protocol>()
+        .slot
         .wall_budget_s = match watch.budget {
         Budget::Wall(s) => Some(s),
         Budget::Cpu(_) => None,

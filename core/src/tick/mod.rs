@@ -58,10 +58,13 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(Signals::default());
     world.insert_resource(events::TickEvents::new());
     world.insert_resource(operator::OperatorInput::new(Vec::new(), Vec::new()));
-    world.insert_resource(state::PhaseState::new());
-    world.insert_resource(state::Targets::default());
 
-    world.insert_resource(state::PluginOutputs::new(plugin.info.derived_names.len()));
+    world.insert_resource(state::Protocol {
+        phase: state::PhaseState::new(),
+        targets: state::Targets::default(),
+        plugin: state::PluginOutputs::new(plugin.info.derived_names.len()),
+        slot: plugin_call::PluginSlot::new(plugin),
+    });
     world.insert_resource(alarms::Alarms::new(&plan));
 
     world.insert_resource(state::SafetyState::default());
@@ -69,7 +72,6 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(record::Recorder::new(&plan));
     world.insert_resource(crate::output::Outputs::default());
     world.insert_resource(hal);
-    world.insert_resource(plugin_call::PluginSlot::new(plugin));
     debug_assert!(plan.sensors.len() <= MAX_SENSORS);
     for (i, s) in plan.sensors.iter().enumerate() {
         world.spawn((
@@ -147,15 +149,12 @@ pub struct FirstHalf<'w, 's> {
     plan: Local<'s, PlanRef>,
     hal: ResMut<'w, HalPort>,
     input: ResMut<'w, operator::OperatorInput>,
-    phase: ResMut<'w, state::PhaseState>,
-    targets: ResMut<'w, state::Targets>,
+    protocol: ResMut<'w, state::Protocol>,
     alarms: ResMut<'w, alarms::Alarms>,
     signals: ResMut<'w, Signals>,
     events: ResMut<'w, events::TickEvents>,
     estimators: Local<'s, estimate::Estimators>,
     sent: Res<'w, state::SentCommands>,
-    plugin: Res<'w, state::PluginOutputs>,
-    slot: ResMut<'w, plugin_call::PluginSlot>,
     sensors: Query<
         'w,
         's,
@@ -170,14 +169,20 @@ pub struct FirstHalf<'w, 's> {
 /// plugin's call.
 fn sample_estimate_protocol(mut h: FirstHalf) {
     let plan = &h.plan.0;
+    let state::Protocol {
+        phase,
+        targets,
+        plugin,
+        slot,
+    } = &mut *h.protocol;
     let sample = sample::SampleStage {
         tick: h.clock.tick,
         plan,
         hal: &mut h.hal,
         input: &mut h.input,
         commanded: operator::Commanded {
-            phase: &mut h.phase,
-            targets: &mut h.targets,
+            phase,
+            targets,
             alarms: &mut h.alarms,
         },
         signals: &mut h.signals,
@@ -186,12 +191,12 @@ fn sample_estimate_protocol(mut h: FirstHalf) {
     sample::sample_sensors(sample, &mut h.sensors);
     estimate::estimate_signals(&mut h.estimators, &mut h.signals);
     let state = protocol::ProtocolState {
-        phase: &mut h.phase,
-        targets: &mut h.targets,
-        slot: &mut h.slot,
+        phase,
+        targets,
+        slot,
         events: &mut h.events,
     };
-    protocol::protocol_stage(&h.clock, plan, &h.signals, &h.sent, &h.plugin, state);
+    protocol::protocol_stage(&h.clock, plan, &h.signals, &h.sent, plugin, state);
 }
 
 /// What the tick's second half reads and writes, each resource once.
@@ -200,10 +205,7 @@ pub struct SecondHalf<'w, 's> {
     clock: ResMut<'w, Clock>,
     plan: Local<'s, PlanRef>,
     signals: Res<'w, Signals>,
-    plugin: ResMut<'w, state::PluginOutputs>,
-    phase: ResMut<'w, state::PhaseState>,
-    targets: ResMut<'w, state::Targets>,
-    slot: ResMut<'w, plugin_call::PluginSlot>,
+    protocol: ResMut<'w, state::Protocol>,
     events: ResMut<'w, events::TickEvents>,
     alarms: ResMut<'w, alarms::Alarms>,
     safety: ResMut<'w, state::SafetyState>,
@@ -229,22 +231,28 @@ pub struct SecondHalf<'w, 's> {
 /// the next tick.
 fn result_control_safety_actuate_record(mut h: SecondHalf) {
     let plan = &h.plan.0;
+    let state::Protocol {
+        phase,
+        targets,
+        plugin,
+        slot,
+    } = &mut *h.protocol;
     let state = protocol::ProtocolState {
-        phase: &mut h.phase,
-        targets: &mut h.targets,
-        slot: &mut h.slot,
+        phase,
+        targets,
+        slot,
         events: &mut h.events,
     };
-    protocol::plugin_result_stage(&h.clock, plan, &h.safety, &mut h.plugin, state);
+    protocol::plugin_result_stage(&h.clock, plan, &h.safety, plugin, state);
 
     let loops = h.actuators.iter_mut().map(|(ch, cmd, lp, _)| (ch, lp, cmd));
-    control::run_loops(&h.clock, &h.signals, &h.targets, &h.plugin, loops);
+    control::run_loops(&h.clock, &h.signals, targets, plugin, loops);
 
     let last_sent = safety::last_sent(h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd)));
     let judged = safety::Judged {
         signals: &h.signals,
-        phase: &h.phase,
-        plugin: &h.plugin,
+        phase,
+        plugin,
         last_sent: &last_sent,
     };
     let limited = h
@@ -267,10 +275,10 @@ fn result_control_safety_actuate_record(mut h: SecondHalf) {
     let src = record::FrameSources {
         clock: &h.clock,
         signals: &h.signals,
-        targets: &h.targets,
-        phase: &h.phase,
+        targets,
+        phase,
         sent: &h.sent,
-        plugin: &h.plugin,
+        plugin,
         alarms: &h.alarms,
         events: &h.events,
     };

@@ -2,6 +2,7 @@
 //! than one stage reads or writes, declared here rather than in whichever stage writes it, so
 //! that stages import this module and never each other.
 
+use super::plugin_call::PluginSlot;
 use crate::config::Range;
 use crate::hal::{CommandFrame, Hal, HalChannels, MAX_ACTUATORS};
 use crate::plan::{ActuatorPlan, Plan};
@@ -107,8 +108,20 @@ impl HalPort {
     }
 }
 
+/// What the Protocol stage keeps from tick to tick: the phase, the targets, the plugin's call
+/// and what the core took from the plugin. One resource, because the stages that read one of
+/// them read the others too, and each resource a system takes costs a lookup every tick; each
+/// stage borrows only the parts it uses.
+#[derive(Resource)]
+pub struct Protocol {
+    pub phase: PhaseState,
+    pub targets: Targets,
+    pub plugin: PluginOutputs,
+    pub slot: PluginSlot,
+}
+
 /// The current phase and when the run ends.
-#[derive(Resource, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct PhaseState {
     pub index: usize,
     pub start_tick: u64,
@@ -169,7 +182,7 @@ impl Default for PhaseState {
 }
 
 /// The setpoint and band in force for every signal this tick (NaN / `None` where none).
-#[derive(Resource, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Targets {
     pub setpoints: [f64; MAX_SIGNALS],
     /// The band, once the phase's settle time for that signal has passed.
@@ -244,9 +257,8 @@ impl Default for Assessments {
     }
 }
 
-/// Everything the core took from the plugin, each part checked: one resource, so the stages
-/// that read it fetch it once per tick.
-#[derive(Resource, Debug, Clone)]
+/// Everything the core took from the plugin, each part checked.
+#[derive(Debug, Clone)]
 pub struct PluginOutputs {
     pub health: PluginHealth,
     pub derived: Derived,
