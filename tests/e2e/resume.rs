@@ -15,7 +15,7 @@ use perfuse_core::run::{Run, realtime};
 use perfuse_core::tick::control::{ControlLoop, LoopMemory};
 use perfuse_core::tick::dose::DoseWindow;
 use perfuse_core::tick::state::{ActuatorChannel, Protocol, Targets};
-use perfuse_core::tick::{Clock, HalPort};
+use perfuse_core::tick::{HalPort, ThisTick};
 use perfuse_hal_sim::Fault;
 use std::path::Path;
 
@@ -635,7 +635,7 @@ fn a_state_from_another_protocol_or_a_newer_perfuse_is_refused() {
 
     // Nothing was changed by the refusals.
     assert_eq!(fresh.tick(), 0);
-    assert_eq!(fresh.world.resource::<Clock>().tick, 0);
+    assert_eq!(fresh.world.resource::<ThisTick>().clock.tick, 0);
     // And a run that has ticked is not a place to restore into.
     let err = run.restore_state(&state, 0.0).unwrap_err();
     assert!(err.contains("not ticked"), "{err}");

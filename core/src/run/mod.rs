@@ -21,7 +21,7 @@ use crate::plugin::{PluginInfo, PluginInstance};
 use crate::tick::alarms::Alarms;
 use crate::tick::plugin_call::{PluginCall, call_inline};
 use crate::tick::{
-    Clock, HalPort, Signals, TickSchedules, build_schedules, build_world, state::Protocol,
+    HalPort, ThisTick, TickSchedules, build_schedules, build_world, state::Protocol,
 };
 use bevy_ecs::prelude::*;
 use std::sync::Arc;
@@ -161,7 +161,7 @@ impl Run {
     }
 
     pub fn tick(&self) -> u64 {
-        self.world.resource::<Clock>().tick
+        self.world.resource::<ThisTick>().clock.tick
     }
 
     pub fn finished(&self) -> bool {
@@ -307,17 +307,18 @@ impl Run {
             .expect("the world is built with its outputs");
         let mut seen = outputs.events_dropped_seen;
         let protocol = world.resource::<Protocol>();
+        let now = world.resource::<ThisTick>();
         fill_frame(
             &mut outputs.frame,
             &FrameSources {
-                clock: world.resource(),
-                signals: world.resource(),
+                clock: &now.clock,
+                signals: &now.signals,
                 targets: &protocol.targets,
                 phase: &protocol.phase,
                 sent: world.resource(),
                 plugin: &protocol.plugin,
                 alarms: world.resource(),
-                events: world.resource(),
+                events: &now.events,
             },
             &mut seen,
         );
@@ -355,7 +356,7 @@ impl Run {
     /// byte).
     pub fn signal(&self, id: &str) -> Option<(f64, u8)> {
         let i = self.plan.signal(id)?;
-        let s = self.world.resource::<Signals>();
+        let s = &self.world.resource::<ThisTick>().signals;
         Some((s.values[i], s.validity[i].byte()))
     }
 

@@ -12,7 +12,7 @@
 
 use super::Run;
 use crate::config::Priority;
-use crate::tick::Clock;
+use crate::tick::ThisTick;
 use crate::tick::alarms::Alarms;
 use crate::tick::control::{ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
@@ -206,7 +206,7 @@ impl Run {
     pub fn save_state(&mut self) -> RunState {
         let w = &self.world;
         let plan = &self.plan;
-        let tick = w.resource::<Clock>().tick;
+        let tick = w.resource::<ThisTick>().clock.tick;
         let protocol = w.resource::<Protocol>();
         let (phase, targets) = (&protocol.phase, &protocol.targets);
         let by_signal = |values: &[f64]| {
@@ -348,7 +348,7 @@ impl Run {
         let plan = self.plan.clone();
         let down = (downtime_s / plan.period_s).round() as u64;
         let tick = state.tick + down;
-        self.world.resource_mut::<Clock>().tick = tick;
+        self.world.resource_mut::<ThisTick>().clock.tick = tick;
 
         let p = &state.phase;
         let mut protocol = self.world.resource_mut::<Protocol>();

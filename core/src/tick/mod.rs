@@ -38,7 +38,7 @@ use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleT
 use bevy_ecs::system::SystemParam;
 use std::sync::Arc;
 
-pub use state::{Clock, HalPort, PlanRef, PlanRes, Signals};
+pub use state::{Clock, HalPort, PlanRef, PlanRes, Signals, ThisTick};
 
 /// Label of the tick's first half: Sample, Estimate, Protocol (up to the plugin's call).
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
@@ -51,12 +51,14 @@ pub struct AfterPlugin;
 /// Builds the world for a run: resources, then one entity per sensor and actuator in file order.
 pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> World {
     let mut world = World::new();
-    world.insert_resource(Clock {
-        tick: 0,
-        period_s: plan.period_s,
+    world.insert_resource(ThisTick {
+        clock: Clock {
+            tick: 0,
+            period_s: plan.period_s,
+        },
+        signals: Signals::default(),
+        events: events::TickEvents::new(),
     });
-    world.insert_resource(Signals::default());
-    world.insert_resource(events::TickEvents::new());
     world.insert_resource(operator::OperatorInput::new(Vec::new(), Vec::new()));
 
     world.insert_resource(state::Protocol {
@@ -145,14 +147,12 @@ pub fn build_schedules() -> TickSchedules {
 /// takes costs a lookup in the world each tick.
 #[derive(SystemParam)]
 pub struct FirstHalf<'w, 's> {
-    clock: Res<'w, Clock>,
+    now: ResMut<'w, ThisTick>,
     plan: Local<'s, PlanRef>,
     hal: ResMut<'w, HalPort>,
     input: ResMut<'w, operator::OperatorInput>,
     protocol: ResMut<'w, state::Protocol>,
     alarms: ResMut<'w, alarms::Alarms>,
-    signals: ResMut<'w, Signals>,
-    events: ResMut<'w, events::TickEvents>,
     estimators: Local<'s, estimate::Estimators>,
     sent: Res<'w, state::SentCommands>,
     sensors: Query<
@@ -169,6 +169,11 @@ pub struct FirstHalf<'w, 's> {
 /// plugin's call.
 fn sample_estimate_protocol(mut h: FirstHalf) {
     let plan = &h.plan.0;
+    let ThisTick {
+        clock,
+        signals,
+        events,
+    } = &mut *h.now;
     let state::Protocol {
         phase,
         targets,
@@ -176,7 +181,7 @@ fn sample_estimate_protocol(mut h: FirstHalf) {
         slot,
     } = &mut *h.protocol;
     let sample = sample::SampleStage {
-        tick: h.clock.tick,
+        tick: clock.tick,
         plan,
         hal: &mut h.hal,
         input: &mut h.input,
@@ -185,28 +190,26 @@ fn sample_estimate_protocol(mut h: FirstHalf) {
             targets,
             alarms: &mut h.alarms,
         },
-        signals: &mut h.signals,
-        events: &mut h.events,
+        signals,
+        events,
     };
     sample::sample_sensors(sample, &mut h.sensors);
-    estimate::estimate_signals(&mut h.estimators, &mut h.signals);
+    estimate::estimate_signals(&mut h.estimators, signals);
     let state = protocol::ProtocolState {
         phase,
         targets,
         slot,
-        events: &mut h.events,
+        events,
     };
-    protocol::protocol_stage(&h.clock, plan, &h.signals, &h.sent, plugin, state);
+    protocol::protocol_stage(clock, plan, signals, &h.sent, plugin, state);
 }
 
 /// What the tick's second half reads and writes, each resource once.
 #[derive(SystemParam)]
 pub struct SecondHalf<'w, 's> {
-    clock: ResMut<'w, Clock>,
+    now: ResMut<'w, ThisTick>,
     plan: Local<'s, PlanRef>,
-    signals: Res<'w, Signals>,
     protocol: ResMut<'w, state::Protocol>,
-    events: ResMut<'w, events::TickEvents>,
     alarms: ResMut<'w, alarms::Alarms>,
     safety: ResMut<'w, state::SafetyState>,
     hal: ResMut<'w, HalPort>,
@@ -231,6 +234,11 @@ pub struct SecondHalf<'w, 's> {
 /// the next tick.
 fn result_control_safety_actuate_record(mut h: SecondHalf) {
     let plan = &h.plan.0;
+    let ThisTick {
+        clock,
+        signals,
+        events,
+    } = &mut *h.now;
     let state::Protocol {
         phase,
         targets,
@@ -241,16 +249,16 @@ fn result_control_safety_actuate_record(mut h: SecondHalf) {
         phase,
         targets,
         slot,
-        events: &mut h.events,
+        events,
     };
-    protocol::plugin_result_stage(&h.clock, plan, &h.safety, plugin, state);
+    protocol::plugin_result_stage(clock, plan, &h.safety, plugin, state);
 
     let loops = h.actuators.iter_mut().map(|(ch, cmd, lp, _)| (ch, lp, cmd));
-    control::run_loops(&h.clock, &h.signals, targets, plugin, loops);
+    control::run_loops(clock, signals, targets, plugin, loops);
 
     let last_sent = safety::last_sent(h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd)));
     let judged = safety::Judged {
-        signals: &h.signals,
+        signals,
         phase,
         plugin,
         last_sent: &last_sent,
@@ -260,31 +268,31 @@ fn result_control_safety_actuate_record(mut h: SecondHalf) {
         .iter_mut()
         .map(|(ch, cmd, _, dose)| (ch, cmd, dose));
     safety::safety_stage(
-        &h.clock,
+        clock,
         plan,
         judged,
         &mut h.alarms,
         &mut h.safety,
-        &mut h.events,
+        events,
         limited,
     );
 
     let commands = h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd));
-    actuate::send_commands(&h.clock, commands, &mut h.hal, &mut h.sent);
+    actuate::send_commands(clock, commands, &mut h.hal, &mut h.sent);
 
     let src = record::FrameSources {
-        clock: &h.clock,
-        signals: &h.signals,
+        clock,
+        signals,
         targets,
         phase,
         sent: &h.sent,
         plugin,
         alarms: &h.alarms,
-        events: &h.events,
+        events,
     };
     let commands = h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd));
     record::record_tick(src, commands, &mut h.recorder, &mut h.outputs);
 
     // The tick is done: the clock moves to the next.
-    h.clock.tick += 1;
+    clock.tick += 1;
 }

@@ -2,6 +2,7 @@
 //! than one stage reads or writes, declared here rather than in whichever stage writes it, so
 //! that stages import this module and never each other.
 
+use super::events::TickEvents;
 use super::plugin_call::PluginSlot;
 use crate::config::Range;
 use crate::hal::{CommandFrame, Hal, HalChannels, MAX_ACTUATORS};
@@ -11,8 +12,18 @@ use bevy_platform::cell::SyncCell;
 use perfuse_plugin_sdk::{MAX_DERIVED, MAX_SIGNALS, validity};
 use std::sync::Arc;
 
+/// This tick: its index, its signals and its events, which every stage reads or writes. One
+/// resource, because each resource a system takes costs a lookup every tick; each stage borrows
+/// only the parts it uses.
+#[derive(Resource)]
+pub struct ThisTick {
+    pub clock: Clock,
+    pub signals: Signals,
+    pub events: TickEvents,
+}
+
 /// The tick index and period; `t = tick × period_s`.
-#[derive(Resource, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Clock {
     pub tick: u64,
     pub period_s: f64,
@@ -64,7 +75,7 @@ impl Validity {
 /// This tick's value and validity of every signal (sensors, then estimates), and the sensor
 /// frame they were read from: one resource, because every stage that reads one reads the other
 /// (each resource a system takes costs a lookup every tick).
-#[derive(Resource, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Signals {
     pub values: [f64; MAX_SIGNALS],
     pub validity: [Validity; MAX_SIGNALS],
