@@ -15,7 +15,7 @@ use perfuse_core::run::{Run, realtime};
 use perfuse_core::tick::control::{ControlLoop, LoopMemory};
 use perfuse_core::tick::dose::DoseWindow;
 use perfuse_core::tick::state::{ActuatorChannel, Protocol, Targets};
-use perfuse_core::tick::{HalPort, ThisTick};
+use perfuse_core::tick::{Device, ThisTick};
 use perfuse_hal_sim::Fault;
 use std::path::Path;
 
@@ -111,8 +111,11 @@ fn resume_at(spec: Spec<'_>, t_s: f64) -> Resumed {
     resumed
         .restore_state(&state, 0.0)
         .unwrap_or_else(|e| panic!("{}: {e}", spec.file));
-    let plant = twin.world.remove_resource::<HalPort>().expect("a HAL");
-    resumed.world.insert_resource(plant);
+    // The resumed run drives the twin's plant.
+    std::mem::swap(
+        &mut twin.world.resource_mut::<Device>().port,
+        &mut resumed.world.resource_mut::<Device>().port,
+    );
     assert_restored(&original, &state, &mut resumed);
     Resumed {
         original,

@@ -21,7 +21,7 @@ use crate::plugin::{PluginInfo, PluginInstance};
 use crate::tick::alarms::Alarms;
 use crate::tick::plugin_call::{PluginCall, call_inline};
 use crate::tick::{
-    HalPort, ThisTick, TickSchedules, build_schedules, build_world, state::Protocol,
+    Device, HalPort, ThisTick, TickSchedules, build_schedules, build_world, state::Protocol,
 };
 use bevy_ecs::prelude::*;
 use std::sync::Arc;
@@ -157,7 +157,7 @@ impl Run {
 
     /// Whether the device is driven in this thread (lockstep simulation).
     pub fn is_lockstep(&self) -> bool {
-        matches!(self.world.resource::<HalPort>(), HalPort::Direct(_))
+        matches!(self.world.resource::<Device>().port, HalPort::Direct(_))
     }
 
     pub fn tick(&self) -> u64 {
@@ -222,7 +222,7 @@ impl Run {
         outputs.hand_over_held();
         let health = outputs.health();
         let dt = self.plan.period_s;
-        if let HalPort::Direct(h) = &mut *self.world.resource_mut::<HalPort>() {
+        if let HalPort::Direct(h) = &mut self.world.resource_mut::<Device>().port {
             h.get().advance(dt);
         }
         self.note_outputs_health(health);
@@ -315,7 +315,7 @@ impl Run {
                 signals: &now.signals,
                 targets: &protocol.targets,
                 phase: &protocol.phase,
-                sent: world.resource(),
+                sent: &world.resource::<Device>().sent,
                 plugin: &protocol.plugin,
                 alarms: world.resource(),
                 events: &now.events,
@@ -339,10 +339,9 @@ impl Run {
         for (i, a) in self.plan.actuators.iter().enumerate() {
             frame.values[i] = a.safe_command(frame.values[i]);
         }
-        self.world
-            .resource_mut::<crate::tick::state::SentCommands>()
-            .frame = frame;
-        match &mut *self.world.resource_mut::<HalPort>() {
+        let device = &mut *self.world.resource_mut::<Device>();
+        device.sent.frame = frame;
+        match &mut device.port {
             HalPort::Direct(h) => h.get().write(&frame),
             HalPort::Threaded(ch) => {
                 ch.send(&frame);
@@ -361,10 +360,7 @@ impl Run {
     }
 
     pub fn commands(&self) -> &CommandFrame {
-        &self
-            .world
-            .resource::<crate::tick::state::SentCommands>()
-            .frame
+        &self.world.resource::<Device>().sent.frame
     }
 
     pub fn alarms(&self) -> &Alarms {

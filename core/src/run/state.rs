@@ -12,14 +12,12 @@
 
 use super::Run;
 use crate::config::Priority;
-use crate::tick::ThisTick;
 use crate::tick::alarms::Alarms;
 use crate::tick::control::{ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
 use crate::tick::sample::SensorHealth;
-use crate::tick::state::{
-    ActuatorChannel, Command, PhaseExit, Protocol, SafetyState, SentCommands,
-};
+use crate::tick::state::{ActuatorChannel, Command, PhaseExit, Protocol, SafetyState};
+use crate::tick::{Device, ThisTick};
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -509,7 +507,7 @@ impl Run {
             Option<&mut DoseWindow>,
         )>();
         // The last frame sent: the plugin's next step is told these commands.
-        let mut frame = self.world.resource::<SentCommands>().frame;
+        let mut frame = self.world.resource::<Device>().sent.frame;
         for (ch, mut cmd, lp, dose) in query.iter_mut(&mut self.world) {
             let Some(a) = state.actuators.iter().find(|a| a.id == ch.spec.id) else {
                 continue;
@@ -533,7 +531,7 @@ impl Run {
                 }
             }
         }
-        let mut sent = self.world.resource_mut::<SentCommands>();
+        let sent = &mut self.world.resource_mut::<Device>().sent;
         sent.frame = frame;
         sent.frame.t_s = (state.tick.max(1) - 1) as f64 * plan.period_s;
     }

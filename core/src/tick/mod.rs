@@ -38,7 +38,7 @@ use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleT
 use bevy_ecs::system::SystemParam;
 use std::sync::Arc;
 
-pub use state::{Clock, HalPort, PlanRef, PlanRes, Signals, ThisTick};
+pub use state::{Clock, Device, HalPort, PlanRef, PlanRes, Signals, ThisTick};
 
 /// Label of the tick's first half: Sample, Estimate, Protocol (up to the plugin's call).
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
@@ -70,10 +70,12 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     world.insert_resource(alarms::Alarms::new(&plan));
 
     world.insert_resource(state::SafetyState::default());
-    world.insert_resource(state::SentCommands::default());
     world.insert_resource(record::Recorder::new(&plan));
     world.insert_resource(crate::output::Outputs::default());
-    world.insert_resource(hal);
+    world.insert_resource(Device {
+        port: hal,
+        sent: state::SentCommands::default(),
+    });
     debug_assert!(plan.sensors.len() <= MAX_SENSORS);
     for (i, s) in plan.sensors.iter().enumerate() {
         world.spawn((
@@ -149,12 +151,11 @@ pub fn build_schedules() -> TickSchedules {
 pub struct FirstHalf<'w, 's> {
     now: ResMut<'w, ThisTick>,
     plan: Local<'s, PlanRef>,
-    hal: ResMut<'w, HalPort>,
+    device: ResMut<'w, Device>,
     input: ResMut<'w, operator::OperatorInput>,
     protocol: ResMut<'w, state::Protocol>,
     alarms: ResMut<'w, alarms::Alarms>,
     estimators: Local<'s, estimate::Estimators>,
-    sent: Res<'w, state::SentCommands>,
     sensors: Query<
         'w,
         's,
@@ -183,7 +184,7 @@ fn sample_estimate_protocol(mut h: FirstHalf) {
     let sample = sample::SampleStage {
         tick: clock.tick,
         plan,
-        hal: &mut h.hal,
+        hal: &mut h.device.port,
         input: &mut h.input,
         commanded: operator::Commanded {
             phase,
@@ -201,7 +202,7 @@ fn sample_estimate_protocol(mut h: FirstHalf) {
         slot,
         events,
     };
-    protocol::protocol_stage(clock, plan, signals, &h.sent, plugin, state);
+    protocol::protocol_stage(clock, plan, signals, &h.device.sent, plugin, state);
 }
 
 /// What the tick's second half reads and writes, each resource once.
@@ -212,8 +213,7 @@ pub struct SecondHalf<'w, 's> {
     protocol: ResMut<'w, state::Protocol>,
     alarms: ResMut<'w, alarms::Alarms>,
     safety: ResMut<'w, state::SafetyState>,
-    hal: ResMut<'w, HalPort>,
-    sent: ResMut<'w, state::SentCommands>,
+    device: ResMut<'w, Device>,
     recorder: ResMut<'w, record::Recorder>,
     outputs: ResMut<'w, crate::output::Outputs>,
     /// Every actuator: its command, and its loop and dose window where it has them.
@@ -278,14 +278,15 @@ fn result_control_safety_actuate_record(mut h: SecondHalf) {
     );
 
     let commands = h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd));
-    actuate::send_commands(clock, commands, &mut h.hal, &mut h.sent);
+    let Device { port, sent } = &mut *h.device;
+    actuate::send_commands(clock, commands, port, sent);
 
     let src = record::FrameSources {
         clock,
         signals,
         targets,
         phase,
-        sent: &h.sent,
+        sent,
         plugin,
         alarms: &h.alarms,
         events,

@@ -103,10 +103,19 @@ impl Signals {
     }
 }
 
-/// Where the HAL is: driven by the control thread (lockstep simulation) or behind channels to its
-/// own thread. A resource like the others, so that a run can move to another control thread; the
-/// cell gives the device to one `&mut` user at a time.
+/// The device as the tick reaches it: where it is, and the last command frame sent to it. One
+/// resource, because the stages that reach one (Sample reads the device and tells the plugin
+/// the commands sent; Actuate sends) reach the other, and each resource a system takes costs a
+/// lookup every tick.
 #[derive(Resource)]
+pub struct Device {
+    pub port: HalPort,
+    pub sent: SentCommands,
+}
+
+/// Where the HAL is: driven by the control thread (lockstep simulation) or behind channels to its
+/// own thread. Kept in the world like the rest of the run's state, so that a run can move to
+/// another control thread; the cell gives the device to one `&mut` user at a time.
 pub enum HalPort {
     Direct(SyncCell<Box<dyn Hal>>),
     Threaded(HalChannels),
@@ -329,7 +338,7 @@ impl Default for SafetyState {
 }
 
 /// The last command frame sent, and how many frames the HAL thread's queue refused.
-#[derive(Resource, Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct SentCommands {
     pub frame: CommandFrame,
     pub dropped: u64,
