@@ -39,7 +39,7 @@ impl Clock {
 #[derive(Resource, Clone)]
 pub struct PlanRes(pub Arc<Plan>);
 
-/// The validated protocol as a stage keeps it (`Local<PlanRef>`): taken from [`PlanRes`] once,
+/// The validated protocol as a system keeps it (`Local<PlanRef>`): taken from [`PlanRes`] once,
 /// when the schedule is initialized, rather than looked up as a resource every tick; the plan
 /// never changes during a run.
 pub struct PlanRef(pub Arc<Plan>);
@@ -73,8 +73,7 @@ impl Validity {
 }
 
 /// This tick's value and validity of every signal (sensors, then estimates), and the sensor
-/// frame they were read from: one resource, because every stage that reads one reads the other
-/// (each resource a system takes costs a lookup every tick).
+/// frame they were read from, together because every stage that reads one reads the other.
 #[derive(Debug, Clone, Copy)]
 pub struct Signals {
     pub values: [f64; MAX_SIGNALS],
