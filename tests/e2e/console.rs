@@ -62,7 +62,10 @@ fn live_actions_pass_the_same_checks_and_reach_the_same_record_as_scripted_ones(
     );
     // The setpoint holds from this tick on.
     step(&mut run, 10);
-    let targets = run.world.resource::<perfuse_core::tick::state::Targets>();
+    let targets = &run
+        .world
+        .resource::<perfuse_core::tick::state::Protocol>()
+        .targets;
     assert_eq!(targets.setpoints[sys], 29.0);
 }
 

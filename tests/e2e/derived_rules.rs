@@ -179,12 +179,14 @@ fn a_phase_ends_on_a_derived_value() {
         .unwrap();
     let phase = |r: &perfuse_core::run::Run| {
         r.world
-            .resource::<perfuse_core::tick::state::PhaseState>()
+            .resource::<perfuse_core::tick::state::Protocol>()
+            .phase
             .index
     };
     let ri = |r: &perfuse_core::run::Run| {
         r.world
-            .resource::<perfuse_core::tick::state::PluginOutputs>()
+            .resource::<perfuse_core::tick::state::Protocol>()
+            .plugin
             .derived
             .values[slot]
     };

@@ -19,9 +19,9 @@ use crate::output::{Delivery, FrameReceiver, OutputHealth, Outputs};
 use crate::plan::Plan;
 use crate::plugin::{PluginInfo, PluginInstance};
 use crate::tick::alarms::Alarms;
-use crate::tick::plugin_call::{PluginCall, PluginSlot, call_inline};
+use crate::tick::plugin_call::{PluginCall, call_inline};
 use crate::tick::{
-    Clock, HalPort, Signals, TickSchedules, build_schedules, build_world, state::PhaseState,
+    Device, HalPort, ThisTick, TickSchedules, build_schedules, build_world, state::Protocol,
 };
 use bevy_ecs::prelude::*;
 use std::sync::Arc;
@@ -74,6 +74,8 @@ pub struct Run {
     pub organ: Option<Organ>,
     /// The outputs' health as the driver last read it.
     pub outputs: OutputHealth,
+    /// The outputs' health as the alarms were last told it (told again only when it changes).
+    outputs_told: OutputHealth,
     /// The signal that ended the run, if one did.
     pub ended_by_signal: Option<i32>,
     /// Where a real-time run's state goes at intervals, for a resume after a restart.
@@ -88,7 +90,8 @@ impl Run {
         let info = plugin.info.clone();
         let mut world = build_world(plan.clone(), hal, plugin);
         if let Some(d) = opts.duration_s {
-            world.resource_mut::<PhaseState>().end_tick = Some((d / plan.period_s).round() as u64);
+            world.resource_mut::<Protocol>().phase.end_tick =
+                Some((d / plan.period_s).round() as u64);
         }
         Run {
             world,
@@ -99,6 +102,7 @@ impl Run {
             scenario: opts.scenario.clone(),
             organ: opts.organ.clone(),
             outputs: OutputHealth::default(),
+            outputs_told: OutputHealth::default(),
             ended_by_signal: None,
             state_sink: None,
             lateness: None,
@@ -153,17 +157,23 @@ impl Run {
 
     /// Whether the device is driven in this thread (lockstep simulation).
     pub fn is_lockstep(&self) -> bool {
-        matches!(self.world.resource::<HalPort>(), HalPort::Direct(_))
+        matches!(self.world.resource::<Device>().port, HalPort::Direct(_))
     }
 
     pub fn tick(&self) -> u64 {
-        self.world.resource::<Clock>().tick
+        self.world.resource::<ThisTick>().clock.tick
     }
 
     pub fn finished(&self) -> bool {
+        self.finished_at(self.tick())
+    }
+
+    /// Whether the run is over at `tick`, the current clock.
+    fn finished_at(&self, tick: u64) -> bool {
         self.world
-            .resource::<PhaseState>()
-            .finished(&self.plan, self.tick())
+            .resource::<Protocol>()
+            .phase
+            .finished(&self.plan, tick)
     }
 
     /// Runs one tick at the current clock on this thread (the plugin called inline, without a
@@ -184,19 +194,18 @@ impl Run {
     /// state too when the run's state is due after this tick.
     fn take_due_call(&mut self) -> Option<Box<PluginCall>> {
         let save = self.state_due_after_tick();
-        let mut call = self.world.resource_mut::<PluginSlot>().take_due()?;
+        let mut call = self.world.resource_mut::<Protocol>().slot.take_due()?;
         call.save = save;
         Some(call)
     }
 
     fn put_back_call(&mut self, call: Box<PluginCall>) {
-        self.world.resource_mut::<PluginSlot>().call = Some(call);
+        self.world.resource_mut::<Protocol>().slot.call = Some(call);
     }
 
-    /// The tick from the plugin's result on; then the clock moves to the next tick.
+    /// The tick from the plugin's result on; the half ends by moving the clock to the next tick.
     fn second_half(&mut self) {
         self.schedules.after.run(&mut self.world);
-        self.world.resource_mut::<Clock>().tick += 1;
     }
 
     /// One lockstep step on this thread, without a supervisor: a tick, its frame handed to every
@@ -209,12 +218,14 @@ impl Run {
 
     /// Between lockstep ticks: frames held for lossless outputs, then a period of device time.
     fn lockstep_after_tick(&mut self) {
-        self.world.resource_mut::<Outputs>().hand_over_held();
+        let mut outputs = self.world.resource_mut::<Outputs>();
+        outputs.hand_over_held();
+        let health = outputs.health();
         let dt = self.plan.period_s;
-        if let HalPort::Direct(h) = &mut *self.world.resource_mut::<HalPort>() {
+        if let HalPort::Direct(h) = &mut self.world.resource_mut::<Device>().port {
             h.get().advance(dt);
         }
-        self.read_outputs_health();
+        self.note_outputs_health(health);
     }
 
     /// Runs to the end in lockstep, or until `stop` is requested, on a supervised control
@@ -271,9 +282,19 @@ impl Run {
     /// Reads the outputs' health between ticks (which failed, frames lost) and tells the
     /// alarms, whose `output_failure` alarm reports a failed output.
     pub fn read_outputs_health(&mut self) -> OutputHealth {
-        self.outputs = self.world.resource::<Outputs>().health();
-        self.world.resource_mut::<Alarms>().outputs = self.outputs;
-        self.outputs
+        let health = self.world.resource::<Outputs>().health();
+        self.note_outputs_health(health);
+        health
+    }
+
+    /// Keeps the outputs' health and tells the alarms when it changed (a lookup in the world
+    /// saved on the ticks it did not).
+    fn note_outputs_health(&mut self, health: OutputHealth) {
+        self.outputs = health;
+        if health != self.outputs_told {
+            self.world.resource_mut::<Alarms>().outputs = health;
+            self.outputs_told = health;
+        }
     }
 
     /// Ends the outputs: one last frame with the state where the run ended, then every queue is
@@ -285,17 +306,19 @@ impl Run {
             .remove_resource::<Outputs>()
             .expect("the world is built with its outputs");
         let mut seen = outputs.events_dropped_seen;
+        let protocol = world.resource::<Protocol>();
+        let now = world.resource::<ThisTick>();
         fill_frame(
             &mut outputs.frame,
             &FrameSources {
-                clock: world.resource(),
-                signals: world.resource(),
-                targets: world.resource(),
-                phase: world.resource(),
-                sent: world.resource(),
-                plugin: world.resource(),
+                clock: &now.clock,
+                signals: &now.signals,
+                targets: &protocol.targets,
+                phase: &protocol.phase,
+                sent: &world.resource::<Device>().sent,
+                plugin: &protocol.plugin,
                 alarms: world.resource(),
-                events: world.resource(),
+                events: &now.events,
             },
             &mut seen,
         );
@@ -309,17 +332,16 @@ impl Run {
     /// last command frame puts every actuator in its safe state.
     pub fn stop_by_signal(&mut self, signal: i32) {
         let tick = self.tick();
-        self.world.resource_mut::<PhaseState>().stopped = Some(tick);
+        self.world.resource_mut::<Protocol>().phase.stopped = Some(tick);
         self.ended_by_signal = Some(signal);
         let mut frame = self.commands().to_owned();
         frame.t_s = tick as f64 * self.plan.period_s;
         for (i, a) in self.plan.actuators.iter().enumerate() {
             frame.values[i] = a.safe_command(frame.values[i]);
         }
-        self.world
-            .resource_mut::<crate::tick::state::SentCommands>()
-            .frame = frame;
-        match &mut *self.world.resource_mut::<HalPort>() {
+        let device = &mut *self.world.resource_mut::<Device>();
+        device.sent.frame = frame;
+        match &mut device.port {
             HalPort::Direct(h) => h.get().write(&frame),
             HalPort::Threaded(ch) => {
                 ch.send(&frame);
@@ -333,15 +355,12 @@ impl Run {
     /// byte).
     pub fn signal(&self, id: &str) -> Option<(f64, u8)> {
         let i = self.plan.signal(id)?;
-        let s = self.world.resource::<Signals>();
+        let s = &self.world.resource::<ThisTick>().signals;
         Some((s.values[i], s.validity[i].byte()))
     }
 
     pub fn commands(&self) -> &CommandFrame {
-        &self
-            .world
-            .resource::<crate::tick::state::SentCommands>()
-            .frame
+        &self.world.resource::<Device>().sent.frame
     }
 
     pub fn alarms(&self) -> &Alarms {
@@ -349,7 +368,7 @@ impl Run {
     }
 
     pub fn phase(&self) -> &str {
-        &self.plan.phases[self.world.resource::<PhaseState>().index].id
+        &self.plan.phases[self.world.resource::<Protocol>().phase.index].id
     }
 }
 
@@ -380,7 +399,8 @@ struct Paced {
 
 impl Pace for Lockstep {
     fn go_on(&mut self, run: &mut Run) -> bool {
-        if run.finished() || run.tick() >= self.end_tick {
+        let tick = run.tick();
+        if tick >= self.end_tick || run.finished_at(tick) {
             return false;
         }
         if let Some(sig) = self.stop.signal() {

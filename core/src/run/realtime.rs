@@ -76,7 +76,7 @@ impl Pace for RealTime {
             // the tick, whose `tick_overrun` alarm reports it.
             self.overruns += behind - next;
             next = behind;
-            run.world.resource_mut::<crate::tick::Clock>().tick = next;
+            run.world.resource_mut::<crate::tick::ThisTick>().clock.tick = next;
             let mut alarms = run.world.resource_mut::<crate::tick::alarms::Alarms>();
             alarms.overruns.total = self.overruns;
             alarms.overruns.last_tick = Some(next);

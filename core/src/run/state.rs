@@ -12,16 +12,12 @@
 
 use super::Run;
 use crate::config::Priority;
-use crate::tick::Clock;
 use crate::tick::alarms::Alarms;
 use crate::tick::control::{ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
-use crate::tick::phase_exit::PhaseExit;
-use crate::tick::plugin_call::PluginSlot;
 use crate::tick::sample::SensorHealth;
-use crate::tick::state::{
-    ActuatorChannel, Command, PhaseState, PluginOutputs, SafetyState, SentCommands, Targets,
-};
+use crate::tick::state::{ActuatorChannel, Command, PhaseExit, Protocol, SafetyState};
+use crate::tick::{Device, ThisTick};
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -212,9 +208,9 @@ impl Run {
     pub fn save_state(&mut self) -> RunState {
         let w = &self.world;
         let plan = &self.plan;
-        let tick = w.resource::<Clock>().tick;
-        let phase = w.resource::<PhaseState>();
-        let targets = w.resource::<Targets>();
+        let tick = w.resource::<ThisTick>().clock.tick;
+        let protocol = w.resource::<Protocol>();
+        let (phase, targets) = (&protocol.phase, &protocol.targets);
         let by_signal = |values: &[f64]| {
             plan.signals
                 .iter()
@@ -237,7 +233,7 @@ impl Run {
                 elapsed_ticks: tick - phase.start_tick,
                 held: phase.held,
                 advance_requested: phase.advance_requested,
-                exit_held_ticks: w.resource::<PhaseExit>().held_ticks,
+                exit_held_ticks: phase.exit.held_ticks,
             },
             overrides: by_signal(&targets.operator),
             setpoints: by_signal(&targets.setpoints),
@@ -293,14 +289,14 @@ impl Run {
     /// The plugin's identity, fault, derived values and own state. A plugin whose `save` fails
     /// is saved as faulted, so the resumed run does not trust it.
     fn save_plugin(&mut self, tick: u64) -> PluginSnapshot {
-        let health = self.world.resource::<PluginOutputs>().health;
+        let health = self.world.resource::<Protocol>().plugin.health;
         let mut fault = health.faulted.then_some(PluginFault {
             tick: health.fault_tick,
             code: health.fault_code,
         });
         let mut state = None;
         if fault.is_none() {
-            let mut slot = self.world.resource_mut::<PluginSlot>();
+            let slot = &mut self.world.resource_mut::<Protocol>().slot;
             // Saved in the last tick's call when the state was due (watched like the step);
             // else asked now.
             let last_tick = tick.checked_sub(1);
@@ -325,7 +321,7 @@ impl Run {
                 }
             }
         }
-        let outputs = self.world.resource::<PluginOutputs>();
+        let outputs = &self.world.resource::<Protocol>().plugin;
         PluginSnapshot {
             id: self.plugin.id.clone(),
             version: self.plugin.version.clone(),
@@ -355,21 +351,21 @@ impl Run {
         let plan = self.plan.clone();
         let down = (downtime_s / plan.period_s).round() as u64;
         let tick = state.tick + down;
-        self.world.resource_mut::<Clock>().tick = tick;
+        self.world.resource_mut::<ThisTick>().clock.tick = tick;
 
         let p = &state.phase;
-        let mut phase = self.world.resource_mut::<PhaseState>();
+        let mut protocol = self.world.resource_mut::<Protocol>();
+        let Protocol { phase, targets, .. } = &mut *protocol;
         phase.index = p.index;
         phase.held = p.held;
         phase.advance_requested = p.advance_requested;
         let ran = p.elapsed_ticks + if p.held { 0 } else { down };
         phase.start_tick = tick - ran;
-        *self.world.resource_mut::<PhaseExit>() = PhaseExit {
+        phase.exit = PhaseExit {
             phase: p.index,
             held_ticks: p.exit_held_ticks,
         };
 
-        let mut targets = self.world.resource_mut::<Targets>();
         for (i, v) in &checked.overrides {
             targets.operator[*i] = *v;
         }
@@ -514,7 +510,8 @@ impl Run {
 
     fn plugin_has_state(&self) -> bool {
         self.world
-            .resource::<PluginSlot>()
+            .resource::<Protocol>()
+            .slot
             .instance()
             .is_some_and(|p| p.has_state())
     }
@@ -529,7 +526,7 @@ impl Run {
             Option<&mut DoseWindow>,
         )>();
         // The last frame sent: the plugin's next step is told these commands.
-        let mut frame = self.world.resource::<SentCommands>().frame;
+        let mut frame = self.world.resource::<Device>().sent.frame;
         for (ch, mut cmd, lp, dose) in query.iter_mut(&mut self.world) {
             let Some(a) = state.actuators.iter().find(|a| a.id == ch.spec.id) else {
                 continue;
@@ -553,7 +550,7 @@ impl Run {
                 }
             }
         }
-        let mut sent = self.world.resource_mut::<SentCommands>();
+        let sent = &mut self.world.resource_mut::<Device>().sent;
         sent.frame = frame;
         sent.frame.t_s = (state.tick.max(1) - 1) as f64 * plan.period_s;
     }
@@ -575,7 +572,8 @@ impl Run {
             && let Some(bytes) = &p.state
             && let Some(Err(code)) = self
                 .world
-                .resource_mut::<PluginSlot>()
+                .resource_mut::<Protocol>()
+                .slot
                 .instance_mut()
                 .map(|p| p.restore(bytes))
         {
@@ -585,7 +583,7 @@ impl Run {
             );
             fault = Some(PluginFault { tick, code });
         }
-        let mut outputs = self.world.resource_mut::<PluginOutputs>();
+        let outputs = &mut self.world.resource_mut::<Protocol>().plugin;
         for (slot, v) in outputs.derived.values.iter_mut().zip(&p.derived) {
             *slot = v.unwrap_or(f64::NAN);
         }

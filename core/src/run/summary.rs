@@ -10,7 +10,7 @@ use crate::tick::operator::OperatorInput;
 use crate::tick::protocol::fault_reason;
 use crate::tick::record::Recorder;
 use crate::tick::state::ActuatorChannel;
-use crate::tick::state::{PhaseState, PluginOutputs};
+use crate::tick::state::Protocol;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -241,8 +241,8 @@ impl Run {
     pub fn summary(&self, wall_s: f64, overruns: u64) -> Summary {
         let plan = &self.plan;
         let rec = self.world.resource::<Recorder>();
-        let phase = self.world.resource::<PhaseState>();
-        let health = &self.world.resource::<PluginOutputs>().health;
+        let protocol = self.world.resource::<Protocol>();
+        let (phase, health) = (&protocol.phase, &protocol.plugin.health);
         let period = plan.period_s;
         let channels = plan
             .signals
@@ -280,7 +280,7 @@ impl Run {
                 })
             })
             .collect();
-        let derived_vals = &self.world.resource::<PluginOutputs>().derived;
+        let derived_vals = &self.world.resource::<Protocol>().plugin.derived;
         let derived = self
             .plugin
             .derived_names
@@ -299,7 +299,7 @@ impl Run {
                     .faulted
                     .then(|| fault_reason(health.fault_code).to_string()),
                 fault_s: health.faulted.then_some(health.fault_tick as f64 * period),
-                clamped_requests: self.world.resource::<PluginOutputs>().clamps.episodes,
+                clamped_requests: self.world.resource::<Protocol>().plugin.clamps.episodes,
                 params_overridden: plan
                     .plugin
                     .overridden
@@ -457,7 +457,7 @@ impl Run {
     }
 
     fn assessment_summaries(&self) -> Vec<AssessmentSummary> {
-        let list = &self.world.resource::<PluginOutputs>().assessments.list;
+        let list = &self.world.resource::<Protocol>().plugin.assessments.list;
         list.iter()
             .map(|a| AssessmentSummary {
                 t_s: a.tick as f64 * self.plan.period_s,

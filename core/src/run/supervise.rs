@@ -80,6 +80,8 @@ struct Handoff<P> {
     call_started_ns: AtomicU64,
     /// Ticks done: the watchdog's heartbeat.
     beat: AtomicU64,
+    /// Whether a watchdog reads the heartbeat (without one, the clock is not looked up for it).
+    beating: bool,
     origin: Instant,
 }
 
@@ -97,7 +99,8 @@ type Done<P> = Sender<(Run, P)>;
 pub fn drive<P: Pace>(mut run: Run, pace: P, watch: Watch) -> (Run, P) {
     let timed = matches!(watch.budget, Budget::Wall(_));
     run.world
-        .resource_mut::<crate::tick::plugin_call::PluginSlot>()
+        .resource_mut::<crate::tick::state::Protocol>()
+        .slot
         .wall_budget_s = match watch.budget {
         Budget::Wall(s) => Some(s),
         Budget::Cpu(_) => None,
@@ -108,6 +111,7 @@ pub fn drive<P: Pace>(mut run: Run, pace: P, watch: Watch) -> (Run, P) {
         call: AtomicU64::new(0),
         call_started_ns: AtomicU64::new(0),
         beat: AtomicU64::new(0),
+        beating: watchdog.is_some(),
         origin: Instant::now(),
     });
     let (done_tx, done_rx) = bounded(1);
@@ -257,7 +261,9 @@ fn control<P: Pace>(h: &Handoff<P>, done: &Done<P>, timed: bool, mut mid_tick: b
         mid_tick = false;
         let (run, pace) = guard.as_mut().expect("the run is with its control thread");
         run.second_half();
-        h.beat.store(run.tick(), Ordering::Relaxed);
+        if h.beating {
+            h.beat.store(run.tick(), Ordering::Relaxed);
+        }
         pace.after_tick(run);
     }
     let taken = guard.take().expect("the run is with its control thread");

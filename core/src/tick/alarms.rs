@@ -298,6 +298,58 @@ struct Judged {
     escalate: Option<u64>,
 }
 
+/// The condition `cond` (with `timed`) of an alarm from `source`, with the persistence, clear
+/// time, action and escalation that source gives it.
+fn judged(
+    source: AlarmSource,
+    cond: Option<bool>,
+    timed: bool,
+    plan: &Plan,
+    feedback: &[FeedbackCheck],
+) -> Judged {
+    let core = |action, escalate| Judged {
+        cond,
+        timed,
+        persist: 0,
+        clear: 0,
+        action,
+        escalate,
+    };
+    match source {
+        AlarmSource::Rule(i) => {
+            let r = &plan.rules[i];
+            Judged {
+                cond,
+                timed,
+                persist: r.persist_ticks,
+                clear: r.clear_ticks,
+                action: r.action,
+                escalate: r.escalate_ticks,
+            }
+        }
+        AlarmSource::Coverage(i) => {
+            let c = &plan.coverage[i];
+            Judged {
+                persist: c.persist_ticks,
+                ..core(c.action, None)
+            }
+        }
+        AlarmSource::PluginFault => core(ActionPlan::HoldSetpoints, None),
+        AlarmSource::TickOverrun => core(
+            ActionPlan::AlarmOnly,
+            Some(ticks(OVERRUN_ESCALATE_S, plan.period_s)),
+        ),
+        AlarmSource::NotFollowing(i) => Judged {
+            persist: feedback[i].persist_ticks,
+            ..core(ActionPlan::AlarmOnly, None)
+        },
+        AlarmSource::OutputFailure
+        | AlarmSource::LinkLost(_)
+        | AlarmSource::LinkDegraded(_)
+        | AlarmSource::LogFull => core(ActionPlan::AlarmOnly, None),
+    }
+}
+
 impl Alarms {
     pub fn new(plan: &Plan) -> Self {
         let alarm = |id: String, text: String, priority, technical, latch, source| Alarm {
@@ -606,22 +658,17 @@ impl Alarms {
         let in_phase = |mask: u64| phase < 64 && mask & (1 << phase) != 0;
         let second = ticks(1.0, plan.period_s);
         for (index, alarm) in self.list.iter_mut().enumerate() {
-            let j = match alarm.source {
+            // Whether the condition holds, and whether it carries its own time.
+            let (cond, timed) = match alarm.source {
                 AlarmSource::Rule(i) => {
                     let r = &plan.rules[i];
                     let deadband = if alarm.active { r.deadband } else { 0.0 };
-                    Judged {
-                        cond: if in_phase(r.phases) {
-                            judge(&r.condition, signals, derived, deadband)
-                        } else {
-                            Some(false)
-                        },
-                        timed: false,
-                        persist: r.persist_ticks,
-                        clear: r.clear_ticks,
-                        action: r.action,
-                        escalate: r.escalate_ticks,
-                    }
+                    let cond = if in_phase(r.phases) {
+                        judge(&r.condition, signals, derived, deadband)
+                    } else {
+                        Some(false)
+                    };
+                    (cond, false)
                 }
                 AlarmSource::Coverage(i) => {
                     let c = &plan.coverage[i];
@@ -634,82 +681,46 @@ impl Alarms {
                             v == Validity::Stale || v == Validity::Stuck,
                         )
                     };
-                    Judged {
-                        cond: Some(in_phase(c.phases) && failed),
-                        timed,
-                        persist: c.persist_ticks,
-                        clear: 0,
-                        action: c.action,
-                        escalate: None,
-                    }
+                    (Some(in_phase(c.phases) && failed), timed)
                 }
-                AlarmSource::PluginFault => Judged {
-                    cond: Some(plugin_faulted),
-                    timed: true,
-                    persist: 0,
-                    clear: 0,
-                    action: ActionPlan::HoldSetpoints,
-                    escalate: None,
-                },
-                AlarmSource::TickOverrun => Judged {
-                    cond: Some(overruns.last_tick.is_some_and(|t| tick <= t + second)),
-                    timed: true,
-                    persist: 0,
-                    clear: 0,
-                    action: ActionPlan::AlarmOnly,
-                    escalate: Some(ticks(OVERRUN_ESCALATE_S, plan.period_s)),
-                },
-                AlarmSource::OutputFailure => Judged {
-                    cond: Some(outputs.failed > 0),
-                    timed: true,
-                    persist: 0,
-                    clear: 0,
-                    action: ActionPlan::AlarmOnly,
-                    escalate: None,
-                },
-                AlarmSource::NotFollowing(i) => Judged {
-                    cond: Some(!feedback[i].follows(last_sent[i], delivered[i])),
-                    timed: false,
-                    persist: feedback[i].persist_ticks,
-                    clear: 0,
-                    action: ActionPlan::AlarmOnly,
-                    escalate: None,
-                },
-                AlarmSource::LinkLost(i) => Judged {
-                    cond: Some(links.down & (1 << i) != 0),
-                    timed: true,
-                    persist: 0,
-                    clear: 0,
-                    action: ActionPlan::AlarmOnly,
-                    escalate: None,
-                },
-                AlarmSource::LinkDegraded(i) => Judged {
-                    cond: Some(links.degraded & (1 << i) != 0),
-                    timed: true,
-                    persist: 0,
-                    clear: 0,
-                    action: ActionPlan::AlarmOnly,
-                    escalate: None,
-                },
+                AlarmSource::PluginFault => (Some(plugin_faulted), true),
+                AlarmSource::TickOverrun => (
+                    Some(overruns.last_tick.is_some_and(|t| tick <= t + second)),
+                    true,
+                ),
+                AlarmSource::OutputFailure => (Some(outputs.failed > 0), true),
+                AlarmSource::NotFollowing(i) => (
+                    Some(!feedback[i].follows(last_sent[i], delivered[i])),
+                    false,
+                ),
+                AlarmSource::LinkLost(i) => (Some(links.down & (1 << i) != 0), true),
+                AlarmSource::LinkDegraded(i) => (Some(links.degraded & (1 << i) != 0), true),
                 AlarmSource::LogFull => {
                     let window = ticks(LOG_FULL_WINDOW_S, plan.period_s);
-                    Judged {
-                        cond: Some(log.last_drop_tick.is_some_and(|t| tick <= t + window)),
-                        timed: true,
-                        persist: 0,
-                        clear: 0,
-                        action: ActionPlan::AlarmOnly,
-                        escalate: None,
-                    }
+                    (
+                        Some(log.last_drop_tick.is_some_and(|t| tick <= t + window)),
+                        true,
+                    )
                 }
             };
-            // Most alarms most of the time: off, their condition absent and not building up.
-            // `step` would only count the absent tick; done here, the tick stays cheap.
-            if j.cond == Some(false) && !alarm.active && alarm.held_ticks == 0 {
-                alarm.absent = true;
-                alarm.absent_ticks += 1;
-                continue;
+            // Most alarms most of the time: off and not building up, their condition absent or
+            // unknown. `step` would only note the tick; done here, the tick stays cheap.
+            if !alarm.active && alarm.held_ticks == 0 {
+                match cond {
+                    Some(false) => {
+                        alarm.absent = true;
+                        alarm.absent_ticks += 1;
+                        continue;
+                    }
+                    None => {
+                        alarm.absent = false;
+                        alarm.absent_ticks = 0;
+                        continue;
+                    }
+                    Some(true) => {}
+                }
             }
+            let j = judged(alarm.source, cond, timed, plan, feedback);
             let cx = Context { inputs, feedback };
             step(alarm, index, &j, &cx, log, events);
             if alarm.active {

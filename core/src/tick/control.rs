@@ -137,16 +137,22 @@ impl ControlLoop {
 
 /// The Control stage: each loop turns its setpoint into a request; an actuator without a loop
 /// takes the plugin's command when it sent one, and otherwise keeps its request.
-pub fn run_loops(
-    clock: Res<Clock>,
-    signals: Res<Signals>,
-    targets: Res<Targets>,
-    plugin: Res<PluginOutputs>,
-    mut actuators: Query<(&ActuatorChannel, Option<&mut ControlLoop>, &mut Command)>,
+pub fn run_loops<'a>(
+    clock: &Clock,
+    signals: &Signals,
+    targets: &Targets,
+    plugin: &PluginOutputs,
+    actuators: impl Iterator<
+        Item = (
+            &'a ActuatorChannel,
+            Option<Mut<'a, ControlLoop>>,
+            Mut<'a, Command>,
+        ),
+    >,
 ) {
     let dt = clock.period_s;
     let t = clock.t_s();
-    for (ch, lp, mut cmd) in &mut actuators {
+    for (ch, lp, mut cmd) in actuators {
         let Some(mut lp) = lp else {
             let request = plugin.commands.0[ch.index];
             if request.is_finite() {

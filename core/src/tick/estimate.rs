@@ -4,12 +4,13 @@
 //! a partial window or an invalid input gives an invalid estimate, never a guess. Buffers are
 //! allocated once, when the world is built.
 
-use super::state::{Signals, Validity};
+use super::state::{PlanRes, Signals, Validity};
 use crate::config::EstimateKind;
 use crate::plan::{EstimatePlan, Plan};
 use bevy_ecs::prelude::*;
 
-/// A trailing window over one signal with O(1) amortised mean, max and min.
+/// A trailing window over one signal with O(1) amortised mean, max and min (the deque only
+/// for max and min).
 ///
 /// Indices wrap by comparison, never by division: this runs for every estimate on every tick.
 #[derive(Debug, Clone)]
@@ -58,6 +59,14 @@ impl Window {
         if i >= self.cap() { i - self.cap() } else { i }
     }
 
+    /// Whether the window keeps the deque: only a maximum or a minimum needs it.
+    fn extreme(&self) -> bool {
+        matches!(
+            self.kind,
+            EstimateKind::WindowMax { .. } | EstimateKind::WindowMin { .. }
+        )
+    }
+
     /// `true` if `a` should stay in front of `b` in the deque.
     fn dominates(&self, a: f64, b: f64) -> bool {
         match self.kind {
@@ -78,7 +87,7 @@ impl Window {
                 self.sum -= old;
             }
             let leaving = self.seq - cap as u64;
-            if self.dq_len > 0 && self.deque[self.dq_head].0 == leaving {
+            if self.extreme() && self.dq_len > 0 && self.deque[self.dq_head].0 == leaving {
                 self.dq_head = self.wrap(self.dq_head + 1);
                 self.dq_len -= 1;
             }
@@ -86,7 +95,7 @@ impl Window {
             self.len += 1;
         }
         match sample {
-            Some(v) => {
+            Some(v) if self.extreme() => {
                 self.ring[self.head] = v;
                 self.sum += v;
                 while self.dq_len > 0 {
@@ -99,6 +108,10 @@ impl Window {
                 let back = self.wrap(self.dq_head + self.dq_len);
                 self.deque[back] = (self.seq, v);
                 self.dq_len += 1;
+            }
+            Some(v) => {
+                self.ring[self.head] = v;
+                self.sum += v;
             }
             None => {
                 self.ring[self.head] = f64::NAN;
@@ -135,10 +148,18 @@ impl Window {
 }
 
 /// One estimate per entry, in file order: its plan (what it reads and writes) with its window,
-/// for the kinds that have one.
-#[derive(Resource, Debug, Clone)]
+/// for the kinds that have one. Only the Estimate stage uses it: it is the first half's
+/// `Local`, built from the plan when the schedule is initialized, rather than a resource looked
+/// up every tick.
+#[derive(Debug, Clone)]
 pub struct Estimators {
     estimates: Vec<(EstimatePlan, Option<Window>)>,
+}
+
+impl FromWorld for Estimators {
+    fn from_world(world: &mut World) -> Self {
+        Estimators::new(&world.resource::<PlanRes>().0)
+    }
 }
 
 impl Estimators {
@@ -159,7 +180,8 @@ impl Estimators {
     }
 }
 
-pub fn estimate_signals(mut est: ResMut<Estimators>, mut signals: ResMut<Signals>) {
+/// The Estimate stage: every estimate from this tick's signals, in file order.
+pub fn estimate_signals(est: &mut Estimators, signals: &mut Signals) {
     for (e, window) in est.estimates.iter_mut() {
         let input = signals.is_valid(e.from).then_some(signals.values[e.from]);
         let estimate = match (e.kind, window) {

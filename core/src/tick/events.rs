@@ -5,7 +5,6 @@
 //! allocates: events beyond the reserved room are counted, never silently lost.
 
 use crate::config::{OperatorAction, Priority};
-use bevy_ecs::prelude::*;
 
 /// How an alarm changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,7 +80,7 @@ pub const WATCHDOG_TEXT: &str = "controller not responding: no control tick; eac
      actuators in their safe state when their commands expire";
 
 /// This tick's events, in a buffer reserved when the world is built.
-#[derive(Resource, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct TickEvents {
     list: Vec<Event>,
     /// Events that found no room, over the whole run.

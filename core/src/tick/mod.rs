@@ -1,12 +1,14 @@
 //! The control tick: two bevy_ecs schedules, run once per period, as a chain of stages.
 //!
 //! Sample → Estimate → Protocol → (the plugin's call) → Control → Safety → Actuate → Record.
-//! Each stage is a system set holding one system (Protocol three: one prepares the plugin's
-//! call, one judges the phase's `exit_when` ([`phase_exit`]), one takes the plugin's result); the
-//! sets are chained, so every pair of systems touching the same data
-//! has an order (ambiguities are build errors). The plugin is called between the two schedules,
-//! outside the world ([`plugin_call`]), so that a call that never returns holds nothing the run
-//! needs. Time inside systems is the tick index times the period: no system reads a clock.
+//! Each stage is a function of its module that takes exactly what it reads (`&`) and writes
+//! (`&mut`); one system per schedule calls them in that order (Protocol is two halves: one
+//! prepares the plugin's call and judges the phase's `exit_when` ([`phase_exit`]), one takes the
+//! plugin's result). One system per half rather than one per stage, because each system costs
+//! the scheduler a run and each resource it takes a lookup in the world, every tick; the order is
+//! the order of the calls, and the borrow checker sees every stage's reads and writes. The plugin
+//! is called between the two schedules, outside the world ([`plugin_call`]), so that a call that
+//! never returns holds nothing the run needs. Time inside systems is the tick index times the period: no system reads a clock.
 //! Nothing in a system allocates, locks, formats or blocks.
 
 pub mod actuate;
@@ -33,21 +35,10 @@ use crate::plan::Plan;
 use crate::plugin::PluginInstance;
 use bevy_ecs::prelude::*;
 use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
+use bevy_ecs::system::SystemParam;
 use std::sync::Arc;
 
-pub use state::{Clock, HalPort, PlanRef, PlanRes, Signals};
-
-/// The stages of a tick, in order.
-#[derive(SystemSet, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Stage {
-    Sample,
-    Estimate,
-    Protocol,
-    Control,
-    Safety,
-    Actuate,
-    Record,
-}
+pub use state::{Clock, Device, HalPort, PlanRef, PlanRes, Signals, ThisTick};
 
 /// Label of the tick's first half: Sample, Estimate, Protocol (up to the plugin's call).
 #[derive(ScheduleLabel, Debug, Clone, PartialEq, Eq, Hash)]
@@ -60,27 +51,31 @@ pub struct AfterPlugin;
 /// Builds the world for a run: resources, then one entity per sensor and actuator in file order.
 pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> World {
     let mut world = World::new();
-    world.insert_resource(Clock {
-        tick: 0,
-        period_s: plan.period_s,
+    world.insert_resource(ThisTick {
+        clock: Clock {
+            tick: 0,
+            period_s: plan.period_s,
+        },
+        signals: Signals::default(),
+        events: events::TickEvents::new(),
     });
-    world.insert_resource(Signals::default());
-    world.insert_resource(events::TickEvents::new());
     world.insert_resource(operator::OperatorInput::new(Vec::new(), Vec::new()));
-    world.insert_resource(estimate::Estimators::new(&plan));
-    world.insert_resource(state::PhaseState::new());
-    world.insert_resource(phase_exit::PhaseExit::default());
-    world.insert_resource(state::Targets::default());
 
-    world.insert_resource(state::PluginOutputs::new(plugin.info.derived_names.len()));
+    world.insert_resource(state::Protocol {
+        phase: state::PhaseState::new(),
+        targets: state::Targets::default(),
+        plugin: state::PluginOutputs::new(plugin.info.derived_names.len()),
+        slot: plugin_call::PluginSlot::new(plugin),
+    });
     world.insert_resource(alarms::Alarms::new(&plan));
 
     world.insert_resource(state::SafetyState::default());
-    world.insert_resource(state::SentCommands::default());
     world.insert_resource(record::Recorder::new(&plan));
     world.insert_resource(crate::output::Outputs::default());
-    world.insert_resource(hal);
-    world.insert_resource(plugin_call::PluginSlot::new(plugin));
+    world.insert_resource(Device {
+        port: hal,
+        sent: state::SentCommands::default(),
+    });
     debug_assert!(plan.sensors.len() <= MAX_SENSORS);
     for (i, s) in plan.sensors.iter().enumerate() {
         world.spawn((
@@ -131,6 +126,8 @@ impl TickSchedules {
 fn schedule(label: impl ScheduleLabel) -> Schedule {
     let mut schedule = Schedule::new(label);
     schedule.set_executor(SingleThreadedExecutor::new());
+    // No system defers commands: nothing to apply after the systems have run.
+    schedule.set_apply_final_deferred(false);
     schedule.set_build_settings(ScheduleBuildSettings {
         ambiguity_detection: LogLevel::Error,
         ..ScheduleBuildSettings::default()
@@ -142,31 +139,161 @@ fn schedule(label: impl ScheduleLabel) -> Schedule {
 /// then Protocol (the plugin's result) → Control → Safety → Actuate → Record.
 pub fn build_schedules() -> TickSchedules {
     let mut before = schedule(BeforePlugin);
-    before.configure_sets((Stage::Sample, Stage::Estimate, Stage::Protocol).chain());
-    before.add_systems((
-        sample::sample_sensors.in_set(Stage::Sample),
-        estimate::estimate_signals.in_set(Stage::Estimate),
-        (protocol::protocol_stage, phase_exit::judge_phase_exit)
-            .chain()
-            .in_set(Stage::Protocol),
-    ));
+    before.add_systems(sample_estimate_protocol);
     let mut after = schedule(AfterPlugin);
-    after.configure_sets(
-        (
-            Stage::Protocol,
-            Stage::Control,
-            Stage::Safety,
-            Stage::Actuate,
-            Stage::Record,
-        )
-            .chain(),
-    );
-    after.add_systems((
-        protocol::plugin_result_stage.in_set(Stage::Protocol),
-        control::run_loops.in_set(Stage::Control),
-        safety::safety_stage.in_set(Stage::Safety),
-        actuate::send_commands.in_set(Stage::Actuate),
-        record::record_tick.in_set(Stage::Record),
-    ));
+    after.add_systems(result_control_safety_actuate_record);
     TickSchedules { before, after }
+}
+
+/// What the tick's first half reads and writes, each resource once: every resource a system
+/// takes costs a lookup in the world each tick.
+#[derive(SystemParam)]
+pub struct FirstHalf<'w, 's> {
+    now: ResMut<'w, ThisTick>,
+    plan: Local<'s, PlanRef>,
+    device: ResMut<'w, Device>,
+    input: ResMut<'w, operator::OperatorInput>,
+    protocol: ResMut<'w, state::Protocol>,
+    alarms: ResMut<'w, alarms::Alarms>,
+    estimators: Local<'s, estimate::Estimators>,
+    sensors: Query<
+        'w,
+        's,
+        (
+            &'static sample::SensorChannel,
+            &'static mut sample::SensorHealth,
+        ),
+    >,
+}
+
+/// The tick's first half, one system: Sample, Estimate, then the Protocol stage up to the
+/// plugin's call.
+fn sample_estimate_protocol(mut h: FirstHalf) {
+    let plan = &h.plan.0;
+    let ThisTick {
+        clock,
+        signals,
+        events,
+    } = &mut *h.now;
+    let state::Protocol {
+        phase,
+        targets,
+        plugin,
+        slot,
+    } = &mut *h.protocol;
+    let sample = sample::SampleStage {
+        tick: clock.tick,
+        plan,
+        hal: &mut h.device.port,
+        input: &mut h.input,
+        commanded: operator::Commanded {
+            phase,
+            targets,
+            alarms: &mut h.alarms,
+        },
+        signals,
+        events,
+    };
+    sample::sample_sensors(sample, &mut h.sensors);
+    estimate::estimate_signals(&mut h.estimators, signals);
+    let state = protocol::ProtocolState {
+        phase,
+        targets,
+        slot,
+        events,
+    };
+    protocol::protocol_stage(clock, plan, signals, &h.device.sent, plugin, state);
+}
+
+/// What the tick's second half reads and writes, each resource once.
+#[derive(SystemParam)]
+pub struct SecondHalf<'w, 's> {
+    now: ResMut<'w, ThisTick>,
+    plan: Local<'s, PlanRef>,
+    protocol: ResMut<'w, state::Protocol>,
+    alarms: ResMut<'w, alarms::Alarms>,
+    safety: ResMut<'w, state::SafetyState>,
+    device: ResMut<'w, Device>,
+    recorder: ResMut<'w, record::Recorder>,
+    outputs: ResMut<'w, crate::output::Outputs>,
+    /// Every actuator: its command, and its loop and dose window where it has them.
+    actuators: Query<
+        'w,
+        's,
+        (
+            &'static state::ActuatorChannel,
+            &'static mut state::Command,
+            Option<&'static mut control::ControlLoop>,
+            Option<&'static mut dose::DoseWindow>,
+        ),
+    >,
+}
+
+/// The tick's second half, one system: the Protocol stage's second half (the plugin's answer
+/// checked, this tick's targets), Control, Safety, Actuate, then Record; last, the clock moves to
+/// the next tick.
+fn result_control_safety_actuate_record(mut h: SecondHalf) {
+    let plan = &h.plan.0;
+    let ThisTick {
+        clock,
+        signals,
+        events,
+    } = &mut *h.now;
+    let state::Protocol {
+        phase,
+        targets,
+        plugin,
+        slot,
+    } = &mut *h.protocol;
+    let state = protocol::ProtocolState {
+        phase,
+        targets,
+        slot,
+        events,
+    };
+    protocol::plugin_result_stage(clock, plan, &h.safety, plugin, state);
+
+    let loops = h.actuators.iter_mut().map(|(ch, cmd, lp, _)| (ch, lp, cmd));
+    control::run_loops(clock, signals, targets, plugin, loops);
+
+    let last_sent = safety::last_sent(h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd)));
+    let judged = safety::Judged {
+        signals,
+        phase,
+        plugin,
+        last_sent: &last_sent,
+    };
+    let limited = h
+        .actuators
+        .iter_mut()
+        .map(|(ch, cmd, _, dose)| (ch, cmd, dose));
+    safety::safety_stage(
+        clock,
+        plan,
+        judged,
+        &mut h.alarms,
+        &mut h.safety,
+        events,
+        limited,
+    );
+
+    let commands = h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd));
+    let Device { port, sent } = &mut *h.device;
+    actuate::send_commands(clock, commands, port, sent);
+
+    let src = record::FrameSources {
+        clock,
+        signals,
+        targets,
+        phase,
+        sent,
+        plugin,
+        alarms: &h.alarms,
+        events,
+    };
+    let commands = h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd));
+    record::record_tick(src, commands, &mut h.recorder, &mut h.outputs);
+
+    // The tick is done: the clock moves to the next.
+    clock.tick += 1;
 }

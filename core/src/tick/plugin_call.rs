@@ -56,7 +56,6 @@ impl PluginCall {
 }
 
 /// The plugin between ticks, and whether the tick under way wants it called.
-#[derive(Resource)]
 pub struct PluginSlot {
     /// `None` while the driver has the call out, and for good once a hung call was abandoned.
     pub call: Option<Box<PluginCall>>,
@@ -104,7 +103,7 @@ impl PluginSlot {
 /// Makes the due call on this thread (no supervisor: lockstep stepping by hand); `save`: the
 /// run's state is due after this tick.
 pub fn call_inline(world: &mut World, save: bool) {
-    let mut slot = world.resource_mut::<PluginSlot>();
+    let slot = &mut world.resource_mut::<crate::tick::state::Protocol>().slot;
     let timed = slot.wall_budget_s.is_some();
     if let Some(mut call) = slot.take_due() {
         call.save = save;

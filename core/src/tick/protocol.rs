@@ -7,14 +7,13 @@
 
 use super::clamps::ClampReport;
 use super::events::{Event, TickEvents};
+use super::phase_exit::judge_phase_exit;
 use super::plugin_call::{FAULT_HUNG, PluginCall, PluginSlot};
 use super::state::{
-    Assessment, Assessments, Clock, Derived, PhaseState, PlanRef, PluginCommands, PluginHealth,
+    Assessment, Assessments, Clock, Derived, PhaseState, PluginCommands, PluginHealth,
     PluginOutputs, SafetyState, SentCommands, Signals, Targets,
 };
 use crate::plan::Plan;
-use bevy_ecs::prelude::*;
-use bevy_ecs::system::SystemParam;
 use perfuse_plugin_sdk::{MAX_ACTUATORS, MAX_DERIVED, MAX_SIGNALS, PhaseEvent};
 
 /// Fault code for a plugin whose step took longer than its time budget.
@@ -34,37 +33,36 @@ pub fn fault_reason(code: i32) -> &'static str {
 /// Fault code for a plugin output that was not finite where a number was required.
 pub const FAULT_NON_FINITE: i32 = 100;
 
-/// What both of the Protocol stage's systems write: the phase, the targets, the plugin's call
-/// and the tick's events.
-#[derive(SystemParam)]
-pub struct ProtocolState<'w> {
-    phase: ResMut<'w, PhaseState>,
-    targets: ResMut<'w, Targets>,
-    slot: ResMut<'w, PluginSlot>,
-    events: ResMut<'w, TickEvents>,
+/// What both halves of the Protocol stage write: the phase, the targets, the plugin's call and
+/// the tick's events.
+pub struct ProtocolState<'a> {
+    pub phase: &'a mut PhaseState,
+    pub targets: &'a mut Targets,
+    pub slot: &'a mut PluginSlot,
+    pub events: &'a mut TickEvents,
 }
 
-/// The Protocol stage's first system: the phase, then the plugin's call for the (possibly new)
-/// phase, made ready for the driver to make between the halves.
+/// The Protocol stage's first half: the phase, then the plugin's call for the (possibly new)
+/// phase, made ready for the driver to make between the halves; last, the phase's `exit_when`
+/// judged on this tick's signals.
 pub fn protocol_stage(
-    clock: Res<Clock>,
-    plan: Local<PlanRef>,
-    signals: Res<Signals>,
-    sent: Res<SentCommands>,
-    plugin: Res<PluginOutputs>,
-    mut state: ProtocolState,
+    clock: &Clock,
+    plan: &Plan,
+    signals: &Signals,
+    sent: &SentCommands,
+    plugin: &PluginOutputs,
+    state: ProtocolState<'_>,
 ) {
-    let plan = &plan.0;
     let ProtocolState {
         phase,
         targets,
         slot,
         events,
-    } = &mut state;
+    } = state;
     let before = phase.index;
     let callable = !plugin.health.faulted;
     let call = slot.call.as_deref_mut().filter(|_| callable);
-    let call = advance_phase(&clock, plan, phase, call);
+    let call = advance_phase(clock, plan, phase, call);
     if phase.index != before {
         // An operator's setpoint lasts for the phase it was set in.
         targets.operator = [f64::NAN; MAX_SIGNALS];
@@ -73,33 +71,33 @@ pub fn protocol_stage(
         events.push(Event::PhaseStarted { phase: phase.index });
     }
     let file = prepare_step(
-        &clock,
+        clock,
         plan,
-        &signals,
+        signals,
         &sent.frame.values,
         phase,
         targets,
         call,
     );
     slot.due = file;
+    judge_phase_exit(plan, signals, plugin.for_rules(), phase);
 }
 
-/// The Protocol stage's second system: the plugin's answer checked and turned into this tick's
+/// The Protocol stage's second half: the plugin's answer checked and turned into this tick's
 /// targets and commands; a call that failed, overran or was abandoned faults the plugin.
 pub fn plugin_result_stage(
-    clock: Res<Clock>,
-    plan: Local<PlanRef>,
-    safety: Res<SafetyState>,
-    mut plugin: ResMut<PluginOutputs>,
-    mut state: ProtocolState,
+    clock: &Clock,
+    plan: &Plan,
+    safety: &SafetyState,
+    plugin: &mut PluginOutputs,
+    state: ProtocolState<'_>,
 ) {
-    let (plan, plugin) = (&plan.0, &mut *plugin);
     let ProtocolState {
         phase,
         targets,
         slot,
         events,
-    } = &mut state;
+    } = state;
     let faulted_before = plugin.health.faulted;
     let assessments_before = plugin.assessments.list.len();
     let called = std::mem::take(&mut slot.due);
@@ -122,7 +120,7 @@ pub fn plugin_result_stage(
                 called,
                 overran: called && budget.is_some_and(|b| call.wall_s > b),
             };
-            take_result(&clock, plan, safety.hold_setpoints, phase, answer, out)
+            take_result(clock, plan, safety.hold_setpoints, phase, answer, out)
         }
     }
     if plugin.assessments.list.len() > assessments_before {

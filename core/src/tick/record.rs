@@ -10,7 +10,6 @@ use crate::config::Priority;
 use crate::output::{ALARM_ACKNOWLEDGED, ALARM_PAUSED, FRAME_EVENTS, Frame, Outputs};
 use crate::plan::Plan;
 use bevy_ecs::prelude::*;
-use bevy_ecs::system::SystemParam;
 
 /// Running statistics of one signal.
 #[derive(Debug, Clone, Copy)]
@@ -150,39 +149,16 @@ pub fn fill_frame(f: &mut Frame, src: &FrameSources<'_>, seen_dropped: &mut u64)
     }
 }
 
-/// The tick's state as the Record stage reads it: what the frame is built from.
-#[derive(SystemParam)]
-pub struct TickState<'w> {
-    clock: Res<'w, Clock>,
-    signals: Res<'w, Signals>,
-    targets: Res<'w, Targets>,
-    phase: Res<'w, PhaseState>,
-    sent: Res<'w, SentCommands>,
-    plugin: Res<'w, PluginOutputs>,
-    alarms: Res<'w, Alarms>,
-    events: Res<'w, TickEvents>,
-}
-
 /// The Record stage: the tick's frame to the outputs that want it, and the run's statistics.
-pub fn record_tick(
-    state: TickState,
-    actuators: Query<(&ActuatorChannel, &Command)>,
-    mut rec: ResMut<Recorder>,
-    mut outputs: ResMut<Outputs>,
+pub fn record_tick<'a>(
+    src: FrameSources<'_>,
+    actuators: impl Iterator<Item = (&'a ActuatorChannel, &'a Command)>,
+    rec: &mut Recorder,
+    outputs: &mut Outputs,
 ) {
-    let src = FrameSources {
-        clock: &state.clock,
-        signals: &state.signals,
-        targets: &state.targets,
-        phase: &state.phase,
-        sent: &state.sent,
-        plugin: &state.plugin,
-        alarms: &state.alarms,
-        events: &state.events,
-    };
-    publish_frame(&mut outputs, &src);
+    publish_frame(outputs, &src);
     let (clock, signals, targets, phase) = (src.clock, src.signals, src.targets, src.phase);
-    for (ch, cmd) in &actuators {
+    for (ch, cmd) in actuators {
         let st = &mut rec.commands[ch.index];
         st.min = st.min.min(cmd.sent);
         st.max = st.max.max(cmd.sent);

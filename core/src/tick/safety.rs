@@ -6,39 +6,52 @@ use super::alarms::{AlarmInputs, Alarms};
 use super::dose::DoseWindow;
 use super::events::TickEvents;
 use super::state::{
-    ActuatorChannel, Clock, Command, PhaseState, PlanRef, PluginOutputs, SafetyState, Signals,
+    ActuatorChannel, Clock, Command, PhaseState, PluginOutputs, SafetyState, Signals,
 };
 use crate::hal::MAX_ACTUATORS;
-use crate::plan::{ActionPlan, ActuatorPlan};
+use crate::plan::{ActionPlan, ActuatorPlan, Plan};
 use bevy_ecs::prelude::*;
-use bevy_ecs::system::SystemParam;
 
 /// What the Safety stage judges besides the signals: the phase (rules hold in some phases
 /// only) and whether the plugin is faulted.
-#[derive(SystemParam)]
-pub struct Judged<'w> {
-    signals: Res<'w, Signals>,
-    phase: Res<'w, PhaseState>,
-    plugin: Res<'w, PluginOutputs>,
+pub struct Judged<'a> {
+    pub signals: &'a Signals,
+    pub phase: &'a PhaseState,
+    pub plugin: &'a PluginOutputs,
+    /// The command each actuator was sent last tick (see [`last_sent`]).
+    pub last_sent: &'a [f64; MAX_ACTUATORS],
+}
+
+/// The command each actuator was sent last tick, by channel, taken before the Safety stage
+/// decides this tick's.
+pub fn last_sent<'a>(
+    actuators: impl Iterator<Item = (&'a ActuatorChannel, &'a Command)>,
+) -> [f64; MAX_ACTUATORS] {
+    let mut last_sent = [f64::NAN; MAX_ACTUATORS];
+    for (ch, cmd) in actuators {
+        last_sent[ch.index] = cmd.sent;
+    }
+    last_sent
 }
 
 /// The Safety stage: the rules and the actuators' feedback (what each delivered against last
 /// tick's command), then every command clamped by what the active alarms demand.
-pub fn safety_stage(
-    clock: Res<Clock>,
-    plan: Local<PlanRef>,
-    judged: Judged,
-    mut alarms: ResMut<Alarms>,
-    mut safety: ResMut<SafetyState>,
-    mut events: ResMut<TickEvents>,
-    mut actuators: Query<(&ActuatorChannel, &mut Command, Option<&mut DoseWindow>)>,
+pub fn safety_stage<'a>(
+    clock: &Clock,
+    plan: &Plan,
+    judged: Judged<'_>,
+    alarms: &mut Alarms,
+    safety: &mut SafetyState,
+    events: &mut TickEvents,
+    actuators: impl Iterator<
+        Item = (
+            &'a ActuatorChannel,
+            Mut<'a, Command>,
+            Option<Mut<'a, DoseWindow>>,
+        ),
+    >,
 ) {
-    let mut last_sent = [f64::NAN; MAX_ACTUATORS];
-    for (ch, cmd, _) in &actuators {
-        last_sent[ch.index] = cmd.sent;
-    }
-    let plan = &plan.0;
-    let signals = &*judged.signals;
+    let signals = judged.signals;
     *safety = SafetyState::default();
     alarms.links = crate::tick::alarms::LinkHealth {
         down: signals.frame.links_down,
@@ -51,16 +64,16 @@ pub fn safety_stage(
         derived: judged.plugin.for_rules(),
         phase: judged.phase.index,
         plugin_faulted: judged.plugin.health.faulted,
-        last_sent: &last_sent,
+        last_sent: judged.last_sent,
         delivered: &signals.frame.delivered,
     };
-    alarms.update(&inputs, &mut events, |action, onset| {
-        apply(&mut safety, action, onset)
+    alarms.update(&inputs, events, |action, onset| {
+        apply(safety, action, onset)
     });
-    for (ch, mut cmd, _) in &mut actuators {
+    for (ch, mut cmd, dose) in actuators {
         cmd.not_following = alarms.not_following(ch.index);
+        enforce_limits(safety, plan.period_s, ch, &mut cmd, dose);
     }
-    enforce_limits(&safety, plan.period_s, &mut actuators);
 }
 
 fn apply(s: &mut SafetyState, action: ActionPlan, onset_command: f64) {
@@ -85,28 +98,28 @@ fn apply(s: &mut SafetyState, action: ActionPlan, onset_command: f64) {
     }
 }
 
-/// Clamps each request to the actuator's range, any `Limit` cap and its rate limit; forced
+/// Clamps an actuator's request to its range, any `Limit` cap and its rate limit; forced
 /// commands and the safe state bypass the rate limit, because a stop must not be slowed.
 fn enforce_limits(
     safety: &SafetyState,
     period_s: f64,
-    actuators: &mut Query<(&ActuatorChannel, &mut Command, Option<&mut DoseWindow>)>,
+    ch: &ActuatorChannel,
+    cmd: &mut Command,
+    dose: Option<Mut<DoseWindow>>,
 ) {
-    for (ch, mut cmd, dose) in actuators.iter_mut() {
-        let mut forced = safety.forced[ch.index];
-        // An infusion pump that has delivered its cap within the window is held at 0.
-        if dose.as_ref().is_some_and(|d| d.exhausted()) && forced.is_nan() {
-            forced = 0.0;
-        }
-        let demand = Demand {
-            safe_state: safety.safe_state,
-            forced,
-            cap: safety.caps[ch.index],
-        };
-        decide(&ch.spec, &mut cmd, demand);
-        if let Some(mut d) = dose {
-            d.deliver(cmd.sent, period_s);
-        }
+    let mut forced = safety.forced[ch.index];
+    // An infusion pump that has delivered its cap within the window is held at 0.
+    if dose.as_ref().is_some_and(|d| d.exhausted()) && forced.is_nan() {
+        forced = 0.0;
+    }
+    let demand = Demand {
+        safe_state: safety.safe_state,
+        forced,
+        cap: safety.caps[ch.index],
+    };
+    decide(&ch.spec, cmd, demand);
+    if let Some(mut d) = dose {
+        d.deliver(cmd.sent, period_s);
     }
 }
 

@@ -2,14 +2,12 @@
 //! here and only here: see [`super::operator`]); take the newest sensor frame and judge every
 //! reading (ok, stale, implausible, stuck).
 
-use super::alarms::Alarms;
 use super::events::TickEvents;
 use super::operator::{Commanded, OperatorInput};
-use super::state::{Clock, HalPort, PhaseState, PlanRef, Signals, Targets, Validity};
+use super::state::{HalPort, Signals, Validity};
 use crate::config::Range;
-use crate::plan::SensorPlan;
+use crate::plan::{Plan, SensorPlan};
 use bevy_ecs::prelude::*;
-use bevy_ecs::system::SystemParam;
 
 /// A sensor entity: its channel in the HAL frame and its plausibility limits.
 #[derive(Component, Debug, Clone)]
@@ -63,42 +61,41 @@ pub fn judge(ch: &SensorChannel, h: &SensorHealth, value: f64, tick: u64) -> Val
     }
 }
 
-/// The operator's input and what the operator's commands act on.
-#[derive(SystemParam)]
-pub struct Operator<'w> {
-    input: ResMut<'w, OperatorInput>,
-    phase: ResMut<'w, PhaseState>,
-    targets: ResMut<'w, Targets>,
-    alarms: ResMut<'w, Alarms>,
+/// What the Sample stage reads and writes besides the sensors.
+pub struct SampleStage<'a> {
+    pub tick: u64,
+    pub plan: &'a Plan,
+    pub hal: &'a mut HalPort,
+    pub input: &'a mut OperatorInput,
+    /// What the operator's commands act on.
+    pub commanded: Commanded<'a>,
+    pub signals: &'a mut Signals,
+    pub events: &'a mut TickEvents,
 }
 
 /// The Sample stage: the operator's input due this tick, then every sensor's reading.
 pub fn sample_sensors(
-    clock: Res<Clock>,
-    plan: Local<PlanRef>,
-    mut hal: ResMut<HalPort>,
-    mut operator: Operator,
-    mut sensors: Query<(&SensorChannel, &mut SensorHealth)>,
-    mut signals: ResMut<Signals>,
-    mut events: ResMut<TickEvents>,
+    stage: SampleStage<'_>,
+    sensors: &mut Query<(&SensorChannel, &mut SensorHealth)>,
 ) {
-    let tick = clock.tick;
+    let SampleStage {
+        tick,
+        plan,
+        hal,
+        input,
+        commanded,
+        signals,
+        events,
+    } = stage;
     // The first stage: a new tick's events start here.
     events.clear();
-    let signals = &mut *signals;
-    match hal.as_mut() {
+    match hal {
         HalPort::Direct(h) => h.get().read(&mut signals.frame),
         HalPort::Threaded(ch) => ch.take_newest(&mut signals.frame),
     }
-    let input = &mut *operator.input;
-    input.apply_due(&plan.0, tick, &mut events);
-    let on = Commanded {
-        phase: &mut operator.phase,
-        targets: &mut operator.targets,
-        alarms: &mut operator.alarms,
-    };
-    input.apply_commands(tick, &plan.0, on, &mut events);
-    for (ch, mut h) in &mut sensors {
+    input.apply_due(plan, tick, events);
+    input.apply_commands(tick, plan, commanded, events);
+    for (ch, mut h) in sensors.iter_mut() {
         let (value, seq, fresh) = if ch.operator {
             let (value, seq) = input.lab(ch.index);
             (value, seq, true)
@@ -122,7 +119,7 @@ pub fn sample_sensors(
     }
     // Redundancy: a failed reading takes its healthy backup's value, so loops and value rules go
     // on; the sensor-health rules still see the failure in `health`.
-    for (ch, _) in &sensors {
+    for (ch, _) in sensors.iter() {
         if let Some(b) = ch.backup
             && signals.health[ch.signal] != Validity::Ok
             && signals.health[b] == Validity::Ok
@@ -131,7 +128,7 @@ pub fn sample_sensors(
             signals.validity[ch.signal] = Validity::Ok;
         }
     }
-    debug_assert!(plan.0.sensors.len() <= signals.values.len());
+    debug_assert!(plan.sensors.len() <= signals.values.len());
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 //! than one stage reads or writes, declared here rather than in whichever stage writes it, so
 //! that stages import this module and never each other.
 
+use super::events::TickEvents;
+use super::plugin_call::PluginSlot;
 use crate::config::Range;
 use crate::hal::{CommandFrame, Hal, HalChannels, MAX_ACTUATORS};
 use crate::plan::{ActuatorPlan, Plan};
@@ -10,8 +12,18 @@ use bevy_platform::cell::SyncCell;
 use perfuse_plugin_sdk::{MAX_DERIVED, MAX_SIGNALS, validity};
 use std::sync::Arc;
 
+/// This tick: its index, its signals and its events, which every stage reads or writes. One
+/// resource, because each resource a system takes costs a lookup every tick; each stage borrows
+/// only the parts it uses.
+#[derive(Resource)]
+pub struct ThisTick {
+    pub clock: Clock,
+    pub signals: Signals,
+    pub events: TickEvents,
+}
+
 /// The tick index and period; `t = tick × period_s`.
-#[derive(Resource, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Clock {
     pub tick: u64,
     pub period_s: f64,
@@ -27,7 +39,7 @@ impl Clock {
 #[derive(Resource, Clone)]
 pub struct PlanRes(pub Arc<Plan>);
 
-/// The validated protocol as a stage keeps it (`Local<PlanRef>`): taken from [`PlanRes`] once,
+/// The validated protocol as a system keeps it (`Local<PlanRef>`): taken from [`PlanRes`] once,
 /// when the schedule is initialized, rather than looked up as a resource every tick; the plan
 /// never changes during a run.
 pub struct PlanRef(pub Arc<Plan>);
@@ -61,9 +73,8 @@ impl Validity {
 }
 
 /// This tick's value and validity of every signal (sensors, then estimates), and the sensor
-/// frame they were read from: one resource, because every stage that reads one reads the other
-/// (each resource a system takes costs a lookup every tick).
-#[derive(Resource, Debug, Clone, Copy)]
+/// frame they were read from, together because every stage that reads one reads the other.
+#[derive(Debug, Clone, Copy)]
 pub struct Signals {
     pub values: [f64; MAX_SIGNALS],
     pub validity: [Validity; MAX_SIGNALS],
@@ -91,10 +102,19 @@ impl Signals {
     }
 }
 
-/// Where the HAL is: driven by the control thread (lockstep simulation) or behind channels to its
-/// own thread. A resource like the others, so that a run can move to another control thread; the
-/// cell gives the device to one `&mut` user at a time.
+/// The device as the tick reaches it: where it is, and the last command frame sent to it. One
+/// resource, because the stages that reach one (Sample reads the device and tells the plugin
+/// the commands sent; Actuate sends) reach the other, and each resource a system takes costs a
+/// lookup every tick.
 #[derive(Resource)]
+pub struct Device {
+    pub port: HalPort,
+    pub sent: SentCommands,
+}
+
+/// Where the HAL is: driven by the control thread (lockstep simulation) or behind channels to its
+/// own thread. Kept in the world like the rest of the run's state, so that a run can move to
+/// another control thread; the cell gives the device to one `&mut` user at a time.
 pub enum HalPort {
     Direct(SyncCell<Box<dyn Hal>>),
     Threaded(HalChannels),
@@ -107,8 +127,20 @@ impl HalPort {
     }
 }
 
+/// What the Protocol stage keeps from tick to tick: the phase, the targets, the plugin's call
+/// and what the core took from the plugin. One resource, because the stages that read one of
+/// them read the others too, and each resource a system takes costs a lookup every tick; each
+/// stage borrows only the parts it uses.
+#[derive(Resource)]
+pub struct Protocol {
+    pub phase: PhaseState,
+    pub targets: Targets,
+    pub plugin: PluginOutputs,
+    pub slot: PluginSlot,
+}
+
 /// The current phase and when the run ends.
-#[derive(Resource, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct PhaseState {
     pub index: usize,
     pub start_tick: u64,
@@ -121,6 +153,17 @@ pub struct PhaseState {
     pub held: bool,
     /// The tick at which the operator stopped the run.
     pub stopped: Option<u64>,
+    /// How long the phase's `exit_when` has held (see `super::phase_exit`).
+    pub exit: PhaseExit,
+}
+
+/// How long the current phase's exit condition has held.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PhaseExit {
+    /// The phase the count belongs to.
+    pub phase: usize,
+    /// Consecutive ticks on which the condition held (0: it does not hold).
+    pub held_ticks: u64,
 }
 
 impl PhaseState {
@@ -132,6 +175,7 @@ impl PhaseState {
             end_tick: None,
             held: false,
             stopped: None,
+            exit: PhaseExit::default(),
         }
     }
 
@@ -157,7 +201,7 @@ impl Default for PhaseState {
 }
 
 /// The setpoint and band in force for every signal this tick (NaN / `None` where none).
-#[derive(Resource, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Targets {
     pub setpoints: [f64; MAX_SIGNALS],
     /// The band, once the phase's settle time for that signal has passed.
@@ -232,9 +276,8 @@ impl Default for Assessments {
     }
 }
 
-/// Everything the core took from the plugin, each part checked: one resource, so the stages
-/// that read it fetch it once per tick.
-#[derive(Resource, Debug, Clone)]
+/// Everything the core took from the plugin, each part checked.
+#[derive(Debug, Clone)]
 pub struct PluginOutputs {
     pub health: PluginHealth,
     pub derived: Derived,
@@ -304,7 +347,7 @@ impl Default for SafetyState {
 }
 
 /// The last command frame sent, and how many frames the HAL thread's queue refused.
-#[derive(Resource, Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy)]
 pub struct SentCommands {
     pub frame: CommandFrame,
     pub dropped: u64,
