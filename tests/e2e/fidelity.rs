@@ -819,9 +819,9 @@ fn every_shipped_protocol_has_three_model_outcomes_or_a_known_reason() {
 }
 
 /// Protocols with fewer than three rows the model produces rather than the controller holds.
-/// Their other figures are temperatures, flows and pressures that the protocol itself sets
-/// (§10.5 of docs/clinical-basis.md lists what each still lacks): the sources give no other
-/// figure the model could reproduce at the protocol's settings.
+/// Their other published figures are ones the protocol itself sets, or need a mechanism the model
+/// lacks whose only sourced constant would be that figure (oxaliplatin absorption, the HIPEC
+/// inflow–cavity difference): §10.5 of docs/clinical-basis.md goes through each.
 const SHORT_OF_THREE_OUTCOMES: &[&str] = &[
     "hipec-mmc.ron",
     "hipec-oxaliplatin.ron",
