@@ -2,6 +2,7 @@
 //! thread. A few seconds of wall time.
 
 use crate::common::*;
+use std::path::Path;
 
 #[test]
 fn a_short_realtime_run_completes_and_keeps_pressure() {
@@ -197,4 +198,63 @@ fn rt_priority_without_the_privilege_is_refused_before_the_run_starts() {
         "{err}"
     );
     assert!(stdout(&out).is_empty(), "nothing ran: {}", stdout(&out));
+}
+
+/// When the system refuses the control thread (here the unprivileged user's limit of two
+/// processes and threads, `prlimit --nproc=2`, as `nobody` when the tests run as root), the run
+/// is not abandoned: the supervisor's own thread carries it to its end, and the log says it is
+/// unwatched.
+#[test]
+fn a_run_whose_control_thread_cannot_start_goes_on_unsupervised() {
+    let uid = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .expect("id runs");
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return; // Only root can run a command as `nobody`.
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("perfuse");
+    let plugin = dir.path().join("libperfuse_plugin_kidney.so");
+    let file = dir.path().join("kidney-hmp.ron");
+    std::fs::copy(env!("CARGO_BIN_EXE_perfuse"), &bin).unwrap();
+    let built =
+        Path::new(env!("CARGO_BIN_EXE_perfuse")).with_file_name("libperfuse_plugin_kidney.so");
+    std::fs::copy(built, &plugin).unwrap();
+    std::fs::copy(protocol("kidney-hmp.ron"), &file).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    for (p, mode) in [
+        (dir.path(), 0o755),
+        (bin.as_path(), 0o755),
+        (plugin.as_path(), 0o755),
+        (file.as_path(), 0o644),
+    ] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["prlimit", "--nproc=2"])
+        .arg(&bin)
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--duration",
+            "30s",
+            "--no-record",
+            "--quiet",
+        ])
+        .output()
+        .expect("setpriv and prlimit (util-linux) run");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cannot start a control thread")
+            && stderr(&out).contains("the run goes on without its supervisor"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("completed after 00:00:30 simulated"),
+        "{}",
+        stdout(&out)
+    );
 }

@@ -21,7 +21,7 @@ use super::Run;
 use crate::hal::rt::{self, Priority};
 use crate::output::{Frame, FrameSender};
 use crate::tick::plugin_call::PluginCall;
-use crossbeam_channel::{RecvTimeoutError, Sender, bounded};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, bounded};
 use std::os::unix::thread::JoinHandleExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -117,7 +117,10 @@ pub fn drive<P: Pace>(mut run: Run, pace: P, watch: Watch) -> (Run, P) {
     let (done_tx, done_rx) = bounded(1);
     let _policy = watch.priority.map(Elevated::supervisor);
     let priority = watch.priority;
-    let mut control = ControlThread::spawn(&handoff, &done_tx, timed, priority, false);
+    let mut control = match ControlThread::spawn(&handoff, &done_tx, timed, priority, false) {
+        Ok(c) => c,
+        Err(e) => return unsupervised(&handoff, &done_tx, &done_rx, timed, false, &e),
+    };
     let mut call = CallWatch::default();
     loop {
         match done_rx.recv_timeout(watch.poll) {
@@ -149,7 +152,10 @@ pub fn drive<P: Pace>(mut run: Run, pace: P, watch: Watch) -> (Run, P) {
                      on without it",
                     watch.budget
                 );
-                control = ControlThread::spawn(&handoff, &done_tx, timed, priority, true);
+                control = match ControlThread::spawn(&handoff, &done_tx, timed, priority, true) {
+                    Ok(c) => c,
+                    Err(e) => return unsupervised(&handoff, &done_tx, &done_rx, timed, true, &e),
+                };
             }
         }
         if let Some(w) = &mut watchdog {
@@ -182,6 +188,28 @@ impl Drop for Elevated {
     }
 }
 
+/// When no control thread can be started (the system's limit on threads or memory), the
+/// supervisor's own thread carries the run on to its end rather than abandon control: unwatched,
+/// so a hung plugin call or a stalled tick is no longer caught, which the log says.
+fn unsupervised<P: Pace>(
+    handoff: &Handoff<P>,
+    done_tx: &Done<P>,
+    done_rx: &Receiver<(Run, P)>,
+    timed: bool,
+    mid_tick: bool,
+    e: &std::io::Error,
+) -> (Run, P) {
+    log::error!(
+        "cannot start a control thread ({e}): the run goes on without its supervisor; a hung \
+         plugin call or a stalled tick is no longer caught"
+    );
+    control(handoff, done_tx, timed, mid_tick);
+    match done_rx.try_recv() {
+        Ok(done) => done,
+        Err(_) => unreachable!("the control loop hands the run back before it returns"),
+    }
+}
+
 /// A control thread and the clock of the CPU time it uses.
 struct ControlThread {
     handle: JoinHandle<()>,
@@ -196,7 +224,7 @@ impl ControlThread {
         timed: bool,
         priority: Option<Priority>,
         mid_tick: bool,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let (h, done) = (handoff.clone(), done.clone());
         let handle = std::thread::Builder::new()
             .name("perfuse-control".into())
@@ -208,16 +236,15 @@ impl ControlThread {
                     log::error!("the control thread could not take {p}: {e}");
                 }
                 control(&h, &done, timed, mid_tick)
-            })
-            .expect("cannot start the control thread");
+            })?;
         let mut clock: libc::clockid_t = 0;
         // SAFETY: the handle is not joined, so its pthread_t is valid; `clock` is a valid
         // out-pointer for the call.
         let ok = unsafe { libc::pthread_getcpuclockid(handle.as_pthread_t(), &mut clock) } == 0;
-        ControlThread {
+        Ok(ControlThread {
             handle,
             cpu: ok.then_some(clock),
-        }
+        })
     }
 
     /// CPU time the thread has used (zero when its clock cannot be read, e.g. it has ended).
