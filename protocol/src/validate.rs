@@ -133,6 +133,31 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
                     .map(|(i, e)| (format!("estimates[{i}].id"), e.id.as_str())),
             ),
     );
+    // `derived.NAME` in a condition names the plugin's value, never a sensor or an estimate.
+    let own_ids = file
+        .circuit
+        .sensors
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (format!("circuit.sensors[{i}].id"), &s.id));
+    let own_ids = own_ids.chain(
+        file.estimates
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (format!("estimates[{i}].id"), &e.id)),
+    );
+    for (path, id) in own_ids {
+        if id.starts_with(crate::plan::DERIVED_PREFIX) {
+            c.report(
+                path,
+                format!(
+                    "a signal id that does not start with `{}` (kept for the plugin's derived values)",
+                    crate::plan::DERIVED_PREFIX
+                ),
+                format!("`{id}`"),
+            );
+        }
+    }
     if signals.len() > MAX_SIGNALS {
         c.report(
             "estimates",

@@ -208,3 +208,29 @@ fn a_phase_ends_on_a_derived_value() {
         end - since
     );
 }
+
+/// `derived.` names the plugin's values: a sensor whose id starts with it is refused where it is
+/// declared, so that no condition can mean two things.
+#[test]
+fn a_sensor_id_in_the_derived_namespace_is_refused() {
+    let text = edited_protocol(
+        "kidney-hmp.ron",
+        &[("(id: \"bubble\",", "(id: \"derived.bubble\",")],
+    );
+    let (_dir, file) = temp_protocol(&text);
+    let out = perfuse(&["check", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let line = text
+        .lines()
+        .position(|l| l.contains("\"derived.bubble\""))
+        .unwrap()
+        + 1;
+    let err = stderr(&out);
+    assert!(
+        err.lines().any(|l| l.contains(&format!(":{line}:"))
+            && l.contains("circuit.sensors[")
+            && l.contains("does not start with `derived.`")
+            && l.contains("`derived.bubble`")),
+        "{err}"
+    );
+}
