@@ -37,6 +37,9 @@ pub struct Sweeper {
     duration_s: Option<f64>,
     /// `--param` texts, for each case's replay command.
     params: Vec<String>,
+    /// `--plugin-dir` and `--allow-untrusted` as given, for each case's replay command.
+    plugin_dirs: Vec<PathBuf>,
+    allow_untrusted: bool,
     end_s: f64,
     /// The organ parameters every case draws (the cohort's, for this protocol and scenario).
     organ_params: Vec<String>,
@@ -120,6 +123,8 @@ impl Sweeper {
             scenario: args.scenario.clone(),
             duration_s: args.duration_s,
             params: args.params.clone(),
+            plugin_dirs: args.plugin_dirs.clone(),
+            allow_untrusted: args.allow_untrusted,
             banded,
             derived,
         })
@@ -259,6 +264,8 @@ impl Worker<'_> {
             duration_s: sw.duration_s,
             scenario: sw.scenario.clone(),
             params: sw.params.clone(),
+            plugin_dirs: sw.plugin_dirs.clone(),
+            allow_untrusted: sw.allow_untrusted,
             cohort: sw.cohort,
         };
         row.push(replay_command(&sw.file, &base, spec));

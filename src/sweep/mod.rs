@@ -321,6 +321,16 @@ fn replay_command(args_file: &Path, meta: &ReplayBase, spec: &CaseSpec) -> Strin
     for p in &meta.params {
         cmd.push_str(&format!(" --param {}", shell_word(p)));
     }
+    // The same plugin and model libraries, found and trusted as the sweep found them.
+    for d in &meta.plugin_dirs {
+        cmd.push_str(&format!(
+            " --plugin-dir {}",
+            shell_word(&d.display().to_string())
+        ));
+    }
+    if meta.allow_untrusted {
+        cmd.push_str(" --allow-untrusted");
+    }
     for f in &spec.faults {
         cmd.push_str(&format!(" --fault {}", shell_word(f)));
     }
@@ -332,6 +342,8 @@ struct ReplayBase {
     duration_s: Option<f64>,
     scenario: Option<String>,
     params: Vec<String>,
+    plugin_dirs: Vec<PathBuf>,
+    allow_untrusted: bool,
     /// The model has a cohort: cases draw their organ (`--organ-seed`).
     cohort: bool,
 }

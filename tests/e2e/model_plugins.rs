@@ -353,6 +353,15 @@ fn a_sweep_a_devsim_and_wire_load_the_protocols_model_library() {
     let csv = std::fs::read_to_string(out_dir.path().join("cases.csv")).unwrap();
     assert_eq!(csv.lines().count(), 3, "{csv}");
     assert!(csv.contains("spasm@"), "{csv}");
+    // Each case's replay command finds and trusts the libraries as the sweep did, and runs.
+    let replay = csv.lines().nth(1).unwrap().rsplit(',').next().unwrap();
+    assert!(
+        replay.contains(&format!("--plugin-dir {dir}")) && replay.contains("--allow-untrusted"),
+        "{replay}"
+    );
+    let words: Vec<&str> = replay.split_whitespace().skip(1).collect();
+    let out = perfuse(&words);
+    assert!(out.status.success(), "{replay}: {}", stderr(&out));
 
     // The devices of the test organ on one Modbus unit, served from its model.
     let profile = out_dir.path().join("organ-profile.ron");
