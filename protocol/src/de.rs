@@ -515,7 +515,6 @@ impl<'a> De<'a> {
         }
     }
 
-    /// An integer in `min..=max`; integral floats such as `30.0` count.
     /// The value of `Of("name", factor)` when this is one and references are allowed, recorded
     /// in the pass's references; a malformed one is reported and reads as 0.
     fn reference(&self) -> Option<f64> {
@@ -554,6 +553,7 @@ impl<'a> De<'a> {
         Some(values.get(name).map_or(0.0, |v| v * factor))
     }
 
+    /// An integer in `min..=max`; integral floats such as `30.0` count.
     fn integer(&self, min: i128, max: i128) -> i128 {
         let in_range = || format!("an integer from {min} to {max}");
         match self.value() {

@@ -46,6 +46,11 @@
 //!   run` before the first tick, and by `perfuse check`, which creates an instance (and drops it)
 //!   to prove that the file and the plugin agree. Neither may therefore have effects outside the
 //!   instance (files, network, threads).
+//! - [`Protocol::computed`] is asked right after `create`, once for each value the protocol
+//!   file's `computed` section declares (a target worked out from the parameters, such as a full
+//!   flow from the body surface); the host refuses the run when a value is missing, not finite
+//!   or outside the file's interval, and writes the accepted ones into the plan, so the file
+//!   names such a target once and `step` never has to repeat it to the core.
 //! - [`Protocol::step`] runs once per control tick, on the control thread, with the tick's
 //!   signals ([`StepInput`]). A reading whose [`StepInput::validity`] is not [`validity::OK`]
 //!   still carries a number in [`StepInput::values`], but that number is whatever the sensor last
