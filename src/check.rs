@@ -147,6 +147,10 @@ fn check_file(
             problems.extend(list.iter().map(|(path, m)| located(path, m, false)));
             None
         }
+        Err(PluginProblem::Computed(list)) => {
+            problems.extend(list.iter().map(|(path, m)| located(path, m, true)));
+            None
+        }
     };
     if let Some(loaded) = &checked.loaded {
         problems.extend(operator_problems(&loaded.plan, operator));
@@ -230,12 +234,50 @@ enum PluginProblem {
     Plugin(loader::PluginError),
     Given(String),
     Derived(Vec<(String, String)>),
+    /// The plugin's computed values that the file's intervals refuse, by path and message.
+    Computed(Vec<(String, String)>),
 }
 
 impl From<loader::PluginError> for PluginProblem {
     fn from(e: loader::PluginError) -> Self {
         PluginProblem::Plugin(e)
     }
+}
+
+/// The values the plugin computes for the file's `computed` section, as a run asks for them:
+/// each one the file's intervals refuse, by path and message.
+fn computed_stage(
+    loaded: &config::Loaded,
+    plan: &Plan,
+    instance: &mut plugin::PluginInstance,
+) -> Result<(), Vec<(String, String)>> {
+    let names: Vec<String> = loaded
+        .file
+        .computed
+        .iter()
+        .flatten()
+        .map(|(n, _)| n.clone())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let values = instance.computed(&names).map_err(|code| {
+        let message = format!("the plugin failed while giving its computed values (status {code})");
+        vec![("computed".to_string(), message)]
+    })?;
+    let mut resolved = loaded.clone();
+    resolved.plan = plan.clone();
+    resolved.resolve(&values).map_err(|diagnostics| {
+        diagnostics
+            .into_iter()
+            .map(|d| {
+                (
+                    d.path,
+                    format!("expected {}, found {}", d.expected, d.found),
+                )
+            })
+            .collect()
+    })
 }
 
 /// The plugin, created as a run creates it when the file is valid, with the `--param` texts
@@ -263,9 +305,10 @@ fn plugin_stage(
         plan.plugin
             .override_params(given)
             .map_err(PluginProblem::Given)?;
-        let info = plugin::load(&plan, policy)
-            .map(|p| p.info.clone())
-            .map_err(|e| refused(&plan.plugin.overridden, e))?;
+        let mut instance =
+            plugin::load(&plan, policy).map_err(|e| refused(&plan.plugin.overridden, e))?;
+        let info = instance.info.clone();
+        computed_stage(loaded, &plan, &mut instance).map_err(PluginProblem::Computed)?;
         plan.bind_derived(&info.id, &info.derived_names)
             .map_err(PluginProblem::Derived)?;
         return Ok(Some(info));

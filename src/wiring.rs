@@ -281,8 +281,9 @@ pub fn wire(mut loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failu
     if let Devices::Simulator(_) = w.devices {
         load_model_library(&loaded, file, w.plugins)?;
     }
-    let plugin = plugin::load(&loaded.plan, w.plugins)
+    let mut plugin = plugin::load(&loaded.plan, w.plugins)
         .map_err(|e| Failure::plugin(plugin_problem(&loaded, file, &e)))?;
+    resolve_computed(&mut loaded, file, &mut plugin)?;
     bind_derived(&mut loaded, file, &plugin.info)?;
     log::debug!(
         target: "perfuse",
@@ -343,6 +344,45 @@ pub fn plugin_problem(loaded: &Loaded, file: &Path, e: &loader::PluginError) -> 
         return format!("{given}: {e}");
     }
     located(loaded, file, &e.field(), &e.to_string())
+}
+
+/// Writes the values the plugin computed at creation into the numbers the file gives as
+/// `Of("name", factor)`, before anything reads the plan: refused like a refused plugin (each
+/// problem at the file's `computed` entry) when a value the file declares is missing, not
+/// finite or outside the file's interval. The tick then sees plain numbers only.
+pub fn resolve_computed(
+    loaded: &mut Loaded,
+    file: &Path,
+    plugin: &mut plugin::PluginInstance,
+) -> Result<(), Failure> {
+    let names: Vec<String> = loaded
+        .file
+        .computed
+        .iter()
+        .flatten()
+        .map(|(n, _)| n.clone())
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let values = plugin.computed(&names).map_err(|code| {
+        let message = format!(
+            "plugin {} failed while giving its computed values (status {code})",
+            plugin.info.id
+        );
+        Failure::plugin(located(loaded, file, "computed", &message))
+    })?;
+    loaded.resolve(&values).map_err(|diagnostics| {
+        let lines: Vec<String> = diagnostics
+            .iter()
+            .map(|d| config::format_diagnostic(file, d))
+            .collect();
+        Failure::plugin(lines.join("\n"))
+    })?;
+    for (name, value) in &loaded.plan.computed {
+        log::debug!(target: "perfuse", "computed {name} = {value} (plugin {})", plugin.info.id);
+    }
+    Ok(())
 }
 
 /// Binds the derived values the file's conditions name (`derived.NAME`) to the plugin's, so that

@@ -56,6 +56,7 @@ fn main() -> Result<(), String> {
             sha256: None,
         },
         plugin_params: None,
+        computed: None,
         tick_hz: Some(100.0),
         simulator: SimulatorSpec {
             model: "kidney".into(),

@@ -17,7 +17,7 @@ use serde::de::{
     Visitor, value::StrDeserializer,
 };
 use std::cell::RefCell;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::fmt;
 
 /// Bounds the retries of [`from_node`] when hand-written `Deserialize` code keeps failing.
@@ -50,6 +50,35 @@ const MISSING: &str = "nothing (the field is missing)";
 /// (serde then reads the other fields before it complains); after that the parent gets the same
 /// treatment, and so on up to the root. Each retry keeps what earlier passes reported.
 pub fn from_node<T: DeserializeOwned>(node: &Node) -> (Option<T>, Vec<Diagnostic>) {
+    let (value, diags, _) = read(node, None);
+    (value, diags)
+}
+
+/// A number written as a computed value times a factor: `Of("full_flow_ml_min", 0.75)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reference {
+    /// The field's path, e.g. `phases[1].targets["pump_flow"].band.max`.
+    pub path: String,
+    pub span: Span,
+    pub name: String,
+    pub factor: f64,
+}
+
+/// As [`from_node`], where a number may also be written as a reference to a computed value
+/// (`Of("name", factor)`): it reads as `values[name] × factor` (0 for a name `values` lacks).
+/// Returns every reference read, in document order, for the caller to check.
+pub fn from_node_with<T: DeserializeOwned>(
+    node: &Node,
+    values: &BTreeMap<String, f64>,
+) -> (Option<T>, Vec<Diagnostic>, Vec<Reference>) {
+    read(node, Some(values))
+}
+
+fn read<T: DeserializeOwned>(
+    node: &Node,
+    values: Option<&BTreeMap<String, f64>>,
+) -> (Option<T>, Vec<Diagnostic>, Vec<Reference>) {
+    let mut refs = Vec::new();
     let mut forced = Forced::default();
     let mut diags = Vec::new();
     let mut value = None;
@@ -57,9 +86,12 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> (Option<T>, Vec<Diagnostic
         let ctx = Ctx {
             diags: RefCell::new(Vec::new()),
             forced: &forced,
+            values,
+            refs: RefCell::new(Vec::new()),
         };
         let result = T::deserialize(De::new(Src::Node(node), String::new(), &ctx, 0, 0));
         diags.extend(ctx.diags.into_inner());
+        refs = ctx.refs.into_inner();
         match result {
             Ok(v) => {
                 value = Some(v);
@@ -98,7 +130,7 @@ pub fn from_node<T: DeserializeOwned>(node: &Node) -> (Option<T>, Vec<Diagnostic
             found: "one it could not turn into a value".into(),
         });
     }
-    (value, tidy(diags))
+    (value, tidy(diags), refs)
 }
 
 /// Paths that failed on earlier passes, by how they are now treated.
@@ -314,6 +346,10 @@ struct Ctx<'f> {
     diags: RefCell<Vec<Diagnostic>>,
     /// Paths that failed on an earlier pass.
     forced: &'f Forced,
+    /// The computed values a reference reads, when references are allowed.
+    values: Option<&'f BTreeMap<String, f64>>,
+    /// The references read by this pass.
+    refs: RefCell<Vec<Reference>>,
 }
 
 impl Ctx<'_> {
@@ -477,6 +513,44 @@ impl<'a> De<'a> {
                 0.0
             }
         }
+    }
+
+    /// The value of `Of("name", factor)` when this is one and references are allowed, recorded
+    /// in the pass's references; a malformed one is reported and reads as 0.
+    fn reference(&self) -> Option<f64> {
+        let values = self.ctx.values?;
+        let Src::Node(node) = self.src else {
+            return None;
+        };
+        let Value::Tuple {
+            name: Some(of),
+            items,
+        } = node.value()
+        else {
+            return None;
+        };
+        if of != "Of" {
+            return None;
+        }
+        let parts = match items.as_slice() {
+            [name, factor] => match (name.value(), factor.value()) {
+                (Value::Str(name), Value::Int(i)) => Some((name, *i as f64)),
+                (Value::Str(name), Value::Float(f)) if f.is_finite() => Some((name, *f)),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some((name, factor)) = parts else {
+            self.reject("`Of(\"NAME\", FACTOR)`: a computed value's name and a finite factor");
+            return Some(0.0);
+        };
+        self.ctx.refs.borrow_mut().push(Reference {
+            path: self.path.clone(),
+            span: node.span(),
+            name: name.clone(),
+            factor,
+        });
+        Some(values.get(name).map_or(0.0, |v| v * factor))
     }
 
     /// An integer in `min..=max`; integral floats such as `30.0` count.
@@ -799,7 +873,10 @@ impl<'de, 'a> de::Deserializer<'de> for De<'a> {
     }
 
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        let f = self.number("a finite number", f64::MAX);
+        let f = match self.reference() {
+            Some(f) => f,
+            None => self.number("a finite number", f64::MAX),
+        };
         let result = visitor.visit_f64(f);
         self.finish(result)
     }

@@ -13,6 +13,7 @@
 pub mod alarm_ids;
 pub mod bounds;
 mod commands;
+pub mod computed;
 mod de;
 mod duration;
 pub mod input_file;
@@ -28,6 +29,7 @@ pub use alarm_ids::alarm_ids;
 pub use commands::{
     OperatorAction, OperatorCommand, commands_text, load_commands, load_commands_str,
 };
+pub use de::Reference;
 pub use duration::{parse_duration, parse_run_duration};
 pub use labs::{LabEntry, labs_text, load_labs, load_labs_str};
 pub use ron_doc::{Diagnostic, Span};
@@ -37,6 +39,7 @@ pub use schema::*;
 pub use validate::{Problem, compile};
 
 use crate::plan::Plan;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -91,9 +94,54 @@ pub struct Loaded {
     pub plan: Plan,
     /// Finds the position of a field by path, for problems found later (e.g. by the plugin).
     root: ron_doc::Node,
+    /// The file's references to computed values (`Of("name", factor)`). Until
+    /// [`Loaded::resolve`] each reads as its value's lower end.
+    pub references: Vec<Reference>,
 }
 
 impl Loaded {
+    /// Writes the plugin's computed `values` into the file and the plan: refused (each problem
+    /// at its declaration) when a declared value is missing, not finite or outside the file's
+    /// interval. The plan keeps what the run set on it before (the plugin's `--param` values,
+    /// the fingerprint, the device links); derived values are bound after this.
+    pub fn resolve(&mut self, values: &BTreeMap<String, f64>) -> Result<(), Vec<Diagnostic>> {
+        let located = |problems: Vec<Problem>| -> Vec<Diagnostic> {
+            problems
+                .into_iter()
+                .map(|p| Diagnostic {
+                    span: span_of(&self.root, &p.path),
+                    path: p.path,
+                    expected: p.expected,
+                    found: p.found,
+                })
+                .collect()
+        };
+        let problems = computed::check_values(&self.file, values);
+        if !problems.is_empty() {
+            return Err(located(problems));
+        }
+        let declared: BTreeMap<String, f64> = self
+            .file
+            .computed
+            .iter()
+            .flatten()
+            .map(|(name, _)| (name.clone(), values[name]))
+            .collect();
+        let (file, diagnostics, _) = de::from_node_with::<ProtocolFile>(&self.root, &declared);
+        let file = match file {
+            Some(file) if diagnostics.is_empty() => file,
+            _ => return Err(diagnostics),
+        };
+        let mut plan = compile(&file).map_err(located)?;
+        plan.plugin = self.plan.plugin.clone();
+        plan.source_sha256 = std::mem::take(&mut self.plan.source_sha256);
+        plan.links = std::mem::take(&mut self.plan.links);
+        plan.computed = declared.into_iter().collect();
+        self.file = file;
+        self.plan = plan;
+        Ok(())
+    }
+
     /// Line and column of the field at `path`, or of its nearest enclosing field.
     pub fn span_of(&self, path: &str) -> Span {
         span_of(&self.root, path)
@@ -223,9 +271,9 @@ pub fn check_str(src: &str) -> Checked {
     };
     // As `read_document`, keeping the document when a field has the wrong type: `perfuse pin`
     // edits a file with problems at the position of its `plugin` field.
-    let file = match de::from_node::<ProtocolFile>(&root) {
-        (Some(file), diagnostics) if diagnostics.is_empty() => file,
-        (_, diagnostics) => {
+    let (file, references) = match de::from_node_with::<ProtocolFile>(&root, &BTreeMap::new()) {
+        (Some(file), diagnostics, refs) if diagnostics.is_empty() => (file, refs),
+        (_, diagnostics, _) => {
             return Checked {
                 loaded: None,
                 diagnostics,
@@ -234,14 +282,56 @@ pub fn check_str(src: &str) -> Checked {
             };
         }
     };
-    match compile(&file) {
-        Ok(plan) => Checked {
-            loaded: Some(Loaded { file, plan, root }),
+    let mut problems = computed::check(&file, &references);
+    // A reference in error reads as 0: what its value or struct would then break is not told.
+    let broken: Vec<String> = problems
+        .iter()
+        .filter_map(|p| ron_doc::parent_path(&p.path).map(str::to_owned))
+        .filter(|p| !p.is_empty())
+        .collect();
+    // The file at each combination of its computed values' ends; the first (all lower ends) is
+    // the one loaded. Without computed values: the file as read, once.
+    let mut first = None;
+    for values in computed::corners(&file) {
+        let at_corner = if values.is_empty() {
+            Some(file.clone())
+        } else {
+            de::from_node_with::<ProtocolFile>(&root, &values).0
+        };
+        let Some(at_corner) = at_corner else { continue };
+        match compile(&at_corner) {
+            Ok(plan) => {
+                first.get_or_insert((at_corner, plan));
+            }
+            Err(found) => {
+                for p in found {
+                    let seen = problems
+                        .iter()
+                        .any(|q| q.path == p.path && q.expected == p.expected)
+                        || broken.iter().any(|b| p.path.starts_with(b.as_str()));
+                    if !seen {
+                        problems.push(Problem {
+                            found: computed::at(&p.found, &values),
+                            ..p
+                        });
+                    }
+                }
+            }
+        }
+    }
+    match first {
+        Some((file, plan)) if problems.is_empty() => Checked {
+            loaded: Some(Loaded {
+                file,
+                plan,
+                root,
+                references,
+            }),
             diagnostics: Vec::new(),
             unvalidated: None,
             root: None,
         },
-        Err(problems) => {
+        _ => {
             let mut diagnostics: Vec<Diagnostic> = problems
                 .into_iter()
                 .map(|p| Diagnostic {

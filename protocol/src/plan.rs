@@ -259,6 +259,9 @@ pub struct Plan {
     /// The device links the HAL reports on (e.g. Modbus devices), by name; empty for the
     /// simulator. Each gets the core's `<link>_link_lost` and `<link>_link_degraded` alarms.
     pub links: Vec<String>,
+    /// The values the plugin computed for the file's `computed` section, in the section's
+    /// order, once [`crate::Loaded::resolve`] wrote them into the plan's numbers; empty before.
+    pub computed: Vec<(String, f64)>,
 }
 
 impl Plan {

@@ -23,6 +23,12 @@ pub struct ProtocolFile {
     pub plugin: PluginRequirement,
     /// Numeric parameters handed to the plugin, checked by the plugin's own `validate`.
     pub plugin_params: Option<BTreeMap<String, f64>>,
+    /// Values the plugin computes when the run starts (e.g. full flow from the patient's body
+    /// surface), each with the interval the file accepts. A setpoint, a band edge or a rule's
+    /// limit may then be written `Of("name", factor)`: the value times the factor. `perfuse
+    /// check` validates the file at every combination of the intervals' ends; a run refuses a
+    /// value outside its interval.
+    pub computed: Option<BTreeMap<String, Range>>,
     /// Control tick rate; 100 Hz when absent.
     pub tick_hz: Option<f64>,
     pub simulator: SimulatorSpec,

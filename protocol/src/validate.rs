@@ -217,6 +217,7 @@ pub fn compile(file: &ProtocolFile) -> Result<Plan, Vec<Problem>> {
             source_sha256: String::new(),
             coverage,
             links: Vec::new(),
+            computed: Vec::new(),
         })
     } else {
         Err(c.problems)

@@ -5,7 +5,9 @@
 //! signal), `events` (every event at its tick), `checkpoints` (lockstep resume points), `organ`
 //! (the simulator parameters of an organ drawn from a cohort, by name; its seed is the `meta` row
 //! `organ_seed`; both empty for the protocol's own organ). The `meta` row `params` holds the
-//! run's `--param` texts (a JSON list; absent without any). The schema
+//! run's `--param` texts (a JSON list; absent without any), the row `computed` the values the
+//! plugin computed for the protocol's `computed` section as the run used them (a JSON object;
+//! absent without any; a replay computes them again from the same inputs). The schema
 //! version is SQLite's `user_version`; a newer one is refused, naming both.
 
 use crate::names::{Names, quote};
@@ -286,6 +288,16 @@ fn write_run(conn: &Connection, run: &Run, inputs: &RunInputs) -> rusqlite::Resu
     if let Some(devices) = &inputs.devices {
         let json = serde_json::to_string(devices).unwrap_or_else(|_| "null".into());
         conn.execute("INSERT INTO meta VALUES ('devices', ?1)", [json])?;
+    }
+    if !run.plan.computed.is_empty() {
+        let values: serde_json::Map<String, serde_json::Value> = run
+            .plan
+            .computed
+            .iter()
+            .map(|(name, v)| (name.clone(), serde_json::json!(v)))
+            .collect();
+        let json = serde_json::Value::Object(values).to_string();
+        conn.execute("INSERT INTO meta VALUES ('computed', ?1)", [json])?;
     }
     if let Some(seed) = inputs.organ_seed {
         conn.execute(

@@ -3,7 +3,7 @@
 
 use super::{ReplayBase, SweepArgs, replay_command};
 use crate::exit::Failure;
-use crate::wiring::{bind_derived, load_model_library, located, plugin_problem};
+use crate::wiring::{bind_derived, load_model_library, located, plugin_problem, resolve_computed};
 use perfuse_core::config::alarm_ids;
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plan::Plan;
@@ -84,7 +84,10 @@ impl Sweeper {
         let plugin_failure =
             |e: loader::PluginError| Failure::plugin(plugin_problem(&loaded, file, &e));
         let library = plugin::open(&loaded.plan, &plugins).map_err(plugin_failure)?;
-        let plugin = plugin::instantiate(&loaded.plan, library.clone()).map_err(plugin_failure)?;
+        let mut plugin =
+            plugin::instantiate(&loaded.plan, library.clone()).map_err(plugin_failure)?;
+        // Every case runs the same parameters, so the plugin computes the same values.
+        resolve_computed(&mut loaded, file, &mut plugin)?;
         bind_derived(&mut loaded, file, &plugin.info)?;
         let derived = plugin.info.derived_names.clone();
         drop(plugin);

@@ -154,7 +154,7 @@ pub fn corpus(name: &str) -> PathBuf {
 }
 
 /// The ids of the test-only plugins (tests/fixtures).
-pub const FIXTURES: [&str; 3] = ["faulty", "test-abi-1-1", "test-wrong-abi"];
+pub const FIXTURES: [&str; 4] = ["faulty", "test-abi-1-1", "test-abi-1-3", "test-wrong-abi"];
 
 /// The directory the test-only plugins are built in, building them on first use. They are a
 /// workspace of their own (tests/fixtures), so they are never found beside the shipped binary;

@@ -32,7 +32,7 @@ fn rust_log_sets_what_is_logged() {
         assert!(out.status.success(), "{}", stderr(&out));
         stderr(&out)
     };
-    let loaded = "[DEBUG perfuse] plugin kidney 0.1.1 (ABI 1.3, sha256 ";
+    let loaded = "[DEBUG perfuse] plugin kidney 0.1.1 (ABI 1.4, sha256 ";
     assert!(run(Some("debug")).contains(loaded));
     assert!(run(Some("warn,perfuse=debug")).contains(loaded));
     assert!(!run(None).contains("DEBUG"));

@@ -15,6 +15,7 @@ mod clamped_requests;
 mod cli;
 mod clinical_basis;
 mod cohort;
+mod computed;
 mod console;
 mod cpb;
 mod derived_rules;

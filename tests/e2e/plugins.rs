@@ -61,7 +61,7 @@ fn plugins_lists_id_version_abi_trust_and_hash_and_no_test_plugin_beside_the_bin
         .split_whitespace()
         .map(str::to_string)
         .collect();
-    assert_eq!(&cols[..4], &["kidney", "0.1.1", "1.3", "release"]);
+    assert_eq!(&cols[..4], &["kidney", "0.1.1", "1.4", "release"]);
     assert_eq!(cols[4].len(), 64);
     assert_eq!(cols[5], built_plugins().join(KIDNEY_LIB).to_str().unwrap());
     for fixture in FIXTURES {
@@ -76,7 +76,7 @@ fn plugins_lists_id_version_abi_trust_and_hash_and_no_test_plugin_beside_the_bin
     assert!(faulty.contains(" untrusted "), "{faulty}");
     assert!(
         text.contains("(refused) refusing")
-            && text.contains("libperfuse_plugin_test_wrong_abi.so: plugin ABI 2.3 is incompatible"),
+            && text.contains("libperfuse_plugin_test_wrong_abi.so: plugin ABI 2.4 is incompatible"),
         "{text}"
     );
     let old = listed(&text, "?");
@@ -94,13 +94,13 @@ fn listing_and_refusing_a_library_never_runs_it() {
     let fixtures = fixtures_dir();
     let fixtures = fixtures.to_str().unwrap();
     let out = perfuse_env(&["plugins", "--plugin-dir", fixtures], &env);
-    assert!(stdout(&out).contains("plugin ABI 2.3"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("plugin ABI 2.4"), "{}", stdout(&out));
     let (_d, file) = with_plugin(r#"plugin: (id: "test-wrong-abi", version: "^0.1"),"#);
     let file = file.to_str().unwrap();
     let args = ["check", file, "--plugin-dir", fixtures, "--allow-untrusted"];
     let out = perfuse_env(&args, &env);
     assert_eq!(out.status.code(), Some(PLUGIN_REFUSED));
-    assert!(stderr(&out).contains("plugin ABI 2.3"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("plugin ABI 2.4"), "{}", stderr(&out));
     // The constructor never ran: the ABI was refused from the record in the file.
     assert!(!mark.exists(), "the library was opened");
 
@@ -166,7 +166,7 @@ fn another_abi_major_is_refused_before_any_call() {
     let err = stderr(&out);
     assert!(
         err.contains(
-            "plugin ABI 2.3 is incompatible with the host's ABI 1.3 (the major version must match, and the plugin's minor may not be newer)"
+            "plugin ABI 2.4 is incompatible with the host's ABI 1.4 (the major version must match, and the plugin's minor may not be newer)"
         ),
         "{err}"
     );

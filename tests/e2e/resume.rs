@@ -700,8 +700,8 @@ fn a_plugin_built_for_abi_1_1_runs_and_resumes_without_plugin_state() {
     assert!(!resumed.world.resource::<Protocol>().plugin.health.faulted);
     assert_eq!(resumed.phase(), run.phase());
 
-    // A current plugin declares 1.3.
-    assert_eq!(build(spec, false).plugin.abi, (1, 3));
+    // A current plugin declares 1.4.
+    assert_eq!(build(spec, false).plugin.abi, (1, 4));
 }
 
 #[test]

@@ -12,6 +12,7 @@ use perfuse_plugin_sdk::{
     CreateArgs, ErrorBuf, HostApi, MAX_DERIVED, Param, PhaseEvent, StepInput, StepOutput, StrRef,
     level, status,
 };
+use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::path::PathBuf;
 
@@ -239,6 +240,35 @@ impl PluginInstance {
         }
         // The plugin asked for more room a second time: its state is not stable.
         Err(status::INVALID)
+    }
+
+    /// The values the instance computed at creation under `names` (the protocol file's
+    /// `computed` section); a name it computes nothing for is left out, and a plugin older than
+    /// ABI 1.4 computes nothing. `Err` with the status when the plugin panicked. Before the
+    /// first tick only: it allocates.
+    pub fn computed(&mut self, names: &[String]) -> Result<BTreeMap<String, f64>, i32> {
+        let mut values = BTreeMap::new();
+        let Some(computed) = self
+            .lib
+            .descriptor
+            .computed
+            .filter(|_| self.info.abi.1 >= 4)
+        else {
+            return Ok(values);
+        };
+        for name in names {
+            let mut v = f64::NAN;
+            // SAFETY: `inst` is live; `name` is valid for the call and `v` is an exclusive
+            // out-parameter.
+            match unsafe { computed(self.inst, StrRef::new(name), &mut v) } {
+                status::OK => {
+                    values.insert(name.clone(), v);
+                }
+                status::INVALID => {}
+                code => return Err(code),
+            }
+        }
+        Ok(values)
     }
 
     /// Gives a freshly created instance the state `save` returned in an earlier run.

@@ -30,6 +30,9 @@ pub struct PluginSummary {
     /// The parameters the run set with `--param`, over the file's `plugin_params` (empty
     /// without any).
     pub params_overridden: BTreeMap<String, f64>,
+    /// The values the plugin computed for the file's `computed` section, as the run used them
+    /// in place of the file's `Of("name", factor)` (empty without any).
+    pub computed: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -306,6 +309,7 @@ impl Run {
                     .iter()
                     .map(|o| (o.key.clone(), o.value))
                     .collect(),
+                computed: plan.computed.iter().cloned().collect(),
             },
             seed: self.seed,
             scenario: self.scenario.clone(),

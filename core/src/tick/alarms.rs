@@ -957,6 +957,7 @@ mod tests {
             coverage: Vec::new(),
             source_sha256: String::new(),
             links: Vec::new(),
+            computed: Vec::new(),
         }
     }
 

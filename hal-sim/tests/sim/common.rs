@@ -82,6 +82,7 @@ pub fn protocol(
             sha256: None,
         },
         plugin_params: None,
+        computed: None,
         tick_hz: None,
         simulator: SimulatorSpec {
             model: "kidney".into(),

@@ -6,7 +6,8 @@
 //! - going on bypass: the arterial clamp opens first, the venous occluder opens in proportion to
 //!   the flow ramp (arterial first, then venous, §12A [S 54]), the flow ramps to
 //!   `flow_index_l_min_m2 × bsa_m2` over `ramp_s`, and the sweep starts only once blood flows
-//!   (gas after blood, §12A [S 54]) at 1:1 with the blood flow;
+//!   (gas after blood, §12A [S 54]) at 1:1 with the blood flow; that full flow is the value
+//!   `full_flow_ml_min` the protocol file's `computed` section names;
 //! - cooling and rewarming: the arterial outlet's setpoint (the heater-cooler's loop tracks it)
 //!   cools below the target while the outlet–venous gradient stays under `cooling_gradient_c`,
 //!   holds `cool_target_c` under the cross-clamp, then rewarms at most `rewarm_rate_c_min`, at
@@ -396,6 +397,12 @@ impl Protocol for Cpb {
             lowest_core_c: f64::NAN,
             wean_fraction: 1.0,
         })
+    }
+
+    /// `full_flow_ml_min`: the flow the ramp reaches, `flow_index_l_min_m2 × bsa_m2`, which the
+    /// protocol file scales for its holds, bands and flow alarm.
+    fn computed(&self, name: &str) -> Option<f64> {
+        (name == "full_flow_ml_min").then_some(self.set.target_ml_min)
     }
 
     fn step(&mut self, input: &StepInput, out: &mut StepOutput) {

@@ -24,6 +24,10 @@
 //! - 1.3: the range each setpoint request is clamped into ([`StepInput::band_min`],
 //!   [`StepInput::band_max`]), appended to the input the host owns; a plugin of an older minor
 //!   reads the shorter input it knows and loads as before.
+//! - 1.4: values the plugin computes when it is created, which the protocol file names in its
+//!   `computed` section and uses in place of numbers ([`PluginDescriptor::computed`],
+//!   [`Protocol::computed`]). The host reads the appended field only from plugins of minor 4 or
+//!   later; an older plugin computes none.
 //!
 //! The [`metadata`] record the export macro also writes (id, version, ABI, declared parameters)
 //! has its own format version: a host reads it from the library file without running it.
@@ -32,7 +36,7 @@
 //! - The ABI version, [`ABI_MAJOR`]`.`[`ABI_MINOR`], is what the host checks: it says which
 //!   layout the descriptor and the structures have. It is stamped into every plugin at build time.
 //! - The SDK crate's own version (`perfuse-plugin-sdk` in its `Cargo.toml`) versions this Rust
-//!   API: helpers may be added without any change of ABI. This SDK, version 0.2.0, speaks ABI 1.3;
+//!   API: helpers may be added without any change of ABI. This SDK, version 0.3.0, speaks ABI 1.4;
 //!   an ABI minor bump is at least a minor bump of the crate, an ABI major bump a major one.
 //! - [`Protocol::VERSION`] is the plugin's own version, chosen by its author; protocol files
 //!   require it with a semver range (`plugin: (id: "kidney", version: "^0.1")`).
@@ -42,6 +46,11 @@
 //!   run` before the first tick, and by `perfuse check`, which creates an instance (and drops it)
 //!   to prove that the file and the plugin agree. Neither may therefore have effects outside the
 //!   instance (files, network, threads).
+//! - [`Protocol::computed`] is asked right after `create`, once for each value the protocol
+//!   file's `computed` section declares (a target worked out from the parameters, such as a full
+//!   flow from the body surface); the host refuses the run when a value is missing, not finite
+//!   or outside the file's interval, and writes the accepted ones into the plan, so the file
+//!   names such a target once and `step` never has to repeat it to the core.
 //! - [`Protocol::step`] runs once per control tick, on the control thread, with the tick's
 //!   signals ([`StepInput`]). A reading whose [`StepInput::validity`] is not [`validity::OK`]
 //!   still carries a number in [`StepInput::values`], but that number is whatever the sensor last
@@ -120,7 +129,7 @@ pub const MAGIC: u32 = 0x5052_4653;
 /// ABI major version: a plugin with another major is refused.
 pub const ABI_MAJOR: u16 = 1;
 /// ABI minor version: grows when fields are appended.
-pub const ABI_MINOR: u16 = 3;
+pub const ABI_MINOR: u16 = 4;
 /// Size in bytes of a [`PluginDescriptor`] as ABI 1.0 laid it out (every field up to and
 /// including `destroy`; 1.0 and 1.1 descriptors are this size): no 1.x descriptor is smaller.
 pub const DESCRIPTOR_SIZE_1_0: usize = 96;
@@ -450,6 +459,12 @@ pub struct PluginDescriptor {
     /// Called before the first tick of a resumed run. `None`: no state (1.2).
     pub restore:
         Option<unsafe extern "C" fn(inst: *mut c_void, bytes: *const u8, len: usize) -> i32>,
+    /// Writes into `out` the value the instance computed at creation under `name` (borrowed for
+    /// the call), one the protocol file's `computed` section declares; [`status::INVALID`] when
+    /// it computes none of that name. Called once per declared name after `create`, before the
+    /// first tick. `None`: computes no value (1.4).
+    pub computed:
+        Option<unsafe extern "C" fn(inst: *mut c_void, name: StrRef, out: *mut f64) -> i32>,
 }
 
 /// The layouts are the ABI: a change that moves a field fails the build here, not a plugin at
@@ -509,7 +524,9 @@ const _: () = {
     // ABI 1.0 ended after `destroy`; 1.2 appended `save` and `restore`.
     assert!(offset_of!(PluginDescriptor, save) == DESCRIPTOR_SIZE_1_0);
     assert!(offset_of!(PluginDescriptor, restore) == DESCRIPTOR_SIZE_1_0 + 8);
-    assert!(size_of::<PluginDescriptor>() == DESCRIPTOR_SIZE_1_0 + 16);
+    // 1.4 appended `computed`.
+    assert!(offset_of!(PluginDescriptor, computed) == DESCRIPTOR_SIZE_1_0 + 16);
+    assert!(size_of::<PluginDescriptor>() == DESCRIPTOR_SIZE_1_0 + 24);
     assert!(align_of::<PluginDescriptor>() == 8);
     // `Option` of a function pointer is a nullable pointer: `None` is null on the C side.
     assert!(size_of::<Option<unsafe extern "C" fn(*mut c_void)>>() == 8);
@@ -676,6 +693,15 @@ pub trait Protocol: Sized + Send + 'static {
     /// error (a short or malformed state) faults the plugin in the resumed run (1.2).
     fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
         input.finish()
+    }
+    /// The value this instance computed in `create` under `name` (e.g. full flow from the
+    /// patient's body surface), for the protocol file's `computed` section: the file writes it
+    /// once and uses `Of("name", factor)` wherever a setpoint, band edge or rule limit needs
+    /// it. The host asks once per declared name before the first tick and refuses to run when a
+    /// value is missing, not finite or outside the interval the file declares (1.4). The
+    /// default computes none.
+    fn computed(&self, _name: &str) -> Option<f64> {
+        None
     }
 }
 
@@ -1156,6 +1182,29 @@ pub mod __rt {
     }
 
     /// # Safety
+    /// See the module documentation; `name` is valid for the call and `out` is valid.
+    pub unsafe fn computed<P: Protocol>(inst: *mut c_void, name: StrRef, out: *mut f64) -> i32 {
+        if inst.is_null() || out.is_null() {
+            return status::INVALID;
+        }
+        // SAFETY: the host passes a string valid for this call.
+        let Some(name) = (unsafe { name.as_str() }) else {
+            return status::INVALID;
+        };
+        // SAFETY: `inst` came from `create::<P>` and nothing else uses it during the call.
+        let p = unsafe { &*inst.cast::<P>() };
+        match catch_unwind(AssertUnwindSafe(|| p.computed(name))) {
+            Ok(Some(v)) => {
+                // SAFETY: checked non-null; the host passes a valid, exclusive out-parameter.
+                unsafe { *out = v };
+                status::OK
+            }
+            Ok(None) => status::INVALID,
+            Err(_) => status::PANICKED,
+        }
+    }
+
+    /// # Safety
     /// See the module documentation.
     pub unsafe fn destroy<P: Protocol>(inst: *mut c_void) {
         if inst.is_null() {
@@ -1219,6 +1268,13 @@ macro_rules! export_plugin {
             ) -> i32 {
                 unsafe { $crate::__rt::restore::<$ty>(i, b, l) }
             }
+            unsafe extern "C" fn __computed(
+                i: *mut ::std::ffi::c_void,
+                n: StrRef,
+                o: *mut f64,
+            ) -> i32 {
+                unsafe { $crate::__rt::computed::<$ty>(i, n, o) }
+            }
             static DESCRIPTOR: $crate::PluginDescriptor = $crate::PluginDescriptor {
                 magic: $crate::MAGIC,
                 abi_major: $crate::ABI_MAJOR,
@@ -1234,6 +1290,7 @@ macro_rules! export_plugin {
                 destroy: __destroy,
                 save: Some(__save),
                 restore: Some(__restore),
+                computed: Some(__computed),
             };
             // Read from the file by the host before the library is ever opened.
             #[used]
