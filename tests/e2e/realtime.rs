@@ -218,9 +218,11 @@ fn a_run_whose_control_thread_cannot_start_goes_on_unsupervised() {
     let plugin = dir.path().join("libperfuse_plugin_kidney.so");
     let file = dir.path().join("kidney-hmp.ron");
     std::fs::copy(env!("CARGO_BIN_EXE_perfuse"), &bin).unwrap();
-    let built =
-        Path::new(env!("CARGO_BIN_EXE_perfuse")).with_file_name("libperfuse_plugin_kidney.so");
-    std::fs::copy(built, &plugin).unwrap();
+    // Where cargo builds the plugin as a dependency of the command line: `deps/` beside it.
+    let built = Path::new(env!("CARGO_BIN_EXE_perfuse"))
+        .with_file_name("deps")
+        .join("libperfuse_plugin_kidney.so");
+    std::fs::copy(&built, &plugin).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
     std::fs::copy(protocol("kidney-hmp.ron"), &file).unwrap();
     use std::os::unix::fs::PermissionsExt;
     for (p, mode) in [
