@@ -251,13 +251,7 @@ fn computed_stage(
     plan: &Plan,
     instance: &mut plugin::PluginInstance,
 ) -> Result<(), Vec<(String, String)>> {
-    let names: Vec<String> = loaded
-        .file
-        .computed
-        .iter()
-        .flatten()
-        .map(|(n, _)| n.clone())
-        .collect();
+    let names = loaded.computed_names();
     if names.is_empty() {
         return Ok(());
     }

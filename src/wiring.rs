@@ -355,13 +355,7 @@ pub fn resolve_computed(
     file: &Path,
     plugin: &mut plugin::PluginInstance,
 ) -> Result<(), Failure> {
-    let names: Vec<String> = loaded
-        .file
-        .computed
-        .iter()
-        .flatten()
-        .map(|(n, _)| n.clone())
-        .collect();
+    let names = loaded.computed_names();
     if names.is_empty() {
         return Ok(());
     }

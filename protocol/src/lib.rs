@@ -100,6 +100,16 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The names of the values the file's `computed` section asks the plugin for.
+    pub fn computed_names(&self) -> Vec<String> {
+        self.file
+            .computed
+            .iter()
+            .flatten()
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     /// Writes the plugin's computed `values` into the file and the plan: refused (each problem
     /// at its declaration) when a declared value is missing, not finite or outside the file's
     /// interval. The plan keeps what the run set on it before (the plugin's `--param` values,
