@@ -28,6 +28,8 @@ type ActuatorLog = Arc<Mutex<Vec<(f64, Vec<f64>)>>>;
 struct Recording {
     sim: SimHal,
     log: ActuatorLog,
+    /// The device time of every command frame received.
+    writes: Arc<Mutex<Vec<f64>>>,
 }
 
 impl Hal for Recording {
@@ -36,6 +38,7 @@ impl Hal for Recording {
     }
     fn write(&mut self, cmd: &CommandFrame) {
         self.sim.write(cmd);
+        self.writes.lock().unwrap().push(self.sim.time_s());
     }
     fn advance(&mut self, dt_s: f64) {
         self.sim.advance(dt_s);
@@ -99,9 +102,11 @@ fn applied_at(log: &[(f64, Vec<f64>)], t: f64) -> Vec<f64> {
 fn a_stalled_control_thread_raises_the_watchdog_alarm_while_the_devices_fall_back() {
     let dir = tempfile::tempdir().unwrap();
     let (loaded, file, log, sim) = kidney(&dir, None);
+    let writes = Arc::new(Mutex::new(Vec::new()));
     let device = Recording {
         sim,
         log: log.clone(),
+        writes: writes.clone(),
     };
     let plan = &loaded.plan;
     let (pump, clamp) = (
@@ -177,10 +182,19 @@ fn a_stalled_control_thread_raises_the_watchdog_alarm_while_the_devices_fall_bac
         .find(|(t, a)| *t > 2.0 && a[pump] == 0.0 && a[clamp] == 1.0)
         .map(|(t, _)| *t)
         .expect("the device fell back to its safe state during the stall");
-    // The device's clock started a few milliseconds before control's.
+    // A command lives for its time to live from when the device received it (on the device's
+    // clock, which starts a little before control's): the fallback came within one device
+    // period of the last command before it expiring, the one sent before the 1-s stall.
+    let last_command = writes
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(|&t| t < fallback)
+        .fold(f64::NAN, f64::max);
     assert!(
-        fallback <= 2.0 + ttl + 0.05,
-        "safe state at {fallback} s, ttl {ttl} s"
+        last_command < 2.5 && fallback <= last_command + ttl + period_s + 1e-9,
+        "safe state at {fallback} s, the last command before it at {last_command} s, ttl {ttl} s"
     );
     assert_eq!(applied_at(&log, 2.9)[pump], 0.0);
     assert_eq!(applied_at(&log, 2.9)[clamp], 1.0);
@@ -212,9 +226,11 @@ fn a_hung_plugin_in_real_time_is_given_up_and_control_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     // Mode 9 blocks in the step at 2 s for ever.
     let (loaded, file, log, sim) = kidney(&dir, Some(r#""mode": 9.0, "at_s": 2.0,"#));
+    let writes = Arc::new(Mutex::new(Vec::new()));
     let device = Recording {
         sim,
         log: log.clone(),
+        writes: writes.clone(),
     };
     let pump = loaded.plan.actuator("pump").unwrap();
     let policy = plugin_policy(&loaded.plan);
