@@ -4,7 +4,8 @@
 //! numbers and asserts nothing. Run with
 //! `cargo run --release --example lateness -- [SECONDS] [PRIORITY]` (default 60 s; with a
 //! PRIORITY both loops run under SCHED_FIFO at it, the run as `perfuse run --rt-priority`).
-//! `-- SECONDS PRIORITY bare-only` runs the bare loop alone and prints the wall-clock time of
+//! `-- SECONDS PRIORITY bare-only` runs the bare loop alone, at 100 Hz like kidney-hmp and
+//! liver-nmp, and prints the wall-clock time of
 //! every wake-up more than a period late: beside another process (bench/modbus-loopback.sh),
 //! it tells whether that process's missed deadlines were the machine's.
 

@@ -110,7 +110,7 @@ fn set_policy(_: Option<Priority>) -> io::Result<()> {
     ))
 }
 
-/// The calling thread's scheduling policy and priority (for tests and the run's summary).
+/// The calling thread's `SCHED_FIFO` priority, `None` under another policy (for tests).
 #[cfg(target_os = "linux")]
 pub fn current() -> io::Result<Option<Priority>> {
     let mut policy = 0;
