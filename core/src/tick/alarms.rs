@@ -12,7 +12,7 @@ use crate::config::alarm_ids::{
     link_degraded_id, link_lost_id, not_following_id,
 };
 use crate::hal::MAX_ACTUATORS;
-use crate::plan::{ActionPlan, Plan};
+use crate::plan::{ActionPlan, Plan, RulePlan};
 use crate::tick::condition::{judge, limit_and_value};
 use crate::tick::events::{AlarmChange, Event, TickEvents};
 use crate::tick::feedback::FeedbackCheck;
@@ -136,6 +136,12 @@ impl Alarm {
     pub fn sounds(&self, tick: u64, burst_ticks: u64) -> bool {
         self.active
             && (tick < self.active_since + burst_ticks || (!self.acknowledged && !self.paused))
+    }
+
+    /// The priority this alarm sounds with at `tick`, if it sounds.
+    #[inline(always)]
+    fn sounding(&self, tick: u64, burst_ticks: u64) -> Option<Priority> {
+        self.sounds(tick, burst_ticks).then_some(self.priority)
     }
 }
 
@@ -653,23 +659,27 @@ impl Alarms {
             self.end_pause(tick, false, events);
         }
         let (log, overruns, outputs) = (&mut self.log, &self.overruns, &self.outputs);
-        let links = self.links;
+        let (links, burst) = (self.links, self.burst_ticks);
         let feedback = &self.feedback;
-        let in_phase = |mask: u64| phase < 64 && mask & (1 << phase) != 0;
+        let phase_bit = if phase < 64 { 1u64 << phase } else { 0 };
         let second = ticks(1.0, plan.period_s);
-        for (index, alarm) in self.list.iter_mut().enumerate() {
+        let cx = Context { inputs, feedback };
+        let mut sounding = None;
+        // The rules come first in the list, in the plan's order: judged without a look-up.
+        let (rules, others) = self.list.split_at_mut(plan.rules.len());
+        for (index, (alarm, r)) in rules.iter_mut().zip(&plan.rules).enumerate() {
+            let cond = rule_condition(r, alarm.active, phase_bit, signals, derived);
+            tally(alarm, index, (cond, false), &cx, log, events, &mut act);
+            sounding = sounding.max(alarm.sounding(tick, burst));
+        }
+        for (index, alarm) in others.iter_mut().enumerate() {
+            let index = index + plan.rules.len();
             // Whether the condition holds, and whether it carries its own time.
             let (cond, timed) = match alarm.source {
-                AlarmSource::Rule(i) => {
-                    let r = &plan.rules[i];
-                    let deadband = if alarm.active { r.deadband } else { 0.0 };
-                    let cond = if in_phase(r.phases) {
-                        judge(&r.condition, signals, derived, deadband)
-                    } else {
-                        Some(false)
-                    };
-                    (cond, false)
-                }
+                AlarmSource::Rule(i) => (
+                    rule_condition(&plan.rules[i], alarm.active, phase_bit, signals, derived),
+                    false,
+                ),
                 AlarmSource::Coverage(i) => {
                     let c = &plan.coverage[i];
                     let (failed, timed) = if c.operator {
@@ -681,7 +691,7 @@ impl Alarms {
                             v == Validity::Stale || v == Validity::Stuck,
                         )
                     };
-                    (Some(in_phase(c.phases) && failed), timed)
+                    (Some(c.phases & phase_bit != 0 && failed), timed)
                 }
                 AlarmSource::PluginFault => (Some(plugin_faulted), true),
                 AlarmSource::TickOverrun => (
@@ -703,31 +713,11 @@ impl Alarms {
                     )
                 }
             };
-            // Most alarms most of the time: off and not building up, their condition absent or
-            // unknown. `step` would only note the tick; done here, the tick stays cheap.
-            if !alarm.active && alarm.held_ticks == 0 {
-                match cond {
-                    Some(false) => {
-                        alarm.absent = true;
-                        alarm.absent_ticks += 1;
-                        continue;
-                    }
-                    None => {
-                        alarm.absent = false;
-                        alarm.absent_ticks = 0;
-                        continue;
-                    }
-                    Some(true) => {}
-                }
-            }
-            let j = judged(alarm.source, cond, timed, plan, feedback);
-            let cx = Context { inputs, feedback };
-            step(alarm, index, &j, &cx, log, events);
-            if alarm.active {
-                act(j.action, alarm.onset_command);
-            }
+            tally(alarm, index, (cond, timed), &cx, log, events, &mut act);
+            sounding = sounding.max(alarm.sounding(tick, burst));
         }
-        let now = self.sounding_priority(tick);
+        let now = sounding;
+        debug_assert_eq!(now, self.sounding_priority(tick));
         if now != self.sounding {
             self.sounding = now;
             events.push(Event::Sounding { priority: now });
@@ -737,6 +727,58 @@ impl Alarms {
                 self.timeline_dropped += 1;
             }
         }
+    }
+}
+
+/// Whether rule `r` holds: judged only in the phases it applies to, with its deadband while
+/// its alarm is active.
+#[inline(always)]
+fn rule_condition(
+    r: &RulePlan,
+    active: bool,
+    phase_bit: u64,
+    signals: &Signals,
+    derived: &[f64],
+) -> Option<bool> {
+    if r.phases & phase_bit == 0 {
+        return Some(false);
+    }
+    let deadband = if active { r.deadband } else { 0.0 };
+    judge(&r.condition, signals, derived, deadband)
+}
+
+/// One alarm's tick given its condition: most alarms most of the time are off and not
+/// building up, their condition absent or unknown, and only note the tick here (so the tick
+/// stays cheap); the others take a full [`step`], and an active one's action is applied.
+#[inline(always)]
+fn tally(
+    alarm: &mut Alarm,
+    index: usize,
+    (cond, timed): (Option<bool>, bool),
+    cx: &Context,
+    log: &mut AlarmLog,
+    events: &mut TickEvents,
+    act: &mut impl FnMut(ActionPlan, f64),
+) {
+    if !alarm.active && alarm.held_ticks == 0 {
+        match cond {
+            Some(false) => {
+                alarm.absent = true;
+                alarm.absent_ticks += 1;
+                return;
+            }
+            None => {
+                alarm.absent = false;
+                alarm.absent_ticks = 0;
+                return;
+            }
+            Some(true) => {}
+        }
+    }
+    let j = judged(alarm.source, cond, timed, cx.inputs.plan, cx.feedback);
+    step(alarm, index, &j, cx, log, events);
+    if alarm.active {
+        act(j.action, alarm.onset_command);
     }
 }
 

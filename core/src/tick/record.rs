@@ -127,7 +127,7 @@ pub fn fill_frame(f: &mut Frame, src: &FrameSources<'_>, seen_dropped: &mut u64)
         *since = a.active_since;
     }
     let tick = src.clock.tick;
-    f.sounding = src.alarms.sounding_priority(tick).map_or(0, code);
+    f.sounding = src.alarms.sounding.map_or(0, code);
     f.audio_paused_until = if src.alarms.audio_paused(tick) {
         src.alarms.audio_paused_until
     } else {
