@@ -281,6 +281,22 @@ pub fn wire(mut loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failu
     if let Devices::Simulator(_) = w.devices {
         load_model_library(&loaded, file, w.plugins)?;
     }
+    let simulator_error =
+        |loaded: &Loaded, e: &str| Failure::input(located(loaded, file, "simulator", e));
+    let organ = w
+        .organ_seed
+        .map(|s| Organ::draw(&loaded.file, w.scenario.as_deref(), s))
+        .transpose()
+        .map_err(|e| simulator_error(&loaded, &e))?;
+    // The simulated organ's or patient's measures reach the plugin before it is opened, as the
+    // team would enter them.
+    if let Devices::Simulator(_) = w.devices {
+        let mut patient = (loaded.file.simulator)
+            .params_for(w.scenario.as_deref())
+            .map_err(|e| simulator_error(&loaded, &e))?;
+        patient.extend(organ.iter().flat_map(|o| o.params.clone()));
+        loaded.plan.plugin.enter_patient(&patient);
+    }
     let mut plugin = plugin::load(&loaded.plan, w.plugins)
         .map_err(|e| Failure::plugin(plugin_problem(&loaded, file, &e)))?;
     resolve_computed(&mut loaded, file, &mut plugin)?;
@@ -295,12 +311,6 @@ pub fn wire(mut loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failu
         plugin.info.sha256,
         plugin.info.path.display()
     );
-    let simulator_error = |e: String| Failure::input(located(&loaded, file, "simulator", &e));
-    let organ = w
-        .organ_seed
-        .map(|s| Organ::draw(&loaded.file, w.scenario.as_deref(), s))
-        .transpose()
-        .map_err(simulator_error)?;
     let period_s = loaded.plan.period_s;
     let port = match w.devices {
         Devices::Simulator(faults) => {
@@ -313,7 +323,7 @@ pub fn wire(mut loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failu
                 w.seed,
                 &faults,
             )
-            .map_err(simulator_error)?;
+            .map_err(|e| simulator_error(&loaded, &e))?;
             hal_port(Box::new(sim), w.realtime, period_s, w.priority)?
         }
         Devices::Hal(hal) => hal_port(hal, w.realtime, period_s, w.priority)?,
@@ -688,6 +698,15 @@ fn drive_and_finish(
             "  plugin parameter {} = {} (--param; {file})\n",
             o.key,
             config::bounds::short_num(o.value)
+        ));
+    }
+    for o in &run.plan.plugin.entered {
+        let file = o.file.map_or(String::new(), |v| {
+            format!("; {} in the file", config::bounds::short_num(v))
+        });
+        text.push_str(&format!(
+            "  plugin parameter {} = {:.2} (the simulated patient's{file})\n",
+            o.key, o.value
         ));
     }
     for a in &summary.alarms {

@@ -233,6 +233,8 @@ pub struct PluginPlan {
     /// The parameters the run set with `--param` ([`PluginPlan::override_params`]), in the
     /// order given.
     pub overridden: Vec<crate::run_params::ParamOverride>,
+    /// The parameters the simulated organ or patient set ([`PluginPlan::enter_patient`]).
+    pub entered: Vec<crate::run_params::ParamOverride>,
 }
 
 #[derive(Debug, Clone)]

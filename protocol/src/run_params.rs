@@ -95,6 +95,29 @@ impl PluginPlan {
         Ok(())
     }
 
+    /// Enters the simulated organ's or patient's measures into the plugin, as a team enters the
+    /// measured mass, weight or body surface area: every parameter of `patient` (the model's
+    /// parameters of this run, a drawn organ's included) that the file's `plugin_params` also
+    /// gives, by the same name, takes the patient's value, unless a `--param` set it. Only the
+    /// values that change are kept in [`PluginPlan::entered`].
+    pub fn enter_patient(&mut self, patient: &std::collections::BTreeMap<String, f64>) {
+        for (key, &value) in patient {
+            if self.override_text(key).is_some() {
+                continue;
+            }
+            if let Ok(i) = self.params.binary_search_by(|(k, _)| k.as_str().cmp(key))
+                && self.params[i].1 != value
+            {
+                let file = std::mem::replace(&mut self.params[i].1, value);
+                self.entered.push(ParamOverride {
+                    key: key.clone(),
+                    value,
+                    file: Some(file),
+                });
+            }
+        }
+    }
+
     /// The `--param` that set `key`, when one did ([`given_text`]).
     pub fn override_text(&self, key: &str) -> Option<String> {
         given_text(&self.overridden, key)
@@ -112,6 +135,7 @@ mod tests {
             sha256: None,
             params: params.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             overridden: Vec::new(),
+            entered: Vec::new(),
         }
     }
 

@@ -282,6 +282,7 @@ fn check_plugin(c: &mut Checker, file: &ProtocolFile) -> PluginPlan {
         sha256: p.sha256.as_ref().map(|s| s.to_ascii_lowercase()),
         params,
         overridden: Vec::new(),
+        entered: Vec::new(),
     }
 }
 

@@ -261,3 +261,40 @@ fn a_case_replays_to_the_same_result_with_its_command() {
         "the fault was replayed"
     );
 }
+
+/// A drawn patient's body surface area and weight reach the bypass plugin as a team enters the
+/// measured ones: the full flow it computes follows the patient, and a `--param` still wins.
+#[test]
+fn a_drawn_patient_s_measures_reach_the_plugin_unless_a_param_sets_them() {
+    let cpb = protocol("cpb-adult.ron");
+    let s = run_summary(&cpb, &["--duration", "30s", "--organ-seed", "3"]);
+    let drawn = &s["organ"]["params"];
+    let entered = &s["plugin"]["params_entered"];
+    let bsa = f(&drawn["bsa_m2"]);
+    assert_ne!(bsa, 1.97, "drawn, not the reference patient: {drawn}");
+    assert_eq!(f(&entered["bsa_m2"]), bsa, "{entered}");
+    assert_eq!(f(&entered["body_kg"]), f(&drawn["body_kg"]), "{entered}");
+    // The file's flow index, 2.4 L/min/m², times the drawn surface area.
+    let full = f(&s["plugin"]["computed"]["full_flow_ml_min"]);
+    assert!((full - 2400.0 * bsa).abs() < 1e-6, "{full} for BSA {bsa}");
+
+    let set = run_summary(
+        &cpb,
+        &[
+            "--duration",
+            "30s",
+            "--organ-seed",
+            "3",
+            "--param",
+            "bsa_m2=1.5",
+        ],
+    );
+    assert!(set["plugin"]["params_entered"].get("bsa_m2").is_none());
+    assert_eq!(f(&set["plugin"]["params_overridden"]["bsa_m2"]), 1.5);
+    let full = f(&set["plugin"]["computed"]["full_flow_ml_min"]);
+    assert!((full - 3600.0).abs() < 1e-6, "{full}");
+
+    // Without a draw the reference patient is the file's: nothing is entered.
+    let plain = run_summary(&cpb, &["--duration", "30s"]);
+    assert_eq!(plain["plugin"]["params_entered"], serde_json::json!({}));
+}

@@ -30,6 +30,9 @@ pub struct PluginSummary {
     /// The parameters the run set with `--param`, over the file's `plugin_params` (empty
     /// without any).
     pub params_overridden: BTreeMap<String, f64>,
+    /// The parameters the simulated organ or patient set (a drawn or scenario body surface
+    /// area, weight or organ mass the plugin also takes by that name), over the file's.
+    pub params_entered: BTreeMap<String, f64>,
     /// The values the plugin computed for the file's `computed` section, as the run used them
     /// in place of the file's `Of("name", factor)` (empty without any).
     pub computed: BTreeMap<String, f64>,
@@ -306,6 +309,12 @@ impl Run {
                 params_overridden: plan
                     .plugin
                     .overridden
+                    .iter()
+                    .map(|o| (o.key.clone(), o.value))
+                    .collect(),
+                params_entered: plan
+                    .plugin
+                    .entered
                     .iter()
                     .map(|o| (o.key.clone(), o.value))
                     .collect(),

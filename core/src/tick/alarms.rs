@@ -982,6 +982,7 @@ mod tests {
                 sha256: None,
                 params: Vec::new(),
                 overridden: Vec::new(),
+                entered: Vec::new(),
             },
             signals: vec![SignalPlan {
                 id: "p".into(),
