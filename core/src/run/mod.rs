@@ -143,7 +143,8 @@ impl Run {
             .open_live(capacity)
     }
 
-    /// Checks the schedule builds (ambiguities are errors) before the first tick.
+    /// Checks the run can start (its alarms fit the outputs, its schedules build) before the
+    /// first tick.
     pub fn initialize(&mut self) -> Result<(), String> {
         let n = self.alarms().list.len();
         if n > crate::output::MAX_ALARMS {

@@ -34,7 +34,7 @@ use crate::hal::MAX_SENSORS;
 use crate::plan::Plan;
 use crate::plugin::PluginInstance;
 use bevy_ecs::prelude::*;
-use bevy_ecs::schedule::{LogLevel, ScheduleBuildSettings, ScheduleLabel, SingleThreadedExecutor};
+use bevy_ecs::schedule::{ScheduleLabel, SingleThreadedExecutor};
 use bevy_ecs::system::SystemParam;
 use std::sync::Arc;
 
@@ -122,16 +122,12 @@ impl TickSchedules {
     }
 }
 
-/// A single-threaded schedule in which every ambiguity is an error.
+/// A single-threaded schedule. Each holds one system, so no two systems can be ambiguous.
 fn schedule(label: impl ScheduleLabel) -> Schedule {
     let mut schedule = Schedule::new(label);
     schedule.set_executor(SingleThreadedExecutor::new());
     // No system defers commands: nothing to apply after the systems have run.
     schedule.set_apply_final_deferred(false);
-    schedule.set_build_settings(ScheduleBuildSettings {
-        ambiguity_detection: LogLevel::Error,
-        ..ScheduleBuildSettings::default()
-    });
     schedule
 }
 
