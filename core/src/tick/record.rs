@@ -160,8 +160,7 @@ pub fn record_tick<'a>(
     let (clock, signals, targets, phase) = (src.clock, src.signals, src.targets, src.phase);
     for (ch, cmd) in actuators {
         let st = &mut rec.commands[ch.index];
-        st.min = st.min.min(cmd.sent);
-        st.max = st.max.max(cmd.sent);
+        fold_extremes(&mut st.min, &mut st.max, cmd.sent);
         st.sum += cmd.sent;
     }
     rec.ticks += 1;
@@ -177,8 +176,7 @@ pub fn record_tick<'a>(
         let valid = signals.is_valid(i);
         let v = signals.values[i];
         if valid {
-            st.min = st.min.min(v);
-            st.max = st.max.max(v);
+            fold_extremes(&mut st.min, &mut st.max, v);
             st.sum += v;
             st.valid_ticks += 1;
         }
@@ -188,6 +186,18 @@ pub fn record_tick<'a>(
                 st.in_band_ticks += 1;
             }
         }
+    }
+}
+
+/// `min = min.min(v)` and `max = max.max(v)`, bit for bit, with the NaN and signed-zero
+/// handling of `f64::min`/`max` paid only when `v` may change the bound (rarely, once a run is
+/// under way): a `v` above `min` (or below `max`) leaves it as it is, and so does a NaN.
+fn fold_extremes(min: &mut f64, max: &mut f64, v: f64) {
+    if v <= *min {
+        *min = min.min(v);
+    }
+    if v >= *max {
+        *max = max.max(v);
     }
 }
 
