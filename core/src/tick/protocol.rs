@@ -306,7 +306,12 @@ fn take_result(
         return;
     }
     let p = &plan.phases[phase.index];
-    for i in 0..n {
+    if out.targets.setpoints_phase != Some(phase.index) {
+        // A signal without a target in this phase has no setpoint.
+        out.targets.setpoints = [f64::NAN; MAX_SIGNALS];
+        out.targets.setpoints_phase = Some(phase.index);
+    }
+    for &i in &p.targeted {
         let file = out.targets.file[i];
         if file.is_nan() {
             out.targets.setpoints[i] = f64::NAN;
@@ -331,9 +336,7 @@ fn take_result(
 
 /// Whether any value is infinite, looking at all of them (no branch per value).
 fn any_infinite(values: &[f64]) -> bool {
-    values
-        .iter()
-        .fold(false, |any, v| any | (v.abs() == f64::INFINITY))
+    values.iter().filter(|v| v.abs() == f64::INFINITY).count() > 0
 }
 
 /// The range a plugin's setpoint request for signal `i` is clamped into in phase `p`: the

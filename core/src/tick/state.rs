@@ -213,6 +213,8 @@ pub struct Targets {
     /// The phase `file` and `bands` were last set for (the Protocol stage then updates only
     /// the signals with a target in it); `None` before the first tick.
     pub phase: Option<usize>,
+    /// The same for `setpoints`, which stay as they are while setpoints are held.
+    pub setpoints_phase: Option<usize>,
 }
 
 impl Default for Targets {
@@ -223,6 +225,7 @@ impl Default for Targets {
             operator: [f64::NAN; MAX_SIGNALS],
             file: [f64::NAN; MAX_SIGNALS],
             phase: None,
+            setpoints_phase: None,
         }
     }
 }
