@@ -43,10 +43,13 @@ pub struct Window {
     /// `cap` as a float, the mean's divisor; `cap - 1` as a float, the slope's.
     cap_f: f64,
     steps_f: f64,
-    /// Max and min: monotonic deque of (sequence number, value), a ring of capacity `cap`.
+    /// Max and min: monotonic deque of (sequence number, value), `deque[dq_head..dq_tail]`, in
+    /// a buffer of twice the window's length: the deque holds at most `cap` samples, so moving
+    /// it back to the start when it reaches the end costs at most one copied sample per push,
+    /// and no index ever wraps.
     deque: Vec<(u64, f64)>,
     dq_head: usize,
-    dq_len: usize,
+    dq_tail: usize,
     /// Samples per minute, to express a slope per minute.
     per_minute: f64,
 }
@@ -77,17 +80,20 @@ impl Window {
             cap_f: cap as f64,
             steps_f: (cap - 1) as f64,
             deque: if extreme {
-                vec![(0, 0.0); cap]
+                vec![(0, 0.0); 2 * cap]
             } else {
                 Vec::new()
             },
             dq_head: 0,
-            dq_len: 0,
+            dq_tail: 0,
             per_minute: 60.0 / period_s,
         }
     }
 
     /// Adds a sample (`None` when invalid) and returns the estimate, `None` when invalid.
+    /// Inlined into the Estimate stage, its one caller in the tick: the call's own cost was a
+    /// fifth of the push's.
+    #[inline(always)]
     pub fn push(&mut self, sample: Option<f64>) -> Option<f64> {
         let seq = self.seq;
         self.seq += 1;
@@ -152,24 +158,23 @@ impl Window {
     /// Max and min: the sample `seq` leaving the window leaves the deque's front; `v` (unless
     /// invalid) enters at the back after every sample it `dominates` not.
     fn push_extreme(&mut self, seq: u64, v: f64, dominates: impl Fn(f64, f64) -> bool) {
-        let cap = self.cap;
-        let wrap = |i: usize| if i >= cap { i - cap } else { i };
-        if self.dq_len > 0 && self.deque[self.dq_head].0 + cap as u64 <= seq {
-            self.dq_head = wrap(self.dq_head + 1);
-            self.dq_len -= 1;
+        let cap = self.cap as u64;
+        if self.dq_head < self.dq_tail && self.deque[self.dq_head].0 + cap <= seq {
+            self.dq_head += 1;
         }
         if v.is_nan() {
             return;
         }
-        while self.dq_len > 0 {
-            let back = wrap(self.dq_head + self.dq_len - 1);
-            if dominates(self.deque[back].1, v) {
-                break;
-            }
-            self.dq_len -= 1;
+        while self.dq_tail > self.dq_head && !dominates(self.deque[self.dq_tail - 1].1, v) {
+            self.dq_tail -= 1;
         }
-        self.deque[wrap(self.dq_head + self.dq_len)] = (seq, v);
-        self.dq_len += 1;
+        if self.dq_tail == self.deque.len() {
+            self.deque.copy_within(self.dq_head..self.dq_tail, 0);
+            self.dq_tail -= self.dq_head;
+            self.dq_head = 0;
+        }
+        self.deque[self.dq_tail] = (seq, v);
+        self.dq_tail += 1;
     }
 }
 
