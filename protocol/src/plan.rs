@@ -91,6 +91,9 @@ pub struct PhasePlan {
     pub duration_ticks: u64,
     /// One entry per signal.
     pub targets: Vec<Option<TargetPlan>>,
+    /// The signals that have a target in this phase, in signal order: the tick updates only
+    /// these.
+    pub targeted: Vec<usize>,
     /// The phase ends early once this has held (`exit_when`).
     pub exit: Option<ExitPlan>,
 }

@@ -733,6 +733,9 @@ fn check_phases(
         out.push(PhasePlan {
             id: p.id.clone(),
             duration_ticks: ticks(p.duration_s, period_s).max(1),
+            targeted: (0..targets.len())
+                .filter(|&i| targets[i].is_some())
+                .collect(),
             targets,
             exit,
         });

@@ -188,6 +188,9 @@ fn fault(health: &mut PluginHealth, tick: u64, code: i32) {
     }
 }
 
+/// A value for every signal: none.
+const NONE: [f64; MAX_SIGNALS] = [f64::NAN; MAX_SIGNALS];
+
 /// Sets this tick's bands and the file's setpoints, and fills the step's input when the plugin
 /// is to be called (`call`); returns whether it is.
 fn prepare_step(
@@ -203,17 +206,28 @@ fn prepare_step(
     let p = &plan.phases[phase.index];
     let elapsed = clock.tick - phase.start_tick;
     let elapsed_s = elapsed as f64 * plan.period_s;
-    for i in 0..n {
-        let target = p.targets[i];
-        targets.file[i] = target
-            .and_then(|t| t.setpoint)
-            .map_or(f64::NAN, |s| s.at(elapsed_s));
-        targets.bands[i] = target.and_then(|t| t.band.filter(|_| elapsed >= t.settle_ticks));
+    if targets.phase != Some(phase.index) {
+        // A new phase: a signal without a target in it has no setpoint and no band.
+        targets.file = [f64::NAN; MAX_SIGNALS];
+        targets.bands = [None; MAX_SIGNALS];
+        targets.phase = Some(phase.index);
+    }
+    for &i in &p.targeted {
+        let Some(t) = &p.targets[i] else { continue };
+        targets.file[i] = t.setpoint.map_or(f64::NAN, |s| s.at(elapsed_s));
+        targets.bands[i] = t.band.filter(|_| elapsed >= t.settle_ticks);
     }
     let Some(call) = call else {
         return false;
     };
     let input = &mut call.input;
+    if input.phase != phase.index as u32 || input.n_signals != n as u32 {
+        // The first call in this phase: a signal without a target in it has no setpoint and no
+        // limits; those of the signals with one are set below, every tick.
+        input.setpoints = NONE;
+        input.band_min = NONE;
+        input.band_max = NONE;
+    }
     input.tick = clock.tick;
     input.t_s = clock.t_s();
     input.phase = phase.index as u32;
@@ -223,17 +237,18 @@ fn prepare_step(
     for (byte, v) in input.validity[..n].iter_mut().zip(&signals.validity[..n]) {
         *byte = v.byte();
     }
-    input.setpoints[..n].copy_from_slice(&targets.file[..n]);
     input.commands = *last_commands;
-    for i in 0..n {
-        let limit = targets.file[i]
-            .is_finite()
-            .then(|| request_limit(plan, p, i));
+    for &i in &p.targeted {
+        // The limits of a request, where the file has a setpoint.
+        let file = targets.file[i];
+        let limit = file.is_finite().then(|| request_limit(plan, p, i));
+        input.setpoints[i] = file;
         input.band_min[i] = limit.map_or(f64::NAN, |l| l.min);
         input.band_max[i] = limit.map_or(f64::NAN, |l| l.max);
     }
+    // Only the first `n` requested setpoints are read (the output's other slots are not).
     let output = &mut call.output;
-    output.setpoints = [f64::NAN; MAX_SIGNALS];
+    output.setpoints[..n].copy_from_slice(&NONE[..n]);
     output.commands = [f64::NAN; MAX_ACTUATORS];
     output.advance_phase = 0;
     output.assessment = 0;
@@ -268,8 +283,7 @@ fn take_result(
             Ok(()) => {
                 let o = &call.output;
                 // NaN means "no request"; an infinity is garbage.
-                let garbage = o.setpoints[..n].iter().any(|v| v.is_infinite())
-                    || o.commands.iter().any(|v| v.is_infinite());
+                let garbage = any_infinite(&o.setpoints[..n]) || any_infinite(&o.commands);
                 if garbage {
                     fault(out.health, clock.tick, FAULT_NON_FINITE);
                 } else {
@@ -292,7 +306,12 @@ fn take_result(
         return;
     }
     let p = &plan.phases[phase.index];
-    for i in 0..n {
+    if out.targets.setpoints_phase != Some(phase.index) {
+        // A signal without a target in this phase has no setpoint.
+        out.targets.setpoints = [f64::NAN; MAX_SIGNALS];
+        out.targets.setpoints_phase = Some(phase.index);
+    }
+    for &i in &p.targeted {
         let file = out.targets.file[i];
         if file.is_nan() {
             out.targets.setpoints[i] = f64::NAN;
@@ -313,6 +332,11 @@ fn take_result(
             file
         };
     }
+}
+
+/// Whether any value is infinite, looking at all of them (no branch per value).
+fn any_infinite(values: &[f64]) -> bool {
+    values.iter().filter(|v| v.abs() == f64::INFINITY).count() > 0
 }
 
 /// The range a plugin's setpoint request for signal `i` is clamped into in phase `p`: the

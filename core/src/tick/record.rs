@@ -5,6 +5,7 @@ use super::alarms::Alarms;
 use super::events::{Event, TickEvents};
 use super::state::{
     ActuatorChannel, Clock, Command, PhaseState, PluginOutputs, SentCommands, Signals, Targets,
+    Validity,
 };
 use crate::config::Priority;
 use crate::output::{ALARM_ACKNOWLEDGED, ALARM_PAUSED, FRAME_EVENTS, Frame, Outputs};
@@ -63,6 +64,8 @@ pub struct Recorder {
     /// Tick at which each phase began (capacity reserved for every phase).
     pub phase_starts: Vec<(usize, u64)>,
     pub ticks: u64,
+    /// Per phase, the signals with a target in it: only they can have a band.
+    targeted: Vec<Vec<usize>>,
 }
 
 impl Recorder {
@@ -72,6 +75,7 @@ impl Recorder {
             commands: vec![CommandStats::default(); plan.actuators.len()],
             phase_starts: Vec::with_capacity(plan.phases.len()),
             ticks: 0,
+            targeted: plan.phases.iter().map(|p| p.targeted.clone()).collect(),
         }
     }
 }
@@ -160,8 +164,7 @@ pub fn record_tick<'a>(
     let (clock, signals, targets, phase) = (src.clock, src.signals, src.targets, src.phase);
     for (ch, cmd) in actuators {
         let st = &mut rec.commands[ch.index];
-        st.min = st.min.min(cmd.sent);
-        st.max = st.max.max(cmd.sent);
+        fold_extremes(&mut st.min, &mut st.max, cmd.sent);
         st.sum += cmd.sent;
     }
     rec.ticks += 1;
@@ -173,21 +176,35 @@ pub fn record_tick<'a>(
     if new_phase && rec.phase_starts.len() < rec.phase_starts.capacity() {
         rec.phase_starts.push((phase.index, clock.tick));
     }
-    for (i, st) in rec.signals.iter_mut().enumerate() {
-        let valid = signals.is_valid(i);
-        let v = signals.values[i];
-        if valid {
-            st.min = st.min.min(v);
-            st.max = st.max.max(v);
+    let n = rec.signals.len();
+    let valid = &signals.validity[..n];
+    for ((st, &v), validity) in rec.signals.iter_mut().zip(&signals.values[..n]).zip(valid) {
+        if *validity == Validity::Ok {
+            fold_extremes(&mut st.min, &mut st.max, v);
             st.sum += v;
             st.valid_ticks += 1;
         }
+    }
+    for &i in &rec.targeted[phase.index] {
         if let Some(band) = targets.bands[i] {
+            let st = &mut rec.signals[i];
             st.band_ticks += 1;
-            if valid && band.contains(v) {
+            if signals.is_valid(i) && band.contains(signals.values[i]) {
                 st.in_band_ticks += 1;
             }
         }
+    }
+}
+
+/// `min = min.min(v)` and `max = max.max(v)`, bit for bit, with the NaN and signed-zero
+/// handling of `f64::min`/`max` paid only when `v` may change the bound (rarely, once a run is
+/// under way): a `v` above `min` (or below `max`) leaves it as it is, and so does a NaN.
+fn fold_extremes(min: &mut f64, max: &mut f64, v: f64) {
+    if v <= *min {
+        *min = min.min(v);
+    }
+    if v >= *max {
+        *max = max.max(v);
     }
 }
 

@@ -95,13 +95,17 @@ pub fn sample_sensors(
     }
     input.apply_due(plan, tick, events);
     input.apply_commands(tick, plan, commanded, events);
-    for (ch, mut h) in sensors.iter_mut() {
+    let frame = &signals.frame;
+    for (ch, h) in sensors.iter_mut() {
+        // Nothing watches the sensors' health for changes: one plain borrow, not a change
+        // mark at every field written.
+        let h = h.into_inner();
         let (value, seq, fresh) = if ch.operator {
             let (value, seq) = input.lab(ch.index);
             (value, seq, true)
         } else {
-            let fresh = signals.frame.not_fresh & (1 << ch.index) == 0;
-            (signals.frame.values[ch.index], signals.frame.seq, fresh)
+            let fresh = frame.not_fresh & (1 << ch.index) == 0;
+            (frame.values[ch.index], frame.seq, fresh)
         };
         if seq != h.last_seq && fresh {
             h.last_seq = seq;
@@ -112,20 +116,21 @@ pub fn sample_sensors(
                 h.unchanged_since = tick;
             }
         }
-        let judged = judge(ch, &h, value, tick);
+        let judged = judge(ch, h, value, tick);
         signals.values[ch.signal] = value;
         signals.validity[ch.signal] = judged;
         signals.health[ch.signal] = judged;
     }
     // Redundancy: a failed reading takes its healthy backup's value, so loops and value rules go
-    // on; the sensor-health rules still see the failure in `health`.
-    for (ch, _) in sensors.iter() {
-        if let Some(b) = ch.backup
-            && signals.health[ch.signal] != Validity::Ok
+    // on; the sensor-health rules still see the failure in `health`. Read from the plan, which
+    // lists the same sensors, rather than by iterating the entities a second time.
+    for s in &plan.sensors {
+        if let Some(b) = s.backup
+            && signals.health[s.signal] != Validity::Ok
             && signals.health[b] == Validity::Ok
         {
-            signals.values[ch.signal] = signals.values[b];
-            signals.validity[ch.signal] = Validity::Ok;
+            signals.values[s.signal] = signals.values[b];
+            signals.validity[s.signal] = Validity::Ok;
         }
     }
     debug_assert!(plan.sensors.len() <= signals.values.len());

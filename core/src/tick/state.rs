@@ -210,6 +210,11 @@ pub struct Targets {
     pub operator: [f64; MAX_SIGNALS],
     /// The protocol file's setpoint at this point of the phase (NaN: none).
     pub file: [f64; MAX_SIGNALS],
+    /// The phase `file` and `bands` were last set for (the Protocol stage then updates only
+    /// the signals with a target in it); `None` before the first tick.
+    pub phase: Option<usize>,
+    /// The same for `setpoints`, which stay as they are while setpoints are held.
+    pub setpoints_phase: Option<usize>,
 }
 
 impl Default for Targets {
@@ -219,6 +224,8 @@ impl Default for Targets {
             bands: [None; MAX_SIGNALS],
             operator: [f64::NAN; MAX_SIGNALS],
             file: [f64::NAN; MAX_SIGNALS],
+            phase: None,
+            setpoints_phase: None,
         }
     }
 }
