@@ -76,6 +76,10 @@ pub struct Run {
     pub outputs: OutputHealth,
     /// The outputs' health as the alarms were last told it (told again only when it changes).
     outputs_told: OutputHealth,
+    /// Whether an output was ever attached. Without one the outputs hold no frames and their
+    /// health cannot change, so the lockstep driver leaves them alone between ticks (a sweep's
+    /// cases have none).
+    outputs_attached: bool,
     /// The signal that ended the run, if one did.
     pub ended_by_signal: Option<i32>,
     /// Where a real-time run's state goes at intervals, for a resume after a restart.
@@ -103,6 +107,7 @@ impl Run {
             organ: opts.organ.clone(),
             outputs: OutputHealth::default(),
             outputs_told: OutputHealth::default(),
+            outputs_attached: false,
             ended_by_signal: None,
             state_sink: None,
             lateness: None,
@@ -219,14 +224,18 @@ impl Run {
 
     /// Between lockstep ticks: frames held for lossless outputs, then a period of device time.
     fn lockstep_after_tick(&mut self) {
-        let mut outputs = self.world.resource_mut::<Outputs>();
-        outputs.hand_over_held();
-        let health = outputs.health();
+        let health = self.outputs_attached.then(|| {
+            let mut outputs = self.world.resource_mut::<Outputs>();
+            outputs.hand_over_held();
+            outputs.health()
+        });
         let dt = self.plan.period_s;
         if let HalPort::Direct(h) = &mut self.world.resource_mut::<Device>().port {
             h.get().advance(dt);
         }
-        self.note_outputs_health(health);
+        if let Some(health) = health {
+            self.note_outputs_health(health);
+        }
     }
 
     /// Runs to the end in lockstep, or until `stop` is requested, on a supervised control
@@ -270,6 +279,7 @@ impl Run {
         capacity: usize,
         delivery: Delivery,
     ) -> FrameReceiver {
+        self.outputs_attached = true;
         self.world
             .resource_mut::<Outputs>()
             .attach(every_ticks, capacity, delivery)
