@@ -669,6 +669,17 @@ impl Alarms {
         let (rules, others) = self.list.split_at_mut(plan.rules.len());
         for (index, (alarm, r)) in rules.iter_mut().zip(&plan.rules).enumerate() {
             let cond = rule_condition(r, alarm.active, phase_bit, signals, derived);
+            // Building up toward its persistence: only the count moves, as in `step`.
+            if cond == Some(true)
+                && !alarm.active
+                && alarm.held_ticks > 0
+                && alarm.held_ticks < r.persist_ticks
+            {
+                alarm.held_ticks += 1;
+                alarm.absent = false;
+                alarm.absent_ticks = 0;
+                continue;
+            }
             tally(alarm, index, (cond, false), &cx, log, events, &mut act);
             sounding = sounding.max(alarm.sounding(tick, burst));
         }
