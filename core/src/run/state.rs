@@ -16,7 +16,7 @@ use crate::tick::alarms::Alarms;
 use crate::tick::control::{ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
 use crate::tick::sample::SensorHealth;
-use crate::tick::state::{ActuatorChannel, Command, PhaseExit, Protocol, SafetyState};
+use crate::tick::state::{ActuatorChannel, Command, PhaseExit, Protocol};
 use crate::tick::{Device, ThisTick};
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -237,7 +237,7 @@ impl Run {
             },
             overrides: by_signal(&targets.operator),
             setpoints: by_signal(&targets.setpoints),
-            hold_setpoints: w.resource::<SafetyState>().hold_setpoints,
+            hold_setpoints: w.resource::<Alarms>().demands.hold_setpoints,
             alarms: alarms
                 .list
                 .iter()
@@ -372,7 +372,7 @@ impl Run {
         for (i, v) in &checked.setpoints {
             targets.setpoints[*i] = *v;
         }
-        self.world.resource_mut::<SafetyState>().hold_setpoints = state.hold_setpoints;
+        self.world.resource_mut::<Alarms>().demands.hold_setpoints = state.hold_setpoints;
 
         let mut alarms = self.world.resource_mut::<Alarms>();
         for (i, a) in checked.alarms.iter().zip(&state.alarms) {

@@ -5,7 +5,7 @@
 //! that depends on its priority; an audio pause silences what sounds when it is given, for a
 //! bounded time; new and escalated alarms sound through it. The visual alarm is never hidden.
 
-use super::state::{Signals, Validity};
+use super::state::{SafetyState, Signals, Validity};
 use crate::config::Priority;
 use crate::config::alarm_ids::{
     LOG_FULL_ALARM, OUTPUT_FAILURE_ALARM, PLUGIN_FAULT_ALARM, TICK_OVERRUN_ALARM, coverage_id,
@@ -149,6 +149,8 @@ impl Alarm {
 #[derive(Resource, Debug, Clone)]
 pub struct Alarms {
     pub list: Vec<Alarm>,
+    /// What the active alarms demand of the actuators this tick; the Safety stage fills it.
+    pub demands: SafetyState,
     pub log: AlarmLog,
     /// Missed real-time deadlines, told by the driver between ticks.
     pub overruns: Overruns,
@@ -515,6 +517,7 @@ impl Alarms {
             first_not_following,
             log: AlarmLog::new(list.len()),
             list,
+            demands: SafetyState::default(),
             overruns: Overruns::default(),
             outputs: OutputHealth::default(),
             audio_paused_until: 0,

@@ -69,7 +69,6 @@ pub fn build_world(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance) -> Wor
     });
     world.insert_resource(alarms::Alarms::new(&plan));
 
-    world.insert_resource(state::SafetyState::default());
     world.insert_resource(record::Recorder::new(&plan));
     world.insert_resource(crate::output::Outputs::default());
     world.insert_resource(Device {
@@ -208,7 +207,6 @@ pub struct SecondHalf<'w, 's> {
     plan: Local<'s, PlanRef>,
     protocol: ResMut<'w, state::Protocol>,
     alarms: ResMut<'w, alarms::Alarms>,
-    safety: ResMut<'w, state::SafetyState>,
     device: ResMut<'w, Device>,
     recorder: ResMut<'w, record::Recorder>,
     outputs: ResMut<'w, crate::output::Outputs>,
@@ -247,7 +245,7 @@ fn result_control_safety_actuate_record(mut h: SecondHalf) {
         slot,
         events,
     };
-    protocol::plugin_result_stage(clock, plan, &h.safety, plugin, state);
+    protocol::plugin_result_stage(clock, plan, &h.alarms.demands, plugin, state);
 
     let loops = h.actuators.iter_mut().map(|(ch, cmd, lp, _)| (ch, lp, cmd));
     control::run_loops(clock, signals, targets, plugin, loops);
@@ -263,15 +261,7 @@ fn result_control_safety_actuate_record(mut h: SecondHalf) {
         .actuators
         .iter_mut()
         .map(|(ch, cmd, _, dose)| (ch, cmd, dose));
-    safety::safety_stage(
-        clock,
-        plan,
-        judged,
-        &mut h.alarms,
-        &mut h.safety,
-        events,
-        limited,
-    );
+    safety::safety_stage(clock, plan, judged, &mut h.alarms, events, limited);
 
     let commands = h.actuators.iter().map(|(ch, cmd, ..)| (ch, cmd));
     let Device { port, sent } = &mut *h.device;

@@ -41,7 +41,6 @@ pub fn safety_stage<'a>(
     plan: &Plan,
     judged: Judged<'_>,
     alarms: &mut Alarms,
-    safety: &mut SafetyState,
     events: &mut TickEvents,
     actuators: impl Iterator<
         Item = (
@@ -52,7 +51,6 @@ pub fn safety_stage<'a>(
     >,
 ) {
     let signals = judged.signals;
-    *safety = SafetyState::default();
     alarms.links = crate::tick::alarms::LinkHealth {
         down: signals.frame.links_down,
         degraded: signals.frame.links_degraded,
@@ -67,12 +65,14 @@ pub fn safety_stage<'a>(
         last_sent: judged.last_sent,
         delivered: &signals.frame.delivered,
     };
+    let mut demands = SafetyState::default();
     alarms.update(&inputs, events, |action, onset| {
-        apply(safety, action, onset)
+        apply(&mut demands, action, onset)
     });
+    alarms.demands = demands;
     for (ch, mut cmd, dose) in actuators {
         cmd.not_following = alarms.not_following(ch.index);
-        enforce_limits(safety, plan.period_s, ch, &mut cmd, dose);
+        enforce_limits(&alarms.demands, plan.period_s, ch, &mut cmd, dose);
     }
 }
 

@@ -331,8 +331,8 @@ impl Derived {
     }
 }
 
-/// What the active alarms demand of the actuators this tick.
-#[derive(Resource, Debug, Clone, Copy)]
+/// What the active alarms demand of the actuators this tick ([`super::alarms::Alarms::demands`]).
+#[derive(Debug, Clone, Copy)]
 pub struct SafetyState {
     pub hold_setpoints: bool,
     pub safe_state: bool,
