@@ -367,6 +367,12 @@ fn cavity(d: &mut Draws) {
     let base = d.base("thermoregulation_ua_w_k", c.thermoregulation_ua_w_k);
     let ua = d.log_normal(base, 0.35);
     d.set("thermoregulation_ua_w_k", ua, base / 3.0, base * 3.0);
+    // Drug absorption per patient log-normal, σ 0.5: the absorbed share of cisplatin in an hour
+    // was 33.8 ± 17.0 % (§10.5 [S pk-5]), a spread of about half its mean [D]; oxaliplatin's
+    // absorption rate varied by 43 % between patients (§10.5 [S pk-4]).
+    let base = d.base("drug_absorption_per_h", c.drug_absorption_per_h);
+    let k = d.log_normal(base, 0.5);
+    d.set("drug_absorption_per_h", k, base / 4.0, base * 4.0);
 }
 
 /// Adult patient on cardiopulmonary bypass (§15.0, §15.12).

@@ -508,6 +508,19 @@ const ROWS: &[Row] = &[
         4400.0,
         Max("core_temp"),
     ),
+    // The cisplatin's absorption comes from one series (33.8 % of the dose in 1 h at 43 °C,
+    // §10.5 [S pk-5]); the figure it is checked against from another, whose perfusate fell
+    // first-order with a half-life of 138 min (§10.5 [S pk-6]): 2^(−60/138) left after the
+    // protocol's 60 min.
+    row(
+        "hithoc.ron",
+        "cisplatin left in the perfusate after 60 min",
+        "% of dose",
+        "§10.5 [S pk-6] [D]: 2^(−60/138)",
+        Value(74.0),
+        4490.0,
+        Signal("cisplatin_left"),
+    ),
     held(row(
         "hithoc.ron",
         "highest inflow temperature",
@@ -819,9 +832,10 @@ fn every_shipped_protocol_has_three_model_outcomes_or_a_known_reason() {
 }
 
 /// Protocols with fewer than three rows the model produces rather than the controller holds.
-/// Their other published figures are ones the protocol itself sets, or need a mechanism the model
-/// lacks whose only sourced constant would be that figure (oxaliplatin absorption, the HIPEC
-/// inflow–cavity difference): §10.5 of docs/clinical-basis.md goes through each.
+/// Their other published figures are ones the protocol itself sets, need a mechanism the model
+/// lacks whose only sourced constant would be that figure (the HIPEC inflow–cavity difference), or
+/// come from sources that disagree by more than the tolerance (oxaliplatin and mitomycin C
+/// absorption, cisplatin in plasma): §10.5 of docs/clinical-basis.md goes through each.
 const SHORT_OF_THREE_OUTCOMES: &[&str] = &[
     "hipec-mmc.ron",
     "hipec-oxaliplatin.ron",

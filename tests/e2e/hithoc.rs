@@ -150,3 +150,52 @@ fn a_hemithorax_cooling_below_41_degrees_in_the_drug_phase_warns() {
         assert!(f(&a["first_s"]) > 1500.0);
     }
 }
+
+#[test]
+fn the_plugin_gives_the_cisplatin_once_as_the_drug_phase_begins() {
+    let mut run = lockstep(&protocol("hithoc.ron"), &[], 1);
+    let period = run.plan.period_s;
+    let mut given_ml = 0.0;
+    // Nothing before the drug phase, and all of nothing is still in the perfusate.
+    step_until(&mut run, 1800.0, |r| r.phase() == "drug");
+    let before = value(&run, "cisplatin_left");
+    assert!(
+        (before - 100.0).abs() < 0.5,
+        "{before} % (the sensor's noise)"
+    );
+    let start = run.tick();
+    // The dose, 50 mL at 1000 mL/h, goes in over the first 3 minutes; then the pump stops.
+    for _ in 0..ticks(&run, 600.0) {
+        run.step_lockstep();
+        given_ml += command(&run, "drug_pump") * period / 3600.0;
+    }
+    assert!((given_ml - 50.0).abs() < 0.05, "{given_ml} mL given");
+    assert_eq!(command(&run, "drug_pump"), 0.0);
+    // The perfusate loses its cisplatin first-order to the patient, 33.8 % an hour (§10.5).
+    step_until(&mut run, 4000.0, |r| {
+        (r.tick() - start) as f64 * period >= 1800.0
+    });
+    let left = value(&run, "cisplatin_left");
+    let expected = 100.0 * (-0.4125 * (30.0 - 1.5) / 60.0f64).exp();
+    assert!(
+        (left - expected).abs() < 1.0,
+        "{left} % left, {expected} expected"
+    );
+}
+
+#[test]
+fn a_drug_pump_needs_its_dose_and_a_dose_needs_the_pump() {
+    assert_plugin_refuses(
+        "hithoc.ron",
+        ("        \"drug_ml\": 50.0,\n", ""),
+        "the protocol has a `drug_pump`: give `drug_ml` and `drug_ml_h`",
+    );
+    assert_plugin_refuses(
+        "hipec-oxaliplatin.ron",
+        (
+            "\"target_hold_s\": 30.0,",
+            "\"target_hold_s\": 30.0, \"drug_ml\": 50.0, \"drug_ml_h\": 1000.0,",
+        ),
+        "`drug_ml` and `drug_ml_h` need a `drug_pump` actuator",
+    );
+}

@@ -428,7 +428,8 @@ fn one_check_loads_every_shipped_plugin_each_from_its_own_file() {
     let out = perfuse(&args);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
-    // kidney, liver and ilp are 0.1.1: their warm-up ends moved into the protocol files.
+    // kidney, liver and ilp are 0.1.1: their warm-up ends moved into the protocol files; hipec
+    // and hithoc are 0.1.1: they give the dose of a protocol's drug pump.
     for (id, version) in [
         ("kidney", "0.1.1"),
         ("lung", "0.1.0"),
@@ -436,8 +437,8 @@ fn one_check_loads_every_shipped_plugin_each_from_its_own_file() {
         ("liver", "0.1.1"),
         ("ta-nrp", "0.1.0"),
         ("ilp", "0.1.1"),
-        ("hipec", "0.1.0"),
-        ("hithoc", "0.1.0"),
+        ("hipec", "0.1.1"),
+        ("hithoc", "0.1.1"),
     ] {
         assert!(
             text.contains(&format!("plugin {id} {version} release sha256")),

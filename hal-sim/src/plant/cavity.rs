@@ -20,6 +20,10 @@
 //!   inflow) 30 % of the way to the inflow temperature; the lower site (pelvis / costophrenic
 //!   base, against the wall) 15 % of the way to the tissue temperature (my choice, after the
 //!   −1.7 °C in the first mm of tissue of §7).
+//! - Drug (§8, §10.5): what the drug pump gives mixes into the whole perfusate and passes to
+//!   the patient first-order, `dA/dt = −k_a·A` (`drug_absorption_per_h`); the drug line reports
+//!   the share of the drug given so far that is still in the perfusate (100 % before any is
+//!   given). Perfusate that leaks out takes its share of the drug with it.
 //! - Faults: air sets the bubble output; occlusion blocks the drain; a leak drains the cavity
 //!   through `P/R_leak`; the event `malignant-hyperthermia` adds heat produced in the core (an
 //!   anaesthetic hypermetabolic crisis), which core-temperature monitoring must catch.
@@ -45,12 +49,14 @@ const CAVITY_P: usize = 8;
 const CAVITY_ML: usize = 9;
 const RESERVOIR_ML: usize = 10;
 const AIR: usize = 11;
-const OUTPUTS: usize = 12;
+const DRUG_LEFT_PCT: usize = 12;
+const OUTPUTS: usize = 13;
 
 // Inputs.
 const INFLOW_PUMP: usize = 0;
 const OUTFLOW_PUMP: usize = 1;
 const HEATER: usize = 2;
+const DRUG_PUMP: usize = 3;
 
 /// Index of the `malignant-hyperthermia` event in [`MODEL`]'s events.
 const HYPERTHERMIA: usize = 0;
@@ -108,6 +114,11 @@ pub(crate) const MODEL: Model = Model {
             sensors: &[(S::Volume, RESERVOIR_ML), (S::Temperature, OUTFLOW_T)],
             actuators: &[],
         },
+        Site {
+            name: "drug_line",
+            sensors: &[(S::Percent, DRUG_LEFT_PCT)],
+            actuators: &[(A::InfusionPump, DRUG_PUMP)],
+        },
     ],
     events: &[(
         "malignant-hyperthermia",
@@ -141,6 +152,10 @@ const PARAM_SOURCES: &[(&str, &str)] = &[
     ("suction_mmhg", "my choice"),
     ("crisis_w", "my choice"),
     ("reservoir_dry_ml", "my choice"),
+    (
+        "drug_absorption_per_h",
+        "§10.5 [S pk-4] (abdomen), [S pk-5] (chest) [D]",
+    ),
 ];
 
 param_set! {
@@ -192,6 +207,8 @@ param_set! {
         crisis_w: [0.0, 5000.0],
         /// reservoir volume below which the inflow pump draws air in mL
         reservoir_dry_ml: [0.0, 5000.0],
+        /// first-order rate at which the drug passes from the perfusate to the patient, per h
+        drug_absorption_per_h: [0.0, 20.0],
     }
 }
 
@@ -247,6 +264,11 @@ impl CavityParams {
             crisis_w: 400.0,
             // My choice.
             reservoir_dry_ml: 100.0,
+            // Abdomen: oxaliplatin's absorption from the peritoneum, 0.57 /h in the population
+            // model of 49 patients (§10.5 [S pk-4]). Chest: cisplatin, 33.8 % of the dose
+            // absorbed from the pleural space in 1 h at 43 °C (§10.5 [S pk-5]), −ln(1 − 0.338)
+            // = 0.4125 /h [D].
+            drug_absorption_per_h: pick(0.57, 0.4125),
         }
     }
 }
@@ -301,11 +323,15 @@ struct Cavity {
     perfusate_j_k_ml: f64,
     /// ṁc per mL/min of flow, W/K.
     flow_w_k_per_ml_min: f64,
+    /// Drug given and drug still in the perfusate, in mL of what the pump gives.
+    drug_given_ml: f64,
+    drug_left_ml: f64,
     // Per-step factors, recomputed when dt or the conductances change.
     dt_s: f64,
     tissue_keep: f64,
     core_keep: f64,
     still_line_keep: f64,
+    drug_keep: f64,
     out: [f64; OUTPUTS],
 }
 
@@ -333,10 +359,13 @@ impl Cavity {
             core_j_k: p.body_kg * 1000.0 * TISSUE_J_G_K,
             perfusate_j_k_ml,
             flow_w_k_per_ml_min: perfusate_j_k_ml / 60.0,
+            drug_given_ml: 0.0,
+            drug_left_ml: 0.0,
             dt_s: 0.0,
             tissue_keep: 1.0,
             core_keep: 1.0,
             still_line_keep: 1.0,
+            drug_keep: 1.0,
             out: [0.0; OUTPUTS],
             p,
         };
@@ -350,6 +379,7 @@ impl Cavity {
         self.core_keep =
             (-(p.perfusion_ua_w_k + p.thermoregulation_ua_w_k) * dt_s / self.core_j_k).exp();
         self.still_line_keep = (-dt_s / STILL_LINE_TAU_S).exp();
+        self.drug_keep = (-p.drug_absorption_per_h * dt_s / 3600.0).exp();
         self.dt_s = dt_s;
     }
 
@@ -377,6 +407,11 @@ impl Cavity {
             self.volume_ml,
             self.reservoir_ml(),
             if air { 1.0 } else { 0.0 },
+            if self.drug_given_ml > 0.0 {
+                100.0 * self.drug_left_ml / self.drug_given_ml
+            } else {
+                100.0
+            },
         ];
     }
 }
@@ -403,7 +438,16 @@ impl Plant for Cavity {
         let outflow = inputs[OUTFLOW_PUMP].max(0.0).min(drain_passes);
         let leak = self.leak_ml_min_mmhg * pressure;
         self.volume_ml = (self.volume_ml + (inflow - outflow - leak) * dt_s / 60.0).max(0.0);
-        self.leaked_ml += leak * dt_s / 60.0;
+        let leaked_now = leak * dt_s / 60.0;
+        let perfusate_ml = (p.cavity_ml + p.circuit_ml - self.leaked_ml).max(1.0);
+        self.leaked_ml += leaked_now;
+
+        // Drug: what the pump gives mixes in, the patient absorbs, a leak carries its share out.
+        let given = inputs[DRUG_PUMP].max(0.0) * dt_s / 3600.0;
+        self.drug_given_ml += given;
+        self.drug_left_ml = (self.drug_left_ml + given)
+            * self.drug_keep
+            * (1.0 - leaked_now / perfusate_ml).max(0.0);
 
         // Heat: each node relaxes towards its equilibrium with the others held.
         let ambient = p.ambient_c;
@@ -563,6 +607,23 @@ mod tests {
             c.step(&u, 0.1);
         }
         assert!(c.out[CORE_T] > before + 2.5, "{before} → {}", c.out[CORE_T]);
+    }
+
+    #[test]
+    fn the_chest_absorbs_a_third_of_the_cisplatin_in_an_hour() {
+        let mut c = plant(&[("thorax", 1.0)]);
+        let mut u = inputs(1500.0, 1500.0, 0.0);
+        assert_eq!(c.out[DRUG_LEFT_PCT], 100.0, "nothing given yet");
+        // 50 mL in 0.1 s, then an hour of circulation.
+        u[DRUG_PUMP] = 50.0 * 36_000.0;
+        c.step(&u, 0.1);
+        u[DRUG_PUMP] = 0.0;
+        for _ in 0..36_000 {
+            c.step(&u, 0.1);
+        }
+        // §10.5 [S pk-5]: 33.8 % absorbed in 1 h.
+        let left = c.out[DRUG_LEFT_PCT];
+        assert!((left - 66.2).abs() < 0.1, "{left} %");
     }
 
     #[test]

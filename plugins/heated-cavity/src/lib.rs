@@ -8,6 +8,9 @@
 //!   not valid holds the drug back: the target must be measured, not assumed. A drug given in
 //!   fractions has a phase per later fraction, `drug_2` and `drug_3`, after `drug`: together
 //!   they are the drug phase.
+//! - Drug: where the protocol has a `drug_pump` (an infusion pump), the plugin gives the dose,
+//!   `drug_ml` at `drug_ml_h`, as the `drug` phase begins, counting what the pump was actually
+//!   commanded (the core may limit it), so the dose is measured, not assumed.
 //! - Thermal dose per probe as cumulative equivalent minutes at 43 °C (CEM43, Sapareto–Dewey):
 //!   `Σ R^(43 − T)·Δt` with `R = 0.5` at or above 43 °C and `0.25` below, over every tick with
 //!   a valid reading.
@@ -33,7 +36,17 @@ const CEM_REF_C: f64 = 43.0;
 pub const PARAMS: &[ParamSpec<'static>] = &[
     ParamSpec::required("target_c", "°C", 37.0, 45.0),
     ParamSpec::with_default("target_hold_s", "s", 0.0, 600.0, 30.0),
+    ParamSpec::optional("drug_ml", "mL", 0.1, 5000.0),
+    ParamSpec::optional("drug_ml_h", "mL/h", 1.0, 1000.0),
 ];
+
+/// The drug pump of a protocol that has one: its actuator index, the dose and the rate.
+#[derive(Clone, Copy)]
+struct DrugPump {
+    actuator: usize,
+    dose_ml: f64,
+    rate_ml_h: f64,
+}
 
 /// The state of one heated cavity perfusion.
 pub struct HeatedCavity {
@@ -55,6 +68,9 @@ pub struct HeatedCavity {
     drug_lowest_c: f64,
     /// 1 when the drug phase began at the target, 0 when the heating phase timed out.
     started_at_target: f64,
+    drug_pump: Option<DrugPump>,
+    /// Drug still to give, mL; set when the drug phase begins.
+    drug_to_give_ml: f64,
 }
 
 impl HeatedCavity {
@@ -73,6 +89,23 @@ impl HeatedCavity {
         );
         cavity.later_fractions =
             ["drug_2", "drug_3"].map(|id| ctx.phase(id).ok().map(|i| i as u32));
+        let dose = (ctx.params.get("drug_ml"), ctx.params.get("drug_ml_h"));
+        cavity.drug_pump = match (ctx.actuator("drug_pump"), dose) {
+            (Ok(actuator), (Some(dose_ml), Some(rate_ml_h))) => Some(DrugPump {
+                actuator,
+                dose_ml,
+                rate_ml_h,
+            }),
+            (Ok(_), _) => {
+                return Err(
+                    "the protocol has a `drug_pump`: give `drug_ml` and `drug_ml_h`".to_string(),
+                );
+            }
+            (Err(_), (None, None)) => None,
+            (Err(_), _) => {
+                return Err("`drug_ml` and `drug_ml_h` need a `drug_pump` actuator".to_string());
+            }
+        };
         Ok(cavity)
     }
 
@@ -106,6 +139,8 @@ impl HeatedCavity {
             drug_sum_c: 0.0,
             drug_lowest_c: f64::INFINITY,
             started_at_target: f64::NAN,
+            drug_pump: None,
+            drug_to_give_ml: 0.0,
         }
     }
 
@@ -147,6 +182,18 @@ impl HeatedCavity {
             }
         }
 
+        if let Some(pump) = self.drug_pump {
+            // What the pump was commanded last tick went in over that tick.
+            let given = input.commands[pump.actuator].max(0.0) * self.period_s / 3600.0;
+            self.drug_to_give_ml = (self.drug_to_give_ml - given).max(0.0);
+            out.commands[pump.actuator] = if self.drug_to_give_ml > 0.0 {
+                pump.rate_ml_h
+                    .min(self.drug_to_give_ml * 3600.0 / self.period_s)
+            } else {
+                0.0
+            };
+        }
+
         let d = &mut out.derived;
         d[..PROBES].copy_from_slice(&self.cem43_min);
         d[PROBES] = self.heating_min;
@@ -177,7 +224,8 @@ impl HeatedCavity {
             .put(&self.drug_valid_ticks)
             .put(&self.drug_sum_c)
             .put(&self.drug_lowest_c)
-            .put(&self.started_at_target);
+            .put(&self.started_at_target)
+            .put(&self.drug_to_give_ml);
     }
 
     pub fn restore(&mut self, input: &mut state::Reader<'_>) -> Result<(), String> {
@@ -188,13 +236,17 @@ impl HeatedCavity {
         input.read(&mut self.drug_valid_ticks)?;
         input.read(&mut self.drug_sum_c)?;
         input.read(&mut self.drug_lowest_c)?;
-        input.read(&mut self.started_at_target)
+        input.read(&mut self.started_at_target)?;
+        input.read(&mut self.drug_to_give_ml)
     }
 
     pub fn phase_event(&mut self, event: &PhaseEvent) {
         self.at_target_since_s = None;
         if event.from == self.heating && event.to == self.drug {
             self.started_at_target = if self.heating_min.is_nan() { 0.0 } else { 1.0 };
+            if let Some(pump) = self.drug_pump {
+                self.drug_to_give_ml = pump.dose_ml;
+            }
         }
     }
 }

@@ -6,6 +6,8 @@
 //!
 //! Signals it reads, by id: `inflow_temp`, `outflow_temp`, `ip_upper_temp`, `ip_pelvis_temp`,
 //! `core_temp` (°C). Phases: `heating`, then `drug`.
+//! Actuator it commands where the protocol has one: `drug_pump` (the dose, `drug_ml` at
+//! `drug_ml_h`, as the drug phase begins).
 
 pub use perfuse_plugin_heated_cavity as heated_cavity;
 
@@ -18,7 +20,7 @@ pub struct Hipec(HeatedCavity);
 
 impl Protocol for Hipec {
     const ID: &'static str = "hipec";
-    const VERSION: &'static str = "0.1.0";
+    const VERSION: &'static str = "0.1.1";
     const DERIVED: &'static [&'static str] = &[
         "cem43_inflow_min",
         "cem43_outflow_min",

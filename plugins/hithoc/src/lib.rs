@@ -7,6 +7,8 @@
 //!
 //! Signals it reads, by id: `inflow_temp`, `outflow_temp`, `pleural_apex_temp`,
 //! `pleural_base_temp`, `core_temp` (°C). Phases: `heating`, then `drug`.
+//! Actuator it commands where the protocol has one: `drug_pump` (the dose, `drug_ml` at
+//! `drug_ml_h`, as the drug phase begins).
 
 use perfuse_plugin_heated_cavity as heated_cavity;
 
@@ -19,7 +21,7 @@ pub struct Hithoc(HeatedCavity);
 
 impl Protocol for Hithoc {
     const ID: &'static str = "hithoc";
-    const VERSION: &'static str = "0.1.0";
+    const VERSION: &'static str = "0.1.1";
     const DERIVED: &'static [&'static str] = &[
         "cem43_inflow_min",
         "cem43_outflow_min",
