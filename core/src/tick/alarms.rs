@@ -637,13 +637,13 @@ impl Alarms {
         events.push(Event::AudioResumed { early });
     }
 
-    /// Updates every alarm and calls `act` with the action of each active one (and, for
-    /// `Reduce`, the command at its onset).
+    /// Updates every alarm and builds this tick's [`Alarms::demands`] afresh: `act` adds the
+    /// action of each active one (and, for `Reduce`, the command at its onset).
     pub fn update(
         &mut self,
         inputs: &AlarmInputs<'_>,
         events: &mut TickEvents,
-        mut act: impl FnMut(ActionPlan, f64),
+        mut act: impl FnMut(&mut SafetyState, ActionPlan, f64),
     ) {
         let AlarmInputs {
             tick,
@@ -662,6 +662,9 @@ impl Alarms {
             self.end_pause(tick, false, events);
         }
         let (log, overruns, outputs) = (&mut self.log, &self.overruns, &self.outputs);
+        let demands = &mut self.demands;
+        demands.clear();
+        let mut act = |action, onset| act(demands, action, onset);
         let (links, burst) = (self.links, self.burst_ticks);
         let feedback = &self.feedback;
         let phase_bit = if phase < 64 { 1u64 << phase } else { 0 };
@@ -1123,7 +1126,7 @@ mod tests {
                 last_sent: &last_sent,
                 delivered: &last_sent,
             };
-            self.alarms.update(&inputs, &mut self.events, |_, _| {});
+            self.alarms.update(&inputs, &mut self.events, |_, _, _| {});
             self.tick += 1;
         }
 

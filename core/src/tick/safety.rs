@@ -65,11 +65,7 @@ pub fn safety_stage<'a>(
         last_sent: judged.last_sent,
         delivered: &signals.frame.delivered,
     };
-    let mut demands = SafetyState::default();
-    alarms.update(&inputs, events, |action, onset| {
-        apply(&mut demands, action, onset)
-    });
-    alarms.demands = demands;
+    alarms.update(&inputs, events, apply);
     for (ch, mut cmd, dose) in actuators {
         cmd.not_following = alarms.not_following(ch.index);
         enforce_limits(&alarms.demands, plan.period_s, ch, &mut cmd, dose);

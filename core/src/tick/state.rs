@@ -342,6 +342,16 @@ pub struct SafetyState {
     pub forced: [f64; MAX_ACTUATORS],
 }
 
+impl SafetyState {
+    /// No demand: what a tick starts from, set in place.
+    pub fn clear(&mut self) {
+        self.hold_setpoints = false;
+        self.safe_state = false;
+        self.caps.fill(f64::INFINITY);
+        self.forced.fill(f64::NAN);
+    }
+}
+
 impl Default for SafetyState {
     fn default() -> Self {
         SafetyState {
