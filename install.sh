@@ -29,9 +29,12 @@ mkdir -p "$lib" "$prefix/bin" "$prefix/share/perfuse" "$prefix/share/man/man1" \
 install -m 755 "$from/perfuse" "$lib/perfuse"
 for p in $plugins; do
     # `cargo build` puts each plugin beside the binary; a build made by `cargo test` keeps it in
-    # deps/ only.
+    # deps/ only, and a later `cargo test` refreshes only that copy: take the newer of the two.
     so="$from/libperfuse_plugin_$p.so"
-    [ -f "$so" ] || so="$from/deps/libperfuse_plugin_$p.so"
+    dep="$from/deps/libperfuse_plugin_$p.so"
+    if [ ! -f "$so" ] || { [ -f "$dep" ] && [ "$dep" -nt "$so" ]; }; then
+        so=$dep
+    fi
     install -m 755 "$so" "$lib/"
 done
 ln -sfn ../lib/perfuse/perfuse "$prefix/bin/perfuse"
