@@ -338,14 +338,24 @@ impl Hal for SimHal {
     /// sensors and actuators; the entries past them are never written (they stay as `out` had
     /// them), which spares copying the whole fixed-size frame every tick.
     fn read(&mut self, out: &mut SensorFrame) {
+        // Every field by name: one added to the frame does not compile until it is copied here.
+        let SensorFrame {
+            t_s,
+            seq,
+            values,
+            delivered,
+            not_fresh,
+            links_down,
+            links_degraded,
+        } = &self.frame;
         let (n, m) = (self.sensors.len(), self.actuators.len());
-        out.t_s = self.frame.t_s;
-        out.seq = self.frame.seq;
-        out.values[..n].copy_from_slice(&self.frame.values[..n]);
-        out.delivered[..m].copy_from_slice(&self.frame.delivered[..m]);
-        out.not_fresh = self.frame.not_fresh;
-        out.links_down = self.frame.links_down;
-        out.links_degraded = self.frame.links_degraded;
+        out.t_s = *t_s;
+        out.seq = *seq;
+        out.values[..n].copy_from_slice(&values[..n]);
+        out.delivered[..m].copy_from_slice(&delivered[..m]);
+        out.not_fresh = *not_fresh;
+        out.links_down = *links_down;
+        out.links_degraded = *links_degraded;
     }
 
     /// Takes each actuator's command with its time to live, counted from the device's current

@@ -733,13 +733,12 @@ impl Alarms {
             tally(alarm, index, (cond, timed), &cx, log, events, &mut act);
             sounding = sounding.max(alarm.sounding(tick, burst));
         }
-        let now = sounding;
-        debug_assert_eq!(now, self.sounding_priority(tick));
-        if now != self.sounding {
-            self.sounding = now;
-            events.push(Event::Sounding { priority: now });
+        debug_assert_eq!(sounding, self.sounding_priority(tick));
+        if sounding != self.sounding {
+            self.sounding = sounding;
+            events.push(Event::Sounding { priority: sounding });
             if self.timeline.len() < self.timeline.capacity() {
-                self.timeline.push((tick, now));
+                self.timeline.push((tick, sounding));
             } else {
                 self.timeline_dropped += 1;
             }

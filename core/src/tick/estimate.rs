@@ -155,8 +155,9 @@ impl Window {
         }
     }
 
-    /// Max and min: the sample `seq` leaving the window leaves the deque's front; `v` (unless
-    /// invalid) enters at the back after every sample it `dominates` not.
+    /// Max and min: the sample leaving the window (`seq` minus the window) leaves the deque's
+    /// front; `v` (unless invalid) enters at the back, once every sample there that does not
+    /// `dominate` it has been dropped.
     fn push_extreme(&mut self, seq: u64, v: f64, dominates: impl Fn(f64, f64) -> bool) {
         let cap = self.cap as u64;
         if self.dq_head < self.dq_tail && self.deque[self.dq_head].0 + cap <= seq {
