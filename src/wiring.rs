@@ -10,7 +10,6 @@ use perfuse_core::plugin::{self, loader};
 use perfuse_core::run::state::{RunState, StateSink};
 use perfuse_core::run::{Run, RunOptions, StopRequest, realtime, status};
 use perfuse_core::tick::HalPort;
-use perfuse_core::tick::operator::OperatorInput;
 use perfuse_hal_sim::{Fault, Organ, SimHal};
 use perfuse_record::schema::{StoredRun, stored_run, text_sha256};
 use perfuse_record::{
@@ -762,7 +761,7 @@ fn drive_and_finish(
 /// With anything entered live (the console): the labs and commands files that reproduce the
 /// run's operator input, scripted and live.
 fn live_operator_input(run: &Run) -> Option<(String, String)> {
-    let input = run.world.resource::<OperatorInput>();
+    let input = &run.tick_state().input;
     input.entered_live().then(|| {
         (
             config::labs_text(&run.plan, &input.entered_labs()),

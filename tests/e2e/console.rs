@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use perfuse_core::config::OperatorAction;
-use perfuse_core::tick::operator::{LiveInput, OperatorInput};
+use perfuse_core::tick::operator::LiveInput;
 use perfuse_record::rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -37,7 +37,7 @@ fn live_actions_pass_the_same_checks_and_reach_the_same_record_as_scripted_ones(
     let at = run.tick();
     step(&mut run, 1);
     assert!(run.alarms().list[occlusion].acknowledged);
-    assert_eq!(run.world.resource::<OperatorInput>().live_refused, 1);
+    assert_eq!(run.tick_state().input.live_refused, 1);
     let s = serde_json::to_value(run.summary(0.0, 0)).unwrap();
     let ops: Vec<(String, bool, f64)> = s["operator"]
         .as_array()
@@ -62,10 +62,7 @@ fn live_actions_pass_the_same_checks_and_reach_the_same_record_as_scripted_ones(
     );
     // The setpoint holds from this tick on.
     step(&mut run, 10);
-    let targets = &run
-        .world
-        .resource::<perfuse_core::tick::state::Protocol>()
-        .targets;
+    let targets = &run.tick_state().protocol.targets;
     assert_eq!(targets.setpoints[sys], 29.0);
 }
 
@@ -93,7 +90,7 @@ fn a_live_lab_value_is_taken_like_a_scripted_one() {
     .unwrap();
     step(&mut run, 1);
     assert_eq!(run.signal("lactate_lab").unwrap().0, 4.2);
-    assert_eq!(run.world.resource::<OperatorInput>().live_refused, 1);
+    assert_eq!(run.tick_state().input.live_refused, 1);
     let s = serde_json::to_value(run.summary(0.0, 0)).unwrap();
     assert_eq!(s["labs"][0]["sensor"], "lactate_lab");
     assert_eq!(f(&s["labs"][0]["value"]), 4.2);

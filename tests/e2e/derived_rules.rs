@@ -177,19 +177,8 @@ fn a_phase_ends_on_a_derived_value() {
         .iter()
         .position(|n| n == "resistance_index")
         .unwrap();
-    let phase = |r: &perfuse_core::run::Run| {
-        r.world
-            .resource::<perfuse_core::tick::state::Protocol>()
-            .phase
-            .index
-    };
-    let ri = |r: &perfuse_core::run::Run| {
-        r.world
-            .resource::<perfuse_core::tick::state::Protocol>()
-            .plugin
-            .derived
-            .values[slot]
-    };
+    let phase = |r: &perfuse_core::run::Run| r.tick_state().protocol.phase.index;
+    let ri = |r: &perfuse_core::run::Run| r.tick_state().protocol.plugin.derived.values[slot];
     // The last tick of the warm-up, and the index over the minute before it.
     let mut below_since = None;
     let end = step_until(&mut run, 1200.0, |r| {

@@ -14,8 +14,7 @@ use perfuse_core::run::state::{RunState, STATE_VERSION};
 use perfuse_core::run::{Run, realtime};
 use perfuse_core::tick::control::{ControlLoop, LoopMemory};
 use perfuse_core::tick::dose::DoseWindow;
-use perfuse_core::tick::state::{ActuatorChannel, Protocol, Targets};
-use perfuse_core::tick::{Device, ThisTick};
+use perfuse_core::tick::state::{ActuatorChannel, Targets};
 use std::path::Path;
 
 const SEED: u64 = 7;
@@ -107,8 +106,8 @@ fn resume_at(spec: Spec<'_>, t_s: f64) -> Resumed {
         .unwrap_or_else(|e| panic!("{}: {e}", spec.file));
     // The resumed run drives the twin's plant.
     std::mem::swap(
-        &mut twin.world.resource_mut::<Device>().port,
-        &mut resumed.world.resource_mut::<Device>().port,
+        &mut twin.tick_state_mut().device.port,
+        &mut resumed.tick_state_mut().device.port,
     );
     assert_restored(&original, &state, &mut resumed);
     Resumed {
@@ -157,11 +156,11 @@ fn bits(values: &[f64]) -> Vec<u64> {
 }
 
 fn phase_elapsed(run: &Run) -> u64 {
-    run.tick() - run.world.resource::<Protocol>().phase.start_tick
+    run.tick() - run.tick_state().protocol.phase.start_tick
 }
 
 fn targets(run: &Run) -> Targets {
-    run.world.resource::<Protocol>().targets
+    run.tick_state().protocol.targets
 }
 
 fn loops(run: &Run) -> Vec<(usize, Option<LoopMemory>)> {
@@ -202,7 +201,7 @@ fn doses(run: &Run) -> Vec<(String, perfuse_core::tick::dose::DoseMemory)> {
 }
 
 fn derived_all(run: &Run) -> Vec<f64> {
-    let d = &run.world.resource::<Protocol>().plugin.derived;
+    let d = &run.tick_state().protocol.plugin.derived;
     d.values[..d.n].to_vec()
 }
 
@@ -632,7 +631,7 @@ fn a_state_from_another_protocol_or_a_newer_perfuse_is_refused() {
 
     // Nothing was changed by the refusals.
     assert_eq!(fresh.tick(), 0);
-    assert_eq!(fresh.world.resource::<ThisTick>().clock.tick, 0);
+    assert_eq!(fresh.tick_state().now.clock.tick, 0);
     // And a run that has ticked is not a place to restore into.
     let err = run.restore_state(&state, 0.0).unwrap_err();
     assert!(err.contains("not ticked"), "{err}");
@@ -652,7 +651,7 @@ fn a_plugin_refusing_its_state_is_faulted_like_any_plugin_fault() {
     let mut resumed = build(Spec::new("kidney-hmp.ron"), false);
     resumed.restore_state(&state, 0.0).unwrap();
     step(&mut resumed, 2);
-    let outputs = &resumed.world.resource::<Protocol>().plugin;
+    let outputs = &resumed.tick_state().protocol.plugin;
     assert!(outputs.health.faulted);
     let alarm = alarm_state(&resumed, "plugin_fault");
     assert!(alarm.active);
@@ -697,7 +696,7 @@ fn a_plugin_built_for_abi_1_1_runs_and_resumes_without_plugin_state() {
     step(&mut resumed, 1);
     // Its own count starts again (it could not save it); the core's state is restored.
     assert_eq!(derived(&resumed, "steps"), 1.0);
-    assert!(!resumed.world.resource::<Protocol>().plugin.health.faulted);
+    assert!(!resumed.tick_state().protocol.plugin.health.faulted);
     assert_eq!(resumed.phase(), run.phase());
 
     // A current plugin declares 1.4.
@@ -775,7 +774,7 @@ fn a_plugin_whose_save_fails_resumes_faulted() {
     let mut resumed = build_from(&file, spec, false);
     resumed.restore_state(&state, 0.0).unwrap();
     step(&mut resumed, 1);
-    assert!(resumed.world.resource::<Protocol>().plugin.health.faulted);
+    assert!(resumed.tick_state().protocol.plugin.health.faulted);
     let alarm = alarm_state(&resumed, "plugin_fault");
     assert!(alarm.active && !alarm.acknowledged);
     assert_eq!(alarm.priority, perfuse_core::config::Priority::High);

@@ -15,14 +15,12 @@ pub mod summary;
 pub mod supervise;
 
 use crate::hal::{CommandFrame, Hal};
-use crate::output::{Delivery, FrameReceiver, OutputHealth, Outputs};
+use crate::output::{Delivery, FrameReceiver, OutputHealth};
 use crate::plan::Plan;
 use crate::plugin::{PluginInfo, PluginInstance};
 use crate::tick::alarms::Alarms;
 use crate::tick::plugin_call::{PluginCall, call_inline};
-use crate::tick::{
-    Device, HalPort, ThisTick, TickSchedules, build_schedules, build_world, state::Protocol,
-};
+use crate::tick::{HalPort, TickSchedules, TickState, build_schedules, build_world};
 use bevy_ecs::prelude::*;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,8 +92,12 @@ impl Run {
         let info = plugin.info.clone();
         let mut world = build_world(plan.clone(), hal, plugin);
         if let Some(d) = opts.duration_s {
-            world.resource_mut::<Protocol>().phase.end_tick =
-                Some((d / plan.period_s).round() as u64);
+            world
+                .resource_mut::<TickState>()
+                .into_inner()
+                .protocol
+                .phase
+                .end_tick = Some((d / plan.period_s).round() as u64);
         }
         Run {
             world,
@@ -131,8 +133,7 @@ impl Run {
         labs: Vec<crate::config::LabEntry>,
         commands: Vec<crate::config::OperatorCommand>,
     ) {
-        self.world
-            .insert_resource(crate::tick::operator::OperatorInput::new(labs, commands));
+        self.tick_state_mut().input = crate::tick::operator::OperatorInput::new(labs, commands);
     }
 
     /// Opens the queue the operator's live input (the console) reaches the tick through, with
@@ -143,9 +144,7 @@ impl Run {
         &mut self,
         capacity: usize,
     ) -> crossbeam_channel::Sender<crate::tick::operator::LiveInput> {
-        self.world
-            .resource_mut::<crate::tick::operator::OperatorInput>()
-            .open_live(capacity)
+        self.tick_state_mut().input.open_live(capacity)
     }
 
     /// Checks the run can start (its alarms fit the outputs, its schedules build) before the
@@ -163,23 +162,23 @@ impl Run {
 
     /// Whether the device is driven in this thread (lockstep simulation).
     pub fn is_lockstep(&self) -> bool {
-        matches!(self.world.resource::<Device>().port, HalPort::Direct(_))
+        matches!(self.tick_state().device.port, HalPort::Direct(_))
     }
 
     pub fn tick(&self) -> u64 {
-        self.world.resource::<ThisTick>().clock.tick
+        self.tick_state().now.clock.tick
     }
 
     pub fn finished(&self) -> bool {
-        self.finished_at(self.tick())
+        self.over_by(u64::MAX)
     }
 
-    /// Whether the run is over at `tick`, the current clock.
-    fn finished_at(&self, tick: u64) -> bool {
-        self.world
-            .resource::<Protocol>()
-            .phase
-            .finished(&self.plan, tick)
+    /// Whether the run is over, or its clock has reached `end_tick`: one look-up in the world,
+    /// which the lockstep driver makes before every tick.
+    fn over_by(&self, end_tick: u64) -> bool {
+        let state = self.tick_state();
+        let tick = state.now.clock.tick;
+        tick >= end_tick || state.protocol.phase.finished(&self.plan, tick)
     }
 
     /// Runs one tick at the current clock on this thread (the plugin called inline, without a
@@ -200,13 +199,13 @@ impl Run {
     /// state too when the run's state is due after this tick.
     fn take_due_call(&mut self) -> Option<Box<PluginCall>> {
         let save = self.state_due_after_tick();
-        let mut call = self.world.resource_mut::<Protocol>().slot.take_due()?;
+        let mut call = self.tick_state_mut().protocol.slot.take_due()?;
         call.save = save;
         Some(call)
     }
 
     fn put_back_call(&mut self, call: Box<PluginCall>) {
-        self.world.resource_mut::<Protocol>().slot.call = Some(call);
+        self.tick_state_mut().protocol.slot.call = Some(call);
     }
 
     /// The tick from the plugin's result on; the half ends by moving the clock to the next tick.
@@ -225,12 +224,12 @@ impl Run {
     /// Between lockstep ticks: frames held for lossless outputs, then a period of device time.
     fn lockstep_after_tick(&mut self) {
         let health = self.outputs_attached.then(|| {
-            let mut outputs = self.world.resource_mut::<Outputs>();
+            let outputs = &mut self.tick_state_mut().outputs;
             outputs.hand_over_held();
             outputs.health()
         });
         let dt = self.plan.period_s;
-        if let HalPort::Direct(h) = &mut self.world.resource_mut::<Device>().port {
+        if let HalPort::Direct(h) = &mut self.tick_state_mut().device.port {
             h.get().advance(dt);
         }
         if let Some(health) = health {
@@ -280,20 +279,20 @@ impl Run {
         delivery: Delivery,
     ) -> FrameReceiver {
         self.outputs_attached = true;
-        self.world
-            .resource_mut::<Outputs>()
+        self.tick_state_mut()
+            .outputs
             .attach(every_ticks, capacity, delivery)
     }
 
     /// Removes every output on purpose (not a failure), e.g. a probe that has seen what it needed.
     pub fn detach_outputs(&mut self) {
-        self.world.resource_mut::<Outputs>().detach_all();
+        self.tick_state_mut().outputs.detach_all();
     }
 
     /// Reads the outputs' health between ticks (which failed, frames lost) and tells the
     /// alarms, whose `output_failure` alarm reports a failed output.
     pub fn read_outputs_health(&mut self) -> OutputHealth {
-        let health = self.world.resource::<Outputs>().health();
+        let health = self.tick_state().outputs.health();
         self.note_outputs_health(health);
         health
     }
@@ -303,7 +302,7 @@ impl Run {
     fn note_outputs_health(&mut self, health: OutputHealth) {
         self.outputs = health;
         if health != self.outputs_told {
-            self.world.resource_mut::<Alarms>().outputs = health;
+            self.tick_state_mut().alarms.outputs = health;
             self.outputs_told = health;
         }
     }
@@ -312,45 +311,40 @@ impl Run {
     /// hung up, so each output drains and finishes.
     pub fn close_outputs(&mut self) {
         use crate::tick::record::{FrameSources, fill_frame};
-        let world = &mut self.world;
-        let mut outputs = world
-            .remove_resource::<Outputs>()
-            .expect("the world is built with its outputs");
+        let state = self.tick_state_mut();
+        let outputs = &mut state.outputs;
         let mut seen = outputs.events_dropped_seen;
-        let protocol = world.resource::<Protocol>();
-        let now = world.resource::<ThisTick>();
         fill_frame(
             &mut outputs.frame,
             &FrameSources {
-                clock: &now.clock,
-                signals: &now.signals,
-                targets: &protocol.targets,
-                phase: &protocol.phase,
-                sent: &world.resource::<Device>().sent,
-                plugin: &protocol.plugin,
-                alarms: world.resource(),
-                events: &now.events,
+                clock: &state.now.clock,
+                signals: &state.now.signals,
+                targets: &state.protocol.targets,
+                phase: &state.protocol.phase,
+                sent: &state.device.sent,
+                plugin: &state.protocol.plugin,
+                alarms: &state.alarms,
+                events: &state.now.events,
             },
             &mut seen,
         );
         outputs.publish_final();
         outputs.close();
-        self.outputs = outputs.health();
-        world.insert_resource(outputs);
+        self.outputs = self.tick_state().outputs.health();
     }
 
     /// Ends the run like the operator's Stop, for a signal: the run is marked stopped now and a
     /// last command frame puts every actuator in its safe state.
     pub fn stop_by_signal(&mut self, signal: i32) {
         let tick = self.tick();
-        self.world.resource_mut::<Protocol>().phase.stopped = Some(tick);
+        self.tick_state_mut().protocol.phase.stopped = Some(tick);
         self.ended_by_signal = Some(signal);
         let mut frame = self.commands().to_owned();
         frame.t_s = tick as f64 * self.plan.period_s;
         for (i, a) in self.plan.actuators.iter().enumerate() {
             frame.values[i] = a.safe_command(frame.values[i]);
         }
-        let device = &mut *self.world.resource_mut::<Device>();
+        let device = &mut self.tick_state_mut().device;
         device.sent.frame = frame;
         match &mut device.port {
             HalPort::Direct(h) => h.get().write(&frame),
@@ -362,24 +356,34 @@ impl Run {
 
     // Read access for status lines, summaries and tests.
 
+    /// Everything the tick keeps between ticks.
+    pub fn tick_state(&self) -> &TickState {
+        self.world.resource::<TickState>()
+    }
+
+    /// Everything the tick keeps between ticks, for the driver (never inside a tick).
+    pub fn tick_state_mut(&mut self) -> &mut TickState {
+        self.world.resource_mut::<TickState>().into_inner()
+    }
+
     /// A signal's value and validity, the validity as the output frame carries it (the SDK's
     /// byte).
     pub fn signal(&self, id: &str) -> Option<(f64, u8)> {
         let i = self.plan.signal(id)?;
-        let s = &self.world.resource::<ThisTick>().signals;
+        let s = &self.tick_state().now.signals;
         Some((s.values[i], s.validity[i].byte()))
     }
 
     pub fn commands(&self) -> &CommandFrame {
-        &self.world.resource::<Device>().sent.frame
+        &self.tick_state().device.sent.frame
     }
 
     pub fn alarms(&self) -> &Alarms {
-        self.world.resource::<Alarms>()
+        &self.tick_state().alarms
     }
 
     pub fn phase(&self) -> &str {
-        &self.plan.phases[self.world.resource::<Protocol>().phase.index].id
+        &self.plan.phases[self.tick_state().protocol.phase.index].id
     }
 }
 
@@ -410,8 +414,7 @@ struct Paced {
 
 impl Pace for Lockstep {
     fn go_on(&mut self, run: &mut Run) -> bool {
-        let tick = run.tick();
-        if tick >= self.end_tick || run.finished_at(tick) {
+        if run.over_by(self.end_tick) {
             return false;
         }
         if let Some(sig) = self.stop.signal() {

@@ -76,8 +76,9 @@ impl Pace for RealTime {
             // the tick, whose `tick_overrun` alarm reports it.
             self.overruns += behind - next;
             next = behind;
-            run.world.resource_mut::<crate::tick::ThisTick>().clock.tick = next;
-            let mut alarms = run.world.resource_mut::<crate::tick::alarms::Alarms>();
+            let state = run.tick_state_mut();
+            state.now.clock.tick = next;
+            let alarms = &mut state.alarms;
             alarms.overruns.total = self.overruns;
             alarms.overruns.last_tick = Some(next);
         }

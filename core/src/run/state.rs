@@ -12,12 +12,11 @@
 
 use super::Run;
 use crate::config::Priority;
-use crate::tick::alarms::Alarms;
+use crate::tick::TickState;
 use crate::tick::control::{ControlLoop, LoopMemory};
 use crate::tick::dose::{DoseMemory, DoseWindow};
 use crate::tick::sample::SensorHealth;
 use crate::tick::state::{ActuatorChannel, Command, PhaseExit, Protocol};
-use crate::tick::{Device, ThisTick};
 use bevy_ecs::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -206,10 +205,10 @@ impl Run {
     /// Snapshot of the run between two ticks (never inside one). The plugin is asked for its
     /// state (ABI 1.2).
     pub fn save_state(&mut self) -> RunState {
-        let w = &self.world;
         let plan = &self.plan;
-        let tick = w.resource::<ThisTick>().clock.tick;
-        let protocol = w.resource::<Protocol>();
+        let ts = self.world.resource::<TickState>();
+        let tick = ts.now.clock.tick;
+        let protocol = &ts.protocol;
         let (phase, targets) = (&protocol.phase, &protocol.targets);
         let by_signal = |values: &[f64]| {
             plan.signals
@@ -222,7 +221,7 @@ impl Run {
                 })
                 .collect()
         };
-        let alarms = w.resource::<Alarms>();
+        let alarms = &ts.alarms;
         RunState {
             version: STATE_VERSION,
             protocol_sha256: plan.source_sha256.clone(),
@@ -237,7 +236,7 @@ impl Run {
             },
             overrides: by_signal(&targets.operator),
             setpoints: by_signal(&targets.setpoints),
-            hold_setpoints: w.resource::<Alarms>().demands.hold_setpoints,
+            hold_setpoints: alarms.demands.hold_setpoints,
             alarms: alarms
                 .list
                 .iter()
@@ -289,14 +288,14 @@ impl Run {
     /// The plugin's identity, fault, derived values and own state. A plugin whose `save` fails
     /// is saved as faulted, so the resumed run does not trust it.
     fn save_plugin(&mut self, tick: u64) -> PluginSnapshot {
-        let health = self.world.resource::<Protocol>().plugin.health;
+        let health = self.tick_state().protocol.plugin.health;
         let mut fault = health.faulted.then_some(PluginFault {
             tick: health.fault_tick,
             code: health.fault_code,
         });
         let mut state = None;
         if fault.is_none() {
-            let slot = &mut self.world.resource_mut::<Protocol>().slot;
+            let slot = &mut self.tick_state_mut().protocol.slot;
             // Saved in the last tick's call when the state was due (watched like the step);
             // else asked now.
             let last_tick = tick.checked_sub(1);
@@ -321,7 +320,7 @@ impl Run {
                 }
             }
         }
-        let outputs = &self.world.resource::<Protocol>().plugin;
+        let outputs = &self.tick_state().protocol.plugin;
         PluginSnapshot {
             id: self.plugin.id.clone(),
             version: self.plugin.version.clone(),
@@ -351,11 +350,10 @@ impl Run {
         let plan = self.plan.clone();
         let down = (downtime_s / plan.period_s).round() as u64;
         let tick = state.tick + down;
-        self.world.resource_mut::<ThisTick>().clock.tick = tick;
+        self.tick_state_mut().now.clock.tick = tick;
 
         let p = &state.phase;
-        let mut protocol = self.world.resource_mut::<Protocol>();
-        let Protocol { phase, targets, .. } = &mut *protocol;
+        let Protocol { phase, targets, .. } = &mut self.tick_state_mut().protocol;
         phase.index = p.index;
         phase.held = p.held;
         phase.advance_requested = p.advance_requested;
@@ -372,9 +370,9 @@ impl Run {
         for (i, v) in &checked.setpoints {
             targets.setpoints[*i] = *v;
         }
-        self.world.resource_mut::<Alarms>().demands.hold_setpoints = state.hold_setpoints;
+        self.tick_state_mut().alarms.demands.hold_setpoints = state.hold_setpoints;
 
-        let mut alarms = self.world.resource_mut::<Alarms>();
+        let alarms = &mut self.tick_state_mut().alarms;
         for (i, a) in checked.alarms.iter().zip(&state.alarms) {
             let alarm = &mut alarms.list[*i];
             alarm.count = a.count;
@@ -465,7 +463,7 @@ impl Run {
         };
         let overrides = signals(&state.overrides, "operator setpoint")?;
         let setpoints = signals(&state.setpoints, "setpoint")?;
-        let list = &self.world.resource::<Alarms>().list;
+        let list = &self.tick_state().alarms.list;
         let alarms = state
             .alarms
             .iter()
@@ -509,8 +507,8 @@ impl Run {
     }
 
     fn plugin_has_state(&self) -> bool {
-        self.world
-            .resource::<Protocol>()
+        self.tick_state()
+            .protocol
             .slot
             .instance()
             .is_some_and(|p| p.has_state())
@@ -526,7 +524,7 @@ impl Run {
             Option<&mut DoseWindow>,
         )>();
         // The last frame sent: the plugin's next step is told these commands.
-        let mut frame = self.world.resource::<Device>().sent.frame;
+        let mut frame = self.tick_state().device.sent.frame;
         for (ch, mut cmd, lp, dose) in query.iter_mut(&mut self.world) {
             let Some(a) = state.actuators.iter().find(|a| a.id == ch.spec.id) else {
                 continue;
@@ -550,7 +548,7 @@ impl Run {
                 }
             }
         }
-        let sent = &mut self.world.resource_mut::<Device>().sent;
+        let sent = &mut self.tick_state_mut().device.sent;
         sent.frame = frame;
         sent.frame.t_s = (state.tick.max(1) - 1) as f64 * plan.period_s;
     }
@@ -572,7 +570,9 @@ impl Run {
             && let Some(bytes) = &p.state
             && let Some(Err(code)) = self
                 .world
-                .resource_mut::<Protocol>()
+                .resource_mut::<TickState>()
+                .into_inner()
+                .protocol
                 .slot
                 .instance_mut()
                 .map(|p| p.restore(bytes))
@@ -583,7 +583,7 @@ impl Run {
             );
             fault = Some(PluginFault { tick, code });
         }
-        let outputs = &mut self.world.resource_mut::<Protocol>().plugin;
+        let outputs = &mut self.tick_state_mut().protocol.plugin;
         for (slot, v) in outputs.derived.values.iter_mut().zip(&p.derived) {
             *slot = v.unwrap_or(f64::NAN);
         }

@@ -4,13 +4,9 @@
 use super::Run;
 use crate::config::OperatorAction;
 use crate::plan::{ActionPlan, Plan};
-use crate::tick::alarms::Alarms;
 use crate::tick::dose::DoseWindow;
-use crate::tick::operator::OperatorInput;
 use crate::tick::protocol::fault_reason;
-use crate::tick::record::Recorder;
 use crate::tick::state::ActuatorChannel;
-use crate::tick::state::Protocol;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -246,8 +242,8 @@ impl Run {
     /// The summary of the run so far.
     pub fn summary(&self, wall_s: f64, overruns: u64) -> Summary {
         let plan = &self.plan;
-        let rec = self.world.resource::<Recorder>();
-        let protocol = self.world.resource::<Protocol>();
+        let rec = &self.tick_state().recorder;
+        let protocol = &self.tick_state().protocol;
         let (phase, health) = (&protocol.phase, &protocol.plugin.health);
         let period = plan.period_s;
         let channels = plan
@@ -286,7 +282,7 @@ impl Run {
                 })
             })
             .collect();
-        let derived_vals = &self.world.resource::<Protocol>().plugin.derived;
+        let derived_vals = &self.tick_state().protocol.plugin.derived;
         let derived = self
             .plugin
             .derived_names
@@ -305,7 +301,7 @@ impl Run {
                     .faulted
                     .then(|| fault_reason(health.fault_code).to_string()),
                 fault_s: health.faulted.then_some(health.fault_tick as f64 * period),
-                clamped_requests: self.world.resource::<Protocol>().plugin.clamps.episodes,
+                clamped_requests: self.tick_state().protocol.plugin.clamps.episodes,
                 params_overridden: plan
                     .plugin
                     .overridden
@@ -381,7 +377,7 @@ impl Run {
     }
 
     fn actuator_summaries(&self) -> BTreeMap<String, ActuatorSummary> {
-        let rec = self.world.resource::<Recorder>();
+        let rec = &self.tick_state().recorder;
         let ticks = rec.ticks.max(1) as f64;
         let mut delivered = [None; perfuse_plugin_sdk::MAX_ACTUATORS];
         // No entity has a dose window unless the protocol declares a dose cap.
@@ -417,7 +413,7 @@ impl Run {
         let s = |t: u64| t as f64 * period;
         let alarms = &self.alarms().list;
         // Entries that took a low entry's place sit out of order: the log reads by start.
-        let mut entries = self.world.resource::<Alarms>().log.entries.clone();
+        let mut entries = self.tick_state().alarms.log.entries.clone();
         entries.sort_by_key(|e| (e.start_tick, e.alarm));
         entries
             .iter()
@@ -441,7 +437,7 @@ impl Run {
 
     fn lab_summary(&self) -> Vec<LabSummary> {
         let plan = &self.plan;
-        let input = self.world.resource::<OperatorInput>();
+        let input = &self.tick_state().input;
         input
             .entered_labs()
             .iter()
@@ -456,8 +452,8 @@ impl Run {
     fn operator_summary(&self) -> Vec<OperatorSummary> {
         let plan = &self.plan;
         let ids: Vec<String> = self.alarms().list.iter().map(|a| a.id.clone()).collect();
-        self.world
-            .resource::<OperatorInput>()
+        self.tick_state()
+            .input
             .log
             .entries
             .iter()
@@ -470,7 +466,7 @@ impl Run {
     }
 
     fn assessment_summaries(&self) -> Vec<AssessmentSummary> {
-        let list = &self.world.resource::<Protocol>().plugin.assessments.list;
+        let list = &self.tick_state().protocol.plugin.assessments.list;
         list.iter()
             .map(|a| AssessmentSummary {
                 t_s: a.tick as f64 * self.plan.period_s,

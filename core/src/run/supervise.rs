@@ -98,10 +98,7 @@ type Done<P> = Sender<(Run, P)>;
 /// returns the run and its pacing at the end.
 pub fn drive<P: Pace>(mut run: Run, pace: P, watch: Watch) -> (Run, P) {
     let timed = matches!(watch.budget, Budget::Wall(_));
-    run.world
-        .resource_mut::<crate::tick::state::Protocol>()
-        .slot
-        .wall_budget_s = match watch.budget {
+    run.tick_state_mut().protocol.slot.wall_budget_s = match watch.budget {
         Budget::Wall(s) => Some(s),
         Budget::Cpu(_) => None,
     };
@@ -383,7 +380,7 @@ impl Watchdog {
     fn new(run: &Run) -> Self {
         let period = Duration::from_secs_f64(run.plan.period_s);
         Watchdog {
-            outputs: run.world.resource::<crate::output::Outputs>().senders(),
+            outputs: run.tick_state().outputs.senders(),
             stall: STALL.max(2 * period),
             last_beat: 0,
             since: Instant::now(),

@@ -16,7 +16,6 @@ use crate::plan::{ActionPlan, Plan, RulePlan};
 use crate::tick::condition::{judge, limit_and_value};
 use crate::tick::events::{AlarmChange, Event, TickEvents};
 use crate::tick::feedback::FeedbackCheck;
-use bevy_ecs::prelude::*;
 
 /// A tick-overrun alarm that lasts this long becomes high priority [P].
 const OVERRUN_ESCALATE_S: f64 = 10.0;
@@ -146,7 +145,7 @@ impl Alarm {
 }
 
 /// Every alarm of the run: the protocol's rules, the core's sensor coverage, then the core's own.
-#[derive(Resource, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct Alarms {
     pub list: Vec<Alarm>,
     /// What the active alarms demand of the actuators this tick; the Safety stage fills it.

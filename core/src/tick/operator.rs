@@ -8,7 +8,6 @@ use super::state::{PhaseState, Targets};
 use crate::config::{LabEntry, OperatorAction, OperatorCommand};
 use crate::hal::MAX_SENSORS;
 use crate::plan::Plan;
-use bevy_ecs::prelude::*;
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 /// What the operator enters live (from the console), taken in at the next tick like a scripted
@@ -32,7 +31,7 @@ pub const LIVE_RESERVE: usize = 4096;
 /// What the operator enters: laboratory results (the latest per sensor) and commands, each in
 /// time order, scripted or live. The Sample stage takes in what is due; later stages act on the
 /// commands due this tick ([`OperatorInput::due_with_log`]), each on its own kind.
-#[derive(Resource, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct OperatorInput {
     labs: Vec<LabEntry>,
     next_lab: usize,

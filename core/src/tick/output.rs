@@ -148,8 +148,8 @@ struct Port {
     failed_tick: Option<u64>,
 }
 
-/// Every output's port; a resource of the world, used by the Record stage.
-#[derive(bevy_ecs::prelude::Resource, Debug, Default)]
+/// Every output's port; part of the tick's state, used by the Record stage.
+#[derive(Debug, Default)]
 pub struct Outputs {
     ports: Vec<Port>,
     /// The frame being built, reserved with the world.

@@ -103,7 +103,11 @@ impl PluginSlot {
 /// Makes the due call on this thread (no supervisor: lockstep stepping by hand); `save`: the
 /// run's state is due after this tick.
 pub fn call_inline(world: &mut World, save: bool) {
-    let slot = &mut world.resource_mut::<crate::tick::state::Protocol>().slot;
+    let slot = &mut world
+        .resource_mut::<super::TickState>()
+        .into_inner()
+        .protocol
+        .slot;
     let timed = slot.wall_budget_s.is_some();
     if let Some(mut call) = slot.take_due() {
         call.save = save;

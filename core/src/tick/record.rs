@@ -10,7 +10,6 @@ use super::state::{
 use crate::config::Priority;
 use crate::output::{ALARM_ACKNOWLEDGED, ALARM_PAUSED, FRAME_EVENTS, Frame, Outputs};
 use crate::plan::Plan;
-use bevy_ecs::prelude::*;
 
 /// Running statistics of one signal.
 #[derive(Debug, Clone, Copy)]
@@ -57,7 +56,7 @@ impl Default for CommandStats {
 }
 
 /// The run's record so far.
-#[derive(Resource, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct Recorder {
     pub signals: Vec<SignalStats>,
     pub commands: Vec<CommandStats>,

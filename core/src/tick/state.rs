@@ -12,10 +12,8 @@ use bevy_platform::cell::SyncCell;
 use perfuse_plugin_sdk::{MAX_DERIVED, MAX_SIGNALS, validity};
 use std::sync::Arc;
 
-/// This tick: its index, its signals and its events, which every stage reads or writes. One
-/// resource, because each resource a system takes costs a lookup every tick; each stage borrows
-/// only the parts it uses.
-#[derive(Resource)]
+/// This tick: its index, its signals and its events, which every stage reads or writes; each
+/// stage borrows only the parts it uses.
 pub struct ThisTick {
     pub clock: Clock,
     pub signals: Signals,
@@ -102,11 +100,8 @@ impl Signals {
     }
 }
 
-/// The device as the tick reaches it: where it is, and the last command frame sent to it. One
-/// resource, because the stages that reach one (Sample reads the device and tells the plugin
-/// the commands sent; Actuate sends) reach the other, and each resource a system takes costs a
-/// lookup every tick.
-#[derive(Resource)]
+/// The device as the tick reaches it: where it is, and the last command frame sent to it
+/// (Sample reads the device and tells the plugin the commands sent; Actuate sends).
 pub struct Device {
     pub port: HalPort,
     pub sent: SentCommands,
@@ -128,10 +123,7 @@ impl HalPort {
 }
 
 /// What the Protocol stage keeps from tick to tick: the phase, the targets, the plugin's call
-/// and what the core took from the plugin. One resource, because the stages that read one of
-/// them read the others too, and each resource a system takes costs a lookup every tick; each
-/// stage borrows only the parts it uses.
-#[derive(Resource)]
+/// and what the core took from the plugin; each stage borrows only the parts it uses.
 pub struct Protocol {
     pub phase: PhaseState,
     pub targets: Targets,
@@ -231,7 +223,7 @@ impl Default for Targets {
 }
 
 /// Whether the plugin may still be called, and why not.
-#[derive(Resource, Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct PluginHealth {
     pub faulted: bool,
     pub fault_tick: u64,
@@ -240,7 +232,7 @@ pub struct PluginHealth {
 }
 
 /// Commands the plugin requested for actuators without a control loop (NaN: none this tick).
-#[derive(Resource, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct PluginCommands(pub [f64; MAX_ACTUATORS]);
 
 impl Default for PluginCommands {
@@ -258,7 +250,7 @@ pub struct Assessment {
 }
 
 /// Assessments of the run, in a buffer reserved when the world is built.
-#[derive(Resource, Debug, Clone)]
+#[derive(Debug, Clone)]
 pub struct Assessments {
     pub list: Vec<Assessment>,
     /// Assessments beyond the reserved capacity, counted rather than stored.
@@ -316,7 +308,7 @@ impl PluginOutputs {
 }
 
 /// The plugin's derived values from its last good step (NaN while undefined).
-#[derive(Resource, Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Derived {
     pub values: [f64; MAX_DERIVED],
     pub n: usize,
