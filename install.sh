@@ -5,8 +5,9 @@
 #   PREFIX/bin/perfuse           a link to it
 #   PREFIX/share/perfuse/protocols/   the protocol files
 #   PREFIX/share/man/man1/       manual pages; bash, zsh and fish completions
-# Usage: ./install.sh [--from DIR] [PREFIX]   (--from: a release build already made, e.g.
-# target/release; without it the script runs `cargo build --release` first)
+# Usage: ./install.sh [--from DIR] [PREFIX]   (--from: a build already made, e.g. target/release;
+# without it the script builds with the `dist` profile first: the release profile with link-time
+# optimisation, target/dist)
 set -euo pipefail
 cd "$(dirname "$0")"
 from=""
@@ -16,8 +17,8 @@ if [ "${1:-}" = "--from" ]; then
 fi
 prefix=${1:-$HOME/.local}
 if [ -z "$from" ]; then
-    cargo build --release
-    from=target/release
+    cargo build --profile dist
+    from=target/dist
 fi
 # The shipped plugins: the plugin crates the perfuse package depends on (not its test fixtures).
 plugins=$(sed -n '/^\[dependencies\]/,/^\[/s/^perfuse-plugin-\([a-z-]*\) = .*/\1/p' Cargo.toml | tr - _)
