@@ -189,7 +189,9 @@ mod tests {
         assert_ne!(text, BASE_PROTOCOL, "the edits matched");
         assert!(text.contains("plugin: (id: \"va-ecmo\", version: \"^0.1\")"));
         assert!(text.contains("\"organ_mass_g\": 150.0"));
-        assert!(!text.contains("kidney_mass_g"));
+        // The kidney plugin's parameter is gone; the simulated kidney keeps its mass.
+        assert_eq!(text.matches("\"kidney_mass_g\"").count(), 1, "{text}");
+        assert!(text.contains("\"kidney_mass_g\": 150.0, // the simulated kidney's"));
         let checked = perfuse_core::config::check_str(&text);
         assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
     }

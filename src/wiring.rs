@@ -287,14 +287,9 @@ pub fn wire(mut loaded: Loaded, file: &Path, w: Wiring<'_>) -> Result<Run, Failu
         .map(|s| Organ::draw(&loaded.file, w.scenario.as_deref(), s))
         .transpose()
         .map_err(|e| simulator_error(&loaded, &e))?;
-    // The simulated organ's or patient's measures reach the plugin before it is opened, as the
-    // team would enter them.
     if let Devices::Simulator(_) = w.devices {
-        let mut patient = (loaded.file.simulator)
-            .params_for(w.scenario.as_deref())
+        enter_patient(&mut loaded, w.scenario.as_deref(), organ.as_ref())
             .map_err(|e| simulator_error(&loaded, &e))?;
-        patient.extend(organ.iter().flat_map(|o| o.params.clone()));
-        loaded.plan.plugin.enter_patient(&patient);
     }
     let mut plugin = plugin::load(&loaded.plan, w.plugins)
         .map_err(|e| Failure::plugin(plugin_problem(&loaded, file, &e)))?;
@@ -385,6 +380,20 @@ pub fn resolve_computed(
     for (name, value) in &loaded.plan.computed {
         log::debug!(target: "perfuse", "computed {name} = {value} (plugin {})", plugin.info.id);
     }
+    Ok(())
+}
+
+/// Enters the simulated organ's or patient's measures (the scenario's parameters, and the drawn
+/// organ's when there is one) into the plugin's parameters before the plugin is opened, as the
+/// team would enter the measured ones ([`perfuse_core::plan::PluginPlan::enter_patient`]).
+pub fn enter_patient(
+    loaded: &mut Loaded,
+    scenario: Option<&str>,
+    organ: Option<&Organ>,
+) -> Result<(), String> {
+    let mut patient = loaded.file.simulator.params_for(scenario)?;
+    patient.extend(organ.iter().flat_map(|o| o.params.clone()));
+    loaded.plan.plugin.enter_patient(&patient);
     Ok(())
 }
 

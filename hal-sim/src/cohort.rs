@@ -166,7 +166,7 @@ fn kidney_hmp(d: &mut Draws) {
     d.set("r_fast_tau_s", tau_s / 6.0, 30.0, 150.0);
     // Kidney mass log-normal, median 167 g, σ 0.18 (matched to 170 ± 31 g) [D, S20].
     let mass = d.log_normal(167.0, 0.18);
-    d.set("kidney_g", mass, 80.0, 320.0);
+    d.set("kidney_mass_g", mass, 80.0, 320.0);
     // Ice 1.98 ± 0.44 °C and perfusate start 9.1 ± 1.9 °C [S1].
     let ice = 1.98 + 0.44 * d.normal();
     d.set("ice_c", ice, 0.0, 5.0);
@@ -189,7 +189,7 @@ fn kidney_nmp(d: &mut Draws) {
         (35.0, 10.0)
     };
     let mass = d.log_normal(167.0, 0.18);
-    let mass = d.set("kidney_g", mass, 80.0, 320.0);
+    let mass = d.set("kidney_mass_g", mass, 80.0, 320.0);
     let rbf = d.log_normal(rbf_100g, 0.4) * mass / 100.0;
     // R = MAP / RBF at the EVNP MAP of 75 mmHg [D, §15.2].
     let r_inf = d.set("r_inf_mmhg_min_ml", 75.0 / rbf, 0.1, 5.0);
@@ -212,7 +212,7 @@ fn liver(d: &mut Draws) {
     // Liver mass log-normal around 1.45 kg, σ 0.2 [T, §15.0], cut to the published 0.67–2.9 kg
     // [S21, S22, S24].
     let mass = d.log_normal(1450.0, 0.2);
-    d.set("liver_g", mass, 670.0, 2900.0);
+    d.set("liver_mass_g", mass, 670.0, 2900.0);
     // HA resistance spread σ 0.32, matched to 148 ± 49 mL/min on whole blood [D, S36]; PV
     // resistance σ 0.3 [T].
     let base = d.base("r_ha_inf_mmhg_min_ml", l.r_ha_inf_mmhg_min_ml);
@@ -278,7 +278,7 @@ fn heart(d: &mut Draws) {
     // Heart mass log-normal, median 326 g, σ 0.17 (matched to 331 ± 57 g) [D, S23], cut to the
     // published 188–575 g.
     let mass = d.log_normal(326.0, 0.17);
-    d.set("heart_g", mass, 188.0, 575.0);
+    d.set("heart_mass_g", mass, 188.0, 575.0);
     // Coronary resistance log-normal σ 0.25 around the model's [T, §15.6].
     let base = d.base("r_inf_mmhg_min_ml", h.r_inf_mmhg_min_ml);
     let r = d.log_normal(base, 0.25);
@@ -525,7 +525,7 @@ mod tests {
         // RI above 0.3 marks a kidney at risk [S4]: 15 % of the bulk, more with the tail.
         let high = share(&organs, |p| p["r_inf_mmhg_min_ml"] > 0.3);
         assert!((0.15..0.30).contains(&high), "RI > 0.3 in {high}");
-        let m = median(&organs, "kidney_g");
+        let m = median(&organs, "kidney_mass_g");
         assert!((160.0..175.0).contains(&m), "median mass {m}");
         let m = median(&organs, "ice_c");
         assert!((1.9..2.06).contains(&m), "median ice {m}");

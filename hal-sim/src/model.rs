@@ -241,7 +241,7 @@ const UNIT_SUFFIXES: &[(&str, &str)] = &[
     ("_c", "°C"),
 ];
 
-/// The unit a shipped parameter's name ends in (`kidney_g` → `g`); empty for a number without
+/// The unit a shipped parameter's name ends in (`kidney_mass_g` → `g`); empty for a number without
 /// one (a factor, a fraction, a mode).
 pub(crate) fn unit_of(name: &str) -> &'static str {
     UNIT_SUFFIXES
@@ -423,7 +423,7 @@ mod tests {
 
     #[test]
     fn the_unit_is_read_from_the_longest_suffix() {
-        assert_eq!(unit_of("kidney_g"), "g");
+        assert_eq!(unit_of("kidney_mass_g"), "g");
         assert_eq!(unit_of("r_inf_mmhg_min_ml"), "mmHg/(mL/min)");
         assert_eq!(unit_of("heart_max_ml_min"), "mL/min");
         assert_eq!(unit_of("q10"), "");

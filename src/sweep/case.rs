@@ -3,7 +3,9 @@
 
 use super::{ReplayBase, SweepArgs, replay_command};
 use crate::exit::Failure;
-use crate::wiring::{bind_derived, load_model_library, located, plugin_problem, resolve_computed};
+use crate::wiring::{
+    bind_derived, enter_patient, load_model_library, located, plugin_problem, resolve_computed,
+};
 use perfuse_core::config::alarm_ids;
 use perfuse_core::config::{self, Loaded};
 use perfuse_core::plan::Plan;
@@ -29,6 +31,9 @@ pub struct Sweeper {
     file: PathBuf,
     text: String,
     loaded: Loaded,
+    /// The protocol before the plugin gave its computed values: each case enters its patient's
+    /// measures into a copy and has them computed again, as `perfuse run` does.
+    unresolved: Loaded,
     plan: Arc<Plan>,
     /// The plugin's library, found, read, hashed and verified once for the whole sweep; every
     /// case gets a fresh instance of it.
@@ -78,6 +83,7 @@ impl Sweeper {
             .plugin
             .override_params(&args.params)
             .map_err(Failure::usage)?;
+        let unresolved = loaded.clone();
         let plugins = loader::SearchPolicy::new(&args.plugin_dirs, args.allow_untrusted);
         // As `perfuse run`: an outside model is registered before the cohort or a fault names it.
         load_model_library(&loaded, file, &plugins)?;
@@ -86,7 +92,8 @@ impl Sweeper {
         let library = plugin::open(&loaded.plan, &plugins).map_err(plugin_failure)?;
         let mut plugin =
             plugin::instantiate(&loaded.plan, library.clone()).map_err(plugin_failure)?;
-        // Every case runs the same parameters, so the plugin computes the same values.
+        // The file's own parameters: what the header and a case without a patient of its own
+        // see; each case computes them again for its patient.
         resolve_computed(&mut loaded, file, &mut plugin)?;
         bind_derived(&mut loaded, file, &plugin.info)?;
         let derived = plugin.info.derived_names.clone();
@@ -121,6 +128,7 @@ impl Sweeper {
             cohort,
             text,
             loaded,
+            unresolved,
             plan,
             library,
             scenario: args.scenario.clone(),
@@ -187,8 +195,13 @@ impl Worker<'_> {
             .map(|f| Fault::parse(f, protocol).map_err(|e| format!("--fault {f}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
         let sim = SimHal::with_organ(protocol, scenario, organ.as_ref(), spec.seed, &faults)?;
-        let plugin =
-            plugin::instantiate(&sw.plan, sw.library.clone()).map_err(|e| e.to_string())?;
+        // The case's patient's measures reach its plugin, and its computed values follow them.
+        let mut loaded = sw.unresolved.clone();
+        enter_patient(&mut loaded, scenario, organ.as_ref())?;
+        let mut plugin =
+            plugin::instantiate(&loaded.plan, sw.library.clone()).map_err(|e| e.to_string())?;
+        resolve_computed(&mut loaded, &sw.file, &mut plugin).map_err(|f| f.message)?;
+        bind_derived(&mut loaded, &sw.file, &plugin.info).map_err(|f| f.message)?;
         let opts = RunOptions {
             seed: spec.seed,
             scenario: sw.scenario.clone().or(sw.plan.default_scenario.clone()),
@@ -198,7 +211,7 @@ impl Worker<'_> {
             }),
             duration_s: sw.duration_s,
         };
-        let mut run = Run::direct(sw.plan.clone(), Box::new(sim), plugin, &opts);
+        let mut run = Run::direct(Arc::new(loaded.plan), Box::new(sim), plugin, &opts);
         run.enter_operator_input(Vec::new(), Vec::new());
         run.initialize()?;
         // Supervised: a case whose plugin hangs faults it and finishes, like `perfuse run`.

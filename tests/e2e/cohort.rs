@@ -97,7 +97,7 @@ fn a_small_sweep_writes_one_row_per_case_with_the_columns() {
         "organ_seed",
         "faults",
         "organ.r_inf_mmhg_min_ml",
-        "organ.kidney_g",
+        "organ.kidney_mass_g",
         "organ.ice_c",
         "in_band.systolic_pressure",
         "alarms.high",
@@ -234,14 +234,25 @@ fn a_case_replays_to_the_same_result_with_its_command() {
         ],
     );
     let (header, rows) = table(dir.path());
+    let s = assert_replays(&header, &rows[2]);
+    assert_eq!(s["seed"], 42);
+    assert_eq!(s["organ"]["seed"], 42);
+    assert!(
+        crate::common::alarm(&s, "occlusion").is_some(),
+        "the fault was replayed"
+    );
+}
+
+/// Runs a case's replay command and checks that its summary gives the case's row: every drawn
+/// organ parameter, derived value and alarm count. Returns the replay's summary.
+#[track_caller]
+fn assert_replays(header: &[String], row: &[String]) -> serde_json::Value {
     let at = |name: &str| header.iter().position(|h| h == name).unwrap();
-    let row = &rows[2];
     let replay = &row[at("replay")];
     let words: Vec<&str> = replay.split(' ').collect();
     assert_eq!(words[..2], ["perfuse", "run"], "{replay}");
     let s = run_summary(Path::new(words[2]), &words[3..]);
-    assert_eq!(s["seed"], 42);
-    assert_eq!(s["organ"]["seed"], 42);
+    let mut compared = 0;
     for (i, name) in header.iter().enumerate() {
         let value = &row[i];
         if let Some(p) = name.strip_prefix("organ.") {
@@ -254,12 +265,43 @@ fn a_case_replays_to_the_same_result_with_its_command() {
         } else if let Some(id) = name.strip_prefix("alarm.") {
             let count = crate::common::alarm(&s, id).map_or(0, |a| a["count"].as_u64().unwrap());
             assert_eq!(count.to_string(), *value, "{name}");
+        } else {
+            continue;
         }
+        compared += 1;
     }
     assert!(
-        crate::common::alarm(&s, "occlusion").is_some(),
-        "the fault was replayed"
+        compared > 0,
+        "no organ, derived or alarm column in {header:?}"
     );
+    s
+}
+
+/// A bypass case's plugin computes its full flow from that case's drawn patient, as the case's
+/// replay does: the two give the same row.
+#[test]
+fn a_bypass_case_computes_its_flow_for_its_own_patient_and_replays_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let cpb = protocol("cpb-adult.ron");
+    let args = [
+        "sweep",
+        cpb.to_str().unwrap(),
+        "--cases",
+        "2",
+        "--duration",
+        "5m",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ];
+    let out = perfuse(&args);
+    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    let (header, rows) = table(dir.path());
+    for row in &rows {
+        let s = assert_replays(&header, row);
+        let bsa = f(&s["organ"]["params"]["bsa_m2"]);
+        let full = f(&s["plugin"]["computed"]["full_flow_ml_min"]);
+        assert!((full - 2400.0 * bsa).abs() < 1e-6, "{full} for BSA {bsa}");
+    }
 }
 
 /// A drawn patient's body surface area and weight reach the bypass plugin as a team enters the
@@ -297,4 +339,26 @@ fn a_drawn_patient_s_measures_reach_the_plugin_unless_a_param_sets_them() {
     // Without a draw the reference patient is the file's: nothing is entered.
     let plain = run_summary(&cpb, &["--duration", "30s"]);
     assert_eq!(plain["plugin"]["params_entered"], serde_json::json!({}));
+}
+
+#[test]
+fn a_drawn_kidney_s_mass_sets_the_plugin_s_flow_per_100_g() {
+    // The plugin's mass is the only difference between the two runs: the same kidney, the same
+    // noise, so the same flow, reported per 100 g of the drawn mass or of the file's 150 g.
+    let nmp = protocol("kidney-nmp.ron");
+    let args = ["--duration", "5m", "--organ-seed", "3"];
+    let drawn = run_summary(&nmp, &args);
+    let mass = f(&drawn["organ"]["params"]["kidney_mass_g"]);
+    assert_ne!(mass, 150.0, "drawn, not the file's kidney");
+    assert_eq!(f(&drawn["plugin"]["params_entered"]["kidney_mass_g"]), mass);
+    let file_mass = run_summary(
+        &nmp,
+        &[&args[..], &["--param", "kidney_mass_g=150"]].concat(),
+    );
+    let per_100g = |s: &serde_json::Value| f(&s["derived"]["flow_per_100g_ml_min"]);
+    let ratio = per_100g(&drawn) / per_100g(&file_mass);
+    assert!(
+        (ratio - 150.0 / mass).abs() < 1e-9,
+        "{ratio} against 150 / {mass}"
+    );
 }

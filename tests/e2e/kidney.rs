@@ -209,8 +209,8 @@ fn a_stiff_kidney_raises_the_steady_phase_flow_and_resistance_alarms_after_15_mi
     let stiff = edited_protocol(
         "kidney-hmp.ron",
         &[(
-            "\"kidney_g\": 150.0, // §10.2 [T]",
-            "\"kidney_g\": 150.0, \"r_inf_mmhg_min_ml\": 0.9,",
+            "\"kidney_mass_g\": 150.0, // the simulated kidney's, §10.2 [T]",
+            "\"kidney_mass_g\": 150.0, \"r_inf_mmhg_min_ml\": 0.9,",
         )],
     );
     let dir = tempfile::tempdir().unwrap();

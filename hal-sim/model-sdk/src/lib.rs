@@ -168,7 +168,7 @@ impl Site {
 #[repr(C)]
 #[derive(Debug, Clone, Copy)]
 pub struct Param {
-    /// Its name; by convention it ends in its unit (`kidney_g`, `r_mmhg_min_ml`).
+    /// Its name; by convention it ends in its unit (`kidney_mass_g`, `r_mmhg_min_ml`).
     pub name: Str,
     /// `g`, `mmHg/(mL/min)`; empty for a number without a unit.
     pub unit: Str,

@@ -113,7 +113,7 @@ pub(crate) const MODEL: Model = Model {
 /// comments at the defaults; `perfuse models` shows them.
 const PARAM_SOURCES: &[(&str, &str)] = &[
     ("beating", "§1A §1B [T]"),
-    ("heart_g", "§10.2 [T]"),
+    ("heart_mass_g", "§10.2 [T]"),
     ("compliance_ml_mmhg", "my choice"),
     ("r_inf_mmhg_min_ml", "§10.2 §1B [D from T]"),
     ("r_excess_mmhg_min_ml", "§10.1; my choice"),
@@ -148,7 +148,7 @@ param_set! {
         /// 1 = the heart beats (sinus rhythm), 0 = arrested
         beating: [0.0, 1.0],
         /// heart mass in g
-        heart_g: [50.0, 1000.0],
+        heart_mass_g: [50.0, 1000.0],
         /// aortic-root compliance between pump and coronary bed in mL/mmHg
         compliance_ml_mmhg: [0.001, 10.0],
         /// coronary resistance plateau in mmHg/(mL/min)
@@ -210,7 +210,7 @@ impl HeartParams {
             // §1A: beating in NESHP; §1B: arrested (cardioplegic) in HOPE [T].
             beating: pick(1.0, 0.0),
             // §10.2 [T].
-            heart_g: 300.0,
+            heart_mass_g: 300.0,
             // My choice: a ±50 % pump pulse at 60 bpm gives a pulse pressure of ~20 mmHg at
             // R = 0.1.
             compliance_ml_mmhg: pick(0.25, 0.1),
@@ -344,7 +344,7 @@ impl Heart {
     fn new(p: HeartParams) -> Self {
         let exchanger_j_k = p.exchanger_ml * WATER_J_G_K;
         let perfusate_j_k =
-            p.perfusate_ml * p.perfusate_j_g_k + p.heart_g * TISSUE_J_G_K + p.circuit_j_k;
+            p.perfusate_ml * p.perfusate_j_g_k + p.heart_mass_g * TISSUE_J_G_K + p.circuit_j_k;
         let mvo2 =
             p.mvo2_arrested_ml_min_100g + p.beating * p.heart_rate_bpm * p.mvo2_per_beat_ml_100g;
         let bound_o2_ml_dl = O2_PER_G_HB * p.hb_g_dl;
@@ -371,7 +371,7 @@ impl Heart {
             ln_q10_per_c: p.q10.ln() / 10.0,
             cao2_ml_dl: bound_o2_ml_dl + O2_PER_MMHG * p.pao2_mmhg,
             bound_o2_ml_dl,
-            vo2_37_ml_min: mvo2 * p.heart_g / 100.0,
+            vo2_37_ml_min: mvo2 * p.heart_mass_g / 100.0,
             release_37_mmol_s: p.lactate_release_mmol_h / 3600.0,
             rbc_37_mmol_s: p.rbc_lactate_mmol_h / 3600.0,
             lactate_mmol_l: p.lactate_start_mmol_l,

@@ -102,7 +102,7 @@ pub(crate) const MODEL: Model = Model {
 /// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
 /// comments at the defaults; `perfuse models` shows them.
 const PARAM_SOURCES: &[(&str, &str)] = &[
-    ("kidney_g", "§10.2 [T]"),
+    ("kidney_mass_g", "§10.2 [T]"),
     ("compliance_ml_mmhg", "§4A; my choice"),
     (
         "r_inf_mmhg_min_ml",
@@ -136,7 +136,7 @@ param_set! {
         /// 0 = hypothermic machine perfusion (LifePort-like), 1 = normothermic (Cambridge-like)
         normothermic: [0.0, 1.0],
         /// kidney mass in g
-        kidney_g: [10.0, 1000.0],
+        kidney_mass_g: [10.0, 1000.0],
         /// arterial compliance between pump and renal bed in mL/mmHg
         compliance_ml_mmhg: [0.001, 10.0],
         /// renal resistance plateau in mmHg/(mL/min)
@@ -192,7 +192,7 @@ impl KidneyParams {
         KidneyParams {
             normothermic: pick(0.0, 1.0),
             // §10.2 [T].
-            kidney_g: 150.0,
+            kidney_mass_g: 150.0,
             // My choice: with R = 0.235 and a ±60 % pump modulation at 60 bpm the pulse pressure is
             // ~9 mmHg, inside the LifePort's 28–30 / 16–28 mmHg (§4A).
             compliance_ml_mmhg: 0.04,
@@ -313,7 +313,7 @@ impl Kidney {
     fn new(p: KidneyParams) -> Self {
         let exchanger_j_k = p.exchanger_ml * DENSITY_G_ML * WATER_J_G_K;
         let perfusate_j_k = p.perfusate_ml * DENSITY_G_ML * p.perfusate_j_g_k
-            + p.kidney_g * TISSUE_J_G_K
+            + p.kidney_mass_g * TISSUE_J_G_K
             + p.circuit_j_k;
         let ln_q10_per_c = p.q10.ln() / 10.0;
         let urine_ml_s_at_ref =
@@ -338,7 +338,7 @@ impl Kidney {
             exchanger_j_k,
             perfusate_j_k,
             surroundings_w: p.ice_ua_w_k * p.ice_c + p.ambient_ua_w_k * p.ambient_c,
-            metabolic_w_37: p.metabolic_mw_g * 1e-3 * p.kidney_g,
+            metabolic_w_37: p.metabolic_mw_g * 1e-3 * p.kidney_mass_g,
             ln_q10_per_c,
             urine_ml_s_mmhg_37: urine_ml_s_at_ref
                 * (ln_q10_per_c * (METABOLIC_REF_C - URINE_REF_C)).exp(),

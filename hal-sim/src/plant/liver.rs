@@ -164,7 +164,7 @@ pub(crate) const MODEL: Model = Model {
 /// Where each parameter's default comes from (docs/clinical-basis.md), condensed from the
 /// comments at the defaults; `perfuse models` shows them.
 const PARAM_SOURCES: &[(&str, &str)] = &[
-    ("liver_g", "§10.2 [S 3A-6]"),
+    ("liver_mass_g", "§10.2 [S 3A-6]"),
     ("ha_compliance_ml_mmhg", "my choice"),
     ("pv_compliance_ml_mmhg", "my choice"),
     (
@@ -222,7 +222,7 @@ param_set! {
         /// 0 = hypothermic oxygenated perfusion (HOPE/D-HOPE), 1 = normothermic (NMP)
         normothermic: [0.0, 1.0],
         /// liver mass in g
-        liver_g: [100.0, 5000.0],
+        liver_mass_g: [100.0, 5000.0],
         /// HA line compliance in mL/mmHg
         ha_compliance_ml_mmhg: [0.001, 10.0],
         /// PV line compliance in mL/mmHg
@@ -320,7 +320,7 @@ impl LiverParams {
         LiverParams {
             normothermic: pick(0.0, 1.0),
             // ~1.5 kg: 2.5 % of a 60-kg body weight (§10.2 [S 3A-6], my weight).
-            liver_g: 1500.0,
+            liver_mass_g: 1500.0,
             // My choice: HA pulse pressure ~15 mmHg at 60 bpm with a ±30 % pump modulation.
             ha_compliance_ml_mmhg: 0.03,
             // My choice: a PV time constant near 1 s.
@@ -491,7 +491,7 @@ impl Liver {
     fn new(p: LiverParams) -> Self {
         let exchanger_j_k = p.exchanger_ml * WATER_J_G_K;
         let perfusate_j_k =
-            p.perfusate_ml * p.perfusate_j_g_k + p.liver_g * LIVER_J_G_K + p.circuit_j_k;
+            p.perfusate_ml * p.perfusate_j_g_k + p.liver_mass_g * LIVER_J_G_K + p.circuit_j_k;
         let mut l = Liver {
             p_ha: 0.0,
             p_pv: 0.0,
@@ -512,7 +512,7 @@ impl Liver {
             exchanger_j_k,
             perfusate_j_k,
             surroundings_w: p.ambient_ua_w_k * p.ambient_c,
-            metabolic_w_37: p.metabolic_mw_g * 1e-3 * p.liver_g,
+            metabolic_w_37: p.metabolic_mw_g * 1e-3 * p.liver_mass_g,
             ln_q10_per_c: p.q10.ln() / 10.0,
             q10_factor: 1.0,
             q10_at_c: f64::INFINITY,

@@ -75,10 +75,10 @@ fn a_site_without_that_kind_says_where_the_kind_can_sit() {
 
 #[test]
 fn unknown_param_is_named_with_the_allowed_list() {
-    let e = error(&kidney(&[("kidney_mass_g", 200.0)]));
-    assert!(e.contains("`kidney_mass_g`"), "{e}");
+    let e = error(&kidney(&[("kidney_mass_kg", 0.2)]));
+    assert!(e.contains("`kidney_mass_kg`"), "{e}");
     assert!(
-        e.contains("kidney_g") && e.contains("pressure_noise_mmhg"),
+        e.contains("kidney_mass_g") && e.contains("pressure_noise_mmhg"),
         "{e}"
     );
 }
