@@ -325,6 +325,10 @@ fn donor(d: &mut Draws) {
     let woman = is_woman(d);
     let kg = body_kg(d, woman);
     d.set("body_kg", kg, 40.0, 150.0);
+    // Body surface area with DuBois's weight exponent at the file's donor's height (§12 [S 75],
+    // [D]), as the bypass patient's: the team's entry, from which the plugin sets the flow.
+    let bsa = d.base("bsa_m2", p.bsa_m2) * (kg / d.base("body_kg", p.body_kg)).powf(0.425);
+    d.set("bsa_m2", bsa, 1.3, 2.8);
     // Systemic resistance in inverse proportion to body size (a larger body takes more flow at
     // the same pressure) [P].
     let r = p.systemic_r_mmhg_min_ml * p.body_kg / kg;

@@ -192,7 +192,13 @@ fn check_gathers_the_protocol_plugin_labs_and_commands_problems_into_one_sorted_
     // not entered by the operator, a command for an alarm that does not exist.
     let protocol = write(
         "a-ta-nrp.ron",
-        &edited_protocol("ta-nrp.ron", &[("\"bsa_m2\": 1.65,", "\"bsa_m2\": 9.0,")]),
+        &edited_protocol(
+            "ta-nrp.ron",
+            &[(
+                "\"bsa_m2\": 1.65,\n        \"flow_index",
+                "\"bsa_m2\": 9.0,\n        \"flow_index",
+            )],
+        ),
     );
     let commands = write(
         "c-commands.ron",

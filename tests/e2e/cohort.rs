@@ -362,3 +362,24 @@ fn a_drawn_kidney_s_mass_sets_the_plugin_s_flow_per_100_g() {
         "{ratio} against 150 / {mass}"
     );
 }
+
+#[test]
+fn a_drawn_donor_s_surface_area_sets_the_ta_nrp_flow() {
+    let nrp = protocol("ta-nrp.ron");
+    let target = |s: &serde_json::Value| f(&s["derived"]["flow_target_ml_min"]);
+    let plain = run_summary(&nrp, &["--duration", "5m"]);
+    assert!(
+        (target(&plain) - 2400.0 * 1.65).abs() < 1e-6,
+        "{}",
+        plain["derived"]
+    );
+    let drawn = run_summary(&nrp, &["--duration", "5m", "--organ-seed", "4"]);
+    let bsa = f(&drawn["organ"]["params"]["bsa_m2"]);
+    assert_ne!(bsa, 1.65, "drawn, not the file's donor");
+    assert_eq!(f(&drawn["plugin"]["params_entered"]["bsa_m2"]), bsa);
+    assert!(
+        (target(&drawn) - 2400.0 * bsa).abs() < 1e-6,
+        "{} for BSA {bsa}",
+        drawn["derived"]
+    );
+}

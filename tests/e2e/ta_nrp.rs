@@ -254,7 +254,10 @@ fn laboratory_values_are_judged_against_the_protocol_limits() {
 fn plugin_parameters_are_checked_with_their_name() {
     assert_plugin_refuses(
         "ta-nrp.ron",
-        ("\"bsa_m2\": 1.65,", "\"bsa_m2\": 9.0,"),
+        (
+            "\"bsa_m2\": 1.65,\n        \"flow_index",
+            "\"bsa_m2\": 9.0,\n        \"flow_index",
+        ),
         "plugin_params[\"bsa_m2\"]: plugin `ta-nrp` refuses it: expected bsa_m2 from 0.2 to 3.5 m², found 9",
     );
 }

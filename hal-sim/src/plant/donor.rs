@@ -137,6 +137,7 @@ const PARAM_SOURCES: &[(&str, &str)] = &[
     ("heart_recovery_tau_s", "my choice"),
     ("reperfused_ml_min", "my choice"),
     ("body_kg", "my choice"),
+    ("bsa_m2", "my choice"),
     ("body_start_c", "my choice"),
     ("circuit_ml", "§10.4 [T]"),
     ("circuit_j_k", "§10.4 [T]"),
@@ -184,6 +185,8 @@ param_set! {
         reperfused_ml_min: [0.0, 10_000.0],
         /// donor body mass in kg
         body_kg: [10.0, 250.0],
+        /// donor body surface area in m², as the team enters it into the plugin
+        bsa_m2: [0.2, 3.5],
         /// body temperature at the start in °C
         body_start_c: [20.0, 42.0],
         /// circuit blood volume (prime) in mL
@@ -241,6 +244,7 @@ impl DonorParams {
         reperfused_ml_min: 1000.0,
         // My choice: an adult donor of BSA ~1.9 m².
         body_kg: 75.0,
+        bsa_m2: 1.9,
         // My choice: a donor cooled a little during withdrawal and the stand-off.
         body_start_c: 35.0,
         // §10.4 gives ~1.5 L for comparable circuits [T].
