@@ -30,10 +30,9 @@ pub struct CaseSpec {
 pub struct Sweeper {
     file: PathBuf,
     text: String,
-    loaded: Loaded,
     /// The protocol before the plugin gave its computed values: each case enters its patient's
-    /// measures into a copy and has them computed again, as `perfuse run` does.
-    unresolved: Loaded,
+    /// measures into a copy and has them computed for it, as `perfuse run` does.
+    loaded: Loaded,
     plan: Arc<Plan>,
     /// The plugin's library, found, read, hashed and verified once for the whole sweep; every
     /// case gets a fresh instance of it.
@@ -92,8 +91,7 @@ impl Sweeper {
         let library = plugin::open(&loaded.plan, &plugins).map_err(plugin_failure)?;
         let mut plugin =
             plugin::instantiate(&loaded.plan, library.clone()).map_err(plugin_failure)?;
-        // The file's own parameters: what the header and a case without a patient of its own
-        // see; each case computes them again for its patient.
+        // For the file's own patient: the plan the header is made from.
         resolve_computed(&mut loaded, file, &mut plugin)?;
         bind_derived(&mut loaded, file, &plugin.info)?;
         let derived = plugin.info.derived_names.clone();
@@ -127,8 +125,7 @@ impl Sweeper {
             organ_params,
             cohort,
             text,
-            loaded,
-            unresolved,
+            loaded: unresolved,
             plan,
             library,
             scenario: args.scenario.clone(),
@@ -183,25 +180,26 @@ impl Worker<'_> {
     /// Runs case `spec` to its end and returns its CSV row.
     pub fn run(&self, spec: &CaseSpec) -> Result<Vec<String>, String> {
         let sw = self.sweeper;
-        let protocol = &sw.loaded.file;
         let scenario = sw.scenario.as_deref();
+        let mut loaded = sw.loaded.clone();
         let organ = sw
             .cohort
-            .then(|| Organ::draw(protocol, scenario, spec.organ_seed))
+            .then(|| Organ::draw(&loaded.file, scenario, spec.organ_seed))
             .transpose()?;
+        // As `perfuse run` (wiring::wire): the case's patient's measures reach its plugin, which
+        // computes its values for them, before the simulator is built.
+        enter_patient(&mut loaded, scenario, organ.as_ref())?;
+        let mut plugin =
+            plugin::instantiate(&loaded.plan, sw.library.clone()).map_err(|e| e.to_string())?;
+        resolve_computed(&mut loaded, &sw.file, &mut plugin).map_err(|f| f.message)?;
+        bind_derived(&mut loaded, &sw.file, &plugin.info).map_err(|f| f.message)?;
+        let protocol = &loaded.file;
         let faults = spec
             .faults
             .iter()
             .map(|f| Fault::parse(f, protocol).map_err(|e| format!("--fault {f}: {e}")))
             .collect::<Result<Vec<_>, _>>()?;
         let sim = SimHal::with_organ(protocol, scenario, organ.as_ref(), spec.seed, &faults)?;
-        // The case's patient's measures reach its plugin, and its computed values follow them.
-        let mut loaded = sw.unresolved.clone();
-        enter_patient(&mut loaded, scenario, organ.as_ref())?;
-        let mut plugin =
-            plugin::instantiate(&loaded.plan, sw.library.clone()).map_err(|e| e.to_string())?;
-        resolve_computed(&mut loaded, &sw.file, &mut plugin).map_err(|f| f.message)?;
-        bind_derived(&mut loaded, &sw.file, &plugin.info).map_err(|f| f.message)?;
         let opts = RunOptions {
             seed: spec.seed,
             scenario: sw.scenario.clone().or(sw.plan.default_scenario.clone()),

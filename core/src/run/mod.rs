@@ -90,17 +90,9 @@ impl Run {
     /// Builds the world around a device and a plugin instance.
     pub fn new(plan: Arc<Plan>, hal: HalPort, plugin: PluginInstance, opts: &RunOptions) -> Self {
         let info = plugin.info.clone();
-        let mut world = build_world(plan.clone(), hal, plugin);
-        if let Some(d) = opts.duration_s {
-            world
-                .resource_mut::<TickState>()
-                .into_inner()
-                .protocol
-                .phase
-                .end_tick = Some((d / plan.period_s).round() as u64);
-        }
-        Run {
-            world,
+        let end_tick = opts.duration_s.map(|d| (d / plan.period_s).round() as u64);
+        let mut run = Run {
+            world: build_world(plan.clone(), hal, plugin),
             schedules: build_schedules(),
             plan,
             plugin: info,
@@ -113,7 +105,11 @@ impl Run {
             ended_by_signal: None,
             state_sink: None,
             lateness: None,
+        };
+        if end_tick.is_some() {
+            run.tick_state_mut().protocol.phase.end_tick = end_tick;
         }
+        run
     }
 
     /// A run whose device is driven in this thread (lockstep simulation).
