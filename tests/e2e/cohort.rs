@@ -14,13 +14,21 @@ fn table(dir: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (header, lines.collect())
 }
 
+/// A sweep of 10-minute kidney-hmp cases into `out`.
 fn sweep(out: &Path, extra: &[&str]) {
-    let hmp = protocol("kidney-hmp.ron");
+    sweep_of(
+        "kidney-hmp.ron",
+        out,
+        &[&["--duration", "10m"], extra].concat(),
+    );
+}
+
+/// A sweep of the shipped protocol `name` into `out`; it must succeed.
+fn sweep_of(name: &str, out: &Path, extra: &[&str]) {
+    let file = protocol(name);
     let mut args = vec![
         "sweep",
-        hmp.to_str().unwrap(),
-        "--duration",
-        "10m",
+        file.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
     ];
@@ -282,19 +290,11 @@ fn assert_replays(header: &[String], row: &[String]) -> serde_json::Value {
 #[test]
 fn a_bypass_case_computes_its_flow_for_its_own_patient_and_replays_the_same() {
     let dir = tempfile::tempdir().unwrap();
-    let cpb = protocol("cpb-adult.ron");
-    let args = [
-        "sweep",
-        cpb.to_str().unwrap(),
-        "--cases",
-        "2",
-        "--duration",
-        "5m",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ];
-    let out = perfuse(&args);
-    assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    sweep_of(
+        "cpb-adult.ron",
+        dir.path(),
+        &["--cases", "2", "--duration", "5m"],
+    );
     let (header, rows) = table(dir.path());
     for row in &rows {
         let s = assert_replays(&header, row);
