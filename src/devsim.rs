@@ -22,6 +22,8 @@ pub struct DevsimArgs {
     pub slow: Vec<String>,
     /// Devices that garble one answer in ten (RTU framing).
     pub corrupt: Vec<String>,
+    /// `DEVICE@TIME`: devices that refuse every write from TIME after the start.
+    pub refuse_writes: Vec<String>,
     /// `SCHED_FIFO` for every thread that serves the devices (`--rt-priority`).
     pub rt_priority: Option<perfuse_core::hal::rt::Priority>,
     /// Where an outside model library is looked for and whether an untrusted one may load.
@@ -53,6 +55,17 @@ pub fn run(args: &DevsimArgs) -> Result<(), Failure> {
         devsim
             .corrupt_device(id)
             .map_err(|e| Failure::input(format!("--corrupt {id}: {e}")))?;
+    }
+    let started = std::time::Instant::now();
+    for arg in &args.refuse_writes {
+        let bad = |e: String| Failure::input(format!("--refuse-writes {arg}: {e}"));
+        let (id, time) = arg
+            .split_once('@')
+            .ok_or_else(|| bad("expected DEVICE@TIME, e.g. `pump_drive@30s`".into()))?;
+        let from_s = config::parse_duration(time).map_err(bad)?;
+        devsim
+            .refuse_writes(id, started + std::time::Duration::from_secs_f64(from_s))
+            .map_err(bad)?;
     }
     let listener = std::net::TcpListener::bind(&args.listen)
         .map_err(|e| Failure::input(format!("--listen {}: {e}", args.listen)))?;

@@ -178,6 +178,11 @@ struct DevsimCmd {
     /// line; its profile must use RTU framing, whose CRC tells; repeatable.
     #[arg(long, value_name = "DEVICE")]
     corrupt: Vec<String>,
+    /// Make this device answer every write with an exception from TIME after the devsim's
+    /// start on (`DEVICE@TIME`, e.g. `pump_drive@30s`), while it still answers reads: commands
+    /// that no longer arrive, to rehearse its watchdog; repeatable.
+    #[arg(long, value_name = "DEVICE@TIME")]
+    refuse_writes: Vec<String>,
     /// Serve the devices from threads under SCHED_FIFO at N (1-98), memory locked, as real
     /// devices keep their own time; refused at start without the privilege.
     #[arg(long, value_name = "N", value_parser = parse_priority)]
@@ -503,6 +508,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 faults,
                 slow,
                 corrupt,
+                refuse_writes,
                 rt_priority,
                 plugin_dirs,
                 allow_untrusted,
@@ -516,6 +522,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 faults,
                 slow,
                 corrupt,
+                refuse_writes,
                 rt_priority,
                 plugins: loader::SearchPolicy::new(&plugin_dirs, allow_untrusted),
             }))

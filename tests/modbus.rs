@@ -666,3 +666,104 @@ fn a_killed_run_on_devices_resumes_on_the_same_devices() {
         );
     }
 }
+
+#[test]
+fn a_device_that_stops_taking_commands_is_alarmed_though_its_pump_holds_its_speed() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    // The pump's safe state holds its last speed, in the protocol and in the device's watchdog:
+    // when its commands stop, it delivers just what it was last told. A 5-s soft start, so that
+    // its command is steady when the device stops taking commands at 15 s.
+    let file = shortened(
+        "kidney-hmp.ron",
+        &[
+            (
+                "safe_state: Off, // a stopped cold kidney",
+                "safe_state: HoldLast, // a stopped cold kidney",
+            ),
+            (
+                "Ramp(from: 0.0, to: 30.0, over_s: 30.0)",
+                "Ramp(from: 0.0, to: 30.0, over_s: 5.0)",
+            ),
+        ],
+        dir.path(),
+    );
+    let prof = dir.path().join("profile.ron");
+    let text = std::fs::read_to_string(profile("kidney-hmp.ron")).unwrap();
+    let text = edit(
+        &text,
+        &[(
+            "watchdog: (timeout_s: 0.2, safe: Value(0.0))",
+            "watchdog: (timeout_s: 0.2, safe: Hold)",
+        )],
+    );
+    std::fs::write(&prof, text).unwrap();
+    let refused_from_s = 15.0;
+    let devsim = Devsim::start(
+        &file,
+        &prof,
+        "127.0.0.1:0",
+        &["--refuse-writes", "pump_drive@15s"],
+    );
+    let summary = dir.path().join("s.json");
+    let mut run = controller(&file, &prof, &devsim.addr, "25s", &summary, &[]);
+    let status = collect(run.stdout.take().unwrap());
+    let (t0, _) = wait_line(&status, "00:00:00", Duration::from_secs(20)).expect("the run starts");
+    let out = run.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = "watchdog: no command for `pump`: safe value ";
+    let (tripped_at, line) = wait_line(&devsim.stderr, text, Duration::from_secs(1))
+        .unwrap_or_else(|| panic!("{text}: {:?}", devsim.stderr.lock().unwrap()));
+    let held: f64 = line.split(text).nth(1).unwrap().trim().parse().unwrap();
+    assert!(held > 10.0, "the pump holds its speed: {line}");
+    // The run's clock started at its first status line or a little before it.
+    let tripped_s = tripped_at.duration_since(t0).as_secs_f64();
+    let s = read_summary(&summary);
+    let log = s["alarm_log"].as_array().unwrap();
+    let raised = log
+        .iter()
+        .find(|e| e["id"] == "pump_not_following")
+        .unwrap_or_else(|| panic!("no pump_not_following alarm: {log:?}"));
+    assert_eq!(raised["priority"], "high");
+    // Judged from the device's word: the condition began when the device's watchdog took over
+    // (at 15 s of devsim's time), not when the loop's command had drifted from the held speed,
+    // which takes this kidney's falling resistance seconds more (1.8 s when measured).
+    let (condition, start) = (f(&raised["condition_s"]), f(&raised["start_s"]));
+    println!(
+        "watchdog tripped at {tripped_s:.3} s of the run (devsim's {refused_from_s} s plus its \
+         0.2 s); pump_not_following from {condition:.2} s, raised at {start:.2} s; the pump \
+         held {held}"
+    );
+    // The two processes' clocks line up to a tenth of a second or so (the status line comes a
+    // little after the clock's start; devsim's line a little after its trip).
+    assert!(
+        (condition - tripped_s).abs() <= 0.5,
+        "condition from {condition} s, watchdog at {tripped_s} s: {raised}"
+    );
+    // Then the pump's 2-s persistence.
+    assert!((start - condition - 2.0).abs() < 0.02, "{raised}");
+}
+
+#[test]
+fn a_refused_write_rehearsal_that_names_no_device_or_time_is_refused_with_the_reason() {
+    let file = protocol("kidney-hmp.ron");
+    let prof = profile("kidney-hmp.ron");
+    for (arg, reason) in [
+        ("pump_drive", "expected DEVICE@TIME, e.g. `pump_drive@30s`"),
+        ("nosuch@1s", "no device `nosuch` in the profile"),
+        ("pump_drive@soon", "bad duration `soon`"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_perfuse"))
+            .args(["devsim", file.to_str().unwrap(), "--profile"])
+            .arg(&prof)
+            .args(["--listen", "127.0.0.1:0", "--refuse-writes", arg])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(3), "{arg}: {}", stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains(&format!("--refuse-writes {arg}: {reason}")),
+            "{arg}: {said}"
+        );
+    }
+}

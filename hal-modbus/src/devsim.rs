@@ -57,6 +57,9 @@ struct Faulty {
     slow: Option<(u8, Duration)>,
     /// A device one of whose answers in [`CORRUPT_EVERY`] has a bit flipped (a noisy line).
     corrupt: Option<u8>,
+    /// A device that answers every write with an exception from this instant on (switched to
+    /// local control, or a firmware that stopped taking commands), while it still answers reads.
+    refuse_writes: Option<(u8, Instant)>,
 }
 
 /// One request in this many of a slow device is answered late.
@@ -128,6 +131,15 @@ impl DevSim {
             ));
         }
         self.faulty.corrupt = Some(d.unit);
+        Ok(())
+    }
+
+    /// Makes device `id` answer every write with the exception "slave device failure" from
+    /// `from` on; its readings still come. Its watchdog then puts its actuators in their safe
+    /// state.
+    pub fn refuse_writes(&mut self, id: &str, from: Instant) -> Result<(), String> {
+        let d = self.unit_of(id)?;
+        self.faulty.refuse_writes = Some((d.unit, from));
         Ok(())
     }
 
@@ -315,6 +327,11 @@ fn client(
                 } else {
                     frame.process_read(&*sh.units[di].1)
                 }
+            } else if faulty
+                .refuse_writes
+                .is_some_and(|(u, from)| u == unit && Instant::now() >= from)
+            {
+                frame.set_modbus_error_if_unset(&ErrorKind::SlaveDeviceFailure)
             } else {
                 let r = frame.process_write(&mut *sh.units[di].1);
                 if r.is_ok() && frame.error.is_none() {

@@ -53,6 +53,9 @@ pub struct ModbusHal {
     devices: Vec<DeviceEnd>,
     started: Instant,
     seq: u64,
+    /// When the core sent its first command frame: a device that has taken none since is
+    /// judged from then.
+    first_command: Option<Instant>,
 }
 
 struct DeviceEnd {
@@ -143,6 +146,7 @@ impl ModbusHal {
             devices,
             started: Instant::now(),
             seq: 0,
+            first_command: None,
         })
     }
 
@@ -164,6 +168,7 @@ impl Hal for ModbusHal {
         out.not_fresh = 0;
         out.links_down = 0;
         out.links_degraded = 0;
+        out.expired = 0;
         for (i, d) in self.devices.iter_mut().enumerate() {
             while let Ok(r) = d.reports.try_recv() {
                 d.last = r;
@@ -185,6 +190,15 @@ impl Hal for ModbusHal {
                 }
             }
             for a in &d.device.actuators {
+                // No command taken within the device's watchdog time, since the last one it
+                // took or since the core began to command: its watchdog has put the actuator in
+                // its safe state.
+                if r.written_at[a.index]
+                    .or(self.first_command)
+                    .is_some_and(|t| now.duration_since(t).as_secs_f64() > a.watchdog_s)
+                {
+                    out.expired |= 1 << a.index;
+                }
                 out.delivered[a.index] = if fresh(r.delivered_at[a.index], a.poll) {
                     r.delivered[a.index]
                 } else {
@@ -196,6 +210,7 @@ impl Hal for ModbusHal {
     }
 
     fn write(&mut self, cmd: &CommandFrame) {
+        self.first_command.get_or_insert_with(Instant::now);
         for d in &self.devices {
             // Full: the link has not written the last ones yet; the next frame comes soon.
             let _ = d.commands.try_send(cmd.values);

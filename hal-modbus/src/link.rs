@@ -37,6 +37,9 @@ pub struct Report {
     pub read_at: [Option<Instant>; MAX_SENSORS],
     pub delivered: [f64; MAX_ACTUATORS],
     pub delivered_at: [Option<Instant>; MAX_ACTUATORS],
+    /// When the device last took each actuator's command (a write it answered without an
+    /// exception): its watchdog counts from there.
+    pub written_at: [Option<Instant>; MAX_ACTUATORS],
 }
 
 impl Default for Report {
@@ -48,6 +51,7 @@ impl Default for Report {
             read_at: [None; MAX_SENSORS],
             delivered: [f64::NAN; MAX_ACTUATORS],
             delivered_at: [None; MAX_ACTUATORS],
+            written_at: [None; MAX_ACTUATORS],
         }
     }
 }
@@ -204,7 +208,10 @@ impl Link {
                             |st| x.write_holdings(st, reg, &w[..words as usize]),
                             s,
                         ) {
-                            Outcome::Answer => answered = true,
+                            Outcome::Answer => {
+                                answered = true;
+                                report.written_at[a.index] = Some(Instant::now());
+                            }
                             Outcome::Exception => {
                                 answered = true;
                                 window_failures += 1;

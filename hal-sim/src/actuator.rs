@@ -23,6 +23,8 @@ pub(crate) struct Actuator {
     runaway: bool,
     /// Until this device time no command reaches the actuator (its channel is lost).
     lost_until_s: f64,
+    /// The command's time to live ran out and no newer one has arrived: the device reports it.
+    expired: bool,
 }
 
 impl Actuator {
@@ -57,6 +59,7 @@ impl Actuator {
             stalled: false,
             runaway: false,
             lost_until_s: f64::NEG_INFINITY,
+            expired: false,
         })
     }
 
@@ -72,6 +75,7 @@ impl Actuator {
             self.value = value.clamp(lo, hi);
             // A negative or NaN time to live expires at once.
             self.expires_s = now_s + if ttl_s > 0.0 { ttl_s } else { 0.0 };
+            self.expired = false;
         } else {
             self.go_safe();
         }
@@ -82,6 +86,7 @@ impl Actuator {
     pub(crate) fn output(&mut self, now_s: f64) -> f64 {
         if now_s > self.expires_s + TIME_RESOLUTION_S {
             self.go_safe();
+            self.expired = true;
         }
         if self.stalled {
             0.0
@@ -100,6 +105,12 @@ impl Actuator {
             SafeState::Fixed(v) => v,
         };
         self.expires_s = f64::INFINITY;
+    }
+
+    /// Whether the actuator is in its safe state because its command expired (see
+    /// `SensorFrame::expired`).
+    pub(crate) fn expired(&self) -> bool {
+        self.expired
     }
 
     /// A stalled pump delivers nothing whatever its command.

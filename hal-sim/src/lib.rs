@@ -347,6 +347,7 @@ impl Hal for SimHal {
             not_fresh,
             links_down,
             links_degraded,
+            expired,
         } = &self.frame;
         let (n, m) = (self.sensors.len(), self.actuators.len());
         out.t_s = *t_s;
@@ -356,6 +357,7 @@ impl Hal for SimHal {
         out.not_fresh = *not_fresh;
         out.links_down = *links_down;
         out.links_degraded = *links_degraded;
+        out.expired = *expired;
     }
 
     /// Takes each actuator's command with its time to live, counted from the device's current
@@ -385,9 +387,11 @@ impl Hal for SimHal {
             self.apply_faults(t_s);
         }
         let mut inputs = [0.0f64; MAX_INPUTS];
+        let mut expired = 0;
         for (i, a) in self.actuators.iter_mut().enumerate() {
             let v = a.output(t_s);
             self.applied[i] = v;
+            expired |= u32::from(a.expired()) << i;
             // Clamps in series close the line if any one is closed; pumps in parallel add their
             // flows, heaters their powers, infusions their rates. A setting (ventilator, gas)
             // has one actuator per input, so adding is taking it.
@@ -397,6 +401,7 @@ impl Hal for SimHal {
                 _ => *input + v,
             };
         }
+        self.frame.expired = expired;
         self.plant.step(&inputs, dt_s);
         self.sample(t_s, self.lag_keep);
     }

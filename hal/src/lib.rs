@@ -42,6 +42,12 @@ pub struct SensorFrame {
     pub links_down: u32,
     /// Device links that answer, but late or with errors persistently.
     pub links_degraded: u32,
+    /// Actuators (bit i: actuator i) whose command's time to live ran out with no newer
+    /// command arriving, so the device put them in their safe state; a bit clears when a
+    /// command reaches its actuator again. An actuator whose safe state holds its last command
+    /// delivers what it was commanded, so this is how the core learns that its commands no
+    /// longer arrive. Always 0 for a device that cannot tell.
+    pub expired: u32,
 }
 
 impl Default for SensorFrame {
@@ -54,6 +60,7 @@ impl Default for SensorFrame {
             not_fresh: 0,
             links_down: 0,
             links_degraded: 0,
+            expired: 0,
         }
     }
 }

@@ -21,7 +21,8 @@ fn a_pump_that_stops_listening_is_alarmed_and_its_loop_does_not_wind_up() {
     let held = run.commands().values[pump];
     assert!(alarm_first_tick(&run, "pump_not_following").is_none());
 
-    // Raised once the command has left the held speed by more than the tolerance for 2 s.
+    // Raised on the device's report that the pump's command expired (its 0.2-s time to live)
+    // after the pump's 2-s persistence; by then the command has also left the held speed.
     let raised = step_until(&mut run, 610.0, |r| {
         alarm_first_tick(r, "pump_not_following").is_some()
     });
@@ -33,7 +34,11 @@ fn a_pump_that_stops_listening_is_alarmed_and_its_loop_does_not_wind_up() {
         .unwrap();
     assert_eq!(a.priority.as_str(), "high");
     assert!(a.technical && a.latch);
-    assert!(raised - lost <= ticks(&run, 3.0), "{} ticks", raised - lost);
+    assert!(
+        raised - lost <= ticks(&run, 2.2) + 1,
+        "{} ticks",
+        raised - lost
+    );
     let entry = run.alarms().log.entries.last().unwrap();
     assert!(
         entry.value < -entry.limit,

@@ -89,10 +89,10 @@ const fn lost_then(
     }
 }
 
-/// An actuator's channel lost: it hears no command, holds its last one or falls to its safe
-/// state, and reports what it delivers. The bound is the time until the loop's command leaves
-/// the delivery by more than the tolerance (at once for a pump that stops; for one that holds,
-/// when the organ's needs drift from what it holds), plus the kind's persistence.
+/// An actuator's channel lost: it hears no command, and when its command's time to live runs out
+/// the device puts it in its safe state (stopped, or holding its last command) and reports that
+/// it did. The bound is that time to live plus the kind's persistence and one tick for the
+/// device's frame: a pump that holds is found as soon as one that stops.
 const fn actuator_lost(
     protocol: &'static str,
     fault: &'static str,
@@ -1554,98 +1554,98 @@ const MATRIX: &[Case] = &[
         "channel-loss:pump@10m",
         "pump_not_following",
         &[],
-        230,
+        221,
     ),
     actuator_lost(
         "kidney-nmp.ron",
         "channel-loss:pump@20m",
         "pump_not_following",
         &[("pump", Above(100.0))],
-        3700,
+        221,
     ),
     actuator_lost(
         "heart-nmp.ron",
         "channel-loss:pump@30m",
         "pump_not_following",
         &[("pump", Above(0.0))],
-        6000,
+        221,
     ),
     actuator_lost(
         "heart-hope.ron",
         "channel-loss:pump@30m",
         "pump_not_following",
         &[],
-        250,
+        221,
     ),
     actuator_lost(
         "lung-evlp.ron",
         "channel-loss:pump@60m",
         "pump_not_following",
         &[("pump", Above(0.0))],
-        400,
+        221,
     ),
     actuator_lost(
         "liver-nmp.ron",
         "channel-loss:ha_pump@40m",
         "ha_pump_not_following",
         &[("ha_pump", Above(0.0))],
-        5000,
+        221,
     ),
     actuator_lost(
         "liver-hope.ron",
         "channel-loss:pv_pump@20m",
         "pv_pump_not_following",
         &[],
-        250,
+        221,
     ),
     actuator_lost(
         "liver-dhope.ron",
         "channel-loss:ha_pump@20m",
         "ha_pump_not_following",
         &[],
-        250,
+        221,
     ),
     actuator_lost(
         "ta-nrp.ron",
         "channel-loss:pump@20m",
         "pump_not_following",
         &[("pump", Above(0.0))],
-        11500,
+        221,
     ),
     actuator_lost(
         "ilp-leg.ron",
         "channel-loss:pump@45m",
         "pump_not_following",
         &[("pump", Above(0.0))],
-        36000,
+        221,
     ),
     actuator_lost(
         "ilp-arm.ron",
         "channel-loss:pump@45m",
         "pump_not_following",
         &[("pump", Above(0.0))],
-        20000,
+        221,
     ),
     actuator_lost(
         "hipec-mmc.ron",
         "channel-loss:inflow_pump@20m",
         "inflow_pump_not_following",
         &[],
-        300,
+        251,
     ),
     actuator_lost(
         "hipec-oxaliplatin.ron",
         "channel-loss:inflow_pump@25m",
         "inflow_pump_not_following",
         &[],
-        300,
+        251,
     ),
     actuator_lost(
         "hithoc.ron",
         "channel-loss:inflow_pump@20m",
         "inflow_pump_not_following",
         &[],
-        300,
+        251,
     ),
     // Every probe of each heater loop's temperature lost. Kidney NMP's loop reads the
     // arterial-line probe backed up by the reservoir one: only losing both leaves it blind.

@@ -82,7 +82,8 @@ pub enum AlarmSource {
     /// The core's own alarm that low-priority log entries were dropped recently.
     LogFull,
     /// The core's alarm that the actuator with this index does not deliver what it was
-    /// commanded (see `tick::feedback`).
+    /// commanded, or that the device put it in its safe state because its commands stopped
+    /// arriving (see `tick::feedback`).
     NotFollowing(usize),
     /// The core's alarm that the device link with this index (into `Plan::links`) is down.
     LinkLost(usize),
@@ -476,8 +477,9 @@ impl Alarms {
             // Latched: once the loop follows what the actuator delivers, command and delivery
             // agree again although the actuator may still not listen; the operator resets it.
             let text = format!(
-                "Actuator `{}` does not deliver what it is commanded: check the device and its \
-                 connection; its control follows what it delivers",
+                "Actuator `{}` does not deliver what it is commanded, or its commands no longer \
+                 reach it: check the device and its connection; its control follows what it \
+                 delivers",
                 a.id
             );
             let id = not_following_id(plan, i);
@@ -653,6 +655,7 @@ impl Alarms {
             plugin_faulted,
             last_sent,
             delivered,
+            expired,
         } = *inputs;
         if self.audio_paused_until != 0
             && tick >= self.audio_paused_until
@@ -716,7 +719,9 @@ impl Alarms {
                 ),
                 AlarmSource::OutputFailure => (Some(outputs.failed > 0), true),
                 AlarmSource::NotFollowing(i) => (
-                    Some(!feedback[i].follows(last_sent[i], delivered[i])),
+                    Some(
+                        expired & (1 << i) != 0 || !feedback[i].follows(last_sent[i], delivered[i]),
+                    ),
                     false,
                 ),
                 AlarmSource::LinkLost(i) => (Some(links.down & (1 << i) != 0), true),
@@ -811,6 +816,9 @@ pub struct AlarmInputs<'a> {
     pub last_sent: &'a [f64; MAX_ACTUATORS],
     /// What the device reports each actuator did with it.
     pub delivered: &'a [f64; MAX_ACTUATORS],
+    /// Actuators the device reports in their safe state because their command expired
+    /// (`SensorFrame::expired`).
+    pub expired: u32,
 }
 
 /// What an alarm's step and activation read: this tick's inputs and the tolerance each
@@ -1123,6 +1131,7 @@ mod tests {
                 plugin_faulted: false,
                 last_sent: &last_sent,
                 delivered: &last_sent,
+                expired: 0,
             };
             self.alarms.update(&inputs, &mut self.events, |_, _, _| {});
             self.tick += 1;

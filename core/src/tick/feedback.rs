@@ -6,7 +6,11 @@
 //! core's HIGH technical alarm `<actuator>_not_following`, latched; while it is active the
 //! actuator's control loop follows what was delivered instead of winding up (Control stage), so
 //! a channel that returns finds the command where the actuator already is. A device that reports
-//! nothing for an actuator (NaN) counts as a mismatch: nobody can tell that it follows.
+//! nothing for an actuator (NaN) counts as a mismatch: nobody can tell that it follows. So does
+//! an actuator the device reports in its safe state because its command expired
+//! ([`crate::hal::SensorFrame::expired`]): one whose safe state holds its last command delivers
+//! just what it was commanded, and without the device's report its lost commands would go
+//! unnoticed until the loop asked for something else.
 //!
 //! Tolerances and persistence are this project's proposal \[P\] (no published source fixes
 //! them): a pump drive or a ventilator reports its speed, flow or setting to a few percent, a

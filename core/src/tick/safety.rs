@@ -64,6 +64,7 @@ pub fn safety_stage<'a>(
         plugin_faulted: judged.plugin.health.faulted,
         last_sent: judged.last_sent,
         delivered: &signals.frame.delivered,
+        expired: signals.frame.expired,
     };
     alarms.update(&inputs, events, apply);
     for (ch, mut cmd, dose) in actuators {

@@ -127,3 +127,33 @@ fn every_frame_reports_what_each_actuator_delivered() {
         "no such actuator"
     );
 }
+
+#[test]
+fn the_frame_reports_an_actuator_whose_command_expired_until_a_command_reaches_it() {
+    let mut p = quiet_kidney(&[]);
+    p.circuit.actuators[PUMP].safe_state = SafeState::HoldLast;
+    // The pump's commands are lost from 1 s for 2 s; the clamp and heater keep theirs.
+    let faults = [Fault::parse("channel-loss:pump:2@1s", &p).unwrap()];
+    let mut hal = sim(&p, &faults);
+    let mut f = SensorFrame::default();
+    let mut expired_after = |hal: &mut SimHal, steps: usize| {
+        for _ in 0..steps {
+            command(hal, 100.0, 0.0, 10.0, 0.1);
+            hal.advance(0.01);
+        }
+        hal.read(&mut f);
+        (f.expired, f.delivered[PUMP])
+    };
+    // Before any command nothing has expired (the pump is at its initial 0), and commands
+    // every step keep it so.
+    assert_eq!(expired_after(&mut hal, 0), (0, 0.0));
+    assert_eq!(expired_after(&mut hal, 100), (0, 100.0));
+    // Lost at 1 s: the command in force lives until 1.09 s (its last arrival plus 0.1 s).
+    assert_eq!(expired_after(&mut hal, 9), (0, 100.0));
+    // Past it the pump holds its last command, as its safe state says, and the device says
+    // it is in that state: what it delivers alone would not tell.
+    assert_eq!(expired_after(&mut hal, 2), (1 << PUMP, 100.0));
+    assert_eq!(expired_after(&mut hal, 150), (1 << PUMP, 100.0));
+    // The channel is back at 3 s: the first command that reaches the pump clears the bit.
+    assert_eq!(expired_after(&mut hal, 40), (0, 100.0));
+}
