@@ -4,6 +4,7 @@
 //! several real-time controllers and devsims at once stall each other's link threads past a
 //! sensor's 0.1-s staleness, which is what the alarms are for but not what these tests measure.
 
+#[allow(dead_code)] // this binary uses a few of the shared helpers
 mod common;
 use common::*;
 use perfuse_core::config;

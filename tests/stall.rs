@@ -9,6 +9,7 @@
 //! The hung plugin: its step never returns; control goes on without it within a tick of its
 //! budget, and the devices never notice.
 
+#[allow(dead_code)] // this binary uses a few of the shared helpers
 mod common;
 use common::*;
 use perfuse_core::config;
