@@ -123,8 +123,9 @@ struct RunCmd {
     #[arg(long, required_if_eq("hal", "modbus"))]
     profile: Option<PathBuf>,
     /// Reach every device at this HOST:PORT instead of its profile's endpoint (a devsim
-    /// rehearsal).
-    #[arg(long, value_name = "HOST:PORT", requires = "profile")]
+    /// rehearsal); with --resume, instead of where the record says the run's devices were (they
+    /// came back elsewhere).
+    #[arg(long, value_name = "HOST:PORT")]
     devices: Option<String>,
     /// Run the control thread and the device threads under SCHED_FIFO at N (1-98; the watchdog
     /// one above), with the process's memory locked: a busy machine then cannot delay a tick.
@@ -450,7 +451,12 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 devices,
                 rt_priority,
             } = *cmd;
-            if hal == HalKind::Sim && (profile.is_some() || devices.is_some()) {
+            if resume.is_some() && profile.is_some() {
+                return Err(Failure::usage(
+                    "--profile: a resumed run drives its devices as the profile its record keeps",
+                ));
+            }
+            if resume.is_none() && hal == HalKind::Sim && (profile.is_some() || devices.is_some()) {
                 return Err(Failure::usage(
                     "--profile and --devices name real devices: give them with --hal modbus",
                 ));
@@ -483,6 +489,11 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 monitor_bind_any: monitor.monitor_bind_any,
                 console,
                 speed,
+                resume_devices_at: if resume.is_some() {
+                    devices.clone()
+                } else {
+                    None
+                },
                 devices: match (hal, profile) {
                     (HalKind::Modbus, Some(profile)) => Some(wiring::DeviceArgs {
                         profile,

@@ -74,6 +74,9 @@ pub struct RunArgs {
     pub speed: Option<f64>,
     /// Real devices over Modbus instead of the simulator (`--hal modbus`).
     pub devices: Option<DeviceArgs>,
+    /// On `--resume` of a run on devices: every device at this `host:port` instead of where the
+    /// record says they were (`--devices`).
+    pub resume_devices_at: Option<String>,
     /// `SCHED_FIFO` for the control and device threads of a real-time run (`--rt-priority`).
     pub rt_priority: Option<Priority>,
 }
@@ -1114,7 +1117,7 @@ fn same_plugin(run: &Run, s: &StoredRun) -> Result<(), String> {
 pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
     let stop = signals::install()?;
     let conn = perfuse_record::open_existing(path, true).map_err(Failure::input)?;
-    let (s, file) = stored(&conn).map_err(Failure::input)?;
+    let (mut s, file) = stored(&conn).map_err(Failure::input)?;
     same_params(&args.params, &s.inputs.params)?;
     if let Some(reason) = &s.end_reason {
         return Err(Failure::input(format!(
@@ -1123,6 +1126,16 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         )));
     }
     claim_realtime(args.rt_priority, s.inputs.realtime)?;
+    if let Some(at) = &args.resume_devices_at {
+        let Some(devices) = &mut s.inputs.devices else {
+            return Err(Failure::usage(format!(
+                "--devices {at}: the run in {} was on the simulator, and a resumed run stays \
+                 where it ran",
+                path.display()
+            )));
+        };
+        devices.endpoint = Some(at.clone());
+    }
     if s.inputs.realtime {
         return resume_realtime(path, args, &conn, &s, &file, &stop);
     }
@@ -1235,12 +1248,21 @@ fn resume_realtime(
     run.restore_state(&state, downtime_s)
         .map_err(|e| Failure::input(format!("{}: {e}", path.display())))?;
     let record = RecordFile::reopen(path, &run)?;
+    // Devices found elsewhere (`--devices`): the record says where, for the event and for a
+    // later resume.
+    let moved_to = match (&args.resume_devices_at, &s.inputs.devices) {
+        (Some(at), Some(devices)) => {
+            record.set_devices(devices)?;
+            format!(",\"devices_at\":{}", serde_json::Value::from(at.as_str()))
+        }
+        _ => String::new(),
+    };
     writer::insert_run_event(
         &record.conn,
         run.tick(),
         run.tick() as f64 * period,
         "resumed",
-        &format!("{{\"from_state_tick\":{at},\"downtime_s\":{downtime_s:.3}}}"),
+        &format!("{{\"from_state_tick\":{at},\"downtime_s\":{downtime_s:.3}{moved_to}}}"),
     )?;
     keep_states(&mut run, path)?;
     let status_every = (!args.quiet).then(|| status_every_ticks(true, 1.0, period));

@@ -669,6 +669,66 @@ fn a_killed_run_on_devices_resumes_on_the_same_devices() {
 }
 
 #[test]
+fn a_run_whose_devices_came_back_elsewhere_resumes_there_when_told() {
+    let _serial = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let file = protocol("kidney-hmp.ron");
+    let prof = profile("kidney-hmp.ron");
+    let record = dir.path().join("rig.sqlite");
+    let mut devsim = Devsim::start(&file, &prof, "127.0.0.1:0", &[]);
+    let mut run = Command::new(env!("CARGO_BIN_EXE_perfuse"))
+        .args(["run", file.to_str().unwrap(), "--hal", "modbus"])
+        .args([
+            "--profile",
+            prof.to_str().unwrap(),
+            "--devices",
+            &devsim.addr,
+        ])
+        .args(["--realtime", "--duration", "15s", "--quiet"])
+        .args(["--record", record.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Past the first saved state (every 10 s), then the devices go too.
+    std::thread::sleep(Duration::from_secs(12));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    devsim.kill();
+    // They come back on another port: without being told, the resume finds nobody where they
+    // were and commands nothing; told, it drives them to the run's end.
+    let moved = Devsim::start(&file, &prof, "127.0.0.1:0", &[]);
+    let out = perfuse(&["run", "--resume", record.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let resume = ["run", "--resume", record.to_str().unwrap(), "--quiet"];
+    let out = perfuse(&[&resume[..], &["--devices", &moved.addr]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("device `pump_drive`: ") && !stderr(&out).contains(": 0 requests"),
+        "{}",
+        stderr(&out)
+    );
+    // The record says where they are now, in its resumed event and for any later resume.
+    let conn = perfuse_record::open_existing(&record, false).unwrap();
+    let devices: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'devices'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let devices: Value = serde_json::from_str(&devices).unwrap();
+    assert_eq!(devices["endpoint"], moved.addr.as_str(), "{devices}");
+    let detail: String = conn
+        .query_row(
+            "SELECT detail FROM events WHERE kind = 'resumed'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let detail: Value = serde_json::from_str(&detail).unwrap();
+    assert_eq!(detail["devices_at"], moved.addr.as_str(), "{detail}");
+}
+
+#[test]
 fn a_device_that_stops_taking_commands_is_alarmed_though_its_pump_holds_its_speed() {
     let _serial = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();

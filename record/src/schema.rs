@@ -166,6 +166,16 @@ impl RecordFile {
         })
     }
 
+    /// Keeps where the run's devices are now (a resume told `--devices`), so that a later resume
+    /// reconnects there.
+    pub fn set_devices(&self, devices: &RecordedDevices) -> Result<(), String> {
+        let json = serde_json::to_string(devices).map_err(|e| e.to_string())?;
+        self.conn
+            .execute("UPDATE meta SET value = ?1 WHERE key = 'devices'", [json])
+            .map(drop)
+            .map_err(|e| format!("the record's devices cannot be written: {e}"))
+    }
+
     /// Replaces the run's labs and commands inputs with what the operator entered, scripted
     /// and live (from the console), so the record re-runs as it ran: replay, summary.
     pub fn set_operator_input(&self, labs: &str, commands: &str) -> Result<(), String> {

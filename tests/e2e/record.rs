@@ -615,6 +615,21 @@ fn a_killed_realtime_run_resumes_from_its_saved_state() {
     assert!((1000..1100).contains(&saved), "state at tick {saved}");
     let killed_tick: i64 = one(&db(&rec), "SELECT max(tick) FROM samples");
     std::thread::sleep(Duration::from_secs(2));
+    // The run was on the simulator: it resumes there, never on devices, whatever it is told.
+    for (extra, said) in [
+        (
+            ["--devices", "127.0.0.1:5020"],
+            "--devices 127.0.0.1:5020: the run in",
+        ),
+        (
+            ["--profile", "profiles/kidney-hmp.ron"],
+            "--profile: a resumed run drives its devices as the profile its record keeps",
+        ),
+    ] {
+        let out = perfuse(&["run", "--resume", s(&rec), "--quiet", extra[0], extra[1]]);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+        assert!(stderr(&out).contains(said), "{}", stderr(&out));
+    }
     let out = perfuse(&["run", "--resume", s(&rec), "--quiet"]);
     assert!(out.status.success(), "{}", stderr(&out));
     integrity(&rec);
