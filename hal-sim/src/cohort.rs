@@ -327,11 +327,12 @@ fn donor(d: &mut Draws) {
     d.set("body_kg", kg, 40.0, 150.0);
     // Body surface area with DuBois's weight exponent at the file's donor's height (§12 [S 75],
     // [D]), as the bypass patient's: the team's entry, from which the plugin sets the flow.
-    let bsa = d.base("bsa_m2", p.bsa_m2) * (kg / d.base("body_kg", p.body_kg)).powf(0.425);
+    let base_kg = d.base("body_kg", p.body_kg);
+    let bsa = d.base("bsa_m2", p.bsa_m2) * (kg / base_kg).powf(0.425);
     d.set("bsa_m2", bsa, 1.3, 2.8);
     // Systemic resistance in inverse proportion to body size (a larger body takes more flow at
-    // the same pressure) [P].
-    let r = p.systemic_r_mmhg_min_ml * p.body_kg / kg;
+    // the same pressure) [P], from the file's donor: one drawn at its weight is that donor.
+    let r = d.base("systemic_r_mmhg_min_ml", p.systemic_r_mmhg_min_ml) * base_kg / kg;
     d.set("systemic_r_mmhg_min_ml", r, 0.005, 0.03);
     // Start lactate log-normal, median 6 mmol/L, σ 0.5 for controlled DCD [T, §15.7].
     let lactate = d.log_normal(6.0, 0.5);
@@ -385,14 +386,16 @@ fn bypass(d: &mut Draws) {
     let woman = is_woman(d);
     let kg = body_kg(d, woman);
     d.set("body_kg", kg, 40.0, 150.0);
-    // Body surface area with DuBois's weight exponent at the reference height (§12 [S 75], [D]).
-    let bsa = p.bsa_m2 * (kg / p.body_kg).powf(0.425);
+    // Body surface area with DuBois's weight exponent at the file's patient's height (§12
+    // [S 75], [D]).
+    let base_bsa = d.base("bsa_m2", p.bsa_m2);
+    let bsa = base_bsa * (kg / d.base("body_kg", p.body_kg)).powf(0.425);
     d.set("bsa_m2", bsa, 1.3, 2.8);
     // Haematocrit before bypass: women 38 %, men 43 %, SD 3 % [T, §15.12].
     let hct = if woman { 38.0 } else { 43.0 } + 3.0 * d.normal();
     d.set("hct_start_pct", hct, 28.0, 52.0);
     // Systemic resistance in inverse proportion to body size, as the donor's [P].
-    let r = p.systemic_r_mmhg_min_ml * p.bsa_m2 / bsa;
+    let r = d.base("systemic_r_mmhg_min_ml", p.systemic_r_mmhg_min_ml) * base_bsa / bsa;
     d.set("systemic_r_mmhg_min_ml", r, 0.008, 0.02);
 }
 
@@ -405,12 +408,13 @@ fn ecmo(d: &mut Draws) {
     let woman = is_woman(d);
     let kg = body_kg(d, woman);
     d.set("body_kg", kg, 40.0, 150.0);
-    let scale = kg / p.body_kg;
-    let r = p.systemic_r_mmhg_min_ml / scale;
+    // From the file's patient: one drawn at its weight is that patient.
+    let scale = kg / d.base("body_kg", p.body_kg);
+    let r = d.base("systemic_r_mmhg_min_ml", p.systemic_r_mmhg_min_ml) / scale;
     d.set("systemic_r_mmhg_min_ml", r, 0.005, 0.025);
-    let c = p.venous_compliance_ml_mmhg * scale;
+    let c = d.base("venous_compliance_ml_mmhg", p.venous_compliance_ml_mmhg) * scale;
     d.set("venous_compliance_ml_mmhg", c, 35.0, 145.0);
-    let v = p.stressed_volume_ml * scale;
+    let v = d.base("stressed_volume_ml", p.stressed_volume_ml) * scale;
     d.set("stressed_volume_ml", v, 560.0, 2100.0);
 }
 
@@ -561,5 +565,36 @@ mod tests {
             p["oedema_growth_per_h"] > 0.0
         });
         assert!((0.09..0.13).contains(&failing), "failing lungs {failing}");
+    }
+
+    #[test]
+    fn a_drawn_body_s_resistance_scales_from_the_file_s_body() {
+        // TA-NRP's donor is 62 kg with the model's resistance: a drawn donor of weight W gets
+        // that resistance times 62 / W, so one drawn at 62 kg would be the file's donor (before,
+        // it was scaled from the model's own 75-kg donor: 21 % higher at 62 kg).
+        let donors = cohort(&shipped("ta-nrp"), 300);
+        let file_r_kg = DonorParams::DEFAULT.systemic_r_mmhg_min_ml * 62.0;
+        let mut checked = 0;
+        for o in &donors {
+            let (r, kg) = (o.params["systemic_r_mmhg_min_ml"], o.params["body_kg"]);
+            if r > 0.005 && r < 0.03 {
+                assert!((r * kg / file_r_kg - 1.0).abs() < 1e-12, "{r} at {kg} kg");
+                checked += 1;
+            }
+        }
+        assert!(checked > 250, "{checked} of 300 unclamped");
+        // A file that gives its own resistance is the reference for its draws.
+        let mut p = shipped("ecmo-va");
+        let given = p.simulator.params.get_or_insert_default();
+        given.insert("systemic_r_mmhg_min_ml".into(), 0.02);
+        for o in cohort(&p, 50) {
+            let (r, kg) = (o.params["systemic_r_mmhg_min_ml"], o.params["body_kg"]);
+            if r > 0.005 && r < 0.025 {
+                assert!(
+                    (r * kg / (0.02 * 80.0) - 1.0).abs() < 1e-12,
+                    "{r} at {kg} kg"
+                );
+            }
+        }
     }
 }
