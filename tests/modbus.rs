@@ -139,6 +139,17 @@ fn controller(
         .expect("perfuse run starts")
 }
 
+/// The devices a record's run drove, as its `meta` row keeps them.
+fn recorded_devices(record: &Path) -> Value {
+    let conn = perfuse_record::open_existing(record, false).unwrap();
+    let text: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'devices'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
 fn read_summary(path: &Path) -> Value {
     serde_json::from_str(&std::fs::read_to_string(path).expect("summary written")).unwrap()
 }
@@ -625,14 +636,7 @@ fn a_killed_run_on_devices_resumes_on_the_same_devices() {
     std::thread::sleep(Duration::from_secs(12));
     run.kill().unwrap();
     run.wait().unwrap();
-    let conn = perfuse_record::open_existing(&record, false).unwrap();
-    let devices: String = conn
-        .query_row("SELECT value FROM meta WHERE key = 'devices'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    drop(conn);
-    let devices: Value = serde_json::from_str(&devices).unwrap();
+    let devices = recorded_devices(&record);
     assert_eq!(devices["endpoint"], addr.as_str(), "{devices}");
     assert_eq!(
         devices["profile_text"],
@@ -709,14 +713,9 @@ fn a_run_whose_devices_came_back_elsewhere_resumes_there_when_told() {
         stderr(&out)
     );
     // The record says where they are now, in its resumed event and for any later resume.
-    let conn = perfuse_record::open_existing(&record, false).unwrap();
-    let devices: String = conn
-        .query_row("SELECT value FROM meta WHERE key = 'devices'", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    let devices: Value = serde_json::from_str(&devices).unwrap();
+    let devices = recorded_devices(&record);
     assert_eq!(devices["endpoint"], moved.addr.as_str(), "{devices}");
+    let conn = perfuse_record::open_existing(&record, false).unwrap();
     let detail: String = conn
         .query_row(
             "SELECT detail FROM events WHERE kind = 'resumed'",
