@@ -489,11 +489,7 @@ fn dispatch(cli: Cli) -> Result<u8, Failure> {
                 monitor_bind_any: monitor.monitor_bind_any,
                 console,
                 speed,
-                resume_devices_at: if resume.is_some() {
-                    devices.clone()
-                } else {
-                    None
-                },
+                resume_devices_at: devices.clone().filter(|_| resume.is_some()),
                 devices: match (hal, profile) {
                     (HalKind::Modbus, Some(profile)) => Some(wiring::DeviceArgs {
                         profile,

@@ -1125,7 +1125,6 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
             path.display()
         )));
     }
-    claim_realtime(args.rt_priority, s.inputs.realtime)?;
     if let Some(at) = &args.resume_devices_at {
         let Some(devices) = &mut s.inputs.devices else {
             return Err(Failure::usage(format!(
@@ -1136,6 +1135,7 @@ pub fn resume(path: &Path, args: &RunArgs) -> Result<Ended, Failure> {
         };
         devices.endpoint = Some(at.clone());
     }
+    claim_realtime(args.rt_priority, s.inputs.realtime)?;
     if s.inputs.realtime {
         return resume_realtime(path, args, &conn, &s, &file, &stop);
     }

@@ -171,6 +171,13 @@ fn run_to_end(
     (read_summary(&path), stderr(&out))
 }
 
+/// kidney-hmp's 30-s soft start to 30 mmHg cut to 5 s, so that its pump settles early in a short
+/// real-time run.
+const KIDNEY_HMP_SOFT_START_5S: (&str, &str) = (
+    "Ramp(from: 0.0, to: 30.0, over_s: 30.0)",
+    "Ramp(from: 0.0, to: 30.0, over_s: 5.0)",
+);
+
 /// The protocol with its soft start and settling shortened, so that a 60-s run spends most of
 /// its time where the band counts; the edit must match the shipped text.
 fn shortened(name: &str, edits: &[(&str, &str)], dir: &Path) -> PathBuf {
@@ -225,10 +232,7 @@ fn kidney_hmp_on_devsim_keeps_its_band_like_the_simulator() {
     let file = shortened(
         "kidney-hmp.ron",
         &[
-            (
-                "Ramp(from: 0.0, to: 30.0, over_s: 30.0)",
-                "Ramp(from: 0.0, to: 30.0, over_s: 5.0)",
-            ),
+            KIDNEY_HMP_SOFT_START_5S,
             ("settle_s: Some(120.0)", "settle_s: Some(15.0)"),
         ],
         dir.path(),
@@ -741,10 +745,7 @@ fn a_device_that_stops_taking_commands_is_alarmed_though_its_pump_holds_its_spee
                 "safe_state: Off, // a stopped cold kidney",
                 "safe_state: HoldLast, // a stopped cold kidney",
             ),
-            (
-                "Ramp(from: 0.0, to: 30.0, over_s: 30.0)",
-                "Ramp(from: 0.0, to: 30.0, over_s: 5.0)",
-            ),
+            KIDNEY_HMP_SOFT_START_5S,
         ],
         dir.path(),
     );

@@ -50,16 +50,34 @@ pub struct DevSim {
     faulty: Faulty,
 }
 
-/// Devices that misbehave on the wire, to rehearse what a real line does.
-#[derive(Debug, Clone, Copy, Default)]
+/// Devices (by unit id) that misbehave on the wire, to rehearse what a real line does; each
+/// kind may name several devices.
+#[derive(Debug, Clone, Default)]
 struct Faulty {
-    /// A device that answers one request in [`SLOW_EVERY`] late (overloaded), and by how much.
-    slow: Option<(u8, Duration)>,
-    /// A device one of whose answers in [`CORRUPT_EVERY`] has a bit flipped (a noisy line).
-    corrupt: Option<u8>,
-    /// A device that answers every write with an exception from this instant on (switched to
-    /// local control, or a firmware that stopped taking commands), while it still answers reads.
-    refuse_writes: Option<(u8, Instant)>,
+    /// Devices that answer one request in [`SLOW_EVERY`] late (overloaded), and by how much.
+    slow: Vec<(u8, Duration)>,
+    /// Devices one of whose answers in [`CORRUPT_EVERY`] has a bit flipped (a noisy line).
+    corrupt: Vec<u8>,
+    /// Devices that answer every write with an exception from this instant on (switched to
+    /// local control, or a firmware that stopped taking commands), while they still answer
+    /// reads.
+    refuse_writes: Vec<(u8, Instant)>,
+}
+
+impl Faulty {
+    fn slow_by(&self, unit: u8) -> Option<Duration> {
+        self.slow.iter().find(|s| s.0 == unit).map(|s| s.1)
+    }
+
+    fn corrupts(&self, unit: u8) -> bool {
+        self.corrupt.contains(&unit)
+    }
+
+    fn refuses_writes(&self, unit: u8, now: Instant) -> bool {
+        self.refuse_writes
+            .iter()
+            .any(|&(u, from)| u == unit && now >= from)
+    }
 }
 
 /// One request in this many of a slow device is answered late.
@@ -115,7 +133,7 @@ impl DevSim {
     /// Makes device `id` answer one request in [`SLOW_EVERY`] three times its timeout late.
     pub fn slow_device(&mut self, id: &str) -> Result<(), String> {
         let d = self.unit_of(id)?;
-        self.faulty.slow = Some((d.unit, d.timeout * 3));
+        self.faulty.slow.push((d.unit, d.timeout * 3));
         Ok(())
     }
 
@@ -130,7 +148,7 @@ impl DevSim {
                 d.framing
             ));
         }
-        self.faulty.corrupt = Some(d.unit);
+        self.faulty.corrupt.push(d.unit);
         Ok(())
     }
 
@@ -139,7 +157,7 @@ impl DevSim {
     /// state.
     pub fn refuse_writes(&mut self, id: &str, from: Instant) -> Result<(), String> {
         let d = self.unit_of(id)?;
-        self.faulty.refuse_writes = Some((d.unit, from));
+        self.faulty.refuse_writes.push((d.unit, from));
         Ok(())
     }
 
@@ -162,16 +180,17 @@ impl DevSim {
             })
             .collect();
         let shared = self.shared.clone();
-        let faulty = self.faulty;
+        let faulty = Arc::new(self.faulty.clone());
         std::thread::Builder::new()
             .name("devsim-accept".into())
             .spawn(move || {
                 for stream in listener.incoming().flatten() {
                     let shared = shared.clone();
                     let actuators = actuators.clone();
+                    let faulty = faulty.clone();
                     let _ = std::thread::Builder::new()
                         .name("devsim-client".into())
-                        .spawn(move || client(stream, framing, &shared, &actuators, faulty));
+                        .spawn(move || client(stream, framing, &shared, &actuators, &faulty));
                 }
             })?;
         Ok(())
@@ -282,7 +301,7 @@ fn client(
     framing: Framing,
     shared: &Mutex<Shared>,
     actuators: &[(usize, u16, usize)],
-    faulty: Faulty,
+    faulty: &Faulty,
 ) {
     let mut asked: u64 = 0;
     let _ = s.set_nodelay(true);
@@ -295,17 +314,17 @@ fn client(
         }
         let unit_at = if p == ModbusProto::TcpUdp { 6 } else { 0 };
         let unit = buf[unit_at];
-        let misbehaves = faulty.slow.map(|s| s.0) == Some(unit) || faulty.corrupt == Some(unit);
-        if misbehaves {
+        let slow_by = faulty.slow_by(unit);
+        let corrupts = faulty.corrupts(unit);
+        if slow_by.is_some() || corrupts {
             asked += 1;
         }
-        if let Some((u, late_by)) = faulty.slow
-            && u == unit
+        if let Some(late_by) = slow_by
             && asked.is_multiple_of(SLOW_EVERY)
         {
             std::thread::sleep(late_by);
         }
-        let garble = faulty.corrupt == Some(unit) && asked.is_multiple_of(CORRUPT_EVERY);
+        let garble = corrupts && asked.is_multiple_of(CORRUPT_EVERY);
         let mut sh = shared.lock().unwrap_or_else(|e| e.into_inner());
         let Some(di) = sh.units.iter().position(|(u, _)| *u == unit) else {
             // No such device on this line: nobody answers.
@@ -327,10 +346,7 @@ fn client(
                 } else {
                     frame.process_read(&*sh.units[di].1)
                 }
-            } else if faulty
-                .refuse_writes
-                .is_some_and(|(u, from)| u == unit && Instant::now() >= from)
-            {
+            } else if faulty.refuses_writes(unit, Instant::now()) {
                 frame.set_modbus_error_if_unset(&ErrorKind::SlaveDeviceFailure)
             } else {
                 let r = frame.process_write(&mut *sh.units[di].1);
@@ -378,4 +394,30 @@ fn read_request(s: &mut TcpStream, p: ModbusProto, buf: &mut Vec<u8>) -> Result<
     buf.resize(len, 0);
     s.read_exact(&mut buf[head..])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_misbehaviour_keeps_every_device_it_is_given() {
+        let now = Instant::now();
+        let later = now + Duration::from_secs(5);
+        let f = Faulty {
+            slow: vec![
+                (1, Duration::from_millis(30)),
+                (2, Duration::from_millis(60)),
+            ],
+            corrupt: vec![3, 4],
+            refuse_writes: vec![(4, now), (5, later)],
+        };
+        assert_eq!(f.slow_by(1), Some(Duration::from_millis(30)));
+        assert_eq!(f.slow_by(2), Some(Duration::from_millis(60)));
+        assert_eq!(f.slow_by(3), None);
+        assert!(f.corrupts(3) && f.corrupts(4) && !f.corrupts(1));
+        assert!(f.refuses_writes(4, now) && !f.refuses_writes(1, now));
+        // From its own time on.
+        assert!(!f.refuses_writes(5, now) && f.refuses_writes(5, later));
+    }
 }
